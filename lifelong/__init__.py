@@ -1,0 +1,1 @@
+"""Lifelong: customer retention and loyalty platform."""

@@ -1,0 +1,173 @@
+"""The `lifelong` command: one entry point for operators.
+
+    lifelong demo [--no-serve] [--customers N] [--seed S]
+    lifelong run [--host H] [--port P]
+    lifelong worker [--beat]
+    lifelong import customers|orders|products FILE [--dry-run]
+    lifelong simulate --days N
+    lifelong createadmin [--username U] [--password P]
+    lifelong manage ARGS...        (any Django management command)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifelong.settings")
+    import django
+
+    django.setup()
+
+
+def _migrate() -> None:
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _migrate()
+    serve(host=args.host, port=args.port)
+    return 0
+
+
+def serve(*, host: str, port: int) -> None:
+    """Serve the web app with waitress and run the sweeps on a scheduler thread."""
+    from django.conf import settings
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from waitress import serve as waitress_serve
+
+    from lifelong.sweeps import EmbeddedScheduler
+    from lifelong.wsgi import application
+
+    scheduler = EmbeddedScheduler()
+    scheduler.start()
+    app = application if settings.PRODUCTION else StaticFilesHandler(application)
+    print(f"Lifelong is serving on http://{host}:{port}/  (Ctrl+C stops)", flush=True)
+    try:
+        waitress_serve(app, host=host, port=port, threads=8, ident="lifelong")
+    finally:
+        scheduler.stop()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from lifelong.celery import app
+
+    argv = ["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}"]
+    if args.beat:
+        argv.append("--beat")
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from lifelong.events.csv_import import import_file_cli
+
+    _migrate()
+    return import_file_cli(kind=args.kind, path=args.file, dry_run=args.dry_run)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from lifelong import clock, sweeps
+
+    _migrate()
+    for day in range(args.days):
+        clock.advance(dt.timedelta(days=1))
+        sweeps.run_all()
+        print(f"\rday {day + 1}/{args.days}  {clock.now():%Y-%m-%d}", end="", flush=True)
+    print()
+    return 0
+
+
+def cmd_createadmin(args: argparse.Namespace) -> int:
+    from lifelong.accounts.models import Role, User
+    from lifelong.accounts.services import staff_user_create
+
+    _migrate()
+    if User.objects.filter(username=args.username).exists():
+        print(f"user {args.username!r} already exists", file=sys.stderr)
+        return 1
+    staff_user_create(username=args.username, password=args.password, role=Role.OWNER)
+    print(f"created owner {args.username!r}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lifelong.demo.generator import demo_build
+
+    _migrate()
+    login = demo_build(customers=args.customers, seed=args.seed, progress=True)
+    print(f"\nDemo is ready. Log in as {login.username} / {login.password}")
+    if not args.no_serve:
+        serve(host=args.host, port=args.port)
+    return 0
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["lifelong manage", *args.rest])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lifelong", description="Lifelong retention platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_serve_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+
+    p = sub.add_parser("demo", help="build the demo shop and serve it")
+    p.add_argument("--no-serve", action="store_true")
+    p.add_argument("--customers", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=42)
+    add_serve_options(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="serve the web app with the embedded scheduler")
+    add_serve_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("worker", help="run a Celery worker (distributed mode)")
+    p.add_argument("--beat", action="store_true", help="also schedule the sweeps")
+    p.add_argument("--concurrency", type=int, default=2)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("import", help="import a CSV file")
+    p.add_argument("kind", choices=["customers", "orders", "products"])
+    p.add_argument("file")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("simulate", help="move the clock forward and run due work")
+    p.add_argument("--days", type=int, required=True)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("createadmin", help="create an owner account")
+    p.add_argument("--username", default="admin")
+    p.add_argument("--password", required=True)
+    p.set_defaults(func=cmd_createadmin)
+
+    p = sub.add_parser("manage", help="run a Django management command")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_manage)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup()
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

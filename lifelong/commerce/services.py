@@ -1,0 +1,288 @@
+"""Writes for products, orders and refunds; they keep the customer summary exact."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, DecimalField, Max, Min, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from lifelong import clock
+from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product, Refund
+from lifelong.customers.models import Customer
+from lifelong.events.services import event_record
+
+ZERO = Decimal("0")
+# Cancelled and fully refunded orders are not purchases for the summary.
+COUNTED = ~Q(status__in=[OrderStatus.CANCELLED, OrderStatus.REFUNDED])
+
+
+class OrderDataError(ValueError):
+    """Bad input for an order; `field` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    quantity: int
+    price: Decimal
+    name: str = ""
+
+
+@transaction.atomic
+def product_upsert(
+    *,
+    sku: str,
+    name: str,
+    category: str = "",
+    price: Decimal = ZERO,
+    currency: str = "RUB",
+    replenishment_days: int | None = None,
+    active: bool = True,
+) -> tuple[Product, bool]:
+    """Create or update a product by SKU. Returns (product, created)."""
+    values = {
+        "name": name,
+        "category": category,
+        "price": price,
+        "currency": currency,
+        "replenishment_days": replenishment_days,
+        "active": active,
+    }
+    product, created = Product.objects.select_for_update().get_or_create(sku=sku, defaults=values)
+    if not created:
+        changed = [k for k, v in values.items() if getattr(product, k) != v]
+        if changed:
+            for k in changed:
+                setattr(product, k, values[k])
+            product.save(update_fields=changed)
+    return product, created
+
+
+def customer_summaries_refresh(customer_ids: Iterable[int]) -> None:
+    """Recompute the order summary of these customers from their orders, set-based.
+
+    One UPDATE per call whatever the number of customers, so bulk imports use it too.
+    """
+    ids = list(set(customer_ids))
+    if not ids:
+        return
+    counted = Order.objects.filter(COUNTED, customer=OuterRef("pk")).order_by().values("customer")
+    money = DecimalField(max_digits=14, decimal_places=2)
+    for start in range(0, len(ids), 5000):
+        Customer.objects.filter(pk__in=ids[start : start + 5000]).update(
+            orders_count=Coalesce(Subquery(counted.annotate(n=Count("pk")).values("n")), 0),
+            total_spent=Coalesce(
+                Subquery(
+                    counted.annotate(s=Sum("total") - Sum("refunded_total")).values("s"),
+                    output_field=money,
+                ),
+                Value(ZERO),
+                output_field=money,
+            ),
+            first_order_at=Subquery(counted.annotate(m=Min("placed_at")).values("m")),
+            last_order_at=Subquery(counted.annotate(m=Max("placed_at")).values("m")),
+        )
+
+
+_STATUS_EVENTS = {
+    OrderStatus.PLACED: "order_placed",
+    OrderStatus.PAID: "order_paid",
+    OrderStatus.DELIVERED: "order_delivered",
+    OrderStatus.CANCELLED: "order_cancelled",
+    OrderStatus.REFUNDED: "order_refunded",
+}
+
+
+@transaction.atomic
+def order_upsert(
+    *,
+    external_id: str,
+    customer: Customer,
+    total: Decimal,
+    placed_at: dt.datetime,
+    status: str = OrderStatus.PLACED,
+    currency: str = "RUB",
+    paid_at: dt.datetime | None = None,
+    delivered_at: dt.datetime | None = None,
+    discount: Decimal = ZERO,
+    coupon: str = "",
+    channel: str = "",
+    lines: Sequence[LineInput] | None = None,
+    source: str = "api",
+) -> tuple[Order, bool]:
+    """Create or update an order by external id. Returns (order, created).
+
+    Status changes become events (order_placed, order_paid, ...); a replay with
+    the same data changes nothing. Lines, when given, replace the stored ones.
+    """
+    if status not in OrderStatus.values:
+        raise OrderDataError("status", f"unknown status {status!r}")
+    if total < 0:
+        raise OrderDataError("total", "total cannot be negative")
+    if customer.merged_into_id is not None:
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+    values = {
+        "customer_id": customer.pk,
+        "total": total,
+        "placed_at": placed_at,
+        "status": status,
+        "currency": currency,
+        "paid_at": paid_at,
+        "delivered_at": delivered_at,
+        "discount": discount,
+        "coupon": coupon,
+        "channel": channel,
+    }
+    order = Order.objects.select_for_update().filter(external_id=external_id).first()
+    created = order is None
+    previous_customer_id = None if order is None else order.customer_id
+    previous_status = None if order is None else order.status
+    if order is None:
+        order = Order.objects.create(external_id=external_id, **values)
+        changed = list(values)
+    else:
+        changed = [k for k, v in values.items() if getattr(order, k) != v]
+        if changed:
+            for k in changed:
+                setattr(order, k, values[k])
+            order.updated_at = clock.now()
+            order.save(update_fields=[*changed, "updated_at"])
+    lines_changed = lines is not None and _lines_replace(order, lines)
+    if not changed and not lines_changed:
+        return order, False
+    customer_summaries_refresh(
+        [customer.pk] + ([previous_customer_id] if previous_customer_id else [])
+    )
+    if created:
+        event_record(
+            customer=customer,
+            type="order_placed",
+            properties=_order_properties(order),
+            occurred_at=placed_at,
+            source=source,
+            idempotency_key=f"order:{external_id}:placed",
+        )
+    if status != previous_status and status != OrderStatus.PLACED:
+        event_record(
+            customer=customer,
+            type=_STATUS_EVENTS[OrderStatus(status)],
+            properties=_order_properties(order),
+            occurred_at=_status_time(order) or clock.now(),
+            source=source,
+            idempotency_key=f"order:{external_id}:{status}",
+        )
+    return order, created
+
+
+def _status_time(order: Order) -> dt.datetime | None:
+    return {OrderStatus.PAID: order.paid_at, OrderStatus.DELIVERED: order.delivered_at}.get(
+        OrderStatus(order.status)
+    )
+
+
+def _order_properties(order: Order) -> dict[str, object]:
+    return {
+        "order_id": order.pk,
+        "external_id": order.external_id,
+        "total": str(order.total),
+        "currency": order.currency,
+        "status": order.status,
+        "skus": list(order.lines.values_list("sku", flat=True)),
+    }
+
+
+def _lines_replace(order: Order, lines: Sequence[LineInput]) -> bool:
+    """Store `lines` for the order; returns False when they equal what is stored."""
+    for line in lines:
+        if line.quantity <= 0:
+            raise OrderDataError("lines", f"quantity must be positive for {line.sku!r}")
+        if line.price < 0:
+            raise OrderDataError("lines", f"price cannot be negative for {line.sku!r}")
+    current = [
+        (ln.sku, ln.quantity, ln.price, ln.name)
+        for ln in order.lines.order_by("pk")
+    ]
+    wanted = [(ln.sku, ln.quantity, ln.price, ln.name) for ln in lines]
+    if current == wanted:
+        return False
+    products = dict(
+        Product.objects.filter(sku__in={ln.sku for ln in lines}).values_list("sku", "pk")
+    )
+    order.lines.all().delete()
+    OrderLine.objects.bulk_create(
+        [
+            OrderLine(
+                order=order,
+                product_id=products.get(ln.sku),
+                sku=ln.sku,
+                name=ln.name,
+                quantity=ln.quantity,
+                price=ln.price,
+            )
+            for ln in lines
+        ]
+    )
+    return True
+
+
+@transaction.atomic
+def refund_record(
+    *,
+    external_id: str,
+    order: Order,
+    amount: Decimal,
+    reason: str = "",
+    is_return: bool = False,
+    source: str = "api",
+) -> tuple[Refund, bool]:
+    """Record money given back on an order; a replay of the same external id changes nothing.
+
+    Refunds can never exceed the order total; a full refund marks the order refunded.
+    """
+    existing = Refund.objects.filter(external_id=external_id).first()
+    if existing is not None:
+        if existing.order_id != order.pk or existing.amount != amount:
+            raise OrderDataError("external_id", "this refund id was already used with other data")
+        return existing, False
+    if amount <= 0:
+        raise OrderDataError("amount", "a refund amount must be positive")
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.refunded_total + amount > order.total:
+        raise OrderDataError(
+            "amount",
+            f"refunds would exceed the order total ({order.refunded_total} + {amount} > {order.total})",
+        )
+    refund = Refund.objects.create(
+        external_id=external_id, order=order, amount=amount, reason=reason, is_return=is_return
+    )
+    order.refunded_total += amount
+    fields = ["refunded_total", "updated_at"]
+    if order.refunded_total == order.total:
+        order.status = OrderStatus.REFUNDED
+        fields.append("status")
+    order.updated_at = clock.now()
+    order.save(update_fields=fields)
+    customer_summaries_refresh([order.customer_id])
+    event_record(
+        customer=order.customer,
+        type="order_returned" if is_return else "order_refund",
+        properties={
+            "order_id": order.pk,
+            "external_id": order.external_id,
+            "refund_id": external_id,
+            "amount": str(amount),
+            "reason": reason,
+        },
+        source=source,
+        idempotency_key=f"refund:{external_id}",
+    )
+    return refund, True

@@ -1,0 +1,315 @@
+"""Writes to the customer database. Each is atomic and leaves an event on the timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import transaction
+
+from lifelong import clock
+from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
+from lifelong.customers.models import Channel, Consent, Customer, Fact, Gender, Note, Purpose, Tag
+from lifelong.events.services import event_record
+from lifelong.lib.phones import normalize_phone
+
+# Fields an integration or import may set directly on a customer.
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "patronymic",
+    "gender",
+    "birthday",
+    "email",
+    "phone",
+    "telegram_chat_id",
+    "vk_id",
+    "language",
+    "time_zone",
+    "source",
+)
+
+
+class CustomerDataError(ValueError):
+    """Bad input for a customer; `field` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def clean_profile(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalise profile fields (phone to E.164, email lower-case); raise CustomerDataError."""
+    clean: dict[str, Any] = {}
+    for name in PROFILE_FIELDS:
+        if name not in data or data[name] is None:
+            continue
+        value = data[name]
+        if name == "phone":
+            try:
+                value = normalize_phone(str(value))
+            except ValueError as exc:
+                raise CustomerDataError("phone", str(exc)) from exc
+        elif name == "email":
+            value = str(value).strip().lower()
+            if value and ("@" not in value or " " in value):
+                raise CustomerDataError("email", f"not an email address: {value!r}")
+        elif name == "gender":
+            value = str(value).strip().lower()
+            if value not in Gender.values:
+                raise CustomerDataError("gender", f"gender must be one of m, f or empty: {value!r}")
+        elif name == "birthday":
+            if not isinstance(value, dt.date):
+                raise CustomerDataError("birthday", "birthday must be a date")
+        elif isinstance(value, str):
+            value = value.strip()
+        clean[name] = value
+    return clean
+
+
+@transaction.atomic
+def customer_upsert(
+    *,
+    external_id: str | None,
+    data: Mapping[str, Any],
+    attributes: Mapping[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
+    source: str = "api",
+    actor: User | None = None,
+) -> tuple[Customer, bool]:
+    """Create or update a customer found by external id. Returns (customer, created).
+
+    Only the fields given change; a replay with the same data changes nothing
+    (no update, no event).
+    """
+    profile = clean_profile(data)
+    customer = None
+    if external_id:
+        customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
+        if customer is not None and customer.merged_into_id is not None:
+            # The record was merged; its external id keeps resolving to the survivor.
+            customer = Customer.objects.select_for_update().get(pk=customer.merged_into_id)
+    created = customer is None
+    if customer is None:
+        customer = Customer(external_id=external_id or None, source=profile.pop("source", source))
+    changes: dict[str, Any] = {}
+    for name, value in profile.items():
+        if getattr(customer, name) != value:
+            changes[name] = value
+            setattr(customer, name, value)
+    if attributes:
+        merged = {**customer.attributes, **attributes}
+        if merged != customer.attributes:
+            changes["attributes"] = dict(attributes)
+            customer.attributes = merged
+    if created:
+        customer.save()
+    elif changes:
+        customer.updated_at = clock.now()
+        customer.save(update_fields=[*changes.keys(), "updated_at"])
+    if tags is not None:
+        added = customer_tags_add(customer=customer, names=tags)
+        if added:
+            changes["tags"] = added
+    if created or changes:
+        event_record(
+            customer=customer,
+            type="customer_created" if created else "customer_updated",
+            properties={"changes": _jsonable(changes)},
+            source=source,
+        )
+        if actor is not None:
+            audit_record(
+                actor=actor,
+                action="customer.create" if created else "customer.update",
+                obj=customer,
+                changes=_jsonable(changes),
+            )
+    return customer, created
+
+
+def _jsonable(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in changes.items()}
+
+
+def customer_tags_add(*, customer: Customer, names: Iterable[str]) -> list[str]:
+    """Attach tags by name (created on first use); returns the ones newly attached."""
+    wanted = {n.strip() for n in names if n and n.strip()}
+    if not wanted:
+        return []
+    existing = set(customer.tags.filter(name__in=wanted).values_list("name", flat=True))
+    new = sorted(wanted - existing)
+    if new:
+        Tag.objects.bulk_create([Tag(name=n) for n in new], ignore_conflicts=True)
+        customer.tags.add(*Tag.objects.filter(name__in=new))
+    return new
+
+
+@transaction.atomic
+def customer_tag_remove(*, customer: Customer, name: str, actor: User | None = None) -> None:
+    tag = Tag.objects.filter(name=name).first()
+    if tag is None:
+        return
+    customer.tags.remove(tag)
+    event_record(customer=customer, type="tag_removed", properties={"tag": name}, source="staff")
+    if actor is not None:
+        audit_record(actor=actor, action="customer.tag_remove", obj=customer, changes={"tag": name})
+
+
+def consent_current(customer: Customer) -> dict[tuple[str, str], Consent]:
+    """The newest consent row per (channel, purpose), in one query."""
+    current: dict[tuple[str, str], Consent] = {}
+    for consent in customer.consents.order_by("-at", "-id"):
+        current.setdefault((consent.channel, consent.purpose), consent)
+    return current
+
+
+def consent_is_granted(*, customer: Customer, channel: str, purpose: str) -> bool:
+    latest = (
+        Consent.objects.filter(customer=customer, channel=channel, purpose=purpose)
+        .order_by("-at", "-id")
+        .first()
+    )
+    return bool(latest and latest.granted)
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    customer: Customer,
+    channel: str,
+    purpose: str,
+    granted: bool,
+    source: str,
+    at: dt.datetime | None = None,
+    ip: str | None = None,
+    form: str = "",
+    text_version: str = "",
+    actor: User | None = None,
+) -> Consent:
+    """Append a grant or withdrawal. Older rows stay: they are the legal evidence."""
+    if channel not in Channel.values:
+        raise CustomerDataError("channel", f"unknown channel {channel!r}")
+    if purpose not in Purpose.values:
+        raise CustomerDataError("purpose", f"unknown purpose {purpose!r}")
+    consent = Consent.objects.create(
+        customer=customer,
+        channel=channel,
+        purpose=purpose,
+        granted=granted,
+        at=at or clock.now(),
+        source=source,
+        ip=ip,
+        form=form,
+        text_version=text_version,
+    )
+    event_record(
+        customer=customer,
+        type="consent_granted" if granted else "consent_withdrawn",
+        properties={"channel": channel, "purpose": purpose, "source": source},
+        occurred_at=consent.at,
+        source=source,
+    )
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="consent.record",
+            obj=customer,
+            changes={"channel": channel, "purpose": purpose, "granted": granted},
+        )
+    return consent
+
+
+@transaction.atomic
+def note_add(*, customer: Customer, author: User | None, text: str) -> Note:
+    text = text.strip()
+    if not text:
+        raise CustomerDataError("text", "a note cannot be empty")
+    note = Note.objects.create(customer=customer, author=author, text=text)
+    event_record(
+        customer=customer,
+        type="note_added",
+        properties={"note_id": note.pk, "text": text[:500], "author": _username(author)},
+        source="staff",
+    )
+    return note
+
+
+@transaction.atomic
+def fact_add(*, customer: Customer, author: User | None, text: str, category: str = "") -> Fact:
+    text = text.strip()
+    if not text:
+        raise CustomerDataError("text", "a fact cannot be empty")
+    fact = Fact.objects.create(customer=customer, author=author, text=text, category=category.strip())
+    event_record(
+        customer=customer,
+        type="fact_added",
+        properties={"fact_id": fact.pk, "text": text, "category": fact.category},
+        source="staff",
+    )
+    return fact
+
+
+def _username(user: User | None) -> str:
+    return user.get_username() if user else ""
+
+
+@transaction.atomic
+def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None) -> Customer:
+    """Fold `duplicate` into `primary`, keeping every order, event, consent, note, fact and task.
+
+    Empty profile fields on the primary are filled from the duplicate; the
+    duplicate stays as a tombstone pointing at the primary, so its external id
+    keeps resolving.
+    """
+    from lifelong.commerce.models import Order
+    from lifelong.commerce.services import customer_summaries_refresh
+    from lifelong.events.models import Event
+    from lifelong.followups.models import Task
+
+    if primary.pk == duplicate.pk:
+        raise CustomerDataError("duplicate", "cannot merge a customer into itself")
+    if duplicate.merged_into_id is not None or primary.merged_into_id is not None:
+        raise CustomerDataError("duplicate", "one of these customers was already merged")
+    primary, duplicate = (
+        Customer.objects.select_for_update().get(pk=primary.pk),
+        Customer.objects.select_for_update().get(pk=duplicate.pk),
+    )
+    filled = []
+    for name in (*PROFILE_FIELDS, "birthday"):
+        if not getattr(primary, name) and getattr(duplicate, name):
+            setattr(primary, name, getattr(duplicate, name))
+            filled.append(name)
+    primary.attributes = {**duplicate.attributes, **primary.attributes}
+    primary.created_at = min(primary.created_at, duplicate.created_at)
+    primary.updated_at = clock.now()
+    primary.save()
+    moved = {
+        "orders": Order.objects.filter(customer=duplicate).update(customer=primary),
+        "events": Event.objects.filter(customer=duplicate).update(customer=primary),
+        "consents": Consent.objects.filter(customer=duplicate).update(customer=primary),
+        "notes": Note.objects.filter(customer=duplicate).update(customer=primary),
+        "facts": Fact.objects.filter(customer=duplicate).update(customer=primary),
+        "tasks": Task.objects.filter(customer=duplicate).update(customer=primary),
+    }
+    primary.tags.add(*duplicate.tags.all())
+    duplicate.tags.clear()
+    Customer.objects.filter(pk=duplicate.pk).update(merged_into=primary, updated_at=clock.now())
+    customer_summaries_refresh([primary.pk, duplicate.pk])
+    event_record(
+        customer=primary,
+        type="customer_merged",
+        properties={"duplicate_id": duplicate.pk, "filled": filled, "moved": moved},
+        source="staff",
+    )
+    audit_record(
+        actor=actor,
+        action="customer.merge",
+        obj=primary,
+        changes={"duplicate_id": duplicate.pk, "filled": filled, "moved": moved},
+    )
+    primary.refresh_from_db()
+    return primary
+

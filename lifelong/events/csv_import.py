@@ -1,0 +1,5 @@
+"""CSV import (to be completed)."""
+
+
+def imports_run_pending() -> None:
+    return None

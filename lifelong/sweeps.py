@@ -1,0 +1,71 @@
+"""The registry of periodic sweeps, shared by both execution engines.
+
+Each sweep is idempotent and claims its own rows, so the embedded scheduler,
+`lifelong simulate` and Celery beat can all call the same functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    target: str  # "module:function"
+    every_seconds: int
+
+    def load(self) -> Callable[[], object]:
+        module, func = self.target.split(":")
+        return getattr(import_module(module), func)  # type: ignore[no-any-return]
+
+
+SWEEPS: tuple[Sweep, ...] = (
+    Sweep("imports.run_pending", "lifelong.events.csv_import:imports_run_pending", 5),
+    Sweep("idempotency.prune", "lifelong.events.idempotency:idempotency_prune", 3600),
+)
+
+
+def sweep_by_name(name: str) -> Sweep:
+    for sweep in SWEEPS:
+        if sweep.name == name:
+            return sweep
+    raise KeyError(name)
+
+
+def run_all() -> None:
+    """Run every sweep once (used by `lifelong simulate`)."""
+    for sweep in SWEEPS:
+        sweep.load()()
+
+
+class EmbeddedScheduler(threading.Thread):
+    """Runs the sweeps on their intervals inside the web process (no broker needed)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="lifelong-scheduler", daemon=True)
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        from django.db import close_old_connections
+
+        elapsed = 0
+        while not self._stop_event.wait(1):
+            elapsed += 1
+            for sweep in SWEEPS:
+                if elapsed % sweep.every_seconds:
+                    continue
+                close_old_connections()
+                try:
+                    sweep.load()()
+                except Exception:
+                    log.exception("sweep_failed", extra={"sweep": sweep.name})
