@@ -1,0 +1,45 @@
+"""Fixtures shared by every test suite."""
+
+from __future__ import annotations
+
+import pytest
+import time_machine
+from django.test import Client
+
+from lifelong.accounts.models import Role, User
+from lifelong.factories import UserFactory
+
+FROZEN_AT = "2026-03-02 10:00:00+00:00"
+
+
+@pytest.fixture
+def frozen_time():
+    """Tests that depend on "now" run at a fixed instant and may move it with .shift()."""
+    with time_machine.travel(FROZEN_AT, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def owner(db) -> User:
+    return UserFactory(username="owner", role=Role.OWNER)
+
+
+@pytest.fixture
+def marketer(db) -> User:
+    return UserFactory(username="marketer", role=Role.MARKETER)
+
+
+@pytest.fixture
+def support(db) -> User:
+    return UserFactory(username="support", role=Role.SUPPORT)
+
+
+@pytest.fixture
+def analyst(db) -> User:
+    return UserFactory(username="analyst", role=Role.ANALYST)
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
