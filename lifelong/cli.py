@@ -1,12 +1,12 @@
 """The `lifelong` command: one entry point for operators.
 
-    lifelong demo [--no-serve] [--customers N] [--seed S]
-    lifelong run [--host H] [--port P]
-    lifelong worker [--beat]
-    lifelong import customers|orders|products FILE [--dry-run]
-    lifelong simulate --days N
-    lifelong createadmin [--username U] [--password P]
-    lifelong manage ARGS...        (any Django management command)
+lifelong demo [--no-serve] [--customers N] [--seed S]
+lifelong run [--host H] [--port P]
+lifelong worker [--beat]
+lifelong import customers|orders|products FILE [--dry-run]
+lifelong simulate --days N
+lifelong createadmin [--username U] [--password P]
+lifelong manage ARGS...        (any Django management command)
 """
 
 from __future__ import annotations

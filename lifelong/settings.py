@@ -54,7 +54,9 @@ VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 if PRODUCTION:
     SECRET_KEY = env_str("SECRET_KEY")
 else:
-    SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-for-production-use-0123456789")
+    SECRET_KEY = env_str(
+        "SECRET_KEY", "dev-only-insecure-key-change-me-for-production-use-0123456789"
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")

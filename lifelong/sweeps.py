@@ -23,7 +23,8 @@ class Sweep:
 
     def load(self) -> Callable[[], object]:
         module, func = self.target.split(":")
-        return getattr(import_module(module), func)  # type: ignore[no-any-return]
+        loaded: Callable[[], object] = getattr(import_module(module), func)
+        return loaded
 
 
 SWEEPS: tuple[Sweep, ...] = (

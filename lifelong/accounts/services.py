@@ -54,11 +54,16 @@ def staff_user_create(
 
 
 @transaction.atomic
-def api_key_create(*, name: str, scopes: list[str], actor: User | None = None) -> tuple[ApiKey, str]:
+def api_key_create(
+    *, name: str, scopes: list[str], actor: User | None = None
+) -> tuple[ApiKey, str]:
     """Create a key; returns it with the secret, which is never stored in clear."""
     prefix, secret = ApiKey.new_secret()
     key = ApiKey.objects.create(
-        name=name, prefix=prefix, key_hash=ApiKey.hash_secret(secret), scopes=scopes,
+        name=name,
+        prefix=prefix,
+        key_hash=ApiKey.hash_secret(secret),
+        scopes=scopes,
         created_by=actor,
     )
     audit_record(actor=actor, action="api_key.create", obj=key, changes={"scopes": scopes})

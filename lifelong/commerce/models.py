@@ -10,16 +10,16 @@ from django.utils.translation import gettext_lazy as _
 from lifelong import clock
 from lifelong.customers.models import Customer
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
-
 
 class Product(models.Model):
     sku = models.CharField(_("SKU"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=255)
     category = models.CharField(_("category"), max_length=128, blank=True, db_index=True)
-    price = models.DecimalField(_("price"), **MONEY, default=Decimal("0"))
+    price = models.DecimalField(_("price"), max_digits=14, decimal_places=2, default=Decimal("0"))
     currency = models.CharField(_("currency"), max_length=3, default="RUB")
-    replenishment_days = models.PositiveIntegerField(_("replenishment cycle, days"), null=True, blank=True)
+    replenishment_days = models.PositiveIntegerField(
+        _("replenishment cycle, days"), null=True, blank=True
+    )
     active = models.BooleanField(_("active"), default=True)
 
     def __str__(self) -> str:
@@ -39,21 +39,30 @@ class Order(models.Model):
 
     external_id = models.CharField(_("external id"), max_length=128, unique=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
-    status = models.CharField(_("status"), max_length=16, choices=OrderStatus.choices, default=OrderStatus.PLACED)
+    status = models.CharField(
+        _("status"), max_length=16, choices=OrderStatus.choices, default=OrderStatus.PLACED
+    )
     placed_at = models.DateTimeField(_("placed"), default=clock.now)
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
-    total = models.DecimalField(_("total"), **MONEY)
+    total = models.DecimalField(_("total"), max_digits=14, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, default="RUB")
-    refunded_total = models.DecimalField(_("refunded"), **MONEY, default=Decimal("0"))
-    discount = models.DecimalField(_("discount"), **MONEY, default=Decimal("0"))
+    refunded_total = models.DecimalField(
+        _("refunded"), max_digits=14, decimal_places=2, default=Decimal("0")
+    )
+    discount = models.DecimalField(
+        _("discount"), max_digits=14, decimal_places=2, default=Decimal("0")
+    )
     coupon = models.CharField(_("coupon"), max_length=64, blank=True)
     channel = models.CharField(_("sales channel"), max_length=64, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
-        indexes = [models.Index(fields=["customer", "placed_at"]), models.Index(fields=["placed_at"])]
+        indexes = [
+            models.Index(fields=["customer", "placed_at"]),
+            models.Index(fields=["placed_at"]),
+        ]
         ordering = ["-placed_at"]
 
     def __str__(self) -> str:
@@ -70,7 +79,7 @@ class OrderLine(models.Model):
     sku = models.CharField(_("SKU"), max_length=64, blank=True)
     name = models.CharField(_("name"), max_length=255, blank=True)
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
-    price = models.DecimalField(_("price"), **MONEY)
+    price = models.DecimalField(_("price"), max_digits=14, decimal_places=2)
 
     @property
     def total(self) -> Decimal:
@@ -82,7 +91,7 @@ class Refund(models.Model):
 
     external_id = models.CharField(_("external id"), max_length=128, unique=True)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refunds")
-    amount = models.DecimalField(_("amount"), **MONEY)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     is_return = models.BooleanField(_("goods returned"), default=False)
     created_at = models.DateTimeField(default=clock.now)

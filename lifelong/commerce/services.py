@@ -76,7 +76,7 @@ def customer_summaries_refresh(customer_ids: Iterable[int]) -> None:
     if not ids:
         return
     counted = Order.objects.filter(COUNTED, customer=OuterRef("pk")).order_by().values("customer")
-    money = DecimalField(max_digits=14, decimal_places=2)
+    money: DecimalField[Decimal, Decimal] = DecimalField(max_digits=14, decimal_places=2)
     for start in range(0, len(ids), 5000):
         Customer.objects.filter(pk__in=ids[start : start + 5000]).update(
             orders_count=Coalesce(Subquery(counted.annotate(n=Count("pk")).values("n")), 0),
@@ -150,6 +150,8 @@ def order_upsert(
         order = Order.objects.create(external_id=external_id, **values)
         changed = list(values)
     else:
+        if total < order.refunded_total:
+            raise OrderDataError("total", f"total is below the refunded {order.refunded_total}")
         changed = [k for k, v in values.items() if getattr(order, k) != v]
         if changed:
             for k in changed:
@@ -207,10 +209,7 @@ def _lines_replace(order: Order, lines: Sequence[LineInput]) -> bool:
             raise OrderDataError("lines", f"quantity must be positive for {line.sku!r}")
         if line.price < 0:
             raise OrderDataError("lines", f"price cannot be negative for {line.sku!r}")
-    current = [
-        (ln.sku, ln.quantity, ln.price, ln.name)
-        for ln in order.lines.order_by("pk")
-    ]
+    current = [(ln.sku, ln.quantity, ln.price, ln.name) for ln in order.lines.order_by("pk")]
     wanted = [(ln.sku, ln.quantity, ln.price, ln.name) for ln in lines]
     if current == wanted:
         return False
@@ -259,7 +258,8 @@ def refund_record(
     if order.refunded_total + amount > order.total:
         raise OrderDataError(
             "amount",
-            f"refunds would exceed the order total ({order.refunded_total} + {amount} > {order.total})",
+            f"refunds would exceed the order total "
+            f"({order.refunded_total} + {amount} > {order.total})",
         )
     refund = Refund.objects.create(
         external_id=external_id, order=order, amount=amount, reason=reason, is_return=is_return

@@ -242,7 +242,9 @@ def fact_add(*, customer: Customer, author: User | None, text: str, category: st
     text = text.strip()
     if not text:
         raise CustomerDataError("text", "a fact cannot be empty")
-    fact = Fact.objects.create(customer=customer, author=author, text=text, category=category.strip())
+    fact = Fact.objects.create(
+        customer=customer, author=author, text=text, category=category.strip()
+    )
     event_record(
         customer=customer,
         type="fact_added",
@@ -312,4 +314,3 @@ def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None
     )
     primary.refresh_from_db()
     return primary
-

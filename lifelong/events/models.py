@@ -99,7 +99,9 @@ class ImportJob(models.Model):
     file_name = models.CharField(max_length=255)
     file_path = models.CharField(max_length=500)
     dry_run = models.BooleanField(default=False)
-    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
     created_rows = models.PositiveIntegerField(default=0)

@@ -36,7 +36,9 @@ class Task(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tasks")
     title = models.CharField(_("title"), max_length=255)
-    kind = models.CharField(_("kind"), max_length=16, choices=TaskKind.choices, default=TaskKind.OTHER)
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=TaskKind.choices, default=TaskKind.OTHER
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -46,8 +48,12 @@ class Task(models.Model):
         verbose_name=_("assignee"),
     )
     due_at = models.DateTimeField(_("due"))
-    status = models.CharField(_("status"), max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
-    source = models.CharField(_("source"), max_length=16, choices=TaskSource.choices, default=TaskSource.MANUAL)
+    status = models.CharField(
+        _("status"), max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN
+    )
+    source = models.CharField(
+        _("source"), max_length=16, choices=TaskSource.choices, default=TaskSource.MANUAL
+    )
     source_ref = models.CharField(max_length=128, blank=True)
     outcome = models.TextField(_("outcome"), blank=True)
     created_by = models.ForeignKey(

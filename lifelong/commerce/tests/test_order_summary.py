@@ -20,9 +20,14 @@ def test_orders_update_summary_and_replay_changes_nothing(frozen_time):
     customer = CustomerFactory()
     ProductFactory(sku="MAT-1")
     lines = [LineInput(sku="MAT-1", quantity=2, price=Decimal("1000.00"))]
-    order_upsert(external_id="A1", customer=customer, total=Decimal("2000"), placed_at=T0, lines=lines)
     order_upsert(
-        external_id="A2", customer=customer, total=Decimal("500"), placed_at=T0 + dt.timedelta(days=30)
+        external_id="A1", customer=customer, total=Decimal("2000"), placed_at=T0, lines=lines
+    )
+    order_upsert(
+        external_id="A2",
+        customer=customer,
+        total=Decimal("500"),
+        placed_at=T0 + dt.timedelta(days=30),
     )
     events_before = Event.objects.count()
     _, created = order_upsert(
@@ -42,11 +47,18 @@ def test_status_changes_become_events_and_cancel_leaves_summary(frozen_time):
     customer = CustomerFactory()
     order_upsert(external_id="B1", customer=customer, total=Decimal("900"), placed_at=T0)
     order_upsert(
-        external_id="B1", customer=customer, total=Decimal("900"), placed_at=T0,
-        status=OrderStatus.PAID, paid_at=T0 + dt.timedelta(hours=1),
+        external_id="B1",
+        customer=customer,
+        total=Decimal("900"),
+        placed_at=T0,
+        status=OrderStatus.PAID,
+        paid_at=T0 + dt.timedelta(hours=1),
     )
     order_upsert(
-        external_id="B1", customer=customer, total=Decimal("900"), placed_at=T0,
+        external_id="B1",
+        customer=customer,
+        total=Decimal("900"),
+        placed_at=T0,
         status=OrderStatus.CANCELLED,
     )
     types = list(Event.objects.filter(customer=customer).values_list("type", flat=True))
@@ -58,7 +70,9 @@ def test_status_changes_become_events_and_cancel_leaves_summary(frozen_time):
 
 def test_refunds_are_capped_idempotent_and_reduce_spend(frozen_time):
     customer = CustomerFactory()
-    order, _ = order_upsert(external_id="R1", customer=customer, total=Decimal("1000"), placed_at=T0)
+    order, _ = order_upsert(
+        external_id="R1", customer=customer, total=Decimal("1000"), placed_at=T0
+    )
     refund_record(external_id="rf-1", order=order, amount=Decimal("300"))
     _, created = refund_record(external_id="rf-1", order=order, amount=Decimal("300"))
     assert not created

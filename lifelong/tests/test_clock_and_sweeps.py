@@ -1,0 +1,39 @@
+"""The clock moves only forward; `lifelong simulate` advances it and runs every sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from lifelong import clock
+from lifelong.accounts.services import api_key_create
+from lifelong.cli import main
+from lifelong.events.models import IdempotentRequest
+from lifelong.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock():
+    yield
+    clock.reset()
+
+
+def test_clock_advances_and_refuses_to_go_back(frozen_time):
+    start = clock.now()
+    clock.advance(dt.timedelta(days=2))
+    assert clock.now() - start == dt.timedelta(days=2)
+    with pytest.raises(ValueError, match="only moves forward"):
+        clock.advance(dt.timedelta(seconds=-1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulate_moves_time_and_runs_sweeps(frozen_time, capsys):
+    key, _ = api_key_create(name="shop", scopes=["read"], actor=UserFactory())
+    IdempotentRequest.objects.create(key="k", api_key=key, request_hash="h")
+    start = clock.now()
+    assert main(["simulate", "--days", "2"]) == 0
+    assert clock.now() - start == dt.timedelta(days=2)
+    # The idempotency prune sweep ran at the simulated time and forgot the day-old key.
+    assert not IdempotentRequest.objects.exists()
+    assert "day 2/2" in capsys.readouterr().out
