@@ -1,0 +1,39 @@
+"""The distributed engine: a real Celery worker on the machine's RabbitMQ runs a sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from lifelong import clock
+from lifelong.accounts.services import api_key_create
+from lifelong.celery import app, run_sweep
+from lifelong.events.models import IdempotentRequest
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_schedule_covers_every_sweep_and_worker_runs_one():
+    from lifelong.sweeps import SWEEPS
+
+    assert set(app.conf.beat_schedule) == {s.name for s in SWEEPS}
+    key, _ = api_key_create(name="shop", scopes=["read"])
+    old = IdempotentRequest.objects.create(
+        key="old", api_key=key, request_hash="h", created_at=clock.now() - dt.timedelta(days=2)
+    )
+    fresh = IdempotentRequest.objects.create(key="fresh", api_key=key, request_hash="h")
+    # A queue of our own, so a stray worker elsewhere on the broker cannot take the message.
+    queue = f"test-{uuid.uuid4().hex}"
+    with start_worker(app, pool="solo", perform_ping_check=False, queues=[queue]):
+        run_sweep.apply_async(args=("idempotency.prune",), queue=queue)
+        deadline = time.monotonic() + 30
+        while IdempotentRequest.objects.filter(pk=old.pk).exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_delete(queue)
+    remaining = set(IdempotentRequest.objects.values_list("pk", flat=True))
+    assert remaining == {fresh.pk}
+    assert old.pk not in remaining
