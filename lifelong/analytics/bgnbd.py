@@ -98,7 +98,9 @@ def _ll_terms(
     share_b /= total
     psi_abx = digamma(a + b + x)
     psi_ab = digamma(a + b)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - share_a * log_alpha_T - share_b * log_alpha_tx
+    d_r = (
+        digamma(r + x) - digamma(r) + np.log(alpha) - share_a * log_alpha_T - share_b * log_alpha_tx
+    )
     d_alpha = r / alpha - (r + x) * (share_a / (alpha + T) + share_b / (alpha + t_x))
     d_a = (
         psi_ab
@@ -208,7 +210,7 @@ def bgnbd_probability_alive(
     recency: npt.ArrayLike,
     age: npt.ArrayLike,
 ) -> FloatArray:
-    """P(customer is still alive at T | x, t_x, T); exactly 1 for customers with no repeat purchase."""
+    """P(alive at T | x, t_x, T); exactly 1 for customers with no repeat purchase."""
     x = np.asarray(frequency, dtype=np.float64)
     t_x = np.asarray(recency, dtype=np.float64)
     T = np.asarray(age, dtype=np.float64)
@@ -216,9 +218,7 @@ def bgnbd_probability_alive(
     repeat = x > 0
     bx1 = np.where(repeat, b + x - 1.0, 1.0)
     # log of a/(b+x-1) * ((alpha+T)/(alpha+t_x))^(r+x), in logs so large x cannot overflow.
-    log_odds_dead = (
-        np.log(a) - np.log(bx1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
-    )
+    log_odds_dead = np.log(a) - np.log(bx1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
     return np.where(repeat, expit(-log_odds_dead), 1.0)
 
 
@@ -230,7 +230,7 @@ def bgnbd_expected_purchases(
     recency: npt.ArrayLike,
     age: npt.ArrayLike,
 ) -> FloatArray:
-    """E[purchases in (T, T + horizon] | x, t_x, T]: the conditional expectation (FHL 2005, eq. 10)."""
+    """E[purchases in (T, T + horizon] | x, t_x, T], the conditional expectation (FHL 2005)."""
     t = np.asarray(horizon, dtype=np.float64)
     x = np.asarray(frequency, dtype=np.float64)
     T = np.asarray(age, dtype=np.float64)

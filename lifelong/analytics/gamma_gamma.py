@@ -152,7 +152,9 @@ def customer_lifetime_value(
     if months < 1:
         raise ValueError("months must be at least 1")
     x = np.asarray(frequency, dtype=np.float64)
-    spend = gamma_gamma_expected_spend(params=gamma_gamma, frequency=x, monetary_value=monetary_value)
+    spend = gamma_gamma_expected_spend(
+        params=gamma_gamma, frequency=x, monetary_value=monetary_value
+    )
     ends = np.arange(1, months + 1, dtype=np.float64) * time_units_per_month
     # One (months, customers) evaluation instead of a loop over months.
     cumulative = bgnbd_expected_purchases(

@@ -1,9 +1,9 @@
 """From a transaction log to the per-customer summary the CLV models take.
 
-The summary follows Fader & Hardie: a customer's first purchase day starts their clock; frequency
-`x` is the number of *repeat* purchase days, recency `t_x` the time of the last one, age `T` the time
-from the first purchase to the end of the calibration period, and the monetary value is the mean of
-the repeat purchases only (the first purchase is left out because it is usually atypical).
+The summary follows Fader & Hardie: a customer's first purchase day starts their clock;
+frequency `x` is the number of *repeat* purchase days, recency `t_x` the time of the last one,
+age `T` the time from the first purchase to the end of the calibration period, and the monetary
+value is the mean of the repeat purchases only (the first purchase is usually atypical).
 Purchases on the same day are one purchase: the models count days with a purchase, not receipts.
 
 Everything is sorting and segment reductions over whole arrays, so a million customers take a

@@ -1,0 +1,192 @@
+"""BG/NBD: the fit against the published CDNOW estimates, the gradient, and the predictions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lifelong.analytics.bgnbd import (
+    BGNBDParams,
+    bgnbd_expected_purchases,
+    bgnbd_expected_purchases_new,
+    bgnbd_fit,
+    bgnbd_log_likelihood,
+    bgnbd_log_likelihood_gradient,
+    bgnbd_probability_alive,
+)
+from lifelong.analytics.tests.conftest import CDNOW
+from lifelong.analytics.transactions import RFMSummary, rfm_summary
+
+# Fader, Hardie & Lee (2005), fitted on the 39-week calibration period of the 2357-customer sample.
+PUBLISHED = BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=-9582.4)
+
+
+@pytest.fixture(scope="module")
+def calibration(cdnow: CDNOW) -> RFMSummary:
+    return rfm_summary(
+        customer_ids=cdnow.customer_ids,
+        dates=cdnow.dates,
+        amounts=cdnow.amounts,
+        calibration_end=dt.date(1997, 9, 30),
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(calibration: RFMSummary) -> BGNBDParams:
+    return bgnbd_fit(
+        frequency=calibration.frequency, recency=calibration.recency, age=calibration.age
+    )
+
+
+def test_cdnow_fit_reproduces_the_published_estimates(fitted: BGNBDParams) -> None:
+    assert round(fitted.r, 3) == PUBLISHED.r
+    assert round(fitted.alpha, 3) == PUBLISHED.alpha
+    assert round(fitted.a, 3) == PUBLISHED.a
+    assert round(fitted.b, 3) == PUBLISHED.b
+    assert round(fitted.log_likelihood, 1) == PUBLISHED.log_likelihood
+
+
+def test_fit_does_not_depend_on_the_starting_point(
+    calibration: RFMSummary, fitted: BGNBDParams
+) -> None:
+    refit = bgnbd_fit(
+        frequency=calibration.frequency,
+        recency=calibration.recency,
+        age=calibration.age,
+        initial=BGNBDParams(r=3.0, alpha=0.5, a=5.0, b=0.2),
+    )
+    np.testing.assert_allclose(refit.as_array(), fitted.as_array(), rtol=1e-4)
+
+
+def test_log_likelihood_at_the_estimates_is_the_fitted_one(
+    calibration: RFMSummary, fitted: BGNBDParams
+) -> None:
+    ll = bgnbd_log_likelihood(
+        params=fitted,
+        frequency=calibration.frequency,
+        recency=calibration.recency,
+        age=calibration.age,
+    )
+    assert ll == pytest.approx(fitted.log_likelihood, abs=1e-6)
+    # Compressing identical rows changes nothing: the uncompressed sum gives the same total.
+    uncompressed, _ = bgnbd_log_likelihood_gradient(
+        log_params=np.log(fitted.as_array()),
+        frequency=calibration.frequency,
+        recency=calibration.recency,
+        age=calibration.age,
+    )
+    assert uncompressed == pytest.approx(ll, abs=1e-6)
+
+
+@st.composite
+def customers(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    seed = draw(st.integers(0, 2**32 - 1))
+    size = draw(st.integers(1, 30))
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(0.5, 60.0, size)
+    frequency = rng.poisson(rng.uniform(0.0, 6.0, size)).astype(np.float64)
+    recency = np.where(frequency > 0, age * rng.uniform(0.0, 1.0, size), 0.0)
+    return frequency, recency, age
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=customers(),
+    log_params=st.lists(st.floats(-2.5, 2.5), min_size=4, max_size=4),
+)
+def test_analytic_gradient_matches_finite_differences(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray], log_params: list[float]
+) -> None:
+    frequency, recency, age = data
+    point = np.array(log_params)
+
+    def ll(at: np.ndarray) -> float:
+        return bgnbd_log_likelihood_gradient(
+            log_params=at, frequency=frequency, recency=recency, age=age
+        )[0]
+
+    _, gradient = bgnbd_log_likelihood_gradient(
+        log_params=point, frequency=frequency, recency=recency, age=age
+    )
+    step = 1e-6
+    numeric = np.array(
+        [(ll(point + step * unit) - ll(point - step * unit)) / (2 * step) for unit in np.eye(4)]
+    )
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-5 * (1 + abs(ll(point))))
+
+
+def test_probability_alive_is_a_probability_and_one_without_repeats(
+    calibration: RFMSummary, fitted: BGNBDParams
+) -> None:
+    alive = bgnbd_probability_alive(
+        params=fitted,
+        frequency=calibration.frequency,
+        recency=calibration.recency,
+        age=calibration.age,
+    )
+    assert np.all((alive >= 0) & (alive <= 1))
+    np.testing.assert_array_equal(alive[calibration.frequency == 0], 1.0)
+    assert np.all(alive[calibration.frequency > 0] < 1)
+
+
+def test_probability_alive_falls_the_longer_a_buyer_stays_away(fitted: BGNBDParams) -> None:
+    age = np.linspace(10.0, 200.0, 50)
+    alive = bgnbd_probability_alive(params=fitted, frequency=3.0, recency=10.0, age=age)
+    assert np.all(np.diff(alive) < 0)
+    # Buying recently is a sign of life: a later last purchase means a higher P(alive).
+    recency = np.linspace(0.5, 40.0, 50)
+    alive = bgnbd_probability_alive(params=fitted, frequency=3.0, recency=recency, age=40.0)
+    assert np.all(np.diff(alive) > 0)
+
+
+def test_expected_purchases_grow_with_the_horizon(
+    calibration: RFMSummary, fitted: BGNBDParams
+) -> None:
+    horizons = np.array([0.0, 1.0, 4.0, 13.0, 26.0, 39.0, 52.0, 104.0])[:, None]
+    expected = bgnbd_expected_purchases(
+        params=fitted,
+        horizon=horizons,
+        frequency=calibration.frequency[None, :],
+        recency=calibration.recency[None, :],
+        age=calibration.age[None, :],
+    )
+    np.testing.assert_allclose(expected[0], 0.0, atol=1e-12)
+    assert np.all(np.diff(expected, axis=0) > 0)
+    new = bgnbd_expected_purchases_new(params=fitted, horizon=horizons[:, 0])
+    assert new[0] == 0.0
+    assert np.all(np.diff(new) > 0)
+
+
+def test_conditional_expectation_for_a_new_customer_is_the_unconditional_one(
+    fitted: BGNBDParams,
+) -> None:
+    horizons = np.array([1.0, 10.0, 39.0, 78.0, 500.0])
+    conditional = bgnbd_expected_purchases(
+        params=fitted, horizon=horizons, frequency=0.0, recency=0.0, age=0.0
+    )
+    np.testing.assert_allclose(
+        conditional, bgnbd_expected_purchases_new(params=fitted, horizon=horizons), rtol=1e-10
+    )
+
+
+def test_unconditional_expectation_agrees_with_a_simulation() -> None:
+    params = BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    rng = np.random.default_rng(20250101)
+    n, horizon = 400_000, 52.0
+    rate = rng.gamma(params.r, 1.0 / params.alpha, n)
+    dropout = rng.beta(params.a, params.b, n)
+    clock = np.zeros(n)
+    purchases = np.zeros(n)
+    active = np.ones(n, dtype=bool)
+    while active.any():
+        clock[active] += rng.exponential(1.0, active.sum()) / rate[active]
+        active &= clock <= horizon
+        purchases[active] += 1
+        active &= rng.uniform(size=n) >= dropout
+    expected = float(bgnbd_expected_purchases_new(params=params, horizon=horizon))
+    standard_error = purchases.std() / np.sqrt(n)
+    assert abs(purchases.mean() - expected) < 4 * standard_error

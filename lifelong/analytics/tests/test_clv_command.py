@@ -1,0 +1,63 @@
+"""`lifelong clv fit` on a transaction CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lifelong.analytics.clv_command import clv_fit, clv_fit_main
+from lifelong.analytics.tests.conftest import CDNOW
+
+
+@pytest.fixture
+def cdnow_csv(cdnow: CDNOW, tmp_path: Path) -> Path:
+    path = tmp_path / "cdnow.csv"
+    # Columns out of the usual order, a timestamp and a quoted id: the reader goes by the header.
+    rows = [
+        f'{amount:.2f},"c{customer:05d}",{day}T12:00:00'
+        for customer, day, amount in zip(
+            cdnow.customer_ids, cdnow.dates.astype(str), cdnow.amounts, strict=True
+        )
+    ]
+    path.write_text("\n".join(["amount,customer_id,date", *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_clv_fit_prints_both_models_in_weeks(
+    cdnow_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = clv_fit_main(["--transactions", str(cdnow_csv), "--calibration-end", "1997-09-30"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["bgnbd"]) == {"r", "alpha", "a", "b", "ll"}
+    assert set(result["gamma_gamma"]) == {"p", "q", "gamma"}
+    assert result["time_unit"] == "weeks"
+    assert result["customers"] == 2357
+    assert result["repeat_customers"] == 946
+    assert result["calibration_end"] == "1997-09-30"
+    assert result["observation_end"] == "1998-06-30"
+    bgnbd = result["bgnbd"]
+    assert [round(bgnbd[k], 3) for k in ("r", "alpha", "a", "b")] == [0.243, 4.414, 0.793, 2.426]
+    assert round(bgnbd["ll"], 1) == -9582.4
+    gamma_gamma = result["gamma_gamma"]
+    assert [round(gamma_gamma[k], 2) for k in ("p", "q", "gamma")] == [6.25, 3.74, 15.44]
+
+
+def test_without_calibration_end_the_whole_log_is_used(cdnow_csv: Path) -> None:
+    result = clv_fit(transactions_path=str(cdnow_csv), calibration_end=None)
+    assert result["calibration_end"] == result["observation_end"] == "1998-06-30"
+    assert result["customers"] == 2357
+    # 78 weeks of data give different (but still finite, positive) estimates.
+    values = [*result["bgnbd"].values(), *result["gamma_gamma"].values()]
+    assert all(np.isfinite(values))
+    assert result["bgnbd"]["r"] != pytest.approx(0.243, abs=1e-3)
+
+
+def test_missing_column_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("customer_id,day,amount\n1,2024-01-01,3\n", encoding="utf-8")
+    assert clv_fit_main(["--transactions", str(path)]) == 2
+    assert "date" in capsys.readouterr().err
