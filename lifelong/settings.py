@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "lifelong.commerce",
     "lifelong.events",
     "lifelong.followups",
+    "lifelong.segments",
     "lifelong.api",
     "lifelong.web",
 ]
