@@ -111,6 +111,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clv(args: argparse.Namespace) -> int:
+    from lifelong.analytics.clv_command import clv_fit_main
+
+    return clv_fit_main(args.extra)
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     from django.core.management import execute_from_command_line
 
@@ -157,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", required=True)
     p.set_defaults(func=cmd_createadmin)
 
+    p = sub.add_parser("clv", help="customer lifetime value models")
+    clv_sub = p.add_subparsers(dest="clv_command", required=True)
+    p = clv_sub.add_parser(
+        "fit",
+        help="fit BG/NBD and Gamma-Gamma to a transactions CSV",
+        description="options: --transactions FILE.csv [--calibration-end YYYY-MM-DD]",
+    )
+    p.set_defaults(func=cmd_clv, takes_extra=True)
+
     p = sub.add_parser("manage", help="run a Django management command")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_manage)
@@ -164,7 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `clv fit` parses its own options; every other command takes none it does not declare.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     _setup()
     return int(args.func(args))
 
