@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -60,6 +62,10 @@ def clean_profile(data: Mapping[str, Any]) -> dict[str, Any]:
             value = str(value).strip().lower()
             if value not in Gender.values:
                 raise CustomerDataError("gender", f"gender must be one of m, f or empty: {value!r}")
+        elif name == "time_zone":
+            value = str(value).strip()
+            if value not in _time_zones():
+                raise CustomerDataError("time_zone", f"unknown time zone: {value!r}")
         elif name == "birthday":
             if not isinstance(value, dt.date):
                 raise CustomerDataError("birthday", "birthday must be a date")
@@ -67,6 +73,11 @@ def clean_profile(data: Mapping[str, Any]) -> dict[str, Any]:
             value = value.strip()
         clean[name] = value
     return clean
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 @transaction.atomic

@@ -50,7 +50,7 @@ def test_upsert_normalises_and_replay_changes_nothing(frozen_time):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("phone", "12345"), ("email", "not an email"), ("gender", "x")],
+    [("phone", "12345"), ("email", "not an email"), ("gender", "x"), ("time_zone", "Mars/Olympus")],
 )
 def test_upsert_rejects_bad_fields_and_writes_nothing(field, value):
     with pytest.raises(CustomerDataError) as err:
