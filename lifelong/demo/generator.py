@@ -1,0 +1,142 @@
+"""`demo_build`: the demo shop «Прана», rebuilt from scratch, the same for the same seed."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import transaction
+
+from lifelong import clock
+from lifelong.accounts.models import Role, User
+from lifelong.accounts.services import staff_user_create
+from lifelong.commerce.models import Order, OrderLine, Product, Refund
+from lifelong.commerce.services import customer_summaries_refresh
+from lifelong.customers.models import Consent, Customer, Fact, Note
+from lifelong.demo import records
+from lifelong.demo.catalogue import SKU_PREFIX
+from lifelong.demo.consents import consents_plan
+from lifelong.demo.people import CUSTOMER_PREFIX, people_generate
+from lifelong.demo.purchases import ORDER_PREFIX, orders_plan
+from lifelong.demo.staff_work import staff_work_plan
+from lifelong.events.models import Event
+from lifelong.followups.models import Task
+
+# Printed on every build: the demo is public by design, never a real account.
+DEMO_PASSWORD = "prana-demo-2024"  # noqa: S105
+# (username, role, first name, last name); the owner is the one the demo prints.
+STAFF = (
+    ("demo", Role.OWNER, "Анна", "Лебедева"),
+    ("demo-marketer", Role.MARKETER, "Мария", "Соколова"),
+    ("demo-support", Role.SUPPORT, "Ольга", "Кузнецова"),
+    ("demo-analyst", Role.ANALYST, "Игорь", "Петров"),
+)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+
+
+class DemoRefused(RuntimeError):
+    """The database holds data that is not the demo's; the demo never mixes with it."""
+
+
+class _Progress:
+    def __init__(self, *, enabled: bool, steps: int) -> None:
+        self.enabled, self.steps, self.step = enabled, steps, 0
+        self.started = time.monotonic()
+
+    def __call__(self, what: str) -> None:
+        self.step += 1
+        if self.enabled:
+            elapsed = time.monotonic() - self.started
+            line = f"demo: [{self.step}/{self.steps}] {what:<32} {elapsed:5.1f} s"
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+
+
+def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False) -> DemoLogin:
+    """Replace any previous demo with a fresh one: staff, catalogue, customers and their history.
+
+    Two builds with the same seed at the same moment produce the same data; history ends now.
+    Raises DemoRefused when the database holds customers, orders or products of a real shop.
+    """
+    step = _Progress(enabled=progress, steps=9)
+    end = clock.now().replace(second=0, microsecond=0)
+    people_rng, orders_rng, consents_rng, work_rng = np.random.default_rng(seed).spawn(4)
+    people = people_generate(people_rng, count=customers, end=end)
+    step(f"{len(people)} customers planned")
+    orders = orders_plan(orders_rng, people=people, end=end)
+    consents = consents_plan(consents_rng, people=people, end=end)
+    work = staff_work_plan(work_rng, people=people, end=end)
+    step(f"{len(orders)} orders planned")
+    with transaction.atomic():
+        demo_refuse_foreign_data()
+        demo_wipe()
+        step("previous demo wiped")
+        staff = _staff_ensure()
+        step("staff accounts ready")
+        products = records.products_write()
+        customer_ids = records.customers_write(people)
+        step("customers written")
+        records.orders_write(orders, customer_ids=customer_ids, products=products)
+        step("orders written")
+        records.consents_write(consents, customer_ids=customer_ids)
+        step("consents written")
+        records.staff_work_write(work, customer_ids=customer_ids, staff=staff)
+        step("notes, facts and tasks written")
+        customer_summaries_refresh(customer_ids.values())
+        step("done")
+    return DemoLogin(username=STAFF[0][0], password=DEMO_PASSWORD)
+
+
+def demo_refuse_foreign_data() -> None:
+    """Raise DemoRefused if any customer, order or product is not the demo's."""
+    foreign = {
+        "customers": Customer.objects.exclude(external_id__startswith=CUSTOMER_PREFIX).count(),
+        "orders": Order.objects.exclude(external_id__startswith=ORDER_PREFIX).count(),
+        "products": Product.objects.exclude(sku__startswith=SKU_PREFIX).count(),
+    }
+    if any(foreign.values()):
+        found = ", ".join(f"{n} {what}" for what, n in foreign.items() if n)
+        raise DemoRefused(
+            f"This database already holds data that is not the demo's ({found}). "
+            "The demo only fills an empty database: point LIFELONG_DATABASE_URL "
+            "or LIFELONG_VAR_DIR at a fresh one."
+        )
+
+
+def demo_wipe() -> None:
+    """Delete every demo customer, order and product with everything hanging off them."""
+    demo_customers = Customer.objects.filter(external_id__startswith=CUSTOMER_PREFIX)
+    demo_orders = Order.objects.filter(customer__in=demo_customers)
+    # Dependants first, each one set-based DELETE, so the cascade below has nothing to fetch.
+    OrderLine.objects.filter(order__in=demo_orders).delete()
+    Refund.objects.filter(order__in=demo_orders).delete()
+    demo_orders.delete()
+    for model in (Event, Consent, Note, Fact, Task):
+        model._default_manager.filter(customer__in=demo_customers).delete()
+    Customer.tags.through.objects.filter(customer__in=demo_customers).delete()
+    demo_customers.delete()
+    Product.objects.filter(sku__startswith=SKU_PREFIX).delete()
+
+
+def _staff_ensure() -> dict[str, User]:
+    """The demo staff, created once and reset to the demo password and role on each build."""
+    staff = {}
+    existing = {u.username: u for u in User.objects.filter(username__in=[s[0] for s in STAFF])}
+    for username, role, first_name, last_name in STAFF:
+        user = existing.get(username)
+        if user is None:
+            user = staff_user_create(username=username, password=DEMO_PASSWORD, role=role)
+        else:
+            user.set_password(DEMO_PASSWORD)
+            user.role = role
+            user.is_active = True
+        user.first_name, user.last_name = first_name, last_name
+        user.save()
+        staff[role.value] = user
+    return staff
