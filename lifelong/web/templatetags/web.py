@@ -1,0 +1,38 @@
+"""Template helpers of the staff UI."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import template
+from django.conf import settings
+from django.utils.formats import number_format
+
+from lifelong.accounts.models import User
+
+register = template.Library()
+
+CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "KZT": "₸", "BYN": "Br"}
+
+
+@register.filter
+def money(value: Decimal | str | None, currency: str = "") -> str:
+    """12345.5 -> "12 345,50 ₽" (grouped and localised; the sign after the number)."""
+    if value in (None, ""):
+        return ""
+    amount = Decimal(str(value))
+    places = 0 if amount == amount.to_integral_value() else 2
+    text = number_format(amount, places, use_l10n=True, force_grouping=True)
+    code = currency or settings.DEFAULT_CURRENCY
+    return f"{text}\u00a0{CURRENCY_SIGNS.get(code, code)}"
+
+
+@register.filter
+def can(user: Any, permission: str) -> bool:
+    return isinstance(user, User) and user.can(permission)
+
+
+@register.filter
+def get_item(mapping: dict[Any, Any], key: Any) -> Any:
+    return mapping.get(key)

@@ -1,0 +1,323 @@
+"""The customer list and the customer card with its write forms."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import F, Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from lifelong.accounts.permissions import EDIT_CUSTOMERS, VIEW, WORK_TASKS
+from lifelong.commerce.models import Order
+from lifelong.customers import services as customer_services
+from lifelong.customers.models import Channel, Consent, Customer, Purpose
+from lifelong.events.models import Event
+from lifelong.followups import services as task_services
+from lifelong.followups.models import TaskStatus
+from lifelong.web.access import object_get, require, staff_user
+from lifelong.web.forms import (
+    SORTS,
+    ConsentForm,
+    CustomerFilterForm,
+    FactForm,
+    MergeForm,
+    NoteForm,
+    TagForm,
+    TaskForm,
+)
+from lifelong.web.listing import (
+    Page,
+    customer_search_q,
+    customers_active,
+    page_number,
+    page_slice,
+)
+from lifelong.web.timeline import timeline_items
+
+PER_PAGE = 50
+TIMELINE_PER_PAGE = 30
+ORDERS_SHOWN = 20
+NOTES_SHOWN = 20
+CONSENT_HISTORY_SHOWN = 30
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def customer_list_queryset(form: CustomerFilterForm) -> QuerySet[Customer]:
+    """Customers matching the list filters, sorted; tags come in one extra query."""
+    qs = customers_active()
+    data = form.cleaned_data if form.is_valid() else {}
+    if data.get("q"):
+        qs = qs.filter(customer_search_q(data["q"]))
+    if data.get("tag"):
+        qs = qs.filter(tags__name=data["tag"])
+    if data.get("status") == "buyers":
+        qs = qs.filter(orders_count__gt=0)
+    elif data.get("status") == "leads":
+        qs = qs.filter(orders_count=0)
+    tz = timezone.get_current_timezone()
+    if data.get("last_order_after"):
+        start = dt.datetime.combine(data["last_order_after"], dt.time.min, tzinfo=tz)
+        qs = qs.filter(last_order_at__gte=start)
+    if data.get("last_order_before"):
+        end = dt.datetime.combine(data["last_order_before"], dt.time.min, tzinfo=tz)
+        qs = qs.filter(last_order_at__lt=end)
+    if data.get("source"):
+        qs = qs.filter(source=data["source"])
+    sort = data.get("sort") or "-created"
+    field = SORTS[sort.lstrip("-")]
+    order = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+    return qs.order_by(order, "-pk" if sort.startswith("-") else "pk").prefetch_related("tags")
+
+
+@require(VIEW)
+def customer_list(request: HttpRequest) -> HttpResponse:
+    form = CustomerFilterForm(request.GET)
+    page = page_slice(
+        customer_list_queryset(form), number=page_number(request.GET.get("page")), per_page=PER_PAGE
+    )
+    sort = (form.cleaned_data.get("sort") if form.is_valid() else "") or "-created"
+    context = {"form": form, "page": page, "sort": sort}
+    template = "web/customers/_results.html" if is_htmx(request) else "web/customers/list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _customer_get(request: HttpRequest, pk: int, permission: str) -> Customer:
+    return object_get(request, Customer.objects.prefetch_related("tags"), pk, permission)
+
+
+def _timeline_page(customer: Customer, number: int) -> Page[Any]:
+    events = Event.objects.filter(customer=customer).order_by("-occurred_at", "-pk")
+    page = page_slice(events, number=number, per_page=TIMELINE_PER_PAGE)
+    items = timeline_items(page.rows, gender=customer.gender)
+    return Page(rows=items, number=page.number, per_page=page.per_page, has_next=page.has_next)
+
+
+def _card_context(request: HttpRequest, customer: Customer, **forms: Any) -> dict[str, Any]:
+    current = customer_services.consent_current(customer)
+    consent_grid = [
+        {
+            "channel": label,
+            "purposes": [current.get((channel, purpose)) for purpose in Purpose.values],
+        }
+        for channel, label in Channel.choices
+    ]
+    user = staff_user(request)
+    context: dict[str, Any] = {
+        "customer": customer,
+        "facts": list(customer.facts.all()),
+        "notes": list(customer.notes.select_related("author")[:NOTES_SHOWN]),
+        "consent_purposes": Purpose.choices,
+        "consent_grid": consent_grid,
+        "consent_history": list(
+            Consent.objects.filter(customer=customer).order_by("-at", "-pk")[
+                :CONSENT_HISTORY_SHOWN
+            ]
+        ),
+        "tasks": list(
+            customer.tasks.filter(status=TaskStatus.OPEN).select_related("assignee").order_by("due_at")
+        ),
+        "orders": list(
+            Order.objects.filter(customer=customer)
+            .order_by("-placed_at", "-pk")
+            .prefetch_related("lines")[:ORDERS_SHOWN]
+        ),
+        "timeline": _timeline_page(customer, 1),
+        "can_edit": user.can(EDIT_CUSTOMERS),
+        "can_work_tasks": user.can(WORK_TASKS),
+        "note_form": NoteForm(),
+        "fact_form": FactForm(),
+        "tag_form": TagForm(),
+        "consent_form": ConsentForm(),
+        "merge_form": MergeForm(),
+        "task_form": TaskForm(initial={"assignee": user.pk}),
+    }
+    context.update(forms)
+    return context
+
+
+@require(VIEW)
+def customer_card(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _customer_get(request, pk, VIEW)
+    if customer.merged_into_id is not None:
+        messages.info(request, _("This customer was merged into another one."))
+        return redirect("web:customer", pk=customer.merged_into_id)
+    return render(request, "web/customers/card.html", _card_context(request, customer))
+
+
+@require(VIEW)
+def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _customer_get(request, pk, VIEW)
+    context = {
+        "customer": customer,
+        "timeline": _timeline_page(customer, page_number(request.GET.get("page"))),
+    }
+    template = "web/customers/_timeline.html" if is_htmx(request) else "web/customers/timeline.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _back(customer: Customer, anchor: str) -> HttpResponse:
+    return redirect(reverse("web:customer", kwargs={"pk": customer.pk}) + f"#{anchor}")
+
+
+def _invalid(request: HttpRequest, customer: Customer, **forms: Any) -> HttpResponse:
+    return render(
+        request, "web/customers/card.html", _card_context(request, customer, **forms), status=400
+    )
+
+
+@require(EDIT_CUSTOMERS)
+@require_POST
+def note_add(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _customer_get(request, pk, EDIT_CUSTOMERS)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, customer, note_form=form)
+    customer_services.note_add(
+        customer=customer, author=staff_user(request), text=form.cleaned_data["text"]
+    )
+    messages.success(request, _("Note saved."))
+    return _back(customer, "notes")
+
+
+@require(EDIT_CUSTOMERS)
+@require_POST
+def fact_add(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _customer_get(request, pk, EDIT_CUSTOMERS)
+    form = FactForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, customer, fact_form=form)
+    customer_services.fact_add(
+        customer=customer,
+        author=staff_user(request),
+        text=form.cleaned_data["text"],
+        category=form.cleaned_data["category"],
+    )
+    messages.success(request, _("Fact saved."))
+    return _back(customer, "facts")
+
+
+@require(EDIT_CUSTOMERS)
+@require_POST
+def tag_add(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _customer_get(request, pk, EDIT_CUSTOMERS)
+    form = TagForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, customer, tag_form=form)
+    customer_services.customer_tags_add(customer=customer, names=[form.cleaned_data["name"]])
+    return _back(customer, "tags")
+
+
+@require(EDIT_CUSTOMERS)
+@require_POST
+def tag_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _customer_get(request, pk, EDIT_CUSTOMERS)
+    form = TagForm(request.POST)
+    if form.is_valid():
+        customer_services.customer_tag_remove(
+            customer=customer, name=form.cleaned_data["name"], actor=staff_user(request)
+        )
+    return _back(customer, "tags")
+
+
+@require(EDIT_CUSTOMERS)
+@require_POST
+def consent_record(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _customer_get(request, pk, EDIT_CUSTOMERS)
+    form = ConsentForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, customer, consent_form=form)
+    # The staff member's reason is the evidence of how consent was given or withdrawn;
+    # it is stored on the consent row itself.
+    customer_services.consent_record(
+        customer=customer,
+        channel=form.cleaned_data["channel"],
+        purpose=form.cleaned_data["purpose"],
+        granted=form.cleaned_data["granted"],
+        source="staff",
+        form=form.cleaned_data["reason"],
+        actor=staff_user(request),
+    )
+    messages.success(request, _("Consent recorded."))
+    return _back(customer, "consents")
+
+
+@require(WORK_TASKS)
+@require_POST
+def task_add(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _customer_get(request, pk, WORK_TASKS)
+    form = TaskForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, customer, task_form=form)
+    user = staff_user(request)
+    task_services.task_create(
+        customer=customer,
+        title=form.cleaned_data["title"],
+        due_at=form.due_at,
+        kind=form.cleaned_data["kind"],
+        assignee=form.cleaned_data["assignee"],
+        created_by=user,
+    )
+    messages.success(request, _("Task created."))
+    return _back(customer, "tasks")
+
+
+def _duplicate_find(primary: Customer, raw: str) -> tuple[Customer | None, str]:
+    raw = raw.strip()
+    candidates = customers_active().exclude(pk=primary.pk)
+    if raw.lstrip("#").isdigit():
+        found = candidates.filter(pk=int(raw.lstrip("#"))).first()
+    else:
+        matches = list(candidates.filter(email=raw.lower())[:2])
+        if len(matches) > 1:
+            return None, _("Several customers have this email; enter the id instead.")
+        found = matches[0] if matches else None
+    if found is None:
+        return None, _("No other active customer with this id or email.")
+    return found, ""
+
+
+@require(EDIT_CUSTOMERS)
+@require_POST
+def customer_merge(request: HttpRequest, pk: int) -> HttpResponse:
+    """Two steps: find the duplicate and show both side by side, then merge on confirmation."""
+    primary = _customer_get(request, pk, EDIT_CUSTOMERS)
+    form = MergeForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, primary, merge_form=form)
+    duplicate, error = _duplicate_find(primary, form.cleaned_data["duplicate"])
+    if duplicate is None:
+        form.add_error("duplicate", error)
+        return _invalid(request, primary, merge_form=form)
+    object_get(request, Customer, duplicate.pk, EDIT_CUSTOMERS)
+    if not form.cleaned_data["confirm"]:
+        return render(
+            request,
+            "web/customers/merge_confirm.html",
+            {"customer": primary, "duplicate": duplicate},
+        )
+    try:
+        customer_services.customer_merge(
+            primary=primary, duplicate=duplicate, actor=staff_user(request)
+        )
+    except customer_services.CustomerDataError as exc:
+        form.add_error("duplicate", str(exc))
+        return _invalid(request, primary, merge_form=form)
+    messages.success(
+        request, _("Customer #%(id)s was merged into this one.") % {"id": duplicate.pk}
+    )
+    return _back(primary, "timeline")

@@ -1,0 +1,93 @@
+"""Staff accounts, API keys and the audit log: the owner's pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from lifelong.accounts import services as account_services
+from lifelong.accounts.models import ApiKey, AuditLog, User
+from lifelong.accounts.permissions import MANAGE_ACCOUNTS
+from lifelong.web.access import object_get, require, staff_user
+from lifelong.web.forms import ApiKeyForm, StaffUserForm
+from lifelong.web.listing import page_number, page_slice
+
+AUDIT_PER_PAGE = 50
+# The new API key's secret travels to the next page in the session and is removed
+# as soon as it is shown: it is never stored anywhere else in clear.
+SECRET_SESSION_KEY = "web:new-api-key"
+
+
+def _staff_page(
+    request: HttpRequest,
+    *,
+    user_form: StaffUserForm | None = None,
+    key_form: ApiKeyForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "users": list(User.objects.order_by("username")),
+        "keys": list(ApiKey.objects.select_related("created_by").order_by("-created_at", "-pk")),
+        "user_form": user_form or StaffUserForm(),
+        "key_form": key_form or ApiKeyForm(),
+        "new_secret": request.session.pop(SECRET_SESSION_KEY, None),
+    }
+    return render(request, "web/staff/index.html", context, status=status)
+
+
+@require(MANAGE_ACCOUNTS)
+def staff_index(request: HttpRequest) -> HttpResponse:
+    return _staff_page(request)
+
+
+@require(MANAGE_ACCOUNTS)
+@require_POST
+def staff_user_create(request: HttpRequest) -> HttpResponse:
+    form = StaffUserForm(request.POST)
+    if not form.is_valid():
+        return _staff_page(request, user_form=form, status=400)
+    user = account_services.staff_user_create(
+        username=form.cleaned_data["username"],
+        password=form.cleaned_data["password"],
+        role=form.cleaned_data["role"],
+        email=form.cleaned_data["email"],
+        actor=staff_user(request),
+    )
+    messages.success(request, _("Staff member %(name)s created.") % {"name": user.username})
+    return redirect("web:staff")
+
+
+@require(MANAGE_ACCOUNTS)
+@require_POST
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST)
+    if not form.is_valid():
+        return _staff_page(request, key_form=form, status=400)
+    key, secret = account_services.api_key_create(
+        name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"], actor=staff_user(request)
+    )
+    request.session[SECRET_SESSION_KEY] = {"name": key.name, "secret": secret}
+    return redirect("web:staff")
+
+
+@require(MANAGE_ACCOUNTS)
+@require_POST
+def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    key = object_get(request, ApiKey, pk, MANAGE_ACCOUNTS)
+    if key.revoked_at is None:
+        account_services.api_key_revoke(key=key, actor=staff_user(request))
+        messages.success(request, _("API key %(name)s revoked.") % {"name": key.name})
+    return redirect("web:staff")
+
+
+@require(MANAGE_ACCOUNTS)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    page = page_slice(
+        AuditLog.objects.order_by("-at", "-pk"),
+        number=page_number(request.GET.get("page")),
+        per_page=AUDIT_PER_PAGE,
+    )
+    return render(request, "web/staff/audit.html", {"page": page})
