@@ -45,21 +45,34 @@ class _Compressed:
     t_x: FloatArray
     T: FloatArray
     weights: FloatArray
+    # Frequencies take few distinct values: the special functions of x run on these only.
+    x_values: FloatArray
+    x_index: npt.NDArray[np.intp]
+
+    @classmethod
+    def of(cls, x: FloatArray, t_x: FloatArray, T: FloatArray, weights: FloatArray) -> _Compressed:
+        x_values = np.unique(x)
+        return cls(x, t_x, T, weights, x_values, np.searchsorted(x_values, x))
 
 
 def compress_rows(
     *, frequency: FloatArray, recency: FloatArray, age: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Collapse identical (x, t_x, T) rows into unique rows and their counts."""
-    stacked = np.column_stack(
-        (
-            np.asarray(frequency, dtype=np.float64),
-            np.asarray(recency, dtype=np.float64),
-            np.asarray(age, dtype=np.float64),
-        )
-    )
-    rows, counts = np.unique(stacked, axis=0, return_counts=True)
-    return rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), counts.astype(np.float64)
+    columns = [np.asarray(v, dtype=np.float64).reshape(-1) for v in (frequency, recency, age)]
+    # Rank each column and sort one int64 key. np.unique without return_index/inverse and
+    # searchsorted avoid argsort, which is many times slower than a plain sort on a million rows.
+    uniques = [np.unique(column) for column in columns]
+    key = np.zeros(columns[0].shape[0], dtype=np.int64)
+    for unique, column in zip(uniques, columns, strict=True):
+        key = key * unique.shape[0] + np.searchsorted(unique, column)
+    rows, counts = np.unique(key, return_counts=True)
+    decoded = []
+    for unique in reversed(uniques):
+        decoded.append(unique[rows % unique.shape[0]])
+        rows = rows // unique.shape[0]
+    T, t_x, x = decoded
+    return x, t_x, T, counts.astype(np.float64)
 
 
 def _validate(x: FloatArray, t_x: FloatArray, T: FloatArray) -> None:
@@ -74,47 +87,61 @@ def _validate(x: FloatArray, t_x: FloatArray, T: FloatArray) -> None:
 def _ll_terms(
     log_params: FloatArray, data: _Compressed, *, with_gradient: bool
 ) -> tuple[float, FloatArray]:
-    """Weighted log-likelihood and its gradient with respect to the log-parameters."""
+    """Weighted log-likelihood and its gradient with respect to the log-parameters.
+
+    Per customer, LL = C + log(exp(A) + [x > 0] exp(B)) with
+      C = ln G(r+x) - ln G(r) + r ln(alpha) - ln B(a, b)
+      A = ln B(a, b+x) - (r+x) ln(alpha+T)           (alive at T)
+      B = ln B(a+1, b+x-1) - (r+x) ln(alpha+t_x)     (dropped out right after the last purchase)
+    and each partial derivative is dC + s_A dA + s_B dB with s_A, s_B the softmax shares of A, B.
+    """
     r, alpha, a, b = np.exp(log_params)
-    x, t_x, T, w = data.x, data.t_x, data.T, data.weights
-    repeat = x > 0
+    x, t_x, T, w, u, at = data.x, data.t_x, data.T, data.weights, data.x_values, data.x_index
+    u_repeat = u > 0
     # b + x - 1 is only used where x > 0; elsewhere any positive stand-in keeps betaln finite.
-    bx1 = np.where(repeat, b + x - 1.0, 1.0)
+    u_bx1 = np.where(u_repeat, b + u - 1.0, 1.0)
+    repeat = u_repeat[at]
     log_alpha_T = np.log(alpha + T)
     log_alpha_tx = np.log(alpha + t_x)
+    rx = r + x
 
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-    term_a = betaln(a, b + x) - (r + x) * log_alpha_T
-    term_b = np.where(repeat, betaln(a + 1.0, bx1) - (r + x) * log_alpha_tx, -np.inf)
+    common = (gammaln(r + u) - betaln(a, b))[at] - gammaln(r) + r * np.log(alpha)
+    term_a = betaln(a, b + u)[at] - rx * log_alpha_T
+    term_b = np.where(repeat, betaln(a + 1.0, u_bx1)[at] - rx * log_alpha_tx, -np.inf)
     top = np.maximum(term_a, term_b)
     share_a = np.exp(term_a - top)
     share_b = np.exp(term_b - top)
     total = share_a + share_b
-    ll = float(np.dot(w, common + top + np.log(total)))
+    ll = float(np.sum(w * (common + top + np.log(total))))
     if not with_gradient:
         return ll, np.zeros(4)
 
     share_a /= total
     share_b /= total
-    psi_abx = digamma(a + b + x)
+    psi_abx = digamma(a + b + u)
     psi_ab = digamma(a + b)
     d_r = (
-        digamma(r + x) - digamma(r) + np.log(alpha) - share_a * log_alpha_T - share_b * log_alpha_tx
+        (digamma(r + u))[at]
+        - digamma(r)
+        + np.log(alpha)
+        - share_a * log_alpha_T
+        - share_b * log_alpha_tx
     )
-    d_alpha = r / alpha - (r + x) * (share_a / (alpha + T) + share_b / (alpha + t_x))
+    d_alpha = r / alpha - rx * (share_a / (alpha + T) + share_b / (alpha + t_x))
     d_a = (
         psi_ab
         - digamma(a)
-        + share_a * (digamma(a) - psi_abx)
-        + share_b * (digamma(a + 1.0) - psi_abx)
+        + share_a * (digamma(a) - psi_abx)[at]
+        + share_b * (digamma(a + 1.0) - psi_abx)[at]
     )
     d_b = (
         psi_ab
         - digamma(b)
-        + share_a * (digamma(b + x) - psi_abx)
-        + share_b * (digamma(bx1) - psi_abx)
+        + share_a * (digamma(b + u) - psi_abx)[at]
+        + share_b * (digamma(u_bx1) - psi_abx)[at]
     )
-    grad = np.array([np.dot(w, d_r), np.dot(w, d_alpha), np.dot(w, d_a), np.dot(w, d_b)])
+    # Plain reductions, not BLAS dot: BLAS threads spin badly when the cores are shared.
+    grad = np.sum(w * np.stack((d_r, d_alpha, d_a, d_b)), axis=1)
     # Chain rule for theta = exp(log theta).
     return ll, grad * np.array([r, alpha, a, b])
 
@@ -130,7 +157,7 @@ def _as_data(
         x, t_x, T, w = compress_rows(frequency=x, recency=t_x, age=T)
     else:
         w = np.ones_like(x)
-    return _Compressed(x=x, t_x=t_x, T=T, weights=w)
+    return _Compressed.of(x, t_x, T, w)
 
 
 def bgnbd_log_likelihood(
@@ -172,7 +199,7 @@ def bgnbd_fit(
         raise ValueError("no customers to fit")
     if initial is None:
         # Start alpha near the inverse of the pooled purchase rate so the time unit does not matter.
-        rate = float(np.dot(data.weights, data.x) / max(np.dot(data.weights, data.T), 1e-12))
+        rate = float(np.sum(data.weights * data.x) / max(np.sum(data.weights * data.T), 1e-12))
         start = np.log([1.0, 1.0 / max(rate, 1e-6), 1.0, 1.0])
     else:
         start = np.log(initial.as_array())

@@ -68,8 +68,8 @@ def _ll_and_gradient(
     d_p = x * (psi_pxq - digamma(px) + np.log(zbar) + np.log(x) - log_scale)
     d_q = psi_pxq - digamma(q) + np.log(gamma) - log_scale
     d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
-    grad = np.array([np.dot(w, d_p), np.dot(w, d_q), np.dot(w, d_gamma)])
-    return float(np.dot(w, ll)), grad * np.array([p, q, gamma])
+    grad = np.sum(w * np.stack((d_p, d_q, d_gamma)), axis=1)
+    return float(np.sum(w * ll)), grad * np.array([p, q, gamma])
 
 
 def gamma_gamma_log_likelihood_gradient(
@@ -90,7 +90,7 @@ def gamma_gamma_fit(
     x, zbar, w = _repeat_customers(frequency, monetary_value)
     total_weight = float(w.sum())
     # Start with a spread-out spend distribution centred on the observed mean spend.
-    mean_spend = float(np.dot(w, zbar) / total_weight)
+    mean_spend = float(np.sum(w * zbar) / total_weight)
     start = np.log([1.0, 2.0, mean_spend])
 
     def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
@@ -166,4 +166,4 @@ def customer_lifetime_value(
     )
     per_month = np.diff(cumulative, axis=0, prepend=0.0)
     discount = (1.0 + monthly_discount_rate) ** -np.arange(1, months + 1, dtype=np.float64)
-    return np.asarray(spend * (discount @ per_month), dtype=np.float64)
+    return np.asarray(spend * np.sum(discount[:, None] * per_month, axis=0), dtype=np.float64)
