@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import logging
 import re
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -33,9 +34,11 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import JSONField, Model
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from psycopg import sql as pg_sql
 
 from lifelong import clock
 from lifelong.accounts.models import User
@@ -462,7 +465,7 @@ def _customers_batch(groups: list[Group], ctx: Context) -> Tally:
 
     if ctx.dry_run:
         return tally
-    Customer.objects.bulk_create(new)
+    _bulk_insert(new)
     if dirty:
         Customer.objects.bulk_update(list(dirty.values()), [*sorted(dirty_fields), "updated_at"])
     if links:
@@ -473,7 +476,7 @@ def _customers_batch(groups: list[Group], ctx: Context) -> Tally:
             [through(customer_id=c.pk, tag_id=tag_ids[n]) for c, added in links for n in added],
             ignore_conflicts=True,
         )
-    Event.objects.bulk_create(
+    _events_insert(
         [
             Event(
                 customer_id=c.pk,
@@ -746,14 +749,14 @@ def _orders_batch(groups: list[Group], ctx: Context) -> Tally:
     if ctx.dry_run:
         return tally
     stale_lines = [order.pk for order, _lines in replace_lines if order.pk is not None]
-    Order.objects.bulk_create(new)
+    _bulk_insert(new)
     if dirty:
         Order.objects.bulk_update(dirty, [*sorted(dirty_fields), "updated_at"])
     if replace_lines:
         OrderLine.objects.filter(order_id__in=stale_lines).delete()
         all_skus = {line[0] for _order, lines in replace_lines for line in lines}
         products = dict(Product.objects.filter(sku__in=all_skus).values_list("sku", "pk"))
-        OrderLine.objects.bulk_create(
+        _bulk_insert(
             [
                 OrderLine(
                     order_id=order.pk,
@@ -767,7 +770,7 @@ def _orders_batch(groups: list[Group], ctx: Context) -> Tally:
                 for sku, quantity, price, name in lines
             ]
         )
-    Event.objects.bulk_create(
+    _events_insert(
         [
             Event(
                 customer_id=order.customer_id,
@@ -779,8 +782,7 @@ def _orders_batch(groups: list[Group], ctx: Context) -> Tally:
                 idempotency_key=idempotency_key,
             )
             for order, event_type, occurred_at, idempotency_key, skus in pending_events
-        ],
-        ignore_conflicts=True,
+        ]
     )
     customer_summaries_refresh(touched)
     return tally
@@ -888,6 +890,69 @@ _BATCH_HANDLERS: dict[str, Callable[[list[Group], Context], Tally]] = {
     ImportKind.ORDERS: _orders_batch,
     ImportKind.PRODUCTS: _products_batch,
 }
+
+
+# Writing -----------------------------------------------------------------------------
+
+
+def _bulk_insert(objs: Sequence[Model]) -> None:
+    """bulk_create, through COPY on PostgreSQL; sets the primary keys on the objects.
+
+    Django's multi-row INSERT on PostgreSQL spends most of its time quoting parameters in
+    Python; COPY with keys taken from the sequence beforehand is several times faster.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objs)
+        return
+    meta = model._meta
+    fields = list(meta.concrete_fields)
+    json_fields = {f.attname for f in fields if isinstance(f, JSONField)}
+    attnames = [f.attname for f in fields]
+    statement = pg_sql.SQL("COPY {} ({}) FROM STDIN").format(
+        pg_sql.Identifier(meta.db_table),
+        pg_sql.SQL(", ").join(pg_sql.Identifier(f.column) for f in fields),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(objs)],
+        )
+        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = connection.alias
+        with cursor.cursor.copy(statement) as copy:
+            for obj in objs:
+                copy.write_row(
+                    [
+                        json.dumps(getattr(obj, name))
+                        if name in json_fields
+                        else getattr(obj, name)
+                        for name in attnames
+                    ]
+                )
+
+
+def _events_insert(events: list[Event]) -> None:
+    """Insert events, skipping idempotency keys already recorded (by the API or an earlier run).
+
+    A key recorded concurrently makes the insert fail; _batch_run then runs the batch again.
+    """
+    keys = [e.idempotency_key for e in events if e.idempotency_key]
+    seen = set(
+        Event.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True)
+    )
+    fresh = []
+    for event in events:
+        if event.idempotency_key:
+            if event.idempotency_key in seen:
+                continue
+            seen.add(event.idempotency_key)
+        fresh.append(event)
+    _bulk_insert(fresh)
 
 
 # Reading the file in groups ----------------------------------------------------------

@@ -151,6 +151,10 @@ def parse_decimal(raw: str) -> Decimal:
     With both separators present the rightmost is the decimal one; a lone comma is
     decimal (the Russian way); repeated ones are thousands separators.
     """
+    plain = raw.replace(" ", "").replace("\u00a0", "").replace(",", ".", 1)
+    if plain.isascii() and plain.replace(".", "", 1).isdigit():
+        # The common case ("1 234,50", "990", "12.5") without the regular expressions.
+        return Decimal(plain)
     text = raw.strip().replace("\u00a0", " ").replace("\u202f", " ")
     match = _NUMBER_RE.match(text)
     if match is None:
