@@ -1,0 +1,228 @@
+"""Lifecycle stages, RFM scores, loyal types and rule segments of customers.
+
+The Customer table belongs to `customers`; everything computed about a customer
+lives in `CustomerState`, one row per customer, refreshed by sweeps.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from lifelong import clock
+from lifelong.customers.models import Customer
+
+
+class Stage(models.TextChoices):
+    LEAD = "lead", _("Lead")
+    NEW = "new", _("New")
+    REPEAT = "repeat", _("Repeat")
+    LOYAL = "loyal", _("Loyal")
+    AT_RISK = "at_risk", _("At risk")
+    SLEEPING = "sleeping", _("Sleeping")
+    CHURNED = "churned", _("Churned")
+
+
+class RfmSegment(models.TextChoices):
+    CHAMPIONS = "champions", _("Champions")
+    LOYAL = "loyal", _("Loyal")
+    POTENTIAL_LOYALISTS = "potential_loyalists", _("Potential loyalists")
+    NEW = "new", _("New")
+    AT_RISK = "at_risk", _("At risk")
+    CANT_LOSE = "cant_lose", _("Can't lose them")
+    HIBERNATING = "hibernating", _("Hibernating")
+    LOST = "lost", _("Lost")
+
+
+class LoyalType(models.TextChoices):
+    PROFITABLE = "profitable", _("Profitable devotee")
+    LIMITED = "limited", _("Limited devotee")
+    LAZY = "lazy", _("Lazy devotee")
+
+
+class LifecycleRules(models.Model):
+    """The one row of thresholds behind stages and loyal types (edited in the UI).
+
+    Defaults, and why (docs/segments.md has the full rules):
+    - at_risk_factor k = 2: a customer is at risk once the silence since the last
+      order is twice their own mean gap between orders, (last - first) / (count - 1);
+    - default_gap_days = 60: the gap assumed for one-order customers, so a new
+      customer turns at risk after k x 60 = 120 days;
+    - min_gap_days = 7: two orders on the same day must not make the next day "at risk";
+    - loyal_min_orders = 5 and loyal_within_days = 90: loyal is five or more orders
+      with the last one in the past quarter;
+    - sleeping_after_days = 180, churned_after_days = 365: absolute silences;
+    - devotees (loyal types) need frequency score >= 4; limited when at least 50 % of
+      their orders carried a discount, lazy when their average order scores <= 2,
+      profitable when recency score >= 3.
+    """
+
+    at_risk_factor = models.DecimalField(
+        _("at risk after k x own gap"), max_digits=5, decimal_places=2, default=Decimal("2.00")
+    )
+    default_gap_days = models.PositiveIntegerField(_("gap for one-order customers"), default=60)
+    min_gap_days = models.PositiveIntegerField(_("shortest gap considered"), default=7)
+    loyal_min_orders = models.PositiveIntegerField(_("loyal: minimum orders"), default=5)
+    loyal_within_days = models.PositiveIntegerField(_("loyal: last order within days"), default=90)
+    sleeping_after_days = models.PositiveIntegerField(_("sleeping after days"), default=180)
+    churned_after_days = models.PositiveIntegerField(_("churned after days"), default=365)
+    devotee_min_frequency_score = models.PositiveSmallIntegerField(
+        _("devotees: minimum frequency score"), default=4
+    )
+    limited_min_discount_share = models.DecimalField(
+        _("limited devotees: minimum share of discounted orders"),
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.50"),
+    )
+    lazy_max_aov_score = models.PositiveSmallIntegerField(
+        _("lazy devotees: maximum average order score"), default=2
+    )
+    profitable_min_recency_score = models.PositiveSmallIntegerField(
+        _("profitable devotees: minimum recency score"), default=3
+    )
+    updated_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        verbose_name = _("lifecycle rules")
+        verbose_name_plural = _("lifecycle rules")
+
+    @classmethod
+    def current(cls) -> LifecycleRules:
+        """The settings row, created with the documented defaults on first use."""
+        rules, _created = cls.objects.get_or_create(pk=1)
+        return rules
+
+    def clean(self) -> None:
+        if self.sleeping_after_days >= self.churned_after_days:
+            raise ValidationError({"sleeping_after_days": _("Sleeping must start before churned.")})
+        if self.at_risk_factor <= 0:
+            raise ValidationError({"at_risk_factor": _("The factor must be positive.")})
+        if not Decimal("0") <= self.limited_min_discount_share <= Decimal("1"):
+            raise ValidationError({"limited_min_discount_share": _("A share is between 0 and 1.")})
+
+
+class CustomerState(models.Model):
+    """What the sweeps computed about one customer: stage, RFM scores, segment, loyal type.
+
+    An empty `stage` means "not classified yet". RFM fields are null for customers
+    without counted orders.
+    """
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="state"
+    )
+    stage = models.CharField(_("stage"), max_length=16, choices=Stage.choices, blank=True)
+    stage_since = models.DateTimeField(_("stage since"), null=True, blank=True)
+    rfm_recency = models.PositiveSmallIntegerField(_("recency score"), null=True, blank=True)
+    rfm_frequency = models.PositiveSmallIntegerField(_("frequency score"), null=True, blank=True)
+    rfm_monetary = models.PositiveSmallIntegerField(_("monetary score"), null=True, blank=True)
+    aov_score = models.PositiveSmallIntegerField(_("average order score"), null=True, blank=True)
+    discount_share = models.FloatField(_("share of discounted orders"), null=True, blank=True)
+    rfm_segment = models.CharField(
+        _("RFM segment"), max_length=24, choices=RfmSegment.choices, blank=True
+    )
+    loyal_type = models.CharField(
+        _("loyal type"), max_length=16, choices=LoyalType.choices, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("customer state")
+        verbose_name_plural = _("customer states")
+        indexes = [
+            models.Index(fields=["stage"]),
+            models.Index(fields=["rfm_segment"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.stage}"
+
+
+class StageChange(models.Model):
+    """One lifecycle transition, appended by `stages_refresh`; never updated."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(_("from"), max_length=16, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(_("to"), max_length=16, choices=Stage.choices)
+    at = models.DateTimeField(_("when"), default=clock.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "at"]), models.Index(fields=["at"])]
+        ordering = ["-at", "-id"]
+
+
+class ChurnKind(models.TextChoices):
+    PREVENTABLE = "preventable", _("Preventable")
+    NATURAL = "natural", _("Natural")
+
+
+class ChurnReason(models.Model):
+    """Why a customer left, when we know it. Preventable reasons are the ones to act on."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="churn_reasons")
+    kind = models.CharField(_("kind"), max_length=16, choices=ChurnKind.choices)
+    reason = models.CharField(_("reason"), max_length=200)
+    note = models.TextField(_("note"), blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    recorded_at = models.DateTimeField(_("recorded"), default=clock.now)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+
+
+class Segment(models.Model):
+    """A named rule over customers; members are kept in SegmentMembership by the sweeps.
+
+    `rules` is a rule tree validated by `lifelong.segments.rules.RuleGroup`.
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    rules = models.JSONField(_("rules"))
+    active = models.BooleanField(_("active"), default=True)
+    member_count = models.PositiveIntegerField(_("members"), default=0)
+    refreshed_at = models.DateTimeField(_("refreshed"), null=True, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from pydantic import ValidationError as RulesError
+
+        from lifelong.segments.rules import RuleGroup
+
+        try:
+            RuleGroup.model_validate(self.rules)
+        except RulesError as exc:
+            raise ValidationError({"rules": str(exc)}) from exc
+
+
+class SegmentMembership(models.Model):
+    """A customer currently in a segment, since when. Leaving deletes the row."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="segment_memberships"
+    )
+    since = models.DateTimeField(_("since"), default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "customer"], name="segment_membership_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["customer"])]

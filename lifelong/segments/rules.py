@@ -1,0 +1,304 @@
+"""Segment rules: a pydantic-validated tree of AND/OR groups, compiled to one Django Q.
+
+Every condition compiles to a column lookup on the customer (or its state row) or
+to an EXISTS subquery, so a rule never multiplies rows and the same Q serves the
+live count, the full refresh and the incremental refresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from django.db.models import BooleanField, Exists, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import Exact
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lifelong.commerce.models import OrderLine, OrderStatus
+from lifelong.customers.models import Channel, Consent, Customer, Purpose
+from lifelong.events.models import Event
+
+MAX_DEPTH = 6
+MAX_CONDITIONS = 100
+
+# Keys become part of an ORM lookup path; "__" would let a key reach other lookups.
+JSON_KEY = r"^[A-Za-z0-9_-]{1,64}$"
+# As in the customer summary: cancelled and refunded orders are not purchases.
+NOT_PURCHASES = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+
+Scalar = str | int | float | bool
+Comparison = Literal["eq", "gt", "gte", "lt", "lte", "in"]
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    negate: bool = False
+
+
+class AttributeCondition(_Node):
+    """A key of `Customer.attributes`: compare, test membership, substring, or presence."""
+
+    kind: Literal["attribute"]
+    key: str = Field(pattern=JSON_KEY)
+    op: Literal["eq", "gt", "gte", "lt", "lte", "in", "contains", "exists"]
+    value: Scalar | list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> AttributeCondition:
+        _check_value(self.op, self.value, allow_none_for=("exists",))
+        return self
+
+
+class ProfileCondition(_Node):
+    """A text field of the customer's profile."""
+
+    kind: Literal["profile"]
+    field: Literal[
+        "first_name",
+        "last_name",
+        "patronymic",
+        "gender",
+        "email",
+        "phone",
+        "language",
+        "time_zone",
+        "source",
+    ]
+    op: Literal["eq", "in", "contains", "empty"]
+    value: str | list[str] | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> ProfileCondition:
+        _check_value(self.op, self.value, allow_none_for=("empty",))
+        return self
+
+
+class TagCondition(_Node):
+    kind: Literal["tag"]
+    tag: str = Field(min_length=1, max_length=64)
+
+
+class ConsentCondition(_Node):
+    """The newest consent row for the channel and purpose is a grant."""
+
+    kind: Literal["consent"]
+    channel: Channel
+    purpose: Purpose
+
+
+class SummaryCondition(_Node):
+    """Order summary: number of counted orders or net spend."""
+
+    kind: Literal["summary"]
+    field: Literal["orders_count", "total_spent"]
+    op: Literal["eq", "gt", "gte", "lt", "lte"]
+    value: Decimal = Field(ge=0)
+
+
+class LastOrderCondition(_Node):
+    """Last counted order within the past N days, or longer ago than N days.
+
+    Customers who never ordered match neither.
+    """
+
+    kind: Literal["last_order"]
+    op: Literal["within", "before"]
+    days: int = Field(ge=0, le=36500)
+
+
+class BoughtCondition(_Node):
+    """Bought a SKU or anything of a category, ever or within the past N days."""
+
+    kind: Literal["bought"]
+    sku: str | None = Field(default=None, min_length=1, max_length=64)
+    category: str | None = Field(default=None, min_length=1, max_length=128)
+    within_days: int | None = Field(default=None, ge=0, le=36500)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> BoughtCondition:
+        if (self.sku is None) == (self.category is None):
+            raise ValueError("give exactly one of sku or category")
+        return self
+
+
+class EventCondition(_Node):
+    """Did an event of this type, ever or within the past N days ("did not" is negate)."""
+
+    kind: Literal["event"]
+    type: str = Field(min_length=1, max_length=64)
+    within_days: int | None = Field(default=None, ge=0, le=36500)
+
+
+class ScoreCondition(_Node):
+    """A computed score: RFM scores (1..5), RFM segment, lifecycle stage or loyal type."""
+
+    kind: Literal["score"]
+    field: Literal[
+        "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment", "stage", "loyal_type"
+    ]
+    op: Comparison
+    value: int | str | list[int] | list[str]
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> ScoreCondition:
+        _check_value(self.op, self.value, allow_none_for=())
+        numeric = self.field.startswith("rfm_") and self.field != "rfm_segment"
+        values = self.value if isinstance(self.value, list) else [self.value]
+        if any(isinstance(v, int) != numeric for v in values):
+            raise ValueError(f"{self.field} takes {'numbers' if numeric else 'names'}")
+        if not numeric and self.op not in ("eq", "in"):
+            raise ValueError(f"{self.field} can only be compared with eq or in")
+        return self
+
+
+Condition = Annotated[
+    AttributeCondition
+    | ProfileCondition
+    | TagCondition
+    | ConsentCondition
+    | SummaryCondition
+    | LastOrderCondition
+    | BoughtCondition
+    | EventCondition
+    | ScoreCondition,
+    Field(discriminator="kind"),
+]
+
+
+class RuleGroup(_Node):
+    """AND/OR over conditions and nested groups. An empty AND matches everyone."""
+
+    kind: Literal["group"] = "group"
+    op: Literal["and", "or"] = "and"
+    rules: list[Annotated[Condition | RuleGroup, Field(union_mode="left_to_right")]] = Field(
+        default_factory=list
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RuleGroup:
+        depth, count = _measure(self)
+        if depth > MAX_DEPTH:
+            raise ValueError(f"groups nest at most {MAX_DEPTH} deep")
+        if count > MAX_CONDITIONS:
+            raise ValueError(f"at most {MAX_CONDITIONS} conditions")
+        return self
+
+
+def _measure(node: RuleGroup | _Node) -> tuple[int, int]:
+    if not isinstance(node, RuleGroup):
+        return 0, 1
+    measured = [_measure(child) for child in node.rules]
+    return 1 + max((d for d, _ in measured), default=0), sum(c for _, c in measured)
+
+
+def _check_value(op: str, value: Any, *, allow_none_for: tuple[str, ...]) -> None:
+    if op in allow_none_for:
+        return
+    if value is None:
+        raise ValueError(f"{op} needs a value")
+    if (op == "in") != isinstance(value, list):
+        raise ValueError("in takes a list; other operators take one value")
+    if op == "in" and not value:
+        raise ValueError("in needs at least one value")
+
+
+def rules_parse(data: Any) -> RuleGroup:
+    """Validate stored or submitted rules; raises pydantic.ValidationError."""
+    return RuleGroup.model_validate(data)
+
+
+def rules_compile(rules: RuleGroup, *, now: dt.datetime) -> Q:
+    """The Q over `Customer` that selects exactly the customers matching `rules` at `now`.
+
+    Merged customers are not excluded here; callers start from the live customers.
+    """
+    return _compile(rules, now)
+
+
+def _compile(node: RuleGroup | _Node, now: dt.datetime) -> Q:
+    if isinstance(node, RuleGroup):
+        parts = [_compile(child, now) for child in node.rules]
+        if not parts:
+            # As in logic: an empty AND is true, an empty OR false. An empty Q() would
+            # vanish when combined ("Q() | x" is x), so both are real conditions.
+            q = Q(pk__isnull=False) if node.op == "and" else Q(pk__in=[])
+        else:
+            q = parts[0]
+            for part in parts[1:]:
+                q = (q & part) if node.op == "and" else (q | part)
+    else:
+        q = _condition(node, now)
+    return ~q if node.negate else q
+
+
+def _lookup(prefix: str, op: str, value: Any) -> Q:
+    # Always name the lookup, so a JSON key called "in" or "gt" stays a key.
+    return Q(**{f"{prefix}__{'exact' if op == 'eq' else op}": value})
+
+
+def _since(now: dt.datetime, days: int | None) -> dt.datetime | None:
+    return None if days is None else now - dt.timedelta(days=days)
+
+
+def _condition(node: _Node, now: dt.datetime) -> Q:
+    if isinstance(node, AttributeCondition):
+        path = f"attributes__{node.key}"
+        if node.op == "exists":
+            return Q(attributes__has_key=node.key)
+        if node.op == "contains":
+            return Q(**{f"{path}__icontains": str(node.value)})
+        return _lookup(path, node.op, node.value)
+    if isinstance(node, ProfileCondition):
+        if node.op == "empty":
+            return _lookup(node.field, "eq", "")
+        if node.op == "contains":
+            return Q(**{f"{node.field}__icontains": node.value})
+        return _lookup(node.field, node.op, node.value)
+    if isinstance(node, TagCondition):
+        tagged = Customer.tags.through.objects.filter(
+            customer_id=OuterRef("pk"), tag__name=node.tag
+        )
+        return Q(Exists(tagged))
+    if isinstance(node, ConsentCondition):
+        newest = (
+            Consent.objects.filter(
+                customer_id=OuterRef("pk"), channel=node.channel, purpose=node.purpose
+            )
+            .order_by("-at", "-id")
+            .values("granted")[:1]
+        )
+        # No consent row at all is "not granted", never NULL, so negation stays exact.
+        granted = Coalesce(Subquery(newest), Value(False), output_field=BooleanField())
+        return Q(Exact(granted, True))
+    if isinstance(node, SummaryCondition):
+        value: Any = int(node.value) if node.field == "orders_count" else node.value
+        return _lookup(node.field, node.op, value)
+    if isinstance(node, LastOrderCondition):
+        edge = now - dt.timedelta(days=node.days)
+        if node.op == "within":
+            return Q(last_order_at__gte=edge)
+        return Q(last_order_at__lt=edge)
+    if isinstance(node, BoughtCondition):
+        lines = OrderLine.objects.filter(order__customer_id=OuterRef("pk")).exclude(
+            order__status__in=NOT_PURCHASES
+        )
+        if node.sku is not None:
+            lines = lines.filter(sku=node.sku)
+        else:
+            lines = lines.filter(product__category=node.category)
+        since = _since(now, node.within_days)
+        if since is not None:
+            lines = lines.filter(order__placed_at__gte=since)
+        return Q(Exists(lines))
+    if isinstance(node, EventCondition):
+        events = Event.objects.filter(customer_id=OuterRef("pk"), type=node.type)
+        since = _since(now, node.within_days)
+        if since is not None:
+            events = events.filter(occurred_at__gte=since, occurred_at__lte=now)
+        return Q(Exists(events))
+    if isinstance(node, ScoreCondition):
+        return _lookup(f"state__{node.field}", node.op, node.value)
+    raise TypeError(f"unknown condition {node!r}")  # pragma: no cover - pydantic guards kinds

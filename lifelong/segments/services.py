@@ -1,0 +1,408 @@
+"""Writes for stages, RFM scores, churn reasons and segment memberships.
+
+Everything here is set-based: whole-table work is a handful of SQL statements per
+chunk of customers, and only rows that changed travel through Python (as ids, to
+write history rows and events in bulk).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from django.db import transaction
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+
+from lifelong import clock
+from lifelong.accounts.models import User
+from lifelong.customers.models import Customer
+from lifelong.events.models import Event
+from lifelong.events.services import event_record
+from lifelong.segments.models import (
+    ChurnKind,
+    ChurnReason,
+    CustomerState,
+    LifecycleRules,
+    Segment,
+    SegmentMembership,
+    StageChange,
+)
+from lifelong.segments.rfm import loyal_type_expression, rfm_scores_queryset, rfm_segment_expression
+from lifelong.segments.rules import RuleGroup, rules_compile, rules_parse
+from lifelong.segments.sql import insert_from_select, update_from
+from lifelong.segments.stages import stage_expression
+
+log = logging.getLogger(__name__)
+
+# Customers per transaction in stages_refresh: short locks, and id lists stay under
+# SQLite's limit of bound variables.
+STAGE_CHUNK = 10_000
+ID_CHUNK = 5_000
+BATCH = 2_000
+SOURCE = "segments"
+
+
+def _live_customers() -> QuerySet[Customer]:
+    return Customer.objects.filter(merged_into__isnull=True)
+
+
+def customer_states_ensure() -> int:
+    """Create the missing CustomerState rows (unclassified) for live customers, in one INSERT.
+
+    Also drops the rows of customers merged away: a tombstone has no stage.
+    """
+    CustomerState.objects.filter(customer__merged_into__isnull=False).delete()
+    missing = (
+        _live_customers()
+        .filter(~Exists(CustomerState.objects.filter(customer_id=OuterRef("pk"))))
+        .order_by()
+        .annotate(c_id=F("pk"), c_stage=Value(""), c_segment=Value(""), c_loyal=Value(""))
+        .values("c_id", "c_stage", "c_segment", "c_loyal")
+    )
+    return insert_from_select(
+        CustomerState, ["customer_id", "stage", "rfm_segment", "loyal_type"], missing
+    )
+
+
+def stages_refresh() -> int:
+    """Sweep: recompute every live customer's lifecycle stage; returns how many changed.
+
+    Per chunk of customers: one SELECT finds the rows whose computed stage differs
+    from the stored one (locking them), at most one UPDATE per stage writes them,
+    and the transitions are appended to StageChange and, except for a customer's
+    first classification, to the event log as "stage_changed".
+    """
+    now = clock.now()
+    rules = LifecycleRules.current()
+    customer_states_ensure()
+    bounds = CustomerState.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    if bounds["lo"] is None:
+        return 0
+    changed = 0
+    for start in range(bounds["lo"], bounds["hi"] + 1, STAGE_CHUNK):
+        changed += _stages_refresh_range(start, start + STAGE_CHUNK, rules=rules, now=now)
+    return changed
+
+
+@transaction.atomic
+def _stages_refresh_range(lo: int, hi: int, *, rules: LifecycleRules, now: dt.datetime) -> int:
+    rows = list(
+        CustomerState.objects.select_for_update(of=("self",))
+        .filter(pk__gte=lo, pk__lt=hi)
+        .annotate(new_stage=stage_expression(rules, now=now, prefix="customer__"))
+        .exclude(stage=F("new_stage"))
+        .values_list("pk", "stage", "new_stage")
+    )
+    by_stage: dict[str, list[int]] = defaultdict(list)
+    for pk, _old, new in rows:
+        by_stage[new].append(pk)
+    for stage, ids in by_stage.items():
+        CustomerState.objects.filter(pk__in=ids).update(stage=stage, stage_since=now)
+    StageChange.objects.bulk_create(
+        [
+            StageChange(customer_id=pk, from_stage=old, to_stage=new, at=now)
+            for pk, old, new in rows
+        ],
+        batch_size=BATCH,
+    )
+    # A first classification is bookkeeping, not something the customer did.
+    Event.objects.bulk_create(
+        [
+            Event(
+                customer_id=pk,
+                type="stage_changed",
+                properties={"from": old, "to": new},
+                occurred_at=now,
+                received_at=now,
+                source=SOURCE,
+            )
+            for pk, old, new in rows
+            if old
+        ],
+        batch_size=BATCH,
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def rfm_refresh() -> int:
+    """Sweep: RFM scores, RFM segment and loyal type for every live buyer.
+
+    Quintiles are relative to the whole customer base, so this is one window query
+    over all buyers, written back with a single UPDATE ... FROM that touches only
+    rows whose scores moved. Returns the number of score rows written.
+    """
+    rules = LifecycleRules.current()
+    customer_states_ensure()
+    written = update_from(
+        CustomerState,
+        key="customer_id",
+        select=rfm_scores_queryset(),
+        select_key="cid",
+        columns={
+            "rfm_recency": "r",
+            "rfm_frequency": "f",
+            "rfm_monetary": "m",
+            "aov_score": "aov",
+            "discount_share": "share",
+        },
+    )
+    # Customers whose every order was cancelled no longer have scores.
+    CustomerState.objects.filter(rfm_recency__isnull=False, customer__orders_count=0).update(
+        rfm_recency=None,
+        rfm_frequency=None,
+        rfm_monetary=None,
+        aov_score=None,
+        discount_share=None,
+        rfm_segment="",
+        loyal_type="",
+    )
+    segment, loyal = rfm_segment_expression(), loyal_type_expression(rules)
+    CustomerState.objects.filter(rfm_recency__isnull=False).filter(
+        ~Q(rfm_segment=segment) | ~Q(loyal_type=loyal)
+    ).update(rfm_segment=segment, loyal_type=loyal)
+    return written
+
+
+@transaction.atomic
+def churn_reason_record(
+    *,
+    customer: Customer,
+    kind: str,
+    reason: str,
+    note: str = "",
+    actor: User | None = None,
+) -> ChurnReason:
+    """Record why a customer left; `kind` is preventable or natural."""
+    if kind not in ChurnKind.values:
+        raise ValueError(f"unknown churn kind {kind!r}")
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("a churn reason cannot be empty")
+    churn = ChurnReason.objects.create(
+        customer=customer,
+        kind=kind,
+        reason=reason,
+        note=note.strip(),
+        recorded_by=actor,
+        recorded_at=clock.now(),
+    )
+    event_record(
+        customer=customer,
+        type="churn_reason_recorded",
+        properties={"kind": kind, "reason": reason},
+        source="staff" if actor else SOURCE,
+    )
+    return churn
+
+
+# --- rule segments ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    entered: int
+    exited: int
+
+
+def _parse(rules: RuleGroup | Any) -> RuleGroup:
+    return rules if isinstance(rules, RuleGroup) else rules_parse(rules)
+
+
+def _matching(rules: RuleGroup, now: dt.datetime) -> QuerySet[Customer]:
+    return _live_customers().filter(rules_compile(rules, now=now))
+
+
+def segment_count(*, rules: RuleGroup | Any) -> int:
+    """How many live customers match `rules` right now (for the live preview in the editor).
+
+    Raises pydantic.ValidationError for malformed rules.
+    """
+    return _matching(_parse(rules), clock.now()).count()
+
+
+@transaction.atomic
+def segment_create(
+    *, name: str, rules: RuleGroup | Any, description: str = "", active: bool = True
+) -> Segment:
+    """Create a segment from validated rules; members arrive with the next refresh."""
+    parsed = _parse(rules)
+    now = clock.now()
+    return Segment.objects.create(
+        name=name.strip(),
+        description=description,
+        rules=parsed.model_dump(mode="json"),
+        active=active,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@transaction.atomic
+def segment_refresh(*, segment: Segment) -> MembershipChange:
+    """Recompute one segment's members from scratch (waits for a concurrent refresh)."""
+    locked = Segment.objects.select_for_update().get(pk=segment.pk)
+    return _segment_refresh_locked(locked, now=clock.now())
+
+
+def segments_refresh_all() -> int:
+    """Sweep: full refresh of every active segment; returns how many were refreshed.
+
+    Each segment is claimed with SKIP LOCKED in its own transaction, so several
+    workers share the segments instead of repeating each other.
+    """
+    refreshed = 0
+    for pk in Segment.objects.filter(active=True).values_list("pk", flat=True):
+        with transaction.atomic():
+            segment = (
+                Segment.objects.select_for_update(skip_locked=True)
+                .filter(pk=pk, active=True)
+                .first()
+            )
+            if segment is None:
+                continue
+            try:
+                _segment_refresh_locked(segment, now=clock.now())
+            except pydantic.ValidationError:
+                log.warning("segment_rules_invalid", extra={"segment_id": pk})
+                continue
+            refreshed += 1
+    return refreshed
+
+
+def _segment_refresh_locked(segment: Segment, *, now: dt.datetime) -> MembershipChange:
+    matching = _matching(rules_parse(segment.rules), now)
+    members = SegmentMembership.objects.filter(segment=segment)
+    entering = list(
+        matching.filter(~Exists(members.filter(customer_id=OuterRef("pk"))))
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    leaving = list(
+        members.filter(~Exists(matching.filter(pk=OuterRef("customer_id"))))
+        .order_by()
+        .values_list("pk", "customer_id")
+    )
+    _memberships_write(
+        entering=[(segment.pk, cid) for cid in entering],
+        leaving=[(pk, segment.pk, cid) for pk, cid in leaving],
+        now=now,
+    )
+    segment.member_count = members.count()
+    segment.refreshed_at = now
+    segment.save(update_fields=["member_count", "refreshed_at"])
+    return MembershipChange(entered=len(entering), exited=len(leaving))
+
+
+def segments_apply_for_customers(*, customer_ids: Iterable[int]) -> MembershipChange:
+    """Re-evaluate every active segment for just these customers (after their data changed).
+
+    One query per chunk of customers evaluates all segments at once (a CASE per
+    segment), one more reads their current memberships; only differences are
+    written. Holds the segment rows locked, so call it in a short transaction
+    after the change commits rather than inside a long import.
+    """
+    ids = sorted(set(customer_ids))
+    entered = exited = 0
+    if not ids:
+        return MembershipChange(entered=0, exited=0)
+    with transaction.atomic():
+        segments = list(Segment.objects.select_for_update().filter(active=True).order_by("pk"))
+        if not segments:
+            return MembershipChange(entered=0, exited=0)
+        now = clock.now()
+        flags = {
+            f"s{segment.pk}": _as_boolean(rules_compile(rules_parse(segment.rules), now=now))
+            for segment in segments
+        }
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            wanted = {
+                (segment.pk, row[0])
+                for row in _live_customers()
+                .filter(pk__in=chunk)
+                .order_by()
+                .annotate(**flags)
+                .values_list("pk", *flags)
+                for segment, flag in zip(segments, row[1:], strict=True)
+                if flag
+            }
+            current = {
+                (segment_id, customer_id): pk
+                for pk, segment_id, customer_id in SegmentMembership.objects.filter(
+                    customer_id__in=chunk, segment__in=segments
+                ).values_list("pk", "segment_id", "customer_id")
+            }
+            entering = sorted(wanted - current.keys())
+            leaving = [(pk, *key) for key, pk in current.items() if key not in wanted]
+            _memberships_write(entering=entering, leaving=leaving, now=now)
+            entered += len(entering)
+            exited += len(leaving)
+            _member_counts_adjust(entering, leaving)
+    return MembershipChange(entered=entered, exited=exited)
+
+
+def _as_boolean(q: Q) -> Case:
+    return Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
+
+
+def _member_counts_adjust(
+    entering: Sequence[tuple[int, int]], leaving: Sequence[tuple[int, int, int]]
+) -> None:
+    delta: dict[int, int] = defaultdict(int)
+    for segment_id, _customer_id in entering:
+        delta[segment_id] += 1
+    for _pk, segment_id, _customer_id in leaving:
+        delta[segment_id] -= 1
+    for segment_id, change in delta.items():
+        if change:
+            Segment.objects.filter(pk=segment_id).update(member_count=F("member_count") + change)
+
+
+def _memberships_write(
+    *,
+    entering: Sequence[tuple[int, int]],
+    leaving: Sequence[tuple[int, int, int]],
+    now: dt.datetime,
+) -> None:
+    """Insert (segment, customer) pairs, delete membership ids, and log both as events."""
+    SegmentMembership.objects.bulk_create(
+        [SegmentMembership(segment_id=s, customer_id=c, since=now) for s, c in entering],
+        batch_size=BATCH,
+    )
+    leaving_ids = [pk for pk, _s, _c in leaving]
+    for start in range(0, len(leaving_ids), ID_CHUNK):
+        SegmentMembership.objects.filter(pk__in=leaving_ids[start : start + ID_CHUNK]).delete()
+    Event.objects.bulk_create(
+        [_membership_event("segment_entered", s, c, now) for s, c in entering]
+        + [_membership_event("segment_exited", s, c, now) for _pk, s, c in leaving],
+        batch_size=BATCH,
+    )
+
+
+def _membership_event(type: str, segment_id: int, customer_id: int, now: dt.datetime) -> Event:
+    return Event(
+        customer_id=customer_id,
+        type=type,
+        properties={"segment_id": segment_id},
+        occurred_at=now,
+        received_at=now,
+        source=SOURCE,
+    )

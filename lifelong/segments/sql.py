@@ -1,0 +1,59 @@
+"""Two set-based statements the ORM cannot spell: INSERT ... SELECT and UPDATE ... FROM.
+
+The SELECT is always an ORM queryset compiled by Django (so parameters stay bound);
+only the wrapping statement is written here. Both forms run on PostgreSQL and on
+SQLite >= 3.33.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import Model, QuerySet
+
+
+def insert_from_select(
+    model: type[Model], columns: Sequence[str], select: QuerySet[Any, Any]
+) -> int:
+    """INSERT INTO model (columns) <select>; `select` yields the columns in that order."""
+    quote = connection.ops.quote_name
+    sql, params = select.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} "
+            f"({', '.join(quote(c) for c in columns)}) {sql}",
+            params,
+        )
+        return cursor.rowcount
+
+
+def update_from(
+    model: type[Model],
+    *,
+    key: str,
+    select: QuerySet[Any, Any],
+    select_key: str,
+    columns: Mapping[str, str],
+) -> int:
+    """Set `columns` (target column -> select alias) where the joined row differs.
+
+    Rows whose values already equal the select's are left alone, so an unchanged
+    customer costs no write and no dead tuple.
+    """
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    sql, params = select.query.sql_with_params()
+    assignments = ", ".join(f"{quote(c)} = s.{quote(a)}" for c, a in columns.items())
+    differs = " OR ".join(
+        f"{table}.{quote(c)} IS NULL OR {table}.{quote(c)} <> s.{quote(a)}"
+        for c, a in columns.items()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM ({sql}) AS s "  # noqa: S608 - names only
+            f"WHERE {table}.{quote(key)} = s.{quote(select_key)} AND ({differs})",
+            params,
+        )
+        return cursor.rowcount
