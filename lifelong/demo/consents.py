@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import numpy as np
-
+from lifelong.demo.dice import Dice
 from lifelong.demo.moments import later
 from lifelong.demo.people import Person
 
@@ -40,18 +39,16 @@ class ConsentPlan:
     ip: str | None
 
 
-def consents_plan(
-    rng: np.random.Generator, *, people: list[Person], end: dt.datetime
-) -> list[ConsentPlan]:
+def consents_plan(dice: Dice, *, people: list[Person], end: dt.datetime) -> list[ConsentPlan]:
     """Grants at checkout, lead forms and the Telegram bot, then some withdrawals."""
     revision_at = end - dt.timedelta(days=300)  # the consent wording was revised once
     plans: list[ConsentPlan] = []
     for person in people:
-        grants = _grants(rng, person=person, end=end, revision_at=revision_at)
+        grants = _grants(dice, person=person, end=end, revision_at=revision_at)
         plans.extend(grants)
         for grant in grants:
-            if grant.purpose == "marketing" and rng.random() < WITHDRAW_SHARE:
-                at = later(rng, grant.at, low_hours=24, high_hours=24 * 300)
+            if grant.purpose == "marketing" and dice.chance(WITHDRAW_SHARE):
+                at = later(dice, grant.at, low_hours=24, high_hours=24 * 300)
                 if at <= end:
                     source, form = _WITHDRAW_VIA[grant.channel]
                     plans.append(
@@ -71,7 +68,7 @@ def consents_plan(
 
 
 def _grants(
-    rng: np.random.Generator, *, person: Person, end: dt.datetime, revision_at: dt.datetime
+    dice: Dice, *, person: Person, end: dt.datetime, revision_at: dt.datetime
 ) -> list[ConsentPlan]:
     grants: list[ConsentPlan] = []
 
@@ -82,10 +79,10 @@ def _grants(
         version = f"{kind}-{'v2' if at >= revision_at else 'v1'}"
         grants.append(ConsentPlan(person, channel, purpose, True, at, source, form, version, ip))
 
-    joined, ip = person.created_at, _ip(rng)
+    joined, ip = person.created_at, _ip(dice)
     if person.is_lead:
         if person.email:
-            form = _LEAD_FORMS[int(rng.integers(0, len(_LEAD_FORMS)))]
+            form = dice.pick(_LEAD_FORMS)
             grant("email", "marketing", at=joined, source="lead_form", form=form, ip=ip)
     else:
         in_studio = person.source == "offline"
@@ -95,21 +92,19 @@ def _grants(
             if not contact:
                 continue
             purposes = ["transactional"]
-            if rng.random() < (0.62 if channel == "email" else 0.28):
+            if dice.chance(0.62 if channel == "email" else 0.28):
                 purposes.append("marketing")
             for purpose in purposes:
                 grant(channel, purpose, at=joined, source="checkout", form=form, ip=web_ip)
     if person.telegram_chat_id:
-        at = later(rng, joined, low_hours=0.1, high_hours=24 * 60)
+        at = later(dice, joined, low_hours=0.1, high_hours=24 * 60)
         if at <= end:
-            purposes = ["transactional", "marketing"] if rng.random() < 0.7 else ["transactional"]
+            purposes = ["transactional", "marketing"] if dice.chance(0.7) else ["transactional"]
             for purpose in purposes:
                 grant("telegram", purpose, at=at, source="telegram_bot", form=BOT_FORM, ip=None)
     return grants
 
 
-def _ip(rng: np.random.Generator) -> str:
-    a, b = _IP_BLOCKS[int(rng.integers(0, len(_IP_BLOCKS)))]
-    return (
-        f"{a}.{b + int(rng.integers(0, 4))}.{int(rng.integers(0, 256))}.{int(rng.integers(1, 255))}"
-    )
+def _ip(dice: Dice) -> str:
+    a, b = dice.pick(_IP_BLOCKS)
+    return f"{a}.{b + dice.between(0, 3)}.{dice.between(0, 255)}.{dice.between(1, 254)}"

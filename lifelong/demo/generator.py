@@ -18,6 +18,7 @@ from lifelong.customers.models import Consent, Customer, Fact, Note
 from lifelong.demo import records
 from lifelong.demo.catalogue import SKU_PREFIX
 from lifelong.demo.consents import consents_plan
+from lifelong.demo.dice import Dice
 from lifelong.demo.people import CUSTOMER_PREFIX, people_generate
 from lifelong.demo.purchases import ORDER_PREFIX, orders_plan
 from lifelong.demo.staff_work import staff_work_plan
@@ -66,12 +67,15 @@ def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False)
     """
     step = _Progress(enabled=progress, steps=9)
     end = clock.now().replace(second=0, microsecond=0)
-    people_rng, orders_rng, consents_rng, work_rng = np.random.default_rng(seed).spawn(4)
-    people = people_generate(people_rng, count=customers, end=end)
+    # One stream per aspect, so that tuning one leaves the others' draws unchanged.
+    people_dice, orders_dice, consents_dice, work_dice = (
+        Dice(rng) for rng in np.random.default_rng(seed).spawn(4)
+    )
+    people = people_generate(people_dice, count=customers, end=end)
     step(f"{len(people)} customers planned")
-    orders = orders_plan(orders_rng, people=people, end=end)
-    consents = consents_plan(consents_rng, people=people, end=end)
-    work = staff_work_plan(work_rng, people=people, end=end)
+    orders = orders_plan(orders_dice, people=people, end=end)
+    consents = consents_plan(consents_dice, people=people, end=end)
+    work = staff_work_plan(work_dice, people=people, end=end)
     step(f"{len(orders)} orders planned")
     with transaction.atomic():
         demo_refuse_foreign_data()
@@ -101,7 +105,7 @@ def demo_refuse_foreign_data() -> None:
         "products": Product.objects.exclude(sku__startswith=SKU_PREFIX).count(),
     }
     if any(foreign.values()):
-        found = ", ".join(f"{n} {what}" for what, n in foreign.items() if n)
+        found = ", ".join(f"{what}: {n}" for what, n in foreign.items() if n)
         raise DemoRefused(
             f"This database already holds data that is not the demo's ({found}). "
             "The demo only fills an empty database: point LIFELONG_DATABASE_URL "

@@ -6,13 +6,11 @@ import datetime as dt
 from functools import cache
 from zoneinfo import ZoneInfo
 
-import numpy as np
+from lifelong.demo.dice import Dice, Weights
 
-_HOURS = np.arange(24)
-_HOUR_WEIGHTS = np.array(
+_HOUR_WEIGHTS = Weights(
     [1, 0.5, 0.2, 0.1, 0.1, 0.2, 0.6, 1.5, 3, 4, 5, 5, 6, 6, 5, 5, 5, 6, 7, 8, 9, 8, 6, 3]
 )
-_HOUR_P = _HOUR_WEIGHTS / _HOUR_WEIGHTS.sum()
 
 
 @cache
@@ -20,19 +18,16 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def local_moment(rng: np.random.Generator, *, near: dt.datetime, time_zone: str) -> dt.datetime:
+def local_moment(dice: Dice, *, near: dt.datetime, time_zone: str) -> dt.datetime:
     """A likely moment (UTC, whole minutes) on the local calendar day that contains `near`."""
     tz = zone(time_zone)
     day = near.astimezone(tz).date()
-    hour = int(rng.choice(_HOURS, p=_HOUR_P))
-    minute = int(rng.integers(0, 60))
+    hour, minute = dice.index(_HOUR_WEIGHTS), dice.below(60)
     local = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
     return local.astimezone(dt.UTC)
 
 
-def later(
-    rng: np.random.Generator, start: dt.datetime, *, low_hours: float, high_hours: float
-) -> dt.datetime:
-    """A moment between `low_hours` and `high_hours` after `start`, to the minute."""
-    minutes = int(rng.uniform(low_hours * 60, high_hours * 60))
+def later(dice: Dice, start: dt.datetime, *, low_hours: float, high_hours: float) -> dt.datetime:
+    """A moment between `low_hours` and `high_hours` after `start`, at least a minute later."""
+    minutes = int(dice.uniform(low_hours * 60, high_hours * 60))
     return start + dt.timedelta(minutes=max(1, minutes))

@@ -11,9 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-import numpy as np
-
 from lifelong.demo.catalogue import CATEGORIES, ITEMS_BY_CATEGORY, Item
+from lifelong.demo.dice import Dice, Weights
 from lifelong.demo.moments import later, local_moment
 from lifelong.demo.people import Person
 
@@ -27,8 +26,9 @@ CANCEL_SHARE = 0.04
 REFUND_SHARE = 0.035
 MAX_ORDERS = 60
 
-_POPULARITY = np.array([c.popularity for c in CATEGORIES])
-_LINES_P = np.array([0.5, 0.3, 0.15, 0.05])
+_POPULARITY = [c.popularity for c in CATEGORIES]
+_LINE_COUNTS = (1, 2, 3, 4)
+_LINE_COUNT_WEIGHTS = Weights([0.5, 0.3, 0.15, 0.05])
 _REFUND_REASONS = (
     "Не подошёл размер",
     "Брак: отслаивается покрытие",
@@ -89,14 +89,12 @@ class PlannedOrder:
         )
 
 
-def orders_plan(
-    rng: np.random.Generator, *, people: list[Person], end: dt.datetime
-) -> list[PlannedOrder]:
+def orders_plan(dice: Dice, *, people: list[Person], end: dt.datetime) -> list[PlannedOrder]:
     """Every order of every buyer, numbered in the order the shop received them."""
     orders: list[PlannedOrder] = []
     for person in people:
         if not person.is_lead:
-            orders.extend(_customer_orders(rng, person=person, end=end))
+            orders.extend(_customer_orders(dice, person=person, end=end))
     orders.sort(key=lambda o: (o.placed_at, o.person.index))
     numbered = []
     refunds = 0
@@ -111,58 +109,51 @@ def orders_plan(
     return numbered
 
 
-def _customer_orders(
-    rng: np.random.Generator, *, person: Person, end: dt.datetime
-) -> list[PlannedOrder]:
-    rate = rng.gamma(RATE_SHAPE, RATE_SCALE_DAYS)
-    dropout = rng.beta(DROPOUT_A, DROPOUT_B)
-    taste = rng.dirichlet(_POPULARITY * 8)
+def _customer_orders(dice: Dice, *, person: Person, end: dt.datetime) -> list[PlannedOrder]:
+    rate = float(dice.rng.gamma(RATE_SHAPE, RATE_SCALE_DAYS))
+    dropout = float(dice.rng.beta(DROPOUT_A, DROPOUT_B))
+    taste = Weights(dice.rng.dirichlet([p * 8 for p in _POPULARITY]).tolist())
     orders: list[PlannedOrder] = []
     at = person.created_at
     restock: Item | None = None
     while at <= end and len(orders) < MAX_ORDERS:
-        lines = _basket(rng, taste=taste, restock=restock)
+        lines = _basket(dice, taste=taste, restock=restock)
         orders.append(
-            _order(rng, person=person, placed_at=at, lines=lines, first=not orders, end=end)
+            _order(dice, person=person, placed_at=at, lines=lines, first=not orders, end=end)
         )
-        if rng.random() < dropout:
+        if dice.chance(dropout):
             break
-        restock, gap_days = _next_gap(rng, lines=lines, rate=rate)
+        restock, gap_days = _next_gap(dice, lines=lines, rate=rate)
         at = local_moment(
-            rng, near=at + dt.timedelta(days=max(1.0, gap_days)), time_zone=person.city.time_zone
+            dice, near=at + dt.timedelta(days=max(1.0, gap_days)), time_zone=person.city.time_zone
         )
     return orders
 
 
-def _next_gap(
-    rng: np.random.Generator, *, lines: tuple[Line, ...], rate: float
-) -> tuple[Item | None, float]:
+def _next_gap(dice: Dice, *, lines: tuple[Line, ...], rate: float) -> tuple[Item | None, float]:
     """Days to the next purchase, and the consumable that prompts it, if any."""
     cycles = [ln for ln in lines if ln.item.replenishment_days]
-    if cycles and rng.random() < RESTOCK_LOYALTY:
+    if cycles and dice.chance(RESTOCK_LOYALTY):
         line = min(cycles, key=lambda ln: ln.item.replenishment_days or 0)
         cycle = (line.item.replenishment_days or 0) * line.quantity
-        return line.item, cycle * float(np.clip(rng.normal(1.0, 0.15), 0.6, 1.6))
-    return None, float(rng.exponential(1 / rate))
+        return line.item, cycle * min(max(dice.normal(1.0, 0.15), 0.6), 1.6)
+    return None, dice.exponential(1 / rate)
 
 
-def _basket(
-    rng: np.random.Generator, *, taste: np.ndarray, restock: Item | None
-) -> tuple[Line, ...]:
+def _basket(dice: Dice, *, taste: Weights, restock: Item | None) -> tuple[Line, ...]:
     quantities: dict[Item, int] = {}
     if restock is not None:
         quantities[restock] = 1
-    for _ in range(int(rng.choice(len(_LINES_P), p=_LINES_P)) + 1 - len(quantities)):
-        category = CATEGORIES[int(rng.choice(len(CATEGORIES), p=taste))]
-        items = ITEMS_BY_CATEGORY[category.name]
-        item = items[int(rng.integers(0, len(items)))]
-        many = category.max_quantity > 1 and rng.random() < 0.3
-        quantities.setdefault(item, int(rng.integers(2, category.max_quantity + 1)) if many else 1)
+    for _ in range(dice.weighted(_LINE_COUNTS, _LINE_COUNT_WEIGHTS) - len(quantities)):
+        category = dice.weighted(CATEGORIES, taste)
+        item = dice.pick(ITEMS_BY_CATEGORY[category.name])
+        many = category.max_quantity > 1 and dice.chance(0.3)
+        quantities.setdefault(item, dice.between(2, category.max_quantity) if many else 1)
     return tuple(Line(item, qty) for item, qty in quantities.items())
 
 
 def _order(
-    rng: np.random.Generator,
+    dice: Dice,
     *,
     person: Person,
     placed_at: dt.datetime,
@@ -172,13 +163,13 @@ def _order(
 ) -> PlannedOrder:
     subtotal = sum((ln.total for ln in lines), Decimal("0"))
     coupon, percent = "", 0
-    if first and rng.random() < 0.3:
+    if first and dice.chance(0.3):
         coupon, percent = "WELCOME10", 10
-    elif not first and rng.random() < 0.08:
+    elif not first and dice.chance(0.08):
         coupon, percent = "PRANA15", 15
     discount = (subtotal * percent / 100).quantize(Decimal("1")).quantize(CENT)
-    in_studio = rng.random() < (0.6 if person.source == "offline" else 0.04)
-    channel = "studio" if in_studio else ("app" if rng.random() < 0.2 else "web")
+    in_studio = dice.chance(0.6 if person.source == "offline" else 0.04)
+    channel = "studio" if in_studio else ("app" if dice.chance(0.2) else "web")
     order = PlannedOrder(
         external_id="",
         person=person,
@@ -193,46 +184,44 @@ def _order(
         cancelled_at=None,
         refund=None,
     )
-    if not in_studio and rng.random() < CANCEL_SHARE:
-        cancelled_at = later(rng, placed_at, low_hours=1, high_hours=30)
+    if not in_studio and dice.chance(CANCEL_SHARE):
+        cancelled_at = later(dice, placed_at, low_hours=1, high_hours=30)
         if cancelled_at <= end:
             return dataclasses.replace(order, status="cancelled", cancelled_at=cancelled_at)
         return order
-    paid_at = later(rng, placed_at, low_hours=0, high_hours=0 if in_studio else 0.7)
+    paid_at = later(dice, placed_at, low_hours=0, high_hours=0 if in_studio else 0.7)
     if paid_at > end:
         return order
     nothing_ships = in_studio or all(ln.item.category.delivered_at_once for ln in lines)
     delivered_at = (
-        later(rng, paid_at, low_hours=0, high_hours=0.2)
+        later(dice, paid_at, low_hours=0, high_hours=0.2)
         if nothing_ships
-        else later(rng, paid_at, low_hours=30, high_hours=24 * 7)
+        else later(dice, paid_at, low_hours=30, high_hours=24 * 7)
     )
     if delivered_at > end:
         return dataclasses.replace(order, status="paid", paid_at=paid_at)
     order = dataclasses.replace(
         order, status="delivered", paid_at=paid_at, delivered_at=delivered_at
     )
-    if rng.random() < REFUND_SHARE:
-        return _with_refund(rng, order=order, end=end)
+    if dice.chance(REFUND_SHARE):
+        return _with_refund(dice, order=order, end=end)
     return order
 
 
-def _with_refund(
-    rng: np.random.Generator, *, order: PlannedOrder, end: dt.datetime
-) -> PlannedOrder:
+def _with_refund(dice: Dice, *, order: PlannedOrder, end: dt.datetime) -> PlannedOrder:
     assert order.delivered_at is not None
-    at = later(rng, order.delivered_at, low_hours=24, high_hours=24 * 14)
+    at = later(dice, order.delivered_at, low_hours=24, high_hours=24 * 14)
     if at > end:
         return order
     total = order.total
-    partial = len(order.lines) > 1 and rng.random() < 0.4
+    partial = len(order.lines) > 1 and dice.chance(0.4)
     amount = min(ln.total for ln in order.lines) if partial else total
     ships = not all(ln.item.category.delivered_at_once for ln in order.lines)
     refund = Refund(
         external_id="",
         at=at,
         amount=min(amount, total),
-        reason=str(_REFUND_REASONS[int(rng.integers(0, len(_REFUND_REASONS)))]),
+        reason=dice.pick(_REFUND_REASONS),
         is_return=ships,
     )
     status = "refunded" if refund.amount == total else order.status

@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-import numpy as np
-
 from lifelong.demo import phrases
+from lifelong.demo.dice import Dice
 from lifelong.demo.moments import later
 from lifelong.demo.people import Person
 
@@ -56,28 +55,26 @@ class StaffWork:
     tasks: list[TaskPlan]
 
 
-def staff_work_plan(
-    rng: np.random.Generator, *, people: list[Person], end: dt.datetime
-) -> StaffWork:
+def staff_work_plan(dice: Dice, *, people: list[Person], end: dt.datetime) -> StaffWork:
     work = StaffWork(notes=[], facts=[], tasks=[])
     for person in people:
-        if rng.random() < FACT_SHARE:
-            work.facts.extend(_facts(rng, person=person, end=end))
-        if rng.random() < NOTE_SHARE:
-            work.notes.extend(_notes(rng, person=person, end=end))
-        if not person.is_lead and rng.random() < TASK_SHARE:
-            work.tasks.append(_task(rng, person=person, end=end))
+        if dice.chance(FACT_SHARE):
+            work.facts.extend(_facts(dice, person=person, end=end))
+        if dice.chance(NOTE_SHARE):
+            work.notes.extend(_notes(dice, person=person, end=end))
+        if not person.is_lead and dice.chance(TASK_SHARE):
+            work.tasks.append(_task(dice, person=person, end=end))
     return work
 
 
-def _moment_since(rng: np.random.Generator, start: dt.datetime, end: dt.datetime) -> dt.datetime:
+def _moment_since(dice: Dice, start: dt.datetime, end: dt.datetime) -> dt.datetime:
     return later(
-        rng, start, low_hours=0.5, high_hours=max(1.0, (end - start).total_seconds() / 3600)
+        dice, start, low_hours=0.5, high_hours=max(1.0, (end - start).total_seconds() / 3600)
     )
 
 
 def _pick(
-    rng: np.random.Generator,
+    dice: Dice,
     options: Sequence[T],
     texts: Callable[[T], phrases.Gendered],
     *,
@@ -85,37 +82,37 @@ def _pick(
 ) -> tuple[T, str]:
     """One option that has a text for this gender, with that text."""
     usable = [(o, text) for o in options if (text := texts(o)[female]) is not None]
-    return usable[int(rng.integers(0, len(usable)))]
+    return dice.pick(usable)
 
 
-def _facts(rng: np.random.Generator, *, person: Person, end: dt.datetime) -> list[FactPlan]:
+def _facts(dice: Dice, *, person: Person, end: dt.datetime) -> list[FactPlan]:
     chosen: dict[str, FactPlan] = {}
-    for _ in range(int(rng.integers(1, 3))):
-        (category, _texts), text = _pick(rng, phrases.FACTS, lambda f: f[1], female=person.female)
-        at = min(_moment_since(rng, person.created_at, end), end)
+    for _ in range(dice.between(1, 2)):
+        (category, _texts), text = _pick(dice, phrases.FACTS, lambda f: f[1], female=person.female)
+        at = min(_moment_since(dice, person.created_at, end), end)
         chosen.setdefault(text, FactPlan(person, category, text, at))
     return list(chosen.values())
 
 
-def _notes(rng: np.random.Generator, *, person: Person, end: dt.datetime) -> list[NotePlan]:
+def _notes(dice: Dice, *, person: Person, end: dt.datetime) -> list[NotePlan]:
     notes = []
-    for _ in range(int(rng.integers(1, 3))):
-        _texts, text = _pick(rng, phrases.NOTES, lambda n: n, female=person.female)
-        author = "support" if rng.random() < 0.8 else "owner"
-        at = min(_moment_since(rng, person.created_at, end), end)
+    for _ in range(dice.between(1, 2)):
+        _texts, text = _pick(dice, phrases.NOTES, lambda n: n, female=person.female)
+        author = "support" if dice.chance(0.8) else "owner"
+        at = min(_moment_since(dice, person.created_at, end), end)
         notes.append(NotePlan(person, author, text, at))
     return notes
 
 
-def _task(rng: np.random.Generator, *, person: Person, end: dt.datetime) -> TaskPlan:
-    created_by = "support" if rng.random() < 0.7 else "owner"
-    if rng.random() < DONE_TASK_SHARE:
+def _task(dice: Dice, *, person: Person, end: dt.datetime) -> TaskPlan:
+    created_by = "support" if dice.chance(0.7) else "owner"
+    if dice.chance(DONE_TASK_SHARE):
         (title, kind, _texts), outcome = _pick(
-            rng, phrases.DONE_TASKS, lambda t: t[2], female=person.female
+            dice, phrases.DONE_TASKS, lambda t: t[2], female=person.female
         )
-        created_at = min(_moment_since(rng, person.created_at, end), end)
-        due_at = later(rng, created_at, low_hours=24, high_hours=24 * 7)
-        completed_at = min(later(rng, created_at, low_hours=2, high_hours=24 * 9), end)
+        created_at = min(_moment_since(dice, person.created_at, end), end)
+        due_at = later(dice, created_at, low_hours=24, high_hours=24 * 7)
+        completed_at = min(later(dice, created_at, low_hours=2, high_hours=24 * 9), end)
         return TaskPlan(
             person,
             title,
@@ -126,12 +123,10 @@ def _task(rng: np.random.Generator, *, person: Person, end: dt.datetime) -> Task
             outcome,
             completed_at,
         )
-    title, kind = phrases.OPEN_TASKS[int(rng.integers(0, len(phrases.OPEN_TASKS)))]
+    title, kind = dice.pick(phrases.OPEN_TASKS)
     # Some are overdue: a queue where nothing slipped would not look like real work.
-    due_at = end + dt.timedelta(hours=float(rng.uniform(-24 * 10, 24 * 14)))
-    created_at = max(
-        person.created_at, min(end, due_at - dt.timedelta(days=float(rng.uniform(1, 14))))
-    )
+    due_at = end + dt.timedelta(hours=dice.uniform(-24 * 10, 24 * 14))
+    created_at = max(person.created_at, min(end, due_at - dt.timedelta(days=dice.uniform(1, 14))))
     return TaskPlan(
         person,
         title,
