@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import math
+import re
 import zoneinfo
 from decimal import Decimal
 from functools import cache
@@ -17,7 +18,13 @@ from typing import Annotated, Any
 
 from django.conf import settings
 from ninja import Field, Schema
-from pydantic import AfterValidator, AwareDatetime, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from lifelong.commerce.models import OrderStatus
 from lifelong.customers.models import Channel, Gender, Purpose
@@ -71,8 +78,17 @@ def _plausible_date(value: dt.date) -> dt.date:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
-Birthday = Annotated[dt.date, AfterValidator(_plausible_date)]
+def _iso_only(value: Any) -> Any:
+    # Pydantic would also take a number as a Unix time; the schema promises ISO 8601.
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not re.match(r"^\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be an ISO 8601 date or date-time")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_plausible_time)]
+Birthday = Annotated[dt.date, BeforeValidator(_iso_only), AfterValidator(_plausible_date)]
 
 
 def _ip(value: str) -> str:
