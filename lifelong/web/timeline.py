@@ -126,6 +126,7 @@ STYLES: dict[str, Style] = {
         _order,
     ),
     "order_cancelled": Style("✖", "bad", _same(_("Order cancelled")), _order),
+    "order_refunded": Style("↩", "bad", _same(_("Order refunded")), _order),
     "order_refund": Style("↩", "bad", _same(_("Money refunded")), _refund),
     "order_returned": Style(
         "↩",

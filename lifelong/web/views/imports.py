@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -50,8 +49,8 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     except csv_import.ImportFileError as exc:
         form.add_error("file", str(exc))
         return _imports_page(request, form, status=400)
-    # The job row must be committed before the worker looks for it.
-    transaction.on_commit(lambda: csv_import.import_job_start(job))
+    # import_job_start defers its thread until this request's transaction commits.
+    csv_import.import_job_start(job)
     return redirect("web:import_job", pk=job.pk)
 
 
