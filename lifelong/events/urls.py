@@ -1,3 +1,8 @@
 from django.urls import path
 
-urlpatterns: list = []
+from lifelong.events.webhooks import webhook_receive
+
+app_name = "events"
+urlpatterns = [
+    path("<slug:slug>", webhook_receive, name="webhook"),
+]
