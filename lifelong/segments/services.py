@@ -44,7 +44,12 @@ from lifelong.segments.models import (
     SegmentMembership,
     StageChange,
 )
-from lifelong.segments.rfm import loyal_type_expression, rfm_scores_queryset, rfm_segment_expression
+from lifelong.segments.rfm import (
+    discount_shares_queryset,
+    loyal_type_expression,
+    rfm_scores_queryset,
+    rfm_segment_expression,
+)
 from lifelong.segments.rules import RuleGroup, rules_compile, rules_parse
 from lifelong.segments.sql import insert_from_select, update_from
 from lifelong.segments.stages import stage_expression
@@ -161,8 +166,14 @@ def rfm_refresh() -> int:
             "rfm_frequency": "f",
             "rfm_monetary": "m",
             "aov_score": "aov",
-            "discount_share": "share",
         },
+    )
+    update_from(
+        CustomerState,
+        key="customer_id",
+        select=discount_shares_queryset(),
+        select_key="cid",
+        columns={"discount_share": "share"},
     )
     # Customers whose every order was cancelled no longer have scores.
     CustomerState.objects.filter(rfm_recency__isnull=False, customer__orders_count=0).update(
