@@ -96,7 +96,7 @@ def admin_execute(server_url: str, sql: str) -> None:
 def copy_floor(db_url: str, orders_path: Path) -> float:
     with psycopg.connect(db_url) as conn:
         conn.execute(
-            "CREATE UNLOGGED TABLE IF NOT EXISTS bench_staging (order_id text, customer text,"
+            "CREATE TABLE IF NOT EXISTS bench_staging (order_id text, customer text,"
             " placed text, status text, sku text, name text, quantity text, price text, total text)"
         )
         conn.execute("TRUNCATE bench_staging")
