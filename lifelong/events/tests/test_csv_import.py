@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import translation
 
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product
 from lifelong.commerce.services import LineInput, order_upsert
@@ -34,7 +35,9 @@ MSK = ZoneInfo("Europe/Moscow")
 def var_dir(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
     settings.TIME_ZONE = "Europe/Moscow"
-    return settings.VAR_DIR
+    # Reasons and summaries are asserted in English whatever the default language is.
+    with translation.override("en"):
+        yield settings.VAR_DIR
 
 
 def run(kind: str, text: str, *, encoding: str = "utf-8", dry_run: bool = False) -> ImportJob:
