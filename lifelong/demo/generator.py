@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from lifelong import clock
@@ -132,14 +133,15 @@ def _staff_ensure() -> dict[str, User]:
     """The demo staff, created once and reset to the demo password and role on each build."""
     staff = {}
     existing = {u.username: u for u in User.objects.filter(username__in=[s[0] for s in STAFF])}
+    # One slow password hash shared by everyone who already exists, not one each.
+    password_hash = make_password(DEMO_PASSWORD) if existing else ""
     for username, role, first_name, last_name in STAFF:
         user = existing.get(username)
         if user is None:
             user = staff_user_create(username=username, password=DEMO_PASSWORD, role=role)
         else:
-            user.set_password(DEMO_PASSWORD)
-            user.role = role
-            user.is_active = True
+            user.password, user.role, user.is_active = password_hash, role, True
+            user.is_staff = user.is_superuser = role == Role.OWNER  # as staff_user_create sets them
         user.first_name, user.last_name = first_name, last_name
         user.save()
         staff[role.value] = user

@@ -95,10 +95,9 @@ def test_every_order_has_the_events_of_the_statuses_it_went_through(frozen_time)
         assert (placed.type, placed.customer_id, placed.occurred_at) == (
             "order_placed", order.customer_id, order.placed_at,
         )  # fmt: skip
-        assert placed.properties["skus"] == [ln.sku for ln in order.lines.order_by("pk")]
-        assert (
-            order.total == sum((ln.total for ln in order.lines.all()), Decimal(0)) - order.discount
-        )
+        lines = sorted(order.lines.all(), key=lambda ln: ln.pk)
+        assert placed.properties["skus"] == [ln.sku for ln in lines]
+        assert order.total == sum((ln.total for ln in lines), Decimal(0)) - order.discount
         for status, at in (("paid", order.paid_at), ("delivered", order.delivered_at)):
             assert (f"order:{order.external_id}:{status}" in events) == (at is not None)
             if at is not None:
@@ -243,7 +242,7 @@ def test_history_is_two_years_ending_now_with_real_looking_work(frozen_time):
 
 
 def test_consumables_are_bought_again_around_their_cycle(frozen_time):
-    demo_build(customers=600, seed=9)
+    demo_build(customers=400, seed=9)
     purchases: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
     rows = OrderLine.objects.filter(product__replenishment_days=30, order__status="delivered")
     for customer_id, sku, placed_at in rows.values_list(
