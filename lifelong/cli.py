@@ -34,7 +34,12 @@ def _migrate() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from django.conf import settings
+    from django.core.management import call_command
+
     _migrate()
+    if settings.PRODUCTION:
+        call_command("collectstatic", interactive=False, verbosity=0)
     serve(host=args.host, port=args.port)
     return 0
 
