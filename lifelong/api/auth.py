@@ -64,7 +64,7 @@ def api_key_from_request(request: HttpRequest) -> ApiKey | None:
 def _require(request: HttpRequest, scope: str) -> ApiKey | None:
     key = api_key_from_request(request)
     if key is not None and not key.has_scope(scope):
-        raise AuthorizationError(message=f"This API key lacks the {scope!r} scope.")
+        raise AuthorizationError(message=f"This API key lacks the '{scope}' scope.")
     return key
 
 
@@ -72,7 +72,7 @@ class BearerKey(HttpBearer):
     """`Authorization: Bearer ll_...`."""
 
     def __init__(self, scope: str) -> None:
-        self.scope = scope
+        self.scope = str(scope)
         super().__init__()
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
@@ -85,7 +85,7 @@ class HeaderKey(APIKeyHeader):
     param_name = "X-API-Key"
 
     def __init__(self, scope: str) -> None:
-        self.scope = scope
+        self.scope = str(scope)
         super().__init__()
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:

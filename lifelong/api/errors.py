@@ -36,8 +36,8 @@ class ValidationErrorOut(Schema):
 def field_error(loc: Sequence[str | int], msg: str, type: str = "value_error") -> dict[str, Any]:
     # `field` drops the location ("body", "query", ...) and the parameter name,
     # so clients can map it straight onto their own form fields.
-    inner = [str(part) for part in loc[2:]] or [str(part) for part in loc[:2]]
-    return {"loc": list(loc), "field": ".".join(inner), "msg": msg, "type": type}
+    inner = loc[2:] or loc[1:] or loc[:1]
+    return {"loc": list(loc), "field": ".".join(map(str, inner)), "msg": msg, "type": type}
 
 
 def field_errors(errors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
