@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from django.db.models import BooleanField, Exists, OuterRef, Q, Subquery, Value
+from django.db.models import BooleanField, Case, Exists, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from lifelong.commerce.models import OrderLine, OrderStatus
 from lifelong.customers.models import Channel, Consent, Customer, Purpose
 from lifelong.events.models import Event
+from lifelong.segments.models import CustomerState
 
 MAX_DEPTH = 6
 MAX_CONDITIONS = 100
@@ -48,6 +49,8 @@ class AttributeCondition(_Node):
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> AttributeCondition:
+        if "__" in self.key:
+            raise ValueError("an attribute key cannot contain a double underscore")
         _check_value(self.op, self.value, allow_none_for=("exists",))
         return self
 
@@ -244,6 +247,26 @@ def _since(now: dt.datetime, days: int | None) -> dt.datetime | None:
 
 
 def _condition(node: _Node, now: dt.datetime) -> Q:
+    if isinstance(node, TagCondition | ConsentCondition | BoughtCondition | EventCondition):
+        return Q(_subquery_condition(node, now))
+    if isinstance(node, ScoreCondition):
+        # Through EXISTS rather than a join, so customers without a state row are
+        # simply "not matching" and the negation includes them.
+        scored = CustomerState.objects.filter(customer_id=OuterRef("pk"))
+        return Q(Exists(scored.filter(_lookup(node.field, node.op, node.value))))
+    return _two_valued(_column_condition(node, now))
+
+
+def _two_valued(q: Q) -> Q:
+    """`q` as a strict true/false: SQL NULL (a missing JSON key, a NULL date) becomes false.
+
+    Without it NOT (attributes->'city' = 'x') would drop customers without a city.
+    """
+    flag = Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
+    return Q(Exact(flag, True))
+
+
+def _column_condition(node: _Node, now: dt.datetime) -> Q:
     if isinstance(node, AttributeCondition):
         path = f"attributes__{node.key}"
         if node.op == "exists":
@@ -257,11 +280,23 @@ def _condition(node: _Node, now: dt.datetime) -> Q:
         if node.op == "contains":
             return Q(**{f"{node.field}__icontains": node.value})
         return _lookup(node.field, node.op, node.value)
+    if isinstance(node, SummaryCondition):
+        value: Any = int(node.value) if node.field == "orders_count" else node.value
+        return _lookup(node.field, node.op, value)
+    if isinstance(node, LastOrderCondition):
+        edge = now - dt.timedelta(days=node.days)
+        if node.op == "within":
+            return Q(last_order_at__gte=edge)
+        return Q(last_order_at__lt=edge)
+    raise TypeError(f"unknown condition {node!r}")  # pragma: no cover - pydantic guards kinds
+
+
+def _subquery_condition(node: _Node, now: dt.datetime) -> Exists | Exact:
     if isinstance(node, TagCondition):
         tagged = Customer.tags.through.objects.filter(
             customer_id=OuterRef("pk"), tag__name=node.tag
         )
-        return Q(Exists(tagged))
+        return Exists(tagged)
     if isinstance(node, ConsentCondition):
         newest = (
             Consent.objects.filter(
@@ -271,16 +306,7 @@ def _condition(node: _Node, now: dt.datetime) -> Q:
             .values("granted")[:1]
         )
         # No consent row at all is "not granted", never NULL, so negation stays exact.
-        granted = Coalesce(Subquery(newest), Value(False), output_field=BooleanField())
-        return Q(Exact(granted, True))
-    if isinstance(node, SummaryCondition):
-        value: Any = int(node.value) if node.field == "orders_count" else node.value
-        return _lookup(node.field, node.op, value)
-    if isinstance(node, LastOrderCondition):
-        edge = now - dt.timedelta(days=node.days)
-        if node.op == "within":
-            return Q(last_order_at__gte=edge)
-        return Q(last_order_at__lt=edge)
+        return Exact(Coalesce(Subquery(newest), Value(False), output_field=BooleanField()), True)
     if isinstance(node, BoughtCondition):
         lines = OrderLine.objects.filter(order__customer_id=OuterRef("pk")).exclude(
             order__status__in=NOT_PURCHASES
@@ -292,13 +318,11 @@ def _condition(node: _Node, now: dt.datetime) -> Q:
         since = _since(now, node.within_days)
         if since is not None:
             lines = lines.filter(order__placed_at__gte=since)
-        return Q(Exists(lines))
+        return Exists(lines)
     if isinstance(node, EventCondition):
         events = Event.objects.filter(customer_id=OuterRef("pk"), type=node.type)
         since = _since(now, node.within_days)
         if since is not None:
             events = events.filter(occurred_at__gte=since, occurred_at__lte=now)
-        return Q(Exists(events))
-    if isinstance(node, ScoreCondition):
-        return _lookup(f"state__{node.field}", node.op, node.value)
+        return Exists(events)
     raise TypeError(f"unknown condition {node!r}")  # pragma: no cover - pydantic guards kinds
