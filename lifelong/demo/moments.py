@@ -31,3 +31,13 @@ def later(dice: Dice, start: dt.datetime, *, low_hours: float, high_hours: float
     """A moment between `low_hours` and `high_hours` after `start`, at least a minute later."""
     minutes = int(dice.uniform(low_hours * 60, high_hours * 60))
     return start + dt.timedelta(minutes=max(1, minutes))
+
+
+def office_moment(dice: Dice, *, near: dt.datetime) -> dt.datetime:
+    """A working-hours moment in Moscow, where the shop's team sits, on the day of `near`."""
+    tz = zone("Europe/Moscow")
+    day = near.astimezone(tz).date()
+    local = dt.datetime(
+        day.year, day.month, day.day, dice.between(10, 18), dice.below(60), tzinfo=tz
+    )
+    return local.astimezone(dt.UTC)

@@ -29,13 +29,13 @@ MAX_ORDERS = 60
 _POPULARITY = [c.popularity for c in CATEGORIES]
 _LINE_COUNTS = (1, 2, 3, 4)
 _LINE_COUNT_WEIGHTS = Weights([0.5, 0.3, 0.15, 0.05])
-_REFUND_REASONS = (
+_RETURN_REASONS = (
     "Не подошёл размер",
     "Брак: отслаивается покрытие",
     "Товар не вскрыт, вернули в срок",
-    "Поездка на ретрит отменена по болезни",
     "Пришёл не тот цвет",
 )
+_REFUND_REASONS = ("Поездка на ретрит отменена по болезни", "Формат курса не подошёл")
 CENT = Decimal("0.01")
 
 
@@ -221,7 +221,7 @@ def _with_refund(dice: Dice, *, order: PlannedOrder, end: dt.datetime) -> Planne
         external_id="",
         at=at,
         amount=min(amount, total),
-        reason=dice.pick(_REFUND_REASONS),
+        reason=dice.pick(_RETURN_REASONS if ships else _REFUND_REASONS),
         is_return=ships,
     )
     status = "refunded" if refund.amount == total else order.status

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from lifelong.demo import phrases
 from lifelong.demo.dice import Dice
-from lifelong.demo.moments import later
+from lifelong.demo.moments import later, office_moment
 from lifelong.demo.people import Person
 
 FACT_SHARE = 0.18
@@ -68,9 +68,10 @@ def staff_work_plan(dice: Dice, *, people: list[Person], end: dt.datetime) -> St
 
 
 def _moment_since(dice: Dice, start: dt.datetime, end: dt.datetime) -> dt.datetime:
-    return later(
-        dice, start, low_hours=0.5, high_hours=max(1.0, (end - start).total_seconds() / 3600)
-    )
+    """Staff time (Moscow working hours) after `start` and not after `end`."""
+    hours = max(1.0, (end - start).total_seconds() / 3600)
+    at = office_moment(dice, near=later(dice, start, low_hours=0.5, high_hours=hours))
+    return min(max(at, start + dt.timedelta(minutes=5)), end)
 
 
 def _pick(
@@ -89,7 +90,7 @@ def _facts(dice: Dice, *, person: Person, end: dt.datetime) -> list[FactPlan]:
     chosen: dict[str, FactPlan] = {}
     for _ in range(dice.between(1, 2)):
         (category, _texts), text = _pick(dice, phrases.FACTS, lambda f: f[1], female=person.female)
-        at = min(_moment_since(dice, person.created_at, end), end)
+        at = _moment_since(dice, person.created_at, end)
         chosen.setdefault(text, FactPlan(person, category, text, at))
     return list(chosen.values())
 
@@ -99,7 +100,7 @@ def _notes(dice: Dice, *, person: Person, end: dt.datetime) -> list[NotePlan]:
     for _ in range(dice.between(1, 2)):
         _texts, text = _pick(dice, phrases.NOTES, lambda n: n, female=person.female)
         author = "support" if dice.chance(0.8) else "owner"
-        at = min(_moment_since(dice, person.created_at, end), end)
+        at = _moment_since(dice, person.created_at, end)
         notes.append(NotePlan(person, author, text, at))
     return notes
 
@@ -110,30 +111,13 @@ def _task(dice: Dice, *, person: Person, end: dt.datetime) -> TaskPlan:
         (title, kind, _texts), outcome = _pick(
             dice, phrases.DONE_TASKS, lambda t: t[2], female=person.female
         )
-        created_at = min(_moment_since(dice, person.created_at, end), end)
+        created_at = _moment_since(dice, person.created_at, end)
         due_at = later(dice, created_at, low_hours=24, high_hours=24 * 7)
-        completed_at = min(later(dice, created_at, low_hours=2, high_hours=24 * 9), end)
-        return TaskPlan(
-            person,
-            title,
-            kind,
-            created_by,
-            created_at,
-            due_at,
-            outcome,
-            completed_at,
-        )
+        completed_at = _moment_since(dice, created_at, min(end, due_at + dt.timedelta(days=2)))
+        return TaskPlan(person, title, kind, created_by, created_at, due_at, outcome, completed_at)
     title, kind = dice.pick(phrases.OPEN_TASKS)
     # Some are overdue: a queue where nothing slipped would not look like real work.
     due_at = end + dt.timedelta(hours=dice.uniform(-24 * 10, 24 * 14))
+    due_at = due_at.replace(second=0, microsecond=0)
     created_at = max(person.created_at, min(end, due_at - dt.timedelta(days=dice.uniform(1, 14))))
-    return TaskPlan(
-        person,
-        title,
-        kind,
-        created_by,
-        created_at,
-        due_at.replace(second=0, microsecond=0),
-        "",
-        None,
-    )
+    return TaskPlan(person, title, kind, created_by, created_at, due_at, "", None)
