@@ -196,7 +196,7 @@ def test_invalid_rules_are_rejected(rules):
 
 
 def test_nesting_is_bounded():
-    rules: dict = {"op": "and", "rules": []}
+    rules = {"op": "and", "rules": []}
     for _ in range(7):
         rules = {"op": "and", "rules": [{"kind": "group", **rules}]}
     with pytest.raises(ValidationError, match="nest"):

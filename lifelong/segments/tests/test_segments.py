@@ -42,7 +42,7 @@ def members(segment) -> set[int]:
     )
 
 
-def events(type: str) -> list[tuple[int, int]]:
+def events(type: str) -> list:
     return sorted(
         (e.customer_id, e.properties["segment_id"]) for e in Event.objects.filter(type=type)
     )
