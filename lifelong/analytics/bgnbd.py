@@ -259,21 +259,55 @@ def bgnbd_expected_purchases(
     age: npt.ArrayLike,
 ) -> FloatArray:
     """E[purchases in (T, T + horizon] | x, t_x, T], the conditional expectation (FHL 2005)."""
-    t = np.asarray(horizon, dtype=np.float64)
     x = np.asarray(frequency, dtype=np.float64)
     T = np.asarray(age, dtype=np.float64)
-    r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    z = t / (alpha + T + t)
-    decay = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
-    bracket = 1.0 - decay * hyp2f1(r + x, b + x, a + b + x - 1.0, z)
     alive = bgnbd_probability_alive(params=params, frequency=x, recency=recency, age=T)
-    return np.asarray((a + b + x - 1.0) / (a - 1.0) * bracket * alive, dtype=np.float64)
+    return _purchases_if_alive(params, np.asarray(horizon, dtype=np.float64), x, T) * alive
 
 
 def bgnbd_expected_purchases_new(*, params: BGNBDParams, horizon: npt.ArrayLike) -> FloatArray:
     """E[X(t)]: expected purchases in (0, t] for a customer who has just made their first one."""
-    t = np.asarray(horizon, dtype=np.float64)
+    return _purchases_if_alive(params, np.asarray(horizon, dtype=np.float64), 0.0, 0.0)
+
+
+def _purchases_if_alive(
+    params: BGNBDParams, t: FloatArray, x: FloatArray | float, T: FloatArray | float
+) -> FloatArray:
+    """Expected purchases in (T, T + t] for a customer alive at T, after x repeat purchases.
+
+    The paper's form, 1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z), multiplies a
+    vanishing power by an exploding 2F1 when x or t is large (0 * inf = nan). Euler's
+    transformation 2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z) folds the power in and
+    leaves a 2F1 with small upper parameters that stays finite.
+    """
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    decay = np.exp(r * (np.log(alpha) - np.log(alpha + t)))
-    bracket = 1.0 - decay * hyp2f1(r, b, a + b - 1.0, t / (alpha + t))
-    return np.asarray((a + b - 1.0) / (a - 1.0) * bracket, dtype=np.float64)
+    z = t / (alpha + T + t)
+    power = np.exp((a - 1.0) * (np.log(alpha + T) - np.log(alpha + T + t)))
+    bracket = 1.0 - power * _hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+    return np.asarray((a + b + x - 1.0) / (a - 1.0) * bracket, dtype=np.float64)
+
+
+def _hyp2f1(upper_a: float, upper_b: float, lower: FloatArray | float, z: FloatArray) -> FloatArray:
+    """SciPy's 2F1, with the power series where SciPy gives up (large `lower` with z near 1)."""
+    lower, z = np.broadcast_arrays(np.asarray(lower, dtype=np.float64), z)
+    value = np.array(hyp2f1(upper_a, upper_b, lower, z), dtype=np.float64, ndmin=1)
+    failed = ~np.isfinite(value)
+    if np.any(failed):
+        value[failed] = _hyp2f1_series(upper_a, upper_b, lower[failed], z[failed])
+    return value.reshape(np.shape(z))
+
+
+def _hyp2f1_series(
+    upper_a: float, upper_b: float, lower: FloatArray, z: FloatArray, max_terms: int = 200_000
+) -> FloatArray:
+    """Sum of the 2F1 series for 0 <= z < 1, all points at once; NaN where it does not converge."""
+    total = np.ones_like(z)
+    term = np.ones_like(z)
+    for n in range(max_terms):
+        ratio = (upper_a + n) * (upper_b + n) / ((lower + n) * (n + 1.0)) * z
+        term *= ratio
+        total += term
+        # Only once the terms shrink: an early small term can still be followed by growing ones.
+        if np.all((np.abs(term) <= 1e-16 * np.abs(total)) & (np.abs(ratio) < 1.0)):
+            return total
+    return np.where(np.abs(term) <= 1e-12 * np.abs(total), total, np.nan)

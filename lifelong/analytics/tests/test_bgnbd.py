@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import hyp2f1
 
 from lifelong.analytics.bgnbd import (
     BGNBDParams,
@@ -190,3 +191,48 @@ def test_unconditional_expectation_agrees_with_a_simulation() -> None:
     expected = float(bgnbd_expected_purchases_new(params=params, horizon=horizon))
     standard_error = purchases.std() / np.sqrt(n)
     assert abs(purchases.mean() - expected) < 4 * standard_error
+
+
+def test_conditional_expectation_equals_the_papers_form(
+    calibration: RFMSummary, fitted: BGNBDParams
+) -> None:
+    """FHL (2005) eq. 10 as printed, on CDNOW where it is still numerically fine."""
+    r, alpha, a, b = fitted.r, fitted.alpha, fitted.a, fitted.b
+    x, t_x, T = calibration.frequency, calibration.recency, calibration.age
+    t = 39.0
+    alive_odds = np.where(
+        x > 0, a / np.maximum(b + x - 1, 1e-9) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0
+    )
+    printed = (
+        (a + b + x - 1)
+        / (a - 1)
+        * (
+            1
+            - ((alpha + T) / (alpha + T + t)) ** (r + x)
+            * hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+        )
+        / (1 + alive_odds)
+    )
+    ours = bgnbd_expected_purchases(params=fitted, horizon=t, frequency=x, recency=t_x, age=T)
+    np.testing.assert_allclose(ours, printed, rtol=1e-9)
+    # Customer 1 of the sample (x = 2, t_x = 30.43, T = 38.86): lifetimes 0.11.3 gives 1.2259.
+    example = bgnbd_expected_purchases(
+        params=fitted, horizon=39.0, frequency=2.0, recency=30.43, age=38.86
+    )
+    assert float(example) == pytest.approx(1.226, abs=5e-4)
+
+
+def test_expectations_stay_finite_for_very_frequent_buyers() -> None:
+    """Where the printed form gives 0 * inf = nan, ours stays finite and keeps growing."""
+    params = BGNBDParams(r=2.0, alpha=10.0, a=3.0, b=50.0)
+    horizons = np.array([1.0, 52.0, 520.0, 5200.0, 52000.0])
+    expected = bgnbd_expected_purchases(
+        params=params, horizon=horizons, frequency=300.0, recency=299.0, age=300.0
+    )
+    assert np.all(np.isfinite(expected))
+    assert np.all(np.diff(expected) > 0)
+    # Alive, such a buyer keeps close to their own rate (about 1 a week) for a while.
+    assert 40.0 < expected[1] < 52.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        printed = (310 / 5510) ** 302 * hyp2f1(302, 350, 352, 5200 / 5510)
+    assert np.isnan(printed)
