@@ -52,7 +52,14 @@ class LoginForm(AuthenticationForm):
             raise
 
 
-class CustomerFilterForm(forms.Form):
+class Form(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Pico puts labels above fields; a trailing colon only adds noise.
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class CustomerFilterForm(Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=200)
     tag = forms.CharField(label=_("Tag"), required=False, max_length=64)
     status = forms.ChoiceField(
@@ -73,20 +80,22 @@ class CustomerFilterForm(forms.Form):
     )
 
 
-class NoteForm(forms.Form):
-    text = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+class NoteForm(Form):
+    text = forms.CharField(
+        label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
+    )
 
 
-class FactForm(forms.Form):
+class FactForm(Form):
     category = forms.CharField(label=_("Category"), required=False, max_length=64)
     text = forms.CharField(label=_("Fact"), max_length=300)
 
 
-class TagForm(forms.Form):
+class TagForm(Form):
     name = forms.CharField(label=_("Tag"), max_length=64)
 
 
-class ConsentForm(forms.Form):
+class ConsentForm(Form):
     channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices)
     purpose = forms.ChoiceField(label=_("Purpose"), choices=Purpose.choices)
     granted = forms.TypedChoiceField(
@@ -101,7 +110,7 @@ class ConsentForm(forms.Form):
     )
 
 
-class MergeForm(forms.Form):
+class MergeForm(Form):
     duplicate = forms.CharField(
         label=_("Duplicate customer"),
         max_length=254,
@@ -115,7 +124,7 @@ def _at_end_of_day(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time(18, 0)))
 
 
-class TaskForm(forms.Form):
+class TaskForm(Form):
     title = forms.CharField(label=_("Next step"), max_length=255)
     due = forms.DateField(label=_("Due"), widget=forms.DateInput(attrs={"type": "date"}))
     kind = forms.ChoiceField(label=_("Kind"), choices=TaskKind.choices, initial=TaskKind.CALL)
@@ -136,7 +145,7 @@ class TaskForm(forms.Form):
         return _at_end_of_day(self.cleaned_data["due"])
 
 
-class OutcomeForm(forms.Form):
+class OutcomeForm(Form):
     outcome = forms.CharField(
         label=_("Outcome"), widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
     )
@@ -165,15 +174,13 @@ class OutcomeForm(forms.Form):
         return _at_end_of_day(day) if day else None
 
 
-class ImportForm(forms.Form):
+class ImportForm(Form):
     kind = forms.ChoiceField(label=_("What is in the file"), choices=ImportKind.choices)
     file = forms.FileField(label=_("CSV file"))
-    dry_run = forms.BooleanField(
-        label=_("Dry run: check the file, change nothing"), required=False
-    )
+    dry_run = forms.BooleanField(label=_("Dry run: check the file, change nothing"), required=False)
 
 
-class StaffUserForm(forms.Form):
+class StaffUserForm(Form):
     username = forms.CharField(label=_("Login"), max_length=150)
     email = forms.EmailField(label=_("Email"), required=False)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.SUPPORT)
@@ -199,7 +206,7 @@ class StaffUserForm(forms.Form):
         return data
 
 
-class ApiKeyForm(forms.Form):
+class ApiKeyForm(Form):
     name = forms.CharField(label=_("Name"), max_length=100)
     scopes = forms.MultipleChoiceField(
         label=_("Scopes"),

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 
 from lifelong.customers.models import Customer
 from lifelong.lib.phones import normalize_phone
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 PHONE_LIKE = re.compile(r"^\+?[\d\s()\-.]{3,}$")
 
@@ -41,10 +42,6 @@ class Page(Generic[T]):
     def previous_number(self) -> int:
         return self.number - 1
 
-    @property
-    def start_index(self) -> int:
-        return (self.number - 1) * self.per_page + 1
-
 
 def page_number(raw: str | None) -> int:
     try:
@@ -53,11 +50,13 @@ def page_number(raw: str | None) -> int:
         return 1
 
 
-def page_slice(qs: QuerySet[T], *, number: int, per_page: int) -> Page[T]:
+def page_slice(qs: QuerySet[M], *, number: int, per_page: int) -> Page[M]:
     """One page of `qs` in a single query (plus the queryset's prefetches)."""
     offset = (number - 1) * per_page
     rows = list(qs[offset : offset + per_page + 1])
-    return Page(rows=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page)
+    return Page(
+        rows=rows[:per_page], number=number, per_page=per_page, has_next=len(rows) > per_page
+    )
 
 
 def _ci_variants(term: str) -> set[str]:

@@ -13,6 +13,7 @@ from django.utils.translation import pgettext_lazy
 
 from lifelong.customers.models import Channel, Gender, Purpose
 from lifelong.events.models import Event
+from lifelong.web.templatetags.web import money
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,10 @@ def _same(text: Promise) -> tuple[Promise, Promise, Promise]:
 
 
 def _money(props: dict[str, Any], key: str) -> str:
-    value = props.get(key)
-    if value in (None, ""):
-        return ""
-    return f"{value} {props.get('currency', '')}".strip()
+    try:
+        return money(props.get(key), str(props.get("currency") or ""))
+    except ArithmeticError:  # not a number: show what the event carries
+        return str(props.get(key, ""))
 
 
 def _order(props: dict[str, Any]) -> list[tuple[Promise, str]]:
@@ -96,7 +97,7 @@ def _tag(props: dict[str, Any]) -> list[tuple[Promise, str]]:
 
 STYLES: dict[str, Style] = {
     "order_placed": Style(
-        "🛒",
+        "₽",
         "order",
         (
             pgettext_lazy("male customer", "Placed an order"),
@@ -106,7 +107,7 @@ STYLES: dict[str, Style] = {
         _order,
     ),
     "order_paid": Style(
-        "💳",
+        "✓",
         "order",
         (
             pgettext_lazy("male customer", "Paid for an order"),
@@ -116,7 +117,7 @@ STYLES: dict[str, Style] = {
         _order,
     ),
     "order_delivered": Style(
-        "📦",
+        "⇥",
         "order",
         (
             pgettext_lazy("male customer", "Received an order"),
@@ -125,7 +126,7 @@ STYLES: dict[str, Style] = {
         ),
         _order,
     ),
-    "order_cancelled": Style("✖", "bad", _same(_("Order cancelled")), _order),
+    "order_cancelled": Style("✕", "bad", _same(_("Order cancelled")), _order),
     "order_refunded": Style("↩", "bad", _same(_("Order refunded")), _order),
     "order_refund": Style("↩", "bad", _same(_("Money refunded")), _refund),
     "order_returned": Style(
@@ -149,7 +150,7 @@ STYLES: dict[str, Style] = {
         _consent,
     ),
     "consent_withdrawn": Style(
-        "⛔",
+        "⊘",
         "bad",
         (
             pgettext_lazy("male customer", "Withdrew consent"),
@@ -163,7 +164,7 @@ STYLES: dict[str, Style] = {
     "task_created": Style("☐", "staff", _same(_("Task created")), _task),
     "task_done": Style("☑", "good", _same(_("Task done")), _task),
     "customer_created": Style(
-        "＋",
+        "+",
         "staff",
         (
             pgettext_lazy("male customer", "Added to the database"),

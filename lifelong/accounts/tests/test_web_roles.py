@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from lifelong.accounts.models import ApiKey, Role
 from lifelong.accounts.permissions import (
@@ -54,7 +54,7 @@ ROLES = [*Role.values, "anonymous"]
 def web_url_names() -> set[str]:
     resolver = get_resolver()
     web = next(
-        p for p in resolver.url_patterns if getattr(p, "namespace", None) == "web"
+        p for p in resolver.url_patterns if isinstance(p, URLResolver) and p.namespace == "web"
     )
     return {p.name for p in web.url_patterns if isinstance(p, URLPattern) and p.name}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 import pytest
 from django.core.cache import cache
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def member(role: str = Role.SUPPORT, username: str = "sveta") -> User:
-    return UserFactory(username=username, role=role, password=None)
+    return cast(User, UserFactory(username=username, role=role, password=None))
 
 
 def client_of(user: User) -> Client:

@@ -31,8 +31,3 @@ def money(value: Decimal | str | None, currency: str = "") -> str:
 @register.filter
 def can(user: Any, permission: str) -> bool:
     return isinstance(user, User) and user.can(permission)
-
-
-@register.filter
-def get_item(mapping: dict[Any, Any], key: Any) -> Any:
-    return mapping.get(key)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -18,7 +20,7 @@ def _clear_cache():
 
 def staff(role: str, username: str | None = None) -> User:
     # No password: hashing one takes most of a second, and force_login needs none.
-    return UserFactory(username=username or role, role=role, password=None)
+    return cast(User, UserFactory(username=username or role, role=role, password=None))
 
 
 def logged_in(user: User) -> Client:

@@ -87,9 +87,7 @@ def test_timeline_is_newest_first_and_loads_more(owner_client, anna, frozen_time
     assert texts[0] is None  # the order event, placed "now", is the newest
     assert texts[1] == "note 34"
     assert page1.has_next
-    more = owner_client.get(
-        action("customer_timeline", anna), {"page": 2}, HTTP_HX_REQUEST="true"
-    )
+    more = owner_client.get(action("customer_timeline", anna), {"page": 2}, HTTP_HX_REQUEST="true")
     body = more.content.decode()
     assert "note 05" in body and "note 00" in body and "note 06" not in body
     assert "<html" not in body
@@ -174,7 +172,9 @@ def test_analyst_sees_no_write_forms(anna):
 def test_merge_asks_for_confirmation_then_merges(support_client, anna):
     duplicate = CustomerFactory(email="anna.dup@example.ru", phone="")
     OrderFactory(customer=duplicate, total=Decimal("500.00"))
-    first = support_client.post(action("customer_merge", anna), {"duplicate": "anna.dup@example.ru"})
+    first = support_client.post(
+        action("customer_merge", anna), {"duplicate": "anna.dup@example.ru"}
+    )
     assert first.status_code == 200
     assert "anna.dup@example.ru" in first.content.decode()
     assert Customer.objects.get(pk=duplicate.pk).merged_into is None

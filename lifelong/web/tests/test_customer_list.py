@@ -24,12 +24,19 @@ def names(response) -> list[str]:
 def people(db):
     return {
         "ivanova": CustomerFactory(
-            last_name="Иванова", first_name="Анна", patronymic="Сергеевна", email="anna@mail.ru",
+            last_name="Иванова",
+            first_name="Анна",
+            patronymic="Сергеевна",
+            email="anna@mail.ru",
             phone="+79161234567",
         ),
         "petrov": CustomerFactory(
-            last_name="Петров", first_name="Иван", patronymic="", gender="m",
-            email="petrov@yandex.ru", phone="+79037654321",
+            last_name="Петров",
+            first_name="Иван",
+            patronymic="",
+            gender="m",
+            email="petrov@yandex.ru",
+            phone="+79037654321",
         ),
         "smith": CustomerFactory(
             last_name="Smith", first_name="John", email="john@example.com", phone="+442079460000"
@@ -88,7 +95,11 @@ def test_sorting(owner_client, people):
     assert names(owner_client.get(URL, {"sort": "-total_spent"})) == ["Петров", "Иванова", "Smith"]
     assert names(owner_client.get(URL, {"sort": "total_spent"})) == ["Smith", "Иванова", "Петров"]
     # Customers who never ordered sort last whichever way.
-    assert names(owner_client.get(URL, {"sort": "last_order"}))[-1] in {"Smith", "Иванова", "Петров"}
+    assert names(owner_client.get(URL, {"sort": "last_order"}))[-1] in {
+        "Smith",
+        "Иванова",
+        "Петров",
+    }
 
 
 def test_pages_of_fifty(owner_client):

@@ -14,7 +14,12 @@ pytestmark = pytest.mark.django_db
 def test_owner_creates_a_staff_member(owner_client):
     response = owner_client.post(
         reverse("web:staff_user_create"),
-        {"username": "masha", "email": "masha@shop.ru", "role": "support", "password": "Ya-kt0-to-takaya"},
+        {
+            "username": "masha",
+            "email": "masha@shop.ru",
+            "role": "support",
+            "password": "Ya-kt0-to-takaya",
+        },
     )
     assert response.status_code == 302
     masha = User.objects.get(username="masha")

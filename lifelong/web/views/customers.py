@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -76,7 +76,9 @@ def customer_list_queryset(form: CustomerFilterForm) -> QuerySet[Customer]:
         qs = qs.filter(source=data["source"])
     sort = data.get("sort") or "-created"
     field = SORTS[sort.lstrip("-")]
-    order = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+    order = (
+        F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+    )
     return qs.order_by(order, "-pk" if sort.startswith("-") else "pk").prefetch_related("tags")
 
 
@@ -122,12 +124,12 @@ def _card_context(request: HttpRequest, customer: Customer, **forms: Any) -> dic
         "consent_purposes": Purpose.choices,
         "consent_grid": consent_grid,
         "consent_history": list(
-            Consent.objects.filter(customer=customer).order_by("-at", "-pk")[
-                :CONSENT_HISTORY_SHOWN
-            ]
+            Consent.objects.filter(customer=customer).order_by("-at", "-pk")[:CONSENT_HISTORY_SHOWN]
         ),
         "tasks": list(
-            customer.tasks.filter(status=TaskStatus.OPEN).select_related("assignee").order_by("due_at")
+            customer.tasks.filter(status=TaskStatus.OPEN)
+            .select_related("assignee")
+            .order_by("due_at")
         ),
         "orders": list(
             Order.objects.filter(customer=customer)

@@ -74,6 +74,8 @@ def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require(IMPORT_DATA)
 def import_report(request: HttpRequest, pk: int) -> HttpResponse:
     job = object_get(request, ImportJob, pk, IMPORT_DATA)
-    response = HttpResponse(csv_import.import_report_csv(job), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(
+        csv_import.import_report_csv(job), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejected.csv"'
     return response

@@ -18,7 +18,7 @@ from lifelong.web.listing import page_number, page_slice
 AUDIT_PER_PAGE = 50
 # The new API key's secret travels to the next page in the session and is removed
 # as soon as it is shown: it is never stored anywhere else in clear.
-SECRET_SESSION_KEY = "web:new-api-key"
+NEW_KEY_SESSION_FIELD = "web:new-api-key"
 
 
 def _staff_page(
@@ -33,7 +33,7 @@ def _staff_page(
         "keys": list(ApiKey.objects.select_related("created_by").order_by("-created_at", "-pk")),
         "user_form": user_form or StaffUserForm(),
         "key_form": key_form or ApiKeyForm(),
-        "new_secret": request.session.pop(SECRET_SESSION_KEY, None),
+        "new_secret": request.session.pop(NEW_KEY_SESSION_FIELD, None),
     }
     return render(request, "web/staff/index.html", context, status=status)
 
@@ -67,9 +67,11 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _staff_page(request, key_form=form, status=400)
     key, secret = account_services.api_key_create(
-        name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"], actor=staff_user(request)
+        name=form.cleaned_data["name"],
+        scopes=form.cleaned_data["scopes"],
+        actor=staff_user(request),
     )
-    request.session[SECRET_SESSION_KEY] = {"name": key.name, "secret": secret}
+    request.session[NEW_KEY_SESSION_FIELD] = {"name": key.name, "secret": secret}
     return redirect("web:staff")
 
 

@@ -26,7 +26,9 @@ def my_tasks_queryset(user: User) -> QuerySet[Task]:
         task_services.open_tasks()
         .filter(Q(assignee=user) | Q(assignee=None))
         .annotate(
-            mine=Case(When(assignee=user, then=Value(0)), default=Value(1), output_field=IntegerField())
+            mine=Case(
+                When(assignee=user, then=Value(0)), default=Value(1), output_field=IntegerField()
+            )
         )
         .order_by("mine", "due_at", "pk")
     )
@@ -85,7 +87,9 @@ def _complete(request: HttpRequest, task: Task, form: OutcomeForm) -> HttpRespon
             status=400,
         )
     if next_task is not None:
-        messages.success(request, _("Done. Next step planned: %(title)s") % {"title": next_task.title})
+        messages.success(
+            request, _("Done. Next step planned: %(title)s") % {"title": next_task.title}
+        )
     else:
         messages.success(request, _("Done. No next step for this customer."))
     return redirect("web:tasks")
