@@ -115,15 +115,21 @@ def copy_floor(db_url: str, orders_path: Path) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000, help="order rows (default 1,000,000)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="order rows (default 1,000,000)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the lifelong_bench database")
     args = parser.parse_args()
 
     server_url = os.environ.get("LIFELONG_DATABASE_URL", "")
     if not server_url.startswith("postgres"):
-        print("set LIFELONG_DATABASE_URL to a PostgreSQL server (any database on it)", file=sys.stderr)
+        print(
+            "set LIFELONG_DATABASE_URL to a PostgreSQL server (any database on it)", file=sys.stderr
+        )
         return 2
     conninfo = psycopg.conninfo.conninfo_to_dict(server_url)
     admin_url = psycopg.conninfo.make_conninfo(**{**conninfo, "dbname": "postgres"})
@@ -141,7 +147,9 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifelong.settings")
     try:
         started = time.perf_counter()
-        customers_path, products_path, orders_path, orders = write_files(workdir, args.rows, args.seed)
+        customers_path, products_path, orders_path, orders = write_files(
+            workdir, args.rows, args.seed
+        )
         size_mb = orders_path.stat().st_size / 1e6
         print(
             f"generated {args.rows:,} order rows ({orders:,} orders, {size_mb:.0f} MB) in "
@@ -157,13 +165,19 @@ def main() -> int:
         from lifelong.events.csv_import import import_file_cli
 
         floor = copy_floor(bench_url, orders_path)
-        print(f"floor: COPY {args.rows:,} rows in {floor:.2f}s = {args.rows / floor:,.0f} rows/s", flush=True)
+        print(
+            f"floor: COPY {args.rows:,} rows in {floor:.2f}s = {args.rows / floor:,.0f} rows/s",
+            flush=True,
+        )
 
         for kind, path in (("customers", customers_path), ("products", products_path)):
             started = time.perf_counter()
             if import_file_cli(kind=kind, path=str(path), dry_run=False) != 0:
                 return 1
-            print(f"{kind} import: {time.perf_counter() - started:.1f}s (not in the ratio)", flush=True)
+            print(
+                f"{kind} import: {time.perf_counter() - started:.1f}s (not in the ratio)",
+                flush=True,
+            )
 
         started = time.perf_counter()
         if import_file_cli(kind="orders", path=str(orders_path), dry_run=False) != 0:
@@ -175,7 +189,8 @@ def main() -> int:
         started = time.perf_counter()
         import_file_cli(kind="orders", path=str(orders_path), dry_run=False)
         again = time.perf_counter() - started
-        print(f"re-import of the same file (all unchanged): {again:.2f}s = {args.rows / again:,.0f} rows/s")
+        rate = args.rows / again
+        print(f"re-import of the same file (all unchanged): {again:.2f}s = {rate:,.0f} rows/s")
     finally:
         from django.db import connections
 
