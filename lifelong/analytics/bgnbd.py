@@ -18,7 +18,7 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from lifelong.analytics.transactions import distinct_with_counts
+from lifelong.analytics.transactions import distinct_rows, distinct_with_counts
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -62,17 +62,7 @@ def compress_rows(
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Collapse identical (x, t_x, T) rows into unique rows and their counts."""
     columns = [np.asarray(v, dtype=np.float64).reshape(-1) for v in (frequency, recency, age)]
-    # Rank each column and sort one int64 key: plain sorts and binary searches, no argsort.
-    uniques = [distinct_with_counts(column)[0] for column in columns]
-    key = np.zeros(columns[0].shape[0], dtype=np.int64)
-    for unique, column in zip(uniques, columns, strict=True):
-        key = key * unique.shape[0] + np.searchsorted(unique, column)
-    rows, counts = distinct_with_counts(key)
-    decoded = []
-    for unique in reversed(uniques):
-        decoded.append(unique[rows % unique.shape[0]])
-        rows = rows // unique.shape[0]
-    T, t_x, x = decoded
+    (x, t_x, T), counts = distinct_rows(columns)
     return x, t_x, T, counts.astype(np.float64)
 
 

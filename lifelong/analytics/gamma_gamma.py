@@ -16,6 +16,7 @@ from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
 from lifelong.analytics.bgnbd import BGNBDParams, bgnbd_expected_purchases
+from lifelong.analytics.transactions import distinct_rows, distinct_with_counts
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -45,27 +46,31 @@ def _repeat_customers(
     keep = (x > 0) & (m > 0)
     if not np.any(keep):
         raise ValueError("no customer has a repeat purchase with a positive value")
-    rows, counts = np.unique(np.column_stack((x[keep], m[keep])), axis=0, return_counts=True)
-    return rows[:, 0].copy(), rows[:, 1].copy(), counts.astype(np.float64)
+    (x, m), counts = distinct_rows([x[keep], m[keep]])
+    return x, m, counts.astype(np.float64)
 
 
 def _ll_and_gradient(
     log_params: FloatArray, x: FloatArray, zbar: FloatArray, w: FloatArray
 ) -> tuple[float, FloatArray]:
     p, q, gamma = np.exp(log_params)
+    # The special functions depend on x alone, which takes few distinct values.
+    x_values = distinct_with_counts(x)[0]
+    at = np.searchsorted(x_values, x)
+    pu = p * x_values
+    psi_pxq = digamma(pu + q)[at]
     px = p * x
     log_scale = np.log(gamma + x * zbar)
+    log_xzbar = np.log(x * zbar)
     ll = (
-        gammaln(px + q)
-        - gammaln(px)
+        (gammaln(pu + q) - gammaln(pu))[at]
         - gammaln(q)
         + q * np.log(gamma)
-        + (px - 1.0) * np.log(zbar)
-        + px * np.log(x)
+        + px * log_xzbar
+        - np.log(zbar)
         - (px + q) * log_scale
     )
-    psi_pxq = digamma(px + q)
-    d_p = x * (psi_pxq - digamma(px) + np.log(zbar) + np.log(x) - log_scale)
+    d_p = x * (psi_pxq - digamma(pu)[at] + log_xzbar - log_scale)
     d_q = psi_pxq - digamma(q) + np.log(gamma) - log_scale
     d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
     grad = np.sum(w * np.stack((d_p, d_q, d_gamma)), axis=1)

@@ -13,7 +13,8 @@ second or two rather than a Python loop per customer.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,26 @@ def distinct_with_counts(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], np
     ordered = np.sort(values.reshape(-1))
     starts = _segment_starts(ordered)
     return ordered[starts], np.diff(np.append(starts, ordered.shape[0]))
+
+
+def distinct_rows(
+    columns: Sequence[npt.NDArray[np.float64]],
+) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.intp]]:
+    """The distinct rows of equal-length columns (sorted) and how often each occurs."""
+    uniques = [distinct_with_counts(column)[0] for column in columns]
+    if math.prod(unique.shape[0] for unique in uniques) >= np.iinfo(np.int64).max:
+        stacked, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+        return [stacked[:, i].copy() for i in range(stacked.shape[1])], counts
+    # Rank each column and sort one int64 key: plain sorts and binary searches, no argsort.
+    key = np.zeros(columns[0].shape[0], dtype=np.int64)
+    for unique, column in zip(uniques, columns, strict=True):
+        key = key * unique.shape[0] + np.searchsorted(unique, column)
+    rows, counts = distinct_with_counts(key)
+    decoded = []
+    for unique in reversed(uniques):
+        decoded.append(unique[rows % unique.shape[0]])
+        rows = rows // unique.shape[0]
+    return decoded[::-1], counts
 
 
 def _customer_numbers(
