@@ -7,9 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import Count, DecimalField, Max, Min, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
+from django.db.models import Q
 
 from lifelong import clock
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product, Refund
@@ -17,8 +16,6 @@ from lifelong.customers.models import Customer
 from lifelong.events.services import event_record
 
 ZERO = Decimal("0")
-# Cancelled and fully refunded orders are not purchases for the summary.
-COUNTED = ~Q(status__in=[OrderStatus.CANCELLED, OrderStatus.REFUNDED])
 
 
 class OrderDataError(ValueError):
@@ -67,30 +64,47 @@ def product_upsert(
     return product, created
 
 
+# Cancelled and fully refunded orders are not purchases for the summary.
+UNCOUNTED_STATUSES = (OrderStatus.CANCELLED.value, OrderStatus.REFUNDED.value)
+COUNTED = ~Q(status__in=UNCOUNTED_STATUSES)
+
+_SUMMARY_SQL = """
+UPDATE {customer} SET orders_count = s.n, total_spent = s.spent,
+    first_order_at = s.first_at, last_order_at = s.last_at
+FROM (
+    SELECT c.id AS id, COUNT(o.id) AS n, COALESCE(SUM(o.total - o.refunded_total), 0) AS spent,
+        MIN(o.placed_at) AS first_at, MAX(o.placed_at) AS last_at
+    FROM {customer} c
+    LEFT JOIN {order} o ON o.customer_id = c.id AND o.status NOT IN (%s, %s)
+    WHERE c.id IN ({ids})
+    GROUP BY c.id
+) s
+WHERE {customer}.id = s.id AND (
+    {customer}.orders_count IS DISTINCT FROM s.n
+    OR {customer}.total_spent IS DISTINCT FROM s.spent
+    OR {customer}.first_order_at IS DISTINCT FROM s.first_at
+    OR {customer}.last_order_at IS DISTINCT FROM s.last_at
+)
+"""
+SUMMARY_CHUNK = 5000
+
+
 def customer_summaries_refresh(customer_ids: Iterable[int]) -> None:
     """Recompute the order summary of these customers from their orders, set-based.
 
-    One UPDATE per call whatever the number of customers, so bulk imports use it too.
+    One grouped UPDATE per 5,000 customers that rewrites only the rows whose
+    summary changed, so bulk imports call it once per batch.
     """
-    ids = list(set(customer_ids))
-    if not ids:
-        return
-    counted = Order.objects.filter(COUNTED, customer=OuterRef("pk")).order_by().values("customer")
-    money: DecimalField[Decimal, Decimal] = DecimalField(max_digits=14, decimal_places=2)
-    for start in range(0, len(ids), 5000):
-        Customer.objects.filter(pk__in=ids[start : start + 5000]).update(
-            orders_count=Coalesce(Subquery(counted.annotate(n=Count("pk")).values("n")), 0),
-            total_spent=Coalesce(
-                Subquery(
-                    counted.annotate(s=Sum("total") - Sum("refunded_total")).values("s"),
-                    output_field=money,
-                ),
-                Value(ZERO),
-                output_field=money,
-            ),
-            first_order_at=Subquery(counted.annotate(m=Min("placed_at")).values("m")),
-            last_order_at=Subquery(counted.annotate(m=Max("placed_at")).values("m")),
-        )
+    ids = sorted(set(customer_ids))
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), SUMMARY_CHUNK):
+            chunk = ids[start : start + SUMMARY_CHUNK]
+            sql = _SUMMARY_SQL.format(
+                customer=Customer._meta.db_table,
+                order=Order._meta.db_table,
+                ids=", ".join(["%s"] * len(chunk)),
+            )
+            cursor.execute(sql, [*UNCOUNTED_STATUSES, *chunk])
 
 
 _STATUS_EVENTS = {
