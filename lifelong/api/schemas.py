@@ -30,24 +30,31 @@ from lifelong.commerce.models import OrderStatus
 from lifelong.customers.models import Channel, Gender, Purpose
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL refuses NUL in text and in JSON; SQLite would store it.
+def _storable(value: str) -> str:
+    # PostgreSQL refuses NUL in text and in JSON (SQLite would store it), and a lone
+    # surrogate (JSON allows "\ud800") cannot be encoded for any database.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
     return value
 
 
 # Strings that fit a CharField of that max_length.
-Str32 = Annotated[str, StringConstraints(max_length=32), AfterValidator(_no_nul)]
-Str64 = Annotated[str, StringConstraints(max_length=64), AfterValidator(_no_nul)]
-Str100 = Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul)]
-Str128 = Annotated[str, StringConstraints(max_length=128), AfterValidator(_no_nul)]
-Str200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul)]
-Str254 = Annotated[str, StringConstraints(max_length=254), AfterValidator(_no_nul)]
-Str255 = Annotated[str, StringConstraints(max_length=255), AfterValidator(_no_nul)]
-Required64 = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_no_nul)]
+Str32 = Annotated[str, StringConstraints(max_length=32), AfterValidator(_storable)]
+Str64 = Annotated[str, StringConstraints(max_length=64), AfterValidator(_storable)]
+Str100 = Annotated[str, StringConstraints(max_length=100), AfterValidator(_storable)]
+Str128 = Annotated[str, StringConstraints(max_length=128), AfterValidator(_storable)]
+Str200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(_storable)]
+Str254 = Annotated[str, StringConstraints(max_length=254), AfterValidator(_storable)]
+Str255 = Annotated[str, StringConstraints(max_length=255), AfterValidator(_storable)]
+Required64 = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_storable)
+]
 Required255 = Annotated[
-    str, StringConstraints(min_length=1, max_length=255), AfterValidator(_no_nul)
+    str, StringConstraints(min_length=1, max_length=255), AfterValidator(_storable)
 ]
 
 
@@ -69,7 +76,8 @@ def _plausible_time(value: dt.datetime) -> dt.datetime:
     # Far-away years overflow when shifted to UTC and mean a broken client anyway.
     if not EARLIEST <= value <= LATEST:
         raise ValueError("must be between 1900 and 2200")
-    return value
+    # Stored in UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 allows.
+    return value.astimezone(dt.UTC)
 
 
 def _plausible_date(value: dt.date) -> dt.date:
@@ -129,12 +137,12 @@ def _clean_json(value: dict[str, Any]) -> dict[str, Any]:
         if depth > JSON_MAX_DEPTH:
             raise ValueError(f"nested deeper than {JSON_MAX_DEPTH} levels")
         if isinstance(item, str):
-            _no_nul(item)
+            _storable(item)
         elif isinstance(item, float) and not math.isfinite(item):
             raise ValueError("numbers must be finite")
         elif isinstance(item, dict):
             for key, child in item.items():
-                _no_nul(key)
+                _storable(key)
                 stack.append((child, depth + 1))
         elif isinstance(item, list):
             stack.extend((child, depth + 1) for child in item)
@@ -142,11 +150,13 @@ def _clean_json(value: dict[str, Any]) -> dict[str, Any]:
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_clean_json)]
-TagName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_no_nul)]
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_storable)]
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.:-]{0,63}$")]
 # Stored as "ext:<key>" in Event.idempotency_key (200 chars) so clients cannot
 # collide with the keys the services derive ("order:...", "refund:...").
-EventKey = Annotated[str, StringConstraints(min_length=1, max_length=196), AfterValidator(_no_nul)]
+EventKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=196), AfterValidator(_storable)
+]
 
 
 # --- pagination ---------------------------------------------------------------------------

@@ -71,3 +71,11 @@ def test_times_must_carry_an_offset_and_be_plausible(api):
         response = api.put("/orders/O1", {**base, "placed_at": placed_at})
         assert response.status_code == 422, placed_at
         assert response.json()["detail"][0]["field"] == "placed_at"
+
+
+def test_lone_surrogates_are_422_and_odd_offsets_are_stored_in_utc(api):
+    assert api.put("/customers/C1", '{"first_name": "\\ud800"}').status_code == 422
+    assert api.put("/customers/C1", '{"attributes": {"\\udc00": 1}}').status_code == 422
+    response = api.post("/events", {"type": "x", "occurred_at": "1990-05-10T10:18:24-16:09"})
+    assert response.status_code == 201
+    assert response.json()["occurred_at"] == "1990-05-11T02:27:24Z"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
 from lifelong.accounts.models import ApiScope
@@ -47,6 +49,20 @@ def secret(db) -> str:
     return api_key_create(name="schemathesis", scopes=list(ApiScope.values))[1]
 
 
+@pytest.fixture
+def wsgi_in_test_transaction(db):
+    """Keep the test's database connection across requests, as Django's test client does.
+
+    Called straight through WSGI, Django would close "old" connections at the
+    start and end of every request, which ends the test transaction on PostgreSQL.
+    """
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
@@ -55,5 +71,5 @@ def secret(db) -> str:
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_api_conforms_to_its_schema(case, secret):
+def test_api_conforms_to_its_schema(case, secret, wsgi_in_test_transaction):
     case.call_and_validate(headers={"Authorization": f"Bearer {secret}"})
