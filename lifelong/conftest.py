@@ -12,6 +12,12 @@ from lifelong.factories import UserFactory
 FROZEN_AT = "2026-03-02 10:00:00+00:00"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # The production hasher is slow on purpose; tests only need passwords to round-trip.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def frozen_time():
     """Tests that depend on "now" run at a fixed instant and may move it with .shift()."""

@@ -159,6 +159,19 @@ def customer_tags_add(*, customer: Customer, names: Iterable[str]) -> list[str]:
 
 
 @transaction.atomic
+def customer_tag_add(*, customer: Customer, name: str, actor: User | None = None) -> bool:
+    """Attach one tag by hand; returns False when the customer already had it."""
+    if not customer_tags_add(customer=customer, names=[name]):
+        return False
+    event_record(
+        customer=customer, type="tag_added", properties={"tag": name.strip()}, source="staff"
+    )
+    if actor is not None:
+        audit_record(actor=actor, action="customer.tag_add", obj=customer, changes={"tag": name})
+    return True
+
+
+@transaction.atomic
 def customer_tag_remove(*, customer: Customer, name: str, actor: User | None = None) -> None:
     tag = Tag.objects.filter(name=name).first()
     if tag is None:

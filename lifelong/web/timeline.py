@@ -175,6 +175,7 @@ STYLES: dict[str, Style] = {
     ),
     "customer_updated": Style("✎", "staff", _same(_("Profile updated")), _changes),
     "customer_merged": Style("⇄", "staff", _same(_("Duplicate merged in")), _merged),
+    "tag_added": Style("#", "staff", _same(_("Tag added")), _tag),
     "tag_removed": Style("#", "staff", _same(_("Tag removed")), _tag),
 }
 

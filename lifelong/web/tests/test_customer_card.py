@@ -123,9 +123,11 @@ def test_add_note_fact_and_tags(support_client, anna):
     assert set(Event.objects.filter(customer=anna).values_list("type", flat=True)) >= {
         "note_added",
         "fact_added",
+        "tag_added",
     }
     support_client.post(action("tag_remove", anna), {"name": "йога"})
     assert not anna.tags.exists()
+    assert AuditLog.objects.filter(action="customer.tag_add").exists()
     assert AuditLog.objects.filter(action="customer.tag_remove").exists()
 
 

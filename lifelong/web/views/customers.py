@@ -220,7 +220,9 @@ def tag_add(request: HttpRequest, pk: int) -> HttpResponse:
     form = TagForm(request.POST)
     if not form.is_valid():
         return _invalid(request, customer, tag_form=form)
-    customer_services.customer_tags_add(customer=customer, names=[form.cleaned_data["name"]])
+    customer_services.customer_tag_add(
+        customer=customer, name=form.cleaned_data["name"], actor=request.user
+    )
     return _back(customer, "tags")
 
 
