@@ -18,7 +18,7 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from lifelong.analytics.transactions import distinct_rows, distinct_with_counts
+from lifelong.analytics.transactions import distinct_rows, row_groups
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -43,21 +43,43 @@ class BGNBDParams:
 
 @dataclass(frozen=True, slots=True)
 class _Compressed:
-    x: FloatArray
-    t_x: FloatArray
-    T: FloatArray
+    """Weighted distinct (x, t_x, T) rows, and the groups the log-likelihood factors into.
+
+    Per row, LL = C(x) + A(x, T) + log(1 + exp(B(x, t_x) - A(x, T))): C, A and B are computed
+    once per distinct x, (x, T) and (x, t_x), which are few, and only the last term runs per row.
+    """
+
     weights: FloatArray
-    # Frequencies take few distinct values: the special functions of x run on these only.
-    x_values: FloatArray
-    x_index: npt.NDArray[np.intp]
+    x: FloatArray  # distinct x
+    x_weight: FloatArray
+    a_x: FloatArray  # distinct (x, T)
+    a_T: FloatArray
+    a_weight: FloatArray
+    a_index: npt.NDArray[np.intp]  # row -> (x, T) group
+    b_x: FloatArray  # distinct (x, t_x)
+    b_tx: FloatArray
+    b_index: npt.NDArray[np.intp]  # row -> (x, t_x) group
 
     @classmethod
     def of(cls, x: FloatArray, t_x: FloatArray, T: FloatArray, weights: FloatArray) -> _Compressed:
-        x_values = distinct_with_counts(x)[0]
-        return cls(x, t_x, T, weights, x_values, np.searchsorted(x_values, x))
+        (x_values,), x_index = row_groups([x])
+        (a_x, a_T), a_index = row_groups([x, T])
+        (b_x, b_tx), b_index = row_groups([x, t_x])
+        return cls(
+            weights=weights,
+            x=x_values,
+            x_weight=np.bincount(x_index, weights, minlength=x_values.shape[0]).astype(np.float64),
+            a_x=a_x,
+            a_T=a_T,
+            a_weight=np.bincount(a_index, weights, minlength=a_x.shape[0]).astype(np.float64),
+            a_index=a_index,
+            b_x=b_x,
+            b_tx=b_tx,
+            b_index=b_index,
+        )
 
 
-def compress_rows(
+def _compress_rows(
     *, frequency: FloatArray, recency: FloatArray, age: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Collapse identical (x, t_x, T) rows into unique rows and their counts."""
@@ -84,55 +106,72 @@ def _ll_terms(
       C = ln G(r+x) - ln G(r) + r ln(alpha) - ln B(a, b)
       A = ln B(a, b+x) - (r+x) ln(alpha+T)           (alive at T)
       B = ln B(a+1, b+x-1) - (r+x) ln(alpha+t_x)     (dropped out right after the last purchase)
-    and each partial derivative is dC + s_A dA + s_B dB with s_A, s_B the softmax shares of A, B.
+    written as C + A + softplus(B - A) for stability; each partial derivative is
+    dC + dA + s (dB - dA) with s = expit(B - A), the share of the dropped-out branch.
     """
     r, alpha, a, b = np.exp(log_params)
-    x, t_x, T, w, u, at = data.x, data.t_x, data.T, data.weights, data.x_values, data.x_index
-    u_repeat = u > 0
+    x, ax, bx = data.x, data.a_x, data.b_x
+    b_repeat = bx > 0
     # b + x - 1 is only used where x > 0; elsewhere any positive stand-in keeps betaln finite.
-    u_bx1 = np.where(u_repeat, b + u - 1.0, 1.0)
-    repeat = u_repeat[at]
-    log_alpha_T = np.log(alpha + T)
-    log_alpha_tx = np.log(alpha + t_x)
-    rx = r + x
+    bx1 = np.where(b_repeat, b + bx - 1.0, 1.0)
+    log_alpha_T = np.log(alpha + data.a_T)
+    log_alpha_tx = np.log(alpha + data.b_tx)
 
-    common = (gammaln(r + u) - betaln(a, b))[at] - gammaln(r) + r * np.log(alpha)
-    term_a = betaln(a, b + u)[at] - rx * log_alpha_T
-    term_b = np.where(repeat, betaln(a + 1.0, u_bx1)[at] - rx * log_alpha_tx, -np.inf)
-    top = np.maximum(term_a, term_b)
-    share_a = np.exp(term_a - top)
-    share_b = np.exp(term_b - top)
-    total = share_a + share_b
-    ll = float(np.sum(w * (common + top + np.log(total))))
+    c_term = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+    a_term = betaln(a, b + ax) - (r + ax) * log_alpha_T
+    b_term = np.where(b_repeat, betaln(a + 1.0, bx1) - (r + bx) * log_alpha_tx, -np.inf)
+    gap = b_term[data.b_index] - a_term[data.a_index]
+    w = data.weights
+    # softplus(gap) = log(1 + e^gap) and expit(gap) from one exp of -|gap|, overflow-free.
+    small = np.exp(-np.abs(gap))
+    softplus = np.maximum(gap, 0.0) + np.log1p(small)
+    ll = float(
+        np.sum(data.x_weight * c_term) + np.sum(data.a_weight * a_term) + np.sum(w * softplus)
+    )
     if not with_gradient:
         return ll, np.zeros(4)
 
-    share_a /= total
-    share_b /= total
-    psi_abx = digamma(a + b + u)
+    dropped = w * np.where(gap >= 0.0, 1.0, small) / (1.0 + small)
+    b_share = np.bincount(data.b_index, dropped, minlength=bx.shape[0])
+    a_share = data.a_weight - np.bincount(data.a_index, dropped, minlength=ax.shape[0])
     psi_ab = digamma(a + b)
-    d_r = (
-        (digamma(r + u))[at]
-        - digamma(r)
-        + np.log(alpha)
-        - share_a * log_alpha_T
-        - share_b * log_alpha_tx
+    psi_abx_a = digamma(a + b + ax)
+    psi_abx_b = digamma(a + b + bx)
+    d_c = np.stack(
+        (
+            digamma(r + x) - digamma(r) + np.log(alpha),
+            np.full_like(x, r / alpha),
+            np.full_like(x, psi_ab - digamma(a)),
+            np.full_like(x, psi_ab - digamma(b)),
+        )
     )
-    d_alpha = r / alpha - rx * (share_a / (alpha + T) + share_b / (alpha + t_x))
-    d_a = (
-        psi_ab
-        - digamma(a)
-        + share_a * (digamma(a) - psi_abx)[at]
-        + share_b * (digamma(a + 1.0) - psi_abx)[at]
+    d_a = np.stack(
+        (
+            -log_alpha_T,
+            -(r + ax) / (alpha + data.a_T),
+            digamma(a) - psi_abx_a,
+            digamma(b + ax) - psi_abx_a,
+        )
     )
-    d_b = (
-        psi_ab
-        - digamma(b)
-        + share_a * (digamma(b + u) - psi_abx)[at]
-        + share_b * (digamma(u_bx1) - psi_abx)[at]
+    # Rows with x = 0 have no B branch (zero share); zeros keep 0 * (stand-in) out of the sum.
+    d_b = np.where(
+        b_repeat,
+        np.stack(
+            (
+                -log_alpha_tx,
+                -(r + bx) / (alpha + data.b_tx),
+                digamma(a + 1.0) - psi_abx_b,
+                digamma(bx1) - psi_abx_b,
+            )
+        ),
+        0.0,
     )
     # Plain reductions, not BLAS dot: BLAS threads spin badly when the cores are shared.
-    grad = np.sum(w * np.stack((d_r, d_alpha, d_a, d_b)), axis=1)
+    grad = (
+        np.sum(d_c * data.x_weight, axis=1)
+        + np.sum(d_a * a_share, axis=1)
+        + np.sum(d_b * b_share, axis=1)
+    )
     # Chain rule for theta = exp(log theta).
     return ll, grad * np.array([r, alpha, a, b])
 
@@ -145,7 +184,7 @@ def _as_data(
     T = np.asarray(age, dtype=np.float64)
     _validate(x, t_x, T)
     if compress:
-        x, t_x, T, w = compress_rows(frequency=x, recency=t_x, age=T)
+        x, t_x, T, w = _compress_rows(frequency=x, recency=t_x, age=T)
     else:
         w = np.ones_like(x)
     return _Compressed.of(x, t_x, T, w)
@@ -190,7 +229,8 @@ def bgnbd_fit(
         raise ValueError("no customers to fit")
     if initial is None:
         # Start alpha near the inverse of the pooled purchase rate so the time unit does not matter.
-        rate = float(np.sum(data.weights * data.x) / max(np.sum(data.weights * data.T), 1e-12))
+        purchases = float(np.sum(data.a_weight * data.a_x))
+        rate = purchases / max(float(np.sum(data.a_weight * data.a_T)), 1e-12)
         start = np.log([1.0, 1.0 / max(rate, 1e-6), 1.0, 1.0])
     else:
         start = np.log(initial.as_array())

@@ -16,7 +16,7 @@ from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
 from lifelong.analytics.bgnbd import BGNBDParams, bgnbd_expected_purchases
-from lifelong.analytics.transactions import distinct_rows, distinct_with_counts
+from lifelong.analytics.transactions import distinct_rows, row_groups
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -55,8 +55,7 @@ def _ll_and_gradient(
 ) -> tuple[float, FloatArray]:
     p, q, gamma = np.exp(log_params)
     # The special functions depend on x alone, which takes few distinct values.
-    x_values = distinct_with_counts(x)[0]
-    at = np.searchsorted(x_values, x)
+    (x_values,), at = row_groups([x])
     pu = p * x_values
     psi_pxq = digamma(pu + q)[at]
     px = p * x

@@ -55,35 +55,67 @@ def _segment_starts(keys: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
     return np.flatnonzero(change)
 
 
-def distinct_with_counts(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
-    """Sorted distinct values and how often each occurs.
+def _distinct(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Sorted distinct values.
 
     A plain sort and a diff: NumPy 2.4's np.unique takes a hash-table path that is many times
     slower on a million numbers.
     """
     ordered = np.sort(values.reshape(-1))
-    starts = _segment_starts(ordered)
-    return ordered[starts], np.diff(np.append(starts, ordered.shape[0]))
+    return ordered[_segment_starts(ordered)]
+
+
+def _row_keys(
+    columns: Sequence[npt.NDArray[np.float64]],
+) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.int64]] | None:
+    """Each column's distinct values and one int64 key per row that sorts like the rows.
+
+    Ranks come from plain sorts and binary searches, no argsort. None when the key would overflow.
+    """
+    uniques = [_distinct(column) for column in columns]
+    if math.prod(unique.shape[0] for unique in uniques) >= np.iinfo(np.int64).max:
+        return None
+    key = np.zeros(columns[0].shape[0], dtype=np.int64)
+    for unique, column in zip(uniques, columns, strict=True):
+        key = key * unique.shape[0] + np.searchsorted(unique, column)
+    return uniques, key
+
+
+def _decode(
+    uniques: list[npt.NDArray[np.float64]], keys: npt.NDArray[np.int64]
+) -> list[npt.NDArray[np.float64]]:
+    decoded = []
+    for unique in reversed(uniques):
+        decoded.append(unique[keys % unique.shape[0]])
+        keys = keys // unique.shape[0]
+    return decoded[::-1]
 
 
 def distinct_rows(
     columns: Sequence[npt.NDArray[np.float64]],
 ) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.intp]]:
-    """The distinct rows of equal-length columns (sorted) and how often each occurs."""
-    uniques = [distinct_with_counts(column)[0] for column in columns]
-    if math.prod(unique.shape[0] for unique in uniques) >= np.iinfo(np.int64).max:
+    """The distinct rows of equal-length columns, sorted, and how often each occurs."""
+    ranked = _row_keys(columns)
+    if ranked is None:
         stacked, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
         return [stacked[:, i].copy() for i in range(stacked.shape[1])], counts
-    # Rank each column and sort one int64 key: plain sorts and binary searches, no argsort.
-    key = np.zeros(columns[0].shape[0], dtype=np.int64)
-    for unique, column in zip(uniques, columns, strict=True):
-        key = key * unique.shape[0] + np.searchsorted(unique, column)
-    rows, counts = distinct_with_counts(key)
-    decoded = []
-    for unique in reversed(uniques):
-        decoded.append(unique[rows % unique.shape[0]])
-        rows = rows // unique.shape[0]
-    return decoded[::-1], counts
+    uniques, key = ranked
+    ordered = np.sort(key)
+    starts = _segment_starts(ordered)
+    return _decode(uniques, ordered[starts]), np.diff(np.append(starts, ordered.shape[0]))
+
+
+def row_groups(
+    columns: Sequence[npt.NDArray[np.float64]],
+) -> tuple[list[npt.NDArray[np.float64]], npt.NDArray[np.intp]]:
+    """The distinct rows of equal-length columns, sorted, and each row's index among them."""
+    ranked = _row_keys(columns)
+    if ranked is None:
+        stacked, index = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
+        return [stacked[:, i].copy() for i in range(stacked.shape[1])], index.reshape(-1)
+    uniques, key = ranked
+    keys = _distinct(key)
+    return _decode(uniques, keys), np.searchsorted(keys, key)
 
 
 def _customer_numbers(
