@@ -106,10 +106,14 @@ def cmd_createadmin(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from lifelong.demo.generator import demo_build
+    from lifelong.demo.generator import DemoRefused, demo_build
 
     _migrate()
-    login = demo_build(customers=args.customers, seed=args.seed, progress=True)
+    try:
+        login = demo_build(customers=args.customers, seed=args.seed, progress=True)
+    except DemoRefused as exc:
+        print(f"lifelong demo: {exc}", file=sys.stderr)
+        return 1
     print(f"\nDemo is ready. Log in as {login.username} / {login.password}")
     if not args.no_serve:
         serve(host=args.host, port=args.port)

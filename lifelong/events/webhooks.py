@@ -11,9 +11,11 @@ as the REST API. A webhook id is processed once; a replay answers
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import logging
+import secrets
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -24,6 +26,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from lifelong import clock
+from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
 from lifelong.api.errors import (
     domain_error,
     field_error,
@@ -55,8 +59,20 @@ class WebhookRejected(Exception):
 def webhook_secret_bytes(secret: str) -> bytes:
     """The HMAC key: "whsec_<base64>" is decoded, anything else is used as it is."""
     if secret.startswith(SECRET_PREFIX):
-        return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+        try:
+            return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+        except binascii.Error:
+            pass  # a hand-typed secret that merely looks prefixed: use it verbatim
     return secret.encode()
+
+
+@transaction.atomic
+def webhook_source_create(*, slug: str, actor: User | None) -> WebhookSource:
+    """A new sender with a fresh "whsec_" secret (shown to the owner to configure the shop)."""
+    secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+    source = WebhookSource.objects.create(slug=slug, secret=secret)
+    audit_record(actor=actor, action="webhook_source.create", obj=source, changes={"slug": slug})
+    return source
 
 
 def webhook_sign(*, secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:

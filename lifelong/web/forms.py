@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 
 from lifelong.accounts.models import ApiScope, Role, User
 from lifelong.customers.models import Channel, Purpose
-from lifelong.events.models import ImportKind
+from lifelong.events.models import ImportKind, WebhookSource
 from lifelong.followups.models import TaskKind
 from lifelong.web import ratelimit
 
@@ -204,6 +204,20 @@ class StaffUserForm(Form):
             except ValidationError as exc:
                 self.add_error("password", exc)
         return data
+
+
+class WebhookSourceForm(Form):
+    slug = forms.SlugField(
+        label=_("Sender name"),
+        max_length=50,
+        help_text=_("Latin letters, digits and dashes; the address becomes /hooks/<name>."),
+    )
+
+    def clean_slug(self) -> str:
+        slug: str = self.cleaned_data["slug"]
+        if WebhookSource.objects.filter(slug=slug).exists():
+            raise ValidationError(_("A sender with this name already exists."))
+        return slug
 
 
 class ApiKeyForm(Form):

@@ -31,5 +31,6 @@ urlpatterns = [
     path("staff/users/", staff.staff_user_create, name="staff_user_create"),
     path("staff/api-keys/", staff.api_key_create, name="api_key_create"),
     path("staff/api-keys/<int:pk>/revoke/", staff.api_key_revoke, name="api_key_revoke"),
+    path("staff/webhooks/", staff.webhook_source_create, name="webhook_source_create"),
     path("audit/", staff.audit_log, name="audit"),
 ]

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from lifelong.accounts.models import ApiKey, AuditLog, Role, User
 from lifelong.accounts.services import audit_record
+from lifelong.events.models import WebhookSource
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +66,16 @@ def test_audit_log_pages(owner_client):
     assert first.context["page"].rows[0].action == "test.54"
     assert first.context["page"].has_next
     assert len(owner_client.get(reverse("web:audit"), {"page": 2}).context["page"].rows) == 5
+
+
+def test_owner_creates_a_webhook_sender_and_sees_its_secret_once(owner_client):
+    response = owner_client.post(reverse("web:webhook_source_create"), {"slug": "insales"})
+    assert response.status_code == 302
+    source = WebhookSource.objects.get(slug="insales")
+    assert source.secret.startswith("whsec_")
+    page = owner_client.get(reverse("web:staff")).content.decode()
+    assert source.secret in page and "/hooks/insales" in page
+    assert source.secret not in owner_client.get(reverse("web:staff")).content.decode()
+    again = owner_client.post(reverse("web:webhook_source_create"), {"slug": "insales"})
+    assert again.status_code == 400
+    assert AuditLog.objects.filter(action="webhook_source.create").count() == 1

@@ -221,7 +221,7 @@ def tag_add(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _invalid(request, customer, tag_form=form)
     customer_services.customer_tag_add(
-        customer=customer, name=form.cleaned_data["name"], actor=request.user
+        customer=customer, name=form.cleaned_data["name"], actor=staff_user(request)
     )
     return _back(customer, "tags")
 

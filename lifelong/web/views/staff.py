@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,8 +12,10 @@ from django.views.decorators.http import require_POST
 from lifelong.accounts import services as account_services
 from lifelong.accounts.models import ApiKey, AuditLog, User
 from lifelong.accounts.permissions import MANAGE_ACCOUNTS
+from lifelong.events import webhooks
+from lifelong.events.models import WebhookSource
 from lifelong.web.access import object_get, require, staff_user
-from lifelong.web.forms import ApiKeyForm, StaffUserForm
+from lifelong.web.forms import ApiKeyForm, StaffUserForm, WebhookSourceForm
 from lifelong.web.listing import page_number, page_slice
 
 AUDIT_PER_PAGE = 50
@@ -26,6 +29,7 @@ def _staff_page(
     *,
     user_form: StaffUserForm | None = None,
     key_form: ApiKeyForm | None = None,
+    hook_form: WebhookSourceForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     context = {
@@ -34,6 +38,9 @@ def _staff_page(
         "user_form": user_form or StaffUserForm(),
         "key_form": key_form or ApiKeyForm(),
         "new_secret": request.session.pop(NEW_KEY_SESSION_FIELD, None),
+        "hooks": list(WebhookSource.objects.order_by("slug")),
+        "hook_form": hook_form or WebhookSourceForm(),
+        "site_url": settings.SITE_URL,
     }
     return render(request, "web/staff/index.html", context, status=status)
 
@@ -82,6 +89,19 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     if key.revoked_at is None:
         account_services.api_key_revoke(key=key, actor=staff_user(request))
         messages.success(request, _("API key %(name)s revoked.") % {"name": key.name})
+    return redirect("web:staff")
+
+
+@require(MANAGE_ACCOUNTS)
+@require_POST
+def webhook_source_create(request: HttpRequest) -> HttpResponse:
+    form = WebhookSourceForm(request.POST)
+    if not form.is_valid():
+        return _staff_page(request, hook_form=form, status=400)
+    source = webhooks.webhook_source_create(
+        slug=form.cleaned_data["slug"], actor=staff_user(request)
+    )
+    request.session[NEW_KEY_SESSION_FIELD] = {"name": source.slug, "secret": source.secret}
     return redirect("web:staff")
 
 
