@@ -8,7 +8,7 @@ import zoneinfo
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from lifelong import clock
 from lifelong.accounts.models import User
@@ -80,7 +80,6 @@ def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-@transaction.atomic
 def customer_upsert(
     *,
     external_id: str | None,
@@ -95,6 +94,38 @@ def customer_upsert(
     Only the fields given change; a replay with the same data changes nothing
     (no update, no event).
     """
+    try:
+        with transaction.atomic():
+            return _customer_upsert(
+                external_id=external_id,
+                data=data,
+                attributes=attributes,
+                tags=tags,
+                source=source,
+                actor=actor,
+            )
+    except IntegrityError:
+        # A concurrent request created the same external id first: now it is an update.
+        with transaction.atomic():
+            return _customer_upsert(
+                external_id=external_id,
+                data=data,
+                attributes=attributes,
+                tags=tags,
+                source=source,
+                actor=actor,
+            )
+
+
+def _customer_upsert(
+    *,
+    external_id: str | None,
+    data: Mapping[str, Any],
+    attributes: Mapping[str, Any] | None,
+    tags: Iterable[str] | None,
+    source: str,
+    actor: User | None,
+) -> tuple[Customer, bool]:
     profile = clean_profile(data)
     customer = None
     if external_id:
