@@ -27,22 +27,22 @@ def frozen_time():
 
 @pytest.fixture
 def owner(db) -> User:
-    return UserFactory(username="owner", role=Role.OWNER)
+    return UserFactory.create(username="owner", role=Role.OWNER)
 
 
 @pytest.fixture
 def marketer(db) -> User:
-    return UserFactory(username="marketer", role=Role.MARKETER)
+    return UserFactory.create(username="marketer", role=Role.MARKETER)
 
 
 @pytest.fixture
 def support(db) -> User:
-    return UserFactory(username="support", role=Role.SUPPORT)
+    return UserFactory.create(username="support", role=Role.SUPPORT)
 
 
 @pytest.fixture
 def analyst(db) -> User:
-    return UserFactory(username="analyst", role=Role.ANALYST)
+    return UserFactory.create(username="analyst", role=Role.ANALYST)
 
 
 def client_for(user: User) -> Client:
