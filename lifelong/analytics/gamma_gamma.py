@@ -36,52 +36,80 @@ class GammaGammaParams:
     iterations: int = 0
 
 
-def _repeat_customers(
-    frequency: npt.ArrayLike, monetary_value: npt.ArrayLike
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    x = np.asarray(frequency, dtype=np.float64)
-    m = np.asarray(monetary_value, dtype=np.float64)
-    if x.shape != m.shape:
-        raise ValueError("frequency and monetary_value must have the same shape")
-    keep = (x > 0) & (m > 0)
-    if not np.any(keep):
-        raise ValueError("no customer has a repeat purchase with a positive value")
-    (x, m), counts = distinct_rows([x[keep], m[keep]])
-    return x, m, counts.astype(np.float64)
+@dataclass(frozen=True, slots=True)
+class _Spend:
+    """Repeat buyers' (x, S = x zbar) rows, weighted, and the sums no parameter changes.
+
+    Per customer the log-likelihood is
+        ln G(px+q) - ln G(px) - ln G(q) + q ln(gamma) + px ln(S) - ln(zbar) - (px+q) ln(gamma+S),
+    so the special functions are summed per distinct x and only a few logs run per row.
+    """
+
+    total: FloatArray  # S
+    weights: FloatArray
+    weighted_x: FloatArray  # w x
+    x_values: FloatArray
+    x_weights: FloatArray  # sum of w per distinct x
+    weight: float  # sum of w
+    constant: float  # sum of -w ln(zbar)
+
+    @classmethod
+    def of(cls, frequency: npt.ArrayLike, monetary_value: npt.ArrayLike) -> _Spend:
+        x = np.asarray(frequency, dtype=np.float64)
+        m = np.asarray(monetary_value, dtype=np.float64)
+        if x.shape != m.shape:
+            raise ValueError("frequency and monetary_value must have the same shape")
+        keep = (x > 0) & (m > 0)
+        if not np.any(keep):
+            raise ValueError("no customer has a repeat purchase with a positive value")
+        (x, zbar), counts = distinct_rows([x[keep], m[keep]])
+        (x_values,), x_index = row_groups([x])
+        weights = counts.astype(np.float64)
+        total = x * zbar
+        return cls(
+            total=total,
+            weights=weights,
+            weighted_x=weights * x,
+            x_values=x_values,
+            x_weights=np.bincount(x_index, weights, minlength=x_values.shape[0]).astype(np.float64),
+            weight=float(weights.sum()),
+            constant=float(-np.sum(weights * np.log(zbar))),
+        )
 
 
-def _ll_and_gradient(
-    log_params: FloatArray, x: FloatArray, zbar: FloatArray, w: FloatArray
-) -> tuple[float, FloatArray]:
+def _ll_and_gradient(log_params: FloatArray, data: _Spend) -> tuple[float, FloatArray]:
     p, q, gamma = np.exp(log_params)
-    # The special functions depend on x alone, which takes few distinct values.
-    (x_values,), at = row_groups([x])
-    pu = p * x_values
-    psi_pxq = digamma(pu + q)[at]
-    px = p * x
-    log_scale = np.log(gamma + x * zbar)
-    log_xzbar = np.log(x * zbar)
+    pu = p * data.x_values
+    u_w = data.x_weights
+    # px ln S + q ln(gamma) - (px+q) ln(gamma+S) = -px ln(1 + gamma/S) - q ln(1 + S/gamma):
+    # two small logs per row instead of differences of large sums.
+    per_spend = float(np.sum(data.weighted_x * np.log1p(gamma / data.total)))
+    per_scale = float(np.sum(data.weights * np.log1p(data.total / gamma)))
+    inverse_scale = 1.0 / (gamma + data.total)
     ll = (
-        (gammaln(pu + q) - gammaln(pu))[at]
-        - gammaln(q)
-        + q * np.log(gamma)
-        + px * log_xzbar
-        - np.log(zbar)
-        - (px + q) * log_scale
+        float(np.sum(u_w * (gammaln(pu + q) - gammaln(pu))))
+        - data.weight * gammaln(q)
+        - p * per_spend
+        - q * per_scale
+        + data.constant
     )
-    d_p = x * (psi_pxq - digamma(pu)[at] + log_xzbar - log_scale)
-    d_q = psi_pxq - digamma(q) + np.log(gamma) - log_scale
-    d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
-    grad = np.sum(w * np.stack((d_p, d_q, d_gamma)), axis=1)
-    return float(np.sum(w * ll)), grad * np.array([p, q, gamma])
+    psi_pxq = digamma(pu + q)
+    d_p = float(np.sum(u_w * data.x_values * (psi_pxq - digamma(pu)))) - per_spend
+    d_q = float(np.sum(u_w * psi_pxq)) - data.weight * digamma(q) - per_scale
+    d_gamma = (
+        data.weight * q / gamma
+        - p * float(np.sum(data.weighted_x * inverse_scale))
+        - q * float(np.sum(data.weights * inverse_scale))
+    )
+    return float(ll), np.array([d_p * p, d_q * q, d_gamma * gamma])
 
 
 def gamma_gamma_log_likelihood_gradient(
     *, log_params: FloatArray, frequency: npt.ArrayLike, monetary_value: npt.ArrayLike
 ) -> tuple[float, FloatArray]:
     """Total log-likelihood and its gradient w.r.t. (log p, log q, log gamma)."""
-    x, zbar, w = _repeat_customers(frequency, monetary_value)
-    return _ll_and_gradient(np.asarray(log_params, dtype=np.float64), x, zbar, w)
+    data = _Spend.of(frequency, monetary_value)
+    return _ll_and_gradient(np.asarray(log_params, dtype=np.float64), data)
 
 
 def gamma_gamma_fit(
@@ -91,14 +119,14 @@ def gamma_gamma_fit(
     max_iterations: int = 1000,
 ) -> GammaGammaParams:
     """Maximum-likelihood Gamma-Gamma parameters from repeat customers' (x, mean repeat spend)."""
-    x, zbar, w = _repeat_customers(frequency, monetary_value)
-    total_weight = float(w.sum())
+    data = _Spend.of(frequency, monetary_value)
+    total_weight = data.weight
     # Start with a spread-out spend distribution centred on the observed mean spend.
-    mean_spend = float(np.sum(w * zbar) / total_weight)
+    mean_spend = float(np.sum(data.weights * data.total) / np.sum(data.weighted_x))
     start = np.log([1.0, 2.0, mean_spend])
 
     def objective(log_params: FloatArray) -> tuple[float, FloatArray]:
-        ll, grad = _ll_and_gradient(log_params, x, zbar, w)
+        ll, grad = _ll_and_gradient(log_params, data)
         return -ll / total_weight, -grad / total_weight
 
     result = minimize(
