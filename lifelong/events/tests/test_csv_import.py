@@ -15,7 +15,7 @@ from django.utils import translation
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product
 from lifelong.commerce.services import LineInput, order_upsert
 from lifelong.customers.models import Customer, Gender
-from lifelong.events import csv_import
+from lifelong.events.csv_import import jobs
 from lifelong.events.csv_import import (
     ImportFileError,
     import_file_cli,
@@ -292,7 +292,7 @@ def test_sweep_runs_jobs_left_pending(frozen_time):
 
 
 def test_rows_of_one_order_group_across_batches(frozen_time, monkeypatch):
-    monkeypatch.setattr(csv_import, "BATCH_ROWS", 2)
+    monkeypatch.setitem(jobs.BATCH_ROWS, "orders", 2)
     CustomerFactory(external_id="C-1")
     text = (
         "order_id,customer_id,placed_at,sku,price\n"

@@ -1,0 +1,196 @@
+"""Customers from a CSV: customer_upsert semantics, a batch at a time.
+
+Only the fields a row gives change, tags are added and never removed, and every created
+or changed customer gets a customer_created / customer_updated event with the changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from lifelong.customers.models import Customer, Tag
+from lifelong.customers.services import CustomerDataError, clean_profile
+from lifelong.events.csv_import.layout import GENDERS, word
+from lifelong.events.csv_import.sql import bulk_insert, events_insert
+from lifelong.events.csv_import.tally import Context, Group, RowError, Tally
+from lifelong.events.models import Event
+from lifelong.lib.csv_files import parse_date
+
+SOURCE = "csv"
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TAG_SPLIT_RE = re.compile(r"[,;|]")
+
+
+@dataclass
+class CustomerRow:
+    profile: dict[str, Any]
+    attributes: dict[str, str]
+    tags: list[str]
+
+
+def _customer_row(cells: list[str], ctx: Context) -> CustomerRow:
+    layout = ctx.layout
+    data: dict[str, Any] = {}
+    for name in ("first_name", "last_name", "patronymic", "email", "phone", "source"):
+        value = layout.cell(cells, name)
+        if value:
+            data[name] = value
+    full_name = layout.cell(cells, "full_name").split()
+    for name, part in zip(("last_name", "first_name", "patronymic"), full_name, strict=False):
+        data.setdefault(name, part)
+    gender = layout.cell(cells, "gender")
+    if gender:
+        if word(gender) not in GENDERS:
+            raise RowError(
+                layout.label("gender"),
+                _("unknown gender %(value)r: use м/ж or m/f") % {"value": gender},
+            )
+        data["gender"] = GENDERS[word(gender)]
+    birthday = layout.cell(cells, "birthday")
+    if birthday:
+        try:
+            data["birthday"] = parse_date(birthday)
+        except ValueError:
+            raise RowError(
+                layout.label("birthday"), _("not a date: %(value)r") % {"value": birthday}
+            ) from None
+        if not dt.date(1900, 1, 1) <= data["birthday"] <= ctx.now.date():
+            raise RowError(
+                layout.label("birthday"), _("impossible birthday: %(value)r") % {"value": birthday}
+            )
+    if "email" in data and not _EMAIL_RE.match(data["email"]):
+        raise RowError(
+            layout.label("email"), _("not an email address: %(value)r") % {"value": data["email"]}
+        )
+    try:
+        profile = clean_profile(data)
+    except CustomerDataError as exc:
+        reasons = {"phone": _("not a valid phone number: %(value)r")}
+        reason = reasons.get(exc.field, str(exc))
+        raise RowError(layout.label(exc.field), reason % {"value": data.get(exc.field)}) from None
+    attributes = {name: cells[position] for position, name in layout.extra if cells[position]}
+    tags = [t.strip() for t in _TAG_SPLIT_RE.split(layout.cell(cells, "tags")) if t.strip()]
+    return CustomerRow(profile=profile, attributes=attributes, tags=tags)
+
+
+def _jsonable(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in changes.items()}
+
+
+def customers_batch(groups: list[Group], ctx: Context) -> Tally:
+    """customer_upsert semantics for a batch: only given fields change, tags are added."""
+    tally = Tally()
+    layout = ctx.layout
+    parsed: list[tuple[str, list[tuple[int, CustomerRow]]]] = []
+    for key, rows in groups:
+        if not key:
+            tally.reject_keyless(layout, rows, "external_id", _("the ID is empty"))
+            continue
+        good: list[tuple[int, CustomerRow]] = []
+        failures: dict[int, RowError] = {}
+        for number, cells in rows:
+            try:
+                good.append((number, _customer_row(cells, ctx)))
+            except RowError as exc:
+                failures[number] = exc
+        if failures:
+            tally.reject_group(layout, rows, failures)
+        else:
+            parsed.append((key, good))
+
+    found = Customer.objects.in_bulk([key for key, _rows in parsed], field_name="external_id")
+    # One instance per row, so that two keys resolving to one survivor share its changes.
+    instances = {c.pk: c for c in found.values()}
+    survivor_ids = {c.merged_into_id for c in found.values() if c.merged_into_id} - set(instances)
+    if survivor_ids:
+        instances.update(Customer.objects.in_bulk(survivor_ids))
+    by_key = {key: instances[c.merged_into_id or c.pk] for key, c in found.items()}
+    through = Customer.tags.through
+    tags_of: dict[int, set[str]] = {}
+    for customer_id, name in through.objects.filter(
+        customer_id__in=[c.pk for c in by_key.values()]
+    ).values_list("customer_id", "tag__name"):
+        tags_of.setdefault(customer_id, set()).add(name)
+
+    new: list[Customer] = []
+    dirty: dict[int, Customer] = {}
+    dirty_fields: set[str] = set()
+    links: list[tuple[Customer, list[str]]] = []
+    events: list[tuple[Customer, str, dict[str, Any]]] = []
+    new_tags: dict[int, set[str]] = {}
+    for key, good in parsed:
+        for _number, row in good:
+            customer = by_key.get(key)
+            created = customer is None
+            profile = dict(row.profile)
+            if customer is None:
+                customer = Customer(external_id=key, source=profile.pop("source", SOURCE))
+                by_key[key] = customer
+                new.append(customer)
+            current_tags = (
+                new_tags.setdefault(id(customer), set())
+                if customer.pk is None
+                else tags_of.setdefault(customer.pk, set())
+            )
+            changes: dict[str, Any] = {}
+            for name, value in profile.items():
+                if getattr(customer, name) != value:
+                    changes[name] = value
+                    setattr(customer, name, value)
+            if row.attributes:
+                merged = {**customer.attributes, **row.attributes}
+                if merged != customer.attributes:
+                    changes["attributes"] = dict(row.attributes)
+                    customer.attributes = merged
+            if changes and customer.pk is not None:
+                customer.updated_at = ctx.now
+                dirty[customer.pk] = customer
+                dirty_fields.update(changes)
+            added = sorted(set(row.tags) - current_tags)
+            if added:
+                current_tags.update(added)
+                changes["tags"] = added
+                links.append((customer, added))
+            if created:
+                tally.created += 1
+            elif changes:
+                tally.updated += 1
+            else:
+                tally.unchanged += 1
+            if created or changes:
+                event_type = "customer_created" if created else "customer_updated"
+                events.append((customer, event_type, {"changes": _jsonable(changes)}))
+
+    if ctx.dry_run:
+        return tally
+    bulk_insert(new)
+    if dirty:
+        Customer.objects.bulk_update(list(dirty.values()), [*sorted(dirty_fields), "updated_at"])
+    if links:
+        names = {n for _customer, added in links for n in added}
+        Tag.objects.bulk_create([Tag(name=n) for n in sorted(names)], ignore_conflicts=True)
+        tag_ids = dict(Tag.objects.filter(name__in=names).values_list("name", "pk"))
+        through.objects.bulk_create(
+            [through(customer_id=c.pk, tag_id=tag_ids[n]) for c, added in links for n in added],
+            ignore_conflicts=True,
+        )
+    events_insert(
+        [
+            Event(
+                customer_id=c.pk,
+                type=event_type,
+                properties=properties,
+                occurred_at=ctx.now,
+                received_at=ctx.now,
+                source=SOURCE,
+            )
+            for c, event_type, properties in events
+        ]
+    )
+    return tally

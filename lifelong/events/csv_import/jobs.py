@@ -1,0 +1,257 @@
+"""Import jobs: storing an upload, claiming it once, running it in batches, finishing it.
+
+A file is stored under VAR_DIR/imports and an ImportJob row tracks it. A background
+thread (or the `imports.run_pending` sweep, for a job nobody started) processes it in
+batches; each batch is one transaction, so a crash loses at most the batch in flight, and
+the idempotency of every write makes running a file again safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext as _
+
+from lifelong import clock
+from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
+from lifelong.events.csv_import.customers import customers_batch
+from lifelong.events.csv_import.layout import ImportFileError, Layout
+from lifelong.events.csv_import.orders import OrdersBatch
+from lifelong.events.csv_import.products import products_batch
+from lifelong.events.csv_import.reading import READ_ERRORS, grouped, last_rows, layout_read
+from lifelong.events.csv_import.tally import Context, Group, Tally
+from lifelong.events.models import ImportJob, ImportKind, ImportStatus
+from lifelong.lib.csv_files import csv_open
+
+log = logging.getLogger(__name__)
+
+# Rows per batch (one transaction). Orders are written by set-based SQL whose fixed cost
+# per statement is amortised over large batches; customers and products build model
+# instances and keep smaller ones.
+BATCH_ROWS: dict[str, int] = {
+    ImportKind.CUSTOMERS: 5000,
+    ImportKind.ORDERS: 25_000,
+    ImportKind.PRODUCTS: 5000,
+}
+# The report keeps every rejected row up to this many; a file that bad needs fixing first.
+MAX_STORED_ERRORS = 100_000
+# The thread started by import_job_start normally takes a job at once; the sweep leaves
+# it that long before picking the job up itself.
+START_GRACE = dt.timedelta(seconds=30)
+
+BatchHandler = Callable[[list[Group], Context], Tally]
+# Built once per job, so that a handler may remember things across batches.
+HANDLERS: dict[str, Callable[[Layout, ZoneInfo], BatchHandler]] = {
+    ImportKind.CUSTOMERS: lambda layout, tz: customers_batch,
+    ImportKind.ORDERS: OrdersBatch,
+    ImportKind.PRODUCTS: lambda layout, tz: products_batch,
+}
+
+
+def import_job_create(
+    *, kind: str, file_name: str, content: bytes, dry_run: bool, created_by: User | None
+) -> ImportJob:
+    """Store an uploaded file and queue its import.
+
+    Raises ImportFileError, with a message for the person who sent it, for a file we cannot take.
+    """
+    if kind not in ImportKind.values:
+        raise ImportFileError(_("Unknown import kind: %(kind)s") % {"kind": kind})
+    if not content.strip():
+        raise ImportFileError(_("The file is empty."))
+    if b"\x00" in content[:8192]:
+        raise ImportFileError(
+            _("This is not a CSV file (an Excel workbook?). Save it as CSV and upload again.")
+        )
+    directory = settings.VAR_DIR / "imports"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{uuid.uuid4().hex}.csv"
+    path.write_bytes(content)
+    try:
+        layout_read(path, kind)
+    except ImportFileError:
+        path.unlink(missing_ok=True)
+        raise
+    return ImportJob.objects.create(
+        kind=kind,
+        file_name=file_name[:255],
+        file_path=str(path),
+        dry_run=dry_run,
+        created_by=created_by,
+    )
+
+
+def import_job_start(job: ImportJob) -> None:
+    """Run the job in a background thread once the current transaction commits."""
+    job_id = job.pk
+
+    def start() -> None:
+        threading.Thread(
+            target=_run_in_thread, args=(job_id,), name=f"import-{job_id}", daemon=True
+        ).start()
+
+    transaction.on_commit(start)
+
+
+def _run_in_thread(job_id: int) -> None:
+    try:
+        import_job_run(job_id)
+    finally:
+        connection.close()
+
+
+def _claim(job_id: int) -> bool:
+    """Move the job pending -> running; only one caller ever wins."""
+    return bool(
+        ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
+            status=ImportStatus.RUNNING
+        )
+    )
+
+
+def import_job_run(
+    job_id: int, *, progress: Callable[[ImportJob], None] | None = None
+) -> ImportJob:
+    """Claim a pending job and process it; a job someone else claimed is returned untouched.
+
+    `progress` is called with the job after every batch (the CLI draws its bar with it).
+    """
+    if not _claim(job_id):
+        return ImportJob.objects.get(pk=job_id)
+    job = ImportJob.objects.get(pk=job_id)
+    _job_process(job, progress)
+    return job
+
+
+def _job_process(job: ImportJob, progress: Callable[[ImportJob], None] | None) -> None:
+    path = Path(job.file_path)
+    try:
+        tally = _job_batches(job, path, progress)
+    except READ_ERRORS as exc:
+        _job_finish(
+            job, ImportStatus.FAILED, _("The file could not be read: %(error)s") % {"error": exc}
+        )
+        return
+    except Exception:
+        log.exception("import_failed", extra={"job_id": job.pk})
+        _job_finish(
+            job,
+            ImportStatus.FAILED,
+            _("The import stopped on an unexpected error; batches before it were saved."),
+        )
+        return
+    if job.created_by is not None and not job.dry_run:
+        audit_record(
+            actor=job.created_by,
+            action="import.run",
+            obj=job,
+            changes={
+                "kind": job.kind,
+                "file": job.file_name,
+                "created": tally.created,
+                "updated": tally.updated,
+                "rejected": tally.rejected,
+            },
+        )
+    _job_finish(job, ImportStatus.DONE, _job_message(job, tally))
+
+
+def _job_batches(job: ImportJob, path: Path, progress: Callable[[ImportJob], None] | None) -> Tally:
+    layout, encoding = layout_read(path, job.kind)
+    key_index = layout.key_index
+    job.total_rows, last_row = last_rows(path, encoding, key_index)
+    ImportJob.objects.filter(pk=job.pk).update(total_rows=job.total_rows)
+    if progress is not None:
+        progress(job)
+
+    tz = ZoneInfo(settings.TIME_ZONE)
+    handler = HANDLERS[job.kind](layout, tz)
+    tally = Tally()
+    with csv_open(path, encoding=encoding) as csv_file:
+        for groups in grouped(csv_file.rows, key_index, last_row, BATCH_ROWS[job.kind]):
+            ctx = Context(layout=layout, dry_run=job.dry_run, tz=tz, now=clock.now())
+            tally.add(_batch_run(handler, groups, ctx))
+            job.processed_rows += sum(len(rows) for _key, rows in groups)
+            job.created_rows, job.updated_rows = tally.created, tally.updated
+            job.unchanged_rows, job.rejected_rows = tally.unchanged, tally.rejected
+            ImportJob.objects.filter(pk=job.pk).update(
+                processed_rows=job.processed_rows,
+                created_rows=job.created_rows,
+                updated_rows=job.updated_rows,
+                unchanged_rows=job.unchanged_rows,
+                rejected_rows=job.rejected_rows,
+            )
+            if progress is not None:
+                progress(job)
+    job.errors = sorted(tally.errors, key=lambda e: e["row"])[:MAX_STORED_ERRORS]
+    return tally
+
+
+def _batch_run(handler: BatchHandler, groups: list[Group], ctx: Context) -> Tally:
+    """One batch in one transaction, tried again if an API call created the same key meanwhile."""
+    try:
+        with transaction.atomic():
+            return handler(groups, ctx)
+    except IntegrityError:
+        log.warning("import_batch_retry", extra={"rows": sum(len(rows) for _key, rows in groups)})
+        with transaction.atomic():
+            return handler(groups, ctx)
+
+
+def _job_message(job: ImportJob, tally: Tally) -> str:
+    parts = []
+    if job.dry_run:
+        parts.append(_("Dry run: nothing was written."))
+    if tally.rejected > MAX_STORED_ERRORS:
+        parts.append(
+            _("Only the first %(n)s rejected rows are in the report.") % {"n": MAX_STORED_ERRORS}
+        )
+    return " ".join(parts)
+
+
+def _job_finish(job: ImportJob, status: str, message: str) -> None:
+    job.status = status
+    job.message = message
+    job.finished_at = clock.now()
+    job.save(
+        update_fields=[
+            "status",
+            "message",
+            "finished_at",
+            "errors",
+            "total_rows",
+            "processed_rows",
+            "created_rows",
+            "updated_rows",
+            "unchanged_rows",
+            "rejected_rows",
+        ]
+    )
+    # The report lives in `errors`; the stored copy of the upload is no longer needed.
+    Path(job.file_path).unlink(missing_ok=True)
+
+
+def imports_run_pending() -> int:
+    """Sweep: run jobs that stayed pending (their starting thread died or never ran)."""
+    due = list(
+        ImportJob.objects.filter(
+            status=ImportStatus.PENDING, created_at__lte=clock.now() - START_GRACE
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:10]
+    )
+    ran = 0
+    for job_id in due:
+        if _claim(job_id):
+            _job_process(ImportJob.objects.get(pk=job_id), None)
+            ran += 1
+    return ran

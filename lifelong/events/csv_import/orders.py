@@ -1,0 +1,503 @@
+"""Orders from a CSV: what commerce.services.order_upsert writes, for a batch at a time.
+
+Python only parses and checks the rows, into plain tuples: one per order (the values its
+rows give; an empty cell means "not given") and one per line. A batch loads them into two
+temporary tables (COPY on PostgreSQL) and a few statements, each over the whole batch, do
+the rest: resolve customers (a merged one to its survivor), compare with the stored orders
+and lines, update and insert orders, replace the lines that differ, record the events with
+order_upsert's idempotency keys and properties, and refresh the touched customers'
+summaries. The same SQL runs on PostgreSQL and SQLite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from operator import itemgetter
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection
+from django.db.backends.utils import CursorWrapper
+from django.utils.translation import gettext as _
+
+from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product
+from lifelong.commerce.services import customer_summaries_refresh
+from lifelong.customers.models import Customer
+from lifelong.events.csv_import.layout import STATUSES, Layout, currency_code, word
+from lifelong.events.csv_import.sql import StageTable, db_datetime, db_type, json_sql
+from lifelong.events.csv_import.tally import Context, Group, GroupError, RowError, Rows, Tally
+from lifelong.events.models import Event
+from lifelong.lib.csv_files import parse_datetime, parse_int, parse_money
+
+SOURCE = "csv"
+ZERO = Decimal("0")
+# Parsed values of repeated cells (prices, quantities, dates, statuses) are remembered;
+# the memory is emptied when it holds this many values of one column.
+CACHE_SIZE = 100_000
+
+# Fields given once per order: every row of the order may repeat them, but not contradict.
+ORDER_FIELDS = (
+    "customer_id",
+    "placed_at",
+    "total",
+    "currency",
+    "status",
+    "discount",
+    "coupon",
+    "channel",
+    "paid_at",
+    "delivered_at",
+)
+# Order fields that are stored as given: compared and updated only when the file gives them.
+_OPTIONAL = ("currency", "status", "discount", "coupon", "channel", "paid_at", "delivered_at")
+
+STATUS_EVENTS = {
+    OrderStatus.PAID: "order_paid",
+    OrderStatus.DELIVERED: "order_delivered",
+    OrderStatus.CANCELLED: "order_cancelled",
+    OrderStatus.REFUNDED: "order_refunded",
+}
+
+Line = tuple[str, int, Decimal, str]  # (sku, quantity, price, name)
+
+
+def money(raw: str, label: str) -> Decimal:
+    try:
+        value = parse_money(raw)
+    except ValueError:
+        raise RowError(label, _("not a number: %(value)r") % {"value": raw}) from None
+    if value < 0:
+        raise RowError(label, _("the amount cannot be negative: %(value)r") % {"value": raw})
+    return value
+
+
+class OrderParser:
+    """Turns the rows of one order into its values and lines, or says which rows are bad."""
+
+    def __init__(self, layout: Layout, tz: ZoneInfo) -> None:
+        self.layout = layout
+        self.tz = tz
+        index = layout.index
+        self.fields = [(name, index[name]) for name in ORDER_FIELDS if name in index]
+        # customer_id and placed_at are required columns, so this always returns a tuple.
+        self.order_cells: Callable[[list[str]], tuple[str, ...]] = itemgetter(
+            *(position for _name, position in self.fields)
+        )
+        self.sku = index.get("sku")
+        self.name = index.get("name")
+        self.quantity = index.get("quantity")
+        self.price = index.get("price")
+        self.parsers: dict[str, Callable[[str, str], Any]] = {
+            "placed_at": self._datetime,
+            "paid_at": self._datetime,
+            "delivered_at": self._datetime,
+            "total": money,
+            "discount": money,
+            "price": money,
+            "status": _status,
+            "currency": _currency,
+            "quantity": _quantity,
+        }
+        self.memory: dict[str, dict[str, Any]] = {name: {} for name in self.parsers}
+
+    def _datetime(self, raw: str, label: str) -> dt.datetime:
+        try:
+            return parse_datetime(raw, self.tz)
+        except ValueError:
+            raise RowError(label, _("not a date: %(value)r") % {"value": raw}) from None
+
+    def value(self, name: str, raw: str) -> Any:
+        parse = self.parsers.get(name)
+        if parse is None:
+            return raw
+        memory = self.memory[name]
+        value = memory.get(raw)
+        if value is None:
+            value = parse(raw, self.layout.label(name))
+            if len(memory) >= CACHE_SIZE:
+                memory.clear()
+            memory[raw] = value
+        return value
+
+    def line(self, cells: list[str]) -> Line | None:
+        sku = "" if self.sku is None else cells[self.sku]
+        name = "" if self.name is None else cells[self.name]
+        if not sku and not name:
+            return None
+        raw_price = "" if self.price is None else cells[self.price]
+        if not raw_price:
+            raise RowError(self.layout.label("price"), _("a line needs a price"))
+        price = self.value("price", raw_price)
+        raw_quantity = "" if self.quantity is None else cells[self.quantity]
+        quantity = self.value("quantity", raw_quantity) if raw_quantity else 1
+        return sku, quantity, price, name
+
+    def draft(self, rows: Rows) -> tuple[dict[str, Any], list[Line] | None]:
+        """The order's values and lines (None: the file gives no lines). Raises GroupError."""
+        label = self.layout.label
+        values: dict[str, Any] = {}
+        first_row: dict[str, int] = {}
+        lines: list[Line] = []
+        failures: dict[int, RowError] = {}
+        merged: tuple[str, ...] | None = None
+        for number, cells in rows:
+            try:
+                raw = self.order_cells(cells)
+                # Rows of one order usually repeat its cells verbatim: parse them once.
+                if raw != merged:
+                    for (name, _position), cell in zip(self.fields, raw, strict=True):
+                        if not cell:
+                            continue
+                        value = self.value(name, cell)
+                        if name not in values:
+                            values[name] = value
+                            first_row[name] = number
+                        elif values[name] != value:
+                            raise RowError(
+                                label(name),
+                                _("contradicts row %(row)s of the same order")
+                                % {"row": first_row[name]},
+                            )
+                    merged = raw
+                line = self.line(cells)
+            except RowError as exc:
+                failures[number] = exc
+                continue
+            if line is not None:
+                lines.append(line)
+        first = rows[0][0]
+        if not failures:
+            for name in ("customer_id", "placed_at"):
+                if name not in values:
+                    failures[first] = RowError(label(name), _("a required value is missing"))
+        if not failures and "total" not in values:
+            if not lines:
+                failures[first] = RowError(label("total"), _("a required value is missing"))
+            values["total"] = sum((line[2] * line[1] for line in lines), ZERO)
+        if failures:
+            raise GroupError(failures)
+        return values, lines or None
+
+
+def _status(raw: str, label: str) -> str:
+    status = STATUSES.get(word(raw))
+    if status is None:
+        raise RowError(label, _("unknown order status: %(value)r") % {"value": raw})
+    return status.value
+
+
+def _currency(raw: str, label: str) -> str:
+    currency = currency_code(raw)
+    if currency is None:
+        raise RowError(label, _("not a currency code: %(value)r") % {"value": raw})
+    return currency
+
+
+def _quantity(raw: str, label: str) -> int:
+    try:
+        quantity = parse_int(raw)
+    except ValueError:
+        raise RowError(label, _("not a whole number: %(value)r") % {"value": raw}) from None
+    if quantity <= 0:
+        raise RowError(label, _("the quantity must be positive: %(value)r") % {"value": raw})
+    return quantity
+
+
+# Staging tables ------------------------------------------------------------------------
+
+
+def _stages() -> tuple[StageTable, StageTable]:
+    def of(model: type[Order] | type[OrderLine], name: str) -> str:
+        return db_type(model, name)
+
+    orders = StageTable(
+        name="csv_import_orders",
+        columns=(
+            ("seq", "integer PRIMARY KEY"),
+            ("external_id", of(Order, "external_id")),
+            ("customer_key", db_type(Customer, "external_id")),
+            ("placed_at", of(Order, "placed_at")),
+            ("total", of(Order, "total")),
+            ("total_text", "text"),
+            ("currency", of(Order, "currency")),
+            ("status", of(Order, "status")),
+            ("discount", of(Order, "discount")),
+            ("coupon", of(Order, "coupon")),
+            ("channel", of(Order, "channel")),
+            ("paid_at", of(Order, "paid_at")),
+            ("delivered_at", of(Order, "delivered_at")),
+            ("has_lines", "smallint"),
+            ("row_count", "integer"),
+        ),
+        computed=(
+            ("customer_id", "bigint"),
+            ("order_id", "bigint"),
+            ("created", "smallint NOT NULL DEFAULT 1"),
+            ("changed", "smallint NOT NULL DEFAULT 0"),
+            ("lines_changed", "smallint NOT NULL DEFAULT 0"),
+            ("prev_customer_id", "bigint"),
+            ("prev_status", of(Order, "status")),
+        ),
+    )
+    lines = StageTable(
+        name="csv_import_lines",
+        columns=(
+            ("seq", "integer"),
+            ("pos", "integer"),
+            ("sku", of(OrderLine, "sku")),
+            ("quantity", "integer"),
+            ("price", of(OrderLine, "price")),
+            ("name", of(OrderLine, "name")),
+        ),
+    )
+    return orders, lines
+
+
+_TABLES = {
+    "stage": "csv_import_orders",
+    "lines": "csv_import_lines",
+    "customer": Customer._meta.db_table,
+    "order": Order._meta.db_table,
+    "line": OrderLine._meta.db_table,
+    "product": Product._meta.db_table,
+    "event": Event._meta.db_table,
+}
+
+_RESOLVE_CUSTOMERS = """
+UPDATE {stage} AS s SET customer_id = COALESCE(c.merged_into_id, c.id)
+FROM {customer} c WHERE c.external_id = s.customer_key
+"""
+
+_DIFFERS = " OR ".join(
+    f"(s.{name} IS NOT NULL AND s.{name} IS DISTINCT FROM o.{name})"
+    for name in ("customer_id", "placed_at", "total", *_OPTIONAL)
+)
+_COMPARE_ORDERS = """
+UPDATE {stage} AS s SET order_id = o.id, created = 0, prev_customer_id = o.customer_id,
+    prev_status = o.status, changed = CASE WHEN {differs} THEN 1 ELSE 0 END
+FROM {order} o WHERE o.external_id = s.external_id
+"""
+
+# Stored lines are compared position by position (in id order) with the file's.
+_COMPARE_LINES = """
+UPDATE {stage} SET lines_changed = 1
+WHERE has_lines = 1 AND (created = 1 OR order_id IN (
+    SELECT COALESCE(a.order_id, b.order_id)
+    FROM (
+        SELECT s.order_id, x.pos, x.sku, x.quantity, x.price, x.name
+        FROM {lines} x JOIN {stage} s ON s.seq = x.seq
+        WHERE s.created = 0 AND s.has_lines = 1
+    ) a
+    FULL OUTER JOIN (
+        SELECT l.order_id, row_number() OVER (PARTITION BY l.order_id ORDER BY l.id) AS pos,
+            l.sku, l.quantity, l.price, l.name
+        FROM {line} l JOIN {stage} s ON s.order_id = l.order_id
+        WHERE s.created = 0 AND s.has_lines = 1
+    ) b ON a.order_id = b.order_id AND a.pos = b.pos
+    WHERE a.order_id IS NULL OR b.order_id IS NULL OR a.sku <> b.sku
+        OR a.quantity <> b.quantity OR a.price <> b.price OR a.name <> b.name
+))
+"""
+
+_COUNTS = """
+SELECT
+    COALESCE(SUM(CASE WHEN created = 1 THEN row_count ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN created = 0 AND (changed = 1 OR lines_changed = 1)
+        THEN row_count ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN created = 0 AND changed = 0 AND lines_changed = 0
+        THEN row_count ELSE 0 END), 0)
+FROM {stage}
+"""
+
+_GIVEN = ", ".join(f"{name} = COALESCE(s.{name}, o.{name})" for name in _OPTIONAL)
+_UPDATE_ORDERS = """
+UPDATE {order} AS o SET customer_id = s.customer_id, placed_at = s.placed_at,
+    total = s.total, {given}, updated_at = %(now)s
+FROM {stage} s WHERE o.id = s.order_id AND s.changed = 1
+"""
+
+_INSERT_ORDERS = """
+INSERT INTO {order} (external_id, customer_id, status, placed_at, paid_at, delivered_at,
+    total, currency, refunded_total, discount, coupon, channel, created_at, updated_at)
+SELECT s.external_id, s.customer_id, COALESCE(s.status, %(placed)s), s.placed_at, s.paid_at,
+    s.delivered_at, s.total, COALESCE(s.currency, %(currency)s), 0, COALESCE(s.discount, 0),
+    COALESCE(s.coupon, ''), COALESCE(s.channel, ''), %(now)s, %(now)s
+FROM {stage} s WHERE s.created = 1 ORDER BY s.seq
+"""
+
+_NEW_ORDER_IDS = """
+UPDATE {stage} AS s SET order_id = o.id
+FROM {order} o WHERE s.created = 1 AND o.external_id = s.external_id
+"""
+
+_DELETE_LINES = """
+DELETE FROM {line}
+WHERE order_id IN (SELECT order_id FROM {stage} WHERE lines_changed = 1 AND created = 0)
+"""
+
+_INSERT_LINES = """
+INSERT INTO {line} (order_id, product_id, sku, name, quantity, price)
+SELECT s.order_id, p.id, x.sku, x.name, x.quantity, x.price
+FROM {lines} x JOIN {stage} s ON s.seq = x.seq LEFT JOIN {product} p ON p.sku = x.sku
+WHERE s.lines_changed = 1 ORDER BY x.seq, x.pos
+"""
+
+_STATUS_EVENT_TYPE = "CASE o.status {} END".format(
+    " ".join(f"WHEN '{status.value}' THEN '{kind}'" for status, kind in STATUS_EVENTS.items())
+)
+# When the status happened: its own date for paid and delivered, otherwise the import.
+_STATUS_EVENT_AT = (
+    f"CASE o.status WHEN '{OrderStatus.PAID.value}' THEN COALESCE(o.paid_at, %(now)s) "
+    f"WHEN '{OrderStatus.DELIVERED.value}' THEN COALESCE(o.delivered_at, %(now)s) "
+    "ELSE %(now)s END"
+)
+# The properties order_upsert gives its events; "total" as the Decimal's text.
+_PROPERTIES = (
+    "{object}('order_id', o.id, 'external_id', o.external_id, 'total', s.total_text, "
+    "'currency', o.currency, 'status', o.status, 'skus', {skus})"
+)
+_INSERT_EVENTS = """
+INSERT INTO {event} (customer_id, type, properties, occurred_at, received_at, source,
+    idempotency_key)
+SELECT customer_id, type, properties, occurred_at, received_at, source, idempotency_key
+FROM (
+    SELECT s.seq, 0 AS step, o.customer_id, 'order_placed' AS type, {properties} AS properties,
+        o.placed_at AS occurred_at, %(now)s AS received_at, %(source)s AS source,
+        'order:' || o.external_id || ':placed' AS idempotency_key
+    FROM {stage} s JOIN {order} o ON o.id = s.order_id
+    WHERE s.created = 1
+    UNION ALL
+    SELECT s.seq, 1, o.customer_id, {status_event_type}, {properties}, {status_event_at},
+        %(now)s, %(source)s, 'order:' || o.external_id || ':' || o.status
+    FROM {stage} s JOIN {order} o ON o.id = s.order_id
+    WHERE (s.created = 1 OR s.changed = 1 OR s.lines_changed = 1)
+        AND o.status <> %(placed)s
+        AND (s.prev_status IS NULL OR o.status <> s.prev_status)
+) e
+WHERE true ORDER BY seq, step
+ON CONFLICT (idempotency_key) DO NOTHING
+"""
+
+_TOUCHED_CUSTOMERS = """
+SELECT customer_id FROM {stage} WHERE created = 1 OR changed = 1 OR lines_changed = 1
+UNION
+SELECT prev_customer_id FROM {stage}
+WHERE (changed = 1 OR lines_changed = 1) AND prev_customer_id IS NOT NULL
+"""
+
+
+def _sql(template: str) -> str:
+    return template.format(
+        **_TABLES,
+        differs=_DIFFERS,
+        given=_GIVEN,
+        properties=_PROPERTIES.format(**json_sql(_TABLES["line"])),
+        status_event_type=_STATUS_EVENT_TYPE,
+        status_event_at=_STATUS_EVENT_AT,
+    )
+
+
+class OrdersBatch:
+    """The batch handler for one orders file (it remembers parsed cells across batches)."""
+
+    def __init__(self, layout: Layout, tz: ZoneInfo) -> None:
+        self.layout = layout
+        self.parser = OrderParser(layout, tz)
+
+    def __call__(self, groups: list[Group], ctx: Context) -> Tally:
+        tally = Tally()
+        orders, lines, rows_of = self._parse(groups, tally)
+        if not orders:
+            return tally
+        stage, stage_lines = _stages()
+        with connection.cursor() as cursor:
+            stage.create(cursor)
+            stage_lines.create(cursor)
+            stage.load(cursor, orders)
+            stage_lines.load(cursor, lines)
+            cursor.execute(_sql(_RESOLVE_CUSTOMERS))
+            cursor.execute(_sql("SELECT seq FROM {stage} WHERE customer_id IS NULL ORDER BY seq"))
+            for (seq,) in cursor.fetchall():
+                rows = rows_of[seq]
+                failure = RowError(
+                    self.layout.label("customer_id"),
+                    _("unknown customer %(value)r") % {"value": orders[seq][2]},
+                )
+                tally.reject_group(self.layout, rows, {rows[0][0]: failure})
+            cursor.execute(_sql("DELETE FROM {stage} WHERE customer_id IS NULL"))
+            cursor.execute(_sql(_COMPARE_ORDERS))
+            cursor.execute(_sql(_COMPARE_LINES))
+            cursor.execute(_sql(_COUNTS))
+            tally.created, tally.updated, tally.unchanged = cursor.fetchone()
+            if not ctx.dry_run:
+                _write(cursor, ctx.now)
+            stage.drop(cursor)
+            stage_lines.drop(cursor)
+        return tally
+
+    def _parse(
+        self, groups: list[Group], tally: Tally
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[Rows]]:
+        """Staging rows for the good orders and their lines; bad groups go to the tally."""
+        draft = self.parser.draft
+        orders: list[tuple[Any, ...]] = []
+        lines: list[tuple[Any, ...]] = []
+        rows_of: list[Rows] = []
+        for key, rows in groups:
+            if not key:
+                tally.reject_keyless(self.layout, rows, "order_id", _("the order number is empty"))
+                continue
+            try:
+                values, order_lines = draft(rows)
+            except GroupError as exc:
+                tally.reject_group(self.layout, rows, exc.failures)
+                continue
+            seq = len(rows_of)
+            rows_of.append(rows)
+            get = values.get
+            total = values["total"]
+            orders.append(
+                (
+                    seq,
+                    key,
+                    values["customer_id"],
+                    values["placed_at"],
+                    total,
+                    str(total),
+                    get("currency"),
+                    get("status"),
+                    get("discount"),
+                    get("coupon"),
+                    get("channel"),
+                    get("paid_at"),
+                    get("delivered_at"),
+                    0 if order_lines is None else 1,
+                    len(rows),
+                )
+            )
+            if order_lines is not None:
+                lines.extend(
+                    (seq, pos, sku, quantity, price, name)
+                    for pos, (sku, quantity, price, name) in enumerate(order_lines, 1)
+                )
+        return orders, lines, rows_of
+
+
+def _write(cursor: CursorWrapper, now: dt.datetime) -> None:
+    params = {
+        "now": db_datetime(now),
+        "placed": OrderStatus.PLACED.value,
+        "currency": settings.DEFAULT_CURRENCY,
+        "source": SOURCE,
+    }
+    cursor.execute(_sql(_UPDATE_ORDERS), params)
+    cursor.execute(_sql(_INSERT_ORDERS), params)
+    cursor.execute(_sql(_NEW_ORDER_IDS))
+    cursor.execute(_sql(_DELETE_LINES))
+    cursor.execute(_sql(_INSERT_LINES))
+    cursor.execute(_sql(_INSERT_EVENTS), params)
+    cursor.execute(_sql(_TOUCHED_CUSTOMERS))
+    customer_summaries_refresh(customer_id for (customer_id,) in cursor.fetchall())
