@@ -15,7 +15,6 @@ from django.utils import translation
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product
 from lifelong.commerce.services import LineInput, order_upsert
 from lifelong.customers.models import Customer, Gender
-from lifelong.events.csv_import import jobs
 from lifelong.events.csv_import import (
     ImportFileError,
     import_file_cli,
@@ -23,6 +22,7 @@ from lifelong.events.csv_import import (
     import_job_run,
     import_report_csv,
     imports_run_pending,
+    jobs,
 )
 from lifelong.events.models import Event, ImportJob, ImportStatus
 from lifelong.factories import CustomerFactory, ProductFactory
