@@ -48,6 +48,14 @@ def _read_transactions(
     if cells.shape[0] == 0:
         raise ValueError(f"{path} has no transactions")
     ids = np.char.strip(cells[:, 0])
+    # Shop ids are usually plain numbers: as int64 they sort many times faster than strings.
+    # Only when the mapping is one-to-one ("7" and "007" must stay two customers).
+    if (
+        np.all(np.char.isdigit(ids))
+        and np.all(np.char.str_len(ids) <= 18)
+        and not np.any(np.char.startswith(ids, "0") & (np.char.str_len(ids) > 1))
+    ):
+        ids = ids.astype(np.int64)
     # Casting to a 10-character string keeps just the YYYY-MM-DD part of a timestamp.
     dates = np.char.strip(cells[:, 1]).astype("U10").astype("datetime64[D]")
     amounts = cells[:, 2].astype(np.float64)

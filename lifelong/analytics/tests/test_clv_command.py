@@ -12,18 +12,21 @@ from lifelong.analytics.clv_command import clv_fit, clv_fit_main
 from lifelong.analytics.tests.conftest import CDNOW
 
 
-@pytest.fixture
-def cdnow_csv(cdnow: CDNOW, tmp_path: Path) -> Path:
-    path = tmp_path / "cdnow.csv"
+def write_cdnow_csv(cdnow: CDNOW, path: Path, id_format: str) -> Path:
     # Columns out of the usual order, a timestamp and a quoted id: the reader goes by the header.
     rows = [
-        f'{amount:.2f},"c{customer:05d}",{day}T12:00:00'
+        f'{amount:.2f},"{id_format.format(customer)}",{day}T12:00:00'
         for customer, day, amount in zip(
             cdnow.customer_ids, cdnow.dates.astype(str), cdnow.amounts, strict=True
         )
     ]
     path.write_text("\n".join(["amount,customer_id,date", *rows]) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def cdnow_csv(cdnow: CDNOW, tmp_path: Path) -> Path:
+    return write_cdnow_csv(cdnow, tmp_path / "cdnow.csv", "c{:05d}")
 
 
 def test_clv_fit_prints_both_models_in_weeks(
@@ -61,3 +64,24 @@ def test_missing_column_is_reported(tmp_path: Path, capsys: pytest.CaptureFixtur
     path.write_text("customer_id,day,amount\n1,2024-01-01,3\n", encoding="utf-8")
     assert clv_fit_main(["--transactions", str(path)]) == 2
     assert "date" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("id_format", ["{:d}", "{:05d}", "{:d}0"])
+def test_numeric_and_zero_padded_ids_give_the_same_fit(
+    cdnow: CDNOW, cdnow_csv: Path, tmp_path: Path, id_format: str
+) -> None:
+    """Plain numbers are read as integers; zero-padded ids stay strings, so "7" != "007"."""
+    as_text = clv_fit(transactions_path=str(cdnow_csv), calibration_end="1997-09-30")
+    other = write_cdnow_csv(cdnow, tmp_path / "other.csv", id_format)
+    result = clv_fit(transactions_path=str(other), calibration_end="1997-09-30")
+    assert result == as_text
+
+
+def test_seven_and_double_o_seven_are_two_customers(tmp_path: Path) -> None:
+    path = tmp_path / "ids.csv"
+    rows = ["7,2024-01-01,10", "007,2024-01-01,20", "7,2024-01-08,5", "8,2024-01-02,1"]
+    rows += ["8,2024-01-20,2", "9,2024-01-03,4", "9,2024-01-05,4", "9,2024-02-01,6"]
+    path.write_text("customer_id,date,amount\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result = clv_fit(transactions_path=str(path), calibration_end=None)
+    assert result["customers"] == 4
+    assert result["repeat_customers"] == 3
