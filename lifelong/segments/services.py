@@ -51,7 +51,7 @@ from lifelong.segments.rfm import (
     rfm_segment_expression,
 )
 from lifelong.segments.rules import RuleGroup, rules_compile, rules_parse
-from lifelong.segments.sql import insert_from_select, update_from
+from lifelong.segments.sql import update_from
 from lifelong.segments.stages import stage_expression
 
 log = logging.getLogger(__name__)
@@ -69,21 +69,25 @@ def _live_customers() -> QuerySet[Customer]:
 
 
 def customer_states_ensure() -> int:
-    """Create the missing CustomerState rows (unclassified) for live customers, in one INSERT.
+    """Create the missing CustomerState rows (unclassified) for live customers.
 
-    Also drops the rows of customers merged away: a tombstone has no stage.
+    Also drops the rows of customers merged away: a tombstone has no stage. The
+    missing ids are read first and inserted in batches: an INSERT ... SELECT ...
+    WHERE NOT EXISTS into the same table made PostgreSQL rescan its own new rows.
     """
     CustomerState.objects.filter(customer__merged_into__isnull=False).delete()
-    missing = (
+    missing = list(
         _live_customers()
         .filter(~Exists(CustomerState.objects.filter(customer_id=OuterRef("pk"))))
         .order_by()
-        .annotate(c_id=F("pk"), c_stage=Value(""), c_segment=Value(""), c_loyal=Value(""))
-        .values("c_id", "c_stage", "c_segment", "c_loyal")
+        .values_list("pk", flat=True)
     )
-    return insert_from_select(
-        CustomerState, ["customer_id", "stage", "rfm_segment", "loyal_type"], missing
-    )
+    for start in range(0, len(missing), ID_CHUNK):
+        CustomerState.objects.bulk_create(
+            [CustomerState(customer_id=pk) for pk in missing[start : start + ID_CHUNK]],
+            ignore_conflicts=True,
+        )
+    return len(missing)
 
 
 def stages_refresh() -> int:

@@ -1,32 +1,17 @@
-"""Two set-based statements the ORM cannot spell: INSERT ... SELECT and UPDATE ... FROM.
+"""UPDATE ... FROM, the set-based statement the ORM cannot spell.
 
 The SELECT is always an ORM queryset compiled by Django (so parameters stay bound);
-only the wrapping statement is written here. Both forms run on PostgreSQL and on
+only the wrapping statement is written here. It runs on PostgreSQL and on
 SQLite >= 3.33.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import connection
 from django.db.models import Model, QuerySet
-
-
-def insert_from_select(
-    model: type[Model], columns: Sequence[str], select: QuerySet[Any, Any]
-) -> int:
-    """INSERT INTO model (columns) <select>; `select` yields the columns in that order."""
-    quote = connection.ops.quote_name
-    sql, params = select.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} "
-            f"({', '.join(quote(c) for c in columns)}) {sql}",
-            params,
-        )
-        return cursor.rowcount
 
 
 def update_from(
