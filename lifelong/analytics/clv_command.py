@@ -21,6 +21,7 @@ from lifelong.analytics.gamma_gamma import gamma_gamma_fit
 from lifelong.analytics.transactions import rfm_summary
 
 COLUMNS = ("customer_id", "date", "amount")
+ID_WIDTH = 48
 
 
 def _read_transactions(
@@ -35,31 +36,85 @@ def _read_transactions(
     if missing:
         raise ValueError(f"{path} lacks the column(s): {', '.join(missing)}")
     # NumPy's C reader instead of csv.reader: a million rows would otherwise be a Python loop.
-    cells = np.loadtxt(
+    table = np.loadtxt(
         path,
         delimiter=",",
         skiprows=1,
         usecols=[names.index(column) for column in COLUMNS],
-        dtype=str,
+        # Fixed widths let the C reader parse the amount too; it cuts longer text silently,
+        # hence the length check on ids (a date needs only its first 10 characters).
+        dtype=[("customer_id", f"U{ID_WIDTH}"), ("date", "U16"), ("amount", "f8")],
         quotechar='"',
         encoding="utf-8-sig",
-        ndmin=2,
+        ndmin=1,
     )
-    if cells.shape[0] == 0:
+    if table.shape[0] == 0:
         raise ValueError(f"{path} has no transactions")
-    ids = np.char.strip(cells[:, 0])
-    # Shop ids are usually plain numbers: as int64 they sort many times faster than strings.
-    # Only when the mapping is one-to-one ("7" and "007" must stay two customers).
-    if (
-        np.all(np.char.isdigit(ids))
-        and np.all(np.char.str_len(ids) <= 18)
-        and not np.any(np.char.startswith(ids, "0") & (np.char.str_len(ids) > 1))
-    ):
-        ids = ids.astype(np.int64)
-    # Casting to a 10-character string keeps just the YYYY-MM-DD part of a timestamp.
-    dates = np.char.strip(cells[:, 1]).astype("U10").astype("datetime64[D]")
-    amounts = cells[:, 2].astype(np.float64)
-    return ids, dates, amounts
+    if np.any(np.char.str_len(table["customer_id"]) >= ID_WIDTH):
+        raise ValueError(f"customer ids longer than {ID_WIDTH - 1} characters are not supported")
+    ids = np.char.strip(table["customer_id"])
+    plain = _plain_integers(ids)
+    return (
+        ids if plain is None else plain,
+        _iso_days(np.char.strip(table["date"])),
+        table["amount"],
+    )
+
+
+def _code_points(strings: npt.NDArray[np.str_], width: int) -> npt.NDArray[np.int64]:
+    """The first `width` characters of each string as numbers (0 past its end), one row each."""
+    fixed = np.ascontiguousarray(strings.astype(f"U{width}"))
+    return fixed.view(np.uint32).reshape(-1, width).astype(np.int64)
+
+
+def _plain_integers(ids: npt.NDArray[np.str_]) -> npt.NDArray[np.int64] | None:
+    """The ids as int64 when every one is a plain number, else None.
+
+    Shop ids are usually numbers, and integers sort many times faster than strings; NumPy's own
+    string-to-int cast is slow, so the digits are read column by column. Zero-padded ids stay
+    strings: "7" and "007" are two customers.
+    """
+    lengths = np.char.str_len(ids)
+    width = int(lengths.max())
+    if width > 18 or int(lengths.min()) == 0:
+        return None
+    points = _code_points(ids, width)
+    if np.any((points[:, 0] == ord("0")) & (lengths > 1)):
+        return None
+    value = np.zeros(ids.shape[0], dtype=np.int64)
+    for column in range(width):
+        present = column < lengths
+        digit = points[:, column] - ord("0")
+        if np.any(present & ((digit < 0) | (digit > 9))):
+            return None
+        value = np.where(present, value * 10 + digit, value)
+    return value
+
+
+def _iso_days(dates: npt.NDArray[np.str_]) -> npt.NDArray[np.datetime64]:
+    """YYYY-MM-DD (anything after the day is ignored) as days, read from the digits directly.
+
+    NumPy's string-to-datetime cast takes about a microsecond a row; anything not in this exact
+    shape goes through it anyway, so it raises its usual error on a bad date.
+    """
+    points = _code_points(dates, 10) - ord("0")
+    digits = points[:, [0, 1, 2, 3, 5, 6, 8, 9]]
+    year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    month = digits[:, 4] * 10 + digits[:, 5]
+    day = digits[:, 6] * 10 + digits[:, 7]
+    month_start = np.datetime64("1970-01", "M") + ((year - 1970) * 12 + month - 1).astype(
+        "timedelta64[M]"
+    )
+    first_day = month_start.astype("datetime64[D]")
+    month_length = ((month_start + 1).astype("datetime64[D]") - first_day).astype(np.int64)
+    well_formed = (
+        np.all((digits >= 0) & (digits <= 9))
+        and np.all(points[:, [4, 7]] == ord("-") - ord("0"))
+        and np.all((month >= 1) & (month <= 12) & (day >= 1) & (day <= month_length))
+    )
+    if not well_formed:
+        return dates.astype("U10").astype("datetime64[D]")
+    return first_day + (day - 1).astype("timedelta64[D]")
 
 
 def clv_fit(*, transactions_path: str, calibration_end: str | None) -> dict[str, Any]:

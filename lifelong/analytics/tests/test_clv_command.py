@@ -85,3 +85,33 @@ def test_seven_and_double_o_seven_are_two_customers(tmp_path: Path) -> None:
     result = clv_fit(transactions_path=str(path), calibration_end=None)
     assert result["customers"] == 4
     assert result["repeat_customers"] == 3
+
+
+def test_overlong_ids_are_refused_not_cut(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text(f"customer_id,date,amount\n{'x' * 60},2024-01-01,1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="longer than 47"):
+        clv_fit(transactions_path=str(path), calibration_end=None)
+
+
+def test_dates_with_times_and_odd_spacing_are_read_by_day(tmp_path: Path) -> None:
+    path = tmp_path / "dates.csv"
+    rows = [
+        "1, 2024-02-28T23:59:00+03:00 ,10",
+        "1,2024-02-29,20",
+        "1,2024-03-01 08:00,30",
+        "2,2024-02-28,5",
+        "2,2024-03-07,7",
+    ]
+    path.write_text("customer_id,date,amount\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result = clv_fit(transactions_path=str(path), calibration_end="2024-03-01")
+    assert result["customers"] == 2
+    assert result["repeat_customers"] == 1
+    assert result["observation_end"] == "2024-03-07"
+
+
+def test_a_bad_date_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad_date.csv"
+    path.write_text("customer_id,date,amount\n1,2024-02-30,1\n", encoding="utf-8")
+    assert clv_fit_main(["--transactions", str(path)]) == 2
+    assert "2024-02-30" in capsys.readouterr().err
