@@ -30,6 +30,9 @@ class Sweep:
 SWEEPS: tuple[Sweep, ...] = (
     Sweep("imports.run_pending", "lifelong.events.csv_import:imports_run_pending", 5),
     Sweep("idempotency.prune", "lifelong.events.idempotency:idempotency_prune", 3600),
+    Sweep("segments.stages_refresh", "lifelong.segments.services:stages_refresh", 3600),
+    Sweep("segments.rfm_refresh", "lifelong.segments.services:rfm_refresh", 86400),
+    Sweep("segments.refresh_all", "lifelong.segments.services:segments_refresh_all", 3600),
 )
 
 
