@@ -12,8 +12,9 @@ import datetime as dt
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -27,7 +28,13 @@ from lifelong.events.csv_import.customers import customers_batch
 from lifelong.events.csv_import.layout import ImportFileError, Layout
 from lifelong.events.csv_import.orders import OrdersBatch
 from lifelong.events.csv_import.products import products_batch
-from lifelong.events.csv_import.reading import READ_ERRORS, grouped, last_rows, layout_read
+from lifelong.events.csv_import.reading import (
+    READ_ERRORS,
+    grouped,
+    last_rows,
+    layout_read,
+    prefetched,
+)
 from lifelong.events.csv_import.tally import Context, Group, Tally
 from lifelong.events.models import ImportJob, ImportKind, ImportStatus
 from lifelong.lib.csv_files import csv_open
@@ -48,12 +55,31 @@ MAX_STORED_ERRORS = 100_000
 # it that long before picking the job up itself.
 START_GRACE = dt.timedelta(seconds=30)
 
-BatchHandler = Callable[[list[Group], Context], Tally]
-# Built once per job, so that a handler may remember things across batches.
+
+class BatchHandler(Protocol):
+    """Imports one kind of file, a batch at a time; built once per job."""
+
+    def prepare(self, groups: list[Group]) -> Any:
+        """Python-only work on a batch (parsing, checks); runs in the reading thread."""
+
+    def write(self, prepared: Any, ctx: Context) -> Tally:
+        """The database work for a prepared batch, in one transaction; may run twice."""
+
+
+class GroupsBatch:
+    """A handler that does all its work in `write`, on the batch's groups."""
+
+    def __init__(self, write: Callable[[list[Group], Context], Tally]) -> None:
+        self.write = write
+
+    def prepare(self, groups: list[Group]) -> list[Group]:
+        return groups
+
+
 HANDLERS: dict[str, Callable[[Layout, ZoneInfo], BatchHandler]] = {
-    ImportKind.CUSTOMERS: lambda layout, tz: customers_batch,
+    ImportKind.CUSTOMERS: lambda layout, tz: GroupsBatch(customers_batch),
     ImportKind.ORDERS: OrdersBatch,
-    ImportKind.PRODUCTS: lambda layout, tz: products_batch,
+    ImportKind.PRODUCTS: lambda layout, tz: GroupsBatch(products_batch),
 }
 
 
@@ -175,36 +201,42 @@ def _job_batches(job: ImportJob, path: Path, progress: Callable[[ImportJob], Non
 
     tz = ZoneInfo(settings.TIME_ZONE)
     handler = HANDLERS[job.kind](layout, tz)
+    size = BATCH_ROWS[job.kind]
+
+    def batches() -> Iterator[tuple[int, Any]]:
+        with csv_open(path, encoding=encoding) as csv_file:
+            for groups in grouped(csv_file.rows, key_index, last_row, size):
+                yield sum(len(rows) for _key, rows in groups), handler.prepare(groups)
+
     tally = Tally()
-    with csv_open(path, encoding=encoding) as csv_file:
-        for groups in grouped(csv_file.rows, key_index, last_row, BATCH_ROWS[job.kind]):
-            ctx = Context(layout=layout, dry_run=job.dry_run, tz=tz, now=clock.now())
-            tally.add(_batch_run(handler, groups, ctx))
-            job.processed_rows += sum(len(rows) for _key, rows in groups)
-            job.created_rows, job.updated_rows = tally.created, tally.updated
-            job.unchanged_rows, job.rejected_rows = tally.unchanged, tally.rejected
-            ImportJob.objects.filter(pk=job.pk).update(
-                processed_rows=job.processed_rows,
-                created_rows=job.created_rows,
-                updated_rows=job.updated_rows,
-                unchanged_rows=job.unchanged_rows,
-                rejected_rows=job.rejected_rows,
-            )
-            if progress is not None:
-                progress(job)
+    for rows, prepared in prefetched(batches):
+        ctx = Context(layout=layout, dry_run=job.dry_run, tz=tz, now=clock.now())
+        tally.add(_batch_run(handler, prepared, ctx, rows))
+        job.processed_rows += rows
+        job.created_rows, job.updated_rows = tally.created, tally.updated
+        job.unchanged_rows, job.rejected_rows = tally.unchanged, tally.rejected
+        ImportJob.objects.filter(pk=job.pk).update(
+            processed_rows=job.processed_rows,
+            created_rows=job.created_rows,
+            updated_rows=job.updated_rows,
+            unchanged_rows=job.unchanged_rows,
+            rejected_rows=job.rejected_rows,
+        )
+        if progress is not None:
+            progress(job)
     job.errors = sorted(tally.errors, key=lambda e: e["row"])[:MAX_STORED_ERRORS]
     return tally
 
 
-def _batch_run(handler: BatchHandler, groups: list[Group], ctx: Context) -> Tally:
+def _batch_run(handler: BatchHandler, prepared: Any, ctx: Context, rows: int) -> Tally:
     """One batch in one transaction, tried again if an API call created the same key meanwhile."""
     try:
         with transaction.atomic():
-            return handler(groups, ctx)
+            return handler.write(prepared, ctx)
     except IntegrityError:
-        log.warning("import_batch_retry", extra={"rows": sum(len(rows) for _key, rows in groups)})
+        log.warning("import_batch_retry", extra={"rows": rows})
         with transaction.atomic():
-            return handler(groups, ctx)
+            return handler.write(prepared, ctx)
 
 
 def _job_message(job: ImportJob, tally: Tally) -> str:

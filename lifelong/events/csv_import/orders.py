@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from json import dumps
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -230,6 +232,7 @@ def _stages() -> tuple[StageTable, StageTable]:
             ("paid_at", of(Order, "paid_at")),
             ("delivered_at", of(Order, "delivered_at")),
             ("has_lines", "smallint"),
+            ("skus", db_type(Event, "properties")),
             ("row_count", "integer"),
         ),
         computed=(
@@ -359,25 +362,27 @@ _PROPERTIES = (
     "{object}('order_id', o.id, 'external_id', o.external_id, 'total', s.total_text, "
     "'currency', o.currency, 'status', o.status, 'skus', {skus})"
 )
+# The placed events come first, so an order's events get ids in the order order_upsert
+# records them; a key recorded before (by the API, or an earlier import) is skipped.
 _INSERT_EVENTS = """
 INSERT INTO {event} (customer_id, type, properties, occurred_at, received_at, source,
     idempotency_key)
 SELECT customer_id, type, properties, occurred_at, received_at, source, idempotency_key
 FROM (
-    SELECT s.seq, 0 AS step, o.customer_id, 'order_placed' AS type, {properties} AS properties,
+    SELECT o.customer_id, 'order_placed' AS type, {properties} AS properties,
         o.placed_at AS occurred_at, %(now)s AS received_at, %(source)s AS source,
         'order:' || o.external_id || ':placed' AS idempotency_key
     FROM {stage} s JOIN {order} o ON o.id = s.order_id
     WHERE s.created = 1
     UNION ALL
-    SELECT s.seq, 1, o.customer_id, {status_event_type}, {properties}, {status_event_at},
+    SELECT o.customer_id, {status_event_type}, {properties}, {status_event_at},
         %(now)s, %(source)s, 'order:' || o.external_id || ':' || o.status
     FROM {stage} s JOIN {order} o ON o.id = s.order_id
     WHERE (s.created = 1 OR s.changed = 1 OR s.lines_changed = 1)
         AND o.status <> %(placed)s
         AND (s.prev_status IS NULL OR o.status <> s.prev_status)
 ) e
-WHERE true ORDER BY seq, step
+WHERE true
 ON CONFLICT (idempotency_key) DO NOTHING
 """
 
@@ -400,6 +405,16 @@ def _sql(template: str) -> str:
     )
 
 
+@dataclass
+class ParsedOrders:
+    """A batch as staging rows: good orders and their lines, and the groups already rejected."""
+
+    orders: list[tuple[Any, ...]]
+    lines: list[tuple[Any, ...]]
+    rows_of: list[Rows]  # by the orders' seq
+    rejected: Tally
+
+
 class OrdersBatch:
     """The batch handler for one orders file (it remembers parsed cells across batches)."""
 
@@ -407,53 +422,21 @@ class OrdersBatch:
         self.layout = layout
         self.parser = OrderParser(layout, tz)
 
-    def __call__(self, groups: list[Group], ctx: Context) -> Tally:
-        tally = Tally()
-        orders, lines, rows_of = self._parse(groups, tally)
-        if not orders:
-            return tally
-        stage, stage_lines = _stages()
-        with connection.cursor() as cursor:
-            stage.create(cursor)
-            stage_lines.create(cursor)
-            stage.load(cursor, orders)
-            stage_lines.load(cursor, lines)
-            cursor.execute(_sql(_RESOLVE_CUSTOMERS))
-            cursor.execute(_sql("SELECT seq FROM {stage} WHERE customer_id IS NULL ORDER BY seq"))
-            for (seq,) in cursor.fetchall():
-                rows = rows_of[seq]
-                failure = RowError(
-                    self.layout.label("customer_id"),
-                    _("unknown customer %(value)r") % {"value": orders[seq][2]},
-                )
-                tally.reject_group(self.layout, rows, {rows[0][0]: failure})
-            cursor.execute(_sql("DELETE FROM {stage} WHERE customer_id IS NULL"))
-            cursor.execute(_sql(_COMPARE_ORDERS))
-            cursor.execute(_sql(_COMPARE_LINES))
-            cursor.execute(_sql(_COUNTS))
-            tally.created, tally.updated, tally.unchanged = cursor.fetchone()
-            if not ctx.dry_run:
-                _write(cursor, ctx.now)
-            stage.drop(cursor)
-            stage_lines.drop(cursor)
-        return tally
-
-    def _parse(
-        self, groups: list[Group], tally: Tally
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[Rows]]:
-        """Staging rows for the good orders and their lines; bad groups go to the tally."""
+    def prepare(self, groups: list[Group]) -> ParsedOrders:
+        """Parse and check a batch; no database access, so it may run in a reading thread."""
         draft = self.parser.draft
-        orders: list[tuple[Any, ...]] = []
-        lines: list[tuple[Any, ...]] = []
-        rows_of: list[Rows] = []
+        parsed = ParsedOrders(orders=[], lines=[], rows_of=[], rejected=Tally())
+        orders, lines, rows_of = parsed.orders, parsed.lines, parsed.rows_of
         for key, rows in groups:
             if not key:
-                tally.reject_keyless(self.layout, rows, "order_id", _("the order number is empty"))
+                parsed.rejected.reject_keyless(
+                    self.layout, rows, "order_id", _("the order number is empty")
+                )
                 continue
             try:
                 values, order_lines = draft(rows)
             except GroupError as exc:
-                tally.reject_group(self.layout, rows, exc.failures)
+                parsed.rejected.reject_group(self.layout, rows, exc.failures)
                 continue
             seq = len(rows_of)
             rows_of.append(rows)
@@ -475,6 +458,7 @@ class OrdersBatch:
                     get("paid_at"),
                     get("delivered_at"),
                     0 if order_lines is None else 1,
+                    None if order_lines is None else dumps([line[0] for line in order_lines]),
                     len(rows),
                 )
             )
@@ -483,7 +467,39 @@ class OrdersBatch:
                     (seq, pos, sku, quantity, price, name)
                     for pos, (sku, quantity, price, name) in enumerate(order_lines, 1)
                 )
-        return orders, lines, rows_of
+        return parsed
+
+    def write(self, parsed: ParsedOrders, ctx: Context) -> Tally:
+        """Stage the batch and apply it (in dry run: only count); runs in a transaction."""
+        tally = Tally()
+        tally.add(parsed.rejected)
+        if not parsed.orders:
+            return tally
+        stage, stage_lines = _stages()
+        with connection.cursor() as cursor:
+            stage.create(cursor)
+            stage_lines.create(cursor)
+            stage.load(cursor, parsed.orders)
+            stage_lines.load(cursor, parsed.lines)
+            cursor.execute(_sql(_RESOLVE_CUSTOMERS))
+            cursor.execute(_sql("SELECT seq FROM {stage} WHERE customer_id IS NULL ORDER BY seq"))
+            for (seq,) in cursor.fetchall():
+                rows = parsed.rows_of[seq]
+                failure = RowError(
+                    self.layout.label("customer_id"),
+                    _("unknown customer %(value)r") % {"value": parsed.orders[seq][2]},
+                )
+                tally.reject_group(self.layout, rows, {rows[0][0]: failure})
+            cursor.execute(_sql("DELETE FROM {stage} WHERE customer_id IS NULL"))
+            cursor.execute(_sql(_COMPARE_ORDERS))
+            cursor.execute(_sql(_COMPARE_LINES))
+            cursor.execute(_sql(_COUNTS))
+            tally.created, tally.updated, tally.unchanged = cursor.fetchone()
+            if not ctx.dry_run:
+                _write(cursor, ctx.now)
+            stage.drop(cursor)
+            stage_lines.drop(cursor)
+        return tally
 
 
 def _write(cursor: CursorWrapper, now: dt.datetime) -> None:

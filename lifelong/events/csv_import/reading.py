@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Mapping
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from lifelong.events.csv_import.layout import ImportFileError, Layout
 from lifelong.events.csv_import.tally import Group, Rows
 from lifelong.lib.csv_files import CsvReadError, csv_open
 
+T = TypeVar("T")
 READ_ERRORS = (ImportFileError, CsvReadError, UnicodeDecodeError, csv.Error, OSError)
 
 
@@ -68,3 +73,50 @@ def grouped(
             ready, count = [], 0
     if ready:
         yield ready
+
+
+def prefetched(items: Callable[[], Iterator[T]]) -> Iterator[T]:
+    """The items of `items()`, produced in a helper thread one item ahead of the consumer.
+
+    While the database works on one batch (psycopg waits without holding the GIL), the
+    next one is read and parsed: on two cores that hides most of the Python time. The
+    producer must not touch the database. Its exceptions are raised here, in order.
+    """
+    language = translation.get_language()
+    channel: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def send(message: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                channel.put(message, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def produce() -> None:
+        try:
+            # Reasons for rejected rows are written in the language of the job's caller.
+            with translation.override(language):
+                for item in items():
+                    if not send(("item", item)):
+                        return
+        except BaseException as exc:  # handed over to the consumer, which raises it
+            send(("error", exc))
+            return
+        send(("end", None))
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = channel.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join()

@@ -40,14 +40,15 @@ class StageTable:
 
     def load(self, cursor: CursorWrapper, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert rows given in column order: COPY on PostgreSQL, executemany elsewhere."""
-        if not rows:
-            return
         names = ", ".join(name for name, _kind in self.columns)
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {self.name} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-            return
+        elif rows:
+            self._insert(cursor, names, rows)
+
+    def _insert(self, cursor: CursorWrapper, names: str, rows: Sequence[tuple[Any, ...]]) -> None:
         adapt = connection.ops.adapt_datetimefield_value
         marks = ", ".join(["%s"] * len(self.columns))
         cursor.executemany(
@@ -73,20 +74,21 @@ def db_datetime(value: dt.datetime) -> Any:
 def json_sql(line_table: str) -> dict[str, str]:
     """JSON building blocks for the current database, to format into shared SQL.
 
-    "skus" is the JSON array of the SKUs of order `o`, in line order.
+    "skus" is the JSON array of order `o`'s SKUs in line order: `s.skus` when the file
+    gave the lines (staged as JSON), else those stored.
     """
     if connection.vendor == "postgresql":
         return {
             "object": "jsonb_build_object",
-            "skus": f"COALESCE((SELECT jsonb_agg(l.sku ORDER BY l.id) FROM {line_table} l "  # noqa: S608
-            "WHERE l.order_id = o.id), '[]'::jsonb)",
+            "skus": "COALESCE(s.skus, (SELECT jsonb_agg(l.sku ORDER BY l.id) "  # noqa: S608
+            f"FROM {line_table} l WHERE l.order_id = o.id), '[]'::jsonb)",
         }
     return {
         "object": "json_object",
         # SQLite 3.40 has no ORDER BY inside aggregates; the scan of the order_id index
         # returns an order's lines in id order.
-        "skus": f"json((SELECT json_group_array(l.sku) FROM {line_table} l "  # noqa: S608
-        "WHERE l.order_id = o.id))",
+        "skus": "json(COALESCE(s.skus, (SELECT json_group_array(l.sku) "  # noqa: S608
+        f"FROM {line_table} l WHERE l.order_id = o.id)))",
     }
 
 
