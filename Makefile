@@ -40,8 +40,12 @@ browser-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium is not installed: browser tests will be skipped"
 
+# Benchmarks print our figures against a baseline run in the same process (bench/README.md).
+BENCH_DB ?= postgresql://postgres@127.0.0.1:5432/postgres
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	LIFELONG_DATABASE_URL=$(BENCH_DB) $(BIN)/python bench/import_bench.py
+	bench/clv_bench.sh --customers 1000000
+	$(BIN)/python bench/segments_bench.py
 
 clean:
 	rm -rf $(VENV) var
