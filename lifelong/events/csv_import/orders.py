@@ -284,25 +284,37 @@ UPDATE {stage} AS s SET order_id = o.id, created = 0, prev_customer_id = o.custo
 FROM {order} o WHERE o.external_id = s.external_id
 """
 
-# Stored lines are compared position by position (in id order) with the file's.
+_NEW_ORDER_LINES = "UPDATE {stage} SET lines_changed = 1 WHERE has_lines = 1 AND created = 1"
+
+# Stored lines are compared position by position (in id order) with the file's: an order
+# whose lines differ has a line in one set that is not in the other. EXCEPT and a join
+# (not IN with OR) keep the plans hashed whatever the planner guesses about the stage.
 _COMPARE_LINES = """
-UPDATE {stage} SET lines_changed = 1
-WHERE has_lines = 1 AND (created = 1 OR order_id IN (
-    SELECT COALESCE(a.order_id, b.order_id)
-    FROM (
+UPDATE {stage} AS t SET lines_changed = 1
+FROM (
+    SELECT order_id FROM (
         SELECT s.order_id, x.pos, x.sku, x.quantity, x.price, x.name
         FROM {lines} x JOIN {stage} s ON s.seq = x.seq
         WHERE s.created = 0 AND s.has_lines = 1
+        EXCEPT
+        SELECT order_id, pos, sku, quantity, price, name FROM ({stored_lines}) b
     ) a
-    FULL OUTER JOIN (
-        SELECT l.order_id, row_number() OVER (PARTITION BY l.order_id ORDER BY l.id) AS pos,
-            l.sku, l.quantity, l.price, l.name
-        FROM {line} l JOIN {stage} s ON s.order_id = l.order_id
+    UNION
+    SELECT order_id FROM (
+        SELECT order_id, pos, sku, quantity, price, name FROM ({stored_lines}) b
+        EXCEPT
+        SELECT s.order_id, x.pos, x.sku, x.quantity, x.price, x.name
+        FROM {lines} x JOIN {stage} s ON s.seq = x.seq
         WHERE s.created = 0 AND s.has_lines = 1
-    ) b ON a.order_id = b.order_id AND a.pos = b.pos
-    WHERE a.order_id IS NULL OR b.order_id IS NULL OR a.sku <> b.sku
-        OR a.quantity <> b.quantity OR a.price <> b.price OR a.name <> b.name
-))
+    ) b
+) d
+WHERE t.order_id = d.order_id
+"""
+_STORED_LINES = """
+SELECT l.order_id, row_number() OVER (PARTITION BY l.order_id ORDER BY l.id) AS pos,
+    l.sku, l.quantity, l.price, l.name
+FROM {line} l JOIN {stage} s ON s.order_id = l.order_id
+WHERE s.created = 0 AND s.has_lines = 1
 """
 
 _COUNTS = """
@@ -400,6 +412,7 @@ def _sql(template: str) -> str:
         differs=_DIFFERS,
         given=_GIVEN,
         properties=_PROPERTIES.format(**json_sql(_TABLES["line"])),
+        stored_lines=_STORED_LINES.format(**_TABLES),
         status_event_type=_STATUS_EVENT_TYPE,
         status_event_at=_STATUS_EVENT_AT,
     )
@@ -492,6 +505,7 @@ class OrdersBatch:
                 tally.reject_group(self.layout, rows, {rows[0][0]: failure})
             cursor.execute(_sql("DELETE FROM {stage} WHERE customer_id IS NULL"))
             cursor.execute(_sql(_COMPARE_ORDERS))
+            cursor.execute(_sql(_NEW_ORDER_LINES))
             cursor.execute(_sql(_COMPARE_LINES))
             cursor.execute(_sql(_COUNTS))
             tally.created, tally.updated, tally.unchanged = cursor.fetchone()

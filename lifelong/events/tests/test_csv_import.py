@@ -368,6 +368,73 @@ def test_import_matches_what_order_upsert_writes(frozen_time):
     assert _snapshot() == expected
 
 
+def test_reimport_with_changes_matches_what_order_upsert_writes(frozen_time):
+    """Changed lines, a status change, an order moved to another customer, an order given
+    without lines, and an unchanged one: the same result as order_upsert, call by call."""
+    customers = [CustomerFactory(external_id=f"C-{i}") for i in range(2)]
+    ProductFactory(sku="MAT-1")
+    t0 = dt.datetime(2025, 3, 1, 10, 0, tzinfo=MSK)
+    when = t0.strftime("%d.%m.%Y %H:%M")
+    mat2, blk = LineInput("MAT-1", 2, Decimal("1000.00")), LineInput("BLK-1", 1, Decimal("350.00"))
+    mat1, blk3 = LineInput("MAT-1", 1, Decimal("990.00")), LineInput("BLK-1", 3, Decimal("100.00"))
+    first = [
+        ("O-1", 0, "2350.00", OrderStatus.PLACED, [mat2, blk], {}),
+        ("O-2", 0, "990.00", OrderStatus.PAID, [mat1], {}),
+        ("O-3", 1, "300.00", OrderStatus.PLACED, [blk3], {}),
+        ("O-4", 1, "990.00", OrderStatus.PLACED, [mat1], {}),
+    ]
+    then = [
+        ("O-1", 0, "3000.00", OrderStatus.PAID, [LineInput("MAT-1", 3, Decimal("1000.00"))], {}),
+        ("O-2", 1, "990.00", OrderStatus.PAID, [mat1], {}),
+        ("O-3", 1, "300.00", OrderStatus.DELIVERED, None, {"discount": "50", "coupon": "SALE"}),
+        ("O-4", 1, "990.00", OrderStatus.PLACED, [mat1], {}),
+    ]
+
+    def upsert_all(rows) -> None:
+        for external_id, who, total, status, lines, extra in rows:
+            order_upsert(
+                external_id=external_id,
+                customer=customers[who],
+                total=Decimal(total),
+                placed_at=t0,
+                status=status,
+                discount=Decimal(extra.get("discount", "0")),
+                coupon=extra.get("coupon", ""),
+                lines=lines,
+                source="csv",
+            )
+
+    def as_csv(rows) -> str:
+        out = ["order_id;customer_id;placed_at;status;sku;quantity;price;total;discount;coupon"]
+        for external_id, who, total, status, lines, extra in rows:
+            head = f"{external_id};C-{who};{when};{status.value}"
+            tail = (
+                f"{total.replace('.', ',')};{extra.get('discount', '')};{extra.get('coupon', '')}"
+            )
+            for line in lines or [LineInput("", 0, Decimal("0"))]:
+                cells = (line.sku, line.quantity, str(line.price)) if line.sku else ("", "", "")
+                out.append(f"{head};{cells[0]};{cells[1]};{cells[2]};{tail}")
+        return "\n".join(out) + "\n"
+
+    upsert_all(first)
+    frozen_time.shift(dt.timedelta(hours=1))
+    upsert_all(then)
+    expected = _snapshot()
+    Event.objects.filter(type__startswith="order_").delete()
+    Order.objects.all().delete()
+    Customer.objects.update(orders_count=0, total_spent=0, first_order_at=None, last_order_at=None)
+    frozen_time.shift(dt.timedelta(hours=-1))
+
+    assert counts(run("orders", as_csv(first))) == (5, 0, 0, 0)
+    frozen_time.shift(dt.timedelta(hours=1))
+    job = run("orders", as_csv(then))
+
+    assert counts(job) == (0, 3, 1, 0), job.errors
+    assert _snapshot() == expected
+    o3 = Event.objects.get(idempotency_key="order:O-3:delivered")
+    assert o3.properties["skus"] == ["BLK-1"], "the stored lines, when the file gives none"
+
+
 def _snapshot() -> dict[str, object]:
     external = dict(Order.objects.values_list("pk", "external_id"))
     events = []
