@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "lifelong.events",
     "lifelong.followups",
     "lifelong.segments",
+    "lifelong.analytics",
     "lifelong.api",
     "lifelong.web",
 ]
