@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from lifelong import clock
@@ -54,6 +55,14 @@ MAX_STORED_ERRORS = 100_000
 # The thread started by import_job_start normally takes a job at once; the sweep leaves
 # it that long before picking the job up itself.
 START_GRACE = dt.timedelta(seconds=30)
+# A runner writes the job's heartbeat after every batch, and a batch takes seconds. A job
+# silent this long has lost its runner (a restart, a crash): the sweep runs it again from
+# the start, which is safe because every write is idempotent.
+STALE_AFTER = dt.timedelta(minutes=5)
+
+
+class JobTakenOver(Exception):
+    """The sweep gave this runner's job to another runner, which now owns it."""
 
 
 class BatchHandler(Protocol):
@@ -135,13 +144,24 @@ def _run_in_thread(job_id: int) -> None:
         connection.close()
 
 
-def _claim(job_id: int) -> bool:
-    """Move the job pending -> running; only one caller ever wins."""
-    return bool(
-        ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
-            status=ImportStatus.RUNNING
-        )
+def _claim(job_id: int, *, stale_before: dt.datetime | None = None) -> ImportJob | None:
+    """Move the job pending -> running (or take over a running one whose heartbeat is older
+    than `stale_before`); only one caller ever wins, and gets the job."""
+    claimable = Q(status=ImportStatus.PENDING)
+    if stale_before is not None:
+        claimable |= Q(status=ImportStatus.RUNNING, heartbeat_at__lt=stale_before)
+    now = clock.now()
+    claimed = ImportJob.objects.filter(claimable, pk=job_id).update(
+        status=ImportStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        processed_rows=0,
+        created_rows=0,
+        updated_rows=0,
+        unchanged_rows=0,
+        rejected_rows=0,
     )
+    return ImportJob.objects.get(pk=job_id) if claimed else None
 
 
 def import_job_run(
@@ -151,9 +171,9 @@ def import_job_run(
 
     `progress` is called with the job after every batch (the CLI draws its bar with it).
     """
-    if not _claim(job_id):
+    job = _claim(job_id)
+    if job is None:
         return ImportJob.objects.get(pk=job_id)
-    job = ImportJob.objects.get(pk=job_id)
     _job_process(job, progress)
     return job
 
@@ -162,6 +182,9 @@ def _job_process(job: ImportJob, progress: Callable[[ImportJob], None] | None) -
     path = Path(job.file_path)
     try:
         tally = _job_batches(job, path, progress)
+    except JobTakenOver:
+        log.warning("import_taken_over", extra={"job_id": job.pk})
+        return
     except READ_ERRORS as exc:
         _job_finish(
             job, ImportStatus.FAILED, _("The file could not be read: %(error)s") % {"error": exc}
@@ -195,7 +218,7 @@ def _job_batches(job: ImportJob, path: Path, progress: Callable[[ImportJob], Non
     layout, encoding = layout_read(path, job.kind)
     key_index = layout.key_index
     job.total_rows, last_row = last_rows(path, encoding, key_index)
-    ImportJob.objects.filter(pk=job.pk).update(total_rows=job.total_rows)
+    _job_beat(job, total_rows=job.total_rows)
     if progress is not None:
         progress(job)
 
@@ -215,7 +238,8 @@ def _job_batches(job: ImportJob, path: Path, progress: Callable[[ImportJob], Non
         job.processed_rows += rows
         job.created_rows, job.updated_rows = tally.created, tally.updated
         job.unchanged_rows, job.rejected_rows = tally.unchanged, tally.rejected
-        ImportJob.objects.filter(pk=job.pk).update(
+        _job_beat(
+            job,
             processed_rows=job.processed_rows,
             created_rows=job.created_rows,
             updated_rows=job.updated_rows,
@@ -226,6 +250,16 @@ def _job_batches(job: ImportJob, path: Path, progress: Callable[[ImportJob], Non
             progress(job)
     job.errors = sorted(tally.errors, key=lambda e: e["row"])[:MAX_STORED_ERRORS]
     return tally
+
+
+def _job_beat(job: ImportJob, **progress: int) -> None:
+    """Store progress and the heartbeat; JobTakenOver if another runner owns the job now."""
+    job.heartbeat_at = clock.now()
+    mine = ImportJob.objects.filter(
+        pk=job.pk, status=ImportStatus.RUNNING, started_at=job.started_at
+    ).update(heartbeat_at=job.heartbeat_at, **progress)
+    if not mine:
+        raise JobTakenOver(job.pk)
 
 
 def _batch_run(handler: BatchHandler, prepared: Any, ctx: Context, rows: int) -> Tally:
@@ -273,17 +307,22 @@ def _job_finish(job: ImportJob, status: str, message: str) -> None:
 
 
 def imports_run_pending() -> int:
-    """Sweep: run jobs that stayed pending (their starting thread died or never ran)."""
+    """Sweep: run jobs left pending (their starting thread died or never ran) and take over
+    running jobs whose runner stopped sending heartbeats."""
+    now = clock.now()
+    stale_before = now - STALE_AFTER
     due = list(
         ImportJob.objects.filter(
-            status=ImportStatus.PENDING, created_at__lte=clock.now() - START_GRACE
+            Q(status=ImportStatus.PENDING, created_at__lte=now - START_GRACE)
+            | Q(status=ImportStatus.RUNNING, heartbeat_at__lt=stale_before)
         )
         .order_by("created_at")
         .values_list("pk", flat=True)[:10]
     )
     ran = 0
     for job_id in due:
-        if _claim(job_id):
-            _job_process(ImportJob.objects.get(pk=job_id), None)
+        job = _claim(job_id, stale_before=stale_before)
+        if job is not None:
+            _job_process(job, None)
             ran += 1
     return ran

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import translation
 
+from lifelong import clock
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product
 from lifelong.commerce.services import LineInput, order_upsert
 from lifelong.customers.models import Customer, Gender
@@ -289,6 +290,36 @@ def test_sweep_runs_jobs_left_pending(frozen_time):
     assert imports_run_pending() == 0
     job.refresh_from_db()
     assert (job.status, job.processed_rows, job.percent) == (ImportStatus.DONE, 1, 100)
+
+
+def test_sweep_takes_over_a_job_whose_runner_stopped(frozen_time):
+    CustomerFactory(external_id="C-1")
+    job = import_job_create(
+        kind="orders",
+        file_name="o.csv",
+        content=b"order_id,customer_id,placed_at,total\nX-1,C-1,2025-01-01,100\n",
+        dry_run=False,
+        created_by=None,
+    )
+    # A runner claimed the job, did some of it and died.
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.RUNNING,
+        started_at=clock.now(),
+        heartbeat_at=clock.now(),
+        processed_rows=1,
+        unchanged_rows=1,
+    )
+    frozen_time.shift(dt.timedelta(minutes=2))
+    assert imports_run_pending() == 0, "a job with a recent heartbeat is left to its runner"
+
+    frozen_time.shift(dt.timedelta(minutes=10))
+    assert imports_run_pending() == 1
+
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE
+    assert counts(job) == (1, 0, 0, 0), "the counts are those of the run that finished"
+    assert job.started_at == job.heartbeat_at == clock.now()
+    assert Order.objects.filter(external_id="X-1").exists()
 
 
 def test_rows_of_one_order_group_across_batches(frozen_time, monkeypatch):
