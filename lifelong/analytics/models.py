@@ -13,8 +13,6 @@ from decimal import Decimal
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-MONEY = {"max_digits": 16, "decimal_places": 2, "default": Decimal("0")}
-
 
 class DailyMetrics(models.Model):
     """Counted orders of one day: how many, how much, by whom, and how much of it was repeat.
@@ -25,11 +23,15 @@ class DailyMetrics(models.Model):
 
     day = models.DateField(_("day"), unique=True)
     orders = models.PositiveIntegerField(_("orders"), default=0)
-    revenue = models.DecimalField(_("revenue"), **MONEY)
+    revenue = models.DecimalField(
+        _("revenue"), max_digits=16, decimal_places=2, default=Decimal("0")
+    )
     buyers = models.PositiveIntegerField(_("buyers"), default=0)
     new_customers = models.PositiveIntegerField(_("new customers"), default=0)
     repeat_orders = models.PositiveIntegerField(_("repeat orders"), default=0)
-    repeat_revenue = models.DecimalField(_("repeat revenue"), **MONEY)
+    repeat_revenue = models.DecimalField(
+        _("repeat revenue"), max_digits=16, decimal_places=2, default=Decimal("0")
+    )
 
     class Meta:
         ordering = ["day"]
@@ -42,7 +44,9 @@ class CohortMonth(models.Model):
     month = models.DateField(_("month"))  # first day of the month of activity
     offset = models.PositiveSmallIntegerField(_("months since first order"))
     customers = models.PositiveIntegerField(_("active customers"), default=0)
-    revenue = models.DecimalField(_("revenue"), **MONEY)
+    revenue = models.DecimalField(
+        _("revenue"), max_digits=16, decimal_places=2, default=Decimal("0")
+    )
 
     class Meta:
         ordering = ["cohort", "offset"]

@@ -1,0 +1,156 @@
+"""Dashboard figures from the rollup's raw counts: plain Python and NumPy, no Django.
+
+The rollup stores counts (customers, orders, money) per time window; every ratio is
+derived here, in one place, so the dashboard and its CSV export always agree.
+
+Windows for a period of P days, ending at the rollup time t: window 0 is (t - P, t],
+window 1 the P days before it, window 2 the P days before that (needed only for the
+previous period's retention).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+PERIODS = (30, 90, 365)
+WINDOWS = 3
+HISTOGRAM_BINS = 20
+# The histogram's x axis stops at this quantile; the few above it share the last bar,
+# otherwise one whale squeezes everybody else into the first bin.
+HISTOGRAM_QUANTILE = 0.99
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One dashboard figure now and in the previous period.
+
+    `kind` says how to show it: "count", "money", "rate" (0..1) or "number";
+    `higher_is_better` colours the change (churn going up is bad news).
+    """
+
+    key: str
+    kind: str
+    value: float | None
+    previous: float | None
+    higher_is_better: bool = True
+
+    @property
+    def change(self) -> float | None:
+        """Rates change by percentage points (as a fraction); everything else relatively."""
+        if self.value is None or self.previous is None:
+            return None
+        if self.kind == "rate":
+            return self.value - self.previous
+        if not self.previous:
+            return None
+        return (self.value - self.previous) / self.previous
+
+    @property
+    def improved(self) -> bool | None:
+        change = self.change
+        if change is None or change == 0:
+            return None
+        return (change > 0) == self.higher_is_better
+
+
+def ratio(numerator: float | Decimal, denominator: float | Decimal) -> float | None:
+    """numerator / denominator as a float, or None when there is nothing to divide by."""
+    if not denominator:
+        return None
+    return float(numerator) / float(denominator)
+
+
+def _window(snapshot: Mapping[str, Any], index: int) -> Mapping[str, Any]:
+    windows = snapshot.get("windows") or []
+    return windows[index] if index < len(windows) else {}
+
+
+def kpis_compute(snapshot: Mapping[str, Any]) -> list[Kpi]:
+    """The dashboard's KPIs for one period from its stored window counts.
+
+    Definitions (window 0 against window 1, and window 1 against window 2):
+    - active customers: customers with a counted order in the window;
+    - repeat purchase rate: share of them who placed a repeat order (any order after
+      their very first one) in the window;
+    - retention: share of the previous window's active customers active again in this
+      one; churn is the rest;
+    - average order value: net revenue / orders; purchase frequency: orders / active
+      customers; repeat revenue share: net revenue of repeat orders / net revenue.
+    """
+    cur, prev, before = _window(snapshot, 0), _window(snapshot, 1), _window(snapshot, 2)
+
+    def n(window: Mapping[str, Any], key: str) -> Decimal:
+        return Decimal(str(window.get(key) or 0))
+
+    def both(func: Any) -> tuple[float | None, float | None]:
+        return func(cur, prev), func(prev, before)
+
+    def retention(w: Mapping[str, Any], earlier: Mapping[str, Any]) -> float | None:
+        return ratio(n(w, "retained"), n(earlier, "active")) if earlier else None
+
+    def churn(w: Mapping[str, Any], earlier: Mapping[str, Any]) -> float | None:
+        kept = retention(w, earlier)
+        return None if kept is None else 1.0 - kept
+
+    active = (float(n(cur, "active")), float(n(prev, "active")) if prev else None)
+    repeat_rate = (
+        ratio(n(cur, "repeat"), n(cur, "active")),
+        ratio(n(prev, "repeat"), n(prev, "active")),
+    )
+    aov = (ratio(n(cur, "revenue"), n(cur, "orders")), ratio(n(prev, "revenue"), n(prev, "orders")))
+    frequency = (
+        ratio(n(cur, "orders"), n(cur, "active")),
+        ratio(n(prev, "orders"), n(prev, "active")),
+    )
+    repeat_share = (
+        ratio(n(cur, "repeat_revenue"), n(cur, "revenue")),
+        ratio(n(prev, "repeat_revenue"), n(prev, "revenue")),
+    )
+    return [
+        Kpi("active_customers", "count", *active),
+        Kpi("repeat_rate", "rate", *repeat_rate),
+        Kpi("retention", "rate", *both(retention)),
+        Kpi("churn", "rate", *both(churn), higher_is_better=False),
+        Kpi("average_order", "money", *aov),
+        Kpi("frequency", "number", *frequency),
+        Kpi("repeat_revenue_share", "rate", *repeat_share),
+    ]
+
+
+def _nice_step(raw: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k that is at least `raw` (round axis labels)."""
+    if raw <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if factor * power >= raw:
+            return factor * power
+    return 10.0 * power
+
+
+def value_histogram(
+    values: npt.NDArray[np.float64], *, bins: int = HISTOGRAM_BINS
+) -> dict[str, Any]:
+    """Equal-width bins with round edges from 0 to about the 99th percentile.
+
+    Values beyond the last edge are counted in the last bin; negative values (net of
+    refunds) in the first. Returns {"edges": [bins + 1 floats], "counts": [bins ints]}.
+    """
+    if not len(values):
+        return {"edges": [], "counts": []}
+    top = float(np.quantile(values, HISTOGRAM_QUANTILE))
+    if top <= 0:
+        top = float(values.max()) or 1.0
+    step = _nice_step(top / bins)
+    edges = np.arange(bins + 1, dtype=np.float64) * step
+    index = np.clip((values // step).astype(np.int64), 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    used = int(np.flatnonzero(counts).max()) + 1
+    return {"edges": edges[: used + 1].tolist(), "counts": counts[:used].tolist()}
