@@ -15,8 +15,18 @@ from lifelong.celery import app, run_sweep
 from lifelong.events.models import IdempotentRequest
 
 
+@pytest.fixture
+def no_heartbeat():
+    # With AMQP heartbeats the worker's event loop sleeps up to seconds between polls, so the
+    # in-process test worker takes ~8 s to notice it should stop; production keeps them on.
+    previous = app.conf.broker_heartbeat
+    app.conf.broker_heartbeat = 0
+    yield
+    app.conf.broker_heartbeat = previous
+
+
 @pytest.mark.django_db(transaction=True)
-def test_beat_schedule_covers_every_sweep_and_worker_runs_one():
+def test_beat_schedule_covers_every_sweep_and_worker_runs_one(no_heartbeat):
     from lifelong.sweeps import SWEEPS
 
     assert set(app.conf.beat_schedule) == {s.name for s in SWEEPS}
@@ -27,7 +37,9 @@ def test_beat_schedule_covers_every_sweep_and_worker_runs_one():
     fresh = IdempotentRequest.objects.create(key="fresh", api_key=key, request_hash="h")
     # A queue of our own, so a stray worker elsewhere on the broker cannot take the message.
     queue = f"test-{uuid.uuid4().hex}"
-    with start_worker(app, pool="solo", perform_ping_check=False, queues=[queue]):
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=60
+    ):
         run_sweep.apply_async(args=("idempotency.prune",), queue=queue)
         deadline = time.monotonic() + 30
         while IdempotentRequest.objects.filter(pk=old.pk).exists() and time.monotonic() < deadline:
