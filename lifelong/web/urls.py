@@ -1,6 +1,6 @@
 from django.urls import path
 
-from lifelong.web.views import auth, customers, home, imports, staff, tasks
+from lifelong.web.views import auth, customers, dashboard, exports, home, imports, staff, tasks
 
 app_name = "web"
 
@@ -8,7 +8,11 @@ urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),
     path("", home.home, name="home"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/kpis.csv", dashboard.dashboard_kpis_csv, name="dashboard_kpis_csv"),
+    path("dashboard/cohorts.csv", dashboard.dashboard_cohorts_csv, name="dashboard_cohorts_csv"),
     path("customers/", customers.customer_list, name="customers"),
+    path("customers/export.csv", exports.customers_csv, name="customers_csv"),
     path("customers/<int:pk>/", customers.customer_card, name="customer"),
     path("customers/<int:pk>/timeline/", customers.customer_timeline, name="customer_timeline"),
     path("customers/<int:pk>/notes/", customers.note_add, name="note_add"),

@@ -48,6 +48,10 @@ VIEWS: dict[str, tuple[str, str]] = {
     "api_key_revoke": (MANAGE_ACCOUNTS, "post"),
     "webhook_source_create": (MANAGE_ACCOUNTS, "post"),
     "audit": (MANAGE_ACCOUNTS, "get"),
+    "dashboard": (VIEW, "get"),
+    "dashboard_kpis_csv": (VIEW, "get"),
+    "dashboard_cohorts_csv": (VIEW, "get"),
+    "customers_csv": (VIEW, "get"),
 }
 ROLES = [*Role.values, "anonymous"]
 

@@ -1,0 +1,305 @@
+"""The analytics dashboard and its CSV exports: reads only the rollup tables.
+
+Everything shown is computed by the `analytics_rollup` sweep; a request runs a fixed
+handful of small queries whatever the size of the shop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Subquery, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from lifelong import clock
+from lifelong.accounts.permissions import VIEW
+from lifelong.analytics.metrics import PERIODS, Kpi, kpis_compute
+from lifelong.analytics.models import CohortMonth, DailyMetrics, RollupState, StageCount, StageFlow
+from lifelong.segments.models import Stage
+from lifelong.web.access import require
+from lifelong.web.exports import csv_download
+from lifelong.web.templatetags.web import money
+
+COHORT_MONTHS = 12
+STAGE_ORDER = [
+    Stage.LEAD,
+    Stage.NEW,
+    Stage.REPEAT,
+    Stage.LOYAL,
+    Stage.AT_RISK,
+    Stage.SLEEPING,
+    Stage.CHURNED,
+]
+STAGE_COLOURS = {
+    Stage.LEAD: "#94a3b8",
+    Stage.NEW: "#38bdf8",
+    Stage.REPEAT: "#22c55e",
+    Stage.LOYAL: "#15803d",
+    Stage.AT_RISK: "#f59e0b",
+    Stage.SLEEPING: "#f97316",
+    Stage.CHURNED: "#b91c1c",
+}
+KPI_LABELS = {
+    "active_customers": gettext_lazy("Active customers"),
+    "repeat_rate": gettext_lazy("Repeat purchase rate"),
+    "retention": gettext_lazy("Retention"),
+    "churn": gettext_lazy("Churn"),
+    "average_order": gettext_lazy("Average order value"),
+    "frequency": gettext_lazy("Purchase frequency"),
+    "repeat_revenue_share": gettext_lazy("Revenue from repeat orders"),
+}
+KPI_HINTS = {
+    "active_customers": gettext_lazy("customers with an order in the period"),
+    "repeat_rate": gettext_lazy("of active customers bought again"),
+    "retention": gettext_lazy("of the previous period's buyers bought again"),
+    "churn": gettext_lazy("of the previous period's buyers did not return"),
+    "average_order": gettext_lazy("net of refunds"),
+    "frequency": gettext_lazy("orders per active customer"),
+    "repeat_revenue_share": gettext_lazy("share of net revenue"),
+}
+
+
+def period_of(request: HttpRequest) -> int:
+    """The period in days chosen on the page (30 unless 90 or 365 was asked for)."""
+    try:
+        days = int(request.GET.get("period", ""))
+    except ValueError:
+        return PERIODS[0]
+    return days if days in PERIODS else PERIODS[0]
+
+
+def _format(kind: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if kind == "rate":
+        return formats.number_format(value * 100, decimal_pos=1) + " %"
+    if kind == "money":
+        return money(Decimal(str(round(value, 2))))
+    if kind == "count":
+        return formats.number_format(round(value), force_grouping=True)
+    return formats.number_format(value, decimal_pos=2)
+
+
+def _change(kpi: Kpi) -> str:
+    change = kpi.change
+    if change is None:
+        return ""
+    sign = "+" if change > 0 else "−" if change < 0 else "±"
+    if kpi.kind == "rate":
+        return f"{sign}{formats.number_format(abs(change) * 100, decimal_pos=1)} " + _("pp")
+    return f"{sign}{formats.number_format(abs(change) * 100, decimal_pos=1)} %"
+
+
+@dataclass(frozen=True)
+class KpiView:
+    key: str
+    label: str
+    hint: str
+    value: str
+    previous: str
+    change: str
+    trend: str  # "good", "bad" or "" (no change, or nothing to compare with)
+
+
+def kpi_views(snapshot: dict[str, Any]) -> list[KpiView]:
+    views = []
+    for kpi in kpis_compute(snapshot):
+        improved = kpi.improved
+        views.append(
+            KpiView(
+                key=kpi.key,
+                label=str(KPI_LABELS[kpi.key]),
+                hint=str(KPI_HINTS[kpi.key]),
+                value=_format(kpi.kind, kpi.value),
+                previous=_format(kpi.kind, kpi.previous),
+                change=_change(kpi),
+                trend="" if improved is None else "good" if improved else "bad",
+            )
+        )
+    return views
+
+
+def _month_start(day: dt.date, back: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 - back
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class CohortCell:
+    offset: int
+    share: float | None  # of the cohort active this month; None for months still ahead
+    customers: int
+    heat: float  # 0..1 on the colour scale
+
+
+@dataclass(frozen=True)
+class CohortRow:
+    cohort: dt.date
+    size: int
+    cells: Sequence[CohortCell]
+
+
+def cohort_rows(today: dt.date) -> tuple[list[CohortRow], float]:
+    """The last 12 monthly cohorts with the share of each active 1..11 months later.
+
+    Month 0 is everybody by definition, so it is shown as the cohort's size instead.
+    The colour scale runs from 0 to the highest share on the grid (returned too): repeat
+    shares are usually a few per cent, and a scale up to 100 % would paint them all white.
+    """
+    first = _month_start(today, COHORT_MONTHS - 1)
+    active: dict[dt.date, dict[int, int]] = {}
+    for cohort, offset, customers in CohortMonth.objects.filter(
+        cohort__gte=first, offset__lt=COHORT_MONTHS
+    ).values_list("cohort", "offset", "customers"):
+        active.setdefault(cohort, {})[offset] = customers
+    shares: dict[tuple[dt.date, int], float | None] = {}
+    for back in range(COHORT_MONTHS):
+        cohort = _month_start(today, back)
+        size = active.get(cohort, {}).get(0, 0)
+        for offset in range(1, COHORT_MONTHS):
+            shares[cohort, offset] = (
+                active[cohort].get(offset, 0) / size if size and offset <= back else None
+            )
+    top = max((v for v in shares.values() if v), default=0.0)
+    rows = []
+    for back in range(COHORT_MONTHS - 1, -1, -1):
+        cohort = _month_start(today, back)
+        cells = []
+        for offset in range(1, COHORT_MONTHS):
+            share = shares[cohort, offset]
+            cells.append(
+                CohortCell(
+                    offset=offset,
+                    share=share,
+                    customers=active.get(cohort, {}).get(offset, 0),
+                    heat=round(share / top, 3) if share and top else 0.0,
+                )
+            )
+        rows.append(CohortRow(cohort=cohort, size=active.get(cohort, {}).get(0, 0), cells=cells))
+    return rows, top
+
+
+def _stage_label(value: str) -> str:
+    return str(Stage(value).label) if value in Stage.values else value
+
+
+def _charts(
+    state: RollupState, stages: dict[str, int], flows: list[dict[str, Any]], trend: list[Any]
+) -> dict[str, Any]:
+    """Plain data for dashboard.js (serialised with json_script, never into HTML)."""
+    order = [s.value for s in STAGE_ORDER]
+    sources = [s for s in order if any(f["from_stage"] == s for f in flows)]
+    targets = [s for s in order if any(f["to_stage"] == s for f in flows)]
+    moved = {(f["from_stage"], f["to_stage"]): f["n"] for f in flows}
+    histogram = state.value_histogram or {}
+    return {
+        "stages": {
+            "labels": [_stage_label(s) for s in order],
+            "counts": [stages.get(s, 0) for s in order],
+            "colours": [STAGE_COLOURS[Stage(s)] for s in order],
+        },
+        "flows": {
+            "labels": [_stage_label(s) for s in sources],
+            "datasets": [
+                {
+                    "label": "→ " + _stage_label(t),
+                    "data": [moved.get((s, t), 0) for s in sources],
+                    "backgroundColor": STAGE_COLOURS[Stage(t)],
+                }
+                for t in targets
+            ],
+        },
+        "lorenz": state.lorenz,
+        "histogram": {
+            "edges": histogram.get("edges", []),
+            "counts": histogram.get("counts", []),
+        },
+        "trend": {
+            "labels": [formats.date_format(day, "SHORT_DATE_FORMAT") for day, *_rest in trend],
+            "revenue": [float(revenue) for _day, revenue, _n in trend],
+            "orders": [n for _day, _revenue, n in trend],
+        },
+        "text": {
+            "customers": _("Customers"),
+            "revenue": _("Revenue"),
+            "orders": _("Orders"),
+            "buyers_share": _("Share of buyers, from the smallest"),
+            "revenue_share": _("Share of revenue"),
+            "equality": _("Equal spend"),
+            "actual": _("Actual"),
+            "value": _("Predicted CLV") if histogram.get("source") == "clv" else _("Net spend"),
+        },
+    }
+
+
+@require(VIEW)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    period = period_of(request)
+    state = RollupState.objects.filter(pk=1).first()
+    context: dict[str, Any] = {"period": period, "periods": PERIODS, "state": state}
+    if state is None or state.computed_at is None:
+        return render(request, "web/dashboard/index.html", context)
+    today = timezone.localdate(clock.now())
+    since = today - dt.timedelta(days=period)
+    latest_day = StageCount.objects.order_by("-day").values("day")[:1]
+    stages = dict(
+        StageCount.objects.filter(day=Subquery(latest_day)).values_list("stage", "customers")
+    )
+    # First classifications are bookkeeping, not customers moving: left out of the flows.
+    flows = list(
+        StageFlow.objects.filter(day__gt=since)
+        .exclude(from_stage="")
+        .values("from_stage", "to_stage")
+        .annotate(n=Sum("customers"))
+        .order_by()
+    )
+    trend = list(DailyMetrics.objects.filter(day__gt=since).values_list("day", "revenue", "orders"))
+    cohorts, cohort_top = cohort_rows(today)
+    pareto = None
+    if state.lorenz:
+        xs = [round(x, 6) for x, _y in state.lorenz]
+        if 0.8 in xs:
+            pareto = (1.0 - state.lorenz[xs.index(0.8)][1]) * 100
+    context.update(
+        kpis=kpi_views(state.kpis.get(str(period), {})),
+        cohorts=cohorts,
+        cohort_top=cohort_top,
+        cohort_offsets=range(1, COHORT_MONTHS),
+        charts=_charts(state, stages, flows, trend),
+        value_source=(state.value_histogram or {}).get("source", ""),
+        pareto=pareto,
+        flows_total=sum(f["n"] for f in flows),
+    )
+    return render(request, "web/dashboard/index.html", context)
+
+
+@require(VIEW)
+def dashboard_kpis_csv(request: HttpRequest) -> HttpResponse:
+    """The KPI tiles of every period as rows: period, metric, value, previous."""
+    state = RollupState.objects.filter(pk=1).first()
+    rows: list[Sequence[object]] = [[_("period, days"), _("metric"), _("value"), _("previous")]]
+    for days in PERIODS:
+        snapshot = state.kpis.get(str(days), {}) if state else {}
+        for kpi in kpis_compute(snapshot) if snapshot else []:
+            rows.append([days, str(KPI_LABELS[kpi.key]), _raw(kpi.value), _raw(kpi.previous)])
+    return csv_download(rows, filename="kpis.csv")
+
+
+def _raw(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+@require(VIEW)
+def dashboard_cohorts_csv(request: HttpRequest) -> HttpResponse:
+    """Every cohort cell: cohort month, month, months since first order, customers, revenue."""
+    header = [_("cohort"), _("month"), _("months since first order"), _("customers"), _("revenue")]
+    cells = CohortMonth.objects.values_list("cohort", "month", "offset", "customers", "revenue")
+    return csv_download([header, *cells.iterator()], filename="cohorts.csv")
