@@ -1,6 +1,16 @@
 from django.urls import path
 
-from lifelong.web.views import auth, customers, dashboard, exports, home, imports, staff, tasks
+from lifelong.web.views import (
+    auth,
+    customers,
+    dashboard,
+    exports,
+    home,
+    imports,
+    segments,
+    staff,
+    tasks,
+)
 
 app_name = "web"
 
@@ -37,4 +47,16 @@ urlpatterns = [
     path("staff/api-keys/<int:pk>/revoke/", staff.api_key_revoke, name="api_key_revoke"),
     path("staff/webhooks/", staff.webhook_source_create, name="webhook_source_create"),
     path("audit/", staff.audit_log, name="audit"),
+    path("segments/", segments.segment_list, name="segments"),
+    path("segments/new/", segments.segment_create, name="segment_create"),
+    path("segments/builder/", segments.segment_builder, name="segment_builder"),
+    path("segments/count/", segments.segment_count, name="segment_count"),
+    path("segments/<int:pk>/", segments.segment_detail, name="segment"),
+    path("segments/<int:pk>/edit/", segments.segment_edit, name="segment_edit"),
+    path("segments/<int:pk>/status/", segments.segment_status, name="segment_status"),
+    path("segments/<int:pk>/members.csv", segments.segment_export, name="segment_export"),
+    path("segments/<int:pk>/archive/", segments.segment_archive, name="segment_archive"),
+    path("segments/<int:pk>/activate/", segments.segment_activate, name="segment_activate"),
+    path("lifecycle/", segments.lifecycle_rules, name="lifecycle"),
+    path("lifecycle/recompute/", segments.lifecycle_recompute, name="lifecycle_recompute"),
 ]

@@ -11,12 +11,14 @@ from lifelong.accounts.permissions import (
     EDIT_CUSTOMERS,
     IMPORT_DATA,
     MANAGE_ACCOUNTS,
+    MANAGE_MARKETING,
     VIEW,
     WORK_TASKS,
     role_allows,
 )
 from lifelong.events.models import ImportJob
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
+from lifelong.segments.models import Segment
 
 PUBLIC = {"login"}
 # (permission, method) per URL name; a new view must be added here to pass.
@@ -52,6 +54,18 @@ VIEWS: dict[str, tuple[str, str]] = {
     "dashboard_kpis_csv": (VIEW, "get"),
     "dashboard_cohorts_csv": (VIEW, "get"),
     "customers_csv": (VIEW, "get"),
+    "segments": (VIEW, "get"),
+    "segment": (VIEW, "get"),
+    "segment_status": (VIEW, "get"),
+    "segment_export": (VIEW, "get"),
+    "segment_create": (MANAGE_MARKETING, "get"),
+    "segment_edit": (MANAGE_MARKETING, "get"),
+    "segment_builder": (MANAGE_MARKETING, "post"),
+    "segment_count": (MANAGE_MARKETING, "post"),
+    "segment_archive": (MANAGE_MARKETING, "post"),
+    "segment_activate": (MANAGE_MARKETING, "post"),
+    "lifecycle": (MANAGE_MARKETING, "get"),
+    "lifecycle_recompute": (MANAGE_MARKETING, "post"),
 }
 ROLES = [*Role.values, "anonymous"]
 
@@ -74,11 +88,13 @@ def objects(db):
     task = TaskFactory(customer=customer)
     job = ImportJob.objects.create(kind="customers", file_name="a.csv", file_path="")
     key = ApiKey.objects.create(name="shop", prefix="abcd1234", key_hash="x" * 64, scopes=[])
+    segment = Segment.objects.create(name="Everyone", rules={"op": "and", "rules": []})
     return {
         "customer": customer.pk,
         "task": task.pk,
         "import_job": job.pk,
         "api_key": key.pk,
+        "segment": segment.pk,
     }
 
 
@@ -98,6 +114,12 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "import_progress": "import_job",
         "import_report": "import_job",
         "api_key_revoke": "api_key",
+        "segment": "segment",
+        "segment_status": "segment",
+        "segment_export": "segment",
+        "segment_edit": "segment",
+        "segment_archive": "segment",
+        "segment_activate": "segment",
     }
     if name in kwargs_by_name:
         return reverse(f"web:{name}", kwargs={"pk": objects[kwargs_by_name[name]]})
