@@ -56,6 +56,8 @@ class LifecycleRules(models.Model):
     - loyal_min_orders = 5 and loyal_within_days = 90: loyal is five or more orders
       with the last one in the past quarter;
     - sleeping_after_days = 180, churned_after_days = 365: absolute silences;
+    - at_risk_below_p_alive is empty (off): when set, a buyer whose BG/NBD P(alive)
+      from the daily CLV scoring is below it is at risk too, whatever their own gap;
     - devotees (loyal types) need frequency score >= 4; limited when at least 50 % of
       their orders carried a discount, lazy when their average order scores <= 2,
       profitable when recency score >= 3.
@@ -85,6 +87,14 @@ class LifecycleRules(models.Model):
     profitable_min_recency_score = models.PositiveSmallIntegerField(
         _("profitable devotees: minimum recency score"), default=3
     )
+    at_risk_below_p_alive = models.DecimalField(
+        _("at risk when P(alive) is below"),
+        max_digits=3,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Empty: off. Uses the P(alive) of the daily CLV scoring."),
+    )
     updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
@@ -104,13 +114,21 @@ class LifecycleRules(models.Model):
             raise ValidationError({"at_risk_factor": _("The factor must be positive.")})
         if not Decimal("0") <= self.limited_min_discount_share <= Decimal("1"):
             raise ValidationError({"limited_min_discount_share": _("A share is between 0 and 1.")})
+        threshold = self.at_risk_below_p_alive
+        if threshold is not None and not Decimal("0") < threshold <= Decimal("1"):
+            raise ValidationError(
+                {"at_risk_below_p_alive": _("A probability threshold is above 0 and at most 1.")}
+            )
 
 
 class CustomerState(models.Model):
-    """What the sweeps computed about one customer: stage, RFM scores, segment, loyal type.
+    """What the sweeps computed about one customer: stage, RFM scores, segment, loyal type,
+    and the CLV scores of `scoring.clv_scores_refresh`.
 
-    An empty `stage` means "not classified yet". RFM fields are null for customers
-    without counted orders.
+    An empty `stage` means "not classified yet". RFM fields and the model scores
+    (p_alive, expected_purchases_90d, predicted_clv) are null for customers without
+    counted orders. loyalty_value = predicted_clv + referral_value + engagement_value,
+    null when all three are absent or zero.
     """
 
     customer = models.OneToOneField(
@@ -128,6 +146,22 @@ class CustomerState(models.Model):
     )
     loyal_type = models.CharField(
         _("loyal type"), max_length=16, choices=LoyalType.choices, blank=True
+    )
+    p_alive = models.FloatField(_("P(alive)"), null=True, blank=True)
+    expected_purchases_90d = models.FloatField(
+        _("expected purchases in 90 days"), null=True, blank=True
+    )
+    predicted_clv = models.DecimalField(
+        _("predicted CLV, 12 months"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    referral_value = models.DecimalField(
+        _("referral value"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    engagement_value = models.DecimalField(
+        _("engagement value"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    loyalty_value = models.DecimalField(
+        _("loyalty value"), max_digits=14, decimal_places=2, null=True, blank=True
     )
 
     class Meta:
@@ -153,6 +187,92 @@ class StageChange(models.Model):
     class Meta:
         indexes = [models.Index(fields=["customer", "at"]), models.Index(fields=["at"])]
         ordering = ["-at", "-id"]
+
+
+ENGAGEMENT_EVENTS = ("review_posted", "survey_answered", "community_post", "message_replied")
+
+
+class ClvSettings(models.Model):
+    """The one row of settings behind the CLV scoring and the loyalty value (edited in the UI).
+
+    Defaults, and why (docs/segments.md):
+    - months = 12, monthly_discount_rate = 0.01: a year of purchases, discounted at
+      about 12.7 % a year, the usual cost of capital of a small shop;
+    - holdout_weeks = 26: the calibration report hides the last half-year from the model
+      and checks its forecast against it;
+    - engagement is counted over engagement_days = 365, each event worth its weight in
+      money: a review 300 (it sells to others), a community post 150, a survey answer 100,
+      a reply to a message 50.
+    """
+
+    months = models.PositiveSmallIntegerField(_("CLV horizon, months"), default=12)
+    monthly_discount_rate = models.DecimalField(
+        _("monthly discount rate"), max_digits=5, decimal_places=4, default=Decimal("0.0100")
+    )
+    holdout_weeks = models.PositiveSmallIntegerField(_("holdout period, weeks"), default=26)
+    engagement_days = models.PositiveIntegerField(_("engagement counted over days"), default=365)
+    weight_review_posted = models.DecimalField(
+        _("value of a review"), max_digits=10, decimal_places=2, default=Decimal("300")
+    )
+    weight_survey_answered = models.DecimalField(
+        _("value of a survey answer"), max_digits=10, decimal_places=2, default=Decimal("100")
+    )
+    weight_community_post = models.DecimalField(
+        _("value of a community post"), max_digits=10, decimal_places=2, default=Decimal("150")
+    )
+    weight_message_replied = models.DecimalField(
+        _("value of a reply to a message"), max_digits=10, decimal_places=2, default=Decimal("50")
+    )
+
+    class Meta:
+        verbose_name = _("CLV settings")
+        verbose_name_plural = _("CLV settings")
+
+    @classmethod
+    def current(cls) -> ClvSettings:
+        """The settings row, created with the documented defaults on first use."""
+        row, _created = cls.objects.get_or_create(pk=1)
+        return row
+
+    def engagement_weights(self) -> dict[str, Decimal]:
+        """Event type -> value of one event, for the types in ENGAGEMENT_EVENTS."""
+        return {kind: getattr(self, f"weight_{kind}") for kind in ENGAGEMENT_EVENTS}
+
+    def clean(self) -> None:
+        if not 1 <= self.months <= 120:
+            raise ValidationError({"months": _("Between 1 and 120 months.")})
+        if not Decimal("0") <= self.monthly_discount_rate < Decimal("1"):
+            raise ValidationError({"monthly_discount_rate": _("A rate is between 0 and 1.")})
+        if self.holdout_weeks < 1:
+            raise ValidationError({"holdout_weeks": _("At least one week.")})
+
+
+class ClvModelFit(models.Model):
+    """One run of the CLV scoring: fitted parameters and the calibration report.
+
+    `bgnbd` is {r, alpha, a, b} in weeks; `gamma_gamma` is {p, q, gamma}, or null when
+    there were no repeat buyers to fit it. `calibration` is the holdout report
+    (see `scoring.calibration_report`), or null when the history is shorter than the
+    holdout period.
+    """
+
+    fitted_at = models.DateTimeField(_("fitted"), default=clock.now)
+    duration_seconds = models.FloatField(_("duration, seconds"), default=0.0)
+    customers = models.PositiveIntegerField(_("customers"), default=0)
+    repeat_customers = models.PositiveIntegerField(_("repeat customers"), default=0)
+    bgnbd = models.JSONField(_("BG/NBD parameters"))
+    log_likelihood = models.FloatField(_("log-likelihood"))
+    gamma_gamma = models.JSONField(_("Gamma-Gamma parameters"), null=True, blank=True)
+    months = models.PositiveSmallIntegerField(_("CLV horizon, months"))
+    monthly_discount_rate = models.DecimalField(
+        _("monthly discount rate"), max_digits=5, decimal_places=4
+    )
+    calibration = models.JSONField(_("calibration report"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("CLV model fit")
+        verbose_name_plural = _("CLV model fits")
+        ordering = ["-fitted_at", "-id"]
 
 
 class ChurnKind(models.TextChoices):

@@ -21,8 +21,6 @@ from django.db.models import (
     Case,
     Exists,
     F,
-    Max,
-    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -51,14 +49,20 @@ from lifelong.segments.rfm import (
     rfm_segment_expression,
 )
 from lifelong.segments.rules import RuleGroup, rules_compile, rules_parse
-from lifelong.segments.sql import update_from
+from lifelong.segments.sql import (
+    analyze,
+    db_datetime,
+    execute,
+    insert_select,
+    json_object,
+    scratch_table,
+    table_of,
+    update_from,
+)
 from lifelong.segments.stages import stage_expression
 
 log = logging.getLogger(__name__)
 
-# Customers per transaction in stages_refresh: short locks, and id lists stay under
-# SQLite's limit of bound variables.
-STAGE_CHUNK = 10_000
 ID_CHUNK = 5_000
 BATCH = 2_000
 SOURCE = "segments"
@@ -71,83 +75,73 @@ def _live_customers() -> QuerySet[Customer]:
 def customer_states_ensure() -> int:
     """Create the missing CustomerState rows (unclassified) for live customers.
 
-    Also drops the rows of customers merged away: a tombstone has no stage. The
-    missing ids are read first and inserted in batches: an INSERT ... SELECT ...
-    WHERE NOT EXISTS into the same table made PostgreSQL rescan its own new rows.
+    Also drops the rows of customers merged away: a tombstone has no stage. The missing
+    ids are one EXCEPT of two id lists, which the database hashes or sorts: a NOT EXISTS
+    anti-join planned on stale statistics probed the state table once per customer.
     """
     CustomerState.objects.filter(customer__merged_into__isnull=False).delete()
-    missing = list(
-        _live_customers()
-        .filter(~Exists(CustomerState.objects.filter(customer_id=OuterRef("pk"))))
-        .order_by()
-        .values_list("pk", flat=True)
+    customers, states = table_of(Customer), table_of(CustomerState)
+    # "WHERE 1 = 1" keeps SQLite from reading ON CONFLICT as a join condition.
+    return execute(
+        f"INSERT INTO {states} (customer_id, stage, rfm_segment, loyal_type) "  # noqa: S608
+        f"SELECT missing.id, '', '', '' FROM (SELECT id FROM {customers} "
+        f"WHERE merged_into_id IS NULL EXCEPT SELECT customer_id FROM {states}) AS missing "
+        "WHERE 1 = 1 ON CONFLICT DO NOTHING"
     )
-    for start in range(0, len(missing), ID_CHUNK):
-        CustomerState.objects.bulk_create(
-            [CustomerState(customer_id=pk) for pk in missing[start : start + ID_CHUNK]],
-            ignore_conflicts=True,
-        )
-    return len(missing)
 
 
 def stages_refresh() -> int:
     """Sweep: recompute every live customer's lifecycle stage; returns how many changed.
 
-    Per chunk of customers: one SELECT finds the rows whose computed stage differs
-    from the stored one (locking them), at most one UPDATE per stage writes them,
-    and the transitions are appended to StageChange and, except for a customer's
-    first classification, to the event log as "stage_changed".
+    A handful of statements for the whole table, whatever its size: the CASE of
+    `stage_expression` lists the customers whose stage moved into a scratch table, and
+    from it one UPDATE writes their state, one INSERT ... SELECT appends the StageChange
+    rows and one more the "stage_changed" events (except for a customer's first
+    classification). Unchanged customers are read, never written or locked. Runs hold
+    the LifecycleRules row, so two workers never record the same transition twice.
     """
     now = clock.now()
-    rules = LifecycleRules.current()
-    customer_states_ensure()
-    bounds = CustomerState.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
-    if bounds["lo"] is None:
-        return 0
-    changed = 0
-    for start in range(bounds["lo"], bounds["hi"] + 1, STAGE_CHUNK):
-        changed += _stages_refresh_range(start, start + STAGE_CHUNK, rules=rules, now=now)
+    LifecycleRules.current()
+    with transaction.atomic():
+        rules = LifecycleRules.objects.select_for_update().get(pk=1)
+        customer_states_ensure()
+        moves = (
+            CustomerState.objects.order_by()
+            .annotate(new_stage=stage_expression(rules, now=now, prefix="customer__"))
+            .exclude(stage=F("new_stage"))
+            .values_list("customer_id", "stage", "new_stage")
+        )
+        columns = "customer_id bigint PRIMARY KEY, from_stage varchar(16), to_stage varchar(16)"
+        with scratch_table("segments_stage_moves", columns) as table:
+            changed = insert_select(table, "customer_id, from_stage, to_stage", moves)
+            if changed:
+                analyze(table)
+                _stage_moves_write(table, now=now)
     return changed
 
 
-@transaction.atomic
-def _stages_refresh_range(lo: int, hi: int, *, rules: LifecycleRules, now: dt.datetime) -> int:
-    rows = list(
-        CustomerState.objects.select_for_update(of=("self",))
-        .filter(pk__gte=lo, pk__lt=hi)
-        .annotate(new_stage=stage_expression(rules, now=now, prefix="customer__"))
-        .exclude(stage=F("new_stage"))
-        .values_list("pk", "stage", "new_stage")
+def _stage_moves_write(moves: str, *, now: dt.datetime) -> None:
+    at = db_datetime(now)
+    states = table_of(CustomerState)
+    execute(
+        f"UPDATE {states} SET stage = m.to_stage, stage_since = %s "  # noqa: S608 - names only
+        f"FROM {moves} AS m WHERE {states}.customer_id = m.customer_id",
+        [at],
     )
-    by_stage: dict[str, list[int]] = defaultdict(list)
-    for pk, _old, new in rows:
-        by_stage[new].append(pk)
-    for stage, ids in by_stage.items():
-        CustomerState.objects.filter(pk__in=ids).update(stage=stage, stage_since=now)
-    StageChange.objects.bulk_create(
-        [
-            StageChange(customer_id=pk, from_stage=old, to_stage=new, at=now)
-            for pk, old, new in rows
-        ],
-        batch_size=BATCH,
+    execute(
+        f"INSERT INTO {table_of(StageChange)} (customer_id, from_stage, to_stage, at) "  # noqa: S608
+        f"SELECT customer_id, from_stage, to_stage, %s FROM {moves} ORDER BY customer_id",
+        [at],
     )
     # A first classification is bookkeeping, not something the customer did.
-    Event.objects.bulk_create(
-        [
-            Event(
-                customer_id=pk,
-                type="stage_changed",
-                properties={"from": old, "to": new},
-                occurred_at=now,
-                received_at=now,
-                source=SOURCE,
-            )
-            for pk, old, new in rows
-            if old
-        ],
-        batch_size=BATCH,
+    properties = json_object(("from", "from_stage"), ("to", "to_stage"))
+    execute(
+        f"INSERT INTO {table_of(Event)} "  # noqa: S608 - names only
+        "(customer_id, type, properties, occurred_at, received_at, source) "
+        f"SELECT customer_id, 'stage_changed', {properties}, %s, %s, %s FROM {moves} "
+        "WHERE from_stage <> '' ORDER BY customer_id",
+        [at, at, SOURCE],
     )
-    return len(rows)
 
 
 @transaction.atomic
@@ -303,27 +297,60 @@ def segments_refresh_all() -> int:
 
 
 def _segment_refresh_locked(segment: Segment, *, now: dt.datetime) -> MembershipChange:
+    """Set-based: the difference is computed once into a scratch table, then applied.
+
+    Entering and leaving customers never travel through Python; memberships and their
+    events are written by INSERT ... SELECT and one DELETE.
+    """
     matching = _matching(rules_parse(segment.rules), now)
     members = SegmentMembership.objects.filter(segment=segment)
-    entering = list(
+    entering = (
         matching.filter(~Exists(members.filter(customer_id=OuterRef("pk"))))
         .order_by()
-        .values_list("pk", flat=True)
+        .annotate(entering=Value(True))
+        .values_list("pk", "entering")
     )
-    leaving = list(
+    leaving = (
         members.filter(~Exists(matching.filter(pk=OuterRef("customer_id"))))
         .order_by()
-        .values_list("pk", "customer_id")
+        .annotate(entering=Value(False))
+        .values_list("customer_id", "entering")
     )
-    _memberships_write(
-        entering=[(segment.pk, cid) for cid in entering],
-        leaving=[(pk, segment.pk, cid) for pk, cid in leaving],
-        now=now,
-    )
+    columns = "customer_id bigint PRIMARY KEY, entering boolean NOT NULL"
+    with scratch_table("segments_membership_delta", columns) as delta:
+        entered = insert_select(delta, "customer_id, entering", entering)
+        exited = insert_select(delta, "customer_id, entering", leaving)
+        if entered or exited:
+            analyze(delta)
+            _membership_delta_write(delta, segment_id=segment.pk, now=now)
     segment.member_count = members.count()
     segment.refreshed_at = now
     segment.save(update_fields=["member_count", "refreshed_at"])
-    return MembershipChange(entered=len(entering), exited=len(leaving))
+    return MembershipChange(entered=entered, exited=exited)
+
+
+def _membership_delta_write(delta: str, *, segment_id: int, now: dt.datetime) -> None:
+    at = db_datetime(now)
+    memberships = table_of(SegmentMembership)
+    execute(
+        f"INSERT INTO {memberships} (segment_id, customer_id, since) "  # noqa: S608
+        f"SELECT %s, customer_id, %s FROM {delta} WHERE entering ORDER BY customer_id",
+        [segment_id, at],
+    )
+    execute(
+        f"DELETE FROM {memberships} WHERE segment_id = %s AND customer_id IN "  # noqa: S608
+        f"(SELECT customer_id FROM {delta} WHERE NOT entering)",
+        [segment_id],
+    )
+    properties = json_object(("segment_id", str(int(segment_id))))
+    execute(
+        f"INSERT INTO {table_of(Event)} "  # noqa: S608 - names only
+        "(customer_id, type, properties, occurred_at, received_at, source) "
+        "SELECT customer_id, CASE WHEN entering THEN 'segment_entered' "
+        f"ELSE 'segment_exited' END, {properties}, %s, %s, %s FROM {delta} "
+        "ORDER BY entering DESC, customer_id",
+        [at, at, SOURCE],
+    )
 
 
 def segments_apply_for_customers(*, customer_ids: Iterable[int]) -> MembershipChange:

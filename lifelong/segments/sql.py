@@ -1,44 +1,118 @@
-"""UPDATE ... FROM, the set-based statement the ORM cannot spell.
+"""Set-based statements the ORM cannot spell: UPDATE ... FROM, INSERT ... SELECT, scratch tables.
 
-The SELECT is always an ORM queryset compiled by Django (so parameters stay bound);
-only the wrapping statement is written here. It runs on PostgreSQL and on
-SQLite >= 3.33.
+The SELECTs are ORM querysets compiled by Django (so parameters stay bound); only the
+wrapping statements are written here. They run on PostgreSQL and on SQLite >= 3.39
+(UPDATE FROM, window functions, IS DISTINCT FROM).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Model, QuerySet
+
+
+def quote(name: str) -> str:
+    return str(connection.ops.quote_name(name))
+
+
+def table_of(model: type[Model]) -> str:
+    return quote(model._meta.db_table)
+
+
+def compiled(select: QuerySet[Any, Any]) -> tuple[str, tuple[Any, ...]]:
+    sql, params = select.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def db_datetime(value: dt.datetime) -> Any:
+    """A datetime as the backend stores it (SQLite keeps naive UTC text), for raw parameters."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def json_object(*pairs: tuple[str, str]) -> str:
+    """SQL building a JSON object from (key, SQL expression) pairs; keys are literals of ours."""
+    function = "jsonb_build_object" if connection.vendor == "postgresql" else "json_object"
+    arguments = ", ".join(f"'{key}', {expression}" for key, expression in pairs)
+    return f"{function}({arguments})"
+
+
+def execute(sql: str, params: Sequence[Any] = ()) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+def fetch(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
 
 
 def update_from(
     model: type[Model],
     *,
     key: str,
-    select: QuerySet[Any, Any],
+    select: QuerySet[Any, Any] | str,
     select_key: str,
     columns: Mapping[str, str],
+    params: Sequence[Any] = (),
 ) -> int:
     """Set `columns` (target column -> select alias) where the joined row differs.
 
-    Rows whose values already equal the select's are left alone, so an unchanged
-    customer costs no write and no dead tuple.
+    `select` is a queryset or the name of a scratch table. Rows whose values already
+    equal the select's are left alone, so an unchanged customer costs no write, no row
+    lock and no dead tuple.
     """
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    sql, params = select.query.sql_with_params()
+    table = table_of(model)
+    if isinstance(select, str):
+        source = quote(select)
+    else:
+        sql, params = compiled(select)
+        source = f"({sql})"
     assignments = ", ".join(f"{quote(c)} = s.{quote(a)}" for c, a in columns.items())
     differs = " OR ".join(
-        f"{table}.{quote(c)} IS NULL OR {table}.{quote(c)} <> s.{quote(a)}"
-        for c, a in columns.items()
+        f"{table}.{quote(c)} IS DISTINCT FROM s.{quote(a)}" for c, a in columns.items()
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} FROM ({sql}) AS s "  # noqa: S608 - names only
-            f"WHERE {table}.{quote(key)} = s.{quote(select_key)} AND ({differs})",
-            params,
-        )
-        return cursor.rowcount
+    return execute(
+        f"UPDATE {table} SET {assignments} FROM {source} AS s "  # noqa: S608 - names only
+        f"WHERE {table}.{quote(key)} = s.{quote(select_key)} AND ({differs})",
+        params,
+    )
+
+
+def insert_select(table: str, columns: str, select: QuerySet[Any, Any]) -> int:
+    """INSERT INTO table (columns) <select>; returns the number of rows inserted."""
+    try:
+        sql, params = compiled(select)
+    except EmptyResultSet:
+        # Django refuses to compile a WHERE that can never hold ("pk IN ()").
+        return 0
+    return execute(f"INSERT INTO {table} ({columns}) {sql}", params)
+
+
+@contextlib.contextmanager
+def scratch_table(name: str, columns: str) -> Iterator[str]:
+    """A temporary table for the duration of a block (inside the caller's transaction).
+
+    Dropped explicitly at the end rather than ON COMMIT, so a sweep can run twice in
+    one transaction (tests do). After an error the caller's rollback removes it (the
+    CREATE is transactional on both backends); a DROP there would fail on PostgreSQL's
+    aborted transaction and hide the real error.
+    """
+    table = quote(name)
+    execute(f"DROP TABLE IF EXISTS {table}")
+    execute(f"CREATE TEMPORARY TABLE {table} ({columns})")
+    yield table
+    execute(f"DROP TABLE {table}")
+
+
+def analyze(table: str) -> None:
+    """Fresh statistics for a scratch table: PostgreSQL plans joins on it blind otherwise."""
+    if connection.vendor == "postgresql":
+        execute(f"ANALYZE {table}")

@@ -2,6 +2,8 @@
 
 Rules, first match wins (docs/segments.md explains the defaults):
 lead (no counted order) > churned > sleeping > at_risk > loyal > repeat > new.
+At risk is the silence rule, or, when `LifecycleRules.at_risk_below_p_alive` is set,
+a stored P(alive) below it.
 """
 
 from __future__ import annotations
@@ -50,8 +52,13 @@ class Epoch(Func):
         )
 
 
-def stage_expression(rules: LifecycleRules, *, now: dt.datetime, prefix: str = "") -> Case:
-    """CASE expression giving the stage of the customer row reached through `prefix`."""
+def stage_expression(
+    rules: LifecycleRules, *, now: dt.datetime, prefix: str = "", p_alive: str = "p_alive"
+) -> Case:
+    """CASE expression giving the stage of the customer row reached through `prefix`.
+
+    `p_alive` names the CustomerState column holding P(alive), as seen from the query.
+    """
     count = F(f"{prefix}orders_count")
     last = f"{prefix}last_order_at"
     silence = ExpressionWrapper(Value(now.timestamp()) - Epoch(last), output_field=FloatField())
@@ -78,6 +85,16 @@ def stage_expression(rules: LifecycleRules, *, now: dt.datetime, prefix: str = "
         When(**before(rules.churned_after_days), then=Value(Stage.CHURNED.value)),
         When(**before(rules.sleeping_after_days), then=Value(Stage.SLEEPING.value)),
         When(GreaterThan(silence, at_risk_after), then=Value(Stage.AT_RISK.value)),
+        *(
+            []
+            if rules.at_risk_below_p_alive is None
+            else [
+                When(
+                    **{f"{p_alive}__lt": float(rules.at_risk_below_p_alive)},
+                    then=Value(Stage.AT_RISK.value),
+                )
+            ]
+        ),
         When(
             **{
                 f"{prefix}orders_count__gte": rules.loyal_min_orders,
