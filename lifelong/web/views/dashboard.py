@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Subquery, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -281,8 +281,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "web/dashboard/index.html", context)
 
 
-@require(VIEW)
-def dashboard_kpis_csv(request: HttpRequest) -> HttpResponse:
+@require(VIEW)  # type: ignore[arg-type]  # require() is typed for HttpResponse; this streams
+def dashboard_kpis_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The KPI tiles of every period as rows: period, metric, value, previous."""
     state = RollupState.objects.filter(pk=1).first()
     rows: list[Sequence[object]] = [[_("period, days"), _("metric"), _("value"), _("previous")]]
@@ -297,8 +297,8 @@ def _raw(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-@require(VIEW)
-def dashboard_cohorts_csv(request: HttpRequest) -> HttpResponse:
+@require(VIEW)  # type: ignore[arg-type]  # require() is typed for HttpResponse; this streams
+def dashboard_cohorts_csv(request: HttpRequest) -> StreamingHttpResponse:
     """Every cohort cell: cohort month, month, months since first order, customers, revenue."""
     header = [_("cohort"), _("month"), _("months since first order"), _("customers"), _("revenue")]
     cells = CohortMonth.objects.values_list("cohort", "month", "offset", "customers", "revenue")
