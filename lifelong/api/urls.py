@@ -1,14 +1,34 @@
 """Assembly of the REST API at /api/v1 (OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs)."""
 
+import json
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.parser import Parser
 
 from lifelong.api import errors
 from lifelong.api.ingest import NotFound
-from lifelong.api.routers import customers, events, orders, products
+from lifelong.api.routers import customers, events, orders, products, segments
+
+
+class ObjectBodyParser(Parser):
+    """Every request body of this API is a JSON object.
+
+    ninja's Schema reads attributes off any value, so a bare `[]` would otherwise
+    validate as an empty object and, on an upsert, create a record.
+    """
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = json.loads(request.body)
+        if not isinstance(data, dict):
+            raise ValueError("the request body must be a JSON object")
+        return data
+
 
 api = NinjaAPI(
     title="Lifelong API",
+    parser=ObjectBodyParser(),
     version="1",
     urls_namespace="api",
     description=(
@@ -29,6 +49,7 @@ api.add_router("", customers.router)
 api.add_router("", orders.router)
 api.add_router("", products.router)
 api.add_router("", events.router)
+api.add_router("", segments.router)
 
 
 @api.get("/health", auth=None, tags=["meta"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from lifelong.customers.models import Customer
+
 pytestmark = pytest.mark.django_db
 
 
@@ -79,3 +81,10 @@ def test_lone_surrogates_are_422_and_odd_offsets_are_stored_in_utc(api):
     response = api.post("/events", {"type": "x", "occurred_at": "1990-05-10T10:18:24-16:09"})
     assert response.status_code == 201
     assert response.json()["occurred_at"] == "1990-05-11T02:27:24Z"
+
+
+@pytest.mark.parametrize("body", ["[]", "[1, 2]", '"text"', "3"])
+def test_a_body_that_is_not_an_object_is_refused_and_creates_nothing(api, body):
+    response = api.put("/customers/C-ARRAY", body)
+    assert response.status_code == 400
+    assert not Customer.objects.filter(external_id="C-ARRAY").exists()
