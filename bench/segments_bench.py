@@ -190,6 +190,7 @@ def main() -> int:
     from lifelong.commerce.models import Order
     from lifelong.customers.models import Customer
     from lifelong.segments.rfm import pareto_share
+    from lifelong.segments.scoring import clv_scores_refresh
     from lifelong.segments.services import (
         rfm_refresh,
         segment_create,
@@ -217,6 +218,8 @@ def main() -> int:
     timed("stages_refresh, again (no change)", stages_refresh)
     timed("rfm_refresh, first", rfm_refresh)
     timed("rfm_refresh, again (no change)", rfm_refresh)
+    timed("clv_scores_refresh, first", lambda: clv_scores_refresh() and "fitted")
+    timed("clv_scores_refresh, again", lambda: clv_scores_refresh() and "fitted")
     segment = segment_create(
         name="At risk, big spenders, or Champions in Kazan",
         rules={

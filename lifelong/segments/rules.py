@@ -135,21 +135,41 @@ class EventCondition(_Node):
     within_days: int | None = Field(default=None, ge=0, le=36500)
 
 
+# Scores of the CLV model (scoring.clv_scores_refresh): P(alive) is 0..1, the values money.
+MODEL_SCORES = ("p_alive", "predicted_clv", "loyalty_value")
+
+
 class ScoreCondition(_Node):
-    """A computed score: RFM scores (1..5), RFM segment, lifecycle stage or loyal type."""
+    """A computed score: RFM scores (1..5), RFM segment, lifecycle stage, loyal type, or a
+    CLV model score (P(alive), predicted CLV, loyalty value; customers without one never match).
+    """
 
     kind: Literal["score"]
     field: Literal[
-        "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment", "stage", "loyal_type"
+        "rfm_recency",
+        "rfm_frequency",
+        "rfm_monetary",
+        "rfm_segment",
+        "stage",
+        "loyal_type",
+        "p_alive",
+        "predicted_clv",
+        "loyalty_value",
     ]
     op: Comparison
-    value: int | str | list[int] | list[str]
+    value: int | float | str | list[int] | list[str]
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> ScoreCondition:
         _check_value(self.op, self.value, allow_none_for=())
-        numeric = self.field.startswith("rfm_") and self.field != "rfm_segment"
         values = self.value if isinstance(self.value, list) else [self.value]
+        if self.field in MODEL_SCORES:
+            if self.op == "in" or any(isinstance(v, bool | str) for v in values):
+                raise ValueError(f"{self.field} is compared with one number")
+            if self.field == "p_alive" and not 0 <= float(self.value) <= 1:  # type: ignore[arg-type]
+                raise ValueError("P(alive) is between 0 and 1")
+            return self
+        numeric = self.field.startswith("rfm_") and self.field != "rfm_segment"
         if any(isinstance(v, int) != numeric for v in values):
             raise ValueError(f"{self.field} takes {'numbers' if numeric else 'names'}")
         if not numeric and self.op not in ("eq", "in"):

@@ -12,6 +12,8 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Model, QuerySet
@@ -65,13 +67,14 @@ def update_from(
 ) -> int:
     """Set `columns` (target column -> select alias) where the joined row differs.
 
-    `select` is a queryset or the name of a scratch table. Rows whose values already
+    `select` is a queryset, or SQL text: a scratch table's name or a parenthesised
+    SELECT. Rows whose values already
     equal the select's are left alone, so an unchanged customer costs no write, no row
     lock and no dead tuple.
     """
     table = table_of(model)
     if isinstance(select, str):
-        source = quote(select)
+        source = select
     else:
         sql, params = compiled(select)
         source = f"({sql})"
@@ -116,3 +119,48 @@ def analyze(table: str) -> None:
     """Fresh statistics for a scratch table: PostgreSQL plans joins on it blind otherwise."""
     if connection.vendor == "postgresql":
         execute(f"ANALYZE {table}")
+
+
+COPY_ROWS = 200_000
+
+
+def scratch_fill(
+    table: str, ids: npt.NDArray[np.int64], columns: Sequence[npt.NDArray[Any]]
+) -> None:
+    """Load (id, float, float, ...) rows from NumPy arrays into a scratch table.
+
+    PostgreSQL gets binary COPY built by NumPy (fixed-width rows, so no per-row
+    Python; NaN stays NaN and readers turn it into NULL with NULLIF). SQLite gets
+    executemany, which binds NaN as NULL.
+    """
+    floats = [np.asarray(column, dtype=np.float64) for column in columns]
+    if connection.vendor != "postgresql":
+        # Ids travel as exact floats; the bigint column's integer affinity stores integers.
+        rows = np.column_stack([ids.astype(np.float64), *floats]).tolist()
+        placeholders = ", ".join(["%s"] * (len(floats) + 1))
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), COPY_ROWS):
+                cursor.executemany(
+                    f"INSERT INTO {table} VALUES ({placeholders})",  # noqa: S608 - names only
+                    rows[start : start + COPY_ROWS],
+                )
+        return
+    layout = [("fields", ">i2"), ("id_size", ">i4"), ("id", ">i8")]
+    for n in range(len(floats)):
+        layout += [(f"size{n}", ">i4"), (f"value{n}", ">f8")]
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} FROM STDIN WITH (FORMAT binary)") as copy,
+    ):
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big"))
+        for start in range(0, ids.shape[0], COPY_ROWS):
+            stop = min(start + COPY_ROWS, ids.shape[0])
+            block = np.empty(stop - start, dtype=layout)
+            block["fields"] = len(floats) + 1
+            block["id_size"] = 8
+            block["id"] = ids[start:stop]
+            for n, column in enumerate(floats):
+                block[f"size{n}"] = 8
+                block[f"value{n}"] = column[start:stop]
+            copy.write(block.tobytes())
+        copy.write((-1).to_bytes(2, "big", signed=True))
