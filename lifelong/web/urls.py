@@ -2,6 +2,7 @@ from django.urls import path
 
 from lifelong.web.views import (
     auth,
+    clv,
     customers,
     dashboard,
     exports,
@@ -21,6 +22,7 @@ urlpatterns = [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/kpis.csv", dashboard.dashboard_kpis_csv, name="dashboard_kpis_csv"),
     path("dashboard/cohorts.csv", dashboard.dashboard_cohorts_csv, name="dashboard_cohorts_csv"),
+    path("clv/", clv.clv_report, name="clv_report"),
     path("customers/", customers.customer_list, name="customers"),
     path("customers/export.csv", exports.customers_csv, name="customers_csv"),
     path("customers/<int:pk>/", customers.customer_card, name="customer"),

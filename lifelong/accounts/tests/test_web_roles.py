@@ -25,6 +25,7 @@ PUBLIC = {"login"}
 VIEWS: dict[str, tuple[str, str]] = {
     "logout": ("", "post"),
     "home": (VIEW, "get"),
+    "clv_report": (VIEW, "get"),
     "customers": (VIEW, "get"),
     "customer": (VIEW, "get"),
     "customer_timeline": (VIEW, "get"),
