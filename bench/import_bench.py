@@ -11,7 +11,8 @@ Russian headers, `;`, decimal commas, dd.mm.yyyy dates) and measures:
   ours:  `lifelong import orders FILE` (import_file_cli), after the customers file has been
          imported (timed and printed separately, not part of the ratio).
 
-It prints rows/s for both and ours / floor. Not part of the test suite.
+It prints rows/s for both and ours / floor, and the load average before and after (the
+machine may be shared: compare ratios within one run). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ def copy_floor(db_url: str, orders_path: Path) -> float:
     return elapsed
 
 
+def print_load(when: str) -> None:
+    one, five, fifteen = os.getloadavg()
+    print(f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} CPUs)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -132,8 +138,8 @@ def main() -> int:
         )
         return 2
     conninfo = psycopg.conninfo.conninfo_to_dict(server_url)
-    admin_url = psycopg.conninfo.make_conninfo(**{**conninfo, "dbname": "postgres"})
-    bench_url = psycopg.conninfo.make_conninfo(**{**conninfo, "dbname": DB_NAME})
+    admin_url = psycopg.conninfo.make_conninfo("", **{**conninfo, "dbname": "postgres"})
+    bench_url = psycopg.conninfo.make_conninfo("", **{**conninfo, "dbname": DB_NAME})
     user = conninfo.get("user", "postgres")
     host = conninfo.get("host", "127.0.0.1")
     port = conninfo.get("port", "5432")
@@ -145,6 +151,7 @@ def main() -> int:
     os.environ["LIFELONG_DATABASE_URL"] = f"postgresql://{user}{password}@{host}:{port}/{DB_NAME}"
     os.environ["LIFELONG_VAR_DIR"] = str(workdir / "var")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifelong.settings")
+    print_load("before")
     try:
         started = time.perf_counter()
         customers_path, products_path, orders_path, orders = write_files(
@@ -191,6 +198,7 @@ def main() -> int:
         again = time.perf_counter() - started
         rate = args.rows / again
         print(f"re-import of the same file (all unchanged): {again:.2f}s = {rate:,.0f} rows/s")
+        print_load("after")
     finally:
         from django.db import connections
 

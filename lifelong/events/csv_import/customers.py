@@ -11,12 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
+from lifelong import clock
 from lifelong.customers.models import Customer, Tag
 from lifelong.customers.services import CustomerDataError, clean_profile
-from lifelong.events.csv_import.layout import GENDERS, word
+from lifelong.events.csv_import.layout import GENDERS, Layout, word
 from lifelong.events.csv_import.sql import bulk_insert, events_insert
 from lifelong.events.csv_import.tally import Context, Group, RowError, Tally
 from lifelong.events.models import Event
@@ -34,8 +36,7 @@ class CustomerRow:
     tags: list[str]
 
 
-def _customer_row(cells: list[str], ctx: Context) -> CustomerRow:
-    layout = ctx.layout
+def _customer_row(cells: list[str], layout: Layout, today: dt.date) -> CustomerRow:
     data: dict[str, Any] = {}
     for name in ("first_name", "last_name", "patronymic", "email", "phone", "source"):
         value = layout.cell(cells, name)
@@ -60,7 +61,7 @@ def _customer_row(cells: list[str], ctx: Context) -> CustomerRow:
             raise RowError(
                 layout.label("birthday"), _("not a date: %(value)r") % {"value": birthday}
             ) from None
-        if not dt.date(1900, 1, 1) <= data["birthday"] <= ctx.now.date():
+        if not dt.date(1900, 1, 1) <= data["birthday"] <= today:
             raise RowError(
                 layout.label("birthday"), _("impossible birthday: %(value)r") % {"value": birthday}
             )
@@ -83,27 +84,53 @@ def _jsonable(changes: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in changes.items()}
 
 
-def customers_batch(groups: list[Group], ctx: Context) -> Tally:
-    """customer_upsert semantics for a batch: only given fields change, tags are added."""
-    tally = Tally()
-    layout = ctx.layout
-    parsed: list[tuple[str, list[tuple[int, CustomerRow]]]] = []
-    for key, rows in groups:
-        if not key:
-            tally.reject_keyless(layout, rows, "external_id", _("the ID is empty"))
-            continue
-        good: list[tuple[int, CustomerRow]] = []
-        failures: dict[int, RowError] = {}
-        for number, cells in rows:
-            try:
-                good.append((number, _customer_row(cells, ctx)))
-            except RowError as exc:
-                failures[number] = exc
-        if failures:
-            tally.reject_group(layout, rows, failures)
-        else:
-            parsed.append((key, good))
+ParsedGroups = list[tuple[str, list[tuple[int, CustomerRow]]]]
 
+
+@dataclass
+class ParsedCustomers:
+    groups: ParsedGroups  # good groups: key and parsed rows
+    rejected: Tally
+
+
+class CustomersBatch:
+    """The batch handler for one customers file."""
+
+    def __init__(self, layout: Layout, tz: ZoneInfo) -> None:
+        self.layout = layout
+
+    def prepare(self, groups: list[Group]) -> ParsedCustomers:
+        """Parse and check a batch; no database access, so it may run in a reading thread."""
+        layout = self.layout
+        today = clock.now().date()
+        parsed = ParsedCustomers(groups=[], rejected=Tally())
+        for key, rows in groups:
+            if not key:
+                parsed.rejected.reject_keyless(layout, rows, "external_id", _("the ID is empty"))
+                continue
+            good: list[tuple[int, CustomerRow]] = []
+            failures: dict[int, RowError] = {}
+            for number, cells in rows:
+                try:
+                    good.append((number, _customer_row(cells, layout, today)))
+                except RowError as exc:
+                    failures[number] = exc
+            if failures:
+                parsed.rejected.reject_group(layout, rows, failures)
+            else:
+                parsed.groups.append((key, good))
+        return parsed
+
+    def write(self, prepared: ParsedCustomers, ctx: Context) -> Tally:
+        """customer_upsert semantics for a batch: only given fields change, tags are added."""
+        tally = Tally()
+        tally.add(prepared.rejected)
+        _customers_write(prepared.groups, ctx, tally)
+        return tally
+
+
+def _customers_write(parsed: ParsedGroups, ctx: Context, tally: Tally) -> None:
+    """Apply the parsed rows, counting them in `tally`: one query per table to read, bulk writes."""
     found = Customer.objects.in_bulk([key for key, _rows in parsed], field_name="external_id")
     # One instance per row, so that two keys resolving to one survivor share its changes.
     instances = {c.pk: c for c in found.values()}
@@ -168,7 +195,7 @@ def customers_batch(groups: list[Group], ctx: Context) -> Tally:
                 events.append((customer, event_type, {"changes": _jsonable(changes)}))
 
     if ctx.dry_run:
-        return tally
+        return
     bulk_insert(new)
     if dirty:
         Customer.objects.bulk_update(list(dirty.values()), [*sorted(dirty_fields), "updated_at"])
@@ -193,4 +220,3 @@ def customers_batch(groups: list[Group], ctx: Context) -> Tally:
             for c, event_type, properties in events
         ]
     )
-    return tally

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
-from lifelong.events.csv_import.customers import customers_batch
+from lifelong.events.csv_import.customers import CustomersBatch
 from lifelong.events.csv_import.layout import ImportFileError, Layout
 from lifelong.events.csv_import.orders import OrdersBatch
 from lifelong.events.csv_import.products import products_batch
@@ -86,7 +86,7 @@ class GroupsBatch:
 
 
 HANDLERS: dict[str, Callable[[Layout, ZoneInfo], BatchHandler]] = {
-    ImportKind.CUSTOMERS: lambda layout, tz: GroupsBatch(customers_batch),
+    ImportKind.CUSTOMERS: CustomersBatch,
     ImportKind.ORDERS: OrdersBatch,
     ImportKind.PRODUCTS: lambda layout, tz: GroupsBatch(products_batch),
 }

@@ -25,6 +25,7 @@ from lifelong.events.csv_import import (
     imports_run_pending,
     jobs,
 )
+from lifelong.events.csv_import.reading import prefetched
 from lifelong.events.models import Event, ImportJob, ImportStatus
 from lifelong.factories import CustomerFactory, ProductFactory
 
@@ -339,6 +340,18 @@ def test_rows_of_one_order_group_across_batches(frozen_time, monkeypatch):
     assert list(s1.lines.order_by("pk").values_list("sku", flat=True)) == ["A", "D"]
     assert s1.total == Decimal("50.00")
     assert Event.objects.get(idempotency_key="order:S-1:placed").properties["skus"] == ["A", "D"]
+
+
+def test_the_reading_thread_hands_over_its_batches_then_its_error():
+    def batches():
+        yield 1
+        yield 2
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    received = prefetched(batches)
+    assert [next(received), next(received)] == [1, 2]
+    with pytest.raises(UnicodeDecodeError):
+        next(received)
 
 
 def test_contradicting_rows_of_one_order_are_rejected(frozen_time):
