@@ -98,7 +98,13 @@ def test_the_value_chart_uses_predicted_clv_once_there_is_one(client, frozen_tim
 
 def test_the_period_switch_picks_the_period_and_ignores_junk(client, frozen_time):
     shop(6)
-    assert client.get(URL, {"period": "365"}).context["period"] == 365
+    year = client.get(URL, {"period": "365"})
+    assert year.context["period"] == 365
+    # A year by week, shorter periods by day, with days without orders as zeros.
+    assert len(year.context["charts"]["trend"]["labels"]) == 53
+    month = client.get(URL, {"period": "30"}).context["charts"]["trend"]
+    assert len(month["orders"]) == 30
+    assert sum(year.context["charts"]["trend"]["orders"]) >= sum(month["orders"]) > 0
     assert client.get(URL, {"period": "7"}).context["period"] == 30
     assert client.get(URL, {"period": "abc"}).context["period"] == 30
 

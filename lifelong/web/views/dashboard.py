@@ -29,6 +29,7 @@ from lifelong.web.exports import csv_download
 from lifelong.web.templatetags.web import money
 
 COHORT_MONTHS = 12
+WEEKLY_AFTER_DAYS = 90
 STAGE_ORDER = [
     Stage.LEAD,
     Stage.NEW,
@@ -261,7 +262,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .annotate(n=Sum("customers"))
         .order_by()
     )
-    trend = list(DailyMetrics.objects.filter(day__gt=since).values_list("day", "revenue", "orders"))
+    by_day = {
+        day: (revenue, orders)
+        for day, revenue, orders in DailyMetrics.objects.filter(day__gt=since).values_list(
+            "day", "revenue", "orders"
+        )
+    }
+    # Days without orders are zeros on the chart, not gaps that squeeze the axis; a year
+    # is shown by week (52 bars read better than 365).
+    step = 7 if period > WEEKLY_AFTER_DAYS else 1
+    days = [since + dt.timedelta(days=i) for i in range(1, period + 1)]
+    # Buckets end today, so the newest bar is a whole week; the oldest may be shorter.
+    buckets = [days[max(0, end - step) : end] for end in range(len(days), 0, -step)][::-1]
+    trend = []
+    for bucket in buckets:
+        cells = [by_day.get(day, (Decimal(0), 0)) for day in bucket]
+        trend.append((bucket[0], sum(r for r, _n in cells), sum(n for _r, n in cells)))
     cohorts, cohort_top = cohort_rows(today)
     pareto = None
     if state.lorenz:

@@ -12,6 +12,8 @@
 
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   Chart.defaults.maintainAspectRatio = false;
+  // Figures, not a show: draw at once (also keeps screenshots and printouts complete).
+  Chart.defaults.animation = false;
   Chart.defaults.plugins.legend.labels.boxWidth = 12;
 
   function draw(id, config) {
