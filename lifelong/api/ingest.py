@@ -17,10 +17,22 @@ from lifelong.customers.models import Customer
 from lifelong.customers.services import customer_upsert
 from lifelong.events.models import Event
 from lifelong.events.services import event_record
+from lifelong.segments.services import segments_apply_for_customers
 
 
 class NotFound(LookupError):
     """An object named in the request does not exist (answered with 404)."""
+
+
+def segments_follow(customer_ids: Iterable[int]) -> None:
+    """Re-evaluate segments for these customers once the current transaction commits.
+
+    Robust: the facts are already saved by then, and the hourly sweep repairs a
+    membership that a failure here left behind, so the client still gets its answer.
+    """
+    ids = sorted(set(customer_ids))
+    if ids:
+        transaction.on_commit(lambda: segments_apply_for_customers(customer_ids=ids), robust=True)
 
 
 def customer_get(external_id: str) -> Customer:
@@ -77,13 +89,15 @@ def _customer_create_bare(external_id: str, *, source: str) -> Customer:
 def customer_ingest(*, external_id: str, payload: CustomerIn, source: str) -> tuple[Customer, bool]:
     """Create or update a customer; returns (customer, created)."""
     data = payload.model_dump(exclude={"attributes", "tags"}, exclude_none=True)
-    return customer_upsert(
+    customer, created = customer_upsert(
         external_id=external_id,
         data=data,
         attributes=payload.attributes,
         tags=payload.tags,
         source=source,
     )
+    segments_follow([customer.pk])
+    return customer, created
 
 
 @transaction.atomic
@@ -98,6 +112,7 @@ def order_ingest(*, external_id: str, payload: OrderIn, source: str) -> tuple[Or
             LineInput(sku=line.sku, quantity=line.quantity, price=line.price, name=line.name)
             for line in payload.lines
         ]
+    segments_follow([customer.pk])
     return order_upsert(
         external_id=external_id,
         customer=customer,
@@ -120,6 +135,7 @@ def refund_ingest(*, order_external_id: str, payload: RefundIn, source: str) -> 
     order = Order.objects.filter(external_id=order_external_id).first()
     if order is None:
         raise NotFound(f"No order with external id {order_external_id!r}.")
+    segments_follow([order.customer_id])
     return refund_record(
         external_id=payload.external_id,
         order=order,
@@ -140,6 +156,7 @@ def events_ingest(*, items: Sequence[EventIn], source: str) -> list[tuple[Event,
         {item.customer_external_id for item in items if item.customer_external_id},
         source=source,
     )
+    segments_follow(customer.pk for customer in customers.values())
     return [
         event_record(
             customer=customers[item.customer_external_id] if item.customer_external_id else None,

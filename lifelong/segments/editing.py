@@ -8,6 +8,7 @@ base takes a while), and the hourly sweep catches any that a crash interrupted.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -207,7 +208,12 @@ _CONDITION: TypeAdapter[Any] = TypeAdapter(Condition)
 
 
 def rules_problems(data: Any) -> list[RuleProblem]:
-    """Everything wrong with a rule tree, node by node; empty when `rules_parse` accepts it."""
+    """Everything wrong with a rule tree (plain JSON data), node by node.
+
+    Stricter than `rules_parse`: values are checked as the JSON types the schema
+    states (no 0 for false, no 2.0 for a score), as an API client reads the schema.
+    An empty list means `rules_parse` accepts the tree.
+    """
     problems = _node_problems(data, (), depth=1)
     if problems:
         return problems
@@ -228,7 +234,7 @@ def _node_problems(node: Any, loc: tuple[str | int, ...], *, depth: int) -> list
         return [RuleProblem(loc=loc, msg="must be an object", type="dict_type")]
     if node.get("kind", "group") != "group":
         try:
-            _CONDITION.validate_python(node)
+            _CONDITION.validate_json(json.dumps(node), strict=True)
         except pydantic.ValidationError as exc:
             # A condition's errors start with its kind ("score", "value"): drop it.
             return [
@@ -246,7 +252,7 @@ def _node_problems(node: Any, loc: tuple[str | int, ...], *, depth: int) -> list
     shell = {key: value for key, value in node.items() if key != "rules"}
     problems = []
     try:
-        RuleGroup.model_validate(shell)
+        RuleGroup.model_validate_json(json.dumps(shell), strict=True)
     except pydantic.ValidationError as exc:
         problems += [_problem(loc, error) for error in exc.errors(include_url=False)]
     if not isinstance(children, list):

@@ -401,6 +401,8 @@ def problem_message(problem: RuleProblem, rest: Sequence[str | int] = ()) -> str
         "decimal_parsing": _("Enter a number."),
         "int_parsing": _("Enter a whole number."),
         "int_from_float": _("Enter a whole number."),
+        "int_type": _("Enter a whole number."),
+        "decimal_type": _("Enter a number."),
         "greater_than_equal": _("The number is too small."),
         "less_than_equal": _("The number is too large."),
         "string_too_long": _("The text is too long."),
