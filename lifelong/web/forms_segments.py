@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.segments.editing import LIFECYCLE_FIELDS, RuleProblem
 from lifelong.segments.models import LifecycleRules, LoyalType, RfmSegment, Stage
-from lifelong.segments.rules import MAX_CONDITIONS, MAX_DEPTH
+from lifelong.segments.rules import MAX_CONDITIONS, MAX_DEPTH, MODEL_SCORES
 from lifelong.web.forms import Form
 
 ROOT = "r"
@@ -89,6 +89,9 @@ SCORE_FIELDS: Choices = [
     ("rfm_recency", gettext_lazy("recency score (1–5)")),
     ("rfm_frequency", gettext_lazy("frequency score (1–5)")),
     ("rfm_monetary", gettext_lazy("monetary score (1–5)")),
+    ("p_alive", gettext_lazy("P(alive), 0–1")),
+    ("predicted_clv", gettext_lazy("predicted CLV")),
+    ("loyalty_value", gettext_lazy("loyalty value")),
 ]
 SCORE_OPS: Choices = [*COMPARE, ("in", gettext_lazy("is one of"))]
 
@@ -208,6 +211,10 @@ def _condition_fields(kind: str, get: Any, own: dict[str, list[str]]) -> dict[st
         return {"field": score, "op": "in", "value": names}
     op = text("op") or "gte"
     raw = text("value")
+    if score in MODEL_SCORES:
+        value = _decimal_text(raw) if raw is not None else "0.5" if score == "p_alive" else "0"
+        number = float(value) if NUMBER.match(value) else value
+        return {"field": score, "op": "lt" if op == "in" else op, "value": number}
     if raw is None:
         return {"field": score, "op": "gte", "value": 4}
     value = [_integer(p) for p in _parts(raw)] if op == "in" else _integer(raw)
@@ -424,6 +431,10 @@ def problem_message(problem: RuleProblem, rest: Sequence[str | int] = ()) -> str
         text = messages[msg]
     elif msg.endswith("needs a value"):
         text = _("Enter a value.")
+    elif msg.endswith("is compared with one number"):
+        text = _("Enter one number.")
+    elif msg == "P(alive) is between 0 and 1":
+        text = _("P(alive) is between 0 and 1.")
     elif msg.endswith("takes numbers"):
         text = _("Enter whole numbers.")
     elif msg.startswith("groups nest at most"):

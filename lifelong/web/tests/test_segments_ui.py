@@ -41,6 +41,8 @@ EVERY_KIND = {
                 {"kind": "score", "field": "rfm_segment", "op": "eq", "value": "champions"},
                 {"kind": "score", "field": "rfm_recency", "op": "gte", "value": 4},
                 {"kind": "score", "field": "rfm_monetary", "op": "in", "value": [1, 2]},
+                {"kind": "score", "field": "p_alive", "op": "lt", "value": 0.35},
+                {"kind": "score", "field": "predicted_clv", "op": "gte", "value": 12000.0},
             ],
         },
         {"kind": "tag", "tag": "vip"},

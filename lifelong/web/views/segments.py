@@ -28,6 +28,7 @@ from lifelong.segments.models import (
     SegmentMembership,
     Stage,
 )
+from lifelong.segments.rules import MODEL_SCORES
 from lifelong.segments.services import segment_count as rules_count
 from lifelong.web import forms_segments as builder
 from lifelong.web.access import object_get, require, staff_user
@@ -85,6 +86,7 @@ class Choices:
     score_fields = builder.SCORE_FIELDS
     score_ops = builder.SCORE_OPS
     score_names = tuple(builder.SCORE_NAMES)
+    model_scores = MODEL_SCORES
 
     @property
     def profile_fields(self) -> builder.Choices:
