@@ -147,6 +147,13 @@ class CustomerState(models.Model):
     loyal_type = models.CharField(
         _("loyal type"), max_length=16, choices=LoyalType.choices, blank=True
     )
+    # The order summary (count, net spend) discount_share was computed at: while the
+    # customer's summary still equals it, their orders have not changed and rfm_refresh
+    # does not read them again.
+    discount_basis_orders = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    discount_basis_spent = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, editable=False
+    )
     p_alive = models.FloatField(_("P(alive)"), null=True, blank=True)
     expected_purchases_90d = models.FloatField(
         _("expected purchases in 90 days"), null=True, blank=True

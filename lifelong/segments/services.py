@@ -27,6 +27,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Coalesce
 
 from lifelong import clock
 from lifelong.accounts.models import User
@@ -43,10 +44,11 @@ from lifelong.segments.models import (
     StageChange,
 )
 from lifelong.segments.rfm import (
-    discount_shares_queryset,
+    discount_shares_select,
     loyal_type_expression,
     rfm_scores_queryset,
     rfm_segment_expression,
+    stale_discount_queryset,
 )
 from lifelong.segments.rules import RuleGroup, rules_compile, rules_parse
 from lifelong.segments.sql import (
@@ -94,8 +96,10 @@ def stages_refresh() -> int:
     """Sweep: recompute every live customer's lifecycle stage; returns how many changed.
 
     A handful of statements for the whole table, whatever its size: the CASE of
-    `stage_expression` lists the customers whose stage moved into a scratch table, and
-    from it one UPDATE writes their state, one INSERT ... SELECT appends the StageChange
+    `stage_expression` over customers LEFT JOIN their state lists the customers whose
+    stage moved into a scratch table, and from it one UPDATE writes the existing state
+    rows, one INSERT creates the missing ones (already classified: no insert-then-update
+    of a million rows on the first run), one INSERT ... SELECT appends the StageChange
     rows and one more the "stage_changed" events (except for a customer's first
     classification). Unchanged customers are read, never written or locked. Runs hold
     the LifecycleRules row, so two workers never record the same transition twice.
@@ -104,16 +108,21 @@ def stages_refresh() -> int:
     LifecycleRules.current()
     with transaction.atomic():
         rules = LifecycleRules.objects.select_for_update().get(pk=1)
-        customer_states_ensure()
+        CustomerState.objects.filter(customer__merged_into__isnull=False).delete()
         moves = (
-            CustomerState.objects.order_by()
-            .annotate(new_stage=stage_expression(rules, now=now, prefix="customer__"))
-            .exclude(stage=F("new_stage"))
-            .values_list("customer_id", "stage", "new_stage")
+            _live_customers()
+            .order_by()
+            .annotate(
+                old_stage=Coalesce("state__stage", Value("")),
+                new_stage=stage_expression(rules, now=now, p_alive="state__p_alive"),
+                has_state=_as_boolean(Q(state__isnull=False)),
+            )
+            .exclude(old_stage=F("new_stage"))
+            .values_list("pk", "old_stage", "new_stage", "has_state")
         )
-        columns = "customer_id bigint PRIMARY KEY, from_stage varchar(16), to_stage varchar(16)"
+        columns = "customer_id bigint, from_stage varchar(16), to_stage varchar(16), known boolean"
         with scratch_table("segments_stage_moves", columns) as table:
-            changed = insert_select(table, "customer_id, from_stage, to_stage", moves)
+            changed = insert_select(table, "customer_id, from_stage, to_stage, known", moves)
             if changed:
                 analyze(table)
                 _stage_moves_write(table, now=now)
@@ -125,7 +134,15 @@ def _stage_moves_write(moves: str, *, now: dt.datetime) -> None:
     states = table_of(CustomerState)
     execute(
         f"UPDATE {states} SET stage = m.to_stage, stage_since = %s "  # noqa: S608 - names only
-        f"FROM {moves} AS m WHERE {states}.customer_id = m.customer_id",
+        f"FROM {moves} AS m WHERE m.known AND {states}.customer_id = m.customer_id",
+        [at],
+    )
+    execute(
+        f"INSERT INTO {states} (customer_id, stage, stage_since, rfm_segment, loyal_type) "  # noqa: S608
+        f"SELECT customer_id, to_stage, %s, '', '' FROM {moves} WHERE NOT known "
+        # A row created meanwhile by rfm_refresh or the CLV sweep keeps "unclassified"
+        # until the next run; the sweep never fails on it.
+        "ON CONFLICT DO NOTHING",
         [at],
     )
     execute(
@@ -149,8 +166,10 @@ def rfm_refresh() -> int:
     """Sweep: RFM scores, RFM segment and loyal type for every live buyer.
 
     Quintiles are relative to the whole customer base, so this is one window query
-    over all buyers, written back with a single UPDATE ... FROM that touches only
-    rows whose scores moved. Returns the number of score rows written.
+    over the customer summary columns of all buyers (never over orders), written back
+    with a single UPDATE ... FROM that touches only rows whose scores moved. Discount
+    shares are recomputed only for buyers whose summary moved since last time. Returns
+    the number of score rows written.
     """
     rules = LifecycleRules.current()
     customer_states_ensure()
@@ -166,13 +185,7 @@ def rfm_refresh() -> int:
             "aov_score": "aov",
         },
     )
-    update_from(
-        CustomerState,
-        key="customer_id",
-        select=discount_shares_queryset(),
-        select_key="cid",
-        columns={"discount_share": "share"},
-    )
+    _discount_shares_refresh()
     # Customers whose every order was cancelled no longer have scores.
     CustomerState.objects.filter(rfm_recency__isnull=False, customer__orders_count=0).update(
         rfm_recency=None,
@@ -180,6 +193,8 @@ def rfm_refresh() -> int:
         rfm_monetary=None,
         aov_score=None,
         discount_share=None,
+        discount_basis_orders=None,
+        discount_basis_spent=None,
         rfm_segment="",
         loyal_type="",
     )
@@ -188,6 +203,40 @@ def rfm_refresh() -> int:
         ~Q(rfm_segment=segment) | ~Q(loyal_type=loyal)
     ).update(rfm_segment=segment, loyal_type=loyal)
     return written
+
+
+def _discount_shares_refresh() -> None:
+    """Discount share of the buyers whose order summary moved, and their new basis.
+
+    The stale buyers and their summary are snapshotted first: if an order arrives while
+    this runs, the stored basis is older than the summary and the next run looks again.
+    """
+    columns = "customer_id bigint, orders_count bigint, total_spent numeric(14, 2)"
+    with scratch_table("segments_discount_stale", columns) as stale:
+        if not insert_select(
+            stale, "customer_id, orders_count, total_spent", stale_discount_queryset()
+        ):
+            return
+        analyze(stale)
+        sql, params = discount_shares_select(stale)
+        update_from(
+            CustomerState,
+            key="customer_id",
+            select=f"({sql})",
+            params=params,
+            select_key="cid",
+            columns={"discount_share": "share"},
+        )
+        update_from(
+            CustomerState,
+            key="customer_id",
+            select=stale,
+            select_key="customer_id",
+            columns={
+                "discount_basis_orders": "orders_count",
+                "discount_basis_spent": "total_spent",
+            },
+        )
 
 
 @transaction.atomic

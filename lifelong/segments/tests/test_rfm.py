@@ -6,7 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from lifelong.factories import CustomerFactory
+from lifelong.commerce.models import Order, OrderStatus
+from lifelong.commerce.services import customer_summaries_refresh
+from lifelong.factories import CustomerFactory, OrderFactory
 from lifelong.segments.models import CustomerState, LoyalType, RfmSegment
 from lifelong.segments.rfm import lorenz_curve, pareto_share, rfm_segment_of
 from lifelong.segments.services import rfm_refresh
@@ -121,6 +123,27 @@ def test_loyal_types(frozen_time):
     assert scores(profitable)[4] == LoyalType.PROFITABLE
     assert {scores(c)[4] for c in fillers} == {""}
     assert CustomerState.objects.get(customer=limited).discount_share == 1.0
+
+
+def test_discount_share_follows_order_changes(frozen_time):
+    deal_hunter = buyer(5, 15, total=Decimal("1000"), discount=Decimal("100"))
+    steady = buyer(7, 17, 27, total=Decimal("1000"))
+    rfm_refresh()
+    assert CustomerState.objects.get(customer=deal_hunter).discount_share == 1.0
+    assert CustomerState.objects.get(customer=steady).discount_share == 0.0
+
+    OrderFactory(customer=deal_hunter, total=Decimal("900"))  # full price this time
+    customer_summaries_refresh([deal_hunter.pk])
+    rfm_refresh()
+    assert CustomerState.objects.get(customer=deal_hunter).discount_share == pytest.approx(2 / 3)
+
+    first = Order.objects.filter(customer=deal_hunter).order_by("placed_at").first()
+    Order.objects.filter(pk=first.pk).update(status=OrderStatus.CANCELLED)
+    customer_summaries_refresh([deal_hunter.pk])
+    rfm_refresh()
+    assert CustomerState.objects.get(customer=deal_hunter).discount_share == 0.5
+    state = CustomerState.objects.get(customer=steady)
+    assert (state.discount_basis_orders, state.discount_basis_spent) == (3, Decimal("3000.00"))
 
 
 def test_pareto_share_and_lorenz_curve(frozen_time):

@@ -22,6 +22,7 @@ from lifelong.customers.models import Channel, Consent, Customer, Purpose
 from lifelong.events.models import Event
 from lifelong.followups import services as task_services
 from lifelong.followups.models import TaskStatus
+from lifelong.segments.models import CustomerState
 from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.forms import (
     SORTS,
@@ -137,6 +138,8 @@ def _card_context(request: HttpRequest, customer: Customer, **forms: Any) -> dic
             .prefetch_related("lines")[:ORDERS_SHOWN]
         ),
         "timeline": _timeline_page(customer, 1),
+        # Stage, RFM and CLV scores: one indexed read, the card is one customer.
+        "scores": CustomerState.objects.filter(customer=customer).first(),
         "can_edit": user.can(EDIT_CUSTOMERS),
         "can_work_tasks": user.can(WORK_TASKS),
         "note_form": NoteForm(),
