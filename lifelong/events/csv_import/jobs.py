@@ -233,7 +233,7 @@ def _job_batches(job: ImportJob, path: Path, progress: Callable[[ImportJob], Non
 
     tally = Tally()
     for rows, prepared in prefetched(batches):
-        ctx = Context(layout=layout, dry_run=job.dry_run, tz=tz, now=clock.now())
+        ctx = Context(layout=layout, dry_run=job.dry_run, now=clock.now())
         tally.add(_batch_run(handler, prepared, ctx, rows))
         job.processed_rows += rows
         job.created_rows, job.updated_rows = tally.created, tally.updated

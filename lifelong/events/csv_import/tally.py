@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
@@ -33,9 +32,10 @@ class GroupError(Exception):
 
 @dataclass
 class Context:
+    """What writing a batch needs besides its rows."""
+
     layout: Layout
     dry_run: bool
-    tz: ZoneInfo
     now: dt.datetime
 
 
