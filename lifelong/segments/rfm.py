@@ -10,6 +10,7 @@ does not depend on row ids or on the order the database returns rows in.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -83,10 +84,10 @@ def rfm_scores_queryset() -> QuerySet[Customer, dict[str, Any]]:
     )
 
 
-def stale_discount_queryset() -> QuerySet[CustomerState, dict[str, Any]]:
+def stale_discount_queryset() -> QuerySet[CustomerState, tuple[int, int, Decimal]]:
     """Buyers whose order summary moved since their discount share was computed.
 
-    Rows: cid and the summary now (orders, spent), to be stored as the new basis.
+    Rows: (customer id, orders, net spend) as they are now, to be stored as the new basis.
     """
     basis_moved = (
         Q(discount_basis_orders__isnull=True)

@@ -41,8 +41,8 @@ def shop(rng: np.random.Generator, customers: int = 40) -> list[Customer]:
     for n in range(customers):
         days = rng.choice(np.arange(1, 360), size=int(rng.integers(1, 9)), replace=False)
         typical = rng.gamma(3.0, 600.0)
-        amounts = rng.gamma(10.0, typical / 10.0, size=days.shape[0]).round(2) + 1
-        customer = CustomerFactory()
+        amounts = np.round(rng.gamma(10.0, typical / 10.0, size=days.shape[0]), 2) + 1
+        customer = CustomerFactory.create()
         for day, amount in zip(days.tolist(), amounts.tolist(), strict=True):
             OrderFactory(
                 customer=customer,
