@@ -160,6 +160,9 @@ def _draft_node(
         }
     if kind not in DEFAULTS:
         return {"kind": kind, "negate": negate}
+    if get("shown") not in (None, kind):
+        # The kind was just switched: the other fields belong to the old kind.
+        return new_condition(kind) | {"negate": negate}
     return {"kind": kind, "negate": negate, **_condition_fields(kind, get, own)}
 
 

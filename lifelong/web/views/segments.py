@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from lifelong import clock
 from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW
 from lifelong.commerce.models import Product
-from lifelong.customers.models import Channel, Purpose, Tag
+from lifelong.customers.models import Channel, Customer, Purpose, Tag
 from lifelong.events.models import Event
 from lifelong.lib.csv_files import csv_write_safe
 from lifelong.segments import editing
@@ -331,8 +331,11 @@ def _stage_counts() -> list[tuple[str, str, int]]:
         .order_by()
     )
     rows = [(value, str(label), counts.get(value, 0)) for value, label in Stage.choices]
-    if counts.get(""):
-        rows.append(("", _("Not classified yet"), counts[""]))
+    # Customers the stage sweep has not reached yet have no state row, or an empty stage.
+    classified = sum(n for stage, n in counts.items() if stage)
+    unclassified = Customer.objects.filter(merged_into__isnull=True).count() - classified
+    if unclassified:
+        rows.append(("", _("Not classified yet"), unclassified))
     return rows
 
 
