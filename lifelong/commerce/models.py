@@ -37,8 +37,11 @@ class OrderStatus(models.TextChoices):
 class Order(models.Model):
     """An order as the shop reports it. Cancelled orders do not count in the summary."""
 
-    external_id = models.CharField(_("external id"), max_length=128, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    external_id = models.CharField(_("external id"), max_length=128)
+    # (customer, placed_at) below serves lookups by customer; no separate index.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=OrderStatus.choices, default=OrderStatus.PLACED
     )
@@ -62,6 +65,10 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["customer", "placed_at"]),
             models.Index(fields=["placed_at"]),
+        ]
+        constraints = [
+            # Not unique=True: that adds a LIKE-pattern index on PostgreSQL nobody queries.
+            models.UniqueConstraint(fields=["external_id"], name="order_external_id_unique")
         ]
         ordering = ["-placed_at"]
 

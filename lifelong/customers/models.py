@@ -32,7 +32,7 @@ class Customer(models.Model):
     `commerce.services.customer_summaries_refresh`; never write them elsewhere.
     """
 
-    external_id = models.CharField(_("external id"), max_length=128, unique=True, null=True)
+    external_id = models.CharField(_("external id"), max_length=128, null=True)
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100, blank=True)
     patronymic = models.CharField(_("patronymic"), max_length=100, blank=True)
@@ -67,6 +67,10 @@ class Customer(models.Model):
             models.Index(Upper("last_name"), name="customer_last_name_upper"),
             models.Index(fields=["last_order_at"]),
             models.Index(fields=["-created_at"]),
+        ]
+        constraints = [
+            # Not unique=True: that adds a LIKE-pattern index on PostgreSQL nobody queries.
+            models.UniqueConstraint(fields=["external_id"], name="customer_external_id_unique")
         ]
 
     def __str__(self) -> str:
