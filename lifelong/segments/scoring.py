@@ -53,6 +53,7 @@ from lifelong.segments.sql import (
     quote,
     scratch_fill,
     scratch_table,
+    sweep_memory,
     table_of,
     update_from,
 )
@@ -374,7 +375,9 @@ def clv_scores_refresh() -> ClvModelFit | None:
     started = time.perf_counter()
     now = clock.now()
     settings = ClvSettings.current()
-    summary = purchase_days(now=now, holdout_weeks=settings.holdout_weeks)
+    with transaction.atomic():
+        sweep_memory()
+        summary = purchase_days(now=now, holdout_weeks=settings.holdout_weeks)
     scores = scores_compute(summary, settings=settings) if len(summary) >= MIN_CUSTOMERS else None
     calibration = _calibration(summary, settings.holdout_weeks) if scores else None
     referrers, referral = referral_values()
@@ -401,6 +404,7 @@ def clv_scores_refresh() -> ClvModelFit | None:
         np.all(np.isnan(parts), axis=1) | (loyalty == 0), np.nan, np.round(loyalty, 2)
     )
     with transaction.atomic():
+        sweep_memory()
         customer_states_ensure()
         _scores_write(ids, columns)
         if scores is None:

@@ -58,6 +58,7 @@ from lifelong.segments.sql import (
     insert_select,
     json_object,
     scratch_table,
+    sweep_memory,
     table_of,
     update_from,
 )
@@ -108,6 +109,7 @@ def stages_refresh() -> int:
     LifecycleRules.current()
     with transaction.atomic():
         rules = LifecycleRules.objects.select_for_update().get(pk=1)
+        sweep_memory()
         CustomerState.objects.filter(customer__merged_into__isnull=False).delete()
         moves = (
             _live_customers()
@@ -172,6 +174,7 @@ def rfm_refresh() -> int:
     the number of score rows written.
     """
     rules = LifecycleRules.current()
+    sweep_memory()
     customer_states_ensure()
     written = update_from(
         CustomerState,
@@ -351,6 +354,7 @@ def _segment_refresh_locked(segment: Segment, *, now: dt.datetime) -> Membership
     Entering and leaving customers never travel through Python; memberships and their
     events are written by INSERT ... SELECT and one DELETE.
     """
+    sweep_memory()
     matching = _matching(rules_parse(segment.rules), now)
     members = SegmentMembership.objects.filter(segment=segment)
     entering = (

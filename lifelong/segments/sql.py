@@ -115,6 +115,17 @@ def scratch_table(name: str, columns: str) -> Iterator[str]:
     execute(f"DROP TABLE {table}")
 
 
+# Whole-table sweeps sort and hash a million rows; PostgreSQL's default 4 MB per
+# operation would spill them to disk. Only for the sweep's own transaction.
+SWEEP_WORK_MEM = "256MB"
+
+
+def sweep_memory() -> None:
+    """Give the current transaction's sorts and hashes room (PostgreSQL; a no-op elsewhere)."""
+    if connection.vendor == "postgresql":
+        execute(f"SET LOCAL work_mem = '{SWEEP_WORK_MEM}'")
+
+
 def analyze(table: str) -> None:
     """Fresh statistics for a scratch table: PostgreSQL plans joins on it blind otherwise."""
     if connection.vendor == "postgresql":
