@@ -1,11 +1,12 @@
 """The dashboard's rollups: small tables recomputed from orders and stages with GROUP BY.
 
 `analytics_rollup` is the sweep. Each run recomputes the recent days and months
-(everything since a day before its previous run) and the whole-base figures; once a day
-it rebuilds every table from scratch instead, which picks up what an incremental run
-cannot see: orders imported with old dates, late refunds and cancellations of old
-orders, merges. Aggregation always happens in the database; only the grouped rows
-(one per day, per cohort cell, per stage) come back to Python to be written.
+(everything since a day before its previous run), today's stage counts and the KPI
+windows. Once a day it rebuilds every table from scratch instead, with the Lorenz curve
+and the value histogram; that picks up what an incremental run cannot see: orders
+imported with old dates, late refunds and cancellations of old orders, merges.
+Aggregation always happens in the database; only the grouped rows (one per day, per
+cohort cell, per stage) come back to Python to be written.
 
 Days and months are local to settings.TIME_ZONE, the business's own calendar.
 """
@@ -277,13 +278,15 @@ def _refresh(state: RollupState, *, since: dt.datetime | None, now: dt.datetime)
     _stage_flows_write(since)
     _stage_counts_write(_local_date(now))
     state.kpis = kpi_snapshots(now=now)
-    state.lorenz = [[x, y] for x, y in lorenz_curve(points=LORENZ_POINTS)]
-    state.value_histogram = value_distribution()
     state.computed_at = now
-    fields = ["kpis", "lorenz", "value_histogram", "computed_at"]
+    fields = ["kpis", "computed_at"]
     if since is None:
+        # Whole-base distributions move slowly: the daily rebuild refreshes them, so the
+        # hourly runs skip reading a million spend and CLV values.
+        state.lorenz = [[x, y] for x, y in lorenz_curve(points=LORENZ_POINTS)]
+        state.value_histogram = value_distribution()
         state.rebuilt_at = now
-        fields.append("rebuilt_at")
+        fields += ["lorenz", "value_histogram", "rebuilt_at"]
     state.save(update_fields=fields)
 
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from lifelong import clock
 from lifelong.accounts.models import Role
-from lifelong.analytics.rollups import analytics_rollup
+from lifelong.analytics.rollups import analytics_rollup, rollups_rebuild
 from lifelong.commerce.services import customer_summaries_refresh
 from lifelong.conftest import client_for
 from lifelong.customers.models import Customer
@@ -91,6 +91,8 @@ def test_the_value_chart_uses_predicted_clv_once_there_is_one(client, frozen_tim
         predicted_clv=Decimal("4200.00")
     )
     analytics_rollup()
+    assert client.get(URL).context["value_source"] == "spend"  # hourly runs keep the histogram
+    rollups_rebuild()
     response = client.get(URL)
     assert response.context["value_source"] == "clv"
     assert sum(response.context["charts"]["histogram"]["counts"]) == 6
