@@ -129,14 +129,15 @@ def test_query_counts_do_not_grow_with_customers(
     everyone = [buyer(i % 50 + 1, total=Decimal(i * 20)) for i in range(customers)]
     segment = segment_create(name="Крупные", rules=BIG)
     segment_create(name="Все", rules={"op": "and", "rules": []})
-    # A fixed set of statements (scratch table, INSERT ... SELECT, one DELETE) at any size.
-    with django_assert_max_num_queries(14):
+    # A fixed set of statements (scratch table, INSERT ... SELECT, one DELETE) at any size;
+    # PostgreSQL adds SET LOCAL work_mem and an ANALYZE of the scratch table.
+    with django_assert_max_num_queries(16):
         segment_refresh(segment=segment)
     Order.objects.update(total=Decimal("1"))
     from lifelong.commerce.services import customer_summaries_refresh
 
     customer_summaries_refresh([c.pk for c in everyone])
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(16):
         segment_refresh(segment=segment)
     with django_assert_max_num_queries(12):
         segments_apply_for_customers(customer_ids=[c.pk for c in everyone])
