@@ -23,6 +23,7 @@ from lifelong import clock
 from lifelong.accounts.permissions import VIEW
 from lifelong.analytics.metrics import PERIODS, Kpi, kpis_compute
 from lifelong.analytics.models import CohortMonth, DailyMetrics, RollupState, StageCount, StageFlow
+from lifelong.analytics.rollups import HOURLY_PERIODS
 from lifelong.segments.models import Stage
 from lifelong.web.access import require
 from lifelong.web.exports import csv_download
@@ -285,6 +286,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if 0.8 in xs:
             pareto = (1.0 - state.lorenz[xs.index(0.8)][1]) * 100
     context.update(
+        as_of=state.computed_at if period in HOURLY_PERIODS else state.rebuilt_at,
         kpis=kpi_views(state.kpis.get(str(period), {})),
         cohorts=cohorts,
         cohort_top=cohort_top,
