@@ -189,12 +189,39 @@ def cohort_rows(today: dt.date) -> tuple[list[CohortRow], float]:
     return rows, top
 
 
+def daily_trend(*, since: dt.date, period: int) -> list[tuple[dt.date, Decimal, int]]:
+    """(first day, net revenue, orders) per day of the period, or per week for a year.
+
+    Days without orders are zeros on the chart, not gaps that squeeze the axis; buckets
+    end today, so the newest bar is a whole week and the oldest may be shorter.
+    """
+    by_day = {
+        day: (revenue, orders)
+        for day, revenue, orders in DailyMetrics.objects.filter(day__gt=since).values_list(
+            "day", "revenue", "orders"
+        )
+    }
+    step = 7 if period > WEEKLY_AFTER_DAYS else 1
+    days = [since + dt.timedelta(days=i) for i in range(1, period + 1)]
+    buckets = [days[max(0, end - step) : end] for end in range(len(days), 0, -step)][::-1]
+    trend = []
+    for bucket in buckets:
+        cells = [by_day.get(day, (Decimal(0), 0)) for day in bucket]
+        trend.append(
+            (bucket[0], sum((r for r, _n in cells), Decimal(0)), sum(n for _r, n in cells))
+        )
+    return trend
+
+
 def _stage_label(value: str) -> str:
     return str(Stage(value).label) if value in Stage.values else value
 
 
 def _charts(
-    state: RollupState, stages: dict[str, int], flows: list[dict[str, Any]], trend: list[Any]
+    state: RollupState,
+    stages: dict[str, int],
+    flows: list[dict[str, Any]],
+    trend: list[tuple[dt.date, Decimal, int]],
 ) -> dict[str, Any]:
     """Plain data for dashboard.js (serialised with json_script, never into HTML)."""
     order = [s.value for s in STAGE_ORDER]
@@ -263,22 +290,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .annotate(n=Sum("customers"))
         .order_by()
     )
-    by_day = {
-        day: (revenue, orders)
-        for day, revenue, orders in DailyMetrics.objects.filter(day__gt=since).values_list(
-            "day", "revenue", "orders"
-        )
-    }
-    # Days without orders are zeros on the chart, not gaps that squeeze the axis; a year
-    # is shown by week (52 bars read better than 365).
-    step = 7 if period > WEEKLY_AFTER_DAYS else 1
-    days = [since + dt.timedelta(days=i) for i in range(1, period + 1)]
-    # Buckets end today, so the newest bar is a whole week; the oldest may be shorter.
-    buckets = [days[max(0, end - step) : end] for end in range(len(days), 0, -step)][::-1]
-    trend = []
-    for bucket in buckets:
-        cells = [by_day.get(day, (Decimal(0), 0)) for day in bucket]
-        trend.append((bucket[0], sum(r for r, _n in cells), sum(n for _r, n in cells)))
+    trend = daily_trend(since=since, period=period)
     cohorts, cohort_top = cohort_rows(today)
     pareto = None
     if state.lorenz:
