@@ -22,6 +22,7 @@ import numpy.typing as npt
 PERIODS = (30, 90, 365)
 WINDOWS = 3
 HISTOGRAM_BINS = 20
+UNCHANGED = 0.0005
 # The histogram's x axis stops at this quantile; the few above it share the last bar,
 # otherwise one whale squeezes everybody else into the first bin.
 HISTOGRAM_QUANTILE = 0.99
@@ -54,8 +55,9 @@ class Kpi:
 
     @property
     def improved(self) -> bool | None:
+        """None when unchanged: less than 0.05 % (or 0.05 points for rates) is noise."""
         change = self.change
-        if change is None or change == 0:
+        if change is None or abs(change) < UNCHANGED:
             return None
         return (change > 0) == self.higher_is_better
 

@@ -200,3 +200,17 @@ def test_json_for_charts_is_escaped(client, frozen_time):
     start = body.index('id="dashboard-data"')
     payload = body[body.index(">", start) + 1 : body.index("</script>", start)]
     assert json.loads(payload)["text"]["customers"]
+
+
+def test_kpi_changes_are_points_for_rates_and_colour_by_direction():
+    from lifelong.analytics.metrics import Kpi
+    from lifelong.web.views.dashboard import _change
+
+    churn = Kpi("churn", "rate", 0.30, 0.25, higher_is_better=False)
+    assert churn.change == pytest.approx(0.05) and churn.improved is False
+    assert _change(churn).startswith("+5")
+    aov = Kpi("average_order", "money", 900.0, 1000.0)
+    assert aov.change == pytest.approx(-0.1) and aov.improved is False
+    flat = Kpi("frequency", "number", 1.5101, 1.51)
+    assert flat.improved is None and _change(flat).startswith("±")
+    assert Kpi("active_customers", "count", 10.0, None).change is None

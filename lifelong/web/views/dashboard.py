@@ -78,26 +78,30 @@ def period_of(request: HttpRequest) -> int:
     return days if days in PERIODS else PERIODS[0]
 
 
+def _fixed(value: float, places: int) -> str:
+    # number_format cuts extra digits off; 4.9999 must read 5.0, not 4.9.
+    return formats.number_format(round(value, places), decimal_pos=places)
+
+
 def _format(kind: str, value: float | None) -> str:
     if value is None:
         return "—"
     if kind == "rate":
-        return formats.number_format(value * 100, decimal_pos=1) + " %"
+        return _fixed(value * 100, 1) + " %"
     if kind == "money":
         return money(Decimal(str(round(value, 2))))
     if kind == "count":
         return formats.number_format(round(value), force_grouping=True)
-    return formats.number_format(value, decimal_pos=2)
+    return _fixed(value, 2)
 
 
 def _change(kpi: Kpi) -> str:
     change = kpi.change
     if change is None:
         return ""
-    sign = "+" if change > 0 else "−" if change < 0 else "±"
-    if kpi.kind == "rate":
-        return f"{sign}{formats.number_format(abs(change) * 100, decimal_pos=1)} " + _("pp")
-    return f"{sign}{formats.number_format(abs(change) * 100, decimal_pos=1)} %"
+    sign = "±" if kpi.improved is None else "+" if change > 0 else "−"
+    unit = _("pp") if kpi.kind == "rate" else "%"
+    return f"{sign}{_fixed(abs(change) * 100, 1)} {unit}"
 
 
 @dataclass(frozen=True)
