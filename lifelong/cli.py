@@ -106,6 +106,7 @@ def cmd_createadmin(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from lifelong import sweeps
     from lifelong.demo.generator import DemoRefused, demo_build
 
     _migrate()
@@ -114,6 +115,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except DemoRefused as exc:
         print(f"lifelong demo: {exc}", file=sys.stderr)
         return 1
+    # Stages, scores and dashboard rollups now, not an hour after the server starts.
+    print("\ncomputing stages, scores and the dashboard…", flush=True)
+    sweeps.run_all()
     print(f"\nDemo is ready. Log in as {login.username} / {login.password}")
     if not args.no_serve:
         serve(host=args.host, port=args.port)

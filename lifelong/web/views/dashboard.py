@@ -315,7 +315,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "web/dashboard/index.html", context)
 
 
-@require(VIEW)  # type: ignore[arg-type]  # require() is typed for HttpResponse; this streams
+@require(VIEW)
 def dashboard_kpis_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The KPI tiles of every period as rows: period, metric, value, previous."""
     state = RollupState.objects.filter(pk=1).first()
@@ -331,7 +331,7 @@ def _raw(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-@require(VIEW)  # type: ignore[arg-type]  # require() is typed for HttpResponse; this streams
+@require(VIEW)
 def dashboard_cohorts_csv(request: HttpRequest) -> StreamingHttpResponse:
     """Every cohort cell: cohort month, month, months since first order, customers, revenue."""
     header = [_("cohort"), _("month"), _("months since first order"), _("customers"), _("revenue")]

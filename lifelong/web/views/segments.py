@@ -159,7 +159,7 @@ def segment_status(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-@require(VIEW)  # type: ignore[arg-type]  # require() is typed for HttpResponse; this streams
+@require(VIEW)
 def segment_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """Members as CSV, streamed in chunks; cells are escaped against formula injection."""
     segment = object_get(request, Segment, pk, VIEW)
