@@ -39,6 +39,7 @@ from lifelong.events.csv_import.reading import (
 from lifelong.events.csv_import.tally import Context, Group, Tally
 from lifelong.events.models import ImportJob, ImportKind, ImportStatus
 from lifelong.lib.csv_files import csv_open
+from lifelong.segments.services import segments_refresh_all
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,9 @@ def _job_process(job: ImportJob, progress: Callable[[ImportJob], None] | None) -
             },
         )
     _job_finish(job, ImportStatus.DONE, _job_message(job, tally))
+    if not job.dry_run and (tally.created or tally.updated) and job.kind != ImportKind.PRODUCTS:
+        # One full pass over the segments is cheaper than re-evaluating them per batch.
+        segments_refresh_all()
 
 
 def _job_batches(job: ImportJob, path: Path, progress: Callable[[ImportJob], None] | None) -> Tally:

@@ -28,6 +28,8 @@ from lifelong.events.csv_import import (
 from lifelong.events.csv_import.reading import prefetched
 from lifelong.events.models import Event, ImportJob, ImportStatus
 from lifelong.factories import CustomerFactory, ProductFactory
+from lifelong.segments.models import SegmentMembership
+from lifelong.segments.services import segment_create
 
 pytestmark = pytest.mark.django_db
 MSK = ZoneInfo("Europe/Moscow")
@@ -615,3 +617,21 @@ def test_cli_returns_1_for_a_missing_or_unusable_file(tmp_path, capsys):
     bad.write_text("what,ever\n1,2\n")
     assert import_file_cli(kind="orders", path=str(bad), dry_run=False) == 1
     assert "missing" in capsys.readouterr().err
+
+
+def test_an_import_brings_segment_memberships_up_to_date(frozen_time):
+    buyers = segment_create(
+        name="Купили хотя бы раз",
+        rules={
+            "op": "and",
+            "rules": [{"kind": "summary", "field": "orders_count", "op": "gte", "value": 1}],
+        },
+    )
+    run("customers", CUSTOMERS_RU)
+    assert not SegmentMembership.objects.filter(segment=buyers).exists()
+    ProductFactory(sku="MAT-1")
+    ProductFactory(sku="BLK-1")
+    run("orders", ORDERS)
+    members = SegmentMembership.objects.filter(segment=buyers)
+    assert set(members.values_list("customer__external_id", flat=True)) == {"C-1", "C-2"}
+    assert Event.objects.filter(type="segment_entered").count() == 2
