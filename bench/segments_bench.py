@@ -1,17 +1,21 @@
-"""Segments benchmark: stages, RFM and a rule segment over a large shop on PostgreSQL.
+"""Segments benchmark: stages, RFM, CLV scores and a rule segment over a large shop on PostgreSQL.
 
     .venv/bin/python bench/segments_bench.py --customers 1000000 --orders 10000000
+    .venv/bin/python bench/segments_bench.py --reuse
 
-Uses (and recreates) the database `lifelong_segbench` on 127.0.0.1:5432. The data is
-generated inside PostgreSQL with INSERT ... SELECT over generate_series, which is
-faster than COPY from a client because no row crosses the wire; buyers are skewed
-(a few buy often), orders spread over two years, 30 % carry a discount, 3 % are
-cancelled. The customer summary is computed in one aggregate UPDATE.
+Uses (and recreates) the database `lifelong_segbench` (or $SEGBENCH_DATABASE) on
+127.0.0.1:5432; `--reuse` keeps a shop generated earlier and only empties the computed
+tables. The data is generated inside PostgreSQL with INSERT ... SELECT over
+generate_series, which is faster than COPY from a client because no row crosses the
+wire; buyers are skewed (a few buy often), orders spread over two years, 30 % carry a
+discount, 3 % are cancelled, 2 % of customers name a referrer and there is one
+engagement event per two customers. The customer summary is computed in one aggregate
+UPDATE.
 
 Then it times, in seconds: the first stages_refresh (classifies everyone), a second
-one (nothing changed), rfm_refresh twice, a segment's first and second full refresh,
-segments_apply_for_customers for 1,000 customers, and pareto_share. Not part of the
-test suite.
+one (nothing changed), rfm_refresh twice, clv_scores_refresh twice, a segment's first
+and second full refresh, segments_apply_for_customers for 1,000 customers, and
+pareto_share. Not part of the test suite.
 """
 
 from __future__ import annotations
