@@ -33,6 +33,7 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("segments.stages_refresh", "lifelong.segments.services:stages_refresh", 3600),
     Sweep("segments.rfm_refresh", "lifelong.segments.services:rfm_refresh", 86400),
     Sweep("segments.refresh_all", "lifelong.segments.services:segments_refresh_all", 3600),
+    Sweep("segments.clv_scores_refresh", "lifelong.segments.scoring:clv_scores_refresh", 86400),
     Sweep("analytics.rollup", "lifelong.analytics.rollups:analytics_rollup", 3600),
 )
 

@@ -416,14 +416,19 @@ def segments_apply_for_customers(*, customer_ids: Iterable[int]) -> MembershipCh
     One query per chunk of customers evaluates all segments at once (a CASE per
     segment), one more reads their current memberships; only differences are
     written. Holds the segment rows locked, so call it in a short transaction
-    after the change commits rather than inside a long import.
+    after the change commits rather than inside a long import; segments locked by a
+    running refresh are skipped (the hourly sweep covers them).
     """
     ids = sorted(set(customer_ids))
     entered = exited = 0
     if not ids:
         return MembershipChange(entered=0, exited=0)
     with transaction.atomic():
-        segments = list(Segment.objects.select_for_update().filter(active=True).order_by("pk"))
+        # A segment under a full refresh is skipped rather than waited for: an API write must
+        # not stall behind a long recompute, and the next sweep catches the change up.
+        segments = list(
+            Segment.objects.select_for_update(skip_locked=True).filter(active=True).order_by("pk")
+        )
         if not segments:
             return MembershipChange(entered=0, exited=0)
         now = clock.now()
