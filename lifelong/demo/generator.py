@@ -22,6 +22,7 @@ from lifelong.demo.consents import consents_plan
 from lifelong.demo.dice import Dice
 from lifelong.demo.people import CUSTOMER_PREFIX, people_generate
 from lifelong.demo.purchases import ORDER_PREFIX, orders_plan
+from lifelong.demo.segments import demo_segments_ensure
 from lifelong.demo.staff_work import staff_work_plan
 from lifelong.events.models import Event
 from lifelong.followups.models import Task
@@ -94,6 +95,7 @@ def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False)
         records.staff_work_write(work, customer_ids=customer_ids, staff=staff)
         step("notes, facts and tasks written")
         customer_summaries_refresh(customer_ids.values())
+        demo_segments_ensure()
         step("done")
     return DemoLogin(username=STAFF[0][0], password=DEMO_PASSWORD)
 

@@ -19,10 +19,14 @@ from lifelong.customers.models import Consent, Customer, Fact, Note
 from lifelong.customers.services import PROFILE_FIELDS, customer_upsert
 from lifelong.demo import names
 from lifelong.demo.generator import STAFF, DemoRefused, demo_build
+from lifelong.demo.segments import SAMPLES
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
 from lifelong.followups.models import Task, TaskStatus
 from lifelong.lib.phones import normalize_phone
+from lifelong.segments.models import Segment, SegmentMembership
+from lifelong.segments.rules import rules_parse
+from lifelong.segments.services import segments_refresh_all, stages_refresh
 
 pytestmark = pytest.mark.django_db
 SMALL = 200
@@ -281,3 +285,15 @@ def test_progress_goes_to_stderr(frozen_time, capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert "demo:" in err and "done" in err
+
+
+def test_sample_segments_are_created_once_and_find_members(frozen_time):
+    demo_build(customers=SMALL, seed=5)
+    demo_build(customers=SMALL, seed=5)
+    assert Segment.objects.count() == len(SAMPLES)
+    stages_refresh()
+    segments_refresh_all()
+    for segment in Segment.objects.all():
+        rules_parse(segment.rules)
+    tea = Segment.objects.get(name=SAMPLES[0][0])
+    assert tea.member_count == SegmentMembership.objects.filter(segment=tea).count() > 0
