@@ -129,7 +129,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"]["TEST"] = {"NAME": os.environ.get("LIFELONG_TEST_DATABASE_NAME") or None}
+_test_db_default = None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not shared-cache memory: threads of the live-server and import tests then
+    # get WAL and the busy timeout instead of instant "table is locked" errors.
+    _test_db_default = str(VAR_DIR / "test-lifelong.sqlite3")
+DATABASES["default"]["TEST"] = {
+    "NAME": os.environ.get("LIFELONG_TEST_DATABASE_NAME") or _test_db_default
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
