@@ -11,11 +11,12 @@ so a million customers become a few tens of thousands of distinct rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from lifelong.analytics.transactions import distinct_rows, row_groups
@@ -214,6 +215,30 @@ def bgnbd_log_likelihood_gradient(
     return _ll_terms(np.asarray(log_params, dtype=np.float64), data, with_gradient=True)
 
 
+def log_params_minimize(
+    objective: Callable[[FloatArray], tuple[float, FloatArray]],
+    start: FloatArray,
+    *,
+    model: str,
+    max_iterations: int,
+) -> OptimizeResult:
+    """Minimise a (value, gradient) objective over log-parameters (parameters: exp(x)).
+
+    Shared by the BG/NBD and Gamma-Gamma fits: positive parameters, optimised as logs.
+    """
+    result = minimize(
+        objective,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(start),
+        options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-10},
+    )
+    if not np.all(np.isfinite(result.x)):
+        raise RuntimeError(f"{model} fit failed: {result.message}")
+    return result
+
+
 def bgnbd_fit(
     *,
     frequency: npt.ArrayLike,
@@ -240,16 +265,7 @@ def bgnbd_fit(
         ll, grad = _ll_terms(log_params, data, with_gradient=True)
         return -ll / total_weight, -grad / total_weight
 
-    result = minimize(
-        objective,
-        start,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 4,
-        options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-10},
-    )
-    if not np.all(np.isfinite(result.x)):
-        raise RuntimeError(f"BG/NBD fit failed: {result.message}")
+    result = log_params_minimize(objective, start, model="BG/NBD", max_iterations=max_iterations)
     r, alpha, a, b = np.exp(result.x)
     return BGNBDParams(
         r=float(r),

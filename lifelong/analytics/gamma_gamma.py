@@ -12,15 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
-from lifelong.analytics.bgnbd import BGNBDParams, bgnbd_expected_purchases
+from lifelong.analytics.bgnbd import BGNBDParams, bgnbd_expected_purchases, log_params_minimize
 from lifelong.analytics.transactions import distinct_rows, row_groups
 
 FloatArray = npt.NDArray[np.float64]
 
-_LOG_BOUND = 30.0
 # Weeks in a month (365 / 12 / 7), the step lifetimes uses when the model's time unit is weeks.
 WEEKS_PER_MONTH = 4.345
 
@@ -129,16 +127,9 @@ def gamma_gamma_fit(
         ll, grad = _ll_and_gradient(log_params, data)
         return -ll / total_weight, -grad / total_weight
 
-    result = minimize(
-        objective,
-        start,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 3,
-        options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-10},
+    result = log_params_minimize(
+        objective, start, model="Gamma-Gamma", max_iterations=max_iterations
     )
-    if not np.all(np.isfinite(result.x)):
-        raise RuntimeError(f"Gamma-Gamma fit failed: {result.message}")
     p, q, gamma = np.exp(result.x)
     return GammaGammaParams(
         p=float(p),
