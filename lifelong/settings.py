@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "lifelong.events",
     "lifelong.followups",
     "lifelong.segments",
+    "lifelong.messaging",
+    "lifelong.journeys",
     "lifelong.analytics",
     "lifelong.api",
     "lifelong.web",

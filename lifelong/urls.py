@@ -8,5 +8,6 @@ urlpatterns = [
     path("hooks/", include("lifelong.events.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("c/", include("lifelong.web.portal.urls")),
     path("", include("lifelong.web.urls")),
 ]

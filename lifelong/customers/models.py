@@ -42,6 +42,8 @@ class Customer(models.Model):
     phone = models.CharField(_("phone"), max_length=20, blank=True, db_index=True)
     telegram_chat_id = models.CharField(_("Telegram chat id"), max_length=32, blank=True)
     vk_id = models.CharField(_("VK id"), max_length=32, blank=True)
+    max_chat_id = models.CharField(_("MAX chat id"), max_length=32, blank=True)
+    preferred_channel = models.CharField(_("preferred channel"), max_length=16, blank=True)
     language = models.CharField(_("language"), max_length=8, default="ru")
     time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow")
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
@@ -97,6 +99,7 @@ class Channel(models.TextChoices):
     SMS = "sms", "SMS"
     TELEGRAM = "telegram", "Telegram"
     VK = "vk", _("VK")
+    MAX = "max", "MAX"
     WHATSAPP = "whatsapp", "WhatsApp"
     PUSH = "push", _("Push")
 

@@ -260,6 +260,13 @@ def consent_record(
         form=form,
         text_version=text_version,
     )
+    if not granted and purpose == Purpose.MARKETING:
+        # Withdrawal stops queued marketing at once, not at the next dispatch.
+        from lifelong.messaging.services import messages_cancel_marketing
+
+        messages_cancel_marketing(
+            customer=customer, channels=[channel], reason=f"consent withdrawn ({source})"
+        )
     event_record(
         customer=customer,
         type="consent_granted" if granted else "consent_withdrawn",

@@ -1,0 +1,126 @@
+"""The contract every channel transport keeps, and the registry that finds them by name.
+
+A transport lives in `messaging/channels/<kind>/transport.py`, subclasses `Transport`
+and registers itself with `@register`. The dispatcher opens one transport per batch
+(so SMTP can reuse its connection), calls `send()` per message and `close()` at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from importlib import import_module
+from typing import Any, ClassVar
+
+# Transport modules, imported on first use so that each registers itself.
+TRANSPORT_MODULES = (
+    "lifelong.messaging.channels.sandbox.transport",
+    "lifelong.messaging.channels.email.transport",
+    "lifelong.messaging.channels.sms.transport",
+    "lifelong.messaging.channels.telegram.transport",
+    "lifelong.messaging.channels.vk.transport",
+    "lifelong.messaging.channels.max.transport",
+    "lifelong.messaging.channels.whatsapp.transport",
+    "lifelong.messaging.channels.webpush.transport",
+    "lifelong.messaging.channels.webhook.transport",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outgoing:
+    """What a transport needs to deliver one message; plain data, no ORM objects."""
+
+    message_id: int
+    channel: str
+    to: str
+    subject: str
+    text: str
+    html: str = ""
+    marketing: bool = False
+    payload: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # RFC 8058: the one-click unsubscribe URL (marketing email only).
+    unsubscribe_url: str = ""
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class SendResult:
+    provider_id: str = ""
+
+
+class TransportError(Exception):
+    """A send that did not succeed.
+
+    permanent: retrying cannot help (bad address, rejected content): the message fails.
+    bounce: the address itself is dead: it is suppressed for the channel.
+    may_have_sent: the request left and no answer came (timeout): the provider may have
+    accepted it, so the message becomes `unknown` and is never blindly re-sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        bounce: bool = False,
+        may_have_sent: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent or bounce
+        self.bounce = bounce
+        self.may_have_sent = may_have_sent
+
+
+class Transport:
+    """Base class: subclasses set `name`, the channels they serve, and implement `send`."""
+
+    name: ClassVar[str]
+    channels: ClassVar[tuple[str, ...]]
+    # Keys of `config` the owner must fill in; checked when the channel is set up.
+    required: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        missing = [key for key in self.required if not config.get(key)]
+        if missing:
+            raise TransportError(
+                f"{self.name}: missing settings {', '.join(missing)}", permanent=True
+            )
+        self.config = config
+
+    def send(self, message: Outgoing) -> SendResult:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections held across sends."""
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_REGISTRY: dict[str, type[Transport]] = {}
+
+
+def register(cls: type[Transport]) -> type[Transport]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def transports() -> dict[str, type[Transport]]:
+    """All transports by name; modules not written yet are simply absent."""
+    for module in TRANSPORT_MODULES:
+        try:
+            import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return dict(_REGISTRY)
+
+
+def transport_class(name: str) -> type[Transport]:
+    try:
+        return transports()[name]
+    except KeyError:
+        raise TransportError(f"unknown transport {name!r}", permanent=True) from None

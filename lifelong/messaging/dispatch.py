@@ -1,0 +1,263 @@
+"""Delivery of the outbox: `dispatch_due` claims due messages in batches and sends them.
+
+Crash safety. A batch is claimed in one transaction (status `sending`, a claim token and a
+lease), then sent one message at a time in id order, each result committed before the next
+send starts. If the process dies mid-batch, the lease runs out and `stale_claims_recover`
+finds the batch: the lowest unfinished id may have left (it becomes `unknown`, never
+re-sent blindly); the rest never reached a transport and go back to the queue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.db.models import F
+
+from lifelong import clock
+from lifelong.customers.models import Channel, Customer, Purpose
+from lifelong.events.services import event_record
+from lifelong.messaging import links
+from lifelong.messaging.channels.base import (
+    Outgoing,
+    SendResult,
+    Transport,
+    TransportError,
+    transport_class,
+)
+from lifelong.messaging.gates import gates_apply
+from lifelong.messaging.models import (
+    DUE_STATUSES,
+    WEBHOOK,
+    ChannelConfig,
+    Message,
+    PushSubscription,
+    SendingPolicy,
+    Status,
+)
+from lifelong.messaging.services import address_of, suppression_add
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+LEASE = dt.timedelta(minutes=15)
+MAX_BACKOFF = dt.timedelta(hours=6)
+
+
+def dispatch_due(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> int:
+    """Send every due message; returns how many were handed to a transport successfully."""
+    stale_claims_recover()
+    sent = batches = 0
+    while max_batches is None or batches < max_batches:
+        claim, claimed = _claim(batch_size)
+        if not claimed:
+            break
+        sent += _deliver(claim, claimed)
+        batches += 1
+    return sent
+
+
+def stale_claims_recover() -> int:
+    """Settle batches whose dispatcher died (lease over). Returns rows settled."""
+    now = clock.now()
+    by_claim: dict[str, list[int]] = defaultdict(list)
+    for pk, claim in Message.objects.filter(
+        status=Status.SENDING, claimed_until__lt=now
+    ).values_list("pk", "claim"):
+        by_claim[claim].append(pk)
+    settled = 0
+    for claim, ids in by_claim.items():
+        ids.sort()
+        with transaction.atomic():
+            settled += Message.objects.filter(pk=ids[0], claim=claim, status=Status.SENDING).update(
+                status=Status.UNKNOWN,
+                claim="",
+                claimed_until=None,
+                last_error="dispatcher stopped while sending; may have been delivered",
+            )
+            settled += Message.objects.filter(
+                pk__in=ids[1:], claim=claim, status=Status.SENDING
+            ).update(
+                status=Status.QUEUED,
+                claim="",
+                claimed_until=None,
+                next_attempt_at=now,
+                attempts=F("attempts") - 1,
+            )
+        log.warning("dispatch_claim_recovered", extra={"claim": claim, "messages": len(ids)})
+    return settled
+
+
+def _claim(batch_size: int) -> tuple[str, list[Message]]:
+    now = clock.now()
+    claim = uuid.uuid4().hex
+    policy = SendingPolicy.current()
+    with transaction.atomic():
+        rows = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(status__in=DUE_STATUSES, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")[:batch_size]
+        )
+        if not rows:
+            return claim, []
+        customers = {
+            c.pk: c
+            for c in Customer.objects.select_for_update(no_key=True)
+            .filter(pk__in=sorted({m.customer_id for m in rows if m.customer_id}))
+            .order_by("pk")
+        }
+        configs = dict(
+            ChannelConfig.objects.filter(active=True).values_list("channel", "transport")
+        )
+        for message in rows:
+            customer = customers.get(message.customer_id) if message.customer_id else None
+            if message.channel == WEBHOOK:
+                message.to = str(message.payload.get("url", ""))
+            elif customer is not None:
+                message.to = address_of(customer, message.channel)
+        verdicts = gates_apply(rows, now=now, policy=policy)
+        going: list[Message] = []
+        for message in rows:
+            verdict = verdicts[message.pk]
+            message.status = verdict.status
+            message.last_error = verdict.reason[:500]
+            if verdict.status == Status.SENDING:
+                message.claim, message.claimed_until = claim, now + LEASE
+                message.attempts += 1
+                message.transport = configs.get(message.channel, "")
+                going.append(message)
+            elif verdict.status == Status.DEFERRED and verdict.retry_at is not None:
+                message.next_attempt_at = verdict.retry_at
+        Message.objects.bulk_update(
+            rows,
+            [
+                "status",
+                "last_error",
+                "to",
+                "claim",
+                "claimed_until",
+                "attempts",
+                "transport",
+                "next_attempt_at",
+            ],
+        )
+    return claim, going
+
+
+def _deliver(claim: str, messages: Sequence[Message]) -> int:
+    opened: dict[str, Transport] = {}
+    sent = 0
+    try:
+        for message in sorted(messages, key=lambda m: m.pk):
+            try:
+                transport = opened.get(message.channel)
+                if transport is None:
+                    transport = opened[message.channel] = _transport_open(message.channel)
+                result = transport.send(_outgoing(message))
+            except TransportError as exc:
+                _record_failure(claim, message, exc)
+            except Exception as exc:
+                # A bug inside a transport: we cannot tell whether anything left.
+                log.exception("transport_crashed", extra={"message_id": message.pk})
+                _record_failure(claim, message, TransportError(repr(exc), may_have_sent=True))
+            else:
+                sent += _record_sent(claim, message, result)
+    finally:
+        for transport in opened.values():
+            try:
+                transport.close()
+            except Exception:
+                log.exception("transport_close_failed")
+    return sent
+
+
+def _transport_open(channel: str) -> Transport:
+    config = ChannelConfig.objects.filter(channel=channel, active=True).first()
+    if config is None:
+        raise TransportError(f"channel {channel} is not set up", permanent=True)
+    return transport_class(config.transport)(config.config)
+
+
+def _outgoing(message: Message) -> Outgoing:
+    payload = dict(message.payload)
+    to = message.to
+    if message.channel == Channel.PUSH:
+        subscription = PushSubscription.objects.filter(pk=to).first()
+        if subscription is None:
+            raise TransportError("push subscription is gone", permanent=True)
+        to = subscription.endpoint
+        payload["keys"] = {"p256dh": subscription.p256dh, "auth": subscription.auth}
+    marketing = message.purpose == Purpose.MARKETING
+    unsubscribe = ""
+    if marketing and message.channel == Channel.EMAIL and message.customer_id:
+        unsubscribe = links.unsubscribe_url(
+            customer_id=message.customer_id, channel=message.channel
+        )
+    return Outgoing(
+        message_id=message.pk,
+        channel=message.channel,
+        to=to,
+        subject=message.subject,
+        text=message.body_text,
+        html=message.body_html,
+        marketing=marketing,
+        payload=payload,
+        unsubscribe_url=unsubscribe,
+    )
+
+
+def _record_sent(claim: str, message: Message, result: SendResult) -> int:
+    now = clock.now()
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=message.pk, claim=claim, status=Status.SENDING).update(
+            status=Status.SENT,
+            sent_at=now,
+            provider_id=result.provider_id[:200],
+            claim="",
+            claimed_until=None,
+            last_error="",
+        )
+        if not updated:
+            log.error("dispatch_claim_lost", extra={"message_id": message.pk})
+            return 0
+        if message.customer_id:
+            event_record(
+                customer=Customer(pk=message.customer_id),
+                type="message_sent",
+                properties={
+                    "channel": message.channel,
+                    "message_id": message.pk,
+                    "journey_id": message.journey_id,
+                    "enrollment_id": message.enrollment_id,
+                    "node_id": message.node_id,
+                    "subject": message.subject[:200],
+                },
+                occurred_at=now,
+                source="messaging",
+            )
+    return 1
+
+
+def _record_failure(claim: str, message: Message, exc: TransportError) -> None:
+    now = clock.now()
+    error = str(exc)[:500]
+    fields: dict[str, object] = {"claim": "", "claimed_until": None, "last_error": error}
+    if exc.may_have_sent:
+        fields["status"] = Status.UNKNOWN
+    elif exc.permanent or message.attempts >= SendingPolicy.current().max_attempts:
+        fields["status"] = Status.FAILED
+    else:
+        backoff = min(dt.timedelta(minutes=2 ** (message.attempts - 1)), MAX_BACKOFF)
+        fields.update(status=Status.QUEUED, next_attempt_at=now + backoff)
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk, claim=claim, status=Status.SENDING).update(**fields)
+        if exc.bounce:
+            suppression_add(channel=message.channel, address=message.to, reason=error)
+    log.warning(
+        "message_send_failed",
+        extra={"message_id": message.pk, "status": fields["status"], "error": error},
+    )

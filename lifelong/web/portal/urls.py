@@ -1,0 +1,14 @@
+"""Customer-facing pages: reached by signed links only, never by a login."""
+
+from django.urls import path
+
+from lifelong.web.portal import preferences, tracking
+
+app_name = "portal"
+
+urlpatterns = [
+    path("r/<str:token>", tracking.click, name="click"),
+    path("o/<str:token>.gif", tracking.open_pixel, name="open"),
+    path("u/<str:token>", preferences.unsubscribe, name="unsubscribe"),
+    path("p/<str:token>", preferences.preferences, name="preferences"),
+]
