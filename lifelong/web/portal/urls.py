@@ -11,4 +11,5 @@ urlpatterns = [
     path("o/<str:token>.gif", tracking.open_pixel, name="open"),
     path("u/<str:token>", preferences.unsubscribe, name="unsubscribe"),
     path("p/<str:token>", preferences.preferences, name="preferences"),
+    path("p/<str:token>/push", preferences.push_subscribe, name="push_subscribe"),
 ]
