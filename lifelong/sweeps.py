@@ -35,6 +35,11 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("segments.refresh_all", "lifelong.segments.services:segments_refresh_all", 3600),
     Sweep("segments.clv_scores_refresh", "lifelong.segments.scoring:clv_scores_refresh", 86400),
     Sweep("analytics.rollup", "lifelong.analytics.rollups:analytics_rollup", 3600),
+    # Order matters for `run_all`: react to new events, enroll by date, advance, then send.
+    Sweep("journeys.react", "lifelong.journeys.reactor:journeys_react", 5),
+    Sweep("journeys.enroll_by_date", "lifelong.journeys.dates:journeys_enroll_by_date", 3600),
+    Sweep("journeys.advance_due", "lifelong.journeys.engine:advance_due", 10),
+    Sweep("messaging.dispatch_due", "lifelong.messaging.dispatch:dispatch_due", 5),
 )
 
 

@@ -1,0 +1,116 @@
+"""What action nodes do. Every effect is a database row written in the step's transaction,
+keyed by (enrollment, node, visit), so a re-run after a crash finds it already there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from lifelong import clock
+from lifelong.customers.models import Customer, Purpose
+from lifelong.customers.services import customer_tag_remove, customer_tags_add
+from lifelong.events.services import event_record
+from lifelong.followups.models import TaskSource
+from lifelong.followups.services import task_create
+from lifelong.journeys.definition import (
+    AwardPoints,
+    CallWebhook,
+    CreateTask,
+    Send,
+    SetAttribute,
+    TagChange,
+)
+from lifelong.journeys.models import Enrollment
+from lifelong.messaging.models import WEBHOOK, Template
+from lifelong.messaging.services import channel_choose, message_enqueue
+
+
+def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: str) -> str:
+    """Apply an action node; returns a short outcome for the step record."""
+    if isinstance(node, Send):
+        return _send(node, enrollment=enrollment, customer=customer, key=key)
+    if isinstance(node, CreateTask):
+        task_create(
+            customer=customer,
+            title=node.title,
+            due_at=clock.now() + dt.timedelta(hours=node.due_hours),
+            source=TaskSource.JOURNEY,
+            source_ref=key,
+        )
+        return "task created"
+    if isinstance(node, TagChange):
+        if node.action == "add":
+            customer_tags_add(customer=customer, names=[node.tag])
+        else:
+            customer_tag_remove(customer=customer, name=node.tag)
+        return f"tag {node.action}"
+    if isinstance(node, SetAttribute):
+        Customer.objects.filter(pk=customer.pk).update(
+            attributes={**customer.attributes, node.key: node.value}
+        )
+        customer.attributes = {**customer.attributes, node.key: node.value}
+        return "attribute set"
+    if isinstance(node, AwardPoints):
+        points_award_request(customer=customer, points=node.points, reason=node.reason, key=key)
+        return f"{node.points} points"
+    if isinstance(node, CallWebhook):
+        message_enqueue(
+            customer=customer,
+            dedupe_key=key,
+            channel=WEBHOOK,
+            purpose=Purpose.TRANSACTIONAL,
+            payload={
+                "url": str(node.url),
+                "type": "journey.step",
+                "journey_id": enrollment.journey_id,
+                "node_id": node.id,
+                "customer": {"id": customer.pk, "external_id": customer.external_id},
+                "context": enrollment.context,
+            },
+            journey_id=enrollment.journey_id,
+            enrollment_id=enrollment.pk,
+            node_id=node.id,
+        )
+        return "webhook queued"
+    raise ValueError(f"no effect for node type {node.type!r}")
+
+
+def _send(node: Send, *, enrollment: Enrollment, customer: Customer, key: str) -> str:
+    template = Template.objects.filter(slug=node.template).first()
+    if template is None:
+        return "skipped: template missing"
+    channel = (
+        channel_choose(customer=customer, purpose=template.purpose)
+        if node.channel == "preferred"
+        else node.channel
+    )
+    if channel is None:
+        return "skipped: no channel reaches the customer"
+    message_enqueue(
+        customer=customer,
+        dedupe_key=key,
+        channel=channel,
+        purpose=template.purpose,
+        template=template,
+        context={"journey": enrollment.context},
+        journey_id=enrollment.journey_id,
+        enrollment_id=enrollment.pk,
+        node_id=node.id,
+    )
+    return f"queued on {channel}"
+
+
+def points_award_request(*, customer: Customer, points: int, reason: str, key: str) -> None:
+    """The hook the loyalty programme picks up: an idempotent request on the event log.
+
+    The ledger (a later issue) turns each request into a balanced transaction, using the
+    event's idempotency key so a request is credited once.
+    """
+    event_record(
+        customer=customer,
+        type="points_award_requested",
+        properties={"points": points, "reason": reason},
+        source="journey",
+        idempotency_key=f"points:{key}",
+    )

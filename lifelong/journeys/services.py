@@ -1,0 +1,187 @@
+"""Writes for journeys: create, version, activate, pause, archive, enroll."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from lifelong import clock
+from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
+from lifelong.customers.models import Customer
+from lifelong.events.services import event_record
+from lifelong.journeys.definition import Definition, definition_parse
+from lifelong.journeys.models import (
+    Enrollment,
+    EnrollmentStatus,
+    Journey,
+    JourneyStatus,
+    JourneyVersion,
+)
+
+
+class JourneyError(ValueError):
+    pass
+
+
+@transaction.atomic
+def journey_create(
+    *,
+    name: str,
+    slug: str,
+    definition: Mapping[str, Any],
+    description: str = "",
+    actor: User | None = None,
+) -> Journey:
+    """A new journey (a draft) with its first version."""
+    journey = Journey.objects.create(name=name, slug=slug, description=description)
+    journey_version_save(journey=journey, definition=definition, actor=actor)
+    if actor is not None:
+        audit_record(actor=actor, action="journey.create", obj=journey, changes={"slug": slug})
+    return journey
+
+
+@transaction.atomic
+def journey_version_save(
+    *, journey: Journey, definition: Mapping[str, Any], actor: User | None = None
+) -> JourneyVersion:
+    """Validate and store a new version; new entrants get it, running ones keep theirs."""
+    parsed = definition_parse(definition)
+    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    last = journey.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    version = JourneyVersion.objects.create(
+        journey=journey,
+        number=last + 1,
+        definition=parsed.model_dump(mode="json"),
+        created_by=actor,
+    )
+    journey.current_version = version
+    journey.updated_at = clock.now()
+    journey.save(update_fields=["current_version", "updated_at"])
+    if actor is not None:
+        audit_record(
+            actor=actor, action="journey.version", obj=journey, changes={"number": version.number}
+        )
+    return version
+
+
+def journey_status_set(*, journey: Journey, status: str, actor: User | None = None) -> Journey:
+    """Activate, pause, resume or archive. Archiving cancels every running enrollment."""
+    if status not in JourneyStatus.values:
+        raise JourneyError(f"unknown status {status!r}")
+    if journey.status == JourneyStatus.ARCHIVED and status != JourneyStatus.ARCHIVED:
+        raise JourneyError("an archived journey cannot run again; copy it instead")
+    with transaction.atomic():
+        journey.status = status
+        journey.updated_at = clock.now()
+        journey.save(update_fields=["status", "updated_at"])
+        if status == JourneyStatus.ARCHIVED:
+            journey.enrollments.filter(status=EnrollmentStatus.ACTIVE).update(
+                status=EnrollmentStatus.CANCELLED,
+                ended_at=clock.now(),
+                next_run_at=None,
+                exit_reason="journey archived",
+            )
+        if actor is not None:
+            audit_record(
+                actor=actor, action="journey.status", obj=journey, changes={"status": status}
+            )
+    return journey
+
+
+def holdout_assign(*, journey_id: int, customer_id: int, percent: int) -> bool:
+    """Stable per customer and journey, so a re-entry lands in the same group."""
+    digest = hashlib.sha256(f"holdout:{journey_id}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < percent
+
+
+def enrollment_start(
+    *,
+    journey: Journey,
+    customer: Customer,
+    key: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    trigger_event_id: int | None = None,
+    definition: Definition | None = None,
+    now: dt.datetime | None = None,
+) -> Enrollment | None:
+    """Enroll a customer in the journey's current version, honouring the re-entry policy.
+
+    Returns None when the policy (or an existing enrollment with the same key) says no.
+    """
+    version = journey.current_version
+    if version is None or customer.merged_into_id is not None:
+        return None
+    definition = definition or version.parsed()
+    now = now or clock.now()
+    reentry = definition.reentry
+    if key is None:
+        key = _reentry_key(definition, context or {}, now)
+    if key is None:
+        return None
+    if reentry.policy == "after_days":
+        last = (
+            Enrollment.objects.filter(journey=journey, customer=customer)
+            .order_by("-entered_at")
+            .values_list("entered_at", flat=True)
+            .first()
+        )
+        if last is not None and last > now - dt.timedelta(days=reentry.days):
+            return None
+    holdout = holdout_assign(
+        journey_id=journey.pk, customer_id=customer.pk, percent=definition.holdout_percent
+    )
+    start = definition.start
+    if holdout:
+        # Nothing runs; the enrollment ends when its goal window does.
+        first_run = now + dt.timedelta(days=definition.goal.within_days if definition.goal else 0)
+    elif definition.trigger.kind == "cart_abandoned":
+        # The journey starts only if no order follows the cart within the window.
+        first_run = now + dt.timedelta(hours=definition.trigger.hours)
+    else:
+        first_run = now
+    try:
+        with transaction.atomic():
+            enrollment = Enrollment.objects.create(
+                journey=journey,
+                version=version,
+                customer=customer,
+                key=key,
+                holdout=holdout,
+                current_node=start or "",
+                next_run_at=first_run,
+                context=dict(context or {}),
+                trigger_event_id=trigger_event_id,
+                entered_at=now,
+            )
+            event_record(
+                customer=customer,
+                type="journey_entered",
+                properties={
+                    "journey_id": journey.pk,
+                    "journey": journey.name,
+                    "enrollment_id": enrollment.pk,
+                    "holdout": holdout,
+                },
+                occurred_at=now,
+                source="journeys",
+            )
+    except IntegrityError:
+        return None
+    return enrollment
+
+
+def _reentry_key(
+    definition: Definition, context: Mapping[str, Any], now: dt.datetime
+) -> str | None:
+    policy = definition.reentry.policy
+    if policy == "once":
+        return "once"
+    if policy == "per_order":
+        order = context.get("order_id")
+        return f"order:{order}" if order is not None else None
+    return f"at:{now:%Y%m%dT%H%M%S.%f}"
