@@ -157,7 +157,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         return redirect(request.path)
 
     language = translation.get_language() or settings.LANGUAGE_CODE
-    states = marketing_state(customer, offered)
+    states = marketing_state(customer, Channel.values)
     opted_out = set(customer.topic_opt_outs.values_list("topic__slug", flat=True))
     push = ChannelConfig.objects.filter(channel=Channel.PUSH, active=True).first()
     vapid_public_key = str(push.config.get("vapid_public_key", "")) if push else ""
@@ -176,7 +176,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                 for c in reachable
             ],
             # "Unsubscribe from everything" also covers channels no longer set up.
-            "any_marketing": any(marketing_state(customer, Channel.values).values()),
+            "any_marketing": any(states.values()),
             "vapid_public_key": vapid_public_key,
             "push_subscribe_url": reverse("portal:push_subscribe", args=[token]),
         },
