@@ -130,7 +130,9 @@ def test_save_through_the_page_form(customer):
     page = client.get(_path(customer))
     token = page.context["csrf_token"]
 
-    response = client.post(_path(customer), {**_form(marketing=["sms"]), "csrfmiddlewaretoken": token})
+    response = client.post(
+        _path(customer), {**_form(marketing=["sms"]), "csrfmiddlewaretoken": token}
+    )
 
     assert response.status_code == 302
     assert response["Location"] == _path(customer)
