@@ -1,0 +1,226 @@
+"""Email over SMTP: one connection per batch, optional DKIM, RFC 8058 one-click unsubscribe.
+
+Where a failure happened decides what it means. Before DATA nothing has left: a refusal
+is final (5xx, with a dead mailbox a bounce) or temporary (4xx, lost connection). Once
+the message is on the wire, a missing answer means the server may have taken it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+from collections.abc import Mapping
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from typing import Any, ClassVar
+
+import dkim
+
+from lifelong import clock
+from lifelong.customers.models import Channel
+from lifelong.messaging.channels.base import (
+    Outgoing,
+    SendResult,
+    Transport,
+    TransportError,
+    register,
+)
+
+# 7bit: bodies become quoted-printable or base64, so no server needs 8BITMIME.
+POLICY = SMTP.clone(cte_type="7bit")
+PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+# Replies to RCPT that say the mailbox does not exist (or never will).
+MAILBOX_GONE = (550, 551, 553)
+DKIM_HEADERS = (
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"reply-to",
+    b"mime-version",
+    b"content-type",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+)
+
+
+class _Dropped(TransportError):
+    """The connection closed before the message was sent (temporary)."""
+
+
+@register
+class SmtpTransport(Transport):
+    name = "smtp"
+    channels: ClassVar[tuple[str, ...]] = (Channel.EMAIL.value,)
+    required = ("host", "from_email")
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.security = config.get("security") or "starttls"
+        if self.security not in PORTS:
+            raise TransportError(
+                f"smtp: security must be one of {', '.join(PORTS)}", permanent=True
+            )
+        self.from_email = _ascii_address(config["from_email"])
+        self._smtp: smtplib.SMTP | None = None
+
+    def send(self, message: Outgoing) -> SendResult:
+        message_id, raw = self._compose(message)
+        smtp = self._envelope(_ascii_address(message.to))
+        try:
+            smtp.data(raw)
+        except smtplib.SMTPResponseException as exc:
+            self._rset()
+            raise _refused(exc.smtp_code, exc.smtp_error) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise TransportError(
+                f"smtp: no answer after the message was sent: {exc}", may_have_sent=True
+            ) from exc
+        return SendResult(provider_id=message_id)
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            # The server may have hung up first; nothing is pending either way.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._smtp.quit()
+            self._drop()
+
+    def _compose(self, message: Outgoing) -> tuple[str, bytes]:
+        config = self.config
+        mail = EmailMessage(policy=POLICY)
+        message_id = make_msgid(domain=self.from_email.rpartition("@")[2])
+        mail["Message-ID"] = message_id
+        mail["Date"] = format_datetime(clock.now())
+        mail["From"] = Address(config.get("from_name") or "", addr_spec=self.from_email)
+        mail["To"] = _ascii_address(message.to)
+        if config.get("reply_to"):
+            mail["Reply-To"] = config["reply_to"]
+        # A line break in a subject would end the header: keep it one line.
+        mail["Subject"] = " ".join(message.subject.split())
+        if message.marketing and message.unsubscribe_url:
+            mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        for name, value in message.headers.items():
+            mail[name] = value
+        mail.set_content(message.text)
+        if message.html:
+            mail.add_alternative(message.html, subtype="html")
+        raw = mail.as_bytes()
+        if config.get("dkim_private_key"):
+            raw = self._dkim_sign(raw)
+        return message_id, raw
+
+    def _dkim_sign(self, raw: bytes) -> bytes:
+        config = self.config
+        try:
+            signature = dkim.sign(
+                raw,
+                str(config["dkim_selector"]).encode(),
+                str(config["dkim_domain"]).encode(),
+                str(config["dkim_private_key"]).encode(),
+                canonicalize=(b"relaxed", b"relaxed"),
+                include_headers=list(DKIM_HEADERS),
+            )
+        except (KeyError, dkim.DKIMException) as exc:
+            raise TransportError(f"smtp: DKIM signing failed: {exc!r}", permanent=True) from exc
+        return bytes(signature) + raw
+
+    def _envelope(self, to: str) -> smtplib.SMTP:
+        reused = self._smtp is not None
+        try:
+            return self._mail_rcpt(to)
+        except _Dropped:
+            if not reused:
+                raise
+            # Servers close idle connections between sends; one fresh connection is fair.
+            return self._mail_rcpt(to)
+
+    def _mail_rcpt(self, to: str) -> smtplib.SMTP:
+        smtp = self._smtp = self._smtp or self._connect()
+        try:
+            code, reply = smtp.mail(self.from_email)
+            recipient = code == 250
+            if recipient:
+                code, reply = smtp.rcpt(to)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            raise _Dropped(f"smtp: connection lost: {exc}") from exc
+        if code in (250, 251):
+            return smtp
+        if code == 421:  # the server is closing the connection (an idle timeout, say)
+            self._drop()
+            raise _Dropped(f"smtp: {code} {_text(reply)}")
+        self._rset()
+        raise _refused(code, reply, recipient=recipient)
+
+    def _connect(self) -> smtplib.SMTP:
+        config = self.config
+        host, timeout = config["host"], float(config.get("timeout") or 30)
+        port = int(config.get("port") or PORTS[self.security])
+        context = ssl.create_default_context()
+        try:
+            if self.security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(host, port, timeout=timeout)
+            try:
+                smtp.ehlo()
+                if self.security == "starttls":
+                    smtp.starttls(context=context)
+                    smtp.ehlo()
+                if config.get("username"):
+                    smtp.login(config["username"], config.get("password") or "")
+            except BaseException:
+                smtp.close()
+                raise
+        except smtplib.SMTPResponseException as exc:
+            raise _refused(exc.smtp_code, exc.smtp_error) from exc
+        except (smtplib.SMTPNotSupportedError, ssl.SSLCertVerificationError) as exc:
+            raise TransportError(f"smtp: {host}:{port}: {exc}", permanent=True) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransportError(f"smtp: cannot connect to {host}:{port}: {exc}") from exc
+        return smtp
+
+    def _rset(self) -> None:
+        """Abandon the refused transaction so the connection can carry the next message."""
+        if self._smtp is not None:
+            try:
+                self._smtp.rset()
+            except (smtplib.SMTPException, OSError):
+                self._drop()
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+
+def _refused(code: int, reply: bytes | str, *, recipient: bool = False) -> TransportError:
+    text = _text(reply)
+    error = f"smtp: {code} {text}"
+    if code < 500:
+        return TransportError(error)
+    # "550 5.7.1" is a policy block (spam, reputation), not a dead mailbox.
+    bounce = recipient and code in MAILBOX_GONE and not text.startswith("5.7.")
+    return TransportError(error, permanent=True, bounce=bounce)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+
+
+def _ascii_address(address: str) -> str:
+    """user@пример.рф -> user@xn--e1afmkfd.xn--p1ai; a non-ASCII mailbox name cannot be sent."""
+    local, _, domain = address.strip().rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise TransportError(f"smtp: bad domain in {address!r}", permanent=True) from None
+    if not local.isascii():
+        raise TransportError(f"smtp: {address!r} needs SMTPUTF8", permanent=True)
+    return f"{local}@{domain}"
