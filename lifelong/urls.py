@@ -5,6 +5,7 @@ from lifelong.api.urls import api
 
 urlpatterns = [
     path("api/v1/", api.urls),
+    path("hooks/messaging/", include("lifelong.messaging.urls")),
     path("hooks/", include("lifelong.events.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,0 +1,1 @@
+"""MAX messenger: bot API transport and webhook."""

@@ -1,0 +1,73 @@
+"""MAX messenger bot API (https://dev.max.ru/docs-api).
+
+POST {base_url}/messages?chat_id=<id> (or ?user_id=<id>), header "Authorization: <token>"
+(query-string tokens are no longer accepted), JSON {"text", "format"?}. The answer is
+{"message": {"body": {"mid": "mid...."}, ...}}; errors carry an HTTP status and
+{"code": "...", "message": "..."}. MAX now asks bots to call platform-api2.max.ru.
+
+The customer's address is the dialog's chat_id by default; settings key "address" =
+"user_id" switches both sending and reply matching to the MAX user id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from lifelong.messaging.channels.base import (
+    Outgoing,
+    SendResult,
+    Transport,
+    TransportError,
+    register,
+)
+from lifelong.messaging.channels.http import READ_TIMEOUT, HttpResponse, http_request
+
+MAX_URL = "https://platform-api2.max.ru"
+
+
+def max_address_kind(config: Mapping[str, Any]) -> str:
+    return "user_id" if config.get("address") == "user_id" else "chat_id"
+
+
+def max_error(response: HttpResponse) -> TransportError:
+    answer = response.json()
+    answer = answer if isinstance(answer, dict) else {}
+    text = f"MAX {response.status}: {answer.get('code', '')} {answer.get('message', '')}".strip()
+    if response.status in (403, 404):
+        # The user blocked the bot or the dialog does not exist: the address is closed.
+        return TransportError(text, bounce=True)
+    if response.status in (408, 429) or response.status >= 500:
+        return TransportError(text)
+    return TransportError(text, permanent=True)
+
+
+@register
+class MaxTransport(Transport):
+    name = "max"
+    channels: ClassVar[tuple[str, ...]] = ("max",)
+    required: ClassVar[tuple[str, ...]] = ("access_token",)
+
+    def send(self, message: Outgoing) -> SendResult:
+        body: dict[str, Any] = {"text": message.text}
+        if message.html:
+            body.update(text=message.html, format="html")
+        response = http_request(
+            "POST",
+            str(self.config.get("base_url") or MAX_URL).rstrip("/") + "/messages",
+            params={max_address_kind(self.config): message.to},
+            json=body,
+            headers={"Authorization": str(self.config["access_token"])},
+            timeout=float(self.config.get("timeout") or READ_TIMEOUT),
+            label="MAX",
+        )
+        if not response.ok:
+            raise max_error(response)
+        answer = response.json()
+        sent = answer.get("message") if isinstance(answer, dict) else None
+        mid = (sent.get("body") or {}).get("mid") if isinstance(sent, dict) else None
+        if not mid:
+            raise TransportError(
+                f"MAX: unreadable answer {response.text()[:200]!r}", may_have_sent=True
+            )
+        return SendResult(provider_id=str(mid))

@@ -1,0 +1,1 @@
+"""SMS: SMS.ru and a generic HTTP gateway."""

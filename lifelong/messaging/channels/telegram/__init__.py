@@ -1,0 +1,1 @@
+"""Telegram: Bot API transport, chat linking and the bot webhook."""

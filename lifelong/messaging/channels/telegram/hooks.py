@@ -1,0 +1,62 @@
+"""The Telegram bot webhook: start links and replies.
+
+Telegram POSTs one Update per request and sends the secret given to setWebhook in the
+X-Telegram-Bot-Api-Secret-Token header. Any answer but 2xx makes Telegram deliver the
+update again, so updates we do not use are acknowledged, not refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from lifelong.customers.models import Channel
+from lifelong.messaging.channels.http import hook_settings, secret_matches
+from lifelong.messaging.channels.telegram.linking import telegram_chat_link
+from lifelong.messaging.services import inbound_record
+
+log = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def telegram_webhook(request: HttpRequest) -> HttpResponse:
+    settings = hook_settings(Channel.TELEGRAM, "telegram")
+    if settings is None:
+        return JsonResponse({"detail": "Telegram is not set up."}, status=404)
+    if not secret_matches(
+        settings.get("webhook_secret"), request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+    ):
+        log.warning("telegram_webhook_rejected")
+        return JsonResponse({"detail": "Bad secret token."}, status=403)
+    try:
+        update = json.loads(request.body)
+    except ValueError:
+        return JsonResponse({"detail": "Body is not JSON."}, status=400)
+    if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+        return JsonResponse({"detail": "Not a Telegram update."}, status=400)
+    message = update.get("message")
+    if isinstance(message, dict):
+        _message_receive(message, update_id=update["update_id"])
+    return JsonResponse({"ok": True})
+
+
+def _message_receive(message: dict[str, Any], *, update_id: int) -> None:
+    chat = message.get("chat")
+    if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
+        return
+    chat_id = str(chat["id"])
+    text = str(message.get("text") or message.get("caption") or "")
+    command, _sep, argument = text.partition(" ")
+    if command == "/start" or command.startswith("/start@"):
+        # A bare /start, or a start link from someone else's card, links nothing.
+        if argument.strip() and chat.get("type") == "private":
+            customer = telegram_chat_link(token=argument, chat_id=chat_id, update_id=update_id)
+            log.info("telegram_start", extra={"linked": customer is not None})
+        return
+    inbound_record(channel=Channel.TELEGRAM, address=chat_id, text=text, provider_id=str(update_id))

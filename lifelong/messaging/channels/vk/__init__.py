@@ -1,0 +1,1 @@
+"""VK: community messages and the Callback API."""

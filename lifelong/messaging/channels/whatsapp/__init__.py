@@ -1,0 +1,1 @@
+"""WhatsApp Cloud API: transport and webhook."""
