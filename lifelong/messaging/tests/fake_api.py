@@ -93,8 +93,7 @@ class FakeApi:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.server.server_port}"
 
     def reply(self, status: int = 200, body: Any = None, **kwargs: Any) -> None:
         self.replies.append(Reply(status=status, body={} if body is None else body, **kwargs))
