@@ -20,7 +20,7 @@ from django.db.models import F
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
-from lifelong.events.services import event_record
+from lifelong.events.models import Event
 from lifelong.messaging import links
 from lifelong.messaging.channels.base import (
     Outgoing,
@@ -53,10 +53,10 @@ def dispatch_due(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None
     stale_claims_recover()
     sent = batches = 0
     while max_batches is None or batches < max_batches:
-        claim, claimed = _claim(batch_size)
-        if not claimed:
+        claim, settled, going = _claim(batch_size)
+        if not settled:
             break
-        sent += _deliver(claim, claimed)
+        sent += _deliver(claim, going)
         batches += 1
     return sent
 
@@ -92,7 +92,11 @@ def stale_claims_recover() -> int:
     return settled
 
 
-def _claim(batch_size: int) -> tuple[str, list[Message]]:
+def _claim(batch_size: int) -> tuple[str, int, list[Message]]:
+    """Claim up to a batch of due messages; returns (claim, rows settled, rows to send).
+
+    Rows the gates stop (deferred, cancelled, ...) are settled here and not sent.
+    """
     now = clock.now()
     claim = uuid.uuid4().hex
     policy = SendingPolicy.current()
@@ -103,7 +107,7 @@ def _claim(batch_size: int) -> tuple[str, list[Message]]:
             .order_by("next_attempt_at", "id")[:batch_size]
         )
         if not rows:
-            return claim, []
+            return claim, 0, []
         customers = {
             c.pk: c
             for c in Customer.objects.select_for_update(no_key=True)
@@ -145,7 +149,7 @@ def _claim(batch_size: int) -> tuple[str, list[Message]]:
                 "next_attempt_at",
             ],
         )
-    return claim, going
+    return claim, len(rows), going
 
 
 def _deliver(claim: str, messages: Sequence[Message]) -> int:
@@ -225,8 +229,9 @@ def _record_sent(claim: str, message: Message, result: SendResult) -> int:
             log.error("dispatch_claim_lost", extra={"message_id": message.pk})
             return 0
         if message.customer_id:
-            event_record(
-                customer=Customer(pk=message.customer_id),
+            # A plain insert: no idempotency key to check, so no savepoint per send.
+            Event.objects.create(
+                customer_id=message.customer_id,
                 type="message_sent",
                 properties={
                     "channel": message.channel,
@@ -237,6 +242,7 @@ def _record_sent(claim: str, message: Message, result: SendResult) -> int:
                     "subject": message.subject[:200],
                 },
                 occurred_at=now,
+                received_at=now,
                 source="messaging",
             )
     return 1
