@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
 from lifelong.customers.models import Channel, Consent, Customer, Purpose
 from lifelong.customers.services import consent_record
@@ -16,6 +18,14 @@ from lifelong.messaging.preferences import topic_opt_in, topic_opt_out
 from lifelong.messaging.services import message_enqueue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_time")]
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    # The pages activate the customer's language for the rest of the thread (the locale
+    # middleware resets it on the next request); later tests must not inherit it.
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
 from lifelong.customers.models import Channel, Consent, Customer, Purpose
 from lifelong.customers.services import consent_record, customer_merge
@@ -14,6 +16,15 @@ from lifelong.messaging.models import Message, Status
 from lifelong.messaging.services import message_enqueue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_time")]
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    # The pages activate the customer's language for the rest of the thread (the locale
+    # middleware resets it on the next request); later tests must not inherit it.
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 FORM = "application/x-www-form-urlencoded"
