@@ -18,8 +18,11 @@ TOPICS = (
     ("reminders", "Напоминания", "Reminders"),
 )
 
+# The brand voice (greeting, signature) is set per channel in the UI; until it is, a plain
+# greeting by first name and an unsigned team sign-off.
 _HELLO = (
-    "{% if customer.first_name %}{{ customer.first_name }}, здравствуйте!"
+    "{% if brand.greeting %}{{ brand.greeting }}"
+    "{% elif customer.first_name %}{{ customer.first_name }}, здравствуйте!"
     "{% else %}Здравствуйте!{% endif %}"
 )
 _HELLO_EN = (
@@ -33,8 +36,14 @@ _HONEST_EN = (
     "This message was sent automatically, but a real person reads the replies — "
     "just answer it if you want to ask anything."
 )
-_SIGN = "Команда {{ brand.name }}"
-_SIGN_EN = "The {{ brand.name }} team"
+_SIGN = (
+    "{% if brand.signature %}{{ brand.signature }}{% else %}С теплом, команда"
+    "{% if brand.sender_name %} «{{ brand.sender_name }}»{% else %} магазина{% endif %}"
+    "{% endif %}"
+)
+_SIGN_EN = (
+    "Warmly, the {% if brand.sender_name %}{{ brand.sender_name }}{% else %}shop's{% endif %} team"
+)
 _PREFS = "Писать реже или о другом: {{ links.preferences }}"
 _PREFS_EN = "Fewer messages or other topics: {{ links.preferences }}"
 
@@ -62,7 +71,8 @@ def _wrap(body: str, hello: str, honest: str, sign: str, prefs: str, purpose: st
     if purpose == Purpose.MARKETING:
         # Marketing only: service messages about a purchase are not something to opt out of.
         parts.append(prefs)
-    return "\n\n".join(parts) + "\n"
+    # The renderer trims the line break right after a block tag: give such parts one more.
+    return "".join(p + ("\n\n\n" if p.endswith("%}") else "\n\n") for p in parts)
 
 
 TEXTS: dict[str, Text] = {
@@ -333,13 +343,18 @@ TEXTS: dict[str, Text] = {
         name="Годовщина первой покупки",
         subject="Сегодня особенный день — для нас",
         body=(
-            "Ровно в этот день вы впервые сделали у нас заказ. Спасибо, что вы с нами — "
+            "Ровно в этот день вы впервые сделали у нас заказ"
+            "{% if journey.years %} — и вот мы вместе уже {{ journey.years|plural('год') }}"
+            "{% endif %}. Спасибо, что вы с нами — "
             "для небольшого магазина это очень много значит.\n\n"
             "Если есть что-то, что нам стоит улучшить, — ответьте, мы читаем каждое письмо."
         ),
         subject_en="A special day — for us",
         body_en=(
-            "On this day you placed your first order with us. Thank you for staying with "
+            "On this day you placed your first order with us"
+            "{% if journey.years %} — {{ journey.years }} "
+            "{% if journey.years == '1' %}year{% else %}years{% endif %} ago{% endif %}. "
+            "Thank you for staying with "
             "us — for a small shop it means a lot.\n\n"
             "If there is anything we should improve, reply — we read every message."
         ),

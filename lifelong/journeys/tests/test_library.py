@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lifelong.customers.models import Purpose
+from lifelong.factories import CustomerFactory, OrderFactory, ProductFactory
 from lifelong.journeys.definition import definition_parse
 from lifelong.journeys.library import (
     DEFAULT_CATEGORIES,
@@ -12,9 +13,12 @@ from lifelong.journeys.library import (
     LibraryError,
     library_entry,
     library_install,
+    template_ensure,
 )
+from lifelong.journeys.library_texts import TEXTS
 from lifelong.journeys.models import Journey, JourneyStatus, JourneyVersion
 from lifelong.messaging.models import Template, Topic
+from lifelong.messaging.templating import message_render, template_fields, template_validate
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +96,37 @@ def test_abandoned_cart_sends_at_most_two_reminders():
 def test_an_unknown_slug_is_refused():
     with pytest.raises(LibraryError):
         library_install("no-such-journey")
+
+
+@pytest.mark.parametrize("slug", sorted(TEXTS))
+def test_every_default_text_passes_the_strict_template_check(slug):
+    template = template_ensure(slug)
+    for language in ("ru", "en"):
+        fields = template_fields(template, language)
+        problems = template_validate(
+            subject=fields["subject"], body_text=fields["body_text"], body_html=fields["body_html"]
+        )
+        assert problems == [], (language, problems)
+
+
+def test_texts_render_for_a_real_customer_with_journey_data():
+    customer = CustomerFactory.create(first_name="Ирина", gender="f")
+    product = ProductFactory.create(name="Коврик пробковый", category="Коврики")
+    order = OrderFactory.create(customer=customer)
+    order.lines.create(product=product, sku=product.sku, name=product.name, quantity=1, price=10)
+
+    winback = message_render(
+        template=template_ensure("winback-picks"), customer=customer, channel="email"
+    )
+    anniversary = message_render(
+        template=template_ensure("anniversary-thanks"),
+        customer=customer,
+        channel="telegram",
+        extra={"journey": {"years": "2"}},
+    )
+
+    assert winback.text.startswith("Ирина, здравствуйте!")
+    assert "• Коврик пробковый" in winback.text
+    assert "/p/" in winback.text  # the preferences link of a marketing message
+    assert "2 года" in anniversary.text
+    assert "живой человек" in anniversary.text
