@@ -141,7 +141,9 @@ def hook_settings(channel: str, transport: str) -> Mapping[str, Any] | None:
     None when the channel is off or delivered by another transport: that hook is not ours.
     """
     row = ChannelConfig.objects.filter(channel=channel, transport=transport, active=True).first()
-    return row.config if row is not None else None
+    if row is None:
+        return None
+    return row.config if isinstance(row.config, dict) else {}
 
 
 def secret_matches(expected: object, given: str | None) -> bool:
