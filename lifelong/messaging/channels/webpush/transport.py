@@ -1,0 +1,118 @@
+"""Browser push: Web Push (RFC 8030) signed with VAPID (RFC 8292), payload encrypted with
+aes128gcm for the subscriber's keys (RFC 8291). pywebpush does the encryption.
+
+The push service answers 404/410 when the browser has dropped the subscription: that is
+a bounce, so the dead subscription is suppressed rather than retried.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid, VapidException
+from pywebpush import WebPusher, WebPushException
+from urllib3.exceptions import MaxRetryError
+
+from lifelong import clock
+from lifelong.customers.models import Channel
+from lifelong.messaging.channels.base import (
+    Outgoing,
+    SendResult,
+    Transport,
+    TransportError,
+    register,
+)
+
+GONE = (404, 410)
+RETRY_STATUSES = (408, 425, 429)
+# How long the push service keeps a notification for a browser that is offline.
+DEFAULT_TTL = 24 * 3600
+# RFC 8292 caps a VAPID token's life at 24 hours.
+TOKEN_LIFETIME = 12 * 3600
+
+
+@register
+class WebPushTransport(Transport):
+    name = "webpush"
+    channels: ClassVar[tuple[str, ...]] = (Channel.PUSH.value,)
+    required = ("vapid_private_key", "vapid_subject")
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.vapid = _vapid(str(config["vapid_private_key"]))
+        # One session per batch: sends to the same push service reuse the connection.
+        self.session = requests.Session()
+
+    def send(self, message: Outgoing) -> SendResult:
+        endpoint = urlsplit(message.to)
+        if endpoint.scheme not in ("https", "http") or not endpoint.netloc:
+            raise TransportError(f"webpush: bad endpoint {message.to!r}", bounce=True)
+        claims = {
+            "sub": self.config["vapid_subject"],
+            "aud": f"{endpoint.scheme}://{endpoint.netloc}",
+            "exp": int(clock.now().timestamp()) + TOKEN_LIFETIME,
+        }
+        try:
+            headers = self.vapid.sign(claims)
+        except VapidException as exc:
+            raise TransportError(f"webpush: {exc}", permanent=True) from exc
+        notification = {
+            "title": message.subject,
+            "body": message.text,
+            "url": message.payload.get("url"),
+        }
+        subscription = {"endpoint": message.to, "keys": dict(message.payload.get("keys") or {})}
+        timeout = float(self.config.get("timeout") or 10)
+        try:
+            response = WebPusher(subscription, requests_session=self.session).send(
+                json.dumps(notification, ensure_ascii=False).encode(),
+                headers,
+                ttl=int(self.config.get("ttl") or DEFAULT_TTL),
+                timeout=(timeout, timeout),
+            )
+        except (WebPushException, ValueError, binascii.Error) as exc:
+            # Keys we cannot encrypt to: this subscription can never receive anything.
+            raise TransportError(f"webpush: bad subscription keys: {exc}", bounce=True) from exc
+        except requests.ConnectionError as exc:
+            # Not connecting leaves nothing sent; a connection that broke mid-request may have.
+            connected = not (exc.args and isinstance(exc.args[0], MaxRetryError))
+            raise TransportError(f"webpush: {exc}", may_have_sent=connected) from exc
+        except requests.RequestException as exc:  # a read timeout: the request had left
+            raise TransportError(f"webpush: no answer: {exc}", may_have_sent=True) from exc
+        status = response.status_code
+        if status < 300:
+            return SendResult(provider_id=response.headers.get("Location", ""))
+        error = f"webpush: HTTP {status} {response.text[:200]}"
+        if status in GONE:
+            raise TransportError(error, bounce=True)
+        permanent = status < 500 and status not in RETRY_STATUSES
+        raise TransportError(error, permanent=permanent)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _vapid(key: str) -> Vapid:
+    """The VAPID signing key from a PEM, or base64url raw (32 bytes) or DER."""
+    try:
+        if "-----BEGIN" in key:
+            private = serialization.load_pem_private_key(key.encode(), password=None)
+        else:
+            private = Vapid.from_string(key.strip()).private_key
+        if not (
+            isinstance(private, ec.EllipticCurvePrivateKey)
+            and isinstance(private.curve, ec.SECP256R1)
+        ):
+            raise ValueError("not a P-256 key")
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise TransportError(
+            f"webpush: vapid_private_key is not a P-256 private key: {exc}", permanent=True
+        ) from exc
+    return Vapid(private)
