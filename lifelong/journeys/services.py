@@ -51,7 +51,8 @@ def journey_version_save(
 ) -> JourneyVersion:
     """Validate and store a new version; new entrants get it, running ones keep theirs."""
     parsed = definition_parse(definition)
-    journey = Journey.objects.select_for_update().get(pk=journey.pk)
+    # The lock serialises version numbers between two editors saving at once.
+    Journey.objects.select_for_update().filter(pk=journey.pk).first()
     last = journey.versions.order_by("-number").values_list("number", flat=True).first() or 0
     version = JourneyVersion.objects.create(
         journey=journey,
