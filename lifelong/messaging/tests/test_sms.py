@@ -120,6 +120,13 @@ def test_refused_connection_is_retried_later():
     assert not caught.value.may_have_sent
 
 
+def test_a_base_url_that_is_not_http_is_a_setup_error():
+    with pytest.raises(TransportError) as caught:
+        SmsRuTransport({"api_id": API_ID, "base_url": "ftp://sms.ru"}).send(outgoing())
+    assert caught.value.permanent
+    assert API_ID not in str(caught.value)
+
+
 def test_no_answer_after_sending_may_have_sent(api):
     api.reply(body=smsru_ok(), delay=1.0)
     transport = SmsRuTransport({"api_id": API_ID, "base_url": api.url, "timeout": 0.2})
