@@ -27,7 +27,7 @@ def links_track(message: Message) -> None:
     ids: dict[str, str] = {}
 
     def tracked(url: str) -> str:
-        if url.startswith(own):  # our own portal links stay as they are
+        if url == own or url.startswith(own + "/"):  # our own portal links stay as they are
             return url
         if url not in ids:
             link = MessageLink.objects.create(message=message, url=url[:2000])

@@ -49,3 +49,44 @@ def test_beat_schedule_covers_every_sweep_and_worker_runs_one(no_heartbeat):
     remaining = set(IdempotentRequest.objects.values_list("pk", flat=True))
     assert remaining == {fresh.pk}
     assert old.pk not in remaining
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_advances_a_journey_and_dispatches_its_message(no_heartbeat):
+    from lifelong.factories import CustomerFactory
+    from lifelong.journeys.models import JourneyStatus
+    from lifelong.journeys.services import enrollment_start, journey_create, journey_status_set
+    from lifelong.messaging.models import ChannelConfig, Message, Status, Template
+
+    ChannelConfig.objects.create(channel="email", transport="sandbox")
+    Template.objects.create(
+        slug="hello", name="Привет", channel="email", purpose="transactional", body_text="Привет!"
+    )
+    journey = journey_create(
+        name="Celery",
+        slug="celery",
+        definition={
+            "trigger": {"kind": "manual"},
+            "start": "hello",
+            "nodes": [{"id": "hello", "type": "send", "template": "hello"}],
+        },
+    )
+    journey_status_set(journey=journey, status=JourneyStatus.ACTIVE)
+    enrollment = enrollment_start(journey=journey, customer=CustomerFactory.create())
+    assert enrollment is not None
+    queue = f"test-{uuid.uuid4().hex}"
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=60
+    ):
+        run_sweep.apply_async(args=("journeys.advance_due",), queue=queue)
+        run_sweep.apply_async(args=("messaging.dispatch_due",), queue=queue)
+        deadline = time.monotonic() + 30
+        while (
+            not Message.objects.filter(status=Status.SENT).exists() and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_delete(queue)
+    message = Message.objects.get()
+    assert message.status == Status.SENT
+    assert message.enrollment_id == enrollment.pk

@@ -114,7 +114,8 @@ def transports() -> dict[str, type[Transport]]:
         try:
             import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            # Only a missing transport module (or its package) is expected here.
+            if exc.name != module and not module.startswith(f"{exc.name}."):
                 raise
     return dict(_REGISTRY)
 
