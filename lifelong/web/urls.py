@@ -11,6 +11,7 @@ from lifelong.web.views import (
     segments,
     staff,
     tasks,
+    templates,
 )
 
 app_name = "web"
@@ -61,4 +62,9 @@ urlpatterns = [
     path("segments/<int:pk>/activate/", segments.segment_activate, name="segment_activate"),
     path("lifecycle/", segments.lifecycle_rules, name="lifecycle"),
     path("lifecycle/recompute/", segments.lifecycle_recompute, name="lifecycle_recompute"),
+    path("templates/", templates.template_list, name="templates"),
+    path("templates/new/", templates.template_new, name="template_new"),
+    path("templates/<int:pk>/", templates.template_edit, name="template_edit"),
+    path("templates/preview/", templates.template_preview, name="template_preview"),
+    path("templates/brand-voice/", templates.brand_voice, name="brand_voice"),
 ]

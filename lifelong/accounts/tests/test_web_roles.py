@@ -18,6 +18,7 @@ from lifelong.accounts.permissions import (
 )
 from lifelong.events.models import ImportJob
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
+from lifelong.messaging.models import Template
 from lifelong.segments.models import Segment
 
 PUBLIC = {"login"}
@@ -67,6 +68,11 @@ VIEWS: dict[str, tuple[str, str]] = {
     "segment_activate": (MANAGE_MARKETING, "post"),
     "lifecycle": (MANAGE_MARKETING, "get"),
     "lifecycle_recompute": (MANAGE_MARKETING, "post"),
+    "templates": (MANAGE_MARKETING, "get"),
+    "template_new": (MANAGE_MARKETING, "get"),
+    "template_edit": (MANAGE_MARKETING, "get"),
+    "template_preview": (MANAGE_MARKETING, "post"),
+    "brand_voice": (MANAGE_MARKETING, "get"),
 }
 ROLES = [*Role.values, "anonymous"]
 
@@ -90,7 +96,9 @@ def objects(db):
     job = ImportJob.objects.create(kind="customers", file_name="a.csv", file_path="")
     key = ApiKey.objects.create(name="shop", prefix="abcd1234", key_hash="x" * 64, scopes=[])
     segment = Segment.objects.create(name="Everyone", rules={"op": "and", "rules": []})
+    template = Template.objects.create(slug="hello", name="Hello", channel="email", body_text="Hi")
     return {
+        "template": template.pk,
         "customer": customer.pk,
         "task": task.pk,
         "import_job": job.pk,
@@ -121,6 +129,7 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "segment_edit": "segment",
         "segment_archive": "segment",
         "segment_activate": "segment",
+        "template_edit": "template",
     }
     if name in kwargs_by_name:
         return reverse(f"web:{name}", kwargs={"pk": objects[kwargs_by_name[name]]})

@@ -1,0 +1,169 @@
+"""The template editor: message templates, a live preview for a real customer, brand voices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from lifelong.accounts.permissions import MANAGE_MARKETING
+from lifelong.customers.models import Channel, Customer
+from lifelong.messaging.models import BrandVoice, Template
+from lifelong.messaging.templating import (
+    CONTEXT_NAMES,
+    EXTRA_NAMES,
+    TemplateRenderError,
+    fields_render,
+    message_context,
+    template_fields,
+    template_validate,
+)
+from lifelong.web.access import object_get, require
+from lifelong.web.forms_templates import (
+    TRANSLATED,
+    BrandVoiceForm,
+    PreviewForm,
+    TemplateForm,
+    problem_text,
+)
+from lifelong.web.listing import customer_search_q, customers_active, page_number, page_slice
+
+PER_PAGE = 50
+PREVIEW_CUSTOMERS = 30
+
+
+@require(MANAGE_MARKETING)
+def template_list(request: HttpRequest) -> HttpResponse:
+    page = page_slice(
+        Template.objects.order_by("name", "pk").only(
+            "pk", "slug", "name", "channel", "purpose", "topic", "updated_at"
+        ),
+        number=page_number(request.GET.get("page")),
+        per_page=PER_PAGE,
+    )
+    voices = {voice.channel: voice for voice in BrandVoice.objects.all()}
+    channels = [(value, label, voices.get(value)) for value, label in Channel.choices]
+    return render(request, "web/templates/list.html", {"page": page, "channels": channels})
+
+
+def _recent_buyers() -> list[Customer]:
+    return list(
+        customers_active()
+        .filter(last_order_at__isnull=False)
+        .order_by(F("last_order_at").desc(), "-pk")
+        .only("pk", "first_name", "last_name", "patronymic", "email", "phone")[:PREVIEW_CUSTOMERS]
+    )
+
+
+def _edit_page(
+    request: HttpRequest, *, form: TemplateForm, template: Template | None, status: int = 200
+) -> HttpResponse:
+    context = {
+        "form": form,
+        "template": template,
+        "preview_form": PreviewForm(),
+        "customers": _recent_buyers(),
+        "names": sorted(CONTEXT_NAMES | EXTRA_NAMES),
+    }
+    return render(request, "web/templates/edit.html", context, status=status)
+
+
+def _save(request: HttpRequest, template: Template | None) -> HttpResponse:
+    form = TemplateForm(request.POST, instance=template)
+    if not form.is_valid():
+        return _edit_page(request, form=form, template=template, status=400)
+    saved = form.save()
+    messages.success(request, _("Template “%(name)s” saved.") % {"name": saved.name})
+    return redirect("web:template_edit", pk=saved.pk)
+
+
+@require(MANAGE_MARKETING)
+def template_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _save(request, None)
+    return _edit_page(request, form=TemplateForm(), template=None)
+
+
+@require(MANAGE_MARKETING)
+def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    template = object_get(request, Template, pk, MANAGE_MARKETING)
+    if request.method == "POST":
+        return _save(request, template)
+    return _edit_page(request, form=TemplateForm(instance=template), template=template)
+
+
+def _preview_customer(request: HttpRequest, form: PreviewForm) -> Customer | None:
+    """The searched customer, else the chosen one, else the most recent buyer."""
+    find = (form.cleaned_data.get("find") or "").strip()
+    if find:
+        if find.startswith("#") and find[1:].isdigit():
+            query = customers_active().filter(pk=int(find[1:]))
+        else:
+            query = customers_active().filter(customer_search_q(find))
+        return query.order_by(F("last_order_at").desc(nulls_last=True), "-pk").first()
+    chosen = form.cleaned_data.get("customer")
+    if chosen:
+        return object_get(request, customers_active(), chosen, MANAGE_MARKETING)
+    buyers = _recent_buyers()[:1]
+    return buyers[0] if buyers else customers_active().order_by("-pk").first()
+
+
+@require(MANAGE_MARKETING)
+@require_POST
+def template_preview(request: HttpRequest) -> HttpResponse:
+    """The current (unsaved) fields rendered for one real customer, as htmx swaps it in."""
+    form = PreviewForm(request.POST)
+    form.is_valid()
+    customer = _preview_customer(request, form)
+    channel = form.cleaned_data.get("preview_channel") or request.POST.get("channel") or "email"
+    draft = Template(
+        subject=request.POST.get("subject", ""),
+        body_text=request.POST.get("body_text", ""),
+        body_html=request.POST.get("body_html", ""),
+        translations={
+            "en": {source: request.POST.get(field, "") for field, source in TRANSLATED.items()}
+        },
+    )
+    context: dict[str, Any] = {"customer": customer, "channel": channel}
+    if customer is None:
+        return render(request, "web/templates/_preview.html", context)
+    fields = template_fields(draft, customer.language)
+    context["problems"] = [
+        (problem.field, problem_text(problem)) for problem in template_validate(**fields)
+    ]
+    try:
+        context["rendered"] = fields_render(
+            subject=fields["subject"],
+            text=fields["body_text"],
+            html=fields["body_html"],
+            context=message_context(customer=customer, channel=channel),
+        )
+    except TemplateRenderError as exc:
+        context["error"] = exc
+    return render(request, "web/templates/_preview.html", context)
+
+
+@require(MANAGE_MARKETING)
+def brand_voice(request: HttpRequest) -> HttpResponse:
+    """One channel's sender name, greeting and signature (?channel=email)."""
+    channel = request.POST.get("channel") or request.GET.get("channel") or Channel.EMAIL
+    if channel not in Channel.values:
+        channel = Channel.EMAIL
+    voice = BrandVoice.objects.filter(channel=channel).first() or BrandVoice(channel=channel)
+    if request.method == "POST":
+        form = BrandVoiceForm(request.POST, instance=voice)
+        if form.is_valid():
+            form.save()
+            messages.success(request, _("Brand voice saved."))
+            return redirect("web:templates")
+        status = 400
+    else:
+        form = BrandVoiceForm(instance=voice)
+        status = 200
+    context = {"form": form, "channel": channel, "label": Channel(channel).label}
+    return render(request, "web/templates/brand_voice.html", context, status=status)
