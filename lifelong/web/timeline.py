@@ -95,6 +95,33 @@ def _tag(props: dict[str, Any]) -> list[tuple[Promise, str]]:
     return [(_("Tag"), str(props.get("tag", "")))]
 
 
+def _message(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    channels: dict[str, Any] = dict(Channel.choices)
+    channel = str(props.get("channel", ""))
+    rows = [
+        (_("Channel"), str(channels.get(channel, channel))),
+        (_("Subject"), str(props.get("subject", ""))),
+        (_("Error"), str(props.get("error", ""))),
+    ]
+    return [r for r in rows if r[1]]
+
+
+def _journey(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    rows = [
+        (_("Journey"), str(props.get("journey", "") or props.get("journey_id", ""))),
+        (_("Group"), str(_("holdout")) if props.get("holdout") else ""),
+    ]
+    return [r for r in rows if r[1]]
+
+
+def _points(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    rows = [
+        (_("Points"), str(props.get("points", ""))),
+        (_("Reason"), str(props.get("reason", ""))),
+    ]
+    return [r for r in rows if r[1]]
+
+
 STYLES: dict[str, Style] = {
     "order_placed": Style(
         "₽",
@@ -177,6 +204,60 @@ STYLES: dict[str, Style] = {
     "customer_merged": Style("⇄", "staff", _same(_("Duplicate merged in")), _merged),
     "tag_added": Style("#", "staff", _same(_("Tag added")), _tag),
     "tag_removed": Style("#", "staff", _same(_("Tag removed")), _tag),
+    "message_sent": Style("✉", "staff", _same(_("Message sent")), _message),
+    "message_delivered": Style("✉", "good", _same(_("Message delivered")), _message),
+    "message_failed": Style("✉", "bad", _same(_("Message not delivered")), _message),
+    "message_opened": Style(
+        "✉",
+        "good",
+        (
+            pgettext_lazy("male customer", "Opened a message"),
+            pgettext_lazy("female customer", "Opened a message"),
+            pgettext_lazy("customer of unknown gender", "Opened a message"),
+        ),
+        _message,
+    ),
+    "message_clicked": Style(
+        "↗",
+        "good",
+        (
+            pgettext_lazy("male customer", "Clicked a link in a message"),
+            pgettext_lazy("female customer", "Clicked a link in a message"),
+            pgettext_lazy("customer of unknown gender", "Clicked a link in a message"),
+        ),
+        _message,
+    ),
+    "message_replied": Style(
+        "↩",
+        "good",
+        (
+            pgettext_lazy("male customer", "Replied to a message"),
+            pgettext_lazy("female customer", "Replied to a message"),
+            pgettext_lazy("customer of unknown gender", "Replied to a message"),
+        ),
+        _message,
+    ),
+    "journey_entered": Style(
+        "▶",
+        "staff",
+        (
+            pgettext_lazy("male customer", "Entered a journey"),
+            pgettext_lazy("female customer", "Entered a journey"),
+            pgettext_lazy("customer of unknown gender", "Entered a journey"),
+        ),
+        _journey,
+    ),
+    "journey_goal_met": Style(
+        "◎",
+        "good",
+        (
+            pgettext_lazy("male customer", "Reached a journey's goal"),
+            pgettext_lazy("female customer", "Reached a journey's goal"),
+            pgettext_lazy("customer of unknown gender", "Reached a journey's goal"),
+        ),
+        _journey,
+    ),
+    "points_award_requested": Style("★", "good", _same(_("Points requested")), _points),
 }
 
 

@@ -18,7 +18,8 @@ from lifelong.accounts.permissions import (
 )
 from lifelong.events.models import ImportJob
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
-from lifelong.messaging.models import Template
+from lifelong.journeys.services import journey_create
+from lifelong.messaging.models import Message, Template
 from lifelong.segments.models import Segment
 
 PUBLIC = {"login"}
@@ -73,6 +74,16 @@ VIEWS: dict[str, tuple[str, str]] = {
     "template_edit": (MANAGE_MARKETING, "get"),
     "template_preview": (MANAGE_MARKETING, "post"),
     "brand_voice": (MANAGE_MARKETING, "get"),
+    "journeys": (VIEW, "get"),
+    "journey": (VIEW, "get"),
+    "journey_new": (MANAGE_MARKETING, "get"),
+    "journey_edit": (MANAGE_MARKETING, "get"),
+    "journey_status": (MANAGE_MARKETING, "post"),
+    "inbox": (VIEW, "get"),
+    "inbox_message": (VIEW, "get"),
+    "channels": (MANAGE_ACCOUNTS, "get"),
+    "channel_edit": (MANAGE_ACCOUNTS, "get"),
+    "sending_policy": (MANAGE_ACCOUNTS, "post"),
 }
 ROLES = [*Role.values, "anonymous"]
 
@@ -97,8 +108,21 @@ def objects(db):
     key = ApiKey.objects.create(name="shop", prefix="abcd1234", key_hash="x" * 64, scopes=[])
     segment = Segment.objects.create(name="Everyone", rules={"op": "and", "rules": []})
     template = Template.objects.create(slug="hello", name="Hello", channel="email", body_text="Hi")
+    journey = journey_create(
+        name="Welcome", slug="welcome", definition={"trigger": {"kind": "manual"}, "start": None}
+    )
+    message = Message.objects.create(
+        customer=customer,
+        dedupe_key="roles",
+        channel="email",
+        purpose="marketing",
+        transport="sandbox",
+        subject="Hi",
+    )
     return {
         "template": template.pk,
+        "journey": journey.pk,
+        "message": message.pk,
         "customer": customer.pk,
         "task": task.pk,
         "import_job": job.pk,
@@ -130,7 +154,13 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "segment_archive": "segment",
         "segment_activate": "segment",
         "template_edit": "template",
+        "journey": "journey",
+        "journey_edit": "journey",
+        "journey_status": "journey",
+        "inbox_message": "message",
     }
+    if name == "channel_edit":
+        return reverse("web:channel_edit", kwargs={"channel": "email"})
     if name in kwargs_by_name:
         return reverse(f"web:{name}", kwargs={"pk": objects[kwargs_by_name[name]]})
     return reverse(f"web:{name}")

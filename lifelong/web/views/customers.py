@@ -42,6 +42,7 @@ from lifelong.web.listing import (
     page_slice,
 )
 from lifelong.web.timeline import timeline_items
+from lifelong.web.views.inbox import customer_messaging
 
 PER_PAGE = 50
 TIMELINE_PER_PAGE = 30
@@ -149,6 +150,7 @@ def _card_context(request: HttpRequest, customer: Customer, **forms: Any) -> dic
         "merge_form": MergeForm(),
         "task_form": TaskForm(initial={"assignee": user.pk}),
     }
+    context.update(customer_messaging(customer))
     context.update(forms)
     return context
 

@@ -1,0 +1,313 @@
+"""Forms for journeys (create, edit the definition) and for channels and the sending policy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, get_args
+
+import pydantic
+from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from lifelong.journeys.definition import Definition, TriggerKind, definition_parse
+from lifelong.journeys.models import Journey
+from lifelong.messaging.channels.base import Transport
+from lifelong.messaging.models import SendingPolicy
+
+TRIGGER_KINDS = [
+    ("order_placed", gettext_lazy("An order is placed")),
+    ("first_order", gettext_lazy("The first order is placed")),
+    ("order_delivered", gettext_lazy("An order is delivered")),
+    ("event", gettext_lazy("An event happens")),
+    ("segment_entered", gettext_lazy("The customer enters a segment")),
+    ("segment_exited", gettext_lazy("The customer leaves a segment")),
+    ("birthday", gettext_lazy("Birthday")),
+    ("first_order_anniversary", gettext_lazy("Anniversary of the first order")),
+    ("days_since_last_order", gettext_lazy("Days since the last order")),
+    ("replenishment_due", gettext_lazy("A product is about to run out")),
+    ("cart_abandoned", gettext_lazy("An abandoned cart")),
+    ("manual", gettext_lazy("Added by hand")),
+]
+assert {k for k, _label in TRIGGER_KINDS} == set(get_args(TriggerKind))
+
+REENTRY_POLICIES = [
+    ("once", gettext_lazy("Once per customer")),
+    ("per_order", gettext_lazy("Once per order")),
+    ("after_days", gettext_lazy("Again after a number of days")),
+]
+
+# Keys whose values are credentials: shown masked, and kept when submitted masked.
+SECRET_HINTS = ("token", "secret", "password", "key", "auth", "api_id", "pass")
+MASK = "••••••"
+
+
+class JourneyCreateForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    slug = forms.SlugField(
+        label=gettext_lazy("Code"),
+        max_length=80,
+        help_text=gettext_lazy("Latin letters, digits, dashes; used in exports and the API."),
+    )
+    description = forms.CharField(
+        label=gettext_lazy("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def clean_slug(self) -> str:
+        slug = str(self.cleaned_data["slug"])
+        if Journey.objects.filter(slug=slug).exists():
+            raise forms.ValidationError(_("A journey with this code already exists."))
+        return slug
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class DefinitionForm(forms.Form):
+    """The scalar settings as fields and the nodes as JSON, checked by the pydantic model."""
+
+    trigger_kind = forms.ChoiceField(label=gettext_lazy("Starts when"), choices=TRIGGER_KINDS)
+    trigger_event_type = forms.CharField(
+        label=gettext_lazy("Event type"), required=False, max_length=64
+    )
+    trigger_segment = forms.IntegerField(label=gettext_lazy("Segment id"), required=False)
+    trigger_days = forms.IntegerField(
+        label=gettext_lazy("Days"),
+        required=False,
+        min_value=0,
+        help_text=gettext_lazy("Days since the last order, or days before the birthday."),
+    )
+    trigger_hours = forms.FloatField(
+        label=gettext_lazy("Cart left for, hours"), required=False, min_value=0
+    )
+    trigger_skus = forms.CharField(
+        label=gettext_lazy("Only these products (SKUs, comma-separated)"), required=False
+    )
+    trigger_categories = forms.CharField(
+        label=gettext_lazy("Only these categories (comma-separated)"), required=False
+    )
+    start = forms.CharField(
+        label=gettext_lazy("First node"),
+        required=False,
+        max_length=40,
+        help_text=gettext_lazy("Node id; empty means the first node in the list."),
+    )
+    goal_enabled = forms.BooleanField(label=gettext_lazy("Measure a goal"), required=False)
+    goal_event = forms.CharField(label=gettext_lazy("Goal event"), required=False, max_length=64)
+    goal_within_days = forms.IntegerField(
+        label=gettext_lazy("Within days of entering"), required=False, min_value=1
+    )
+    reentry_policy = forms.ChoiceField(label=gettext_lazy("Re-entry"), choices=REENTRY_POLICIES)
+    reentry_days = forms.IntegerField(
+        label=gettext_lazy("Re-entry after days"), required=False, min_value=0
+    )
+    holdout_percent = forms.IntegerField(
+        label=gettext_lazy("Holdout, %"), min_value=0, max_value=50, initial=0
+    )
+    nodes = forms.CharField(
+        label=gettext_lazy("Nodes (JSON list)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 22, "class": "json", "spellcheck": "false"}),
+    )
+
+    definition: Definition | None = None
+    # Readable problems from the pydantic model: (where, what).
+    problems: list[tuple[str, str]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.problems = []
+
+    @classmethod
+    def initial_from(cls, definition: Mapping[str, Any]) -> dict[str, Any]:
+        trigger = definition.get("trigger") or {}
+        goal = definition.get("goal")
+        reentry = definition.get("reentry") or {}
+        return {
+            "trigger_kind": trigger.get("kind", "manual"),
+            "trigger_event_type": trigger.get("event_type") or "",
+            "trigger_segment": trigger.get("segment_id"),
+            "trigger_days": trigger.get("days", 0),
+            "trigger_hours": trigger.get("hours", 4),
+            "trigger_skus": ", ".join(trigger.get("skus") or []),
+            "trigger_categories": ", ".join(trigger.get("categories") or []),
+            "start": definition.get("start") or "",
+            "goal_enabled": goal is not None,
+            "goal_event": (goal or {}).get("event", "order_placed"),
+            "goal_within_days": (goal or {}).get("within_days", 30),
+            "reentry_policy": reentry.get("policy", "once"),
+            "reentry_days": reentry.get("days", 0),
+            "holdout_percent": definition.get("holdout_percent", 0),
+            "nodes": json.dumps(definition.get("nodes") or [], ensure_ascii=False, indent=2),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        try:
+            nodes = json.loads(data.get("nodes") or "[]")
+        except json.JSONDecodeError as exc:
+            self.add_error(
+                "nodes",
+                _("Not valid JSON: %(msg)s (line %(line)d, column %(col)d)")
+                % {"msg": exc.msg, "line": exc.lineno, "col": exc.colno},
+            )
+            return data
+        if not isinstance(nodes, list):
+            self.add_error("nodes", _("The nodes must be a JSON list: [ {...}, {...} ]."))
+            return data
+        trigger: dict[str, Any] = {"kind": data["trigger_kind"]}
+        if data.get("trigger_event_type"):
+            trigger["event_type"] = data["trigger_event_type"]
+        if data.get("trigger_segment") is not None:
+            trigger["segment_id"] = data["trigger_segment"]
+        if data.get("trigger_days") is not None:
+            trigger["days"] = data["trigger_days"]
+        if data.get("trigger_hours"):
+            trigger["hours"] = data["trigger_hours"]
+        trigger["skus"] = _csv(data.get("trigger_skus") or "")
+        trigger["categories"] = _csv(data.get("trigger_categories") or "")
+        start = data.get("start") or None
+        if start is None and nodes and isinstance(nodes[0], dict):
+            start = nodes[0].get("id")
+        raw: dict[str, Any] = {
+            "trigger": trigger,
+            "start": start,
+            "nodes": nodes,
+            "goal": (
+                {
+                    "event": data.get("goal_event") or "order_placed",
+                    "within_days": data.get("goal_within_days") or 30,
+                }
+                if data.get("goal_enabled")
+                else None
+            ),
+            "reentry": {"policy": data["reentry_policy"], "days": data.get("reentry_days") or 0},
+            "holdout_percent": data["holdout_percent"],
+        }
+        try:
+            self.definition = definition_parse(raw)
+        except pydantic.ValidationError as exc:
+            self.problems = validation_problems(exc, nodes)
+            self.add_error(None, _("The journey has problems; nothing was saved."))
+        return data
+
+
+def validation_problems(exc: pydantic.ValidationError, nodes: list[Any]) -> list[tuple[str, str]]:
+    """Pydantic errors as (where, what): 'node «thanks» (send) › template', 'field required'."""
+    problems = []
+    seen = set()
+    for error in exc.errors(include_url=False):
+        where = _where(error["loc"], nodes)
+        message = error["msg"].removeprefix("Value error, ")
+        if (where, message) in seen:
+            continue
+        seen.add((where, message))
+        problems.append((where, message))
+    return problems
+
+
+def _where(loc: tuple[Any, ...], nodes: list[Any]) -> str:
+    if not loc:
+        return _("journey")
+    head, *rest = loc
+    if head == "nodes" and rest and isinstance(rest[0], int):
+        index, *rest = rest
+        raw = nodes[index] if index < len(nodes) else None
+        node_id = raw.get("id") if isinstance(raw, dict) else None
+        name = (
+            _("node «%(id)s»") % {"id": node_id} if node_id else _("node #%(n)d") % {"n": index + 1}
+        )
+        # A tagged union adds the node type to the path; it reads as part of the name.
+        if rest and isinstance(raw, dict) and rest[0] == raw.get("type"):
+            name += f" ({rest[0]})"
+            rest = rest[1:]
+        parts = [name, *(str(p) for p in rest)]
+    else:
+        parts = [str(head), *(str(p) for p in rest)]
+    return " › ".join(parts)
+
+
+def secret_looking(key: str) -> bool:
+    lowered = key.lower()
+    return any(hint in lowered for hint in SECRET_HINTS)
+
+
+def config_masked(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings to show: credentials replaced by a mask."""
+    return {k: (MASK if secret_looking(k) and v else v) for k, v in config.items()}
+
+
+class ChannelConfigForm(forms.Form):
+    transport = forms.ChoiceField(label=gettext_lazy("Transport"))
+    config = forms.CharField(
+        label=gettext_lazy("Settings (JSON object)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "class": "json", "spellcheck": "false"}),
+        help_text=gettext_lazy("Credentials are shown masked; leave the mask to keep them."),
+    )
+    active = forms.BooleanField(label=gettext_lazy("Active"), required=False)
+    cap_count = forms.IntegerField(
+        label=gettext_lazy("Marketing messages per window (0 = no cap)"), min_value=0, initial=0
+    )
+    cap_hours = forms.IntegerField(label=gettext_lazy("Window, hours"), min_value=1, initial=24)
+
+    def __init__(
+        self,
+        *args: Any,
+        transports: Mapping[str, type[Transport]],
+        stored: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.transports = transports
+        self.stored = dict(stored or {})
+        self.fields["transport"].choices = [(name, name) for name in transports]  # type: ignore[attr-defined]
+
+    def clean_config(self) -> dict[str, Any]:
+        raw = self.cleaned_data.get("config") or "{}"
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                _("Not valid JSON: %(msg)s (line %(line)d)") % {"msg": exc.msg, "line": exc.lineno}
+            ) from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_("The settings must be a JSON object: { ... }."))
+        # A masked value means "unchanged": put the stored secret back.
+        return {k: (self.stored.get(k, "") if v == MASK else v) for k, v in value.items()}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        transport = self.transports.get(data.get("transport") or "")
+        config = data.get("config")
+        if transport is not None and isinstance(config, dict):
+            missing = [key for key in transport.required if not config.get(key)]
+            if missing:
+                self.add_error(
+                    "config",
+                    _("%(transport)s needs these settings: %(keys)s")
+                    % {"transport": transport.name, "keys": ", ".join(missing)},
+                )
+        return data
+
+
+class SendingPolicyForm(forms.ModelForm):
+    class Meta:
+        model = SendingPolicy
+        fields = [
+            "cap_count",
+            "cap_hours",
+            "quiet_start",
+            "quiet_end",
+            "expire_hours",
+            "max_attempts",
+            "open_pixel",
+        ]
+        widgets = {
+            "quiet_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "quiet_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }

@@ -1,0 +1,269 @@
+"""Journeys: the list with results, a journey's flow as a diagram, and the editor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW
+from lifelong.journeys.definition import Definition, Send
+from lifelong.journeys.models import (
+    Enrollment,
+    EnrollmentStatus,
+    Journey,
+    JourneyStatus,
+    JourneyVersion,
+)
+from lifelong.journeys.selectors import (
+    Results,
+    journey_list_stats,
+    journey_results,
+    node_stats,
+    wilson_interval,
+)
+from lifelong.journeys.services import (
+    JourneyError,
+    journey_create,
+    journey_status_set,
+    journey_version_save,
+)
+from lifelong.messaging.models import Template
+from lifelong.segments.models import Segment
+from lifelong.web import journey_diagram as diagram
+from lifelong.web.access import object_get, require, staff_user
+from lifelong.web.forms_journeys import DefinitionForm, JourneyCreateForm
+
+# A new journey starts empty and manual, so nothing enters it before it is designed.
+EMPTY_DEFINITION: dict[str, Any] = {"trigger": {"kind": "manual"}, "start": None, "nodes": []}
+VERSIONS_SHOWN = 30
+
+# action -> (new status, statuses it applies to)
+ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
+    "activate": (JourneyStatus.ACTIVE, frozenset({JourneyStatus.DRAFT})),
+    "pause": (JourneyStatus.PAUSED, frozenset({JourneyStatus.ACTIVE})),
+    "resume": (JourneyStatus.ACTIVE, frozenset({JourneyStatus.PAUSED})),
+    "archive": (
+        JourneyStatus.ARCHIVED,
+        frozenset({JourneyStatus.DRAFT, JourneyStatus.ACTIVE, JourneyStatus.PAUSED}),
+    ),
+}
+
+# Node types with an example, shown next to the JSON editor.
+NODE_EXAMPLES = (
+    ('{"id": "wait1", "type": "wait", "days": 3, "next": "thanks"}', "wait"),
+    ('{"id": "thanks", "type": "send", "template": "thanks", "channel": "email"}', "send"),
+    (
+        '{"id": "opened", "type": "wait_event", "events": ["message_opened"], '
+        '"timeout_hours": 168, "on_event": "a", "on_timeout": "b"}',
+        "wait_event",
+    ),
+    (
+        '{"id": "vip", "type": "condition", "rule": {"op": "and", "rules": [{"kind": '
+        '"summary", "field": "orders_count", "op": "gte", "value": 3}]}, "yes": "a", "no": "b"}',
+        "condition",
+    ),
+    (
+        '{"id": "ab", "type": "split", "branches": [{"weight": 50, "next": "a"}, '
+        '{"weight": 50, "next": "b"}]}',
+        "split",
+    ),
+    ('{"id": "call", "type": "task", "title": "Call the customer", "due_hours": 24}', "task"),
+    ('{"id": "tag1", "type": "tag", "action": "add", "tag": "vip"}', "tag"),
+    ('{"id": "attr", "type": "attribute", "key": "segment", "value": "gold"}', "attribute"),
+    ('{"id": "bonus", "type": "award_points", "points": 100, "reason": "thanks"}', "award_points"),
+    ('{"id": "crm", "type": "webhook", "url": "https://example.com/hook"}', "webhook"),
+    ('{"id": "stop", "type": "exit"}', "exit"),
+)
+
+
+@require(VIEW)
+def journey_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/journeys/list.html", {"rows": journey_list_stats()})
+
+
+def _template_names(definition: Definition) -> dict[str, str]:
+    slugs = {n.template for n in definition.nodes if isinstance(n, Send)}
+    if not slugs:
+        return {}
+    return dict(Template.objects.filter(slug__in=slugs).values_list("slug", "name"))
+
+
+def _segment_names(definition: Definition) -> dict[int, str]:
+    segment_id = definition.trigger.segment_id
+    if segment_id is None:
+        return {}
+    return dict(Segment.objects.filter(pk=segment_id).values_list("pk", "name"))
+
+
+def _arm_chart(results: Results) -> dict[str, Any]:
+    """Conversion per group with its Wilson interval, in percent, for the bar chart."""
+    bars: list[dict[str, Any]] = []
+    for label, arm in ((_("Got the journey"), results.treated), (_("Holdout"), results.holdout)):
+        if not arm.n:
+            bars.append({"label": label, "rate": None, "interval": None, "n": 0})
+            continue
+        low, high = wilson_interval(arm.converted, arm.n)
+        bars.append(
+            {
+                "label": label,
+                "rate": round(100 * (arm.rate or 0), 2),
+                "interval": [round(100 * low, 2), round(100 * high, 2)],
+                "n": arm.n,
+            }
+        )
+    return {
+        "labels": [b["label"] for b in bars],
+        "rates": [b["rate"] for b in bars],
+        "intervals": [b["interval"] for b in bars],
+        "text": {"rate": _("Conversion, %"), "interval": _("95 % interval")},
+    }
+
+
+def _versions(journey: Journey) -> list[JourneyVersion]:
+    versions = list(
+        journey.versions.select_related("created_by").order_by("-number")[:VERSIONS_SHOWN]
+    )
+    running = dict(
+        Enrollment.objects.filter(journey=journey, status=EnrollmentStatus.ACTIVE)
+        .values_list("version_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for version in versions:
+        version.running = running.get(version.pk, 0)  # type: ignore[attr-defined]
+    return versions
+
+
+@require(VIEW)
+def journey_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    journey = object_get(request, Journey.objects.select_related("current_version"), pk, VIEW)
+    version = journey.current_version
+    wanted = request.GET.get("version", "")
+    if wanted.isdigit() and (version is None or int(wanted) != version.number):
+        version = journey.versions.filter(number=int(wanted)).first() or version
+    definition = version.parsed() if version else None
+    results = journey_results(journey)
+    context: dict[str, Any] = {
+        "journey": journey,
+        "version": version,
+        "definition": definition,
+        "results": results,
+        "chart": _arm_chart(results) if results.holdout.n else None,
+        "versions": _versions(journey),
+        "actions": _actions_for(journey),
+        "can_edit": staff_user(request).can(MANAGE_MARKETING),
+    }
+    if definition is not None:
+        context.update(
+            diagram=diagram.diagram_build(
+                definition, node_stats(journey), _template_names(definition)
+            ),
+            trigger=diagram.trigger_text(definition.trigger, _segment_names(definition)),
+            goal=diagram.goal_text(definition.goal),
+            reentry=diagram.reentry_text(definition.reentry),
+            holdout=diagram.holdout_text(definition.holdout_percent),
+        )
+    return render(request, "web/journeys/detail.html", context)
+
+
+def _actions_for(journey: Journey) -> list[str]:
+    return [name for name, (_status, sources) in ACTIONS.items() if journey.status in sources]
+
+
+@require(MANAGE_MARKETING)
+def journey_new(request: HttpRequest) -> HttpResponse:
+    form = JourneyCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        journey = journey_create(
+            name=form.cleaned_data["name"],
+            slug=form.cleaned_data["slug"],
+            description=form.cleaned_data["description"],
+            definition=EMPTY_DEFINITION,
+            actor=staff_user(request),
+        )
+        messages.success(request, _("Journey created. Now design its flow."))
+        return redirect("web:journey_edit", pk=journey.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "web/journeys/new.html", {"form": form}, status=status)
+
+
+@require(MANAGE_MARKETING)
+def journey_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    journey = object_get(
+        request, Journey.objects.select_related("current_version"), pk, MANAGE_MARKETING
+    )
+    if journey.status == JourneyStatus.ARCHIVED:
+        messages.error(request, _("An archived journey cannot be changed."))
+        return redirect("web:journey", pk=journey.pk)
+    current = journey.current_version
+    status = 200
+    if request.method == "POST":
+        form = DefinitionForm(request.POST)
+        if form.is_valid() and form.definition is not None:
+            version = journey_version_save(
+                journey=journey,
+                definition=form.definition.model_dump(mode="json"),
+                actor=staff_user(request),
+            )
+            text = _("Saved as version %(new)d.") % {"new": version.number}
+            if (
+                current is not None
+                and journey.enrollments.filter(
+                    version=current, status=EnrollmentStatus.ACTIVE
+                ).exists()
+            ):
+                text += " " + _(
+                    "Customers already in the journey stay on version %(old)d; "
+                    "new entrants get version %(new)d."
+                ) % {"old": current.number, "new": version.number}
+            messages.success(request, text)
+            return redirect("web:journey", pk=journey.pk)
+        status = 400
+    else:
+        form = DefinitionForm(
+            initial=DefinitionForm.initial_from(current.definition if current else EMPTY_DEFINITION)
+        )
+    context = {
+        "journey": journey,
+        "form": form,
+        "current": current,
+        "next_number": (current.number if current else 0) + 1,
+        "examples": NODE_EXAMPLES,
+    }
+    return render(request, "web/journeys/edit.html", context, status=status)
+
+
+@require(MANAGE_MARKETING)
+@require_POST
+def journey_status(request: HttpRequest, pk: int) -> HttpResponse:
+    journey = object_get(
+        request, Journey.objects.select_related("current_version"), pk, MANAGE_MARKETING
+    )
+    action = request.POST.get("action", "")
+    if action not in ACTIONS or journey.status not in ACTIONS[action][1]:
+        messages.error(request, _("This journey cannot do that now."))
+        return redirect("web:journey", pk=journey.pk)
+    new_status = ACTIONS[action][0]
+    version = journey.current_version
+    if new_status == JourneyStatus.ACTIVE and (version is None or not version.definition["start"]):
+        messages.error(request, _("Add at least one node before starting the journey."))
+        return redirect("web:journey", pk=journey.pk)
+    try:
+        journey_status_set(journey=journey, status=new_status, actor=staff_user(request))
+    except JourneyError as exc:
+        messages.error(request, str(exc))
+        return redirect("web:journey", pk=journey.pk)
+    done = {
+        "activate": _("Journey started: new customers now enter it."),
+        "pause": _("Journey paused: nobody moves on until it resumes."),
+        "resume": _("Journey resumed."),
+        "archive": _("Journey archived; customers in it were taken out."),
+    }
+    messages.success(request, done[action])
+    return redirect("web:journey", pk=journey.pk)
