@@ -9,7 +9,7 @@ from ninja.parser import Parser
 
 from lifelong.api import errors
 from lifelong.api.ingest import NotFound
-from lifelong.api.routers import customers, events, orders, products, segments
+from lifelong.api.routers import customers, events, journeys, orders, products, segments
 
 
 class ObjectBodyParser(Parser):
@@ -48,6 +48,7 @@ def not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
 api.add_router("", customers.router)
 api.add_router("", orders.router)
 api.add_router("", products.router)
+api.add_router("", journeys.router)
 api.add_router("", events.router)
 api.add_router("", segments.router)
 
