@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import email
 import email.policy
+import ipaddress
 import socket
+import ssl
 import threading
 
 import dkim
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from lifelong.customers.models import Channel, Purpose
 from lifelong.customers.services import consent_record
@@ -101,7 +106,7 @@ def _config(server: Recorder, **extra) -> dict:
         "security": "none",
         "from_email": "shop@example.ru",
         "from_name": "Магазин «Ромашка»",
-        "timeout": 5,
+        "timeout": 30,  # generous: a loaded test machine is not a slow server
         **extra,
     }
 
@@ -363,3 +368,68 @@ def test_bounce_end_to_end_suppresses_the_address(smtp_server, frozen_time, db):
     message.refresh_from_db()
     assert message.status == Status.FAILED
     assert Suppression.objects.filter(channel="email", address="gone@example.ru").exists()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_connections_verify_the_certificate(tls_files, monkeypatch, security):
+    cert_file, key_file = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    recorder = Recorder()
+    tls = {"tls_context": context, "require_starttls": True}
+    controller = Controller(
+        recorder,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        **(tls if security == "starttls" else {"ssl_context": context}),
+    )
+    controller.start()
+    recorder.controller = controller
+    try:
+        untrusted = SmtpTransport(_config(recorder, security=security))
+        with pytest.raises(TransportError) as refused:
+            untrusted.send(_outgoing())
+        assert refused.value.permanent and not refused.value.bounce
+
+        # The test certificate stands in for the public CAs the real check uses.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+        with SmtpTransport(_config(recorder, security=security)) as transport:
+            transport.send(_outgoing())
+    finally:
+        controller.stop()
+
+    assert _parsed(recorder.messages[0])["Subject"] == "Спасибо за заказ, Анна!"
