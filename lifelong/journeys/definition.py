@@ -66,10 +66,12 @@ class WaitEvent(_Node):
 
 
 class Condition(_Node):
-    """Branch on a segment-style rule about the customer (attributes, orders, events, scores)."""
+    """Branch on a segment-style rule about the customer (attributes, orders, events, scores)
+    and, optionally, on membership of a segment. Both must hold for "yes"."""
 
     type: Literal["condition"]
-    rule: RuleGroup
+    rule: RuleGroup = RuleGroup()
+    in_segment: int | None = Field(default=None, ge=1)
     yes: str | None = None
     no: str | None = None
 

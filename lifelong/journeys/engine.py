@@ -187,12 +187,10 @@ def _run(
     if isinstance(node, Wait | WaitEvent):
         return "waiting", None
     if isinstance(node, Condition):
-        matched = (
-            Customer.objects.filter(pk=customer.pk)
-            .filter(rules_compile(node.rule, now=now))
-            .exists()
-        )
-        return ("yes", node.yes) if matched else ("no", node.no)
+        matches = Customer.objects.filter(pk=customer.pk).filter(rules_compile(node.rule, now=now))
+        if node.in_segment is not None:
+            matches = matches.filter(segment_memberships__segment_id=node.in_segment)
+        return ("yes", node.yes) if matches.exists() else ("no", node.no)
     if isinstance(node, Split):
         branch = split_pick(node, f"{enrollment.pk}:{node.id}:{visit}")
         return f"branch {branch}", node.branches[branch].next

@@ -354,3 +354,23 @@ def test_a_failing_step_rolls_back_alone_and_retries(sandbox, frozen_time):
     advance_due()
     assert StepRun.objects.count() == 4
     assert Message.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_condition_on_segment_membership(sandbox, frozen_time):
+    from lifelong.segments.models import Segment, SegmentMembership
+
+    segment = Segment.objects.create(name="Коврики", rules={"op": "and", "rules": []})
+    journey = _journey(
+        [
+            {"id": "member", "type": "condition", "in_segment": segment.pk, "yes": "in"},
+            {"id": "in", "type": "tag", "tag": "member"},
+        ]
+    )
+    inside, outside = _customer(), _customer()
+    SegmentMembership.objects.create(segment=segment, customer=inside)
+    for customer in (inside, outside):
+        enrollment_start(journey=journey, customer=customer)
+    advance_due()
+    assert list(inside.tags.values_list("name", flat=True)) == ["member"]
+    assert not outside.tags.exists()
