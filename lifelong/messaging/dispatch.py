@@ -261,7 +261,10 @@ def _record_failure(claim: str, message: Message, exc: TransportError) -> None:
         fields.update(status=Status.QUEUED, next_attempt_at=now + backoff)
     with transaction.atomic():
         Message.objects.filter(pk=message.pk, claim=claim, status=Status.SENDING).update(**fields)
-        if exc.bounce:
+        if exc.bounce and message.channel == Channel.PUSH:
+            # A dead subscription is removed, so an older working one becomes the address.
+            PushSubscription.objects.filter(pk=message.to).delete()
+        elif exc.bounce:
             suppression_add(channel=message.channel, address=message.to, reason=error)
     log.warning(
         "message_send_failed",

@@ -63,7 +63,7 @@ class ScriptedTransport(Transport):
     """Fails the way config["error"] says."""
 
     name = "test_scripted"
-    channels: ClassVar[tuple[str, ...]] = ("email",)
+    channels: ClassVar[tuple[str, ...]] = ("email", "push")
 
     def send(self, message: Outgoing) -> SendResult:
         kind = self.config["error"]
@@ -382,3 +382,26 @@ def test_dispatch_queries_do_not_grow_with_the_batch(frozen_time, django_assert_
     # four (savepoint, status update, timeline event, release).
     with django_assert_max_num_queries(20 + 20 * 4):
         assert dispatch_due(batch_size=50) == 20
+
+
+@pytest.mark.django_db
+def test_a_dead_push_subscription_is_dropped_so_an_older_one_is_used(frozen_time):
+    from lifelong.messaging.models import PushSubscription
+
+    ChannelConfig.objects.create(
+        channel="push", transport="test_scripted", config={"error": "bounce"}
+    )
+    customer = CustomerFactory.create()
+    older = PushSubscription.objects.create(
+        customer=customer, endpoint="https://push.example/old", p256dh="k", auth="a"
+    )
+    frozen_time.shift(dt.timedelta(minutes=1))
+    PushSubscription.objects.create(
+        customer=customer, endpoint="https://push.example/new", p256dh="k", auth="a"
+    )
+    message_enqueue(
+        customer=customer, dedupe_key="p1", channel="push", purpose="transactional", text="Hi"
+    )
+    dispatch_due()
+    assert list(customer.push_subscriptions.values_list("pk", flat=True)) == [older.pk]
+    assert not Suppression.objects.exists()
