@@ -24,8 +24,9 @@ from pydantic import TypeAdapter
 from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
-from lifelong.segments.models import LifecycleRules, Segment
+from lifelong.segments.models import ENGAGEMENT_EVENTS, ClvSettings, LifecycleRules, Segment
 from lifelong.segments.rules import MAX_DEPTH, Condition, RuleGroup, rules_parse
+from lifelong.segments.scoring import clv_scores_refresh
 from lifelong.segments.services import segment_create, segment_refresh, stages_refresh
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ LIFECYCLE_FIELDS = tuple(
     for f in LifecycleRules._meta.concrete_fields
     if f.editable and f.name not in ("id", "updated_at")
 )
+CLV_SETTINGS_FIELDS = tuple(
+    f.name for f in ClvSettings._meta.concrete_fields if f.editable and f.name != "id"
+)
+CLV_WEIGHT_FIELDS = tuple(f"weight_{kind}" for kind in ENGAGEMENT_EVENTS)
+CLV_REFRESH_THREAD = "clv-scores-refresh"
 
 
 def segment_is_refreshing(segment: Segment) -> bool:
@@ -163,6 +169,50 @@ def lifecycle_rules_update(*, values: dict[str, Any], actor: User | None) -> Lif
         audit_record(actor=actor, action="lifecycle_rules.update", obj=rules, changes=changes)
         stages_refresh_start()
     return rules
+
+
+@transaction.atomic
+def clv_settings_update(*, values: dict[str, Any], actor: User | None) -> ClvSettings:
+    """Save new CLV settings (raises ValidationError from the model's checks), audited.
+
+    Scores are not recomputed here: the daily sweep uses the new values, or
+    `clv_scores_refresh_start` when staff ask for it now.
+    """
+    unknown = set(values) - set(CLV_SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown CLV settings fields: {sorted(unknown)}")
+    current = ClvSettings.current()
+    row = ClvSettings.objects.select_for_update().get(pk=current.pk)
+    before = model_to_dict(row, fields=CLV_SETTINGS_FIELDS)
+    for field, value in values.items():
+        setattr(row, field, value)
+    row.full_clean()
+    after = model_to_dict(row, fields=CLV_SETTINGS_FIELDS)
+    changes = {
+        field: {"from": str(before[field]), "to": str(after[field])}
+        for field in CLV_SETTINGS_FIELDS
+        if before[field] != after[field]
+    }
+    if changes:
+        row.save()
+        audit_record(actor=actor, action="clv_settings.update", obj=row, changes=changes)
+    return row
+
+
+def clv_scores_refresh_start() -> bool:
+    """Refit the CLV models and rescore everyone in the background once this transaction commits.
+
+    False (and nothing started) while an earlier request's run is still going: two runs
+    would fit the same data and overwrite each other's scores.
+    """
+    if any(t.name == CLV_REFRESH_THREAD and t.is_alive() for t in threading.enumerate()):
+        return False
+    _in_background_after_commit(CLV_REFRESH_THREAD, _clv_scores_refresh_run)
+    return True
+
+
+def _clv_scores_refresh_run() -> None:
+    clv_scores_refresh()
 
 
 def stages_refresh_start() -> None:

@@ -2,19 +2,24 @@
 
 Everything shown was computed by the daily `clv_scores_refresh` sweep and stored in
 ClvModelFit; a request reads the latest fits and draws them, it never fits a model.
+The settings page edits ClvSettings; a refit asked for from it runs in the background.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from lifelong.accounts.permissions import VIEW
-from lifelong.segments.models import ClvModelFit
-from lifelong.web.access import require
+from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW
+from lifelong.segments import editing
+from lifelong.segments.models import ClvModelFit, ClvSettings
+from lifelong.web.access import require, staff_user
+from lifelong.web.forms_analytics import ClvSettingsForm
 
 HISTORY_SHOWN = 10
 
@@ -48,3 +53,41 @@ def clv_report(request: HttpRequest) -> HttpResponse:
         "chart": _chart(fit) if fit else None,
     }
     return render(request, "web/clv/report.html", context)
+
+
+@require(MANAGE_MARKETING)
+def clv_settings(request: HttpRequest) -> HttpResponse:
+    settings = ClvSettings.current()
+    form = ClvSettingsForm(request.POST or None, instance=settings)
+    if request.method == "POST":
+        if form.is_valid():
+            editing.clv_settings_update(
+                values={name: form.cleaned_data[name] for name in editing.CLV_SETTINGS_FIELDS},
+                actor=staff_user(request),
+            )
+            messages.success(
+                request, _("CLV settings saved; scores use them from the next daily refresh.")
+            )
+            return redirect("web:clv_settings")
+        status = 400
+    else:
+        status = 200
+    context = {
+        "form": form,
+        "weight_fields": editing.CLV_WEIGHT_FIELDS,
+        "last_fit": ClvModelFit.objects.order_by("-fitted_at", "-pk").first(),
+    }
+    return render(request, "web/clv/settings.html", context, status=status)
+
+
+@require(MANAGE_MARKETING)
+@require_POST
+def clv_recalculate(request: HttpRequest) -> HttpResponse:
+    if editing.clv_scores_refresh_start():
+        messages.success(
+            request,
+            _("CLV scores are being recalculated; refresh the CLV page in a minute."),
+        )
+    else:
+        messages.info(request, _("A recalculation is already running."))
+    return redirect("web:clv_settings")

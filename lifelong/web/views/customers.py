@@ -42,6 +42,7 @@ from lifelong.web.listing import (
     page_slice,
 )
 from lifelong.web.timeline import timeline_items
+from lifelong.web.views.churn import customer_churn
 from lifelong.web.views.inbox import customer_messaging
 
 PER_PAGE = 50
@@ -151,6 +152,7 @@ def _card_context(request: HttpRequest, customer: Customer, **forms: Any) -> dic
         "task_form": TaskForm(initial={"assignee": user.pk}),
     }
     context.update(customer_messaging(customer))
+    context.update(customer_churn(customer))
     context.update(forms)
     return context
 

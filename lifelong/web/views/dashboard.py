@@ -1,7 +1,8 @@
-"""The analytics dashboard and its CSV exports: reads only the rollup tables.
+"""The analytics dashboard and its CSV exports: reads the rollup tables.
 
-Everything shown is computed by the `analytics_rollup` sweep; a request runs a fixed
-handful of small queries whatever the size of the shop.
+Everything shown is computed by the `analytics_rollup` sweep, except the churn reasons
+staff recorded (one grouped query); a request runs a fixed handful of small queries
+whatever the size of the shop.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from lifelong.segments.models import Stage
 from lifelong.web.access import require
 from lifelong.web.exports import csv_download
 from lifelong.web.templatetags.web import money
+from lifelong.web.views.churn import churn_summary
 
 COHORT_MONTHS = 12
 WEEKLY_AFTER_DAYS = 90
@@ -277,7 +279,14 @@ def _charts(
 def dashboard(request: HttpRequest) -> HttpResponse:
     period = period_of(request)
     state = RollupState.objects.filter(pk=1).first()
-    context: dict[str, Any] = {"period": period, "periods": PERIODS, "state": state}
+    context: dict[str, Any] = {
+        "period": period,
+        "periods": PERIODS,
+        "state": state,
+        # Churn reasons are staff input, not a rollup: one small grouped query, shown even
+        # before the first rollup.
+        "churn": churn_summary(days=period),
+    }
     if state is None or state.computed_at is None:
         return render(request, "web/dashboard/index.html", context)
     today = timezone.localdate(clock.now())

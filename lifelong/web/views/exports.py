@@ -1,19 +1,26 @@
-"""CSV export of the customer list with the same filters and order as the page."""
+"""CSV exports of the customer list, the task list and the audit log.
+
+Each uses the same query, filters and order as its page, streamed in chunks.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator, Sequence
 
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from lifelong.accounts.permissions import VIEW
-from lifelong.web.access import require
+from lifelong.accounts.models import User
+from lifelong.accounts.permissions import MANAGE_ACCOUNTS, VIEW
+from lifelong.web.access import require, staff_user
 from lifelong.web.exports import csv_download
 from lifelong.web.forms import CustomerFilterForm
 from lifelong.web.views.customers import customer_list_queryset
+from lifelong.web.views.staff import audit_log_queryset
+from lifelong.web.views.tasks import my_tasks_queryset
 
 # Rows fetched (and tags prefetched) per round trip while streaming.
 FETCH = 2000
@@ -64,3 +71,55 @@ def customers_csv(request: HttpRequest) -> StreamingHttpResponse:
     """Every customer matching the list's filters, streamed in chunks (never all in memory)."""
     form = CustomerFilterForm(request.GET)
     return csv_download(_customer_rows(form), filename="customers.csv")
+
+
+def _task_rows(user: User) -> Iterator[Sequence[object]]:
+    yield [
+        _("id"),
+        _("due"),
+        _("title"),
+        _("kind"),
+        _("customer id"),
+        _("customer"),
+        _("assignee"),
+        _("created"),
+    ]
+    # my_tasks_queryset joins the customer and the assignee: no query per row.
+    for task in my_tasks_queryset(user).iterator(chunk_size=FETCH):
+        yield [
+            task.pk,
+            _local(task.due_at),
+            task.title,
+            task.get_kind_display(),
+            task.customer_id,
+            str(task.customer),
+            task.assignee.get_username() if task.assignee else "",
+            _local(task.created_at),
+        ]
+
+
+@require(VIEW)
+def tasks_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The task list as on the page: mine first, then unassigned, by due time."""
+    return csv_download(_task_rows(staff_user(request)), filename="tasks.csv")
+
+
+def _audit_rows() -> Iterator[Sequence[object]]:
+    yield [_("when"), _("who"), _("action"), _("object"), _("object id"), _("changes"), _("IP")]
+    # actor_label is stored on the row, so the export never joins the users.
+    for entry in audit_log_queryset().iterator(chunk_size=FETCH):
+        yield [
+            _local(entry.at),
+            entry.actor_label,
+            entry.action,
+            entry.object_type,
+            entry.object_id,
+            json.dumps(entry.changes, ensure_ascii=False, sort_keys=True) if entry.changes else "",
+            entry.ip or "",
+        ]
+
+
+@require(MANAGE_ACCOUNTS)
+def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The audit log as on the page, newest first."""
+    return csv_download(_audit_rows(), filename="audit.csv")

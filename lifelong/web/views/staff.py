@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -105,10 +106,15 @@ def webhook_source_create(request: HttpRequest) -> HttpResponse:
     return redirect("web:staff")
 
 
+def audit_log_queryset() -> QuerySet[AuditLog]:
+    """The audit log as the page and its CSV export show it, newest first."""
+    return AuditLog.objects.order_by("-at", "-pk")
+
+
 @require(MANAGE_ACCOUNTS)
 def audit_log(request: HttpRequest) -> HttpResponse:
     page = page_slice(
-        AuditLog.objects.order_by("-at", "-pk"),
+        audit_log_queryset(),
         number=page_number(request.GET.get("page")),
         per_page=AUDIT_PER_PAGE,
     )
