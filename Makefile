@@ -46,6 +46,7 @@ bench: $(STAMP)
 	LIFELONG_DATABASE_URL=$(BENCH_DB) $(BIN)/python bench/import_bench.py
 	bench/clv_bench.sh --customers 1000000
 	$(BIN)/python bench/segments_bench.py
+	LIFELONG_DATABASE_URL= $(BIN)/python bench/journeys_bench.py && LIFELONG_DATABASE_URL= $(BIN)/python bench/dispatch_bench.py
 
 clean:
 	rm -rf $(VENV) var

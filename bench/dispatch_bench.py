@@ -3,7 +3,7 @@
     .venv/bin/python bench/dispatch_bench.py                     # 20,000 messages
     .venv/bin/python bench/dispatch_bench.py --messages 2000     # smoke run
 
-Recreates the database named by LIFELONG_DATABASE_URL (default
+Recreates the database named by LIFELONG_DATABASE_URL (its name must contain "bench"; default
 postgresql://postgres@127.0.0.1:5432/lifelong_bench_dispatch; it must be PostgreSQL and is
 dropped first) and migrates it. Starts an SMTP sink (aiosmtpd, in this process, on a free
 port of 127.0.0.1) that records every message's Message-ID. Set-up, not timed: M customers
@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from journeys_bench import drop_database, load, recreate_database, run_timed
+from journeys_bench import (
+    bench_database_url,
+    drop_database,
+    load,
+    recreate_database,
+    run_timed,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -185,9 +191,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
-    url = os.environ.get("LIFELONG_DATABASE_URL") or DEFAULT_URL
-    if not url.startswith("postgres"):
-        print("LIFELONG_DATABASE_URL must name a PostgreSQL database", file=sys.stderr)
+    url = bench_database_url(DEFAULT_URL)
+    if url is None:
         return 2
     os.environ["LIFELONG_DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifelong.settings")

@@ -5,7 +5,7 @@
     .venv/bin/python bench/journeys_bench.py --send                # + a send node (outbox row)
     .venv/bin/python bench/journeys_bench.py --enrollments 20000 --profile
 
-Recreates the database named by LIFELONG_DATABASE_URL (default
+Recreates the database named by LIFELONG_DATABASE_URL (its name must contain "bench"; default
 postgresql://postgres@127.0.0.1:5432/lifelong_bench_journeys; it must be PostgreSQL and is
 dropped first) and migrates it. Set-up, not timed: N customers (a third of them in Kazan),
 one active journey, N enrollments due now (bulk_create, as if a manual trigger had just
@@ -81,6 +81,22 @@ def definition(*, send: bool) -> dict[str, object]:
             {"id": "welcome_mail", "type": "send", "template": "welcome", "next": "wait_day"}
         )
     return {"trigger": {"kind": "manual"}, "start": "welcome_tag", "nodes": nodes}
+
+
+def bench_database_url(default: str) -> str | None:
+    """LIFELONG_DATABASE_URL, or `default` when unset; None (having said why) unless it names
+    a PostgreSQL database with "bench" in its name, since the bench drops and recreates it.
+    """
+    url = os.environ.get("LIFELONG_DATABASE_URL") or default
+    name = psycopg.conninfo.conninfo_to_dict(url).get("dbname", "") if "://" in url else ""
+    if not url.startswith("postgres") or "bench" not in str(name):
+        print(
+            f"LIFELONG_DATABASE_URL must name a PostgreSQL database with 'bench' in its name"
+            f" (it is dropped and recreated), e.g. {default}",
+            file=sys.stderr,
+        )
+        return None
+    return url
 
 
 def recreate_database(url: str) -> None:
@@ -281,9 +297,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
-    url = os.environ.get("LIFELONG_DATABASE_URL") or DEFAULT_URL
-    if not url.startswith("postgres"):
-        print("LIFELONG_DATABASE_URL must name a PostgreSQL database", file=sys.stderr)
+    url = bench_database_url(DEFAULT_URL)
+    if url is None:
         return 2
     os.environ["LIFELONG_DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifelong.settings")
