@@ -88,7 +88,9 @@ def _outgoing(url: str, **payload) -> Outgoing:
 
 
 def _send(url: str, **config) -> None:
-    WebhookTransport({"secret": SECRET, **config}).send(_outgoing(url))
+    WebhookTransport({"secret": SECRET, "allow_private_networks": True, **config}).send(
+        _outgoing(url)
+    )
 
 
 def _failure(url: str, **config) -> TransportError:
@@ -98,7 +100,9 @@ def _failure(url: str, **config) -> TransportError:
 
 
 def test_signed_json_is_accepted_by_our_verifier(receiver, frozen_time):
-    result = WebhookTransport({"secret": SECRET}).send(_outgoing(receiver.url + "/ok"))
+    result = WebhookTransport({"secret": SECRET, "allow_private_networks": True}).send(
+        _outgoing(receiver.url + "/ok")
+    )
 
     assert receiver.rejected == []
     [(webhook_id, body)] = receiver.received
@@ -156,7 +160,11 @@ def test_registered_as_webhook():
 
 def test_journey_webhook_end_to_end(receiver, frozen_time, db):
     customer = CustomerFactory.create()
-    ChannelConfig.objects.create(channel=WEBHOOK, transport="webhook", config={"secret": SECRET})
+    ChannelConfig.objects.create(
+        channel=WEBHOOK,
+        transport="webhook",
+        config={"secret": SECRET, "allow_private_networks": True},
+    )
     message, _ = message_enqueue(
         customer=customer,
         dedupe_key="journey:1:call",
@@ -172,3 +180,11 @@ def test_journey_webhook_end_to_end(receiver, frozen_time, db):
     [(webhook_id, body)] = receiver.received
     assert webhook_id == str(message.pk)
     assert body["node_id"] == "call"
+
+
+def test_private_addresses_are_refused_unless_the_owner_allows_them():
+    transport = WebhookTransport({"secret": SECRET})
+    for url in ("http://127.0.0.1:9/hook", "http://10.0.0.5/hook", "http://[::1]/hook"):
+        with pytest.raises(TransportError) as caught:
+            transport.send(_outgoing(url))
+        assert caught.value.permanent and "private address" in str(caught.value)

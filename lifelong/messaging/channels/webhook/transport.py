@@ -8,7 +8,9 @@ so a receiver can drop duplicates.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
+import socket
 import urllib.error
 import urllib.request
 from typing import Any, ClassVar
@@ -47,6 +49,8 @@ class WebhookTransport(Transport):
     def send(self, message: Outgoing) -> SendResult:
         if urlsplit(message.to).scheme not in ("http", "https"):
             raise TransportError(f"webhook: not an http(s) URL: {message.to!r}", permanent=True)
+        if not self.config.get("allow_private_networks"):
+            _refuse_private(message.to)
         body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
         webhook_id = str(message.message_id)
         timestamp = int(clock.now().timestamp())
@@ -79,3 +83,23 @@ class WebhookTransport(Transport):
             # The request left and no answer came back: it may have been acted on.
             raise TransportError(f"webhook: no answer: {exc!r}", may_have_sent=True) from exc
         return SendResult(provider_id=webhook_id)
+
+
+def _refuse_private(url: str) -> None:
+    """Journey authors choose webhook URLs; keep them from reaching the server's own network.
+
+    The owner can allow private addresses (an on-premises CRM) in the channel settings.
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise TransportError(f"webhook: cannot resolve {host}") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise TransportError(
+                f"webhook: {host} is a private address ({address}); allow private networks "
+                "in the webhook channel settings to call it",
+                permanent=True,
+            )
