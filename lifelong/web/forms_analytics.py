@@ -20,10 +20,10 @@ class ChurnReasonForm(Form):
         max_length=ChurnReason._meta.get_field("reason").max_length,
         help_text=_("In a few words, the same way each time: they add up on the dashboard."),
     )
+    # No default: which kind it was is the point of recording it, so staff choose.
     kind = forms.ChoiceField(
         label=_("Could we have prevented it?"),
-        choices=ChurnKind.choices,
-        initial=ChurnKind.PREVENTABLE,
+        choices=[("", "—"), *ChurnKind.choices],
     )
 
     def clean_reason(self) -> str:

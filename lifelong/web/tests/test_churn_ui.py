@@ -80,6 +80,7 @@ def test_analyst_sees_reasons_but_cannot_record_one():
     [
         {"reason": "   ", "kind": "preventable"},
         {"reason": "Price", "kind": "bored"},
+        {"reason": "Price", "kind": ""},
         {"reason": "x" * 201, "kind": "natural"},
     ],
 )
