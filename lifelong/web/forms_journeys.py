@@ -15,6 +15,7 @@ from lifelong.journeys.definition import Definition, TriggerKind, definition_par
 from lifelong.journeys.models import Journey
 from lifelong.messaging.channels.base import Transport
 from lifelong.messaging.models import SendingPolicy
+from lifelong.segments.models import Segment
 
 TRIGGER_KINDS = [
     ("order_placed", gettext_lazy("An order is placed")),
@@ -72,7 +73,9 @@ class DefinitionForm(forms.Form):
     trigger_event_type = forms.CharField(
         label=gettext_lazy("Event type"), required=False, max_length=64
     )
-    trigger_segment = forms.IntegerField(label=gettext_lazy("Segment id"), required=False)
+    trigger_segment = forms.TypedChoiceField(
+        label=gettext_lazy("Segment"), required=False, coerce=int, empty_value=None
+    )
     trigger_days = forms.IntegerField(
         label=gettext_lazy("Days"),
         required=False,
@@ -119,6 +122,8 @@ class DefinitionForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.problems = []
+        segments = Segment.objects.order_by("-active", "name").values_list("pk", "name")
+        self.fields["trigger_segment"].choices = [("", "—"), *segments]  # type: ignore[attr-defined]
 
     @classmethod
     def initial_from(cls, definition: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from lifelong.journeys.services import (
     journey_version_save,
 )
 from lifelong.messaging.models import Message, Template
+from lifelong.segments.models import Segment
 from lifelong.web.journey_diagram import END, JUMP, LOOP, NODE, diagram_build
 from lifelong.web.tests.conftest import staff
 
@@ -413,3 +414,34 @@ def test_readers_see_journeys_but_not_the_editor(db, role):
     assert client.get(reverse("web:journey_edit", kwargs={"pk": journey.pk})).status_code == 403
     html = client.get(reverse("web:journeys")).content.decode()
     assert reverse("web:journey_new") not in html
+
+
+def test_editor_picks_a_segment_for_a_segment_trigger(db):
+    owner = logged_in(staff(Role.OWNER))
+    segment = Segment.objects.create(name="Спящие", rules={"op": "and", "rules": []})
+    journey = journey_create(name="Welcome", slug="welcome", definition=FLOW)
+    url = reverse("web:journey_edit", kwargs={"pk": journey.pk})
+    form = {
+        "trigger_kind": "segment_entered",
+        "reentry_policy": "once",
+        "holdout_percent": "0",
+        "nodes": json.dumps(FLOW["nodes"]),
+    }
+    response = owner.post(url, form)
+    assert response.status_code == 400
+    assert "a segment trigger needs a segment" in response.content.decode()
+    owner.post(url, {**form, "trigger_segment": str(segment.pk)})
+    journey.refresh_from_db()
+    assert journey.current_version.parsed().trigger.segment_id == segment.pk
+    page = owner.get(reverse("web:journey", kwargs={"pk": journey.pk})).content.decode()
+    assert "When a customer enters the segment «Спящие»" in page
+
+
+def test_journey_page_reads_in_russian(db):
+    client = Client(HTTP_ACCEPT_LANGUAGE="ru")
+    client.force_login(staff(Role.ANALYST))
+    journey = journey_create(name="Welcome", slug="welcome", definition=WITH_SEND)
+    with translation.override("ru"):
+        response = client.get(reverse("web:journey", kwargs={"pk": journey.pk}))
+    assert response.status_code == 200
+    assert '<html lang="ru"' in response.content.decode()
