@@ -82,13 +82,30 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from lifelong import clock, sweeps
+    from lifelong.demo.journeys import demo_present
 
     _migrate()
+    if demo_present():
+        return _simulate_demo(days=args.days)
     for day in range(args.days):
         clock.advance(dt.timedelta(days=1))
         sweeps.run_all()
         print(f"\rday {day + 1}/{args.days}  {clock.now():%Y-%m-%d}", end="", flush=True)
     print()
+    return 0
+
+
+def _simulate_demo(*, days: int) -> int:
+    """On the demo, synthetic customers react to what the journeys send them."""
+    from lifelong.demo.reactions import demo_simulate, journeys_report
+
+    def progress(day: int, now: dt.datetime) -> None:
+        print(f"\rday {day}/{days}  {now:%Y-%m-%d}", end="", flush=True)
+
+    tally = demo_simulate(days=days, progress=progress)
+    print("\ncustomers: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
+    for row in journeys_report():
+        print("  " + "  ".join(f"{k} {v}" for k, v in row.items()))
     return 0
 
 

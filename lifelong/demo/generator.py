@@ -20,6 +20,7 @@ from lifelong.demo import records
 from lifelong.demo.catalogue import SKU_PREFIX
 from lifelong.demo.consents import consents_plan
 from lifelong.demo.dice import Dice
+from lifelong.demo.journeys import demo_journeys_ensure
 from lifelong.demo.people import CUSTOMER_PREFIX, people_generate
 from lifelong.demo.purchases import ORDER_PREFIX, orders_plan
 from lifelong.demo.segments import demo_segments_ensure
@@ -96,6 +97,7 @@ def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False)
         step("notes, facts and tasks written")
         customer_summaries_refresh(customer_ids.values())
         demo_segments_ensure()
+        demo_journeys_ensure()
         step("done")
     return DemoLogin(username=STAFF[0][0], password=DEMO_PASSWORD)
 
