@@ -19,6 +19,7 @@ class ChurnReasonForm(Form):
         label=_("Reason"),
         max_length=ChurnReason._meta.get_field("reason").max_length,
         help_text=_("In a few words, the same way each time: they add up on the dashboard."),
+        widget=forms.TextInput(attrs={"list": "churn-suggestions", "autocomplete": "off"}),
     )
     # No default: which kind it was is the point of recording it, so staff choose.
     kind = forms.ChoiceField(

@@ -107,6 +107,25 @@ def record(kind: str, reason: str, times: int) -> None:
         churn_reason_record(customer=CustomerFactory.create(), kind=kind, reason=reason)
 
 
+def test_form_suggests_the_reasons_used_most():
+    record("natural", "Moved away", 1)
+    record("preventable", "Delivery too slow", 3)
+    record("preventable", "Prices went up", 2)
+    customer = CustomerFactory()
+    response = logged_in(staff(Role.SUPPORT)).get(card_url(customer))
+    assert response.context["churn_suggestions"] == [
+        "Delivery too slow",
+        "Prices went up",
+        "Moved away",
+    ]
+    body = response.content.decode()
+    assert 'list="churn-suggestions"' in body
+    assert '<option value="Delivery too slow">' in body
+    # Readers get the reasons, not the form and its suggestions.
+    analyst = logged_in(staff(Role.ANALYST)).get(card_url(customer))
+    assert "churn_suggestions" not in analyst.context
+
+
 def test_dashboard_splits_preventable_and_natural_with_top_reasons(frozen_time):
     record("natural", "Moved to another city", 3)
     frozen_time.shift(dt.timedelta(days=60))

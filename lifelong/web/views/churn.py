@@ -24,14 +24,25 @@ from lifelong.web.forms_analytics import ChurnReasonForm
 
 REASONS_SHOWN = 10
 TOP_REASONS = 5
+SUGGESTIONS = 20
 
 
-def customer_churn(customer: Customer) -> dict[str, Any]:
-    """The card's churn section: this customer's recorded reasons and an empty form."""
-    return {
-        "churn_reasons": list(customer.churn_reasons.select_related("recorded_by")[:REASONS_SHOWN]),
-        "churn_form": ChurnReasonForm(),
-    }
+def customer_churn(customer: Customer, *, editor: bool) -> dict[str, Any]:
+    """The card's churn section: this customer's recorded reasons and, for editors, the form.
+
+    The form suggests the reasons already used most: the dashboard adds reasons up by
+    their wording, so one reason typed three ways would count as three.
+    """
+    recorded = customer.churn_reasons.select_related("recorded_by")[:REASONS_SHOWN]
+    context: dict[str, Any] = {"churn_reasons": list(recorded)}
+    if editor:
+        context["churn_form"] = ChurnReasonForm()
+        context["churn_suggestions"] = list(
+            ChurnReason.objects.values_list("reason", flat=True)
+            .annotate(n=Count("pk"))
+            .order_by("-n", "reason")[:SUGGESTIONS]
+        )
+    return context
 
 
 @require(EDIT_CUSTOMERS)

@@ -152,7 +152,7 @@ def _card_context(request: HttpRequest, customer: Customer, **forms: Any) -> dic
         "task_form": TaskForm(initial={"assignee": user.pk}),
     }
     context.update(customer_messaging(customer))
-    context.update(customer_churn(customer))
+    context.update(customer_churn(customer, editor=context["can_edit"]))
     context.update(forms)
     return context
 
