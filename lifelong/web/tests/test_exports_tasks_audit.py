@@ -15,6 +15,7 @@ from lifelong.accounts.models import AuditLog, Role
 from lifelong.accounts.services import audit_record
 from lifelong.factories import CustomerFactory, TaskFactory
 from lifelong.followups.models import TaskStatus
+from lifelong.web.exports import ROWS_PER_CHUNK
 from lifelong.web.tests.conftest import logged_in, staff
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +137,22 @@ def test_audit_export_query_count_is_fixed(django_assert_num_queries, entries):
     with django_assert_num_queries(3):
         rows = csv_rows(client.get(reverse("web:audit_csv")))
     assert len(rows) == entries + 1
+
+
+def test_audit_export_streams_in_chunks(django_assert_num_queries):
+    owner = staff(Role.OWNER)
+    total = ROWS_PER_CHUNK * 2 + 5
+    AuditLog.objects.bulk_create(
+        AuditLog(action="user.create", object_id=str(n)) for n in range(total)
+    )
+    client = logged_in(owner)
+    with django_assert_num_queries(3):
+        response = client.get(reverse("web:audit_csv"))
+        chunks = list(response.streaming_content)
+    # The BOM, then the header and the rows a thousand at a time: never one big string.
+    assert len(chunks) == 4
+    lines = b"".join(chunks).decode("utf-8").splitlines()
+    assert len(lines) == total + 1
 
 
 @pytest.mark.parametrize(
