@@ -91,7 +91,8 @@ class RollupState(models.Model):
     `kpis` holds, per period length in days ("30", "90", "365"), the raw counts of the
     current window and the ones before it (see `lifelong.analytics.metrics`); `lorenz`
     the revenue concentration curve; `value_histogram` the distribution of predicted
-    CLV, or of spend while no CLV is predicted.
+    CLV, or of spend while no CLV is predicted; `journey_results` what each journey did
+    against its holdout.
     """
 
     computed_at = models.DateTimeField(_("computed"), null=True, blank=True)
@@ -99,6 +100,8 @@ class RollupState(models.Model):
     kpis = models.JSONField(default=dict)
     lorenz = models.JSONField(default=list)
     value_histogram = models.JSONField(default=dict)
+    # Per journey with a goal: treated and holdout conversions and the uplift interval.
+    journey_results = models.JSONField(default=list)
 
     @classmethod
     def current(cls) -> RollupState:

@@ -215,3 +215,49 @@ def test_kpi_changes_are_points_for_rates_and_colour_by_direction():
     flat = Kpi("frequency", "number", 1.5101, 1.51)
     assert flat.improved is None and _change(flat).startswith("±")
     assert Kpi("active_customers", "count", 10.0, None).change is None
+
+
+def test_journey_results_show_uplift_against_the_holdout(client, frozen_time):
+    from lifelong.journeys.models import Enrollment, JourneyStatus
+    from lifelong.journeys.services import journey_create, journey_status_set
+    from lifelong.web.views.dashboard import journey_rows
+
+    journey = journey_create(
+        name="После покупки",
+        slug="after",
+        definition={
+            "trigger": {"kind": "manual"},
+            "start": None,
+            "goal": {"event": "order_placed", "within_days": 30},
+            "holdout_percent": 50,
+        },
+    )
+    journey_status_set(journey=journey, status=JourneyStatus.ACTIVE)
+    assert journey.current_version is not None
+    # 40 treated of whom 20 bought again, 40 in the holdout of whom 8 did.
+    for n in range(80):
+        holdout = n >= 40
+        converted = (n < 20) or (holdout and n < 48)
+        Enrollment.objects.create(
+            journey=journey,
+            version=journey.current_version,
+            customer=CustomerFactory.create(),
+            key="once",
+            holdout=holdout,
+            status="converted" if converted else "completed",
+            goal_met_at=clock.now() if converted else None,
+            entered_at=clock.now() - DAY * 40,
+        )
+    shop(3)
+    response = client.get(URL, {"period": "30"})
+    [row] = response.context["journeys"]
+    assert (row["treated_n"], row["treated_converted"]) == (40, 20)
+    assert (row["holdout_n"], row["holdout_converted"]) == (40, 8)
+    diff, low, high = row["uplift_pp"]
+    assert diff == pytest.approx(30.0)
+    assert 0 < low < diff < high
+    assert row["better"] and not row["worse"]
+    assert "После покупки" in response.content.decode()
+    # The plot puts zero in the middle and the interval right of it.
+    assert row["plot"]["low"] > 50
+    assert journey_rows([]) == []

@@ -320,8 +320,44 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         value_source=(state.value_histogram or {}).get("source", ""),
         pareto=pareto,
         flows_total=sum(f["n"] for f in flows),
+        journeys=journey_rows(state.journey_results),
     )
     return render(request, "web/dashboard/index.html", context)
+
+
+def journey_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Journey results for a forest plot: rates and the uplift interval placed on one scale.
+
+    The scale is symmetric around zero (no effect) and wide enough for every interval.
+    """
+    rows = []
+    for row in results:
+        uplift = row["uplift"]
+        rows.append(
+            {
+                **row,
+                "treated_rate": _percent(row["treated_converted"], row["treated_n"]),
+                "holdout_rate": _percent(row["holdout_converted"], row["holdout_n"]),
+                "uplift_pp": None if uplift is None else [100 * x for x in uplift],
+            }
+        )
+    reach = max(
+        [
+            5.0,
+            *(max(abs(r["uplift_pp"][1]), abs(r["uplift_pp"][2])) for r in rows if r["uplift_pp"]),
+        ]
+    )
+    for row in rows:
+        if row["uplift_pp"]:
+            diff, low, high = (50 + 50 * x / reach for x in row["uplift_pp"])
+            row["plot"] = {"low": low, "width": high - low, "diff": diff}
+            row["better"] = row["uplift_pp"][1] > 0
+            row["worse"] = row["uplift_pp"][2] < 0
+    return rows
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return 100 * part / whole if whole else None
 
 
 @require(VIEW)
