@@ -55,7 +55,9 @@ class EnrollIn(Schema):
 class EnrollOut(Schema):
     enrolled: bool
     enrollment_id: int | None = None
-    holdout: bool | None = Field(None, description="In the control group: tracked, sent nothing.")
+    holdout: bool | None = Field(
+        default=None, description="In the control group: tracked, sent nothing."
+    )
     detail: str = ""
 
 

@@ -4,6 +4,7 @@ webhook for incoming messages."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -30,7 +31,13 @@ def api():
 
 
 def outgoing(**kwargs) -> Outgoing:
-    fields = {"message_id": 3, "channel": "max", "to": CHAT, "subject": "", "text": "Привет!"}
+    fields: dict[str, Any] = {
+        "message_id": 3,
+        "channel": "max",
+        "to": CHAT,
+        "subject": "",
+        "text": "Привет!",
+    }
     fields.update(kwargs)
     return Outgoing(**fields)
 

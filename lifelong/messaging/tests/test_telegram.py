@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -36,7 +37,12 @@ def api():
 
 
 def outgoing(**kwargs) -> Outgoing:
-    fields = {"message_id": 7, "channel": "telegram", "to": str(CHAT), "subject": ""}
+    fields: dict[str, Any] = {
+        "message_id": 7,
+        "channel": "telegram",
+        "to": str(CHAT),
+        "subject": "",
+    }
     fields.update(kwargs)
     fields.setdefault("text", "Ваш заказ собран")
     return Outgoing(**fields)

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -35,7 +36,7 @@ def api():
 
 
 def outgoing(**kwargs) -> Outgoing:
-    fields = {
+    fields: dict[str, Any] = {
         "message_id": 11,
         "channel": "whatsapp",
         "to": "+79255070602",
