@@ -113,7 +113,8 @@ class Audience:
                 .values_list("pk", flat=True)
             ),
             daily_orders=recent / HISTORY_DAYS,
-            since=now,
+            # What `lifelong demo` sent just before gets read too.
+            since=now - dt.timedelta(days=1),
             sequence=Order.objects.filter(external_id__startswith=f"{ORDER_PREFIX}sim-").count(),
         )
 
