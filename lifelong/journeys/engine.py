@@ -125,9 +125,7 @@ def _advance(
     if (
         definition.trigger.kind == "cart_abandoned"
         and not enrollment.visits
-        and Event.objects.filter(
-            customer_id=customer.pk, type="order_placed", occurred_at__gte=enrollment.entered_at
-        ).exists()
+        and _ordered_since_cart(enrollment)
     ):
         _end(enrollment, now, EnrollmentStatus.COMPLETED, "ordered before the reminder")
         return []
@@ -161,6 +159,18 @@ def _advance(
             return runs
     enrollment.next_run_at = now  # continue on the next run
     return runs
+
+
+def _ordered_since_cart(enrollment: Enrollment) -> bool:
+    """An order after the cart event itself (the reactor may have read the cart later)."""
+    cart_at = (
+        Event.objects.filter(pk=enrollment.trigger_event_id)
+        .values_list("occurred_at", flat=True)
+        .first()
+    ) or enrollment.entered_at
+    return Event.objects.filter(
+        customer_id=enrollment.customer_id, type="order_placed", occurred_at__gte=cart_at
+    ).exists()
 
 
 def _go(enrollment: Enrollment, nxt: str | None, now: dt.datetime) -> bool:

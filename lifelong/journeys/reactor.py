@@ -40,7 +40,18 @@ CURSOR = "journeys"
 # Imported history must not start journeys: only events this recent trigger an entry.
 TRIGGER_FRESHNESS = dt.timedelta(hours=48)
 # Order properties copied into the enrollment context, for templates and re-entry keys.
-_CONTEXT_KEYS = ("order_id", "external_id", "total", "currency", "skus", "segment_id", "cart")
+_CONTEXT_KEYS = (
+    "order_id",
+    "external_id",
+    "total",
+    "currency",
+    "skus",
+    "sku",
+    "product",
+    "url",
+    "segment_id",
+    "cart",
+)
 
 
 def journeys_react(*, batch_size: int = BATCH_SIZE) -> int:

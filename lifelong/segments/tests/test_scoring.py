@@ -89,8 +89,9 @@ def test_scores_match_the_analytics_functions(frozen_time):
         months=12,
         monthly_discount_rate=0.01,
     )
-    assert fit.bgnbd["r"] == pytest.approx(params.r, rel=1e-6)
-    assert fit.gamma_gamma["q"] == pytest.approx(spend.q, rel=1e-6)
+    # Both routes fit the same data; the optimiser stops within about 1e-6 of the optimum.
+    assert fit.bgnbd["r"] == pytest.approx(params.r, rel=1e-5)
+    assert fit.gamma_gamma["q"] == pytest.approx(spend.q, rel=1e-5)
     states = {s.customer_id: s for s in CustomerState.objects.all()}
     for i, pk in enumerate(summary.customer_ids.tolist()):
         state = states[pk]
