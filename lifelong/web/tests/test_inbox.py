@@ -111,10 +111,7 @@ def test_a_message_shows_its_html_in_an_empty_sandbox(db):
     page = response.content.decode()
     assert 'sandbox=""' in page
     # The markup travels escaped inside the attribute, so it cannot break out of it.
-    assert (
-        'srcdoc="&lt;p onclick=&quot;alert(1)&quot;&gt;Привет, &quot;Анна&quot; &amp; co'
-        in page
-    )
+    assert 'srcdoc="&lt;p onclick=&quot;alert(1)&quot;&gt;Привет, &quot;Анна&quot; &amp; co' in page
     assert "<script>alert(2)" not in page
     assert "Текст 1" in page
     real = message(customer, 2, transport="smtp")
