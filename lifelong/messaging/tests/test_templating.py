@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from lifelong.commerce.models import OrderLine
 from lifelong.commerce.services import customer_summaries_refresh
@@ -25,6 +26,15 @@ from lifelong.messaging.templating import (
     template_validate,
 )
 from lifelong.segments.models import CustomerState, Stage
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    # The assertions read the English messages; the Russian ones are the catalogue's job.
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 
 pytestmark = pytest.mark.django_db
 

@@ -147,7 +147,7 @@ def test_save_through_the_page_form(customer):
     assert response.status_code == 302
     assert response["Location"] == _path(customer)
     saved = client.get(response["Location"])
-    assert "Saved. Thank you" in saved.content.decode()
+    assert "Сохранили. Спасибо" in saved.content.decode()  # the customer reads Russian
 
 
 def test_save_records_consent_only_for_changed_channels(customer):

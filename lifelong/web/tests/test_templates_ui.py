@@ -8,12 +8,22 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from lifelong.accounts.models import Role
 from lifelong.commerce.models import OrderLine
 from lifelong.factories import CustomerFactory, OrderFactory
 from lifelong.messaging.models import BrandVoice, Template
 from lifelong.web.tests.conftest import logged_in, staff
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    # The assertions read the English messages; the Russian ones are the catalogue's job.
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 
 pytestmark = pytest.mark.django_db
 
