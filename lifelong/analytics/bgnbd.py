@@ -327,6 +327,9 @@ def _purchases_if_alive(
     leaves a 2F1 with small upper parameters that stays finite.
     """
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    if abs(a - 1.0) < 1e-7:
+        # a = 1 is a removable 0/0 (bracket and a - 1 vanish together); step beside it.
+        a = 1.0 + 1e-7
     z = t / (alpha + T + t)
     power = np.exp((a - 1.0) * (np.log(alpha + T) - np.log(alpha + T + t)))
     bracket = 1.0 - power * _hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)

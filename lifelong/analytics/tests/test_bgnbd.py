@@ -236,3 +236,18 @@ def test_expectations_stay_finite_for_very_frequent_buyers() -> None:
     with np.errstate(invalid="ignore", over="ignore"):
         printed = (310 / 5510) ** 302 * hyp2f1(302, 350, 352, 5200 / 5510)
     assert np.isnan(printed)
+
+
+def test_expected_purchases_are_continuous_through_a_equals_one():
+    # a = 1 is a removable singularity of the closed form: no nan, and it sits between
+    # its neighbours.
+    at, below, above = (
+        float(
+            bgnbd_expected_purchases_new(
+                params=BGNBDParams(r=0.5, alpha=4.0, a=a, b=2.0), horizon=np.array([10.0])
+            )[0]
+        )
+        for a in (1.0, 1.0 - 1e-4, 1.0 + 1e-4)
+    )
+    assert np.isfinite(at)
+    assert min(below, above) <= at <= max(below, above)
