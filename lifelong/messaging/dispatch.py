@@ -125,6 +125,9 @@ def _claim(batch_size: int) -> tuple[str, int, list[Message]]:
                 message.to = address_of(customer, message.channel)
         verdicts = gates_apply(rows, now=now, policy=policy)
         going: list[Message] = []
+        # One UPDATE per outcome rather than a CASE per row; the address each message
+        # went to is written with its result.
+        groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
         for message in rows:
             verdict = verdicts[message.pk]
             message.status = verdict.status
@@ -136,19 +139,26 @@ def _claim(batch_size: int) -> tuple[str, int, list[Message]]:
                 going.append(message)
             elif verdict.status == Status.DEFERRED and verdict.retry_at is not None:
                 message.next_attempt_at = verdict.retry_at
-        Message.objects.bulk_update(
-            rows,
-            [
-                "status",
-                "last_error",
-                "to",
-                "claim",
-                "claimed_until",
-                "attempts",
-                "transport",
-                "next_attempt_at",
-            ],
-        )
+            key = (
+                message.status,
+                message.last_error,
+                message.claim,
+                message.claimed_until,
+                message.transport,
+                message.next_attempt_at,
+            )
+            groups[key].append(message.pk)
+        for (status, error, token, until, transport, due), ids in groups.items():
+            extra = {"attempts": F("attempts") + 1} if status == Status.SENDING else {}
+            Message.objects.filter(pk__in=ids).update(
+                status=status,
+                last_error=error,
+                claim=token,
+                claimed_until=until,
+                transport=transport,
+                next_attempt_at=due,
+                **extra,
+            )
     return claim, len(rows), going
 
 
@@ -218,6 +228,7 @@ def _record_sent(claim: str, message: Message, result: SendResult) -> int:
     now = clock.now()
     with transaction.atomic():
         updated = Message.objects.filter(pk=message.pk, claim=claim, status=Status.SENDING).update(
+            to=message.to,
             status=Status.SENT,
             sent_at=now,
             provider_id=result.provider_id[:200],
@@ -251,7 +262,12 @@ def _record_sent(claim: str, message: Message, result: SendResult) -> int:
 def _record_failure(claim: str, message: Message, exc: TransportError) -> None:
     now = clock.now()
     error = str(exc)[:500]
-    fields: dict[str, object] = {"claim": "", "claimed_until": None, "last_error": error}
+    fields: dict[str, object] = {
+        "to": message.to,
+        "claim": "",
+        "claimed_until": None,
+        "last_error": error,
+    }
     if exc.may_have_sent:
         fields["status"] = Status.UNKNOWN
     elif exc.permanent or message.attempts >= SendingPolicy.current().max_attempts:
