@@ -16,13 +16,23 @@ import datetime as dt
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifelong.settings")
     import django
+    from django.conf import settings
+
+    from lifelong import clock
 
     django.setup()
+    clock.offset_load(_clock_file(settings.VAR_DIR))
+
+
+def _clock_file(var_dir: Path) -> Path:
+    """Where `simulate` leaves its clock offset, beside the SQLite database."""
+    return var_dir / "simulated-clock"
 
 
 def _migrate() -> None:
@@ -81,18 +91,23 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
     from lifelong import clock, sweeps
     from lifelong.demo.journeys import demo_present
 
     _migrate()
-    if demo_present():
-        return _simulate_demo(days=args.days)
-    for day in range(args.days):
-        clock.advance(dt.timedelta(days=1))
-        sweeps.run_all()
-        print(f"\rday {day + 1}/{args.days}  {clock.now():%Y-%m-%d}", end="", flush=True)
-    print()
-    return 0
+    try:
+        if demo_present():
+            return _simulate_demo(days=args.days)
+        for day in range(args.days):
+            clock.advance(dt.timedelta(days=1))
+            sweeps.run_all()
+            print(f"\rday {day + 1}/{args.days}  {clock.now():%Y-%m-%d}", end="", flush=True)
+        print()
+        return 0
+    finally:
+        clock.offset_save(_clock_file(settings.VAR_DIR))
 
 
 def _simulate_demo(*, days: int) -> int:
@@ -123,11 +138,16 @@ def cmd_createadmin(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from lifelong import sweeps
-    from lifelong.demo.generator import DemoRefused, demo_build
+    from django.conf import settings
+
+    from lifelong import clock, sweeps
+    from lifelong.demo.generator import DemoRefused, demo_build, demo_refuse_foreign_data
 
     _migrate()
     try:
+        demo_refuse_foreign_data()
+        # A fresh demo's history ends today: forget an earlier simulation's clock.
+        clock.offset_forget(_clock_file(settings.VAR_DIR))
         login = demo_build(customers=args.customers, seed=args.seed, progress=True)
     except DemoRefused as exc:
         print(f"lifelong demo: {exc}", file=sys.stderr)

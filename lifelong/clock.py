@@ -1,13 +1,15 @@
 """The one source of "now".
 
 Real time by default. Tests freeze it with time-machine; `lifelong simulate`
-moves it forward by setting an offset that every caller of `now()` sees.
+moves it forward by setting an offset that every caller of `now()` sees, and saves
+it next to the database so that `lifelong run` afterwards shows the simulated days.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from pathlib import Path
 
 _lock = threading.Lock()
 _offset = dt.timedelta(0)
@@ -35,3 +37,23 @@ def reset() -> None:
     global _offset
     with _lock:
         _offset = dt.timedelta(0)
+
+
+def offset_save(path: Path) -> None:
+    path.write_text(f"{_offset.total_seconds()}\n")
+
+
+def offset_load(path: Path) -> None:
+    """Resume a saved simulation offset (no file: real time)."""
+    global _offset
+    try:
+        seconds = float(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return
+    with _lock:
+        _offset = max(_offset, dt.timedelta(seconds=seconds))
+
+
+def offset_forget(path: Path) -> None:
+    reset()
+    path.unlink(missing_ok=True)

@@ -37,3 +37,18 @@ def test_simulate_moves_time_and_runs_sweeps(frozen_time, capsys):
     # The idempotency prune sweep ran at the simulated time and forgot the day-old key.
     assert not IdempotentRequest.objects.exists()
     assert "day 2/2" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulated_time_outlives_the_simulate_command(frozen_time, settings, tmp_path):
+    from lifelong.cli import _setup
+
+    settings.VAR_DIR = tmp_path
+    start = clock.now()
+    assert main(["simulate", "--days", "3"]) == 0
+    clock.reset()  # a new process, e.g. `lifelong run` afterwards
+    _setup()
+    assert clock.now() - start == dt.timedelta(days=3)
+    clock.offset_forget(tmp_path / "simulated-clock")
+    _setup()
+    assert clock.now() == start
