@@ -179,11 +179,13 @@ def _advance(
 
 def _ordered_since_cart(enrollment: Enrollment) -> bool:
     """An order after the cart event itself (the reactor may have read the cart later)."""
-    cart_at = (
-        Event.objects.filter(pk=enrollment.trigger_event_id)
-        .values_list("occurred_at", flat=True)
-        .first()
-    ) or enrollment.entered_at
+    cart_at = enrollment.entered_at
+    if enrollment.trigger_event_id is not None:
+        cart_at = (
+            Event.objects.filter(pk=enrollment.trigger_event_id)
+            .values_list("occurred_at", flat=True)
+            .first()
+        ) or cart_at
     return Event.objects.filter(
         customer_id=enrollment.customer_id, type="order_placed", occurred_at__gte=cart_at
     ).exists()
