@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +37,7 @@ from lifelong.journeys.models import (
     JourneyVersion,
     StepRun,
 )
+from lifelong.lib.zones import zone_of
 from lifelong.segments.rules import rules_compile
 
 log = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ def _wait_until(node: Wait | WaitEvent, customer: Customer, now: dt.datetime) ->
     if isinstance(node, WaitEvent):
         return now + dt.timedelta(hours=node.timeout_hours)
     due = now + dt.timedelta(days=node.days, hours=node.hours)
-    zone = _zone(customer.time_zone)
+    zone = zone_of(customer.time_zone)
     if node.until_date is not None:
         due = max(due, dt.datetime.combine(node.until_date, dt.time(0), tzinfo=zone))
     if node.until_time is not None:
@@ -290,10 +290,3 @@ def _event_seen(
         about_us
         and events.filter(type__in=about_us, properties__enrollment_id=enrollment.pk).exists()
     )
-
-
-def _zone(name: str) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("Europe/Moscow")

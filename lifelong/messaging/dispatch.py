@@ -20,7 +20,6 @@ from django.db.models import F
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
-from lifelong.events.models import Event
 from lifelong.messaging import links
 from lifelong.messaging.channels.base import (
     Outgoing,
@@ -39,7 +38,7 @@ from lifelong.messaging.models import (
     SendingPolicy,
     Status,
 )
-from lifelong.messaging.services import address_of, suppression_add
+from lifelong.messaging.services import address_of, message_event, suppression_add
 
 log = logging.getLogger(__name__)
 
@@ -239,23 +238,7 @@ def _record_sent(claim: str, message: Message, result: SendResult) -> int:
         if not updated:
             log.error("dispatch_claim_lost", extra={"message_id": message.pk})
             return 0
-        if message.customer_id:
-            # A plain insert: no idempotency key to check, so no savepoint per send.
-            Event.objects.create(
-                customer_id=message.customer_id,
-                type="message_sent",
-                properties={
-                    "channel": message.channel,
-                    "message_id": message.pk,
-                    "journey_id": message.journey_id,
-                    "enrollment_id": message.enrollment_id,
-                    "node_id": message.node_id,
-                    "subject": message.subject[:200],
-                },
-                occurred_at=now,
-                received_at=now,
-                source="messaging",
-            )
+        message_event(message, "message_sent", now)
     return 1
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Sequence
 
 from django.db.models import Q
 
 from lifelong.customers.models import Consent, Customer, Purpose
+from lifelong.lib.zones import zone_of
 from lifelong.messaging.models import (
     WEBHOOK,
     ChannelConfig,
@@ -41,10 +41,7 @@ def quiet_until(
     """The end of the quiet window if `now` falls inside it in the customer's zone, else None."""
     if start == end:
         return None
-    try:
-        zone = zoneinfo.ZoneInfo(time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo("Europe/Moscow")
+    zone = zone_of(time_zone)
     local = now.astimezone(zone)
     t = local.time()
     inside = (start <= t < end) if start < end else (t >= start or t < end)

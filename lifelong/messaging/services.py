@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
+from lifelong.events.models import Event
 from lifelong.events.services import event_record
 from lifelong.messaging import tracking
 from lifelong.messaging.models import (
@@ -208,11 +209,11 @@ def message_status_update(
     if new == Status.DELIVERED and message.status in (Status.SENT, Status.UNKNOWN):
         message.status, message.delivered_at = Status.DELIVERED, at
         message.save(update_fields=["status", "delivered_at"])
-        _message_event(message, "message_delivered", at)
+        message_event(message, "message_delivered", at)
     elif new == Status.FAILED and message.status in (Status.SENT, Status.UNKNOWN, Status.DELIVERED):
         message.status, message.last_error = Status.FAILED, (error or status)[:500]
         message.save(update_fields=["status", "last_error"])
-        _message_event(message, "message_failed", at, {"error": message.last_error})
+        message_event(message, "message_failed", at, {"error": message.last_error})
         if bounce:
             suppression_add(channel=channel, address=message.to, reason=message.last_error)
     return message
@@ -236,9 +237,9 @@ def message_engagement_record(*, message: Message, kind: str) -> bool:
     if kind == "clicked" and Message.objects.filter(pk=message.pk, opened_at__isnull=True).update(
         opened_at=now
     ):
-        _message_event(message, "message_opened", now)
+        message_event(message, "message_opened", now)
     if updated:
-        _message_event(message, f"message_{kind}", now)
+        message_event(message, f"message_{kind}", now)
     return bool(updated)
 
 
@@ -285,13 +286,17 @@ def _origin(values: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _message_event(
+def message_event(
     message: Message, type: str, at: dt.datetime, extra: Mapping[str, Any] | None = None
 ) -> None:
+    """Put a message's progress on the customer's timeline (sent, opened, clicked, ...).
+
+    A plain insert: these events carry no idempotency key, so no savepoint is needed.
+    """
     if message.customer_id is None:
         return
-    event_record(
-        customer=Customer(pk=message.customer_id),
+    Event.objects.create(
+        customer_id=message.customer_id,
         type=type,
         properties={
             "channel": message.channel,
@@ -303,5 +308,6 @@ def _message_event(
             **(extra or {}),
         },
         occurred_at=at,
+        received_at=clock.now(),
         source="messaging",
     )

@@ -26,7 +26,6 @@ import functools
 import re
 import time
 import types
-import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -56,6 +55,7 @@ from lifelong import clock
 from lifelong.commerce.models import Order, OrderLine, OrderStatus
 from lifelong.customers.models import Customer
 from lifelong.lib import russian
+from lifelong.lib.zones import zone_of
 from lifelong.messaging.links import preferences_url, unsubscribe_url
 from lifelong.messaging.models import BrandVoice, Template
 
@@ -472,7 +472,7 @@ def filter_date(context: Context, value: Any, style: str = "") -> str:
     if _blank(value) or value == "":
         return ""
     customer = _context_customer(context)
-    zone = _zone(str(customer.get("time_zone") or settings.TIME_ZONE))
+    zone = zone_of(str(customer.get("time_zone") or settings.TIME_ZONE))
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value)
@@ -492,14 +492,6 @@ def filter_date(context: Context, value: Any, style: str = "") -> str:
     if style == "full" or value.year != clock.now().astimezone(zone).year:
         text += f" {value.year}"
     return text
-
-
-@functools.cache
-def _zone(name: str) -> dt.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
 def _sized(index: int, name: str, limit: int, what: str = "text") -> Any:
