@@ -181,11 +181,22 @@ def customer_tags_add(*, customer: Customer, names: Iterable[str]) -> list[str]:
     wanted = {n.strip() for n in names if n and n.strip()}
     if not wanted:
         return []
-    existing = set(customer.tags.filter(name__in=wanted).values_list("name", flat=True))
-    new = sorted(wanted - existing)
-    if new:
-        Tag.objects.bulk_create([Tag(name=n) for n in new], ignore_conflicts=True)
-        customer.tags.add(*Tag.objects.filter(name__in=new))
+    # Three queries when the tags exist (the usual case in journeys): their ids, the
+    # customer's links among them, and one insert of the missing links.
+    ids = dict(Tag.objects.filter(name__in=wanted).values_list("name", "pk"))
+    if len(ids) < len(wanted):
+        Tag.objects.bulk_create([Tag(name=n) for n in wanted - ids.keys()], ignore_conflicts=True)
+        ids = dict(Tag.objects.filter(name__in=wanted).values_list("name", "pk"))
+    link = Customer.tags.through
+    linked = set(
+        link.objects.filter(customer_id=customer.pk, tag_id__in=ids.values()).values_list(
+            "tag_id", flat=True
+        )
+    )
+    new = sorted(name for name, pk in ids.items() if pk not in linked)
+    link.objects.bulk_create(
+        [link(customer_id=customer.pk, tag_id=ids[name]) for name in new], ignore_conflicts=True
+    )
     return new
 
 
