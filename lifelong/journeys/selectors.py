@@ -189,7 +189,8 @@ def journey_list_stats() -> list[JourneyStats]:
             active=Count("pk", filter=Q(status=EnrollmentStatus.ACTIVE)),
             waiting=Count("pk", filter=Q(status=EnrollmentStatus.ACTIVE, waiting=True)),
             completed=Count("pk", filter=Q(status=EnrollmentStatus.COMPLETED)),
-            converted=Count("pk", filter=Q(status=EnrollmentStatus.CONVERTED)),
+            # Reaching the goal after the walk ended counts too (status stays completed).
+            converted=Count("pk", filter=Q(goal_met_at__isnull=False)),
             cancelled=Count("pk", filter=Q(status=EnrollmentStatus.CANCELLED)),
             total=Count("pk"),
             decided=Count("pk", filter=decided),
