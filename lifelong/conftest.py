@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.test import Client
 
+from lifelong import clock
 from lifelong.accounts.models import Role, User
 from lifelong.factories import UserFactory
 
@@ -16,6 +17,15 @@ FROZEN_AT = "2026-03-02 10:00:00+00:00"
 def _fast_password_hasher(settings):
     # The production hasher is slow on purpose; tests only need passwords to round-trip.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _own_var_dir(settings, tmp_path):
+    # Commands write under VAR_DIR (import files, the simulated clock): never the developer's
+    # own, whose saved simulation offset would otherwise move every test's clock.
+    settings.VAR_DIR = tmp_path / "var"
+    yield
+    clock.reset()
 
 
 @pytest.fixture

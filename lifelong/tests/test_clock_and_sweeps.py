@@ -13,12 +13,6 @@ from lifelong.events.models import IdempotentRequest
 from lifelong.factories import UserFactory
 
 
-@pytest.fixture(autouse=True)
-def _reset_clock():
-    yield
-    clock.reset()
-
-
 def test_clock_advances_and_refuses_to_go_back(frozen_time):
     start = clock.now()
     clock.advance(dt.timedelta(days=2))
@@ -40,15 +34,14 @@ def test_simulate_moves_time_and_runs_sweeps(frozen_time, capsys):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_simulated_time_outlives_the_simulate_command(frozen_time, settings, tmp_path):
+def test_simulated_time_outlives_the_simulate_command(frozen_time, settings):
     from lifelong.cli import _setup
 
-    settings.VAR_DIR = tmp_path
     start = clock.now()
     assert main(["simulate", "--days", "3"]) == 0
     clock.reset()  # a new process, e.g. `lifelong run` afterwards
     _setup()
     assert clock.now() - start == dt.timedelta(days=3)
-    clock.offset_forget(tmp_path / "simulated-clock")
+    clock.offset_forget(settings.VAR_DIR / "simulated-clock")
     _setup()
     assert clock.now() == start
