@@ -121,8 +121,7 @@ def _arm_chart(results: Results) -> dict[str, Any]:
         "labels": [b["label"] for b in bars],
         "rates": [b["rate"] for b in bars],
         "intervals": [b["interval"] for b in bars],
-        # xgettext:no-python-format
-        "text": {"rate": _("Conversion, %"), "interval": _("95 % interval")},
+        "text": {"rate": _("Conversion, %"), "interval": _("Interval, 95 %")},
     }
 
 
