@@ -332,8 +332,46 @@ def _username(user: User | None) -> str:
 
 
 @transaction.atomic
+def _messaging_merge(*, primary: Customer, duplicate: Customer) -> dict[str, int]:
+    """Messages, push subscriptions, topic opt-outs and journeys follow the person.
+
+    An opt-out of either record holds for the merged one. A journey both were in stays
+    with the primary; the duplicate's running copy of it is cancelled.
+    """
+    from lifelong.journeys.models import Enrollment, EnrollmentStatus
+    from lifelong.messaging.models import Message, PushSubscription, TopicOptOut
+
+    have = set(TopicOptOut.objects.filter(customer=primary).values_list("topic_id", flat=True))
+    TopicOptOut.objects.filter(customer=duplicate, topic_id__in=have).delete()
+    taken = set(Enrollment.objects.filter(customer=primary).values_list("journey_id", "key"))
+    clashing = [
+        pk
+        for pk, journey_id, key in Enrollment.objects.filter(customer=duplicate).values_list(
+            "pk", "journey_id", "key"
+        )
+        if (journey_id, key) in taken
+    ]
+    Enrollment.objects.filter(pk__in=clashing, status=EnrollmentStatus.ACTIVE).update(
+        status=EnrollmentStatus.CANCELLED,
+        next_run_at=None,
+        ended_at=clock.now(),
+        exit_reason="merged into another customer in this journey",
+    )
+    return {
+        "messages": Message.objects.filter(customer=duplicate).update(customer=primary),
+        "push_subscriptions": PushSubscription.objects.filter(customer=duplicate).update(
+            customer=primary
+        ),
+        "topic_opt_outs": TopicOptOut.objects.filter(customer=duplicate).update(customer=primary),
+        "enrollments": Enrollment.objects.filter(customer=duplicate)
+        .exclude(pk__in=clashing)
+        .update(customer=primary),
+    }
+
+
 def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None) -> Customer:
-    """Fold `duplicate` into `primary`, keeping every order, event, consent, note, fact and task.
+    """Fold `duplicate` into `primary`, keeping every order, event, consent, note, fact, task,
+    message and journey enrollment.
 
     Empty profile fields on the primary are filled from the duplicate; the
     duplicate stays as a tombstone pointing at the primary, so its external id
@@ -369,6 +407,7 @@ def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None
         "facts": Fact.objects.filter(customer=duplicate).update(customer=primary),
         "tasks": Task.objects.filter(customer=duplicate).update(customer=primary),
     }
+    moved |= _messaging_merge(primary=primary, duplicate=duplicate)
     primary.tags.add(*duplicate.tags.all())
     duplicate.tags.clear()
     Customer.objects.filter(pk=duplicate.pk).update(merged_into=primary, updated_at=clock.now())
