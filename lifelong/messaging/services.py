@@ -49,19 +49,23 @@ class MessagingError(ValueError):
         self.field = field
 
 
+# The customer field holding the address on each channel (push lives in PushSubscription).
+ADDRESS_FIELDS = {
+    Channel.EMAIL: "email",
+    Channel.SMS: "phone",
+    Channel.WHATSAPP: "phone",
+    Channel.TELEGRAM: "telegram_chat_id",
+    Channel.VK: "vk_id",
+    Channel.MAX: "max_chat_id",
+}
+
+
 def address_of(customer: Customer, channel: str) -> str:
     """The customer's address on a channel, or "" when we have none."""
     if channel == Channel.PUSH:
         subscription = customer.push_subscriptions.order_by("-created_at").first()
         return str(subscription.pk) if subscription else ""
-    field = {
-        Channel.EMAIL: "email",
-        Channel.SMS: "phone",
-        Channel.WHATSAPP: "phone",
-        Channel.TELEGRAM: "telegram_chat_id",
-        Channel.VK: "vk_id",
-        Channel.MAX: "max_chat_id",
-    }.get(Channel(channel))
+    field = ADDRESS_FIELDS.get(Channel(channel))
     return str(getattr(customer, field, "") or "") if field else ""
 
 
@@ -155,7 +159,7 @@ def message_enqueue(
                 enrollment_id=enrollment_id,
                 node_id=node_id,
             )
-            tracking.links_track(message)
+            tracking.links_track(message, open_pixel=policy.open_pixel)
     except IntegrityError:
         # A concurrent producer with the same key won.
         return Message.objects.get(dedupe_key=dedupe_key), False
@@ -245,16 +249,11 @@ def message_engagement_record(*, message: Message, kind: str) -> bool:
 
 def inbound_record(*, channel: str, address: str, text: str, provider_id: str = "") -> bool:
     """A customer's reply: it lands on their timeline. Returns False if nobody matches."""
-    field = {
-        Channel.EMAIL: "email__iexact",
-        Channel.SMS: "phone",
-        Channel.WHATSAPP: "phone",
-        Channel.TELEGRAM: "telegram_chat_id",
-        Channel.VK: "vk_id",
-        Channel.MAX: "max_chat_id",
-    }.get(Channel(channel))
+    field = ADDRESS_FIELDS.get(Channel(channel))
     if field is None or not address:
         return False
+    if channel == Channel.EMAIL:
+        field += "__iexact"  # mail clients change the case of addresses
     customer = Customer.objects.filter(Q(**{field: address}), merged_into=None).first()
     if customer is None:
         log.info("inbound_unmatched", extra={"channel": channel})

@@ -12,14 +12,14 @@ from django.conf import settings
 from django.urls import reverse
 
 from lifelong.lib.signing import absolute_url, token_make
-from lifelong.messaging.models import Message, MessageLink, SendingPolicy
+from lifelong.messaging.models import Message, MessageLink
 
 # Plain-text links, and href values in HTML (quoted with " or ').
 _TEXT_URL = re.compile(r"https?://[^\s<>\"')\]]+")
 _HREF = re.compile(r"""(href\s*=\s*)(["'])(https?://[^"']+)\2""", re.IGNORECASE)
 
 
-def links_track(message: Message) -> None:
+def links_track(message: Message, *, open_pixel: bool) -> None:
     """Rewrite the message's links to tracked ones and add the open pixel to HTML."""
     if not message.customer_id or not (message.body_text or message.body_html):
         return
@@ -40,7 +40,7 @@ def links_track(message: Message) -> None:
     html = _HREF.sub(
         lambda m: f"{m.group(1)}{m.group(2)}{tracked(m.group(3))}{m.group(2)}", message.body_html
     )
-    if html and SendingPolicy.current().open_pixel:
+    if html and open_pixel:
         pixel = absolute_url(
             reverse("portal:open", args=[token_make(purpose="open", value=message.pk)])
         )

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from django.core.exceptions import ValidationError
@@ -28,6 +28,8 @@ from lifelong.segments.models import ENGAGEMENT_EVENTS, ClvSettings, LifecycleRu
 from lifelong.segments.rules import MAX_DEPTH, Condition, RuleGroup, rules_parse
 from lifelong.segments.scoring import clv_scores_refresh
 from lifelong.segments.services import segment_create, segment_refresh, stages_refresh
+
+S = TypeVar("S", LifecycleRules, ClvSettings)
 
 log = logging.getLogger(__name__)
 
@@ -142,31 +144,53 @@ def segment_refresh_start(segment: Segment) -> None:
     _in_background_after_commit(f"segment-refresh-{segment.pk}", segment_refresh_run, segment.pk)
 
 
+def _settings_update(
+    model: type[S],
+    *,
+    label: str,
+    fields: Sequence[str],
+    values: dict[str, Any],
+    action: str,
+    actor: User | None,
+) -> tuple[S, bool]:
+    """Validate and save the one settings row of `model`, audited; returns (row, changed)."""
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown {label} fields: {sorted(unknown)}")
+    row = model.objects.select_for_update().get(pk=model.current().pk)
+    before = model_to_dict(row, fields=fields)
+    for field, value in values.items():
+        setattr(row, field, value)
+    row.full_clean()
+    after = model_to_dict(row, fields=fields)
+    changes = {
+        field: {"from": str(before[field]), "to": str(after[field])}
+        for field in fields
+        if before[field] != after[field]
+    }
+    if changes:
+        if hasattr(row, "updated_at"):
+            row.updated_at = clock.now()
+        row.save()
+        audit_record(actor=actor, action=action, obj=row, changes=changes)
+    return row, bool(changes)
+
+
 @transaction.atomic
 def lifecycle_rules_update(*, values: dict[str, Any], actor: User | None) -> LifecycleRules:
     """Save new lifecycle thresholds (raises ValidationError from the model's checks).
 
     Stages are recomputed in the background after commit.
     """
-    unknown = set(values) - set(LIFECYCLE_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown lifecycle rules fields: {sorted(unknown)}")
-    rules = LifecycleRules.current()
-    rules = LifecycleRules.objects.select_for_update().get(pk=rules.pk)
-    before = model_to_dict(rules, fields=LIFECYCLE_FIELDS)
-    for field, value in values.items():
-        setattr(rules, field, value)
-    rules.full_clean()
-    after = model_to_dict(rules, fields=LIFECYCLE_FIELDS)
-    changes = {
-        field: {"from": str(before[field]), "to": str(after[field])}
-        for field in LIFECYCLE_FIELDS
-        if before[field] != after[field]
-    }
-    if changes:
-        rules.updated_at = clock.now()
-        rules.save()
-        audit_record(actor=actor, action="lifecycle_rules.update", obj=rules, changes=changes)
+    rules, changed = _settings_update(
+        LifecycleRules,
+        label="lifecycle rules",
+        fields=LIFECYCLE_FIELDS,
+        values=values,
+        action="lifecycle_rules.update",
+        actor=actor,
+    )
+    if changed:
         stages_refresh_start()
     return rules
 
@@ -178,24 +202,14 @@ def clv_settings_update(*, values: dict[str, Any], actor: User | None) -> ClvSet
     Scores are not recomputed here: the daily sweep uses the new values, or
     `clv_scores_refresh_start` when staff ask for it now.
     """
-    unknown = set(values) - set(CLV_SETTINGS_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown CLV settings fields: {sorted(unknown)}")
-    current = ClvSettings.current()
-    row = ClvSettings.objects.select_for_update().get(pk=current.pk)
-    before = model_to_dict(row, fields=CLV_SETTINGS_FIELDS)
-    for field, value in values.items():
-        setattr(row, field, value)
-    row.full_clean()
-    after = model_to_dict(row, fields=CLV_SETTINGS_FIELDS)
-    changes = {
-        field: {"from": str(before[field]), "to": str(after[field])}
-        for field in CLV_SETTINGS_FIELDS
-        if before[field] != after[field]
-    }
-    if changes:
-        row.save()
-        audit_record(actor=actor, action="clv_settings.update", obj=row, changes=changes)
+    row, _changed = _settings_update(
+        ClvSettings,
+        label="CLV settings",
+        fields=CLV_SETTINGS_FIELDS,
+        values=values,
+        action="clv_settings.update",
+        actor=actor,
+    )
     return row
 
 
