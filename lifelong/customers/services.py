@@ -331,7 +331,6 @@ def _username(user: User | None) -> str:
     return user.get_username() if user else ""
 
 
-@transaction.atomic
 def _messaging_merge(*, primary: Customer, duplicate: Customer) -> dict[str, int]:
     """Messages, push subscriptions, topic opt-outs and journeys follow the person.
 
@@ -369,6 +368,7 @@ def _messaging_merge(*, primary: Customer, duplicate: Customer) -> dict[str, int
     }
 
 
+@transaction.atomic
 def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None) -> Customer:
     """Fold `duplicate` into `primary`, keeping every order, event, consent, note, fact, task,
     message and journey enrollment.
