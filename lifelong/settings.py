@@ -71,7 +71,8 @@ else:
         "SECRET_KEY", "dev-only-insecure-key-change-me-for-production-use-0123456789"
     )
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+# Django's test client adds "testserver" itself while tests run; no deployment needs it.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 # Reverse proxies whose X-Forwarded-For we believe (lifelong.lib.client_ip); none by default.
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
@@ -82,7 +83,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django.contrib.admin",
     "django.contrib.humanize",
     "lifelong.accounts",
     "lifelong.customers",
@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "lifelong.web.headers.SecurityHeadersMiddleware",
 ]
 
 if PRODUCTION:
@@ -149,8 +150,9 @@ else:
 _test_db_default = None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not shared-cache memory: threads of the live-server and import tests then
-    # get WAL and the busy timeout instead of instant "table is locked" errors.
-    _test_db_default = str(VAR_DIR / "test-lifelong.sqlite3")
+    # get WAL and the busy timeout instead of instant "table is locked" errors. One file per
+    # process, so two test runs on one checkout never write into each other's database.
+    _test_db_default = str(VAR_DIR / f"test-lifelong-{os.getpid()}.sqlite3")
 DATABASES["default"]["TEST"] = {
     "NAME": os.environ.get("LIFELONG_TEST_DATABASE_NAME") or _test_db_default
 }
@@ -163,8 +165,12 @@ LOGOUT_REDIRECT_URL = "web:login"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 REDIS_URL = os.environ.get("LIFELONG_REDIS_URL", "")
