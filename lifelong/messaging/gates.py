@@ -43,14 +43,24 @@ def quiet_until(
         return None
     zone = zone_of(time_zone)
     local = now.astimezone(zone)
-    t = local.time()
-    inside = (start <= t < end) if start < end else (t >= start or t < end)
-    if not inside:
+
+    def inside(instant: dt.datetime) -> bool:
+        t = instant.astimezone(zone).time()
+        return (start <= t < end) if start < end else (t >= start or t < end)
+
+    if not inside(now):
         return None
-    wake = dt.datetime.combine(local.date(), end, tzinfo=zone)
-    if wake <= local:
-        wake += dt.timedelta(days=1)
-    return wake.astimezone(dt.UTC)
+    # Compared as UTC instants, never as wall times: in the repeated hour of a fall-back the
+    # first "01:30" is already past while the second is ahead, and a wake in the past would
+    # have dispatch re-claim and re-defer the same message in a tight loop. An end that falls
+    # in a spring-forward gap does not exist that day: wake once the clock reads past it
+    # (by at most the gap's length late).
+    wakes = (
+        dt.datetime.combine(day, end, tzinfo=zone).replace(fold=fold).astimezone(dt.UTC)
+        for day in (local.date(), local.date() + dt.timedelta(days=1))
+        for fold in (0, 1)
+    )
+    return min(wake for wake in wakes if wake > now and not inside(wake))
 
 
 def _cap_retry(sent_times: list[dt.datetime], count: int, hours: int) -> dt.datetime | None:
