@@ -10,23 +10,20 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from lifelong import clock
-
-
-class Role(models.TextChoices):
-    OWNER = "owner", _("Owner")
-    MARKETER = "marketer", _("Marketer")
-    SUPPORT = "support", _("Support")
-    ANALYST = "analyst", _("Analyst (read-only)")
+from lifelong.accounts.permissions import role_allows
+from lifelong.accounts.roles import Role
 
 
 class User(AbstractUser):
     """A staff member. What they may do is decided by `role` (see accounts.permissions)."""
 
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.SUPPORT)
+    # RFC 6238 two-factor sign-in: the shared secret (base32), empty while it is off.
+    totp_secret = models.CharField(max_length=64, blank=True, default="")
+    # The last time step whose code was accepted: a code works once, even within its 30 s.
+    totp_last_step = models.BigIntegerField(default=0)
 
     def can(self, permission: str) -> bool:
-        from lifelong.accounts.permissions import role_allows
-
         return self.is_active and role_allows(self.role, permission)
 
 
@@ -75,6 +72,8 @@ class AuditLog(models.Model):
 
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL)
     actor_label = models.CharField(max_length=150, blank=True)
+    # The integration behind a change made through the API.
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64, blank=True)

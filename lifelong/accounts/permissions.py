@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifelong.accounts.models import Role
+from lifelong.accounts.roles import Role
 
 VIEW = "view"  # read customers, orders, tasks, reports
 EDIT_CUSTOMERS = "edit_customers"  # notes, facts, tags, consents, merge
