@@ -306,7 +306,8 @@ class ChurnReason(models.Model):
 class Segment(models.Model):
     """A named rule over customers; members are kept in SegmentMembership by the sweeps.
 
-    `rules` is a rule tree validated by `lifelong.segments.rules.RuleGroup`.
+    `rules` is a rule tree; the services validate it (`segments.rules.rules_parse`) before
+    they save it.
     """
 
     name = models.CharField(_("name"), max_length=200)
@@ -325,16 +326,6 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def clean(self) -> None:
-        from pydantic import ValidationError as RulesError
-
-        from lifelong.segments.rules import RuleGroup
-
-        try:
-            RuleGroup.model_validate(self.rules)
-        except RulesError as exc:
-            raise ValidationError({"rules": str(exc)}) from exc
 
 
 class SegmentMembership(models.Model):
