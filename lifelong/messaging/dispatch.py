@@ -205,11 +205,12 @@ def _outgoing(message: Message) -> Outgoing:
         to = subscription.endpoint
         payload["keys"] = {"p256dh": subscription.p256dh, "auth": subscription.auth}
     marketing = message.purpose == Purpose.MARKETING
-    unsubscribe = ""
+    unsubscribe = token = ""
     if marketing and message.channel == Channel.EMAIL and message.customer_id:
         unsubscribe = links.unsubscribe_url(
             customer_id=message.customer_id, channel=message.channel
         )
+        token = links.unsubscribe_token(customer_id=message.customer_id, channel=message.channel)
     return Outgoing(
         message_id=message.pk,
         channel=message.channel,
@@ -220,6 +221,7 @@ def _outgoing(message: Message) -> Outgoing:
         marketing=marketing,
         payload=payload,
         unsubscribe_url=unsubscribe,
+        unsubscribe_token=token,
     )
 
 

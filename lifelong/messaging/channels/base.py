@@ -38,8 +38,10 @@ class Outgoing:
     html: str = ""
     marketing: bool = False
     payload: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    # RFC 8058: the one-click unsubscribe URL (marketing email only).
+    # RFC 8058: the one-click unsubscribe URL (marketing email only), and the signed token
+    # it carries, which names the same unsubscribe in a `mailto:` subject.
     unsubscribe_url: str = ""
+    unsubscribe_token: str = ""
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import email
 import email.policy
 import ipaddress
+import re
 import socket
 import ssl
 import threading
@@ -20,13 +21,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from lifelong.customers.models import Channel, Purpose
 from lifelong.customers.services import consent_record
 from lifelong.factories import CustomerFactory
 from lifelong.messaging import links
 from lifelong.messaging.channels.base import Outgoing, TransportError, transport_class
-from lifelong.messaging.channels.email.transport import SmtpTransport
+from lifelong.messaging.channels.email.transport import POLICY, SmtpTransport
 from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import ChannelConfig, Status, Suppression
 from lifelong.messaging.services import message_enqueue
@@ -128,6 +131,17 @@ def _parsed(raw: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)
 
 
+def _raw_header(raw: bytes, name: bytes) -> bytes:
+    """One header exactly as it crossed the wire, continuation lines (CRLF + space) included."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    [match] = re.findall(rb"^" + name + rb": [^\r\n]*(?:\r\n[ \t][^\r\n]*)*", head, re.MULTILINE)
+    return match
+
+
+# As long as a real signed unsubscribe link: far past the 78 characters of a folded line.
+LONG_URL = "https://retention.shop.example/c/u/" + "IjEyMzQ1NjplbWFpbCI:1xZmL8:" + "b0nF" * 20 + "/"
+
+
 def test_message_is_utf8_multipart_with_message_id(smtp_server):
     with SmtpTransport(_config(smtp_server, reply_to="help@example.ru")) as transport:
         result = transport.send(_outgoing())
@@ -168,6 +182,61 @@ def test_marketing_mail_carries_one_click_unsubscribe(smtp_server):
     assert marketing["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "List-Unsubscribe" not in transactional
     assert "List-Unsubscribe-Post" not in transactional
+
+
+def test_list_unsubscribe_goes_out_as_a_literal_uri_not_encoded_words(smtp_server):
+    with SmtpTransport(_config(smtp_server)) as transport:
+        transport.send(_outgoing(marketing=True, unsubscribe_url=LONG_URL, unsubscribe_token="t"))
+
+    [raw] = smtp_server.messages
+    assert _raw_header(raw, b"List-Unsubscribe") == f"List-Unsubscribe: <{LONG_URL}>".encode()
+    assert _raw_header(raw, b"List-Unsubscribe-Post") == (
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+    )
+
+
+def test_unsubscribe_mailbox_adds_a_mailto_folded_only_after_the_comma(smtp_server):
+    config = _config(smtp_server, unsubscribe_mailbox="unsubscribe@пример.рф")
+    token = "IjEyMzQ1NjplbWFpbCI:1xZmL8:b0nFcDgDtYdws402rNMhkI8bgJmKAwVwUiJ2320Q-WQ"
+    with SmtpTransport(config) as transport:
+        transport.send(_outgoing(marketing=True, unsubscribe_url=LONG_URL, unsubscribe_token=token))
+
+    [raw] = smtp_server.messages
+    assert (
+        _raw_header(raw, b"List-Unsubscribe")
+        == (
+            f"List-Unsubscribe: <{LONG_URL}>,\r\n"
+            f" <mailto:unsubscribe@xn--e1afmkfd.xn--p1ai?subject=unsubscribe-{token}>"
+        ).encode()
+    )
+    assert _parsed(raw)["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_unsubscribe_mailbox_must_be_a_plain_address(smtp_server):
+    for bad in ("Shop <unsubscribe@example.ru>", "u@example.ru?cc=x@example.ru", "nobody"):
+        with pytest.raises(TransportError) as refused:
+            SmtpTransport(_config(smtp_server, unsubscribe_mailbox=bad))
+        assert refused.value.permanent and "unsubscribe_mailbox" in str(refused.value)
+
+
+@given(
+    url_tail=st.text(alphabet=st.sampled_from("abcXYZ0189-._~:/?=&%"), min_size=1, max_size=900),
+    with_mailto=st.booleans(),
+)
+@example(url_tail="=?utf-8?q?x?=/", with_mailto=True)  # looks like an encoded-word
+def test_list_unsubscribe_lines_break_only_after_a_comma(url_tail, with_mailto):
+    url = f"https://s.example/{url_tail}"
+    uris = [f"<{url}>"] + (["<mailto:u@s.example?subject=unsubscribe-x>"] if with_mailto else [])
+    mail = email.message.EmailMessage(policy=POLICY)
+    mail["List-Unsubscribe"] = ", ".join(uris)
+    mail.set_content("x")
+
+    header = _raw_header(mail.as_bytes(), b"List-Unsubscribe")
+    lines = header.split(b"\r\n")
+    assert [line.lstrip(b" ").removeprefix(b"List-Unsubscribe: ") for line in lines] == [
+        f"{uri}{',' if n < len(uris) - 1 else ''}".encode() for n, uri in enumerate(uris)
+    ]
+    assert all(len(line) <= 998 for line in lines)
 
 
 def test_one_connection_carries_several_messages(smtp_server):
@@ -292,17 +361,30 @@ def test_dkim_signature_verifies(smtp_server):
         dkim_selector="mail2026",
         dkim_domain="example.ru",
         dkim_private_key=private_pem,
+        unsubscribe_mailbox="unsubscribe@example.ru",
     )
     with SmtpTransport(config) as transport:
-        transport.send(_outgoing(marketing=True, unsubscribe_url="https://x.example/u/1/"))
+        transport.send(_outgoing(marketing=True, unsubscribe_url=LONG_URL, unsubscribe_token="t1"))
 
     [raw] = smtp_server.messages
+    # The signature covers the header as sent: literal, folded after the comma.
+    assert (
+        _raw_header(raw, b"List-Unsubscribe")
+        == (
+            f"List-Unsubscribe: <{LONG_URL}>,\r\n"
+            " <mailto:unsubscribe@example.ru?subject=unsubscribe-t1>"
+        ).encode()
+    )
     assert dkim.verify(raw, dnsfunc=dns)
     signed = _parsed(raw)["DKIM-Signature"].replace(" ", "")
-    assert "list-unsubscribe-post" in signed.split("h=")[1].split(";")[0]
+    assert {"list-unsubscribe", "list-unsubscribe-post"} <= set(
+        signed.split("h=")[1].split(";")[0].split(":")
+    )
     assert not dkim.verify(raw + b"P.S. added on the way\r\n", dnsfunc=dns)
     tampered = raw.replace(b"Subject:", b"Subject: Re:")
     assert not dkim.verify(tampered, dnsfunc=dns)
+    redirected = raw.replace(b"<https://retention.shop.example/", b"<https://evil.example/")
+    assert not dkim.verify(redirected, dnsfunc=dns)
 
 
 def test_bad_security_setting_is_rejected():
@@ -324,7 +406,8 @@ def test_marketing_email_end_to_end(smtp_server, frozen_time, db):
         granted=True,
         source="test",
     )
-    ChannelConfig.objects.create(channel="email", transport="smtp", config=_config(smtp_server))
+    config = _config(smtp_server, unsubscribe_mailbox="unsubscribe@example.ru")
+    ChannelConfig.objects.create(channel="email", transport="smtp", config=config)
     message, _ = message_enqueue(
         customer=customer,
         dedupe_key="spring-sale:anna",
@@ -344,11 +427,18 @@ def test_marketing_email_end_to_end(smtp_server, frozen_time, db):
     assert mail["To"] == "anna@example.ru"
     assert mail["Subject"] == "Весенняя распродажа"
     assert mail["Message-ID"] == message.provider_id
+    url = links.unsubscribe_url(customer_id=customer.pk, channel="email")
+    token = links.unsubscribe_token(customer_id=customer.pk, channel="email")
     assert (
-        mail["List-Unsubscribe"]
-        == f"<{links.unsubscribe_url(customer_id=customer.pk, channel='email')}>"
+        _raw_header(raw, b"List-Unsubscribe")
+        == (
+            f"List-Unsubscribe: <{url}>,\r\n"
+            f" <mailto:unsubscribe@example.ru?subject=unsubscribe-{token}>"
+        ).encode()
     )
-    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert _raw_header(raw, b"List-Unsubscribe-Post") == (
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+    )
 
 
 def test_bounce_end_to_end_suppresses_the_address(smtp_server, frozen_time, db):

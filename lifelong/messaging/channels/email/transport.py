@@ -8,14 +8,16 @@ the message is on the wire, a missing answer means the server may have taken it.
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import ssl
 from collections.abc import Mapping
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, Policy
 from email.utils import format_datetime, make_msgid
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import dkim
 
@@ -29,8 +31,36 @@ from lifelong.messaging.channels.base import (
     register,
 )
 
+
+class UriListHeader(UnstructuredHeader, BaseHeader):
+    """An RFC 2369 header (`List-Unsubscribe: <https://…>, <mailto:…>`), sent as it is.
+
+    The email package takes an unknown header for text and, past 78 characters, sends it
+    as RFC 2047 encoded-words, which no mail client reads as a URI. A URI holds no spaces,
+    so the one place to fold is after a comma; a single URI's line stays under the hard
+    limit (MAX_LINE), which the transport checks before composing.
+    """
+
+    max_count = 1
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict[str, Any]) -> None:
+        super().parse(value, kwds)
+        kwds["decoded"] = value  # a URI is not text: nothing in it reads as an encoded-word
+
+    def fold(self, *, policy: Policy) -> str:
+        uris = str(self).split(", ")
+        return f"{self.name}: {(',' + policy.linesep + ' ').join(uris)}{policy.linesep}"
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("list-unsubscribe", UriListHeader)
 # 7bit: bodies become quoted-printable or base64, so no server needs 8BITMIME.
-POLICY = SMTP.clone(cte_type="7bit")
+POLICY = SMTP.clone(cte_type="7bit", header_factory=_HEADERS)
+# RFC 5322: a header line, CRLF aside, is at most 998 characters.
+MAX_LINE = 998
+# An address that goes into a mailto: URI untouched (no name, no query, no spaces).
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+")
 PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 # Replies to RCPT that say the mailbox does not exist (or never will).
 MAILBOX_GONE = (550, 551, 553)
@@ -66,6 +96,16 @@ class SmtpTransport(Transport):
                 f"smtp: security must be one of {', '.join(PORTS)}", permanent=True
             )
         self.from_email = _ascii_address(config["from_email"])
+        # Optional: a mailbox the owner reads, offered as the `mailto:` way to unsubscribe.
+        self.unsubscribe_mailbox = ""
+        if config.get("unsubscribe_mailbox"):
+            mailbox = _ascii_address(str(config["unsubscribe_mailbox"]))
+            if not PLAIN_ADDRESS.fullmatch(mailbox):
+                raise TransportError(
+                    f"smtp: unsubscribe_mailbox must be a plain address, not {mailbox!r}",
+                    permanent=True,
+                )
+            self.unsubscribe_mailbox = mailbox
         self._smtp: smtplib.SMTP | None = None
 
     def send(self, message: Outgoing) -> SendResult:
@@ -103,7 +143,9 @@ class SmtpTransport(Transport):
         # A line break in a subject would end the header: keep it one line.
         mail["Subject"] = " ".join(message.subject.split())
         if message.marketing and message.unsubscribe_url:
-            mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+            mail["List-Unsubscribe"] = ", ".join(
+                f"<{uri}>" for uri in self._unsubscribe_uris(message)
+            )
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         for name, value in message.headers.items():
             mail[name] = value
@@ -114,6 +156,18 @@ class SmtpTransport(Transport):
         if config.get("dkim_private_key"):
             raw = self._dkim_sign(raw)
         return message_id, raw
+
+    def _unsubscribe_uris(self, message: Outgoing) -> list[str]:
+        uris = [message.unsubscribe_url]
+        if self.unsubscribe_mailbox and message.unsubscribe_token:
+            subject = quote(f"unsubscribe-{message.unsubscribe_token}", safe=":")
+            uris.append(f"mailto:{self.unsubscribe_mailbox}?subject={subject}")
+        for uri in uris:
+            if not uri.isascii() or " " in uri or len(f"List-Unsubscribe: <{uri}>,") > MAX_LINE:
+                raise TransportError(
+                    f"smtp: unsubscribe link cannot be sent: {uri!r}", permanent=True
+                )
+        return uris
 
     def _dkim_sign(self, raw: bytes) -> bytes:
         config = self.config
