@@ -7,6 +7,7 @@ from enrolling anyone twice.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterator
@@ -21,14 +22,17 @@ from lifelong.customers.models import Customer
 from lifelong.journeys.definition import DATE_TRIGGERS, Definition
 from lifelong.journeys.models import Journey, JourneyStatus
 from lifelong.journeys.services import enrollment_start
+from lifelong.lib.zones import zone_of
 
 LOOKBACK_DAYS = 3
 CHUNK = 2000
+# Who enrolls, with the enrollment key that keeps it once only, and the journey's context.
+Due = Iterator[tuple[Customer, str, dict[str, str]]]
 
 
 def journeys_enroll_by_date() -> int:
     """Enroll everyone whose date trigger fell in the last few days; returns enrollments made."""
-    today = clock.now().astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE)).date()
+    now = clock.now()
     made = 0
     for journey in Journey.objects.filter(
         status=JourneyStatus.ACTIVE, current_version__isnull=False
@@ -37,7 +41,7 @@ def journeys_enroll_by_date() -> int:
         definition = journey.current_version.parsed()
         if definition.trigger.kind not in DATE_TRIGGERS:
             continue
-        for customer, key, context in _due(definition, today):
+        for customer, key, context in _due(definition, now):
             made += bool(
                 enrollment_start(
                     journey=journey,
@@ -58,28 +62,31 @@ def _live() -> Q:
     return Q(merged_into__isnull=True)
 
 
-def _due(definition: Definition, today: dt.date) -> Iterator[tuple[Customer, str, dict[str, str]]]:
+def _due(definition: Definition, now: dt.datetime) -> Due:
     trigger = definition.trigger
+    today = now.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE)).date()
     if trigger.kind == "birthday":
         # `days` before the birthday, so a gift can arrive in time.
-        for day in _days(today + dt.timedelta(days=trigger.days)):
-            query = Customer.objects.filter(
-                _live(), birthday__month=day.month, birthday__day=day.day
-            )
-            for customer in _chunks(query):
-                yield customer, f"birthday:{day.year}", {"date": day.isoformat()}
+        ahead = dt.timedelta(days=trigger.days)
+        candidates = Customer.objects.filter(
+            _live(), _on_month_days("birthday", _nearby(today + ahead))
+        )
+        for customer in _chunks(candidates):
+            assert customer.birthday is not None
+            for day in _days(_local_date(now, customer) + ahead):
+                if _yearly(customer.birthday, day.year, trigger.leap_day) == day:
+                    yield customer, f"birthday:{day.year}", {"date": day.isoformat()}
     elif trigger.kind == "first_order_anniversary":
-        for day in _days(today):
-            query = Customer.objects.filter(
-                _live(),
-                first_order_at__month=day.month,
-                first_order_at__day=day.day,
-                first_order_at__year__lt=day.year,
-            )
-            for customer in _chunks(query):
-                assert customer.first_order_at is not None
-                years = day.year - customer.first_order_at.year
-                yield customer, f"anniversary:{day.year}", {"years": str(years)}
+        candidates = Customer.objects.filter(
+            _live(), _on_month_days("first_order_at", _nearby(today))
+        )
+        for customer in _chunks(candidates):
+            assert customer.first_order_at is not None
+            first = _local_date(customer.first_order_at, customer)
+            for day in _days(_local_date(now, customer)):
+                if first.year < day.year and _yearly(first, day.year, trigger.leap_day) == day:
+                    years = day.year - first.year
+                    yield customer, f"anniversary:{day.year}", {"years": str(years)}
     elif trigger.kind == "days_since_last_order":
         for day in _days(today):
             last = day - dt.timedelta(days=trigger.days)
@@ -90,9 +97,35 @@ def _due(definition: Definition, today: dt.date) -> Iterator[tuple[Customer, str
         yield from _replenishment(definition, today)
 
 
-def _replenishment(
-    definition: Definition, today: dt.date
-) -> Iterator[tuple[Customer, str, dict[str, str]]]:
+def _local_date(instant: dt.datetime, customer: Customer) -> dt.date:
+    """The date on the customer's own calendar: a greeting comes on their day, not Moscow's."""
+    return instant.astimezone(zone_of(customer.time_zone)).date()
+
+
+def _nearby(today: dt.date) -> list[dt.date]:
+    """The shop's look-back days widened by one day either side: customers' zones run up to a
+    day ahead of or behind the shop's, and each customer's own calendar decides afterwards."""
+    return [today + dt.timedelta(days=1 - n) for n in range(LOOKBACK_DAYS + 2)]
+
+
+def _yearly(origin: dt.date, year: int, leap_day: str) -> dt.date:
+    """The day `origin` comes round in `year`: 29 February moves to the 28th or 1 March."""
+    if (origin.month, origin.day) == (2, 29) and not calendar.isleap(year):
+        return dt.date(year, 3, 1) if leap_day == "mar1" else dt.date(year, 2, 28)
+    return origin.replace(year=year)
+
+
+def _on_month_days(field: str, days: list[dt.date]) -> Q:
+    pairs = {(day.month, day.day) for day in days}
+    if pairs & {(2, 28), (3, 1)}:
+        pairs.add((2, 29))
+    query = Q(pk__in=[])
+    for month, day in sorted(pairs):
+        query |= Q(**{f"{field}__month": month, f"{field}__day": day})
+    return query
+
+
+def _replenishment(definition: Definition, today: dt.date) -> Due:
     """Customers whose last purchase of a product is one replenishment cycle old."""
     products = Product.objects.filter(replenishment_days__isnull=False)
     if definition.trigger.skus:

@@ -197,6 +197,8 @@ class Trigger(_Base):
     segment_id: int | None = None
     days: int = Field(default=0, ge=0, le=3650)  # days_since_last_order; days before birthday
     hours: float = Field(default=4, gt=0, le=24 * 30)  # cart_abandoned: no order within
+    # Birthdays and first orders on 29 February: celebrated on this day in other years.
+    leap_day: Literal["feb28", "mar1"] = "feb28"
 
     @model_validator(mode="after")
     def _complete(self) -> Trigger:

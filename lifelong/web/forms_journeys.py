@@ -39,6 +39,11 @@ REENTRY_POLICIES = [
     ("after_days", gettext_lazy("Again after a number of days")),
 ]
 
+LEAP_DAYS = [
+    ("feb28", gettext_lazy("28 February")),
+    ("mar1", gettext_lazy("1 March")),
+]
+
 # Keys whose values are credentials: shown masked, and kept when submitted masked.
 SECRET_HINTS = ("token", "secret", "password", "key", "auth", "api_id", "pass")
 MASK = "••••••"
@@ -81,6 +86,11 @@ class DefinitionForm(forms.Form):
         required=False,
         min_value=0,
         help_text=gettext_lazy("Days since the last order, or days before the birthday."),
+    )
+    trigger_leap_day = forms.ChoiceField(
+        label=gettext_lazy("Born or first bought on 29 February: in other years on"),
+        choices=LEAP_DAYS,
+        required=False,
     )
     trigger_hours = forms.FloatField(
         label=gettext_lazy("Cart left for, hours"), required=False, min_value=0
@@ -135,6 +145,7 @@ class DefinitionForm(forms.Form):
             "trigger_event_type": trigger.get("event_type") or "",
             "trigger_segment": trigger.get("segment_id"),
             "trigger_days": trigger.get("days", 0),
+            "trigger_leap_day": trigger.get("leap_day", "feb28"),
             "trigger_hours": trigger.get("hours", 4),
             "trigger_skus": ", ".join(trigger.get("skus") or []),
             "trigger_categories": ", ".join(trigger.get("categories") or []),
@@ -171,6 +182,8 @@ class DefinitionForm(forms.Form):
             trigger["segment_id"] = data["trigger_segment"]
         if data.get("trigger_days") is not None:
             trigger["days"] = data["trigger_days"]
+        if data["trigger_kind"] in ("birthday", "first_order_anniversary"):
+            trigger["leap_day"] = data.get("trigger_leap_day") or "feb28"
         if data.get("trigger_hours"):
             trigger["hours"] = data["trigger_hours"]
         trigger["skus"] = _csv(data.get("trigger_skus") or "")

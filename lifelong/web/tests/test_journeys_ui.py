@@ -445,3 +445,16 @@ def test_journey_page_reads_in_russian(db):
         response = client.get(reverse("web:journey", kwargs={"pk": journey.pk}))
     assert response.status_code == 200
     assert '<html lang="ru"' in response.content.decode()
+
+
+def test_editor_saves_where_a_29_february_birthday_falls_in_other_years(db):
+    marketer = logged_in(staff(Role.MARKETER))
+    journey = journey_create(name="Birthday", slug="birthday", definition=FLOW)
+    url = reverse("web:journey_edit", kwargs={"pk": journey.pk})
+    assert "29 February" in marketer.get(url).content.decode()
+    nodes = [{"id": "bye", "type": "exit"}]
+    form = {"trigger_kind": "birthday", "reentry_policy": "once", "holdout_percent": "0"}
+    response = marketer.post(url, {**form, "trigger_leap_day": "mar1", "nodes": json.dumps(nodes)})
+    assert response.status_code == 302
+    journey.refresh_from_db()
+    assert journey.current_version.parsed().trigger.leap_day == "mar1"
