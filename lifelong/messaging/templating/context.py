@@ -1,0 +1,176 @@
+"""The plain-data context of one message: what a template may know about a customer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import Prefetch
+
+from lifelong.commerce.models import Order, OrderLine, OrderStatus
+from lifelong.customers.models import Customer
+from lifelong.lib import russian
+from lifelong.messaging.links import preferences_url, unsubscribe_url
+from lifelong.messaging.models import BrandVoice, Template
+from lifelong.messaging.templating.sandbox import Rendered, field_render, fields_render
+
+FIELDS = ("subject", "body_text", "body_html")
+
+# Top-level names of `message_context`.
+CONTEXT_NAMES = frozenset(
+    {"customer", "facts", "tags", "last_order", "loyalty", "links", "brand", "channel"}
+)
+# Names producers put in `extra` (journeys pass `journey`: the enrollment's context,
+# e.g. the trigger event's properties; recommendations `products`; abandoned carts `cart`).
+EXTRA_NAMES = frozenset({"journey", "products", "cart"})
+
+
+def template_fields(template: Template, language: str) -> dict[str, str]:
+    """The subject and bodies in the customer's language, else the default (Russian) ones."""
+    fields = {
+        "subject": template.subject,
+        "body_text": template.body_text,
+        "body_html": template.body_html,
+    }
+    translation = (template.translations or {}).get(language)
+    if isinstance(translation, Mapping) and translation.get("body_text"):
+        fields = {name: str(translation.get(name) or "") for name in FIELDS}
+    return fields
+
+
+def message_render(
+    *, template: Template, customer: Customer, channel: str, extra: Mapping[str, Any] | None = None
+) -> Rendered:
+    """Subject, text and HTML of `template` for this customer on this channel.
+
+    Raises `TemplateRenderError` (with field and line) when the template breaks a limit
+    or fails; the caller decides whether that skips the message.
+    """
+    fields = template_fields(template, customer.language)
+    context = message_context(customer=customer, channel=channel, extra=extra)
+    return fields_render(
+        subject=fields["subject"],
+        text=fields["body_text"],
+        html=fields["body_html"],
+        context=context,
+    )
+
+
+def message_context(
+    *, customer: Customer, channel: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Everything a template may use about this customer, as plain data.
+
+    `customer.gender` is the stored gender or, when none is stored, the one the first
+    name and patronymic give (so `customer|verb("купил")` is right for most people).
+    The brand's greeting and signature are templates too, rendered here for the customer.
+    `extra` (journey data, recommended products, a cart) is merged on top.
+    Six queries: facts, tags, last order with its lines, state, brand voice.
+    """
+    from lifelong.segments.models import CustomerState
+
+    gender = customer.gender or russian.name_gender(f"{customer.first_name} {customer.patronymic}")
+    attributes = dict(customer.attributes or {})
+    context: dict[str, Any] = {
+        "customer": {
+            "id": customer.pk,
+            "external_id": customer.external_id or "",
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "patronymic": customer.patronymic,
+            "display_name": customer.display_name,
+            "full_name": customer.full_name,
+            "gender": gender,
+            "email": customer.email,
+            "phone": customer.phone,
+            "city": str(attributes.get("city") or ""),
+            "attributes": attributes,
+            "birthday": customer.birthday,
+            "language": customer.language,
+            "time_zone": customer.time_zone,
+            "orders_count": customer.orders_count,
+            "total_spent": customer.total_spent,
+            "average_order": customer.average_order,
+            "first_order_at": customer.first_order_at,
+            "last_order_at": customer.last_order_at,
+        },
+        "facts": [fact.text for fact in customer.facts.all()],
+        "tags": sorted(tag.name for tag in customer.tags.all()),
+        "last_order": _last_order(customer),
+        "loyalty": _loyalty(CustomerState.objects.filter(customer=customer).first()),
+        "links": {
+            "preferences": preferences_url(customer_id=customer.pk),
+            "unsubscribe": unsubscribe_url(customer_id=customer.pk, channel=channel),
+        },
+        "channel": channel,
+    }
+    context["brand"] = _brand(channel, context)
+    context.update(extra or {})
+    return context
+
+
+def _last_order(customer: Customer) -> dict[str, Any] | None:
+    order = (
+        Order.objects.filter(customer=customer)
+        .exclude(status=OrderStatus.CANCELLED)
+        .order_by("-placed_at", "-pk")
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.select_related("product").order_by("pk"))
+        )
+        .first()
+    )
+    if order is None:
+        return None
+    return {
+        "external_id": order.external_id,
+        "status": order.status,
+        "total": order.total,
+        "currency": order.currency,
+        "discount": order.discount,
+        "coupon": order.coupon,
+        "placed_at": order.placed_at,
+        "products": [
+            {
+                "name": line.name or (line.product.name if line.product else ""),
+                "sku": line.sku or (line.product.sku if line.product else ""),
+                "category": line.product.category if line.product else "",
+                "quantity": line.quantity,
+                "price": line.price,
+                "total": line.total,
+            }
+            for line in order.lines.all()
+        ],
+    }
+
+
+def _loyalty(state: Any) -> dict[str, Any]:
+    if state is None:
+        return {
+            "stage": "",
+            "stage_name": "",
+            "rfm_segment": "",
+            "loyal_type": "",
+            "loyalty_value": None,
+        }
+    return {
+        "stage": state.stage,
+        "stage_name": str(state.get_stage_display()) if state.stage else "",
+        "rfm_segment": state.rfm_segment,
+        "loyal_type": state.loyal_type,
+        "loyalty_value": state.loyalty_value,
+    }
+
+
+def _brand(channel: str, context: Mapping[str, Any]) -> dict[str, str]:
+    voice = BrandVoice.objects.filter(channel=channel).first()
+    if voice is None:
+        return {"sender_name": "", "greeting": "", "signature": ""}
+    return {
+        "sender_name": voice.sender_name,
+        "greeting": field_render(
+            voice.greeting, context, field="greeting", autoescape=False, strict=False
+        ).strip(),
+        "signature": field_render(
+            voice.signature, context, field="signature", autoescape=False, strict=False
+        ).strip(),
+    }
