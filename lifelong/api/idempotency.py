@@ -1,8 +1,10 @@
 """`Idempotency-Key` for the API's POST and PUT operations.
 
 Same key and same request: the first response is replayed (status and body).
-Same key, other request: 422. Same key while the first is still running: 409.
-A 5xx or an exception releases the key so the client can retry.
+Same key, other request: 422. Same key while the first is still running: the twin
+waits for it and gets its response. The request runs in one transaction with its
+key (see `lifelong.events.idempotency`), so a 5xx, an exception or a crash keeps
+neither the work nor the key, and the client can retry.
 """
 
 from __future__ import annotations
@@ -12,17 +14,16 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 from ninja.decorators import decorate_view
 
+from lifelong.api.audit import audited
 from lifelong.api.auth import api_key_from_request, key_auth
 from lifelong.api.errors import ErrorOut, ValidationErrorOut, field_error
-from lifelong.events.idempotency import (
-    idempotent_request_claim,
-    idempotent_request_complete,
-    idempotent_request_release,
-)
+from lifelong.events.idempotency import idempotent_request_claim, idempotent_request_complete
+from lifelong.events.models import IdempotentRequest
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -59,6 +60,18 @@ def _key_error(msg: str) -> JsonResponse:
     return JsonResponse({"detail": [error]}, status=422)
 
 
+def _replay(row: IdempotentRequest, request_hash: str) -> HttpResponse:
+    if row.request_hash != request_hash:
+        return _key_error("this key was already used with a different request")
+    replay = HttpResponse(
+        bytes(row.response_body or b""),
+        status=row.status_code or 200,
+        content_type="application/json; charset=utf-8",
+    )
+    replay["Idempotent-Replayed"] = "true"
+    return replay
+
+
 def idempotent(scope: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Wrap an operation's view so that it honours `Idempotency-Key`."""
 
@@ -73,36 +86,20 @@ def idempotent(scope: str) -> Callable[[Callable[..., HttpResponse]], Callable[.
             if not 1 <= len(key) <= MAX_KEY_LENGTH:
                 return _key_error(f"must be 1 to {MAX_KEY_LENGTH} characters long")
             request_hash = _request_hash(request)
-            row, claimed = idempotent_request_claim(
-                api_key=api_key, key=key, request_hash=request_hash
-            )
-            if not claimed:
-                if row is not None and row.request_hash != request_hash:
-                    return _key_error("this key was already used with a different request")
-                if row is None or not row.completed:
-                    return JsonResponse(
-                        {"detail": "A request with this Idempotency-Key is still in progress."},
-                        status=409,
-                    )
-                replay = HttpResponse(
-                    bytes(row.response_body or b""),
-                    status=row.status_code or 200,
-                    content_type="application/json; charset=utf-8",
+            with transaction.atomic():
+                row, claimed = idempotent_request_claim(
+                    api_key=api_key, key=key, request_hash=request_hash
                 )
-                replay["Idempotent-Replayed"] = "true"
-                return replay
-            assert row is not None
-            try:
+                if not claimed:
+                    return _replay(row, request_hash)
                 response = run(request, *args, **kwargs)
-            except BaseException:
-                idempotent_request_release(row=row)
-                raise
-            if response.status_code >= 500:
-                idempotent_request_release(row=row)
-            else:
-                idempotent_request_complete(
-                    row=row, status_code=response.status_code, body=response.content
-                )
+                if response.status_code >= 500:
+                    # Nothing of a failed request is kept, its key included: retry runs afresh.
+                    transaction.set_rollback(True)
+                else:
+                    idempotent_request_complete(
+                        row=row, status_code=response.status_code, body=response.content
+                    )
             return response
 
         return wrapped
@@ -116,7 +113,8 @@ def write_operation(
     """Declare a POST/PUT operation: key with `scope`, Idempotency-Key, documented errors."""
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-        func = decorate_view(idempotent(scope))(func)
+        # Audited inside the idempotency wrapper: a replayed response writes nothing new.
+        func = decorate_view(audited, idempotent(scope))(func)
         return router.api_operation(
             [method],
             path,

@@ -49,12 +49,14 @@ class Event(models.Model):
 
 
 class IdempotentRequest(models.Model):
-    """The first response to an API request sent with an `Idempotency-Key` header."""
+    """The first response to an API request sent with an `Idempotency-Key` header.
+
+    Written in the request's own transaction, so a committed row always has its response.
+    """
 
     key = models.CharField(max_length=255)
     api_key = models.ForeignKey("accounts.ApiKey", on_delete=models.CASCADE)
     request_hash = models.CharField(max_length=64)
-    completed = models.BooleanField(default=False)
     status_code = models.PositiveSmallIntegerField(null=True)
     response_body = models.BinaryField(null=True)
     created_at = models.DateTimeField(default=clock.now, db_index=True)
