@@ -13,9 +13,16 @@ from django.db import IntegrityError, transaction
 from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
+from lifelong.commerce.models import Order
+from lifelong.commerce.services import customer_summaries_refresh
 from lifelong.customers.models import Channel, Consent, Customer, Fact, Gender, Note, Purpose, Tag
+from lifelong.events.models import Event
 from lifelong.events.services import event_record
+from lifelong.followups.models import Task
+from lifelong.journeys.models import Enrollment, EnrollmentStatus
 from lifelong.lib.phones import normalize_phone
+from lifelong.messaging.models import Message, PushSubscription, TopicOptOut
+from lifelong.messaging.services import messages_cancel_marketing
 
 # Fields an integration or import may set directly on a customer.
 PROFILE_FIELDS = (
@@ -224,23 +231,6 @@ def customer_tag_remove(*, customer: Customer, name: str, actor: User | None = N
         audit_record(actor=actor, action="customer.tag_remove", obj=customer, changes={"tag": name})
 
 
-def consent_current(customer: Customer) -> dict[tuple[str, str], Consent]:
-    """The newest consent row per (channel, purpose), in one query."""
-    current: dict[tuple[str, str], Consent] = {}
-    for consent in customer.consents.order_by("-at", "-id"):
-        current.setdefault((consent.channel, consent.purpose), consent)
-    return current
-
-
-def consent_is_granted(*, customer: Customer, channel: str, purpose: str) -> bool:
-    latest = (
-        Consent.objects.filter(customer=customer, channel=channel, purpose=purpose)
-        .order_by("-at", "-id")
-        .first()
-    )
-    return bool(latest and latest.granted)
-
-
 @transaction.atomic
 def consent_record(
     *,
@@ -273,8 +263,6 @@ def consent_record(
     )
     if not granted and purpose == Purpose.MARKETING:
         # Withdrawal stops queued marketing at once, not at the next dispatch.
-        from lifelong.messaging.services import messages_cancel_marketing
-
         messages_cancel_marketing(
             customer=customer, channels=[channel], reason=f"consent withdrawn ({source})"
         )
@@ -337,9 +325,6 @@ def _messaging_merge(*, primary: Customer, duplicate: Customer) -> dict[str, int
     An opt-out of either record holds for the merged one. A journey both were in stays
     with the primary; the duplicate's running copy of it is cancelled.
     """
-    from lifelong.journeys.models import Enrollment, EnrollmentStatus
-    from lifelong.messaging.models import Message, PushSubscription, TopicOptOut
-
     have = set(TopicOptOut.objects.filter(customer=primary).values_list("topic_id", flat=True))
     TopicOptOut.objects.filter(customer=duplicate, topic_id__in=have).delete()
     taken = set(Enrollment.objects.filter(customer=primary).values_list("journey_id", "key"))
@@ -377,11 +362,6 @@ def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None
     duplicate stays as a tombstone pointing at the primary, so its external id
     keeps resolving.
     """
-    from lifelong.commerce.models import Order
-    from lifelong.commerce.services import customer_summaries_refresh
-    from lifelong.events.models import Event
-    from lifelong.followups.models import Task
-
     if primary.pk == duplicate.pk:
         raise CustomerDataError("duplicate", "cannot merge a customer into itself")
     if duplicate.merged_into_id is not None or primary.merged_into_id is not None:

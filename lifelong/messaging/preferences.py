@@ -11,7 +11,8 @@ from collections.abc import Collection, Mapping
 from django.db import transaction
 
 from lifelong.customers.models import Channel, Customer, Purpose
-from lifelong.customers.services import consent_current, consent_record
+from lifelong.customers.selectors import consent_current
+from lifelong.customers.services import consent_record
 from lifelong.events.services import event_record
 from lifelong.messaging.models import (
     DUE_STATUSES,

@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
+from lifelong.customers.selectors import consent_current
 from lifelong.events.models import Event
 from lifelong.events.services import event_record
 from lifelong.messaging import tracking
@@ -75,8 +76,6 @@ def channel_choose(*, customer: Customer, purpose: str) -> str | None:
     "Can reach" means: the channel is set up, we have an address, and for marketing a
     stored consent exists. Returns None when no channel qualifies.
     """
-    from lifelong.customers.services import consent_current
-
     configured = set(ChannelConfig.objects.filter(active=True).values_list("channel", flat=True))
     consents = consent_current(customer) if purpose == Purpose.MARKETING else {}
     order = [customer.preferred_channel] if customer.preferred_channel else []

@@ -23,7 +23,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lifelong.customers.models import Channel, Customer, Purpose
-from lifelong.customers.services import consent_current, consent_record
+from lifelong.customers.selectors import consent_current
+from lifelong.customers.services import consent_record
 from lifelong.lib.signing import token_read
 from lifelong.messaging.links import preferences_url
 from lifelong.messaging.models import ChannelConfig, Topic

@@ -19,6 +19,7 @@ from lifelong.accounts.permissions import EDIT_CUSTOMERS, VIEW, WORK_TASKS
 from lifelong.commerce.models import Order
 from lifelong.customers import services as customer_services
 from lifelong.customers.models import Channel, Consent, Customer, Purpose
+from lifelong.customers.selectors import consent_current
 from lifelong.events.models import Event
 from lifelong.followups import services as task_services
 from lifelong.followups.models import TaskStatus
@@ -111,7 +112,7 @@ def _timeline_page(customer: Customer, number: int) -> Page[Any]:
 
 
 def _card_context(request: HttpRequest, customer: Customer, **forms: Any) -> dict[str, Any]:
-    current = customer_services.consent_current(customer)
+    current = consent_current(customer)
     consent_grid = [
         {
             "channel": label,
