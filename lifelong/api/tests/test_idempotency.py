@@ -201,7 +201,10 @@ def test_a_twin_waits_for_the_first_request_and_gets_its_response(api_key):
     with connection.cursor() as cursor:
         # The twin's INSERT waits for the first request's transaction.
         for _ in range(300):
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
             if cursor.fetchone()[0]:
                 break
             twin.join(0.1)
