@@ -76,6 +76,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 # Reverse proxies whose X-Forwarded-For we believe (lifelong.lib.client_ip); none by default.
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# Private networks that push endpoints and webhook URLs may reach anyway (lifelong.lib.outbound).
+OUTBOUND_ALLOWED_NETWORKS = env_networks("OUTBOUND_ALLOWED_NETWORKS")
 
 INSTALLED_APPS = [
     "django.contrib.auth",

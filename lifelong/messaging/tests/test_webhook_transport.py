@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from lifelong.events.webhooks import WebhookRejected, webhook_verify
 from lifelong.factories import CustomerFactory
+from lifelong.lib.tests.fake_dns import FakeDns
 from lifelong.messaging.channels.base import Outgoing, TransportError, transport_class
 from lifelong.messaging.channels.webhook.transport import WebhookTransport
 from lifelong.messaging.dispatch import dispatch_due
@@ -25,15 +29,16 @@ class Receiver(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, address: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((address, port), Handler)
+        self.address = address
         self.received: list[tuple[str, dict]] = []
         self.rejected: list[str] = []
         self.release = threading.Event()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"http://{self.address}:{self.server_address[1]}"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -64,9 +69,8 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def receiver():
-    server = Receiver()
+@contextlib.contextmanager
+def serving(server: Receiver) -> Iterator[Receiver]:
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
@@ -74,6 +78,12 @@ def receiver():
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture
+def receiver():
+    with serving(Receiver()) as server:
+        yield server
 
 
 def _outgoing(url: str, **payload) -> Outgoing:
@@ -182,9 +192,31 @@ def test_journey_webhook_end_to_end(receiver, frozen_time, db):
     assert body["node_id"] == "call"
 
 
-def test_private_addresses_are_refused_unless_the_owner_allows_them():
-    transport = WebhookTransport({"secret": SECRET})
-    for url in ("http://127.0.0.1:9/hook", "http://10.0.0.5/hook", "http://[::1]/hook"):
-        with pytest.raises(TransportError) as caught:
-            transport.send(_outgoing(url))
-        assert caught.value.permanent and "private address" in str(caught.value)
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9/hook", "http://10.0.0.5/hook", "http://[::1]/hook", "http://localhost/x"],
+)
+def test_private_addresses_are_refused_unless_the_owner_allows_them(url):
+    with pytest.raises(TransportError) as caught:
+        WebhookTransport({"secret": SECRET}).send(_outgoing(url))
+    assert caught.value.permanent and "not a public address" in str(caught.value)
+
+
+def test_a_redirect_is_not_followed(receiver):
+    error = _failure(f"{receiver.url}/status/307")
+    assert error.permanent
+    assert receiver.received == []
+
+
+def test_the_address_checked_is_the_address_called(receiver, monkeypatch, settings):
+    # Only the receiver's own address is allowed; the name answers another one on a second
+    # lookup (DNS rebinding), where an internal service listens on the same port.
+    settings.OUTBOUND_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.1/32"),)
+    dns = FakeDns(monkeypatch)
+    port = receiver.server_address[1]
+    dns.add("hooks.test", ["127.0.0.1"], ["127.0.0.2"])
+    with serving(Receiver("127.0.0.2", port)) as internal:
+        WebhookTransport({"secret": SECRET}).send(_outgoing(f"http://hooks.test:{port}/ok"))
+    assert [webhook_id for webhook_id, _body in receiver.received] == ["7"]
+    assert internal.received == internal.rejected == []
+    assert dns.lookups["hooks.test"] == 1

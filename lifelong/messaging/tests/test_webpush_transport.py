@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email.message
+import ipaddress
 import json
 import os
 import threading
@@ -20,6 +21,7 @@ from lifelong import clock
 from lifelong.customers.models import Channel, Purpose
 from lifelong.customers.services import consent_record
 from lifelong.factories import CustomerFactory
+from lifelong.lib.tests.fake_dns import FakeDns
 from lifelong.messaging.channels.base import Outgoing, TransportError, transport_class
 from lifelong.messaging.channels.webpush.transport import WebPushTransport
 from lifelong.messaging.dispatch import dispatch_due
@@ -60,7 +62,14 @@ class PushService(ThreadingHTTPServer):
     """/ok checks VAPID and decrypts; /gone, /missing, /busy, /broken, /bad answer 410/404/..."""
 
     daemon_threads = True
-    STATUSES = {"/gone": 410, "/missing": 404, "/busy": 429, "/broken": 503, "/bad": 400}
+    STATUSES = {
+        "/gone": 410,
+        "/missing": 404,
+        "/busy": 429,
+        "/broken": 503,
+        "/bad": 400,
+        "/moved": 307,
+    }
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), PushHandler)
@@ -83,7 +92,8 @@ class PushHandler(BaseHTTPRequestHandler):
         if self.path == "/slow":
             self.server.release.wait(10)
         if self.path in PushService.STATUSES:
-            return self._answer(PushService.STATUSES[self.path])
+            moved = f"{self.server.origin}/ok" if self.path == "/moved" else ""
+            return self._answer(PushService.STATUSES[self.path], location=moved)
         try:
             self._check_vapid(self.headers["Authorization"])
         except (AssertionError, InvalidSignature, KeyError, ValueError) as exc:
@@ -122,6 +132,12 @@ class PushHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+@pytest.fixture(autouse=True)
+def _loopback_allowed(settings):
+    # The fake push service listens on 127.0.0.1: the one private address these tests may reach.
+    settings.OUTBOUND_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.1/32"),)
 
 
 @pytest.fixture
@@ -203,6 +219,30 @@ def test_throttling_and_server_errors_are_transient(push_service, path):
 def test_bad_request_is_permanent(push_service):
     error = _failure(push_service.origin + "/bad")
     assert error.permanent and not error.bounce
+
+
+def test_a_redirect_is_not_followed(push_service):
+    error = _failure(push_service.origin + "/moved")
+    assert error.permanent and not error.bounce
+    assert push_service.received == push_service.rejected == []
+    assert len(push_service.headers_seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "resolves_to"),
+    [
+        ("https://127.0.0.2/push", None),
+        ("https://169.254.169.254/latest/meta-data/", None),
+        ("https://10.0.0.1/push", None),
+        ("https://push.internal.test/push", "10.1.2.3"),
+        ("https://push.internal.test/push", "::1"),
+        ("https://push.internal.test/push", "64:ff9b::7f00:1"),
+    ],
+)
+def test_private_endpoints_are_a_bounce_and_never_called(endpoint, resolves_to, monkeypatch):
+    FakeDns(monkeypatch).add("push.internal.test", [resolves_to])
+    error = _failure(endpoint)
+    assert error.bounce and "not a public address" in str(error)
 
 
 def test_timeout_after_the_request_left_may_have_sent(push_service):

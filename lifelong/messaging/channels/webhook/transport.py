@@ -7,17 +7,16 @@ so a receiver can drop duplicates.
 
 from __future__ import annotations
 
-import http.client
-import ipaddress
 import json
-import socket
-import urllib.error
-import urllib.request
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import requests
+
 from lifelong import clock
 from lifelong.events.webhooks import webhook_sign
+from lifelong.lib.outbound import OutboundRefused, outbound_session, request_may_have_arrived
 from lifelong.messaging.channels.base import (
     Outgoing,
     SendResult,
@@ -31,75 +30,52 @@ from lifelong.messaging.models import WEBHOOK
 RETRY_STATUSES = (408, 425, 429)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would turn a redirected POST into a GET without the body.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 @register
 class WebhookTransport(Transport):
     name = "webhook"
     channels: ClassVar[tuple[str, ...]] = (WEBHOOK,)
     required = ("secret",)
 
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        # The owner can allow private addresses (an on-premises CRM) in the channel settings.
+        self.session = outbound_session(allow_private=bool(config.get("allow_private_networks")))
+
     def send(self, message: Outgoing) -> SendResult:
         if urlsplit(message.to).scheme not in ("http", "https"):
             raise TransportError(f"webhook: not an http(s) URL: {message.to!r}", permanent=True)
-        if not self.config.get("allow_private_networks"):
-            _refuse_private(message.to)
         body = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")).encode()
         webhook_id = str(message.message_id)
         timestamp = int(clock.now().timestamp())
         signature = webhook_sign(
             secret=self.config["secret"], webhook_id=webhook_id, timestamp=timestamp, body=body
         )
-        request = urllib.request.Request(  # noqa: S310 - scheme checked above
-            message.to,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "Lifelong-Webhooks",
-                "webhook-id": webhook_id,
-                "webhook-timestamp": str(timestamp),
-                "webhook-signature": signature,
-            },
-        )
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Lifelong-Webhooks",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature,
+        }
         timeout = float(self.config.get("timeout") or 10)
         try:
-            with _opener.open(request, timeout=timeout) as response:
-                response.read()
-        except urllib.error.HTTPError as exc:
-            permanent = exc.code < 500 and exc.code not in RETRY_STATUSES
-            raise TransportError(f"webhook: HTTP {exc.code}", permanent=permanent) from exc
-        except urllib.error.URLError as exc:
-            # Raised while connecting or sending: the receiver has no complete request.
-            raise TransportError(f"webhook: cannot reach {message.to}: {exc.reason}") from exc
-        except (OSError, http.client.HTTPException) as exc:
-            # The request left and no answer came back: it may have been acted on.
-            raise TransportError(f"webhook: no answer: {exc!r}", may_have_sent=True) from exc
+            response = self.session.post(message.to, data=body, headers=headers, timeout=timeout)
+        except OutboundRefused as exc:
+            raise TransportError(
+                f"webhook: {exc}; allow private networks in the webhook channel settings "
+                "to call it",
+                permanent=True,
+            ) from exc
+        except requests.RequestException as exc:
+            if request_may_have_arrived(exc):
+                raise TransportError(f"webhook: no answer: {exc!r}", may_have_sent=True) from exc
+            raise TransportError(f"webhook: cannot reach {message.to}: {exc}") from exc
+        if response.status_code >= 300:
+            # Redirects are not followed: a receiver that moved must be given its new URL.
+            status = response.status_code
+            permanent = status < 500 and status not in RETRY_STATUSES
+            raise TransportError(f"webhook: HTTP {status}", permanent=permanent)
         return SendResult(provider_id=webhook_id)
 
-
-def _refuse_private(url: str) -> None:
-    """Journey authors choose webhook URLs; keep them from reaching the server's own network.
-
-    The owner can allow private addresses (an on-premises CRM) in the channel settings.
-    """
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        raise TransportError(f"webhook: cannot resolve {host}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise TransportError(
-                f"webhook: {host} is a private address ({address}); allow private networks "
-                "in the webhook channel settings to call it",
-                permanent=True,
-            )
+    def close(self) -> None:
+        self.session.close()

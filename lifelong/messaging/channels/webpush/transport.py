@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid, VapidException
 from pywebpush import WebPusher, WebPushException
-from urllib3.exceptions import MaxRetryError
 
 from lifelong import clock
 from lifelong.customers.models import Channel
+from lifelong.lib.outbound import OutboundRefused, outbound_session, request_may_have_arrived
 from lifelong.messaging.channels.base import (
     Outgoing,
     SendResult,
@@ -48,7 +48,8 @@ class WebPushTransport(Transport):
         super().__init__(config)
         self.vapid = _vapid(str(config["vapid_private_key"]))
         # One session per batch: sends to the same push service reuse the connection.
-        self.session = requests.Session()
+        # Customers' browsers name the endpoints, so the session refuses private addresses.
+        self.session = outbound_session()
 
     def send(self, message: Outgoing) -> SendResult:
         endpoint = urlsplit(message.to)
@@ -80,18 +81,19 @@ class WebPushTransport(Transport):
         except (WebPushException, ValueError, binascii.Error) as exc:
             # Keys we cannot encrypt to: this subscription can never receive anything.
             raise TransportError(f"webpush: bad subscription keys: {exc}", bounce=True) from exc
-        except requests.ConnectionError as exc:
-            # Not connecting leaves nothing sent; a connection that broke mid-request may have.
-            connected = not (exc.args and isinstance(exc.args[0], MaxRetryError))
-            raise TransportError(f"webpush: {exc}", may_have_sent=connected) from exc
-        except requests.RequestException as exc:  # a read timeout: the request had left
-            raise TransportError(f"webpush: no answer: {exc}", may_have_sent=True) from exc
+        except OutboundRefused as exc:
+            raise TransportError(f"webpush: {exc}", bounce=True) from exc
+        except requests.RequestException as exc:
+            if request_may_have_arrived(exc):  # e.g. a read timeout: the request had left
+                raise TransportError(f"webpush: no answer: {exc}", may_have_sent=True) from exc
+            raise TransportError(f"webpush: {exc}") from exc
         status = response.status_code
         if status < 300:
             return SendResult(provider_id=response.headers.get("Location", ""))
         error = f"webpush: HTTP {status} {response.text[:200]}"
         if status in GONE:
             raise TransportError(error, bounce=True)
+        # A redirect is not followed (it could lead anywhere): it fails like a 4xx.
         permanent = status < 500 and status not in RETRY_STATUSES
         raise TransportError(error, permanent=permanent)
 
