@@ -6,7 +6,7 @@ from lifelong.api.urls import api
 urlpatterns = [
     path("api/v1/", api.urls),
     path("hooks/messaging/", include("lifelong.messaging.urls")),
-    path("hooks/", include("lifelong.events.urls")),
+    path("hooks/", include("lifelong.api.webhook_urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("c/", include("lifelong.web.portal.urls")),
