@@ -25,6 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.customers.selectors import consent_current
 from lifelong.customers.services import consent_record
+from lifelong.lib.outbound import OutboundRefused, url_check
 from lifelong.lib.signing import token_read
 from lifelong.messaging.links import preferences_url
 from lifelong.messaging.models import ChannelConfig, Topic
@@ -211,6 +212,10 @@ def push_subscribe(request: HttpRequest, token: str) -> JsonResponse:
         return JsonResponse({"error": "bad p256dh key"}, status=400)
     if not (_BASE64URL.fullmatch(auth) and len(auth) <= 100):
         return JsonResponse({"error": "bad auth secret"}, status=400)
+    try:
+        url_check(endpoint)
+    except OutboundRefused:
+        return JsonResponse({"error": "endpoint must be a public push service"}, status=400)
     _subscription, created = push_subscription_save(
         customer=customer, endpoint=endpoint, p256dh=p256dh, auth=auth
     )
