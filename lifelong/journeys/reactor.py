@@ -30,6 +30,7 @@ from lifelong.journeys.models import (
     JourneyStatus,
     JourneyVersion,
     ReactorCursor,
+    SetAsideEvent,
 )
 from lifelong.journeys.services import enrollment_start
 
@@ -81,12 +82,62 @@ def _react_batch(batch_size: int) -> int:
         if not events:
             return 0
         journeys = _triggered_journeys()
-        _enroll(events, journeys, now)
-        _goals_meet(events)
-        _waits_wake(events, now)
+        try:
+            with transaction.atomic():
+                _react(events, journeys, now)
+        except Exception:
+            # One bad row must not stop the log for everyone: redo the batch event by event
+            # and set aside those that still fail, so the cursor moves on.
+            log.warning("journeys.react_batch_failed", exc_info=True)
+            for event in events:
+                _react_one(event, journeys, now)
         cursor.last_event_id = events[-1]["pk"]
         cursor.save(update_fields=["last_event_id"])
     return len(events)
+
+
+def _react(
+    events: list[dict[str, Any]], journeys: list[tuple[Journey, Definition]], now: dt.datetime
+) -> None:
+    _enroll(events, journeys, now)
+    _goals_meet(events)
+    _waits_wake(events, now)
+
+
+def _react_one(
+    event: dict[str, Any], journeys: list[tuple[Journey, Definition]], now: dt.datetime
+) -> bool:
+    """React to one event in a savepoint; on failure set it aside. True when it went through."""
+    try:
+        with transaction.atomic():
+            _react([event], journeys, now)
+    except Exception as exc:
+        log.error("journeys.event_set_aside", extra={"event_id": event["pk"]}, exc_info=True)
+        SetAsideEvent.objects.update_or_create(
+            reactor=CURSOR,
+            event_id=event["pk"],
+            defaults={"error": f"{type(exc).__name__}: {exc}"[:2000], "set_aside_at": now},
+        )
+        return False
+    SetAsideEvent.objects.filter(reactor=CURSOR, event_id=event["pk"]).delete()
+    return True
+
+
+def set_aside_retry(*, event_id: int) -> bool:
+    """React to a set-aside event again; it leaves the list when it goes through.
+
+    Journeys start only from events of the last 48 hours (`TRIGGER_FRESHNESS`), so an older
+    event retried marks goals and wakes waits but starts no journey.
+    """
+    event = (
+        Event.objects.filter(pk=event_id, customer__isnull=False)
+        .values("pk", "customer_id", "type", "properties", "occurred_at")
+        .first()
+    )
+    if event is None:
+        SetAsideEvent.objects.filter(reactor=CURSOR, event_id=event_id).delete()
+        return False
+    return _react_one(dict(event), _triggered_journeys(), clock.now())
 
 
 def _triggered_journeys() -> list[tuple[Journey, Definition]]:
