@@ -40,8 +40,8 @@ def _sweep_at(time_machine: Any, when: dt.datetime) -> set[int]:
     return set(Enrollment.objects.values_list("customer_id", flat=True))
 
 
-def _utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
 
 
 @pytest.mark.django_db
