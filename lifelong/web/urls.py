@@ -78,6 +78,7 @@ urlpatterns = [
     path("journeys/<int:pk>/status/", journeys.journey_status, name="journey_status"),
     path("inbox/", inbox.inbox, name="inbox"),
     path("inbox/<int:pk>/", inbox.inbox_message, name="inbox_message"),
+    path("inbox/<int:pk>/html/", inbox.inbox_message_html, name="inbox_message_html"),
     path("channels/", channels.channel_list, name="channels"),
     path("channels/policy/", channels.sending_policy, name="sending_policy"),
     path("channels/<slug:channel>/", channels.channel_edit, name="channel_edit"),
@@ -85,5 +86,6 @@ urlpatterns = [
     path("templates/new/", templates.template_new, name="template_new"),
     path("templates/<int:pk>/", templates.template_edit, name="template_edit"),
     path("templates/preview/", templates.template_preview, name="template_preview"),
+    path("templates/preview/html/", templates.template_preview_html, name="template_preview_html"),
     path("templates/brand-voice/", templates.brand_voice, name="brand_voice"),
 ]

@@ -81,7 +81,9 @@ def test_the_page_shows_kpis_charts_and_the_cohort_heatmap(client, frozen_time):
     rows = response.context["cohorts"]
     assert len(rows) == 12 and rows[-1].cohort == dt.date(2026, 3, 1)
     assert any(cell.share for row in rows for cell in row.cells)
-    assert 'class="cell' in body and "--heat:" in body
+    assert 'class="cell heat-' in body
+    top = max(cell.heat for row in rows for cell in row.cells)
+    assert top == 10  # the highest share takes the darkest of the stylesheet's shades
     assert response.context["value_source"] == "spend"
 
 

@@ -14,6 +14,7 @@ from lifelong.accounts.models import Role
 from lifelong.commerce.models import OrderLine
 from lifelong.factories import CustomerFactory, OrderFactory
 from lifelong.messaging.models import BrandVoice, Template
+from lifelong.web.headers import MESSAGE_HTML_POLICY
 from lifelong.web.tests.conftest import logged_in, staff
 
 
@@ -147,9 +148,14 @@ def test_preview_renders_for_the_most_recent_buyer_by_default(marketer_client, f
     body = response.content.decode()
     assert "Алексей, спасибо!" in body
     assert "Алексею Сергеевичу начислено 25 баллов." in body
-    # The HTML goes into a sandboxed iframe as srcdoc, escaped once for the attribute.
-    assert 'sandbox=""' in body
-    assert 'srcdoc="&lt;p&gt;Дорогой Алексей&lt;/p&gt;"' in body
+    # The HTML is posted into an empty sandboxed frame and comes back as its own document,
+    # under the message policy rather than the page's.
+    assert 'name="preview-html" sandbox=""' in body
+    assert f'data-action="{reverse("web:template_preview_html")}"' in body
+    frame = marketer_client.post(reverse("web:template_preview_html"), FIELDS)
+    assert frame.content.decode() == "<p>Дорогой Алексей</p>"
+    assert frame.headers["Content-Security-Policy"] == MESSAGE_HTML_POLICY
+    assert frame.headers["X-Frame-Options"] == "SAMEORIGIN"
 
 
 def test_preview_for_a_chosen_or_found_customer(marketer_client, frozen_time):
@@ -186,6 +192,23 @@ def test_preview_shows_problems_and_render_errors(marketer_client, frozen_time):
 def test_preview_without_customers(marketer_client, frozen_time):
     body = preview(marketer_client).content.decode()
     assert "no customers to preview" in body
+    assert marketer_client.post(reverse("web:template_preview_html"), FIELDS).status_code == 404
+
+
+def test_preview_html_says_why_it_cannot_render(marketer_client, frozen_time):
+    buyer("Алексей", days_ago=1)
+    response = marketer_client.post(
+        reverse("web:template_preview_html"), FIELDS | {"body_html": "{{ 1/0 }}"}
+    )
+    assert response.status_code == 400
+    assert "division by zero" in response.content.decode()
+
+
+def test_preview_html_is_for_marketers_and_by_post_only(frozen_time):
+    buyer("Алексей", days_ago=1)
+    url = reverse("web:template_preview_html")
+    assert logged_in(staff(Role.SUPPORT)).post(url, FIELDS).status_code == 403
+    assert logged_in(staff(Role.MARKETER)).get(url).status_code == 405
 
 
 def test_list_has_a_fixed_number_of_queries(

@@ -32,6 +32,7 @@ from lifelong.web.templatetags.web import money
 from lifelong.web.views.churn import churn_summary
 
 COHORT_MONTHS = 12
+HEAT_STEPS = 10  # shades of the cohort heatmap: classes heat-0 .. heat-10 in dashboard.css
 WEEKLY_AFTER_DAYS = 90
 STAGE_ORDER = [
     Stage.LEAD,
@@ -145,7 +146,7 @@ class CohortCell:
     offset: int
     share: float | None  # of the cohort active this month; None for months still ahead
     customers: int
-    heat: float  # 0..1 on the colour scale
+    heat: int  # 0..10 on the colour scale: a class of the stylesheet, as pages carry no style
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def cohort_rows(today: dt.date) -> tuple[list[CohortRow], float]:
                     offset=offset,
                     share=share,
                     customers=active.get(cohort, {}).get(offset, 0),
-                    heat=round(share / top, 3) if share and top else 0.0,
+                    heat=round(HEAT_STEPS * share / top) if share and top else 0,
                 )
             )
         rows.append(CohortRow(cohort=cohort, size=active.get(cohort, {}).get(0, 0), cells=cells))

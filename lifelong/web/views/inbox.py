@@ -15,6 +15,7 @@ from lifelong.customers.models import Channel, Customer
 from lifelong.journeys.models import Enrollment, Journey
 from lifelong.messaging.models import WEBHOOK, Message
 from lifelong.web.access import object_get, require
+from lifelong.web.headers import message_html
 
 SANDBOX = "sandbox"
 PER_PAGE = 50
@@ -82,6 +83,15 @@ def inbox_message(request: HttpRequest, pk: int) -> HttpResponse:
         "payload_json": json.dumps(message.payload, ensure_ascii=False, indent=2),
     }
     return render(request, "web/inbox/message.html", context)
+
+
+@require(VIEW)
+def inbox_message_html(request: HttpRequest, pk: int) -> HttpResponse:
+    """The message's HTML body as its own document, for the sandboxed frame of its page."""
+    message = object_get(
+        request, Message.objects.filter(transport=SANDBOX).only("pk", "body_html"), pk, VIEW
+    )
+    return message_html(message.body_html)
 
 
 def customer_messaging(customer: Customer) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,18 +13,20 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from lifelong.accounts.permissions import MANAGE_MARKETING
+from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel, Customer
 from lifelong.messaging.models import BrandVoice, Template
 from lifelong.messaging.templating import (
     CONTEXT_NAMES,
     EXTRA_NAMES,
+    Rendered,
     TemplateRenderError,
     fields_render,
     message_context,
     template_fields,
     template_validate,
 )
-from lifelong.web.access import object_get, require
+from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.forms_templates import (
     TRANSLATED,
     BrandVoiceForm,
@@ -31,6 +34,7 @@ from lifelong.web.forms_templates import (
     TemplateForm,
     problem_text,
 )
+from lifelong.web.headers import message_html
 from lifelong.web.listing import customer_search_q, customers_active, page_number, page_slice
 
 PER_PAGE = 50
@@ -77,7 +81,14 @@ def _save(request: HttpRequest, template: Template | None) -> HttpResponse:
     form = TemplateForm(request.POST, instance=template)
     if not form.is_valid():
         return _edit_page(request, form=form, template=template, status=400)
-    saved = form.save()
+    with transaction.atomic():
+        saved = form.save()
+        audit_record(
+            actor=staff_user(request),
+            action="template.create" if template is None else "template.update",
+            obj=saved,
+            changes={"fields": sorted(form.changed_data)},
+        )
     messages.success(request, _("Template “%(name)s” saved.") % {"name": saved.name})
     return redirect("web:template_edit", pk=saved.pk)
 
@@ -113,10 +124,8 @@ def _preview_customer(request: HttpRequest, form: PreviewForm) -> Customer | Non
     return buyers[0] if buyers else customers_active().order_by("-pk").first()
 
 
-@require(MANAGE_MARKETING)
-@require_POST
-def template_preview(request: HttpRequest) -> HttpResponse:
-    """The current (unsaved) fields rendered for one real customer, as htmx swaps it in."""
+def _draft_fields(request: HttpRequest) -> tuple[Customer | None, str, dict[str, str]]:
+    """The preview's customer and channel, and the posted (unsaved) fields in their language."""
     form = PreviewForm(request.POST)
     form.is_valid()
     customer = _preview_customer(request, form)
@@ -129,23 +138,48 @@ def template_preview(request: HttpRequest) -> HttpResponse:
             "en": {source: request.POST.get(field, "") for field, source in TRANSLATED.items()}
         },
     )
+    return customer, channel, template_fields(draft, customer.language if customer else "")
+
+
+def _draft_render(*, customer: Customer, channel: str, fields: dict[str, str]) -> Rendered:
+    return fields_render(
+        subject=fields["subject"],
+        text=fields["body_text"],
+        html=fields["body_html"],
+        context=message_context(customer=customer, channel=channel),
+    )
+
+
+@require(MANAGE_MARKETING)
+@require_POST
+def template_preview(request: HttpRequest) -> HttpResponse:
+    """The current (unsaved) fields rendered for one real customer, as htmx swaps it in."""
+    customer, channel, fields = _draft_fields(request)
     context: dict[str, Any] = {"customer": customer, "channel": channel}
     if customer is None:
         return render(request, "web/templates/_preview.html", context)
-    fields = template_fields(draft, customer.language)
     context["problems"] = [
         (problem.field, problem_text(problem)) for problem in template_validate(**fields)
     ]
     try:
-        context["rendered"] = fields_render(
-            subject=fields["subject"],
-            text=fields["body_text"],
-            html=fields["body_html"],
-            context=message_context(customer=customer, channel=channel),
-        )
+        context["rendered"] = _draft_render(customer=customer, channel=channel, fields=fields)
     except TemplateRenderError as exc:
         context["error"] = exc
     return render(request, "web/templates/_preview.html", context)
+
+
+@require(MANAGE_MARKETING)
+@require_POST
+def template_preview_html(request: HttpRequest) -> HttpResponse:
+    """The preview's HTML body as its own document, posted into the preview's sandboxed frame."""
+    customer, channel, fields = _draft_fields(request)
+    if customer is None:
+        return HttpResponse(status=404)
+    try:
+        rendered = _draft_render(customer=customer, channel=channel, fields=fields)
+    except TemplateRenderError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    return message_html(rendered.html)
 
 
 @require(MANAGE_MARKETING)
@@ -158,7 +192,14 @@ def brand_voice(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = BrandVoiceForm(request.POST, instance=voice)
         if form.is_valid():
-            form.save()
+            with transaction.atomic():
+                saved = form.save()
+                audit_record(
+                    actor=staff_user(request),
+                    action="brand_voice.update",
+                    obj=saved,
+                    changes={"channel": channel, "fields": sorted(form.changed_data)},
+                )
             messages.success(request, _("Brand voice saved."))
             return redirect("web:templates")
         status = 400
