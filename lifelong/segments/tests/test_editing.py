@@ -132,11 +132,23 @@ def test_lifecycle_rules_update(actor, django_capture_on_commit_callbacks):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_refresh_really_runs_in_a_thread_after_commit():
+def test_the_refresh_really_runs_in_a_thread_after_commit(monkeypatch):
+    # Keep hold of every thread started here: looked up by name later, a thread that has
+    # already finished would be missing.
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def start_and_keep(thread: threading.Thread) -> None:
+        started.append(thread)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_and_keep)
     CustomerFactory.create_batch(3)
     segment = segment_add(name="Everyone", rules=EVERYONE, actor=None)
-    worker = next(t for t in threading.enumerate() if t.name == f"segment-refresh-{segment.pk}")
+    [worker] = started
+    assert worker.name == f"segment-refresh-{segment.pk}"
     worker.join(timeout=30)
+    assert not worker.is_alive()
     segment.refresh_from_db()
     assert segment.member_count == 3
 

@@ -6,8 +6,6 @@ Screenshots of the list and the card at laptop and phone widths go to /tmp.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,39 +18,10 @@ from lifelong.customers.services import customer_tags_add, note_add
 from lifelong.events.services import event_record
 from lifelong.factories import CustomerFactory, OrderFactory, UserFactory
 
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls
-# from a thread with a running loop unless told it is safe (the test is synchronous).
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 PASSWORD = "correct-horse-battery"
 SHOTS = Path("/tmp")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
-]
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
-        yield browser
-        browser.close()
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
