@@ -28,6 +28,7 @@ from pydantic import (
 
 from lifelong.commerce.models import OrderStatus
 from lifelong.customers.models import Channel, Gender, Purpose
+from lifelong.events.properties import properties_check
 
 
 def _storable(value: str) -> str:
@@ -391,12 +392,24 @@ class RefundOut(Schema):
 MAX_BATCH = 1000
 
 
+def _event_properties(value: dict[str, Any]) -> dict[str, Any]:
+    properties_check(value)
+    return value
+
+
 class EventIn(Schema):
     """One thing that happened. An unknown customer_external_id creates a bare customer."""
 
     type: EventType
     customer_external_id: ExternalId | None = None
-    properties: JsonObject = Field(default_factory=dict)
+    properties: Annotated[JsonObject, AfterValidator(_event_properties)] = Field(
+        default_factory=dict,
+        description=(
+            "Free-form, up to 64 KB. The names the product reads must have their shape: "
+            "skus (list of strings), sku, product, url, order_id, external_id, currency "
+            "(strings), total (an amount), segment_id (a whole number)."
+        ),
+    )
     occurred_at: Timestamp | None = None
     idempotency_key: EventKey | None = Field(
         None, description="A replay with the same key returns the first event."

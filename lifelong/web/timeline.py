@@ -3,7 +3,7 @@ customer's gender in Russian, and a few details."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,10 @@ from django.utils.translation import pgettext_lazy
 from lifelong.customers.models import Channel, Gender, Purpose
 from lifelong.events.models import Event
 from lifelong.web.templatetags.web import money
+
+# What the card shows of an event nobody styled: its first properties, each cut short.
+MAX_DETAILS = 12
+MAX_TEXT = 300
 
 
 @dataclass(frozen=True)
@@ -288,7 +292,9 @@ def timeline_items(events: Iterable[Event], *, gender: str) -> list[Item]:
                     icon="•",
                     tone="other",
                     label=event.type.replace("_", " "),
-                    details=[(str(k), _plain(v)) for k, v in sorted(props.items())],
+                    details=[
+                        (_clip(str(k)), _plain(v)) for k, v in sorted(props.items())[:MAX_DETAILS]
+                    ],
                 )
             )
             continue
@@ -305,8 +311,29 @@ def timeline_items(events: Iterable[Event], *, gender: str) -> list[Item]:
 
 
 def _plain(value: Any) -> str:
+    """A value as short text, cut at `MAX_TEXT` characters without building the whole of it."""
+    parts: list[str] = []
+    size = 0
+    for piece in _pieces(value):
+        parts.append(piece)
+        size += len(piece)
+        if size > MAX_TEXT:
+            break
+    return _clip("".join(parts))
+
+
+def _pieces(value: Any) -> Iterator[str]:
     if isinstance(value, list | tuple):
-        return ", ".join(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {_plain(v)}" for k, v in value.items())
-    return "" if value is None else str(value)
+        for n, item in enumerate(value):
+            yield ", " if n else ""
+            yield from _pieces(item)
+    elif isinstance(value, dict):
+        for n, (key, item) in enumerate(value.items()):
+            yield f"{', ' if n else ''}{str(key)[:MAX_TEXT]}: "
+            yield from _pieces(item)
+    else:
+        yield "" if value is None else str(value)[: MAX_TEXT + 1]
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"

@@ -91,3 +91,40 @@ def test_one_bad_item_rejects_the_batch_and_names_it(api):
     ]
     assert not Event.objects.exists()
     assert api.post("/events/batch", {"events": []}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("properties", "field"),
+    [
+        ({"skus": 5}, "skus"),
+        ({"skus": [{"sku": "MAT-1"}]}, "skus"),
+        ({"skus": [["x"]]}, "skus"),
+        ({"sku": 7}, "sku"),
+        ({"total": "много"}, "total"),
+        ({"total": True}, "total"),
+        ({"segment_id": "1"}, "segment_id"),
+    ],
+)
+def test_properties_the_product_reads_must_have_their_shape(api, properties, field):
+    response = api.post("/events", {"type": "cart_updated", "properties": properties})
+    assert response.status_code == 422, response.content
+    [error] = response.json()["detail"]
+    assert error["field"] == "properties"
+    assert field in error["msg"]
+    assert not Event.objects.exists()
+
+
+def test_other_properties_pass_as_they_are(api, frozen_time):
+    properties = {"skus": ["MAT-1"], "total": "1500.00", "cart": {"skus": ["MAT-1"]}, "x": [[1]]}
+    response = api.post("/events", {"type": "cart_updated", "properties": properties})
+    assert response.status_code == 201, response.content
+    assert Event.objects.get().properties == properties
+
+
+def test_properties_over_64_kb_are_refused_in_the_api_error_format(api):
+    response = api.post("/events", {"type": "x", "properties": {"note": "я" * 40_000}})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["field"] == "properties"
+    assert "65536" in error["msg"]
+    assert not Event.objects.exists()
