@@ -101,11 +101,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "lifelong.accounts.origin.RequestOriginMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lifelong.web.staff_session.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "lifelong.web.headers.SecurityHeadersMiddleware",
@@ -222,8 +224,33 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", SITE_URL)
 
+# Mail to staff (password reset links) goes through this SMTP server; without a host,
+# password reset by email is off. Customer mail has its own settings in the channels page.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_PASSWORD", "")
+_email_security = env_str("EMAIL_SECURITY", "starttls")
+if _email_security not in {"starttls", "tls", "none"}:
+    raise ImproperlyConfigured("LIFELONG_EMAIL_SECURITY must be starttls, tls or none")
+EMAIL_USE_TLS = _email_security == "starttls"
+EMAIL_USE_SSL = _email_security == "tls"
+EMAIL_TIMEOUT = 20
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "lifelong@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Failed sign-ins per window: per login and address, per login, per address, and overall.
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 5)
+LOGIN_USER_RATE_LIMIT = env_int("LOGIN_USER_RATE_LIMIT", 20)
+LOGIN_IP_RATE_LIMIT = env_int("LOGIN_IP_RATE_LIMIT", 50)
+LOGIN_GLOBAL_RATE_LIMIT = env_int("LOGIN_GLOBAL_RATE_LIMIT", 500)
 LOGIN_RATE_WINDOW_SECONDS = env_int("LOGIN_RATE_WINDOW_SECONDS", 300)
+# Signed-in staff who do nothing for this long must sign in again.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 8 * 60)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+PASSWORD_RESET_TIMEOUT = 60 * 60
+# Owners must set up two-factor sign-in before they can use anything else.
+REQUIRE_OWNER_2FA = env_bool("REQUIRE_OWNER_2FA", False)
 WEBHOOK_TOLERANCE_SECONDS = 300
 
 CELERY_BROKER_URL = env_str("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")

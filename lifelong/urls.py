@@ -1,4 +1,3 @@
-from django.contrib import admin
 from django.urls import include, path
 
 from lifelong.api.urls import api
@@ -7,7 +6,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("hooks/messaging/", include("lifelong.messaging.urls")),
     path("hooks/", include("lifelong.api.webhook_urls")),
-    path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("c/", include("lifelong.web.portal.urls")),
     path("", include("lifelong.web.urls")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +26,15 @@ class User(AbstractUser):
 
     def can(self, permission: str) -> bool:
         return self.is_active and role_allows(self.role, permission)
+
+    @property
+    def has_two_factor(self) -> bool:
+        return bool(self.totp_secret)
+
+    @property
+    def two_factor_required(self) -> bool:
+        """Owners must use two-factor sign-in when LIFELONG_REQUIRE_OWNER_2FA is on."""
+        return settings.REQUIRE_OWNER_2FA and self.role == Role.OWNER
 
 
 class ApiScope(models.TextChoices):

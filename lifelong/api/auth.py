@@ -17,6 +17,7 @@ from ninja.security import APIKeyHeader, HttpBearer
 
 from lifelong import clock
 from lifelong.accounts.models import ApiKey, ApiScope
+from lifelong.accounts.origin import request_origin_api_key_set
 
 # Writing last_used_at on every request would turn each read into a write.
 LAST_USED_PRECISION = dt.timedelta(minutes=1)
@@ -58,6 +59,8 @@ def api_key_from_request(request: HttpRequest) -> ApiKey | None:
     secret = _secret_from_headers(request)
     key = api_key_for_secret(secret) if secret else None
     setattr(request, _CACHE_ATTR, key)
+    if key is not None:
+        request_origin_api_key_set(key)
     return key
 
 

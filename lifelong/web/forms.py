@@ -7,17 +7,14 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from lifelong.accounts.models import ApiScope, Role, User
 from lifelong.customers.models import Channel, Purpose
 from lifelong.events.models import ImportKind, WebhookSource
 from lifelong.followups.models import TaskKind
-from lifelong.web import ratelimit
 
 SORTS = {
     "created": "created_at",
@@ -25,31 +22,6 @@ SORTS = {
     "total_spent": "total_spent",
     "orders": "orders_count",
 }
-
-
-class LoginForm(AuthenticationForm):
-    """Django's login form, refusing to check passwords after too many failures."""
-
-    def clean(self) -> dict[str, Any]:
-        username = self.data.get("username", "")
-        ip = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
-        wait = ratelimit.login_blocked_for(username=username, ip=ip)
-        if wait is not None:
-            minutes = max(1, -(-int(wait) // 60))
-            raise ValidationError(
-                ngettext(
-                    "Too many failed attempts. Try again in %(n)d minute.",
-                    "Too many failed attempts. Try again in %(n)d minutes.",
-                    minutes,
-                )
-                % {"n": minutes},
-                code="rate_limited",
-            )
-        try:
-            return super().clean()
-        except ValidationError:
-            ratelimit.login_failed(username=username, ip=ip)
-            raise
 
 
 class Form(forms.Form):

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from lifelong.web.views import (
+    account,
     auth,
     channels,
     churn,
@@ -22,7 +23,19 @@ app_name = "web"
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
+    path("login/code/", auth.login_verify, name="login_verify"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", auth.password_reset_sent, name="password_reset_sent"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("account/", account.account, name="account"),
+    path("account/password/", account.password_change, name="password_change"),
+    path("account/two-factor/", account.two_factor, name="two_factor"),
+    path("account/two-factor/off/", account.two_factor_disable, name="two_factor_disable"),
     path("", home.home, name="home"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/kpis.csv", dashboard.dashboard_kpis_csv, name="dashboard_kpis_csv"),
@@ -54,6 +67,13 @@ urlpatterns = [
     path("imports/<int:pk>/rejected.csv", imports.import_report, name="import_report"),
     path("staff/", staff.staff_index, name="staff"),
     path("staff/users/", staff.staff_user_create, name="staff_user_create"),
+    path("staff/users/<int:pk>/role/", staff.staff_user_role, name="staff_user_role"),
+    path("staff/users/<int:pk>/access/", staff.staff_user_access, name="staff_user_access"),
+    path(
+        "staff/users/<int:pk>/two-factor/reset/",
+        staff.staff_user_two_factor_reset,
+        name="staff_user_two_factor_reset",
+    ),
     path("staff/api-keys/", staff.api_key_create, name="api_key_create"),
     path("staff/api-keys/<int:pk>/revoke/", staff.api_key_revoke, name="api_key_revoke"),
     path("staff/webhooks/", staff.webhook_source_create, name="webhook_source_create"),

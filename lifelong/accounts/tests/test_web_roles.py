@@ -22,7 +22,13 @@ from lifelong.journeys.services import journey_create
 from lifelong.messaging.models import Message, Template
 from lifelong.segments.models import Segment
 
-PUBLIC = {"login"}
+PUBLIC = {
+    "login",
+    "login_verify",
+    "password_reset",
+    "password_reset_sent",
+    "password_reset_confirm",
+}
 # (permission, method) per URL name; a new view must be added here to pass.
 VIEWS: dict[str, tuple[str, str]] = {
     "logout": ("", "post"),
@@ -53,6 +59,13 @@ VIEWS: dict[str, tuple[str, str]] = {
     "import_report": (IMPORT_DATA, "get"),
     "staff": (MANAGE_ACCOUNTS, "get"),
     "staff_user_create": (MANAGE_ACCOUNTS, "post"),
+    "staff_user_role": (MANAGE_ACCOUNTS, "post"),
+    "staff_user_access": (MANAGE_ACCOUNTS, "post"),
+    "staff_user_two_factor_reset": (MANAGE_ACCOUNTS, "post"),
+    "account": (VIEW, "get"),
+    "password_change": (VIEW, "get"),
+    "two_factor": (VIEW, "get"),
+    "two_factor_disable": (VIEW, "post"),
     "api_key_create": (MANAGE_ACCOUNTS, "post"),
     "api_key_revoke": (MANAGE_ACCOUNTS, "post"),
     "webhook_source_create": (MANAGE_ACCOUNTS, "post"),
@@ -132,6 +145,7 @@ def objects(db):
         "task": task.pk,
         "import_job": job.pk,
         "api_key": key.pk,
+        "user": UserFactory(username="colleague", role=Role.SUPPORT, password=None).pk,
         "segment": segment.pk,
     }
 
@@ -153,6 +167,9 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "import_progress": "import_job",
         "import_report": "import_job",
         "api_key_revoke": "api_key",
+        "staff_user_role": "user",
+        "staff_user_access": "user",
+        "staff_user_two_factor_reset": "user",
         "segment": "segment",
         "segment_status": "segment",
         "segment_export": "segment",

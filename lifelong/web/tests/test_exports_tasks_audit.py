@@ -103,7 +103,7 @@ def test_audit_export_is_the_log_newest_first_with_formula_cells_escaped(frozen_
 
     rows = csv_rows(client.get(reverse("web:audit_csv")))
 
-    assert rows[0] == ["when", "who", "action", "object", "object id", "changes", "IP"]
+    assert rows[0] == ["when", "who", "action", "object", "object id", "changes", "IP", "API key"]
     assert [row[2] for row in rows[1:]] == ["segment.update", "user.create"]
     newest, oldest = rows[1], rows[2]
     assert newest[3:5] == ["segments.segment", "3"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -107,3 +109,73 @@ def test_language_switch(member):
     assert "Клиенты" in client.get(reverse("web:home")).content.decode()
     client.post(reverse("set_language"), {"language": "en", "next": reverse("web:home")})
     assert "Customers" in client.get(reverse("web:home")).content.decode()
+
+
+def test_full_width_letters_get_no_fresh_attempts(member, settings):
+    # "ｏｌｇａ" is NFKC-normalised to "olga" before authentication: the same account.
+    settings.LOGIN_RATE_LIMIT = 3
+    client = Client()
+    for _ in range(3):
+        login(client, "nope")
+    response = login(client, PASSWORD, username="ｏｌｇａ")
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+
+
+def test_case_does_not_give_fresh_attempts_either(member, settings):
+    settings.LOGIN_RATE_LIMIT = 2
+    client = Client()
+    login(client, "nope", username="OLGA")
+    login(client, "nope", username="Olga")
+    assert login(client, PASSWORD).status_code == 200
+
+
+def test_one_login_from_many_addresses_is_limited(member, settings):
+    settings.LOGIN_USER_RATE_LIMIT = 3
+    client = Client()
+    for n in range(3):
+        login(client, "nope", ip=f"10.0.1.{n}")
+    assert login(client, PASSWORD, ip="10.0.1.99").status_code == 200
+
+
+def test_one_address_trying_many_logins_is_limited(member, settings):
+    settings.LOGIN_IP_RATE_LIMIT = 3
+    client = Client()
+    for name in ["anna", "boris", "vera"]:
+        login(client, "nope", username=name)
+    assert login(client, PASSWORD).status_code == 200
+
+
+def test_failures_everywhere_close_the_door_for_everyone(member, settings):
+    settings.LOGIN_GLOBAL_RATE_LIMIT = 3
+    client = Client()
+    for n, name in enumerate(["anna", "boris", "vera"]):
+        login(client, "nope", username=name, ip=f"10.0.2.{n}")
+    assert login(client, PASSWORD, ip="10.0.3.1").status_code == 200
+
+
+def test_the_throttle_counts_the_client_behind_a_trusted_proxy(member, settings):
+    settings.LOGIN_RATE_LIMIT = 2
+    settings.TRUSTED_PROXIES = (ipaddress.ip_network("127.0.0.1/32"),)
+    client = Client()
+
+    def via_proxy(password: str, address: str):
+        return client.post(
+            reverse("web:login"),
+            {"username": "olga", "password": password},
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_FORWARDED_FOR=address,
+        )
+
+    via_proxy("nope", "198.51.100.1")
+    via_proxy("nope", "198.51.100.1")
+    assert via_proxy(PASSWORD, "198.51.100.1").status_code == 200
+    # Another client behind the same proxy is another pair (username, address).
+    assert via_proxy(PASSWORD, "198.51.100.2").status_code == 302
+
+
+def test_the_admin_site_is_gone(member):
+    client = Client()
+    client.force_login(member)
+    assert client.get("/admin/").status_code == 404
+    assert client.get("/admin/login/").status_code == 404

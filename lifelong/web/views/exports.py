@@ -105,9 +105,19 @@ def tasks_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 
 def _audit_rows() -> Iterator[Sequence[object]]:
-    yield [_("when"), _("who"), _("action"), _("object"), _("object id"), _("changes"), _("IP")]
+    yield [
+        _("when"),
+        _("who"),
+        _("action"),
+        _("object"),
+        _("object id"),
+        _("changes"),
+        _("IP"),
+        _("API key"),
+    ]
     # actor_label is stored on the row, so the export never joins the users.
     for entry in audit_log_queryset().iterator(chunk_size=FETCH):
+        key = entry.api_key
         yield [
             _local(entry.at),
             entry.actor_label,
@@ -116,6 +126,7 @@ def _audit_rows() -> Iterator[Sequence[object]]:
             entry.object_id,
             json.dumps(entry.changes, ensure_ascii=False, sort_keys=True) if entry.changes else "",
             entry.ip or "",
+            f"{key.name} (ll_{key.prefix}_…)" if key else "",
         ]
 
 

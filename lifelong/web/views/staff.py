@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import QuerySet
@@ -11,12 +13,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from lifelong.accounts import services as account_services
-from lifelong.accounts.models import ApiKey, AuditLog, User
+from lifelong.accounts.models import ApiKey, AuditLog, Role, User
 from lifelong.accounts.permissions import MANAGE_ACCOUNTS
 from lifelong.events import webhooks
 from lifelong.events.models import WebhookSource
 from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.forms import ApiKeyForm, StaffUserForm, WebhookSourceForm
+from lifelong.web.forms_account import StaffAccessForm, StaffRoleForm
 from lifelong.web.listing import page_number, page_slice
 
 AUDIT_PER_PAGE = 50
@@ -34,7 +37,8 @@ def _staff_page(
     status: int = 200,
 ) -> HttpResponse:
     context = {
-        "users": list(User.objects.order_by("username")),
+        "users": list(User.objects.order_by("-is_active", "username")),
+        "roles": Role.choices,
         "keys": list(ApiKey.objects.select_related("created_by").order_by("-created_at", "-pk")),
         "user_form": user_form or StaffUserForm(),
         "key_form": key_form or ApiKeyForm(),
@@ -65,6 +69,66 @@ def staff_user_create(request: HttpRequest) -> HttpResponse:
         actor=staff_user(request),
     )
     messages.success(request, _("Staff member %(name)s created.") % {"name": user.username})
+    return redirect("web:staff")
+
+
+def _account_change(request: HttpRequest, change: Callable[[], None], done: str) -> HttpResponse:
+    try:
+        change()
+    except account_services.AccountError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return redirect("web:staff")
+
+
+@require(MANAGE_ACCOUNTS)
+@require_POST
+def staff_user_role(request: HttpRequest, pk: int) -> HttpResponse:
+    user = object_get(request, User, pk, MANAGE_ACCOUNTS)
+    form = StaffRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a role from the list."))
+        return redirect("web:staff")
+    role = form.cleaned_data["role"]
+    return _account_change(
+        request,
+        lambda: account_services.staff_user_role_set(
+            user=user, role=role, actor=staff_user(request)
+        ),
+        _("%(name)s is now: %(role)s.") % {"name": user.username, "role": Role(role).label},
+    )
+
+
+@require(MANAGE_ACCOUNTS)
+@require_POST
+def staff_user_access(request: HttpRequest, pk: int) -> HttpResponse:
+    user = object_get(request, User, pk, MANAGE_ACCOUNTS)
+    form = StaffAccessForm(request.POST)
+    if not form.is_valid():
+        return redirect("web:staff")
+    active = form.cleaned_data["active"]
+    done = _("%(name)s can sign in again.") if active else _("%(name)s can no longer sign in.")
+    return _account_change(
+        request,
+        lambda: account_services.staff_user_active_set(
+            user=user, active=active, actor=staff_user(request)
+        ),
+        done % {"name": user.username},
+    )
+
+
+@require(MANAGE_ACCOUNTS)
+@require_POST
+def staff_user_two_factor_reset(request: HttpRequest, pk: int) -> HttpResponse:
+    """For a lost phone: the staff member signs in with the password and sets it up again."""
+    user = object_get(request, User, pk, MANAGE_ACCOUNTS)
+    actor = staff_user(request)
+    if user.pk == actor.pk:
+        messages.error(request, _("Turn off your own two-factor sign-in on your account page."))
+        return redirect("web:staff")
+    account_services.totp_disable(user=user, actor=actor)
+    messages.success(request, _("Two-factor sign-in of %(name)s is off.") % {"name": user.username})
     return redirect("web:staff")
 
 
@@ -108,7 +172,7 @@ def webhook_source_create(request: HttpRequest) -> HttpResponse:
 
 def audit_log_queryset() -> QuerySet[AuditLog]:
     """The audit log as the page and its CSV export show it, newest first."""
-    return AuditLog.objects.order_by("-at", "-pk")
+    return AuditLog.objects.select_related("api_key").order_by("-at", "-pk")
 
 
 @require(MANAGE_ACCOUNTS)
