@@ -43,11 +43,17 @@ class Page(Generic[T]):
         return self.number - 1
 
 
+# Far past the end of any list, yet an offset every database can hold.
+MAX_PAGE = 1_000_000
+
+
 def page_number(raw: str | None) -> int:
+    """The page asked for in `?page=`: 1 for nonsense, an empty page far past the end."""
     try:
-        return max(1, int(raw or 1))
+        number = int(raw or 1)
     except ValueError:
         return 1
+    return min(MAX_PAGE, max(1, number))
 
 
 def page_slice(qs: QuerySet[M], *, number: int, per_page: int) -> Page[M]:
