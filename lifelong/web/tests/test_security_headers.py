@@ -65,6 +65,8 @@ class InlineCode(HTMLParser):
                 self.problems.append(f"line {line}: javascript: URL in {name}=")
             elif name.startswith(("hx-", "data-hx-")) and text.startswith(("js:", "javascript:")):
                 self.problems.append(f"line {line}: {name}= evaluated by htmx")
+            elif name.endswith("hx-trigger") and "[" in text:
+                self.problems.append(f"line {line}: hx-trigger filter (htmx evaluates it)")
 
 
 def inline_code(html: str) -> list[str]:
@@ -77,8 +79,9 @@ def inline_code(html: str) -> list[str]:
 def test_the_scanner_finds_each_kind_of_inline_code():
     page = """<p onclick="go()">x</p><script>alert(1)</script><style>p{}</style>
     <a href=" JavaScript:go()">x</a><div style="color: red" hx-on:click="go()"></div>
-    <div hx-vals="js:{a: 1}"></div><iframe srcdoc="<p>x</p>"></iframe>"""
-    assert len(inline_code(page)) == 8
+    <div hx-vals="js:{a: 1}"></div><iframe srcdoc="<p>x</p>"></iframe>
+    <input hx-get="/s" hx-trigger="keyup[key=='Enter']">"""
+    assert len(inline_code(page)) == 9
     allowed = """<script src="/static/a.js" defer></script>
     <script id="d" type="application/json">{"a": 1}</script><a href="/x" hx-get="/y">ok</a>
     <svg><rect x="5%" width="10%"></rect></svg><option>only</option>"""
