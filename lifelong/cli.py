@@ -6,6 +6,7 @@ lifelong worker [--beat]
 lifelong import customers|orders|products FILE [--dry-run]
 lifelong simulate --days N
 lifelong createadmin [--username U] [--password P]
+lifelong reencrypt             (after changing LIFELONG_ENCRYPTION_KEY)
 lifelong manage ARGS...        (any Django management command)
 """
 
@@ -167,6 +168,13 @@ def cmd_clv(args: argparse.Namespace) -> int:
     return clv_fit_main(args.extra)
 
 
+def cmd_reencrypt(args: argparse.Namespace) -> int:
+    from lifelong.lib.encryption import secrets_reencrypt
+
+    print(f"re-encrypted {secrets_reencrypt()} rows with the current LIFELONG_ENCRYPTION_KEY")
+    return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     from django.core.management import execute_from_command_line
 
@@ -221,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="options: --transactions FILE.csv [--calibration-end YYYY-MM-DD]",
     )
     p.set_defaults(func=cmd_clv, takes_extra=True)
+
+    p = sub.add_parser(
+        "reencrypt", help="encrypt stored secrets again with the current encryption key"
+    )
+    p.set_defaults(func=cmd_reencrypt)
 
     p = sub.add_parser("manage", help="run a Django management command")
     p.add_argument("rest", nargs=argparse.REMAINDER)

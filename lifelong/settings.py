@@ -6,6 +6,9 @@ LIFELONG_DATABASE_URL switches to PostgreSQL.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import ipaddress
 import os
 from pathlib import Path
@@ -70,6 +73,31 @@ else:
     SECRET_KEY = env_str(
         "SECRET_KEY", "dev-only-insecure-key-change-me-for-production-use-0123456789"
     )
+
+
+def fernet_key(name: str, key: str) -> str:
+    try:
+        valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (binascii.Error, ValueError):
+        valid = False
+    if not valid:
+        raise ImproperlyConfigured(
+            f"LIFELONG_{name} must be 32 bytes in URL-safe base64, as printed by `python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+        )
+    return key
+
+
+# Channel credentials and webhook secrets are stored encrypted (lifelong.lib.encryption) with
+# the first key; old keys only decrypt, while `lifelong reencrypt` moves data to the new one.
+# Development derives a key from SECRET_KEY; production must be given one.
+_derived_key = base64.urlsafe_b64encode(
+    hashlib.sha256(b"lifelong-encryption:" + SECRET_KEY.encode()).digest()
+).decode()
+ENCRYPTION_KEYS = [
+    fernet_key("ENCRYPTION_KEY", env_str("ENCRYPTION_KEY", None if PRODUCTION else _derived_key)),
+    *(fernet_key("ENCRYPTION_OLD_KEYS", key) for key in env_list("ENCRYPTION_OLD_KEYS", "")),
+]
 
 # Django's test client adds "testserver" itself while tests run; no deployment needs it.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")

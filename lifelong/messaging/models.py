@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from lifelong import clock
 from lifelong.customers.models import Customer, Purpose
+from lifelong.lib.encryption import EncryptedJSONField
 
 # Not a customer channel: a signed HTTP call to the business's own system (journey node).
 WEBHOOK = "webhook"
@@ -20,12 +21,13 @@ WEBHOOK = "webhook"
 class ChannelConfig(models.Model):
     """How one channel is delivered: which transport, its credentials, and its own cap.
 
-    Credentials live here (not in the environment) because the owner sets them up in the UI.
+    Credentials live here (not in the environment) because the owner sets them up in the UI;
+    the settings are stored encrypted as a whole.
     """
 
     channel = models.CharField(_("channel"), max_length=16, unique=True)
     transport = models.CharField(_("transport"), max_length=32)
-    config = models.JSONField(_("settings"), default=dict, blank=True)
+    config = EncryptedJSONField(_("settings"), default=dict, blank=True)
     active = models.BooleanField(_("active"), default=True)
     # Per-channel marketing cap: at most cap_count messages per cap_hours (0 = no cap).
     cap_count = models.PositiveIntegerField(_("messages per window"), default=0)

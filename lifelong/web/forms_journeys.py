@@ -1,4 +1,4 @@
-"""Forms for journeys (create, edit the definition) and for channels and the sending policy."""
+"""Forms for journeys (create, edit the definition) and for the sending policy."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from django.utils.translation import gettext_lazy
 
 from lifelong.journeys.definition import Definition, TriggerKind, definition_parse
 from lifelong.journeys.models import Journey
-from lifelong.messaging.channels.base import Transport
 from lifelong.messaging.models import SendingPolicy
 from lifelong.segments.models import Segment
 
@@ -43,10 +42,6 @@ LEAP_DAYS = [
     ("feb28", gettext_lazy("28 February")),
     ("mar1", gettext_lazy("1 March")),
 ]
-
-# Keys whose values are credentials: shown masked, and kept when submitted masked.
-SECRET_HINTS = ("token", "secret", "password", "key", "auth", "api_id", "pass")
-MASK = "••••••"
 
 
 class JourneyCreateForm(forms.Form):
@@ -247,70 +242,6 @@ def _where(loc: tuple[Any, ...], nodes: list[Any]) -> str:
     else:
         parts = [str(head), *(str(p) for p in rest)]
     return " › ".join(parts)
-
-
-def secret_looking(key: str) -> bool:
-    lowered = key.lower()
-    return any(hint in lowered for hint in SECRET_HINTS)
-
-
-def config_masked(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Settings to show: credentials replaced by a mask."""
-    return {k: (MASK if secret_looking(k) and v else v) for k, v in config.items()}
-
-
-class ChannelConfigForm(forms.Form):
-    transport = forms.ChoiceField(label=gettext_lazy("Transport"))
-    config = forms.CharField(
-        label=gettext_lazy("Settings (JSON object)"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 8, "class": "json", "spellcheck": "false"}),
-        help_text=gettext_lazy("Credentials are shown masked; leave the mask to keep them."),
-    )
-    active = forms.BooleanField(label=gettext_lazy("Active"), required=False)
-    cap_count = forms.IntegerField(
-        label=gettext_lazy("Marketing messages per window (0 = no cap)"), min_value=0, initial=0
-    )
-    cap_hours = forms.IntegerField(label=gettext_lazy("Window, hours"), min_value=1, initial=24)
-
-    def __init__(
-        self,
-        *args: Any,
-        transports: Mapping[str, type[Transport]],
-        stored: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.transports = transports
-        self.stored = dict(stored or {})
-        self.fields["transport"].choices = [(name, name) for name in transports]  # type: ignore[attr-defined]
-
-    def clean_config(self) -> dict[str, Any]:
-        raw = self.cleaned_data.get("config") or "{}"
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(
-                _("Not valid JSON: %(msg)s (line %(line)d)") % {"msg": exc.msg, "line": exc.lineno}
-            ) from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError(_("The settings must be a JSON object: { ... }."))
-        # A masked value means "unchanged": put the stored secret back.
-        return {k: (self.stored.get(k, "") if v == MASK else v) for k, v in value.items()}
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        transport = self.transports.get(data.get("transport") or "")
-        config = data.get("config")
-        if transport is not None and isinstance(config, dict):
-            missing = [key for key in transport.required if not config.get(key)]
-            if missing:
-                self.add_error(
-                    "config",
-                    _("%(transport)s needs these settings: %(keys)s")
-                    % {"transport": transport.name, "keys": ", ".join(missing)},
-                )
-        return data
 
 
 class SendingPolicyForm(forms.ModelForm):

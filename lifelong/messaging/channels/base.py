@@ -80,6 +80,11 @@ class Transport:
     channels: ClassVar[tuple[str, ...]]
     # Keys of `config` the owner must fill in; checked when the channel is set up.
     required: ClassVar[tuple[str, ...]] = ()
+    # Keys that are credentials: never shown again once saved, kept when left blank.
+    secrets: ClassVar[tuple[str, ...]] = ()
+    # Keys that say where requests (and the credentials in them) go: changing one asks for
+    # the stored secrets again, so an edited address cannot collect them.
+    destinations: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         missing = [key for key in self.required if not config.get(key)]

@@ -18,12 +18,8 @@ from lifelong.customers.models import Channel
 from lifelong.messaging.channels.base import Transport, transports
 from lifelong.messaging.models import WEBHOOK, ChannelConfig, SendingPolicy
 from lifelong.web.access import require, staff_user
-from lifelong.web.forms_journeys import (
-    ChannelConfigForm,
-    SendingPolicyForm,
-    config_masked,
-    secret_looking,
-)
+from lifelong.web.forms_channels import ChannelConfigForm, secrets_set, settings_shown
+from lifelong.web.forms_journeys import SendingPolicyForm
 
 CHANNELS: list[tuple[str, Any]] = [*Channel.choices, (WEBHOOK, "Webhook")]
 
@@ -48,15 +44,21 @@ def _list_page(
     request: HttpRequest, policy_form: SendingPolicyForm, status: int = 200
 ) -> HttpResponse:
     configs = ChannelConfig.objects.in_bulk(field_name="channel")
-    rows = [
-        {
-            "channel": channel,
-            "label": label,
-            "config": configs.get(channel),
-            "settings": config_masked(configs[channel].config) if channel in configs else {},
-        }
-        for channel, label in CHANNELS
-    ]
+    known = transports()
+    rows = []
+    for channel, label in CHANNELS:
+        config = configs.get(channel)
+        transport = known.get(config.transport) if config else None
+        stored = config.config if config else {}
+        rows.append(
+            {
+                "channel": channel,
+                "label": label,
+                "config": config,
+                "settings": settings_shown(stored, transport),
+                "secrets": secrets_set(stored, transport),
+            }
+        )
     context = {"rows": rows, "policy_form": policy_form}
     return render(request, "web/channels/list.html", context, status=status)
 
@@ -67,9 +69,12 @@ def channel_edit(request: HttpRequest, channel: str) -> HttpResponse:
     config = ChannelConfig.objects.filter(channel=channel).first()
     available = _transports_for(channel)
     stored = config.config if config else {}
+    stored_transport = config.transport if config else ""
     status = 200
     if request.method == "POST":
-        form = ChannelConfigForm(request.POST, transports=available, stored=stored)
+        form = ChannelConfigForm(
+            request.POST, transports=available, stored=stored, stored_transport=stored_transport
+        )
         if form.is_valid():
             _config_save(request, channel, config, form.cleaned_data)
             messages.success(request, _("%(channel)s settings saved.") % {"channel": label})
@@ -80,12 +85,18 @@ def channel_edit(request: HttpRequest, channel: str) -> HttpResponse:
         if config is not None:
             initial = {
                 "transport": config.transport,
-                "config": json.dumps(config_masked(stored), ensure_ascii=False, indent=2),
+                "config": json.dumps(
+                    settings_shown(stored, available.get(config.transport)),
+                    ensure_ascii=False,
+                    indent=2,
+                ),
                 "active": config.active,
                 "cap_count": config.cap_count,
                 "cap_hours": config.cap_hours,
             }
-        form = ChannelConfigForm(initial=initial, transports=available, stored=stored)
+        form = ChannelConfigForm(
+            initial=initial, transports=available, stored=stored, stored_transport=stored_transport
+        )
     context = {
         "channel": channel,
         "label": label,
@@ -110,9 +121,8 @@ def _config_save(
         saved, _created = ChannelConfig.objects.update_or_create(channel=channel, defaults=values)
         # The audit log names the changed settings, never their (secret) values.
         changes = {k: v for k, v in values.items() if k != "config"}
-        changes["settings"] = sorted(
-            k if not secret_looking(k) else f"{k} (secret)" for k in data["config"]
-        )
+        secrets = transports()[data["transport"]].secrets
+        changes["settings"] = sorted(f"{k} (secret)" if k in secrets else k for k in data["config"])
         audit_record(
             actor=staff_user(request), action="channel.configure", obj=saved, changes=changes
         )

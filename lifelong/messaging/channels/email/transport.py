@@ -87,6 +87,8 @@ class SmtpTransport(Transport):
     name = "smtp"
     channels: ClassVar[tuple[str, ...]] = (Channel.EMAIL.value,)
     required = ("host", "from_email")
+    secrets = ("password", "dkim_private_key")
+    destinations = ("host", "port", "security")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

@@ -47,6 +47,8 @@ class MaxTransport(Transport):
     name = "max"
     channels: ClassVar[tuple[str, ...]] = ("max",)
     required: ClassVar[tuple[str, ...]] = ("access_token",)
+    secrets: ClassVar[tuple[str, ...]] = ("access_token", "webhook_secret")
+    destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def send(self, message: Outgoing) -> SendResult:
         body: dict[str, Any] = {"text": message.text}

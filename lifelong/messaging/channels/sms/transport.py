@@ -63,6 +63,8 @@ class SmsRuTransport(Transport):
     name = "smsru"
     channels: ClassVar[tuple[str, ...]] = ("sms",)
     required: ClassVar[tuple[str, ...]] = ("api_id",)
+    secrets: ClassVar[tuple[str, ...]] = ("api_id",)
+    destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def send(self, message: Outgoing) -> SendResult:
         number = sms_digits(message.to)
@@ -142,6 +144,8 @@ class HttpSmsTransport(Transport):
     name = "http_sms"
     channels: ClassVar[tuple[str, ...]] = ("sms",)
     required: ClassVar[tuple[str, ...]] = ("url", "body")
+    secrets: ClassVar[tuple[str, ...]] = ("auth_header",)
+    destinations: ClassVar[tuple[str, ...]] = ("url",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

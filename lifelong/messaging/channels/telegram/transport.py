@@ -28,6 +28,8 @@ class TelegramTransport(Transport):
     name = "telegram"
     channels: ClassVar[tuple[str, ...]] = ("telegram",)
     required: ClassVar[tuple[str, ...]] = ("bot_token",)
+    secrets: ClassVar[tuple[str, ...]] = ("bot_token", "webhook_secret")
+    destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def send(self, message: Outgoing) -> SendResult:
         body: dict[str, object] = {"chat_id": message.to}

@@ -46,6 +46,8 @@ class VkTransport(Transport):
     name = "vk"
     channels: ClassVar[tuple[str, ...]] = ("vk",)
     required: ClassVar[tuple[str, ...]] = ("access_token",)
+    secrets: ClassVar[tuple[str, ...]] = ("access_token", "secret")
+    destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def send(self, message: Outgoing) -> SendResult:
         response = http_request(

@@ -35,6 +35,7 @@ class WebhookTransport(Transport):
     name = "webhook"
     channels: ClassVar[tuple[str, ...]] = (WEBHOOK,)
     required = ("secret",)
+    secrets = ("secret",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

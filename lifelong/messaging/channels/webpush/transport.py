@@ -43,6 +43,7 @@ class WebPushTransport(Transport):
     name = "webpush"
     channels: ClassVar[tuple[str, ...]] = (Channel.PUSH.value,)
     required = ("vapid_private_key", "vapid_subject")
+    secrets = ("vapid_private_key",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

@@ -85,6 +85,8 @@ class WhatsAppTransport(Transport):
     name = "whatsapp"
     channels: ClassVar[tuple[str, ...]] = ("whatsapp",)
     required: ClassVar[tuple[str, ...]] = ("access_token", "phone_number_id")
+    secrets: ClassVar[tuple[str, ...]] = ("access_token", "app_secret", "verify_token")
+    destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def send(self, message: Outgoing) -> SendResult:
         body: dict[str, Any] = {
