@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,6 +32,14 @@ class Form(forms.Form):
         super().__init__(*args, **kwargs)
 
 
+# Dates a filter may name: a day at either end of the calendar overflows once it is
+# turned into an instant in the shop's time zone.
+FILTER_DATES = [
+    MinValueValidator(dt.date(1900, 1, 1)),
+    MaxValueValidator(dt.date(2999, 12, 31)),
+]
+
+
 class CustomerFilterForm(Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=200)
     tag = forms.CharField(label=_("Tag"), required=False, max_length=64)
@@ -40,10 +49,16 @@ class CustomerFilterForm(Form):
         choices=[("", _("All")), ("buyers", _("With orders")), ("leads", _("Leads (no orders)"))],
     )
     last_order_after = forms.DateField(
-        label=_("Last order after"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Last order after"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=FILTER_DATES,
     )
     last_order_before = forms.DateField(
-        label=_("Last order before"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Last order before"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=FILTER_DATES,
     )
     source = forms.CharField(label=_("Source"), required=False, max_length=64)
     sort = forms.ChoiceField(
