@@ -99,6 +99,9 @@ ENCRYPTION_KEYS = [
     *(fernet_key("ENCRYPTION_OLD_KEYS", key) for key in env_list("ENCRYPTION_OLD_KEYS", "")),
 ]
 
+# Old keys still accepted after a rotation for what they signed or sealed (customer links).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", "")
+
 # Django's test client adds "testserver" itself while tests run; no deployment needs it.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
@@ -273,6 +276,10 @@ LOGIN_USER_RATE_LIMIT = env_int("LOGIN_USER_RATE_LIMIT", 20)
 LOGIN_IP_RATE_LIMIT = env_int("LOGIN_IP_RATE_LIMIT", 50)
 LOGIN_GLOBAL_RATE_LIMIT = env_int("LOGIN_GLOBAL_RATE_LIMIT", 500)
 LOGIN_RATE_WINDOW_SECONDS = env_int("LOGIN_RATE_WINDOW_SECONDS", 300)
+# Customer pages (/c/) one address may open per window; tracking links and mail providers'
+# one-click unsubscribes are not counted (lifelong.web.portal.guard says why).
+PORTAL_RATE_LIMIT = env_int("PORTAL_RATE_LIMIT", 60)
+PORTAL_RATE_WINDOW_SECONDS = env_int("PORTAL_RATE_WINDOW_SECONDS", 60)
 # Signed-in staff who do nothing for this long must sign in again.
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 8 * 60)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
