@@ -1,7 +1,8 @@
 """One-click unsubscribe (RFC 8058), the preferences page and the push subscription endpoint.
 
-The signed token in the URL is the only credential; a GET never changes anything.
-Pages speak the customer's language, not the browser's: the link came in their message.
+The sealed token in the URL is the only credential; a GET never changes anything. The
+guard (portal/guard.py) opens it, speaks the customer's language, throttles, and keeps
+signed-in staff to a read-only look.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from lifelong.customers.models import Channel, Customer, Purpose
+from lifelong.customers.models import Channel, Purpose
 from lifelong.customers.selectors import consent_current
 from lifelong.customers.services import consent_record
+from lifelong.lib.client_ip import client_ip
 from lifelong.lib.outbound import OutboundRefused, url_check
-from lifelong.lib.signing import token_read
 from lifelong.messaging.links import preferences_url
 from lifelong.messaging.models import ChannelConfig, Topic
 from lifelong.messaging.preferences import (
@@ -38,56 +39,34 @@ from lifelong.messaging.preferences import (
     reachable_channels,
 )
 from lifelong.messaging.services import messages_cancel_marketing
+from lifelong.web.portal.guard import (
+    PREFERENCES_LINK_DAYS,
+    UNSUBSCRIBE_LINK_DAYS,
+    customer_from_link,
+    customer_page,
+    refuse_staff,
+    staff_preview,
+)
 
-# Merges can chain (A into B, B into C); an old link must still reach the survivor.
-_MERGE_HOPS = 10
 _BASE64URL = re.compile(r"[A-Za-z0-9_\-]+=*")
 _PUSH_URL = URLValidator(schemes=["https"])
 
 
-def _customer(customer_id: str | None) -> Customer:
-    """The customer a token names, following merges: an unsubscribe link must keep working."""
-    customer = (
-        Customer.objects.filter(pk=customer_id).first()
-        if customer_id and customer_id.isdigit()
-        else None
-    )
-    for _hop in range(_MERGE_HOPS):
-        if customer is None or customer.merged_into_id is None:
-            break
-        customer = Customer.objects.filter(pk=customer.merged_into_id).first()
-    if customer is None or customer.merged_into_id is not None:
-        raise Http404
-    return customer
-
-
-def _speak(request: HttpRequest, customer: Customer) -> None:
-    try:
-        language = translation.get_supported_language_variant(customer.language or "")
-    except LookupError:
-        language = settings.LANGUAGE_CODE
-    translation.activate(language)
-    request.LANGUAGE_CODE = language
-
-
-def _ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 # Mail clients POST the RFC 8058 one-click body without any CSRF token or cookie; the
-# signed URL is what authorises the request.
+# token in the URL is what authorises the request.
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@customer_page
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    value = token_read(purpose="unsubscribe", token=token) or ""
-    customer_id, _sep, channel = value.partition(":")
+    customer, channel = customer_from_link(
+        request, purpose="unsubscribe", token=token, lifetime_days=UNSUBSCRIBE_LINK_DAYS
+    )
     if channel not in Channel.values:
         raise Http404
-    customer = _customer(customer_id)
-    _speak(request, customer)
     done = False
     if request.method == "POST":
+        refuse_staff(request)
         current = consent_current(customer).get((channel, Purpose.MARKETING))
         # A repeated POST (mail clients retry) adds no second withdrawal to the evidence.
         if current is None or current.granted:
@@ -97,7 +76,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
                 purpose=Purpose.MARKETING,
                 granted=False,
                 source="unsubscribe_link",
-                ip=_ip(request),
+                ip=client_ip(request),
                 form="List-Unsubscribe" if "List-Unsubscribe" in request.POST else "portal",
             )
         else:
@@ -112,6 +91,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             "customer": customer,
             "channel": Channel(channel).label,
             "done": done,
+            "preview": staff_preview(request),
             "preferences_url": preferences_url(customer_id=customer.pk),
         },
     )
@@ -123,15 +103,18 @@ def _topic_name(topic: Topic, language: str) -> str:
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@customer_page
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
-    customer = _customer(token_read(purpose="preferences", token=token))
-    _speak(request, customer)
+    customer, _rest = customer_from_link(
+        request, purpose="preferences", token=token, lifetime_days=PREFERENCES_LINK_DAYS
+    )
     offered = channels_offered()
     reachable = reachable_channels(customer, offered)
     topics = list(Topic.objects.order_by("name"))
     if request.method == "POST":
+        refuse_staff(request)
         if request.POST.get("action") == "unsubscribe_all":
-            marketing_withdraw_all(customer=customer, ip=_ip(request))
+            marketing_withdraw_all(customer=customer, ip=client_ip(request))
             messages.success(
                 request,
                 _(
@@ -153,7 +136,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             marketing={c: c in ticked for c in offered if f"channel:{c}" in shown},
             topics={t.slug: t.slug in wanted for t in topics if f"topic:{t.slug}" in shown},
             preferred_channel=preferred,
-            ip=_ip(request),
+            ip=client_ip(request),
         )
         messages.success(request, _("Saved. Thank you for telling us what you like."))
         return redirect(request.path)
@@ -179,6 +162,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             ],
             # "Unsubscribe from everything" also covers channels no longer set up.
             "any_marketing": any(states.values()),
+            "preview": staff_preview(request),
             "vapid_public_key": vapid_public_key,
             "push_subscribe_url": reverse("portal:push_subscribe", args=[token]),
         },
@@ -186,12 +170,16 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_POST
-def push_subscribe(request: HttpRequest, token: str) -> JsonResponse:
+@customer_page
+def push_subscribe(request: HttpRequest, token: str) -> HttpResponse:
     """Store the browser's PushSubscription JSON ({endpoint, keys: {p256dh, auth}}).
 
     CSRF-protected like any form: the page puts the token in the X-CSRFToken header.
     """
-    customer = _customer(token_read(purpose="preferences", token=token))
+    customer, _rest = customer_from_link(
+        request, purpose="preferences", token=token, lifetime_days=PREFERENCES_LINK_DAYS
+    )
+    refuse_staff(request)
     if not ChannelConfig.objects.filter(channel=Channel.PUSH, active=True).exists():
         raise Http404
     try:
