@@ -5,6 +5,13 @@ lease), then sent one message at a time in id order, each result committed befor
 send starts. If the process dies mid-batch, the lease runs out and `stale_claims_recover`
 finds the batch: the lowest unfinished id may have left (it becomes `unknown`, never
 re-sent blindly); the rest never reached a transport and go back to the queue.
+
+Fencing. A slow batch may outlast its lease while its dispatcher is alive. So before each
+send the dispatcher renews the lease of everything it still holds, in one committed
+statement conditional on its claim token, and stops the batch if any of it was taken:
+recovery clears the token, so a row it took is never sent by the old holder. The rest of
+the batch moves with the row about to be sent, so the rows of a claim always share one
+lease and recovery still finds the message in flight as the lowest unfinished id.
 """
 
 from __future__ import annotations
@@ -43,19 +50,26 @@ from lifelong.messaging.services import address_of, message_event, suppression_a
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
+# Invariant: LEASE > the longest one send can take (every transport times out well within
+# it: HTTP 5 s to connect + 20 s to answer, SMTP 30 s per exchange). The lease is renewed
+# just before each send, so no rival recovers a batch while its holder is alive. If a send
+# outlives the lease anyway, recovery marks that message `unknown` (never re-sent) and the
+# holder's next renewal fails, which stops its batch.
 LEASE = dt.timedelta(minutes=15)
 MAX_BACKOFF = dt.timedelta(hours=6)
 
 
-def dispatch_due(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> int:
+def dispatch_due(
+    *, batch_size: int = BATCH_SIZE, max_batches: int | None = None, lease: dt.timedelta = LEASE
+) -> int:
     """Send every due message; returns how many were handed to a transport successfully."""
     stale_claims_recover()
     sent = batches = 0
     while max_batches is None or batches < max_batches:
-        claim, settled, going = _claim(batch_size)
+        claim, settled, going = _claim(batch_size, lease)
         if not settled:
             break
-        sent += _deliver(claim, going)
+        sent += _deliver(claim, going, lease)
         batches += 1
     return sent
 
@@ -71,16 +85,16 @@ def stale_claims_recover() -> int:
     settled = 0
     for claim, ids in by_claim.items():
         ids.sort()
+        # Only while still expired: the holder may have renewed since the read above.
+        held = Message.objects.filter(claim=claim, status=Status.SENDING, claimed_until__lt=now)
         with transaction.atomic():
-            settled += Message.objects.filter(pk=ids[0], claim=claim, status=Status.SENDING).update(
+            settled += held.filter(pk=ids[0]).update(
                 status=Status.UNKNOWN,
                 claim="",
                 claimed_until=None,
                 last_error="dispatcher stopped while sending; may have been delivered",
             )
-            settled += Message.objects.filter(
-                pk__in=ids[1:], claim=claim, status=Status.SENDING
-            ).update(
+            settled += held.filter(pk__in=ids[1:]).update(
                 status=Status.QUEUED,
                 claim="",
                 claimed_until=None,
@@ -91,7 +105,7 @@ def stale_claims_recover() -> int:
     return settled
 
 
-def _claim(batch_size: int) -> tuple[str, int, list[Message]]:
+def _claim(batch_size: int, lease: dt.timedelta) -> tuple[str, int, list[Message]]:
     """Claim up to a batch of due messages; returns (claim, rows settled, rows to send).
 
     Rows the gates stop (deferred, cancelled, ...) are settled here and not sent.
@@ -132,7 +146,7 @@ def _claim(batch_size: int) -> tuple[str, int, list[Message]]:
             message.status = verdict.status
             message.last_error = verdict.reason[:500]
             if verdict.status == Status.SENDING:
-                message.claim, message.claimed_until = claim, now + LEASE
+                message.claim, message.claimed_until = claim, now + lease
                 message.attempts += 1
                 message.transport = configs.get(message.channel, "")
                 going.append(message)
@@ -161,11 +175,15 @@ def _claim(batch_size: int) -> tuple[str, int, list[Message]]:
     return claim, len(rows), going
 
 
-def _deliver(claim: str, messages: Sequence[Message]) -> int:
+def _deliver(claim: str, messages: Sequence[Message], lease: dt.timedelta) -> int:
     opened: dict[str, Transport] = {}
     sent = 0
+    batch = sorted(messages, key=lambda m: m.pk)
     try:
-        for message in sorted(messages, key=lambda m: m.pk):
+        for n, message in enumerate(batch):
+            if not _claim_renew(claim, [m.pk for m in batch[n:]], lease):
+                log.warning("dispatch_claim_lost", extra={"claim": claim, "message_id": message.pk})
+                break
             try:
                 transport = opened.get(message.channel)
                 if transport is None:
@@ -186,6 +204,14 @@ def _deliver(claim: str, messages: Sequence[Message]) -> int:
             except Exception:
                 log.exception("transport_close_failed")
     return sent
+
+
+def _claim_renew(claim: str, ids: Sequence[int], lease: dt.timedelta) -> bool:
+    """Extend the lease on the unsent rest of a batch; False if any of it was taken from us."""
+    renewed = Message.objects.filter(pk__in=ids, claim=claim, status=Status.SENDING).update(
+        claimed_until=clock.now() + lease
+    )
+    return renewed == len(ids)
 
 
 def _transport_open(channel: str) -> Transport:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import ClassVar
 
 import pytest
@@ -27,6 +29,9 @@ from lifelong.messaging.services import message_enqueue
 
 SENT: list[int] = []
 _LOCK = threading.Lock()
+# What else happens in the world while a RecordingTransport send is on the wire.
+DURING_SEND: list[Callable[[], object]] = []
+_hooks = threading.local()
 
 
 class Killed(BaseException):
@@ -41,7 +46,28 @@ class RecordingTransport(Transport):
     def send(self, message: Outgoing) -> SendResult:
         with _LOCK:
             SENT.append(message.message_id)
+        if DURING_SEND and not getattr(_hooks, "running", False):
+            _hooks.running = True  # a rival's own sends do not start yet another rival
+            try:
+                for hook in list(DURING_SEND):
+                    hook()
+            finally:
+                _hooks.running = False
         return SendResult(provider_id=f"rec-{message.message_id}")
+
+
+@register
+class SlowTransport(Transport):
+    """A slow server: every send takes config["seconds"] of real time."""
+
+    name = "test_slow"
+    channels: ClassVar[tuple[str, ...]] = ("email",)
+
+    def send(self, message: Outgoing) -> SendResult:
+        time.sleep(float(self.config["seconds"]))
+        with _LOCK:
+            SENT.append(message.message_id)
+        return SendResult(provider_id=f"slow-{message.message_id}")
 
 
 @register
@@ -78,8 +104,10 @@ class ScriptedTransport(Transport):
 @pytest.fixture(autouse=True)
 def _reset_sent():
     SENT.clear()
+    DURING_SEND.clear()
     yield
     SENT.clear()
+    DURING_SEND.clear()
 
 
 def _channel(transport: str = "test_recording", **config: object) -> ChannelConfig:
@@ -163,6 +191,96 @@ def test_dispatch_killed_mid_batch_resumes_without_duplicates_or_losses(frozen_t
     assert in_flight not in counts
     assert {pk for pk, s in statuses.items() if s == Status.SENT} == set(counts)
     assert len(counts) + 1 == len(messages), "every message is sent or flagged unknown"
+
+
+@pytest.mark.django_db
+def test_a_batch_that_outlasts_its_lease_keeps_it_while_it_sends(frozen_time):
+    _channel()
+    messages = _queue(CustomerFactory.create(), 5)
+
+    def rival() -> None:
+        # Each send takes most of a lease; another dispatcher sweeps meanwhile.
+        frozen_time.shift(LEASE * 0.6)
+        dispatch_due()
+
+    DURING_SEND.append(rival)
+    assert dispatch_due(batch_size=5) == 5
+
+    assert Counter(SENT) == Counter(m.pk for m in messages), "each message once, none lost"
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
+
+
+@pytest.mark.django_db
+def test_a_dispatcher_that_lost_its_claim_stops_its_batch(frozen_time):
+    _channel()
+    first, *rest = _queue(CustomerFactory.create(), 5)
+
+    def overtaken() -> None:
+        # The first send outlives the lease: a rival settles the batch and sends the rest.
+        DURING_SEND.clear()
+        frozen_time.shift(LEASE + dt.timedelta(seconds=1))
+        assert dispatch_due() == len(rest)
+
+    DURING_SEND.append(overtaken)
+    dispatch_due(batch_size=5)
+
+    assert Counter(SENT) == Counter(m.pk for m in [first, *rest]), "each message once"
+    statuses = dict(Message.objects.values_list("pk", "status"))
+    # It was on the wire when the rival took over: never re-sent, left for a person.
+    assert statuses.pop(first.pk) == Status.UNKNOWN
+    assert set(statuses.values()) == {Status.SENT}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_server_and_a_short_lease_send_nothing_twice_and_lose_nothing():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
+    lease = dt.timedelta(seconds=3)
+    _channel("test_slow", seconds=0.2)
+    messages = [m for c in CustomerFactory.create_batch(10) for m in _queue(c, 3)]
+    errors: list[BaseException] = []
+
+    def long_batch() -> None:
+        # 20 sends of 0.2 s: the batch outlasts its lease, no single send does.
+        try:
+            dispatch_due(batch_size=20, max_batches=1, lease=lease)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def sweeper() -> None:
+        # Another dispatcher, started once the long batch is claimed: small batches, each
+        # run first settling claims whose lease ran out, until nothing is left to send.
+        deadline = time.monotonic() + 120  # a bound on the loop, not a timing assertion
+        try:
+            while (
+                time.monotonic() < deadline
+                and not Message.objects.filter(status=Status.SENDING).exists()
+            ):
+                time.sleep(0.01)
+            while (
+                time.monotonic() < deadline
+                and Message.objects.filter(status__in=[Status.QUEUED, Status.SENDING]).exists()
+            ):
+                dispatch_due(batch_size=2, max_batches=1, lease=lease)
+                time.sleep(0.05)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=long_batch), threading.Thread(target=sweeper)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    counts = Counter(SENT)
+    assert [pk for pk, n in counts.items() if n > 1] == [], "sent twice"
+    assert set(counts) == {m.pk for m in messages}, "every message sent"
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -378,9 +496,9 @@ def test_dispatch_queries_do_not_grow_with_the_batch(frozen_time, django_assert_
             customer=customer, channel="email", purpose=Purpose.MARKETING, granted=True, source="t"
         )
         _queue(customer, 1, purpose=Purpose.MARKETING)
-    # Claiming and gating a batch is a fixed number of queries; each send then costs
-    # four (savepoint, status update, timeline event, release).
-    with django_assert_max_num_queries(20 + 20 * 4):
+    # Claiming and gating a batch is a fixed number of queries; each send then costs five
+    # (lease renewal, then savepoint, status update, timeline event, release).
+    with django_assert_max_num_queries(20 + 20 * 5):
         assert dispatch_due(batch_size=50) == 20
 
 
