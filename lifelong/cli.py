@@ -5,7 +5,7 @@ lifelong run [--host H] [--port P]
 lifelong worker [--beat]
 lifelong import customers|orders|products FILE [--dry-run]
 lifelong simulate --days N
-lifelong createadmin [--username U] [--password P]
+lifelong createadmin [--username U] [--password P]   (asks for the password when left out)
 lifelong reencrypt             (after changing LIFELONG_ENCRYPTION_KEY)
 lifelong manage ARGS...        (any Django management command)
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import os
 import sys
 from collections.abc import Sequence
@@ -126,6 +127,8 @@ def _simulate_demo(*, days: int) -> int:
 
 
 def cmd_createadmin(args: argparse.Namespace) -> int:
+    from django.core.exceptions import ValidationError
+
     from lifelong.accounts.models import Role, User
     from lifelong.accounts.services import staff_user_create
 
@@ -133,7 +136,14 @@ def cmd_createadmin(args: argparse.Namespace) -> int:
     if User.objects.filter(username=args.username).exists():
         print(f"user {args.username!r} already exists", file=sys.stderr)
         return 1
-    staff_user_create(username=args.username, password=args.password, role=Role.OWNER)
+    # Asked for when not given: a password on the command line stays in the shell history.
+    password = args.password or getpass.getpass("password: ")
+    try:
+        staff_user_create(username=args.username, password=password, role=Role.OWNER)
+    except ValidationError as exc:
+        for message in exc.messages:
+            print(f"lifelong createadmin: {message}", file=sys.stderr)
+        return 1
     print(f"created owner {args.username!r}")
     return 0
 
@@ -218,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("createadmin", help="create an owner account")
     p.add_argument("--username", default="admin")
-    p.add_argument("--password", required=True)
+    p.add_argument("--password", help="asked for when left out")
     p.set_defaults(func=cmd_createadmin)
 
     p = sub.add_parser("clv", help="customer lifetime value models")

@@ -147,8 +147,11 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "web/account/password_reset_email.txt"
     subject_template_name = "web/account/password_reset_subject.txt"
     success_url = reverse_lazy("web:password_reset_sent")
-    # Links point at the configured address, never at the Host header of the request.
-    extra_email_context = {"site_url": settings.SITE_URL}
+
+    @property
+    def extra_email_context(self) -> dict[str, str]:
+        # Links point at the configured address, never at the Host header of the request.
+        return {"site_url": settings.SITE_URL}
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         _require_staff_mail(request)
