@@ -14,8 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import ValidationError
 
-from lifelong.commerce.services import OrderDataError
-from lifelong.customers.services import CustomerDataError
+from lifelong.lib.errors import DomainError
 
 
 class ErrorOut(Schema):
@@ -53,8 +52,8 @@ def pydantic_field_errors(exc: pydantic.ValidationError, *prefix: str) -> list[d
     ]
 
 
-def domain_error(exc: CustomerDataError | OrderDataError, *prefix: str) -> dict[str, Any]:
-    return field_error((*prefix, exc.field), str(exc))
+def domain_error(exc: DomainError, *prefix: str) -> dict[str, Any]:
+    return field_error((*prefix, exc.field) if exc.field else prefix, exc.message)
 
 
 def validation_response(errors: list[dict[str, Any]]) -> JsonResponse:
@@ -73,8 +72,7 @@ def install(api: NinjaAPI) -> None:
         return api.create_response(request, {"detail": [error]}, status=422)
 
     api.add_exception_handler(ValidationError, on_validation)
-    api.add_exception_handler(CustomerDataError, on_domain)
-    api.add_exception_handler(OrderDataError, on_domain)
+    api.add_exception_handler(DomainError, on_domain)
 
 
 # What every read may answer besides 200.

@@ -31,10 +31,9 @@ from lifelong.api.ingest import (
     refund_ingest,
 )
 from lifelong.api.schemas import CustomerIn, EventIn, ExternalId, OrderIn, RefundIn
-from lifelong.commerce.services import OrderDataError
-from lifelong.customers.services import CustomerDataError
 from lifelong.events.models import WebhookReceipt, WebhookSource
 from lifelong.events.webhooks import WebhookRejected, webhook_verify
+from lifelong.lib.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +119,9 @@ def webhook_receive(request: HttpRequest, slug: str) -> JsonResponse:
         return JsonResponse({"detail": f"No active webhook source {slug!r}."}, status=404)
     body = request.body
     try:
-        webhook_id = webhook_verify(secret=source.secret, headers=request.headers, body=body)
+        webhook_id = webhook_verify(
+            secrets=source.secrets_valid(), headers=request.headers, body=body
+        )
     except WebhookRejected as exc:
         log.warning("webhook_rejected", extra={"source": slug, "reason": str(exc)})
         return JsonResponse({"detail": str(exc)}, status=401)
@@ -137,7 +138,7 @@ def webhook_receive(request: HttpRequest, slug: str) -> JsonResponse:
             except IntegrityError:
                 return JsonResponse({"status": "duplicate"})
             result = webhook_dispatch(message, source=f"webhook:{slug}")
-    except (CustomerDataError, OrderDataError) as exc:
+    except DomainError as exc:
         return validation_response([domain_error(exc, "body", "data")])
     except NotFound as exc:
         return JsonResponse({"detail": str(exc)}, status=404)

@@ -14,16 +14,13 @@ from lifelong import clock
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product, Refund
 from lifelong.customers.models import Customer
 from lifelong.events.services import event_record
+from lifelong.lib.errors import DomainError
 
 ZERO = Decimal("0")
 
 
-class OrderDataError(ValueError):
-    """Bad input for an order; `field` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+class OrderDataError(DomainError):
+    """Bad input for an order."""
 
 
 @dataclass(frozen=True)
@@ -139,9 +136,9 @@ def order_upsert(
     the same data changes nothing. Lines, when given, replace the stored ones.
     """
     if status not in OrderStatus.values:
-        raise OrderDataError("status", f"unknown status {status!r}")
+        raise OrderDataError(f"unknown status {status!r}", field="status")
     if total < 0:
-        raise OrderDataError("total", "total cannot be negative")
+        raise OrderDataError("total cannot be negative", field="total")
     if customer.merged_into_id is not None:
         customer = Customer.objects.get(pk=customer.merged_into_id)
     values = {
@@ -165,7 +162,9 @@ def order_upsert(
         changed = list(values)
     else:
         if total < order.refunded_total:
-            raise OrderDataError("total", f"total is below the refunded {order.refunded_total}")
+            raise OrderDataError(
+                f"total is below the refunded {order.refunded_total}", field="total"
+            )
         changed = [k for k, v in values.items() if getattr(order, k) != v]
         if changed:
             for k in changed:
@@ -220,9 +219,9 @@ def _lines_replace(order: Order, lines: Sequence[LineInput]) -> bool:
     """Store `lines` for the order; returns False when they equal what is stored."""
     for line in lines:
         if line.quantity <= 0:
-            raise OrderDataError("lines", f"quantity must be positive for {line.sku!r}")
+            raise OrderDataError(f"quantity must be positive for {line.sku!r}", field="lines")
         if line.price < 0:
-            raise OrderDataError("lines", f"price cannot be negative for {line.sku!r}")
+            raise OrderDataError(f"price cannot be negative for {line.sku!r}", field="lines")
     current = [(ln.sku, ln.quantity, ln.price, ln.name) for ln in order.lines.order_by("pk")]
     wanted = [(ln.sku, ln.quantity, ln.price, ln.name) for ln in lines]
     if current == wanted:
@@ -264,16 +263,18 @@ def refund_record(
     existing = Refund.objects.filter(external_id=external_id).first()
     if existing is not None:
         if existing.order_id != order.pk or existing.amount != amount:
-            raise OrderDataError("external_id", "this refund id was already used with other data")
+            raise OrderDataError(
+                "this refund id was already used with other data", field="external_id"
+            )
         return existing, False
     if amount <= 0:
-        raise OrderDataError("amount", "a refund amount must be positive")
+        raise OrderDataError("a refund amount must be positive", field="amount")
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.refunded_total + amount > order.total:
         raise OrderDataError(
-            "amount",
             f"refunds would exceed the order total "
             f"({order.refunded_total} + {amount} > {order.total})",
+            field="amount",
         )
     refund = Refund.objects.create(
         external_id=external_id, order=order, amount=amount, reason=reason, is_return=is_return

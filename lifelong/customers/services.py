@@ -20,6 +20,7 @@ from lifelong.events.models import Event
 from lifelong.events.services import event_record
 from lifelong.followups.models import Task
 from lifelong.journeys.models import Enrollment, EnrollmentStatus
+from lifelong.lib.errors import DomainError
 from lifelong.lib.phones import normalize_phone
 from lifelong.messaging.models import Message, PushSubscription, TopicOptOut
 from lifelong.messaging.services import messages_cancel_marketing
@@ -41,12 +42,8 @@ PROFILE_FIELDS = (
 )
 
 
-class CustomerDataError(ValueError):
-    """Bad input for a customer; `field` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+class CustomerDataError(DomainError):
+    """Bad input for a customer."""
 
 
 def clean_profile(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,22 +57,24 @@ def clean_profile(data: Mapping[str, Any]) -> dict[str, Any]:
             try:
                 value = normalize_phone(str(value))
             except ValueError as exc:
-                raise CustomerDataError("phone", str(exc)) from exc
+                raise CustomerDataError(str(exc), field="phone") from exc
         elif name == "email":
             value = str(value).strip().lower()
             if value and ("@" not in value or " " in value):
-                raise CustomerDataError("email", f"not an email address: {value!r}")
+                raise CustomerDataError(f"not an email address: {value!r}", field="email")
         elif name == "gender":
             value = str(value).strip().lower()
             if value not in Gender.values:
-                raise CustomerDataError("gender", f"gender must be one of m, f or empty: {value!r}")
+                raise CustomerDataError(
+                    f"gender must be one of m, f or empty: {value!r}", field="gender"
+                )
         elif name == "time_zone":
             value = str(value).strip()
             if value not in _time_zones():
-                raise CustomerDataError("time_zone", f"unknown time zone: {value!r}")
+                raise CustomerDataError(f"unknown time zone: {value!r}", field="time_zone")
         elif name == "birthday":
             if not isinstance(value, dt.date):
-                raise CustomerDataError("birthday", "birthday must be a date")
+                raise CustomerDataError("birthday must be a date", field="birthday")
         elif isinstance(value, str):
             value = value.strip()
         clean[name] = value
@@ -247,9 +246,9 @@ def consent_record(
 ) -> Consent:
     """Append a grant or withdrawal. Older rows stay: they are the legal evidence."""
     if channel not in Channel.values:
-        raise CustomerDataError("channel", f"unknown channel {channel!r}")
+        raise CustomerDataError(f"unknown channel {channel!r}", field="channel")
     if purpose not in Purpose.values:
-        raise CustomerDataError("purpose", f"unknown purpose {purpose!r}")
+        raise CustomerDataError(f"unknown purpose {purpose!r}", field="purpose")
     consent = Consent.objects.create(
         customer=customer,
         channel=channel,
@@ -287,7 +286,7 @@ def consent_record(
 def note_add(*, customer: Customer, author: User | None, text: str) -> Note:
     text = text.strip()
     if not text:
-        raise CustomerDataError("text", "a note cannot be empty")
+        raise CustomerDataError("a note cannot be empty", field="text")
     note = Note.objects.create(customer=customer, author=author, text=text)
     event_record(
         customer=customer,
@@ -302,7 +301,7 @@ def note_add(*, customer: Customer, author: User | None, text: str) -> Note:
 def fact_add(*, customer: Customer, author: User | None, text: str, category: str = "") -> Fact:
     text = text.strip()
     if not text:
-        raise CustomerDataError("text", "a fact cannot be empty")
+        raise CustomerDataError("a fact cannot be empty", field="text")
     fact = Fact.objects.create(
         customer=customer, author=author, text=text, category=category.strip()
     )
@@ -363,9 +362,9 @@ def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None
     keeps resolving.
     """
     if primary.pk == duplicate.pk:
-        raise CustomerDataError("duplicate", "cannot merge a customer into itself")
+        raise CustomerDataError("cannot merge a customer into itself", field="duplicate")
     if duplicate.merged_into_id is not None or primary.merged_into_id is not None:
-        raise CustomerDataError("duplicate", "one of these customers was already merged")
+        raise CustomerDataError("one of these customers was already merged", field="duplicate")
     primary, duplicate = (
         Customer.objects.select_for_update().get(pk=primary.pk),
         Customer.objects.select_for_update().get(pk=duplicate.pk),

@@ -12,12 +12,13 @@ from lifelong.accounts.models import User
 from lifelong.customers.models import Customer
 from lifelong.events.services import event_record
 from lifelong.followups.models import Task, TaskSource, TaskStatus
+from lifelong.lib.errors import DomainError
 
 ACTIVE_DAYS = 365
 
 
-class TaskError(ValueError):
-    pass
+class TaskError(DomainError):
+    """A task change that does not fit the task's state."""
 
 
 def task_create(

@@ -22,10 +22,11 @@ from lifelong.journeys.models import (
     JourneyStatus,
     JourneyVersion,
 )
+from lifelong.lib.errors import DomainError
 
 
-class JourneyError(ValueError):
-    pass
+class JourneyError(DomainError):
+    """A change a journey cannot take in its current state."""
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.customers.selectors import consent_current
 from lifelong.events.models import Event
 from lifelong.events.services import event_record
+from lifelong.lib.errors import DomainError
 from lifelong.messaging import tracking
 from lifelong.messaging.models import (
     DUE_STATUSES,
@@ -44,10 +45,8 @@ FALLBACK_ORDER = (
 )
 
 
-class MessagingError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+class MessagingError(DomainError):
+    """A message that cannot be queued as asked."""
 
 
 # The customer field holding the address on each channel (push lives in PushSubscription).
@@ -118,14 +117,14 @@ def message_enqueue(
     if existing is not None:
         return existing, False
     if channel != WEBHOOK and channel not in Channel.values:
-        raise MessagingError("channel", f"unknown channel {channel!r}")
+        raise MessagingError(f"unknown channel {channel!r}", field="channel")
     if purpose not in Purpose.values:
-        raise MessagingError("purpose", f"unknown purpose {purpose!r}")
+        raise MessagingError(f"unknown purpose {purpose!r}", field="purpose")
     if template is not None:
         from lifelong.messaging.templating import message_render
 
         if customer is None:
-            raise MessagingError("customer", "a template needs a customer to render for")
+            raise MessagingError("a template needs a customer to render for", field="customer")
         rendered = message_render(
             template=template, customer=customer, channel=channel, extra=context or {}
         )

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, TypeVar
 
 import pydantic
@@ -25,7 +26,7 @@ from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
 from lifelong.segments.models import ENGAGEMENT_EVENTS, ClvSettings, LifecycleRules, Segment
-from lifelong.segments.rules import MAX_DEPTH, Condition, RuleGroup, rules_parse
+from lifelong.segments.rules import MAX_DEPTH, Condition, RuleGroup, rule_error, rules_parse
 from lifelong.segments.scoring import clv_scores_refresh
 from lifelong.segments.services import segment_create, segment_refresh, stages_refresh
 
@@ -266,6 +267,7 @@ class RuleProblem:
     loc: tuple[str | int, ...]
     msg: str
     type: str
+    params: Mapping[str, Any] = dataclass_field(default_factory=dict)
 
 
 _CONDITION: TypeAdapter[Any] = TypeAdapter(Condition)
@@ -290,7 +292,12 @@ def rules_problems(data: Any) -> list[RuleProblem]:
 
 
 def _problem(prefix: tuple[str | int, ...], error: Any) -> RuleProblem:
-    return RuleProblem(loc=(*prefix, *error["loc"]), msg=str(error["msg"]), type=str(error["type"]))
+    return RuleProblem(
+        loc=(*prefix, *error["loc"]),
+        msg=str(error["msg"]),
+        type=str(error["type"]),
+        params=error.get("ctx", {}),
+    )
 
 
 def _node_problems(node: Any, loc: tuple[str | int, ...], *, depth: int) -> list[RuleProblem]:
@@ -302,16 +309,17 @@ def _node_problems(node: Any, loc: tuple[str | int, ...], *, depth: int) -> list
         except pydantic.ValidationError as exc:
             # A condition's errors start with its kind ("score", "value"): drop it.
             return [
-                RuleProblem(
-                    loc=(*loc, *(error["loc"][1:] or (() if error["loc"] else ("kind",)))),
-                    msg=str(error["msg"]),
-                    type=str(error["type"]),
+                _problem(
+                    loc, {**error, "loc": error["loc"][1:] or (() if error["loc"] else ("kind",))}
                 )
                 for error in exc.errors(include_url=False)
             ]
         return []
     if depth > MAX_DEPTH:
-        return [RuleProblem(loc=loc, msg=f"groups nest at most {MAX_DEPTH} deep", type="depth")]
+        error = rule_error("too_deep", "groups nest at most {n} deep", n=MAX_DEPTH)
+        return [
+            RuleProblem(loc=loc, msg=error.message(), type=error.type, params=error.context or {})
+        ]
     children = node.get("rules", [])
     shell = {key: value for key, value in node.items() if key != "rules"}
     problems = []

@@ -14,7 +14,10 @@ from typing import Annotated, Any, Literal
 from django.db.models import BooleanField, Case, Exists, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from lifelong.commerce.models import OrderLine, OrderStatus
 from lifelong.customers.models import Channel, Consent, Customer, Purpose
@@ -28,6 +31,29 @@ MAX_CONDITIONS = 100
 JSON_KEY = r"^[A-Za-z0-9_-]{1,64}$"
 # As in the customer summary: cancelled and refunded orders are not purchases.
 NOT_PURCHASES = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+
+# What each refusal of a rule tree says to staff, keyed by the error's type; `params` fill
+# it in. The API shows pydantic's English message, built from the same params.
+RULE_MESSAGES: dict[str, Promise] = {
+    "key_double_underscore": gettext_lazy("A key cannot contain two underscores in a row."),
+    "sku_or_category": gettext_lazy("Enter a SKU or a category."),
+    "one_number": gettext_lazy("Enter one number."),
+    "probability": gettext_lazy("P(alive) is between 0 and 1."),
+    "whole_numbers": gettext_lazy("Enter whole numbers."),
+    "names": gettext_lazy("Choose one of the offered options."),
+    "eq_or_in": gettext_lazy("Choose one of the offered options."),
+    "too_deep": gettext_lazy("Groups nest at most %(n)d deep."),
+    "too_many": gettext_lazy("At most %(n)d conditions."),
+    "value_missing": gettext_lazy("Enter a value."),
+    "value_shape": gettext_lazy("Enter a value."),
+    "values_missing": gettext_lazy("Choose or enter at least one value."),
+}
+
+
+def rule_error(code: str, message: str, **params: Any) -> PydanticCustomError:
+    """A refusal with a code from RULE_MESSAGES; `message` is English with {params}."""
+    return PydanticCustomError(code, message, params)
+
 
 Scalar = str | int | float | bool
 Comparison = Literal["eq", "gt", "gte", "lt", "lte", "in"]
@@ -50,7 +76,9 @@ class AttributeCondition(_Node):
     @model_validator(mode="after")
     def _value_fits_op(self) -> AttributeCondition:
         if "__" in self.key:
-            raise ValueError("an attribute key cannot contain a double underscore")
+            raise rule_error(
+                "key_double_underscore", "an attribute key cannot contain a double underscore"
+            )
         _check_value(self.op, self.value, allow_none_for=("exists",))
         return self
 
@@ -123,7 +151,7 @@ class BoughtCondition(_Node):
     @model_validator(mode="after")
     def _one_target(self) -> BoughtCondition:
         if (self.sku is None) == (self.category is None):
-            raise ValueError("give exactly one of sku or category")
+            raise rule_error("sku_or_category", "give exactly one of sku or category")
         return self
 
 
@@ -165,15 +193,21 @@ class ScoreCondition(_Node):
         values = self.value if isinstance(self.value, list) else [self.value]
         if self.field in MODEL_SCORES:
             if self.op == "in" or any(isinstance(v, bool | str) for v in values):
-                raise ValueError(f"{self.field} is compared with one number")
+                raise rule_error(
+                    "one_number", "{field} is compared with one number", field=self.field
+                )
             if self.field == "p_alive" and not 0 <= float(self.value) <= 1:  # type: ignore[arg-type]
-                raise ValueError("P(alive) is between 0 and 1")
+                raise rule_error("probability", "P(alive) is between 0 and 1")
             return self
         numeric = self.field.startswith("rfm_") and self.field != "rfm_segment"
         if any(isinstance(v, int) != numeric for v in values):
-            raise ValueError(f"{self.field} takes {'numbers' if numeric else 'names'}")
+            if numeric:
+                raise rule_error("whole_numbers", "{field} takes numbers", field=self.field)
+            raise rule_error("names", "{field} takes names", field=self.field)
         if not numeric and self.op not in ("eq", "in"):
-            raise ValueError(f"{self.field} can only be compared with eq or in")
+            raise rule_error(
+                "eq_or_in", "{field} can only be compared with eq or in", field=self.field
+            )
         return self
 
 
@@ -204,9 +238,9 @@ class RuleGroup(_Node):
     def _bounded(self) -> RuleGroup:
         depth, count = _measure(self)
         if depth > MAX_DEPTH:
-            raise ValueError(f"groups nest at most {MAX_DEPTH} deep")
+            raise rule_error("too_deep", "groups nest at most {n} deep", n=MAX_DEPTH)
         if count > MAX_CONDITIONS:
-            raise ValueError(f"at most {MAX_CONDITIONS} conditions")
+            raise rule_error("too_many", "at most {n} conditions", n=MAX_CONDITIONS)
         return self
 
 
@@ -221,11 +255,11 @@ def _check_value(op: str, value: Any, *, allow_none_for: tuple[str, ...]) -> Non
     if op in allow_none_for:
         return
     if value is None:
-        raise ValueError(f"{op} needs a value")
+        raise rule_error("value_missing", "{op} needs a value", op=op)
     if (op == "in") != isinstance(value, list):
-        raise ValueError("in takes a list; other operators take one value")
+        raise rule_error("value_shape", "in takes a list; other operators take one value")
     if op == "in" and not value:
-        raise ValueError("in needs at least one value")
+        raise rule_error("values_missing", "in needs at least one value")
 
 
 def rules_parse(data: Any) -> RuleGroup:

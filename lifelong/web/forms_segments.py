@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.segments.editing import LIFECYCLE_FIELDS, RuleProblem
 from lifelong.segments.models import LifecycleRules, LoyalType, RfmSegment, Stage
-from lifelong.segments.rules import MAX_CONDITIONS, MAX_DEPTH, MODEL_SCORES
+from lifelong.segments.rules import MAX_DEPTH, MODEL_SCORES, RULE_MESSAGES
 from lifelong.web.forms import Form
 
 ROOT = "r"
@@ -404,7 +404,6 @@ FIELD_LABELS: Mapping[str, Promise] = {
 
 def problem_message(problem: RuleProblem, rest: Sequence[str | int] = ()) -> str:
     """A pydantic complaint in the staff member's language, naming the field."""
-    msg = problem.msg.removeprefix("Value error, ")
     known = {
         "missing": _("This field is required."),
         "string_too_short": _("This field is required."),
@@ -421,31 +420,10 @@ def problem_message(problem: RuleProblem, rest: Sequence[str | int] = ()) -> str
         "literal_error": _("Choose one of the offered options."),
         "enum": _("Choose one of the offered options."),
     }
-    messages = {
-        "give exactly one of sku or category": _("Enter a SKU or a category."),
-        "in needs at least one value": _("Choose or enter at least one value."),
-        "an attribute key cannot contain a double underscore": _(
-            "A key cannot contain two underscores in a row."
-        ),
-    }
-    if problem.type in known:
-        text = known[problem.type]
-    elif msg in messages:
-        text = messages[msg]
-    elif msg.endswith("needs a value"):
-        text = _("Enter a value.")
-    elif msg.endswith("is compared with one number"):
-        text = _("Enter one number.")
-    elif msg == "P(alive) is between 0 and 1":
-        text = _("P(alive) is between 0 and 1.")
-    elif msg.endswith("takes numbers"):
-        text = _("Enter whole numbers.")
-    elif msg.startswith("groups nest at most"):
-        text = _("Groups nest at most %(n)d deep.") % {"n": MAX_DEPTH}
-    elif msg.startswith("at most") and msg.endswith("conditions"):
-        text = _("At most %(n)d conditions.") % {"n": MAX_CONDITIONS}
+    if problem.type in RULE_MESSAGES:
+        text = str(RULE_MESSAGES[problem.type]) % problem.params
     else:
-        text = msg
+        text = str(known.get(problem.type, problem.msg))
     label = FIELD_LABELS.get(str(rest[0])) if rest else None
     return f"{label}: {text}" if label else text
 

@@ -68,7 +68,7 @@ def customers_merge(request: HttpRequest, payload: MergeIn) -> Customer:
         if getattr(payload, field) not in found:
             raise NotFound(f"No customer with external id {getattr(payload, field)!r}.")
     if payload.primary == payload.duplicate:
-        raise CustomerDataError("duplicate", "cannot merge a customer into itself")
+        raise CustomerDataError("cannot merge a customer into itself", field="duplicate")
     return customer_merge(
         primary=found[payload.primary], duplicate=found[payload.duplicate], actor=None
     )

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from lifelong.api.urls import api as ninja_api
+from lifelong.commerce.services import OrderDataError
 from lifelong.customers.models import Customer
+from lifelong.customers.services import CustomerDataError
+from lifelong.followups.services import TaskError
+from lifelong.journeys.services import JourneyError
+from lifelong.messaging.services import MessagingError
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +96,21 @@ def test_a_body_that_is_not_an_object_is_refused_and_creates_nothing(api, body):
     response = api.put("/customers/C-ARRAY", body)
     assert response.status_code == 400
     assert not Customer.objects.filter(external_id="C-ARRAY").exists()
+
+
+@pytest.mark.parametrize(
+    "error", [CustomerDataError, OrderDataError, MessagingError, JourneyError, TaskError]
+)
+def test_every_domain_error_answers_422_with_its_field(rf, error):
+    response = ninja_api.on_exception(rf.post("/api/v1/x"), error("cannot do that", field="status"))
+    assert response.status_code == 422
+    assert json.loads(response.content) == {
+        "detail": [
+            {
+                "loc": ["body", "payload", "status"],
+                "field": "status",
+                "msg": "cannot do that",
+                "type": "value_error",
+            }
+        ]
+    }

@@ -73,8 +73,9 @@ def _customer_row(cells: list[str], layout: Layout, today: dt.date) -> CustomerR
         profile = clean_profile(data)
     except CustomerDataError as exc:
         reasons = {"phone": _("not a valid phone number: %(value)r")}
-        reason = reasons.get(exc.field, str(exc))
-        raise RowError(layout.label(exc.field), reason % {"value": data.get(exc.field)}) from None
+        field = exc.field or ""
+        reason = reasons.get(field, str(exc))
+        raise RowError(layout.label(field), reason % {"value": data.get(field)}) from None
     attributes = {name: cells[position] for position, name in layout.extra if cells[position]}
     tags = [t.strip() for t in _TAG_SPLIT_RE.split(layout.cell(cells, "tags")) if t.strip()]
     return CustomerRow(profile=profile, attributes=attributes, tags=tags)

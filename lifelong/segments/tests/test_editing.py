@@ -177,7 +177,12 @@ def test_rule_problems_point_at_nodes():
     ]
     assert rules_problems(VIP) == []
     assert rules_problems({"op": "xor", "rules": {}}) == [
-        RuleProblem(loc=("op",), msg="Input should be 'and' or 'or'", type="literal_error"),
+        RuleProblem(
+            loc=("op",),
+            msg="Input should be 'and' or 'or'",
+            type="literal_error",
+            params={"expected": "'and' or 'or'"},
+        ),
         RuleProblem(loc=("rules",), msg="must be a list", type="list_type"),
     ]
 
@@ -189,7 +194,8 @@ def test_rule_problems_bound_the_tree():
         child: dict = {"op": "and", "rules": []}
         node["rules"].append(child)
         node = child
-    assert [p.type for p in rules_problems(deep)] == ["depth"]
+    assert [(p.type, p.params) for p in rules_problems(deep)] == [("too_deep", {"n": MAX_DEPTH})]
     wide = {"op": "and", "rules": [{"kind": "tag", "tag": "x"}] * (MAX_CONDITIONS + 1)}
     [problem] = rules_problems(wide)
     assert problem.loc == () and str(MAX_CONDITIONS) in problem.msg
+    assert (problem.type, problem.params) == ("too_many", {"n": MAX_CONDITIONS})

@@ -12,14 +12,17 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from lifelong.accounts.models import AuditLog, Role
 from lifelong.customers.services import customer_tags_add
 from lifelong.factories import CustomerFactory
-from lifelong.segments.editing import segment_refresh_run
+from lifelong.segments.editing import rules_problems, segment_refresh_run
 from lifelong.segments.models import LifecycleRules, Segment, Stage
+from lifelong.segments.rules import RULE_MESSAGES
 from lifelong.segments.services import segment_create, segment_refresh, stages_refresh
 from lifelong.segments.tests.helpers import buyer
+from lifelong.web.forms_segments import problem_message
 from lifelong.web.tests.conftest import logged_in, staff
 
 EVERY_KIND = {
@@ -381,3 +384,24 @@ def test_recompute_now_starts_after_commit(marketer_client, django_capture_on_co
         response = marketer_client.post(reverse("web:lifecycle_recompute"))
     assert response.status_code == 302
     assert len(callbacks) == 1
+
+
+def test_rule_refusals_reach_staff_in_their_language_by_code():
+    rules = {
+        "op": "and",
+        "rules": [
+            {"kind": "score", "field": "rfm_segment", "op": "gt", "value": "champions"},
+            {"kind": "score", "field": "p_alive", "op": "in", "value": [1]},
+        ],
+    }
+    problems = rules_problems(rules)
+    assert [p.type for p in problems] == ["eq_or_in", "one_number"]
+    with translation.override("ru"):
+        assert [problem_message(p) for p in problems] == [
+            "Выберите один из предложенных вариантов.",
+            "Введите одно число.",
+        ]
+        russian = {code: str(message) for code, message in RULE_MESSAGES.items()}
+    with translation.override("en"):
+        english = {code: str(message) for code, message in RULE_MESSAGES.items()}
+    assert [code for code in RULE_MESSAGES if russian[code] == english[code]] == []
