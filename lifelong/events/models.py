@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from lifelong import clock
 from lifelong.customers.models import Customer
+from lifelong.lib.encryption import EncryptedTextField
 
 
 class Event(models.Model):
@@ -68,15 +69,32 @@ class IdempotentRequest(models.Model):
 
 
 class WebhookSource(models.Model):
-    """A shop platform that posts signed webhooks to /hooks/<slug>."""
+    """A shop platform that posts signed webhooks to /hooks/<slug>.
+
+    Secrets are stored encrypted. After a rotation the previous secret stays valid until
+    `previous_valid_until`, so deliveries keep arriving while the shop switches over.
+    """
 
     slug = models.SlugField(unique=True)
-    secret = models.CharField(max_length=128)
+    secret = EncryptedTextField()
+    previous_secret = EncryptedTextField(blank=True, default="")
+    previous_valid_until = models.DateTimeField(null=True, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=clock.now)
 
     def __str__(self) -> str:
         return self.slug
+
+    def previous_valid(self) -> bool:
+        return bool(
+            self.previous_secret
+            and self.previous_valid_until
+            and clock.now() < self.previous_valid_until
+        )
+
+    def secrets_valid(self) -> list[str]:
+        """The secrets a delivery may be signed with now."""
+        return [self.secret, self.previous_secret] if self.previous_valid() else [self.secret]
 
 
 class WebhookReceipt(models.Model):

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
-import secrets
+from collections.abc import Sequence
+from secrets import token_bytes
 from typing import Any
 
 from django.conf import settings
@@ -42,12 +44,38 @@ def webhook_secret_bytes(secret: str) -> bytes:
     return secret.encode()
 
 
+def _secret_new() -> str:
+    return SECRET_PREFIX + base64.b64encode(token_bytes(32)).decode()
+
+
 @transaction.atomic
 def webhook_source_create(*, slug: str, actor: User | None) -> WebhookSource:
     """A new sender with a fresh "whsec_" secret (shown to the owner to configure the shop)."""
-    secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-    source = WebhookSource.objects.create(slug=slug, secret=secret)
+    source = WebhookSource.objects.create(slug=slug, secret=_secret_new())
     audit_record(actor=actor, action="webhook_source.create", obj=source, changes={"slug": slug})
+    return source
+
+
+@transaction.atomic
+def webhook_source_rotate(
+    *, source: WebhookSource, overlap: dt.timedelta, actor: User | None
+) -> WebhookSource:
+    """A new secret for the sender; the current one stays valid for `overlap`.
+
+    The shop keeps delivering while its owner puts the new secret in. Only the secret
+    being replaced overlaps: one rotated out earlier stops at once.
+    """
+    source = WebhookSource.objects.select_for_update().get(pk=source.pk)
+    source.previous_secret = source.secret
+    source.previous_valid_until = clock.now() + overlap
+    source.secret = _secret_new()
+    source.save(update_fields=["secret", "previous_secret", "previous_valid_until"])
+    audit_record(
+        actor=actor,
+        action="webhook_source.rotate",
+        obj=source,
+        changes={"previous_valid_until": source.previous_valid_until.isoformat()},
+    )
     return source
 
 
@@ -58,8 +86,8 @@ def webhook_sign(*, secret: str, webhook_id: str, timestamp: int, body: bytes) -
     return "v1," + base64.b64encode(digest).decode()
 
 
-def webhook_verify(*, secret: str, headers: Any, body: bytes) -> str:
-    """Check signature and freshness; returns the webhook id or raises WebhookRejected."""
+def webhook_verify(*, secrets: Sequence[str], headers: Any, body: bytes) -> str:
+    """Check freshness and a signature by any of `secrets`; the webhook id, or WebhookRejected."""
     webhook_id = headers.get("webhook-id", "")
     raw_timestamp = headers.get("webhook-timestamp", "")
     signatures = headers.get("webhook-signature", "")
@@ -80,8 +108,11 @@ def webhook_verify(*, secret: str, headers: Any, body: bytes) -> str:
             f"webhook-timestamp is {'too old' if skew > 0 else 'in the future'}: more than "
             f"{settings.WEBHOOK_TOLERANCE_SECONDS} seconds from the server's clock"
         )
-    expected = webhook_sign(secret=secret, webhook_id=webhook_id, timestamp=timestamp, body=body)
+    expected = [
+        webhook_sign(secret=secret, webhook_id=webhook_id, timestamp=timestamp, body=body).encode()
+        for secret in secrets
+    ]
     for candidate in signatures.split():
-        if hmac.compare_digest(candidate.encode(), expected.encode()):
+        if any(hmac.compare_digest(candidate.encode(), signature) for signature in expected):
             return str(webhook_id)
     raise WebhookRejected("no valid signature in webhook-signature")

@@ -207,6 +207,15 @@ class WebhookSourceForm(Form):
         return slug
 
 
+class WebhookRotateForm(Form):
+    overlap_hours = forms.IntegerField(
+        label=_("The old secret stays valid for, hours"),
+        min_value=0,
+        max_value=24 * 30,
+        initial=24,
+    )
+
+
 class ApiKeyForm(Form):
     name = forms.CharField(label=_("Name"), max_length=100)
     scopes = forms.MultipleChoiceField(

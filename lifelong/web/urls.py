@@ -77,6 +77,11 @@ urlpatterns = [
     path("staff/api-keys/", staff.api_key_create, name="api_key_create"),
     path("staff/api-keys/<int:pk>/revoke/", staff.api_key_revoke, name="api_key_revoke"),
     path("staff/webhooks/", staff.webhook_source_create, name="webhook_source_create"),
+    path(
+        "staff/webhooks/<int:pk>/rotate/",
+        staff.webhook_source_rotate,
+        name="webhook_source_rotate",
+    ),
     path("audit/", staff.audit_log, name="audit"),
     path("audit/export.csv", exports.audit_csv, name="audit_csv"),
     path("segments/", segments.segment_list, name="segments"),

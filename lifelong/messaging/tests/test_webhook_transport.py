@@ -51,7 +51,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/status/"):
             return self._answer(int(self.path.rsplit("/", 1)[1]))
         try:
-            webhook_id = webhook_verify(secret=SECRET, headers=self.headers, body=body)
+            webhook_id = webhook_verify(secrets=[SECRET], headers=self.headers, body=body)
         except WebhookRejected as exc:
             self.server.rejected.append(str(exc))
             return self._answer(401)

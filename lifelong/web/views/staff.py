@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from lifelong.accounts.permissions import MANAGE_ACCOUNTS
 from lifelong.events import webhooks
 from lifelong.events.models import WebhookSource
 from lifelong.web.access import object_get, require, staff_user
-from lifelong.web.forms import ApiKeyForm, StaffUserForm, WebhookSourceForm
+from lifelong.web.forms import ApiKeyForm, StaffUserForm, WebhookRotateForm, WebhookSourceForm
 from lifelong.web.forms_account import StaffAccessForm, StaffRoleForm
 from lifelong.web.listing import page_number, page_slice
 
@@ -45,6 +46,7 @@ def _staff_page(
         "new_secret": request.session.pop(NEW_KEY_SESSION_FIELD, None),
         "hooks": list(WebhookSource.objects.order_by("slug")),
         "hook_form": hook_form or WebhookSourceForm(),
+        "rotate_form": WebhookRotateForm(),
         "site_url": settings.SITE_URL,
     }
     return render(request, "web/staff/index.html", context, status=status)
@@ -167,6 +169,27 @@ def webhook_source_create(request: HttpRequest) -> HttpResponse:
         slug=form.cleaned_data["slug"], actor=staff_user(request)
     )
     request.session[NEW_KEY_SESSION_FIELD] = {"name": source.slug, "secret": source.secret}
+    return redirect("web:staff")
+
+
+@require(MANAGE_ACCOUNTS)
+@require_POST
+def webhook_source_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    source = object_get(request, WebhookSource, pk, MANAGE_ACCOUNTS)
+    form = WebhookRotateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The old secret can keep working for 0 to 720 hours."))
+        return _staff_page(request, status=400)
+    source = webhooks.webhook_source_rotate(
+        source=source,
+        overlap=dt.timedelta(hours=form.cleaned_data["overlap_hours"]),
+        actor=staff_user(request),
+    )
+    request.session[NEW_KEY_SESSION_FIELD] = {
+        "name": source.slug,
+        "secret": source.secret,
+        "rotated": True,
+    }
     return redirect("web:staff")
 
 
