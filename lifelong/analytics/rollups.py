@@ -93,7 +93,7 @@ def _daily_write(since: dt.datetime | None) -> int:
             repeat_revenue=Sum(NET, filter=REPEAT),
         )
     )
-    firsts = Customer.objects.filter(merged_into__isnull=True, first_order_at__isnull=False)
+    firsts = Customer.objects.live().filter(first_order_at__isnull=False)
     if since is not None:
         firsts = firsts.filter(first_order_at__gte=since)
     new_by_day = dict(

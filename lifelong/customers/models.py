@@ -25,6 +25,12 @@ class Tag(models.Model):
         return self.name
 
 
+class CustomerQuerySet(models.QuerySet["Customer"]):
+    def live(self) -> CustomerQuerySet:
+        """Customers still standing on their own: merged duplicates stay only as tombstones."""
+        return self.filter(merged_into__isnull=True)
+
+
 class Customer(models.Model):
     """One person who buys (or may buy) from the business.
 
@@ -61,6 +67,8 @@ class Customer(models.Model):
     total_spent = models.DecimalField(
         _("total spent"), max_digits=14, decimal_places=2, default=Decimal("0")
     )
+
+    objects = CustomerQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("customer")

@@ -106,9 +106,8 @@ class Audience:
         return cls(
             rng=random.Random(seed),
             customer_ids=list(
-                Customer.objects.filter(
-                    external_id__startswith=CUSTOMER_PREFIX, merged_into__isnull=True
-                )
+                Customer.objects.live()
+                .filter(external_id__startswith=CUSTOMER_PREFIX)
                 .order_by("pk")
                 .values_list("pk", flat=True)
             ),

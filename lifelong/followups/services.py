@@ -121,7 +121,8 @@ def customers_without_next_step(active_days: int = ACTIVE_DAYS) -> QuerySet[Cust
     since = clock.now() - dt.timedelta(days=active_days)
     has_open = Task.objects.filter(customer=OuterRef("pk"), status=TaskStatus.OPEN)
     return (
-        Customer.objects.filter(merged_into=None, last_order_at__gte=since)
+        Customer.objects.live()
+        .filter(last_order_at__gte=since)
         .exclude(Exists(has_open))
         .order_by("-last_order_at")
     )

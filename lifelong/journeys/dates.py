@@ -58,18 +58,14 @@ def _days(today: dt.date) -> list[dt.date]:
     return [today - dt.timedelta(days=n) for n in range(LOOKBACK_DAYS)]
 
 
-def _live() -> Q:
-    return Q(merged_into__isnull=True)
-
-
 def _due(definition: Definition, now: dt.datetime) -> Due:
     trigger = definition.trigger
     today = now.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE)).date()
     if trigger.kind == "birthday":
         # `days` before the birthday, so a gift can arrive in time.
         ahead = dt.timedelta(days=trigger.days)
-        candidates = Customer.objects.filter(
-            _live(), _on_month_days("birthday", _nearby(today + ahead))
+        candidates = Customer.objects.live().filter(
+            _on_month_days("birthday", _nearby(today + ahead))
         )
         for customer in _chunks(candidates):
             assert customer.birthday is not None
@@ -77,8 +73,8 @@ def _due(definition: Definition, now: dt.datetime) -> Due:
                 if _yearly(customer.birthday, day.year, trigger.leap_day) == day:
                     yield customer, f"birthday:{day.year}", {"date": day.isoformat()}
     elif trigger.kind == "first_order_anniversary":
-        candidates = Customer.objects.filter(
-            _live(), _on_month_days("first_order_at", _nearby(today))
+        candidates = Customer.objects.live().filter(
+            _on_month_days("first_order_at", _nearby(today))
         )
         for customer in _chunks(candidates):
             assert customer.first_order_at is not None
@@ -90,7 +86,7 @@ def _due(definition: Definition, now: dt.datetime) -> Due:
     elif trigger.kind == "days_since_last_order":
         for day in _days(today):
             last = day - dt.timedelta(days=trigger.days)
-            query = Customer.objects.filter(_live(), **_on_day("last_order_at", last))
+            query = Customer.objects.live().filter(**_on_day("last_order_at", last))
             for customer in _chunks(query):
                 yield customer, f"sleep:{last.isoformat()}", {"days": str(trigger.days)}
     elif trigger.kind == "replenishment_due":
@@ -142,7 +138,7 @@ def _replenishment(definition: Definition, today: dt.date) -> Due:
                 .filter(**_on_day("last", bought))
                 .values_list("order__customer_id", flat=True)
             )
-            for customer in _chunks(Customer.objects.filter(_live(), pk__in=last)):
+            for customer in _chunks(Customer.objects.live().filter(pk__in=last)):
                 yield (
                     customer,
                     f"replenish:{product.sku}:{bought.isoformat()}",

@@ -252,7 +252,7 @@ def inbound_record(*, channel: str, address: str, text: str, provider_id: str = 
         return False
     if channel == Channel.EMAIL:
         field += "__iexact"  # mail clients change the case of addresses
-    customer = Customer.objects.filter(Q(**{field: address}), merged_into=None).first()
+    customer = Customer.objects.live().filter(Q(**{field: address})).first()
     if customer is None:
         log.info("inbound_unmatched", extra={"channel": channel})
         return False

@@ -55,7 +55,7 @@ def rfm_segment_of(recency: int, frequency: int, monetary: int) -> RfmSegment:
 
 
 def live_buyers() -> QuerySet[Customer]:
-    return Customer.objects.filter(merged_into__isnull=True, orders_count__gt=0)
+    return Customer.objects.live().filter(orders_count__gt=0)
 
 
 def _quintile(order_by: OrderBy, total: Window) -> ExpressionWrapper:

@@ -306,7 +306,8 @@ def referral_values() -> tuple[npt.NDArray[np.int64], FloatArray]:
     referrers' ids are looked up.
     """
     by_external = dict(
-        Customer.objects.filter(merged_into__isnull=True, attributes__has_key="referred_by")
+        Customer.objects.live()
+        .filter(attributes__has_key="referred_by")
         .order_by()
         .annotate(ref=KT("attributes__referred_by"))
         .values("ref")
@@ -316,9 +317,11 @@ def referral_values() -> tuple[npt.NDArray[np.int64], FloatArray]:
     refs = [ref for ref in by_external if ref]
     pairs: list[tuple[int, Decimal]] = []
     for start in range(0, len(refs), LOOKUP_CHUNK):
-        found = Customer.objects.filter(
-            external_id__in=refs[start : start + LOOKUP_CHUNK], merged_into__isnull=True
-        ).values_list("pk", "external_id")
+        found = (
+            Customer.objects.live()
+            .filter(external_id__in=refs[start : start + LOOKUP_CHUNK])
+            .values_list("pk", "external_id")
+        )
         pairs.extend((pk, by_external[external_id]) for pk, external_id in found)
     ids = np.array([pk for pk, _ in pairs], dtype=np.int64)
     values = np.array([float(value or 0) for _, value in pairs], dtype=np.float64)

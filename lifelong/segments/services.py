@@ -71,10 +71,6 @@ BATCH = 2_000
 SOURCE = "segments"
 
 
-def _live_customers() -> QuerySet[Customer]:
-    return Customer.objects.filter(merged_into__isnull=True)
-
-
 def customer_states_ensure() -> int:
     """Create the missing CustomerState rows (unclassified) for live customers.
 
@@ -85,7 +81,7 @@ def customer_states_ensure() -> int:
     CustomerState.objects.filter(customer__merged_into__isnull=False).delete()
     # Every remaining state row belongs to a live customer, so equal counts (two
     # index-only scans) mean nothing is missing and the set difference can be skipped.
-    if CustomerState.objects.count() == _live_customers().count():
+    if CustomerState.objects.count() == Customer.objects.live().count():
         return 0
     customers, states = table_of(Customer), table_of(CustomerState)
     # "WHERE 1 = 1" keeps SQLite from reading ON CONFLICT as a join condition.
@@ -116,7 +112,7 @@ def stages_refresh() -> int:
         sweep_memory()
         CustomerState.objects.filter(customer__merged_into__isnull=False).delete()
         moves = (
-            _live_customers()
+            Customer.objects.live()
             .order_by()
             .annotate(
                 old_stage=Coalesce("state__stage", Value("")),
@@ -292,7 +288,7 @@ def _parse(rules: RuleGroup | Any) -> RuleGroup:
 
 
 def _matching(rules: RuleGroup, now: dt.datetime) -> QuerySet[Customer]:
-    return _live_customers().filter(rules_compile(rules, now=now))
+    return Customer.objects.live().filter(rules_compile(rules, now=now))
 
 
 def segment_count(*, rules: RuleGroup | Any) -> int:
@@ -440,7 +436,7 @@ def segments_apply_for_customers(*, customer_ids: Iterable[int]) -> MembershipCh
             chunk = ids[start : start + ID_CHUNK]
             wanted = {
                 (segment.pk, row[0])
-                for row in _live_customers()
+                for row in Customer.objects.live()
                 .filter(pk__in=chunk)
                 .order_by()
                 .annotate(**flags)

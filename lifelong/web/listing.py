@@ -121,4 +121,4 @@ def customer_search_q(query: str) -> Q:
 
 def customers_active() -> QuerySet[Customer]:
     """Customers shown in lists: merged tombstones are hidden."""
-    return Customer.objects.filter(merged_into=None)
+    return Customer.objects.live()

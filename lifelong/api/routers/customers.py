@@ -42,7 +42,7 @@ def customers_list(
     request: HttpRequest, page: Query[PageQuery], filters: Query[CustomerFilters]
 ) -> dict[str, Any]:
     """Customers by id, oldest first; merged duplicates are left out."""
-    customers = Customer.objects.filter(merged_into__isnull=True).prefetch_related("tags")
+    customers = Customer.objects.live().prefetch_related("tags")
     if filters.email or filters.phone:
         # Filter on the stored (normalised) form, whatever form the client sent.
         try:

@@ -119,6 +119,7 @@ def test_merge_keeps_all_history_and_redirects_external_id(owner, frozen_time):
     assert merged.consents.count() == 1 and merged.notes.count() == 1 and merged.tasks.count() == 1
     duplicate.refresh_from_db()
     assert duplicate.merged_into_id == merged.pk
+    assert list(Customer.objects.live()) == [merged]
     assert duplicate.orders_count == 0
     assert AuditLog.objects.filter(action="customer.merge", actor=owner).exists()
 

@@ -333,7 +333,7 @@ def _stage_counts() -> list[tuple[str, str, int]]:
     rows = [(value, str(label), counts.get(value, 0)) for value, label in Stage.choices]
     # Customers the stage sweep has not reached yet have no state row, or an empty stage.
     classified = sum(n for stage, n in counts.items() if stage)
-    unclassified = Customer.objects.filter(merged_into__isnull=True).count() - classified
+    unclassified = Customer.objects.live().count() - classified
     if unclassified:
         rows.append(("", _("Not classified yet"), unclassified))
     return rows

@@ -63,7 +63,7 @@ def telegram_chat_link(*, token: str, chat_id: str, update_id: int) -> Customer 
     customer_id = telegram_token_read(token)
     if customer_id is None:
         return None
-    customer = Customer.objects.filter(pk=customer_id, merged_into=None).first()
+    customer = Customer.objects.live().filter(pk=customer_id).first()
     if customer is None:
         return None
     Customer.objects.filter(telegram_chat_id=chat_id).exclude(pk=customer.pk).update(
