@@ -145,7 +145,6 @@ def _staff_ensure() -> dict[str, User]:
             user = staff_user_create(username=username, password=DEMO_PASSWORD, role=role)
         else:
             user.password, user.role, user.is_active = password_hash, role, True
-            user.is_staff = user.is_superuser = role == Role.OWNER  # as staff_user_create sets them
         user.first_name, user.last_name = first_name, last_name
         user.save()
         staff[role.value] = user
