@@ -1,8 +1,37 @@
-"""Reads of the customer database that more than one app uses."""
+"""Reads of the customer database: the consent state, the customer list and the card.
+
+Views, the API and exports call these instead of building their own queries, so a
+customer list means the same thing wherever it is shown.
+"""
 
 from __future__ import annotations
 
-from lifelong.customers.models import Consent, Customer
+import datetime as dt
+import re
+from typing import TypedDict
+
+from django.db import connection
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from lifelong.commerce.models import Order
+from lifelong.customers.models import Consent, Customer, Fact, Note
+from lifelong.followups.models import Task, TaskStatus
+from lifelong.lib.phones import normalize_phone
+from lifelong.segments.models import CustomerState
+
+# The customer list's sort keys and the column each sorts by ("-key" sorts descending).
+CUSTOMER_SORTS = {
+    "created": "created_at",
+    "last_order": "last_order_at",
+    "total_spent": "total_spent",
+    "orders": "orders_count",
+}
+ORDERS_SHOWN = 20
+NOTES_SHOWN = 20
+CONSENT_HISTORY_SHOWN = 30
+
+PHONE_LIKE = re.compile(r"^\+?[\d\s()\-.]{3,}$")
 
 
 def consent_current(customer: Customer) -> dict[tuple[str, str], Consent]:
@@ -11,3 +40,132 @@ def consent_current(customer: Customer) -> dict[tuple[str, str], Consent]:
     for consent in customer.consents.order_by("-at", "-id"):
         current.setdefault((consent.channel, consent.purpose), consent)
     return current
+
+
+def _ci_variants(term: str) -> set[str]:
+    # SQLite folds case for ASCII only, so "иванова" would miss "Иванова"; matching the
+    # usual spellings of the term covers names as people type them. PostgreSQL's
+    # UPPER() folds Unicode, so there one case-insensitive pattern is enough.
+    if connection.vendor != "sqlite":
+        return {term}
+    return {term, term.lower(), term.upper(), term.capitalize()}
+
+
+def _name_q(term: str) -> Q:
+    q = Q()
+    for variant in _ci_variants(term):
+        for field in ("last_name", "first_name", "patronymic"):
+            q |= Q(**{f"{field}__istartswith": variant})
+    return q
+
+
+def phone_q(query: str) -> Q | None:
+    """Match a query that looks like a phone: the full E.164 number or a run of digits."""
+    if not PHONE_LIKE.match(query):
+        return None
+    digits = re.sub(r"\D", "", query)
+    if len(digits) < 3:
+        return None
+    q = Q(phone__contains=digits)
+    # A Russian number typed as 8XXX… is stored as +7XXX….
+    if digits.startswith("8") and len(digits) >= 4:
+        q |= Q(phone__contains="7" + digits[1:])
+    try:
+        full = normalize_phone(query)
+    except ValueError:
+        full = ""
+    if full:
+        q |= Q(phone=full)
+    return q
+
+
+def customer_search_q(query: str) -> Q:
+    """Customers matching a free-text query: name words, email or phone."""
+    query = query.strip()
+    by_phone = phone_q(query)
+    if by_phone is not None:
+        return by_phone
+    if "@" in query:
+        return Q(email__startswith=query.lower())
+    words = query.split()
+    by_name = Q()
+    for word in words:
+        by_name &= _name_q(word)
+    if len(words) == 1:
+        by_name |= Q(email__startswith=query.lower())
+    return by_name
+
+
+def customers_find(
+    *,
+    query: str = "",
+    tag: str = "",
+    status: str = "",
+    last_order_after: dt.date | None = None,
+    last_order_before: dt.date | None = None,
+    source: str = "",
+    sort: str = "-created",
+) -> QuerySet[Customer]:
+    """Live customers matching the list filters, sorted; tags come in one extra query.
+
+    `status` is "buyers", "leads" or "" for both; the dates are days in the current
+    time zone; `sort` is a key of CUSTOMER_SORTS, with "-" for descending.
+    """
+    qs = Customer.objects.live()
+    if query:
+        qs = qs.filter(customer_search_q(query))
+    if tag:
+        qs = qs.filter(tags__name=tag)
+    if status == "buyers":
+        qs = qs.filter(orders_count__gt=0)
+    elif status == "leads":
+        qs = qs.filter(orders_count=0)
+    tz = timezone.get_current_timezone()
+    if last_order_after:
+        start = dt.datetime.combine(last_order_after, dt.time.min, tzinfo=tz)
+        qs = qs.filter(last_order_at__gte=start)
+    if last_order_before:
+        end = dt.datetime.combine(last_order_before, dt.time.min, tzinfo=tz)
+        qs = qs.filter(last_order_at__lt=end)
+    if source:
+        qs = qs.filter(source=source)
+    descending = sort.startswith("-")
+    column = F(CUSTOMER_SORTS[sort.lstrip("-")])
+    order = column.desc(nulls_last=True) if descending else column.asc(nulls_last=True)
+    return qs.order_by(order, "-pk" if descending else "pk").prefetch_related("tags")
+
+
+class CustomerOverview(TypedDict):
+    """What the customer card reads about one customer besides its timeline."""
+
+    facts: list[Fact]
+    notes: list[Note]
+    consents: dict[tuple[str, str], Consent]
+    consent_history: list[Consent]
+    tasks: list[Task]
+    orders: list[Order]
+    scores: CustomerState | None
+
+
+def customer_overview(customer: Customer) -> CustomerOverview:
+    """The card's reads: a handful of indexed queries, the newest rows of each kind."""
+    return {
+        "facts": list(customer.facts.all()),
+        "notes": list(customer.notes.select_related("author")[:NOTES_SHOWN]),
+        "consents": consent_current(customer),
+        "consent_history": list(
+            Consent.objects.filter(customer=customer).order_by("-at", "-pk")[:CONSENT_HISTORY_SHOWN]
+        ),
+        "tasks": list(
+            customer.tasks.filter(status=TaskStatus.OPEN)
+            .select_related("assignee")
+            .order_by("due_at")
+        ),
+        "orders": list(
+            Order.objects.filter(customer=customer)
+            .order_by("-placed_at", "-pk")
+            .prefetch_related("lines")[:ORDERS_SHOWN]
+        ),
+        # Stage, RFM and CLV scores: one indexed read, the card is one customer.
+        "scores": CustomerState.objects.filter(customer=customer).first(),
+    }

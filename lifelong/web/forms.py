@@ -14,15 +14,9 @@ from django.utils.translation import gettext_lazy as _
 
 from lifelong.accounts.models import ApiScope, Role, User
 from lifelong.customers.models import Channel, Purpose
+from lifelong.customers.selectors import CUSTOMER_SORTS
 from lifelong.events.models import ImportKind, WebhookSource
 from lifelong.followups.models import TaskKind
-
-SORTS = {
-    "created": "created_at",
-    "last_order": "last_order_at",
-    "total_spent": "total_spent",
-    "orders": "orders_count",
-}
 
 
 class Form(forms.Form):
@@ -63,7 +57,7 @@ class CustomerFilterForm(Form):
     source = forms.CharField(label=_("Source"), required=False, max_length=64)
     sort = forms.ChoiceField(
         required=False,
-        choices=[(f"{d}{k}", k) for k in SORTS for d in ("", "-")],
+        choices=[(f"{d}{k}", k) for k in CUSTOMER_SORTS for d in ("", "-")],
     )
 
 

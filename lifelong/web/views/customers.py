@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from lifelong.accounts.permissions import EDIT_CUSTOMERS, VIEW, WORK_TASKS
-from lifelong.commerce.models import Order
 from lifelong.customers import services as customer_services
-from lifelong.customers.models import Channel, Consent, Customer, Purpose
-from lifelong.customers.selectors import consent_current
+from lifelong.customers.models import Channel, Customer, Purpose
+from lifelong.customers.selectors import customer_overview, customers_find
 from lifelong.events.models import Event
 from lifelong.followups import services as task_services
-from lifelong.followups.models import TaskStatus
-from lifelong.segments.models import CustomerState
 from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.forms import (
-    SORTS,
     ConsentForm,
     CustomerFilterForm,
     FactForm,
@@ -35,22 +29,13 @@ from lifelong.web.forms import (
     TagForm,
     TaskForm,
 )
-from lifelong.web.listing import (
-    Page,
-    customer_search_q,
-    customers_active,
-    page_number,
-    page_slice,
-)
+from lifelong.web.listing import Page, page_number, page_slice
 from lifelong.web.timeline import timeline_items
 from lifelong.web.views.churn import customer_churn
 from lifelong.web.views.inbox import customer_messaging
 
 PER_PAGE = 50
 TIMELINE_PER_PAGE = 30
-ORDERS_SHOWN = 20
-NOTES_SHOWN = 20
-CONSENT_HISTORY_SHOWN = 30
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -58,32 +43,17 @@ def is_htmx(request: HttpRequest) -> bool:
 
 
 def customer_list_queryset(form: CustomerFilterForm) -> QuerySet[Customer]:
-    """Customers matching the list filters, sorted; tags come in one extra query."""
-    qs = customers_active()
+    """The customers the list filters ask for (everyone, newest first, when they are invalid)."""
     data = form.cleaned_data if form.is_valid() else {}
-    if data.get("q"):
-        qs = qs.filter(customer_search_q(data["q"]))
-    if data.get("tag"):
-        qs = qs.filter(tags__name=data["tag"])
-    if data.get("status") == "buyers":
-        qs = qs.filter(orders_count__gt=0)
-    elif data.get("status") == "leads":
-        qs = qs.filter(orders_count=0)
-    tz = timezone.get_current_timezone()
-    if data.get("last_order_after"):
-        start = dt.datetime.combine(data["last_order_after"], dt.time.min, tzinfo=tz)
-        qs = qs.filter(last_order_at__gte=start)
-    if data.get("last_order_before"):
-        end = dt.datetime.combine(data["last_order_before"], dt.time.min, tzinfo=tz)
-        qs = qs.filter(last_order_at__lt=end)
-    if data.get("source"):
-        qs = qs.filter(source=data["source"])
-    sort = data.get("sort") or "-created"
-    field = SORTS[sort.lstrip("-")]
-    order = (
-        F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+    return customers_find(
+        query=data.get("q") or "",
+        tag=data.get("tag") or "",
+        status=data.get("status") or "",
+        last_order_after=data.get("last_order_after"),
+        last_order_before=data.get("last_order_before"),
+        source=data.get("source") or "",
+        sort=data.get("sort") or "-created",
     )
-    return qs.order_by(order, "-pk" if sort.startswith("-") else "pk").prefetch_related("tags")
 
 
 @require(VIEW)
@@ -112,37 +82,21 @@ def _timeline_page(customer: Customer, number: int) -> Page[Any]:
 
 
 def _card_context(request: HttpRequest, customer: Customer, **forms: Any) -> dict[str, Any]:
-    current = consent_current(customer)
+    card = customer_overview(customer)
     consent_grid = [
         {
             "channel": label,
-            "purposes": [current.get((channel, purpose)) for purpose in Purpose.values],
+            "purposes": [card["consents"].get((channel, purpose)) for purpose in Purpose.values],
         }
         for channel, label in Channel.choices
     ]
     user = staff_user(request)
     context: dict[str, Any] = {
+        **card,
         "customer": customer,
-        "facts": list(customer.facts.all()),
-        "notes": list(customer.notes.select_related("author")[:NOTES_SHOWN]),
         "consent_purposes": Purpose.choices,
         "consent_grid": consent_grid,
-        "consent_history": list(
-            Consent.objects.filter(customer=customer).order_by("-at", "-pk")[:CONSENT_HISTORY_SHOWN]
-        ),
-        "tasks": list(
-            customer.tasks.filter(status=TaskStatus.OPEN)
-            .select_related("assignee")
-            .order_by("due_at")
-        ),
-        "orders": list(
-            Order.objects.filter(customer=customer)
-            .order_by("-placed_at", "-pk")
-            .prefetch_related("lines")[:ORDERS_SHOWN]
-        ),
         "timeline": _timeline_page(customer, 1),
-        # Stage, RFM and CLV scores: one indexed read, the card is one customer.
-        "scores": CustomerState.objects.filter(customer=customer).first(),
         "can_edit": user.can(EDIT_CUSTOMERS),
         "can_work_tasks": user.can(WORK_TASKS),
         "note_form": NoteForm(),
@@ -290,7 +244,7 @@ def task_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _duplicate_find(primary: Customer, raw: str) -> tuple[Customer | None, str]:
     raw = raw.strip()
-    candidates = customers_active().exclude(pk=primary.pk)
+    candidates = Customer.objects.live().exclude(pk=primary.pk)
     if raw.lstrip("#").isdigit():
         found = candidates.filter(pk=int(raw.lstrip("#"))).first()
     else:

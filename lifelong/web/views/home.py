@@ -11,9 +11,9 @@ from django.shortcuts import render
 from lifelong import clock
 from lifelong.accounts.permissions import VIEW
 from lifelong.commerce.models import Order
+from lifelong.customers.models import Customer
 from lifelong.followups.models import Task, TaskStatus
 from lifelong.web.access import require, staff_user
-from lifelong.web.listing import customers_active
 
 
 @require(VIEW)
@@ -24,7 +24,7 @@ def home(request: HttpRequest) -> HttpResponse:
         open=Count("pk"), my_overdue=Count("pk", filter=Q(assignee=user, due_at__lt=now))
     )
     counts = {
-        "customers": customers_active().count(),
+        "customers": Customer.objects.live().count(),
         "recent_orders": Order.objects.filter(placed_at__gte=now - dt.timedelta(days=30)).count(),
         "open_tasks": tasks["open"],
         "my_overdue": tasks["my_overdue"],

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from lifelong.accounts.permissions import MANAGE_MARKETING
 from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel, Customer
+from lifelong.customers.selectors import customer_search_q
 from lifelong.messaging.models import BrandVoice, Template
 from lifelong.messaging.templating import (
     CONTEXT_NAMES,
@@ -35,7 +36,7 @@ from lifelong.web.forms_templates import (
     problem_text,
 )
 from lifelong.web.headers import message_html
-from lifelong.web.listing import customer_search_q, customers_active, page_number, page_slice
+from lifelong.web.listing import page_number, page_slice
 
 PER_PAGE = 50
 PREVIEW_CUSTOMERS = 30
@@ -57,7 +58,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
 
 def _recent_buyers() -> list[Customer]:
     return list(
-        customers_active()
+        Customer.objects.live()
         .filter(last_order_at__isnull=False)
         .order_by(F("last_order_at").desc(), "-pk")
         .only("pk", "first_name", "last_name", "patronymic", "email", "phone")[:PREVIEW_CUSTOMERS]
@@ -113,15 +114,15 @@ def _preview_customer(request: HttpRequest, form: PreviewForm) -> Customer | Non
     find = (form.cleaned_data.get("find") or "").strip()
     if find:
         if find.startswith("#") and find[1:].isdigit():
-            query = customers_active().filter(pk=int(find[1:]))
+            query = Customer.objects.live().filter(pk=int(find[1:]))
         else:
-            query = customers_active().filter(customer_search_q(find))
+            query = Customer.objects.live().filter(customer_search_q(find))
         return query.order_by(F("last_order_at").desc(nulls_last=True), "-pk").first()
     chosen = form.cleaned_data.get("customer")
     if chosen:
-        return object_get(request, customers_active(), chosen, MANAGE_MARKETING)
+        return object_get(request, Customer.objects.live(), chosen, MANAGE_MARKETING)
     buyers = _recent_buyers()[:1]
-    return buyers[0] if buyers else customers_active().order_by("-pk").first()
+    return buyers[0] if buyers else Customer.objects.live().order_by("-pk").first()
 
 
 def _draft_fields(request: HttpRequest) -> tuple[Customer | None, str, dict[str, str]]:
