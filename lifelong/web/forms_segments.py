@@ -1,4 +1,4 @@
-"""The segment builder: rule trees to and from plain form fields, and rules as sentences.
+"""The segment builder: rule trees to and from plain form fields (sentences: segment_sentences).
 
 Every node of the tree is a set of form fields named `<path>.<attribute>`, where the
 path is "r" for the root group and "r_0_2" for the third child of its first child.
@@ -11,11 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
-from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -351,23 +349,24 @@ def _builder_node(node: Any, path: str, depth: int, errors: Mapping[str, list[st
     return built
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
+    """A node value as the text a form field or a sentence shows."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ", ".join(_text(v) for v in value)
+        return ", ".join(text_of(v) for v in value)
     return str(value)
 
 
 def _input_values(kind: str, node: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {
-        key: _text(value) for key, value in node.items() if key not in ("kind", "negate")
+        key: text_of(value) for key, value in node.items() if key not in ("kind", "negate")
     }
     if kind == "bought":
         by = "category" if node.get("category") is not None else "sku"
-        values.update(by=by, target=_text(node.get(by)))
+        values.update(by=by, target=text_of(node.get(by)))
     if kind == "score":
         score = node.get("field", "stage")
         raw = node.get("value")
@@ -426,122 +425,6 @@ def problem_message(problem: RuleProblem, rest: Sequence[str | int] = ()) -> str
         text = str(known.get(problem.type, problem.msg))
     label = FIELD_LABELS.get(str(rest[0])) if rest else None
     return f"{label}: {text}" if label else text
-
-
-# --- rules as sentences --------------------------------------------------------------
-
-
-@dataclass
-class Sentence:
-    text: str
-    children: list[Sentence] = field(default_factory=list)
-
-
-def rules_sentences(rules: dict[str, Any]) -> Sentence:
-    """A stored (valid) rule tree as nested sentences for people to read."""
-    if rules.get("kind", "group") == "group":
-        children = [rules_sentences(child) for child in rules.get("rules", [])]
-        negate, op = bool(rules.get("negate")), rules.get("op", "and")
-        if not children:
-            text = _("Nobody") if (op == "or") != negate else _("Every customer")
-        elif op == "and":
-            text = _("Not all of these are true:") if negate else _("All of these are true:")
-        else:
-            text = _("None of these is true:") if negate else _("At least one of these is true:")
-        return Sentence(text, children)
-    return Sentence(_condition_sentence(rules))
-
-
-def _label(choices: Choices, value: Any) -> str:
-    return str(dict(choices).get(value, value))
-
-
-def _quoted(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(_quoted(v) for v in value)
-    return f"«{_text(value)}»"
-
-
-def _days(days: Any) -> str:
-    return _("in the last %(n)s days") % {"n": days}
-
-
-def _number(value: Any) -> str:
-    try:
-        return number_format(Decimal(str(value)), force_grouping=True)
-    except InvalidOperation:
-        return str(value)
-
-
-OP_WORDS: Mapping[str, Promise] = {
-    "eq": gettext_lazy("is"),
-    "gt": gettext_lazy("is more than"),
-    "gte": gettext_lazy("is at least"),
-    "lt": gettext_lazy("is less than"),
-    "lte": gettext_lazy("is at most"),
-    "in": gettext_lazy("is one of"),
-    "contains": gettext_lazy("contains"),
-}
-
-
-def _condition_sentence(node: dict[str, Any]) -> str:
-    kind, negate = node.get("kind"), bool(node.get("negate"))
-    if kind == "tag":
-        tag = _quoted(node.get("tag"))
-        return (_("has no tag %(tag)s") if negate else _("has the tag %(tag)s")) % {"tag": tag}
-    if kind == "event":
-        event = _quoted(node.get("type"))
-        sentence = (_("did not do %(event)s") if negate else _("did %(event)s")) % {"event": event}
-        within = node.get("within_days")
-        return sentence if within is None else f"{sentence} {_days(within)}"
-    if kind == "bought":
-        within = node.get("within_days")
-        if node.get("sku") is not None:
-            what = _("the SKU %(sku)s") % {"sku": _quoted(node["sku"])}
-        else:
-            what = _("from the category %(category)s") % {"category": _quoted(node.get("category"))}
-        sentence = (_("did not buy %(what)s") if negate else _("bought %(what)s")) % {"what": what}
-        return sentence if within is None else f"{sentence} {_days(within)}"
-    sentence = _positive_sentence(kind, node)
-    return _("not: %(condition)s") % {"condition": sentence} if negate else sentence
-
-
-def _positive_sentence(kind: Any, node: dict[str, Any]) -> str:
-    op = str(node.get("op", ""))
-    if kind == "consent":
-        return _("consented to %(purpose)s messages by %(channel)s") % {
-            "purpose": _label(Purpose.choices, node.get("purpose")).lower(),
-            "channel": _label(Channel.choices, node.get("channel")),
-        }
-    if kind == "last_order":
-        if op == "within":
-            return _("last order in the last %(n)s days") % {"n": node.get("days")}
-        return _("last order more than %(n)s days ago") % {"n": node.get("days")}
-    if kind == "summary":
-        field_name = _label(SUMMARY_FIELDS, node.get("field"))
-        return f"{field_name} {OP_WORDS.get(op, op)} {_number(node.get('value'))}"
-    if kind == "score":
-        score = str(node.get("field", ""))
-        value = node.get("value")
-        if score in SCORE_NAMES:
-            names = value if isinstance(value, list) else [value]
-            shown = ", ".join(_label(SCORE_NAMES[score], v) for v in names)
-        else:
-            shown = _text(value)
-        return f"{_label(SCORE_FIELDS, score)} {OP_WORDS.get(op, op)} {shown}"
-    if kind == "profile":
-        field_name = _label(profile_fields(), node.get("field"))
-        if op == "empty":
-            return _("%(field)s is empty") % {"field": field_name}
-        return f"{field_name} {OP_WORDS.get(op, op)} {_quoted(node.get('value'))}"
-    key = _quoted(node.get("key"))
-    if op == "exists":
-        return _("attribute %(key)s is set") % {"key": key}
-    return _("attribute %(key)s %(op)s %(value)s") % {
-        "key": key,
-        "op": OP_WORDS.get(op, op),
-        "value": _quoted(node.get("value")),
-    }
 
 
 # --- plain forms ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ from lifelong.journeys.definition import (
     WaitEvent,
 )
 from lifelong.journeys.selectors import NodeCounts
-from lifelong.web.forms_segments import Sentence, rules_sentences
+from lifelong.web.segment_sentences import Sentence, rules_sentences
 
 ICONS = {
     "wait": "⏱",

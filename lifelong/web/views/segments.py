@@ -33,6 +33,7 @@ from lifelong.segments.services import segment_count as rules_count
 from lifelong.web import forms_segments as builder
 from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.listing import page_number, page_slice
+from lifelong.web.segment_sentences import rules_sentences
 
 PER_PAGE = 50
 MEMBERS_PER_PAGE = 50
@@ -140,7 +141,7 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "segment": segment,
         "refreshing": editing.segment_is_refreshing(segment),
-        "sentence": builder.rules_sentences(segment.rules),
+        "sentence": rules_sentences(segment.rules),
         "moves": _recent_moves(segment),
         "recent_days": RECENT_DAYS,
         "page": members,
