@@ -66,6 +66,10 @@ class EncryptedTextField(models.TextField):
 class EncryptedJSONField(EncryptedTextField):
     """A JSON object stored encrypted as a whole."""
 
+    # What django-stubs' plugin reads as the types set and read through the field.
+    _pyi_private_set_type: dict[str, Any]  # type: ignore[assignment]
+    _pyi_private_get_type: dict[str, Any]  # type: ignore[assignment]
+
     def dump(self, value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
