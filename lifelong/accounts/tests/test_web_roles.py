@@ -17,6 +17,7 @@ from lifelong.accounts.permissions import (
     role_allows,
 )
 from lifelong.events.models import ImportJob
+from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
 from lifelong.journeys.services import journey_create
 from lifelong.messaging.models import Message, Template
@@ -59,6 +60,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "import_report": (IMPORT_DATA, "get"),
     "staff": (MANAGE_ACCOUNTS, "get"),
     "staff_user_create": (MANAGE_ACCOUNTS, "post"),
+    "webhook_source_rotate": (MANAGE_ACCOUNTS, "post"),
     "staff_user_role": (MANAGE_ACCOUNTS, "post"),
     "staff_user_access": (MANAGE_ACCOUNTS, "post"),
     "staff_user_two_factor_reset": (MANAGE_ACCOUNTS, "post"),
@@ -91,6 +93,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "template_new": (MANAGE_MARKETING, "get"),
     "template_edit": (MANAGE_MARKETING, "get"),
     "template_preview": (MANAGE_MARKETING, "post"),
+    "template_preview_html": (MANAGE_MARKETING, "post"),
     "brand_voice": (MANAGE_MARKETING, "get"),
     "journeys": (VIEW, "get"),
     "journey": (VIEW, "get"),
@@ -99,6 +102,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "journey_status": (MANAGE_MARKETING, "post"),
     "inbox": (VIEW, "get"),
     "inbox_message": (VIEW, "get"),
+    "inbox_message_html": (VIEW, "get"),
     "channels": (MANAGE_ACCOUNTS, "get"),
     "channel_edit": (MANAGE_ACCOUNTS, "get"),
     "sending_policy": (MANAGE_ACCOUNTS, "post"),
@@ -145,6 +149,7 @@ def objects(db):
         "task": task.pk,
         "import_job": job.pk,
         "api_key": key.pk,
+        "webhook_source": webhook_source_create(slug="shop", actor=None).pk,
         "user": UserFactory(username="colleague", role=Role.SUPPORT, password=None).pk,
         "segment": segment.pk,
     }
@@ -181,6 +186,8 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "journey_edit": "journey",
         "journey_status": "journey",
         "inbox_message": "message",
+        "inbox_message_html": "message",
+        "webhook_source_rotate": "webhook_source",
     }
     if name == "channel_edit":
         return reverse("web:channel_edit", kwargs={"channel": "email"})
