@@ -3,7 +3,8 @@
     LIFELONG_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
         .venv/bin/python bench/import_bench.py --rows 1000000
 
-It creates (and afterwards drops) its own database `lifelong_bench` on that server, writes a
+It creates (and afterwards drops) its own database on that server: the one the URL names, or
+`lifelong_bench` when the URL names `postgres` (so that two people can bench at once), writes a
 realistic shop export (one row per order line, ~2.5 lines per order, customers = rows / 5,
 Russian headers, `;`, decimal commas, dd.mm.yyyy dates) and measures:
 
@@ -128,7 +129,7 @@ def main() -> int:
         "--rows", type=int, default=1_000_000, help="order rows (default 1,000,000)"
     )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--keep", action="store_true", help="keep the lifelong_bench database")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
 
     server_url = os.environ.get("LIFELONG_DATABASE_URL", "")
@@ -139,16 +140,19 @@ def main() -> int:
         return 2
     conninfo = psycopg.conninfo.conninfo_to_dict(server_url)
     admin_url = psycopg.conninfo.make_conninfo("", **{**conninfo, "dbname": "postgres"})
-    bench_url = psycopg.conninfo.make_conninfo("", **{**conninfo, "dbname": DB_NAME})
+    db_name = conninfo.get("dbname") or DB_NAME
+    if db_name == "postgres":
+        db_name = DB_NAME
+    bench_url = psycopg.conninfo.make_conninfo("", **{**conninfo, "dbname": db_name})
     user = conninfo.get("user", "postgres")
     host = conninfo.get("host", "127.0.0.1")
     port = conninfo.get("port", "5432")
     password = f":{conninfo['password']}" if conninfo.get("password") else ""
 
-    admin_execute(admin_url, f"DROP DATABASE IF EXISTS {DB_NAME}")
-    admin_execute(admin_url, f"CREATE DATABASE {DB_NAME}")
+    admin_execute(admin_url, f"DROP DATABASE IF EXISTS {db_name}")
+    admin_execute(admin_url, f"CREATE DATABASE {db_name}")
     workdir = Path(tempfile.mkdtemp(prefix="lifelong-bench-"))
-    os.environ["LIFELONG_DATABASE_URL"] = f"postgresql://{user}{password}@{host}:{port}/{DB_NAME}"
+    os.environ["LIFELONG_DATABASE_URL"] = f"postgresql://{user}{password}@{host}:{port}/{db_name}"
     os.environ["LIFELONG_VAR_DIR"] = str(workdir / "var")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifelong.settings")
     print_load("before")
@@ -204,7 +208,7 @@ def main() -> int:
 
         connections.close_all()
         if not args.keep:
-            admin_execute(admin_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+            admin_execute(admin_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
         for path in sorted(workdir.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()
         workdir.rmdir()

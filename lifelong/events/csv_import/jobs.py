@@ -8,6 +8,7 @@ the idempotency of every write makes running a file again safe.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import logging
 import threading
@@ -31,6 +32,7 @@ from lifelong.events.csv_import.orders import OrdersBatch
 from lifelong.events.csv_import.products import products_batch
 from lifelong.events.csv_import.reading import (
     READ_ERRORS,
+    defective_split,
     grouped,
     last_rows,
     layout_read,
@@ -60,6 +62,20 @@ START_GRACE = dt.timedelta(seconds=30)
 # silent this long has lost its runner (a restart, a crash): the sweep runs it again from
 # the start, which is safe because every write is idempotent.
 STALE_AFTER = dt.timedelta(minutes=5)
+
+
+# Files people upload by mistake: a zip (xlsx, ods), an OLE2 compound file (xls), a PDF.
+BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"%PDF")
+
+
+def _mostly_nul(start: bytes) -> bool:
+    """Binary data, or UTF-16 without its byte-order mark (which we cannot tell from binary).
+
+    A text file with a stray NUL byte is still read: that row is reported.
+    """
+    return start.count(b"\x00") * 10 > len(start) and not start.startswith(
+        (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    )
 
 
 class JobTakenOver(Exception):
@@ -104,7 +120,7 @@ def import_job_create(
         raise ImportFileError(_("Unknown import kind: %(kind)s") % {"kind": kind})
     if not content.strip():
         raise ImportFileError(_("The file is empty."))
-    if b"\x00" in content[:8192]:
+    if content.startswith(BINARY_SIGNATURES) or _mostly_nul(content[:8192]):
         raise ImportFileError(
             _("This is not a CSV file (an Excel workbook?). Save it as CSV and upload again.")
         )
@@ -182,7 +198,7 @@ def import_job_run(
 def _job_process(job: ImportJob, progress: Callable[[ImportJob], None] | None) -> None:
     path = Path(job.file_path)
     try:
-        tally = _job_batches(job, path, progress)
+        tally, notes = _job_batches(job, path, progress)
     except JobTakenOver:
         log.warning("import_taken_over", extra={"job_id": job.pk})
         return
@@ -212,13 +228,16 @@ def _job_process(job: ImportJob, progress: Callable[[ImportJob], None] | None) -
                 "rejected": tally.rejected,
             },
         )
-    _job_finish(job, ImportStatus.DONE, _job_message(job, tally))
+    _job_finish(job, ImportStatus.DONE, _job_message(job, tally, notes))
     if not job.dry_run and (tally.created or tally.updated) and job.kind != ImportKind.PRODUCTS:
         # One full pass over the segments is cheaper than re-evaluating them per batch.
         segments_refresh_all()
 
 
-def _job_batches(job: ImportJob, path: Path, progress: Callable[[ImportJob], None] | None) -> Tally:
+def _job_batches(
+    job: ImportJob, path: Path, progress: Callable[[ImportJob], None] | None
+) -> tuple[Tally, list[str]]:
+    """Import the file batch by batch; the tally, and notes on the file for the report."""
     layout, encoding = layout_read(path, job.kind)
     key_index = layout.key_index
     job.total_rows, last_row = last_rows(path, encoding, key_index)
@@ -230,14 +249,17 @@ def _job_batches(job: ImportJob, path: Path, progress: Callable[[ImportJob], Non
     handler = HANDLERS[job.kind](layout, tz)
     size = BATCH_ROWS[job.kind]
 
-    def batches() -> Iterator[tuple[int, Any]]:
+    def batches() -> Iterator[tuple[int, Any, Tally]]:
         with csv_open(path, encoding=encoding) as csv_file:
             for groups in grouped(csv_file.rows, key_index, last_row, size):
-                yield sum(len(rows) for _key, rows in groups), handler.prepare(groups)
+                rows = sum(len(rows) for _key, rows in groups)
+                readable, unreadable = defective_split(groups, csv_file.defects, layout, encoding)
+                yield rows, handler.prepare(readable), unreadable
 
     tally = Tally()
-    for rows, prepared in prefetched(batches):
+    for rows, prepared, unreadable in prefetched(batches):
         ctx = Context(layout=layout, dry_run=job.dry_run, now=clock.now())
+        tally.add(unreadable)
         tally.add(_batch_run(handler, prepared, ctx, rows))
         job.processed_rows += rows
         job.created_rows, job.updated_rows = tally.created, tally.updated
@@ -253,7 +275,16 @@ def _job_batches(job: ImportJob, path: Path, progress: Callable[[ImportJob], Non
         if progress is not None:
             progress(job)
     job.errors = sorted(tally.errors, key=lambda e: e["row"])[:MAX_STORED_ERRORS]
-    return tally
+    notes = layout.warnings()
+    if encoding.unrecognised:
+        notes.insert(
+            0,
+            _(
+                "Most of this file is neither UTF-8 nor Windows-1251 text: its rows with other "
+                "bytes were rejected. Save the file as «CSV UTF-8» and upload it again."
+            ),
+        )
+    return tally, notes
 
 
 def _job_beat(job: ImportJob, **progress: int) -> None:
@@ -277,7 +308,8 @@ def _batch_run(handler: BatchHandler, prepared: Any, ctx: Context, rows: int) ->
             return handler.write(prepared, ctx)
 
 
-def _job_message(job: ImportJob, tally: Tally) -> str:
+def _job_message(job: ImportJob, tally: Tally, notes: list[str]) -> str:
+    """The report's message: one line each (dry run, a cut report, notes on the file)."""
     parts = []
     if job.dry_run:
         parts.append(_("Dry run: nothing was written."))
@@ -285,7 +317,7 @@ def _job_message(job: ImportJob, tally: Tally) -> str:
         parts.append(
             _("Only the first %(n)s rejected rows are in the report.") % {"n": MAX_STORED_ERRORS}
         )
-    return " ".join(parts)
+    return "\n".join([*parts, *notes])
 
 
 def _job_finish(job: ImportJob, status: str, message: str) -> None:

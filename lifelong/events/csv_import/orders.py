@@ -12,11 +12,9 @@ summaries. The same SQL runs on PostgreSQL and SQLite.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from json import dumps
-from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,34 +23,23 @@ from django.db import connection
 from django.db.backends.utils import CursorWrapper
 from django.utils.translation import gettext as _
 
+from lifelong import clock
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product
 from lifelong.commerce.services import customer_summaries_refresh
 from lifelong.customers.models import Customer
-from lifelong.events.csv_import.layout import STATUSES, Layout, currency_code, word
+from lifelong.events.csv_import.layout import Layout
+from lifelong.events.csv_import.order_rows import OrderParser
 from lifelong.events.csv_import.sql import StageTable, db_datetime, db_type, json_sql
 from lifelong.events.csv_import.tally import Context, Group, GroupError, RowError, Rows, Tally
+from lifelong.events.field_limits import (
+    FieldLimitError,
+    amount_limit,
+    text_limit,
+)
 from lifelong.events.models import Event
-from lifelong.lib.csv_files import parse_datetime, parse_int, parse_money
 
 SOURCE = "csv"
 ZERO = Decimal("0")
-# Parsed values of repeated cells (prices, quantities, dates, statuses) are remembered;
-# the memory is emptied when it holds this many values of one column.
-CACHE_SIZE = 100_000
-
-# Fields given once per order: every row of the order may repeat them, but not contradict.
-ORDER_FIELDS = (
-    "customer_id",
-    "placed_at",
-    "total",
-    "currency",
-    "status",
-    "discount",
-    "coupon",
-    "channel",
-    "paid_at",
-    "delivered_at",
-)
 # Order fields that are stored as given: compared and updated only when the file gives them.
 _OPTIONAL = ("currency", "status", "discount", "coupon", "channel", "paid_at", "delivered_at")
 
@@ -62,151 +49,6 @@ STATUS_EVENTS = {
     OrderStatus.CANCELLED: "order_cancelled",
     OrderStatus.REFUNDED: "order_refunded",
 }
-
-Line = tuple[str, int, Decimal, str]  # (sku, quantity, price, name)
-
-
-def money(raw: str, label: str) -> Decimal:
-    try:
-        value = parse_money(raw)
-    except ValueError:
-        raise RowError(label, _("not a number: %(value)r") % {"value": raw}) from None
-    if value < 0:
-        raise RowError(label, _("the amount cannot be negative: %(value)r") % {"value": raw})
-    return value
-
-
-class OrderParser:
-    """Turns the rows of one order into its values and lines, or says which rows are bad."""
-
-    def __init__(self, layout: Layout, tz: ZoneInfo) -> None:
-        self.layout = layout
-        self.tz = tz
-        index = layout.index
-        self.fields = [(name, index[name]) for name in ORDER_FIELDS if name in index]
-        # customer_id and placed_at are required columns, so this always returns a tuple.
-        self.order_cells: Callable[[list[str]], tuple[str, ...]] = itemgetter(
-            *(position for _name, position in self.fields)
-        )
-        self.sku = index.get("sku")
-        self.name = index.get("name")
-        self.quantity = index.get("quantity")
-        self.price = index.get("price")
-        self.parsers: dict[str, Callable[[str, str], Any]] = {
-            "placed_at": self._datetime,
-            "paid_at": self._datetime,
-            "delivered_at": self._datetime,
-            "total": money,
-            "discount": money,
-            "price": money,
-            "status": _status,
-            "currency": _currency,
-            "quantity": _quantity,
-        }
-        self.memory: dict[str, dict[str, Any]] = {name: {} for name in self.parsers}
-
-    def _datetime(self, raw: str, label: str) -> dt.datetime:
-        try:
-            return parse_datetime(raw, self.tz)
-        except ValueError:
-            raise RowError(label, _("not a date: %(value)r") % {"value": raw}) from None
-
-    def value(self, name: str, raw: str) -> Any:
-        parse = self.parsers.get(name)
-        if parse is None:
-            return raw
-        memory = self.memory[name]
-        value = memory.get(raw)
-        if value is None:
-            value = parse(raw, self.layout.label(name))
-            if len(memory) >= CACHE_SIZE:
-                memory.clear()
-            memory[raw] = value
-        return value
-
-    def line(self, cells: list[str]) -> Line | None:
-        sku = "" if self.sku is None else cells[self.sku]
-        name = "" if self.name is None else cells[self.name]
-        if not sku and not name:
-            return None
-        raw_price = "" if self.price is None else cells[self.price]
-        if not raw_price:
-            raise RowError(self.layout.label("price"), _("a line needs a price"))
-        price = self.value("price", raw_price)
-        raw_quantity = "" if self.quantity is None else cells[self.quantity]
-        quantity = self.value("quantity", raw_quantity) if raw_quantity else 1
-        return sku, quantity, price, name
-
-    def draft(self, rows: Rows) -> tuple[dict[str, Any], list[Line] | None]:
-        """The order's values and lines (None: the file gives no lines). Raises GroupError."""
-        label = self.layout.label
-        values: dict[str, Any] = {}
-        first_row: dict[str, int] = {}
-        lines: list[Line] = []
-        failures: dict[int, RowError] = {}
-        merged: tuple[str, ...] | None = None
-        for number, cells in rows:
-            try:
-                raw = self.order_cells(cells)
-                # Rows of one order usually repeat its cells verbatim: parse them once.
-                if raw != merged:
-                    for (name, _position), cell in zip(self.fields, raw, strict=True):
-                        if not cell:
-                            continue
-                        value = self.value(name, cell)
-                        if name not in values:
-                            values[name] = value
-                            first_row[name] = number
-                        elif values[name] != value:
-                            raise RowError(
-                                label(name),
-                                _("contradicts row %(row)s of the same order")
-                                % {"row": first_row[name]},
-                            )
-                    merged = raw
-                line = self.line(cells)
-            except RowError as exc:
-                failures[number] = exc
-                continue
-            if line is not None:
-                lines.append(line)
-        first = rows[0][0]
-        if not failures:
-            for name in ("customer_id", "placed_at"):
-                if name not in values:
-                    failures[first] = RowError(label(name), _("a required value is missing"))
-        if not failures and "total" not in values:
-            if not lines:
-                failures[first] = RowError(label("total"), _("a required value is missing"))
-            values["total"] = sum((line[2] * line[1] for line in lines), ZERO)
-        if failures:
-            raise GroupError(failures)
-        return values, lines or None
-
-
-def _status(raw: str, label: str) -> str:
-    status = STATUSES.get(word(raw))
-    if status is None:
-        raise RowError(label, _("unknown order status: %(value)r") % {"value": raw})
-    return status.value
-
-
-def _currency(raw: str, label: str) -> str:
-    currency = currency_code(raw)
-    if currency is None:
-        raise RowError(label, _("not a currency code: %(value)r") % {"value": raw})
-    return currency
-
-
-def _quantity(raw: str, label: str) -> int:
-    try:
-        quantity = parse_int(raw)
-    except ValueError:
-        raise RowError(label, _("not a whole number: %(value)r") % {"value": raw}) from None
-    if quantity <= 0:
-        raise RowError(label, _("the quantity must be positive: %(value)r") % {"value": raw})
-    return quantity
-
 
 # Staging tables ------------------------------------------------------------------------
 
@@ -398,6 +240,32 @@ WHERE true
 ON CONFLICT (idempotency_key) DO NOTHING
 """
 
+# A customer's spend is the sum of their counted orders, and it has a column of its own:
+# a batch must not push it past what that column holds. The stored spend plus the batch's
+# totals bounds the new spend from above (totals are never negative), so this cheap test
+# finds every customer who may pass; only those are summed exactly.
+_SPEND_MAY_OVERFLOW = """
+SELECT s.customer_id FROM {stage} s JOIN {customer} c ON c.id = s.customer_id
+GROUP BY s.customer_id, c.total_spent
+HAVING c.total_spent + SUM(s.total) >= %(ceiling)s
+"""
+# For those customers: what their other orders add up to, and what each staged order adds.
+_SPEND_BESIDES_STAGE = """
+SELECT o.customer_id, SUM(o.total - o.refunded_total)
+FROM {order} o
+WHERE o.customer_id IN ({ids}) AND o.status NOT IN (%(cancelled)s, %(refunded)s)
+    AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.order_id = o.id)
+GROUP BY o.customer_id
+"""
+_SPEND_STAGED = """
+SELECT s.seq, s.customer_id,
+    CASE WHEN COALESCE(s.status, s.prev_status, %(placed)s) IN (%(cancelled)s, %(refunded)s)
+        THEN 0 ELSE s.total - COALESCE(o.refunded_total, 0) END
+FROM {stage} s LEFT JOIN {order} o ON o.id = s.order_id
+WHERE s.customer_id IN ({ids})
+ORDER BY s.seq
+"""
+
 _TOUCHED_CUSTOMERS = """
 SELECT customer_id FROM {stage} WHERE created = 1 OR changed = 1 OR lines_changed = 1
 UNION
@@ -406,9 +274,10 @@ WHERE (changed = 1 OR lines_changed = 1) AND prev_customer_id IS NOT NULL
 """
 
 
-def _sql(template: str) -> str:
+def _sql(template: str, **lists: str) -> str:
     return template.format(
         **_TABLES,
+        **lists,
         differs=_DIFFERS,
         given=_GIVEN,
         properties=_PROPERTIES.format(**json_sql(_TABLES["line"])),
@@ -433,7 +302,8 @@ class OrdersBatch:
 
     def __init__(self, layout: Layout, tz: ZoneInfo) -> None:
         self.layout = layout
-        self.parser = OrderParser(layout, tz)
+        self.parser = OrderParser(layout, tz, clock.now())
+        self.key_limit = text_limit(Order, "external_id")
 
     def prepare(self, groups: list[Group]) -> ParsedOrders:
         """Parse and check a batch; no database access, so it may run in a reading thread."""
@@ -445,6 +315,12 @@ class OrdersBatch:
                 parsed.rejected.reject_keyless(
                     self.layout, rows, "order_id", _("the order number is empty")
                 )
+                continue
+            try:
+                self.key_limit.check(key)
+            except FieldLimitError as exc:
+                # Every row of the order carries the same too long number.
+                parsed.rejected.reject_keyless(self.layout, rows, "order_id", str(exc))
                 continue
             try:
                 values, order_lines = draft(rows)
@@ -505,6 +381,7 @@ class OrdersBatch:
                 tally.reject_group(self.layout, rows, {rows[0][0]: failure})
             cursor.execute(_sql("DELETE FROM {stage} WHERE customer_id IS NULL"))
             cursor.execute(_sql(_COMPARE_ORDERS))
+            self._spend_overflows_reject(cursor, parsed, tally)
             cursor.execute(_sql(_NEW_ORDER_LINES))
             cursor.execute(_sql(_COMPARE_LINES))
             cursor.execute(_sql(_COUNTS))
@@ -514,6 +391,50 @@ class OrdersBatch:
             stage.drop(cursor)
             stage_lines.drop(cursor)
         return tally
+
+    def _spend_overflows_reject(
+        self, cursor: CursorWrapper, parsed: ParsedOrders, tally: Tally
+    ) -> None:
+        """Reject the orders that would push their customer's spend past what its column holds.
+
+        The orders are taken in file order; each one that would pass the limit is rejected.
+        """
+        spend = amount_limit(Customer, "total_spent")
+        # An int: SQLite compares a number with a text parameter as smaller, always.
+        params: dict[str, Any] = {"ceiling": int(spend.ceiling)}
+        cursor.execute(_sql(_SPEND_MAY_OVERFLOW), params)
+        ids = [customer_id for (customer_id,) in cursor.fetchall()]
+        if not ids:
+            return
+        params.update(
+            placed=OrderStatus.PLACED.value,
+            cancelled=OrderStatus.CANCELLED.value,
+            refunded=OrderStatus.REFUNDED.value,
+        )
+        # Ids read from the database, written as integers: nothing from the file.
+        marks = ", ".join(str(int(customer_id)) for customer_id in ids)
+        cursor.execute(_sql(_SPEND_BESIDES_STAGE, ids=marks), params)
+        # SQLite returns floats: exact enough to compare with a 14-digit limit.
+        spent = {customer_id: Decimal(str(amount)) for customer_id, amount in cursor.fetchall()}
+        cursor.execute(_sql(_SPEND_STAGED, ids=marks), params)
+        over: list[int] = []
+        for seq, customer_id, amount in cursor.fetchall():
+            total = spent.get(customer_id, ZERO) + Decimal(str(amount))
+            if total >= spend.ceiling:
+                over.append(seq)
+            else:
+                spent[customer_id] = total
+        if not over:
+            return
+        reason = _(
+            "the customer's total spend would pass the largest amount stored, %(largest)s"
+        ) % {"largest": spend.largest}
+        for seq in over:
+            rows = parsed.rows_of[seq]
+            failure = RowError(self.layout.label("total"), reason)
+            tally.reject_group(self.layout, rows, {rows[0][0]: failure})
+        seqs = ", ".join(str(int(seq)) for seq in over)
+        cursor.execute(_sql("DELETE FROM {stage} WHERE seq IN ({seqs})", seqs=seqs))
 
 
 def _write(cursor: CursorWrapper, now: dt.datetime) -> None:

@@ -8,9 +8,10 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from lifelong.commerce.models import Product
+from lifelong.events.csv_import.cells import checked, money
 from lifelong.events.csv_import.layout import BOOLEANS, currency_code, word
-from lifelong.events.csv_import.orders import money
 from lifelong.events.csv_import.tally import Context, Group, RowError, Tally
+from lifelong.events.field_limits import FieldLimitError, amount_limit, count_limit, text_limit
 from lifelong.lib.csv_files import parse_int
 
 
@@ -20,12 +21,12 @@ def _product_values(cells: list[str], ctx: Context) -> dict[str, Any]:
     for name in ("name", "category"):
         value = layout.cell(cells, name)
         if value:
-            values[name] = value
+            values[name] = checked(text_limit(Product, name), value, layout.label(name))
     if "name" not in values:
         raise RowError(layout.label("name"), _("a required value is missing"))
     raw = layout.cell(cells, "price")
     if raw:
-        values["price"] = money(raw, layout.label("price"))
+        values["price"] = money(raw, layout.label("price"), amount_limit(Product, "price"))
     raw = layout.cell(cells, "currency")
     if raw:
         currency = currency_code(raw)
@@ -45,7 +46,9 @@ def _product_values(cells: list[str], ctx: Context) -> dict[str, Any]:
                 layout.label("replenishment_days"),
                 _("not a positive whole number: %(value)r") % {"value": raw},
             )
-        values["replenishment_days"] = days
+        values["replenishment_days"] = checked(
+            count_limit(Product, "replenishment_days"), days, layout.label("replenishment_days")
+        )
     raw = layout.cell(cells, "active")
     if raw:
         if word(raw) not in BOOLEANS:
@@ -64,6 +67,11 @@ def products_batch(groups: list[Group], ctx: Context) -> Tally:
     for key, rows in groups:
         if not key:
             tally.reject_keyless(layout, rows, "sku", _("the SKU is empty"))
+            continue
+        try:
+            text_limit(Product, "sku").check(key)
+        except FieldLimitError as exc:
+            tally.reject_keyless(layout, rows, "sku", str(exc))
             continue
         good: list[dict[str, Any]] = []
         failures: dict[int, RowError] = {}

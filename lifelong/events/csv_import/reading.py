@@ -13,25 +13,97 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from lifelong.events.csv_import.layout import ImportFileError, Layout
-from lifelong.events.csv_import.tally import Group, Rows
-from lifelong.lib.csv_files import CsvReadError, csv_open
+from lifelong.events.csv_import.tally import Group, RowError, Rows, Tally
+from lifelong.lib.csv_files import (
+    CsvReadError,
+    Defect,
+    RowDefect,
+    TextEncoding,
+    csv_open,
+)
 
 T = TypeVar("T")
-READ_ERRORS = (ImportFileError, CsvReadError, UnicodeDecodeError, csv.Error, OSError)
+READ_ERRORS = (ImportFileError, CsvReadError, csv.Error, OSError)
 
 
-def layout_read(path: Path, kind: str) -> tuple[Layout, str]:
+def layout_read(path: Path, kind: str) -> tuple[Layout, TextEncoding]:
     """The file's layout and encoding; ImportFileError for a file we cannot take."""
     try:
         with csv_open(path) as csv_file:
-            return Layout.from_header(kind, csv_file.header), csv_file.encoding
-    except (CsvReadError, UnicodeDecodeError, csv.Error) as exc:
+            if csv_file.header_defect is not None:
+                _column, reason = defect_reason(
+                    csv_file.header_defect,
+                    header=csv_file.header,
+                    row=csv_file.header_row,
+                    encoding=csv_file.encoding,
+                )
+                raise ImportFileError(
+                    _("Row %(row)s, the header, cannot be read: %(reason)s.")
+                    % {"row": csv_file.header_row, "reason": reason}
+                )
+            layout = Layout.from_header(kind, csv_file.header, row=csv_file.header_row)
+            return layout, csv_file.encoding
+    except (CsvReadError, csv.Error) as exc:
         raise ImportFileError(
             _("The file cannot be read as CSV: %(error)s") % {"error": exc}
         ) from exc
 
 
-def last_rows(path: Path, encoding: str, key_index: int) -> tuple[int, dict[str, int]]:
+def defect_reason(
+    defect: RowDefect, *, header: list[str], row: int, encoding: TextEncoding
+) -> tuple[str, str]:
+    """The column (its header) and the reason to report for a row that could not be read."""
+    position = defect.column
+    column = header[position] if position < len(header) else ""
+    number = position + 1
+    if defect.defect is Defect.UNDECODABLE:
+        reason = _("bytes that are not valid %(encoding)s in column %(column)s") % {
+            "encoding": encoding.label,
+            "column": number,
+        }
+    elif defect.defect is Defect.NUL:
+        reason = _("a NUL character in column %(column)s (a damaged file?)") % {"column": number}
+    elif defect.defect is Defect.UNCLOSED_QUOTE:
+        reason = _(
+            "unclosed quote starting at row %(row)s, column %(column)s: the quoted cell ran on "
+            "over %(lines)s more lines; they were read again as rows of their own"
+        ) % {"row": row, "column": number, "lines": defect.lines}
+    else:
+        reason = _("a cell longer than %(limit)s characters in column %(column)s") % {
+            "limit": f"{csv.field_size_limit():,}".replace(",", " "),
+            "column": number,
+        }
+    return column, reason
+
+
+def defective_split(
+    groups: list[Group], defects: dict[int, RowDefect], layout: Layout, encoding: TextEncoding
+) -> tuple[list[Group], Tally]:
+    """The groups without unreadable rows, and the others rejected (every row of them).
+
+    `defects` is the reader's record of unreadable rows; those handled are removed from it.
+    """
+    rejected = Tally()
+    if not defects:
+        return groups, rejected
+    clean: list[Group] = []
+    for key, rows in groups:
+        failures: dict[int, RowError] = {}
+        for number, _cells in rows:
+            defect = defects.pop(number, None)
+            if defect is not None:
+                column, reason = defect_reason(
+                    defect, header=layout.header, row=number, encoding=encoding
+                )
+                failures[number] = RowError(column, reason)
+        if failures:
+            rejected.reject_group(layout, rows, failures)
+        else:
+            clean.append((key, rows))
+    return clean, rejected
+
+
+def last_rows(path: Path, encoding: TextEncoding, key_index: int) -> tuple[int, dict[str, int]]:
     """The number of data rows, and the number of each key's last row."""
     last_row: dict[str, int] = {}
     total = 0

@@ -9,6 +9,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from lifelong.events.csv_import.layout import Layout
+from lifelong.lib.csv_files import text_shown
 
 Rows = list[tuple[int, list[str]]]
 # All rows of one key (customer ID, order number, SKU): written or rejected together.
@@ -51,12 +52,17 @@ class Tally:
         self, layout: Layout, number: int, cells: list[str], column: str, reason: str
     ) -> None:
         self.rejected += 1
+        # Bytes that did not decode, NUL and runaway cells are shown, not stored as they are:
+        # the report is JSON in the database and a CSV opened in a spreadsheet.
         self.errors.append(
             {
                 "row": number,
-                "column": column,
-                "reason": reason,
-                "values": dict(zip(layout.header, cells, strict=False)),
+                "column": text_shown(column, limit=200),
+                "reason": text_shown(reason, limit=500),
+                "values": {
+                    text_shown(name, limit=200): text_shown(cell)
+                    for name, cell in zip(layout.header, cells, strict=False)
+                },
             }
         )
 
