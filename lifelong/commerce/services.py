@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import DecimalField, F, Q, Sum
 
 from lifelong import clock
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product, Refund
@@ -64,6 +64,32 @@ def product_upsert(
 # Cancelled and fully refunded orders are not purchases for the summary.
 UNCOUNTED_STATUSES = (OrderStatus.CANCELLED.value, OrderStatus.REFUNDED.value)
 COUNTED = ~Q(status__in=UNCOUNTED_STATUSES)
+
+
+def customer_spend(*, customer_id: int, excluding_order_id: int | None = None) -> Decimal:
+    """The net spend of the customer's counted orders, summed from the orders themselves."""
+    orders = Order.objects.filter(COUNTED, customer_id=customer_id)
+    if excluding_order_id is not None:
+        orders = orders.exclude(pk=excluding_order_id)
+    spent = orders.aggregate(spent=Sum(F("total") - F("refunded_total")))["spent"]
+    return Decimal(spent or ZERO)
+
+
+def _spend_ceiling() -> Decimal:
+    column = Customer._meta.get_field("total_spent")
+    assert isinstance(column, DecimalField)
+    return Decimal(10) ** (column.max_digits - column.decimal_places)
+
+
+def spend_fits(amount: Decimal) -> bool:
+    """Whether a customer's spend of `amount` fits Customer.total_spent."""
+    return amount < _spend_ceiling()
+
+
+def spend_refusal() -> str:
+    largest = f"{_spend_ceiling() - Decimal('0.01'):,}".replace(",", " ")
+    return f"the customer's spend would exceed the largest amount the product keeps, {largest}"
+
 
 _SUMMARY_SQL = """
 UPDATE {customer} SET orders_count = s.n, total_spent = s.spent,
@@ -154,6 +180,17 @@ def order_upsert(
         "channel": channel,
     }
     order = Order.objects.select_for_update().filter(external_id=external_id).first()
+    if order is not None and total < order.refunded_total:
+        raise OrderDataError(f"total is below the refunded {order.refunded_total}", field="total")
+    if status not in UNCOUNTED_STATUSES:
+        # The summary must fit its column: the customer row is locked so that two orders
+        # arriving at once cannot both take the last room.
+        Customer.objects.select_for_update().filter(pk=customer.pk).first()
+        others = customer_spend(
+            customer_id=customer.pk, excluding_order_id=None if order is None else order.pk
+        )
+        if not spend_fits(others + total - (ZERO if order is None else order.refunded_total)):
+            raise OrderDataError(spend_refusal(), field="total")
     created = order is None
     previous_customer_id = None if order is None else order.customer_id
     previous_status = None if order is None else order.status
@@ -161,10 +198,6 @@ def order_upsert(
         order = Order.objects.create(external_id=external_id, **values)
         changed = list(values)
     else:
-        if total < order.refunded_total:
-            raise OrderDataError(
-                f"total is below the refunded {order.refunded_total}", field="total"
-            )
         changed = [k for k, v in values.items() if getattr(order, k) != v]
         if changed:
             for k in changed:

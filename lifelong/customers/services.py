@@ -14,7 +14,12 @@ from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
 from lifelong.commerce.models import Order
-from lifelong.commerce.services import customer_summaries_refresh
+from lifelong.commerce.services import (
+    customer_spend,
+    customer_summaries_refresh,
+    spend_fits,
+    spend_refusal,
+)
 from lifelong.customers.models import Channel, Consent, Customer, Fact, Gender, Note, Purpose, Tag
 from lifelong.events.models import Event
 from lifelong.events.services import event_record
@@ -369,6 +374,10 @@ def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None
         Customer.objects.select_for_update().get(pk=primary.pk),
         Customer.objects.select_for_update().get(pk=duplicate.pk),
     )
+    if not spend_fits(
+        customer_spend(customer_id=primary.pk) + customer_spend(customer_id=duplicate.pk)
+    ):
+        raise CustomerDataError(spend_refusal(), field="duplicate")
     filled = []
     for name in (*PROFILE_FIELDS, "birthday"):
         if not getattr(primary, name) and getattr(duplicate, name):
