@@ -7,6 +7,10 @@ Every provider's failures map the same way, so a message is never blindly sent t
 - HTTP 4xx: permanent, except 408 and 429; HTTP 5xx, 408, 429: transient.
 Transports read their provider's error body first and fall back on `status_error`.
 
+Provider addresses are owner settings: like every outbound call they must be public, unless
+the operator allows a private network (`LIFELONG_OUTBOUND_ALLOWED_NETWORKS`, e.g. an SMS
+gateway inside the shop's own network).
+
 Plain `http.client` rather than a library: it keeps "connecting" and "waiting for the
 answer" apart, which is exactly the line between a safe retry and a possible duplicate.
 """
@@ -14,14 +18,17 @@ answer" apart, which is exactly the line between a safe retry and a possible dup
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
 import http.client
 import json as jsonlib
+import socket
 import ssl
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from lifelong.lib.outbound import HostUnresolved, OutboundRefused, outbound_address
 from lifelong.messaging.channels.base import TransportError
 from lifelong.messaging.models import ChannelConfig
 
@@ -87,6 +94,14 @@ def http_request(
         sent_headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
     sent_headers.update(headers or {})
 
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        address = outbound_address(parts.hostname, port)
+    except OutboundRefused as exc:
+        raise TransportError(f"{label}: {exc}", permanent=True) from exc
+    except HostUnresolved as exc:
+        raise TransportError(f"{label}: cannot connect: {exc}") from exc
+
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
         connection = http.client.HTTPSConnection(
@@ -97,6 +112,9 @@ def http_request(
         )
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=CONNECT_TIMEOUT)
+    # Connect to the address that was checked, not to a second resolution of the name (which
+    # could answer differently); TLS and the Host header still use the name.
+    connection._create_connection = functools.partial(_connect_to, address)  # type: ignore[attr-defined]
     try:
         try:
             connection.connect()
@@ -123,6 +141,12 @@ def http_request(
         )
     finally:
         connection.close()
+
+
+def _connect_to(
+    address: str, _named: tuple[str, int], timeout: float, source: Any = None
+) -> socket.socket:
+    return socket.create_connection((address, _named[1]), timeout, source)
 
 
 def status_error(response: HttpResponse, *, label: str, detail: str = "") -> TransportError:

@@ -19,6 +19,9 @@ from lifelong.messaging.models import ChannelConfig, Status
 from lifelong.messaging.services import message_enqueue
 from lifelong.messaging.tests.fake_api import FakeApi
 
+# The provider fakes listen on loopback.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 TOKEN = "f9LHodD0cOJoiuLLTLt6zkOsfBmp1-max-token"
 SECRET = "max-webhook-secret"
 CHAT = "182182182"

@@ -4,6 +4,7 @@ HTTP server that speaks SMS.ru's wire format."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 
 import pytest
 from django.urls import reverse
@@ -17,6 +18,9 @@ from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import ChannelConfig, Message, Status, Suppression
 from lifelong.messaging.services import message_enqueue
 from lifelong.messaging.tests.fake_api import FakeApi, closed_port_url
+
+# The provider fakes listen on loopback.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
 
 API_ID = "F2D79B58-A5A2-2F9E-91C8-73D12CE2E102"
 
@@ -118,6 +122,19 @@ def test_refused_connection_is_retried_later():
         SmsRuTransport({"api_id": API_ID, "base_url": closed_port_url()}).send(outgoing())
     assert not caught.value.permanent
     assert not caught.value.may_have_sent
+
+
+def test_a_gateway_at_a_private_address_is_refused_unless_the_operator_allows_it(api, settings):
+    settings.OUTBOUND_ALLOWED_NETWORKS = ()
+    transport = SmsRuTransport({"api_id": API_ID, "base_url": api.url})
+    with pytest.raises(TransportError) as caught:
+        transport.send(outgoing())
+    assert caught.value.permanent
+    assert "not a public address" in str(caught.value)
+    assert api.requests == []
+    settings.OUTBOUND_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
+    api.reply(body=smsru_ok())
+    assert transport.send(outgoing()).provider_id == "000000-10000001"
 
 
 def test_a_base_url_that_is_not_http_is_a_setup_error():

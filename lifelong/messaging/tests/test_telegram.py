@@ -25,6 +25,9 @@ from lifelong.messaging.models import ChannelConfig, Message, Status, Suppressio
 from lifelong.messaging.services import message_enqueue
 from lifelong.messaging.tests.fake_api import FakeApi
 
+# The provider fakes listen on loopback.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 TOKEN = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
 SECRET = "s3cr3t-Token_for-webhook"
 CHAT = 289374625

@@ -17,6 +17,9 @@ from lifelong.messaging.models import ChannelConfig, Status, Suppression
 from lifelong.messaging.services import message_enqueue
 from lifelong.messaging.tests.fake_api import FakeApi
 
+# The provider fakes listen on loopback.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 TOKEN = "vk1.a.community-token"
 GROUP = 214167102
 SECRET = "cb-secret-42"

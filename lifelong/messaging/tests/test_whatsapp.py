@@ -22,6 +22,9 @@ from lifelong.messaging.models import ChannelConfig, Message, Status, Suppressio
 from lifelong.messaging.services import message_enqueue
 from lifelong.messaging.tests.fake_api import FakeApi
 
+# The provider fakes listen on loopback.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 TOKEN = "EAAG-whatsapp-system-user-token"
 PHONE_ID = "106540352242922"
 APP_SECRET = "meta-app-secret"
