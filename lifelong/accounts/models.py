@@ -13,14 +13,16 @@ from django.utils.translation import gettext_lazy as _
 from lifelong import clock
 from lifelong.accounts.permissions import role_allows
 from lifelong.accounts.roles import Role
+from lifelong.lib.encryption import EncryptedTextField
 
 
 class User(AbstractUser):
     """A staff member. What they may do is decided by `role` (see accounts.permissions)."""
 
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.SUPPORT)
-    # RFC 6238 two-factor sign-in: the shared secret (base32), empty while it is off.
-    totp_secret = models.CharField(max_length=64, blank=True, default="")
+    # RFC 6238 two-factor sign-in: the shared secret (base32), empty while it is off. Stored
+    # encrypted: a copy of the database must not be enough to make codes.
+    totp_secret = EncryptedTextField(blank=True, default="")
     # The last time step whose code was accepted: a code works once, even within its 30 s.
     totp_last_step = models.BigIntegerField(default=0)
 
