@@ -21,6 +21,7 @@ from lifelong.demo.people import Person
 from lifelong.demo.purchases import PlannedOrder
 from lifelong.demo.staff_work import StaffWork
 from lifelong.events.models import Event
+from lifelong.events.services import events_record
 from lifelong.followups.models import Task, TaskSource, TaskStatus
 
 BATCH = 2000
@@ -123,7 +124,7 @@ def customers_write(people: list[Person]) -> dict[int, int]:
         if person.tags:
             changes["tags"] = list(person.tags)
         events.append(_event(row.pk, "customer_created", {"changes": changes}, person.created_at))
-    _bulk(Event, events)
+    events_record(events)
     return ids
 
 
@@ -187,7 +188,7 @@ def orders_write(
         for o, row in zip(orders, rows, strict=True)
         for e in _order_events(o, row.pk, customer_ids)
     ]
-    _bulk(Event, events)
+    events_record(events)
 
 
 def _order_events(
@@ -241,18 +242,15 @@ def consents_write(plans: list[ConsentPlan], *, customer_ids: dict[int, int]) ->
         for c in plans
     ]
     _bulk(Consent, rows)
-    _bulk(
-        Event,
-        [
-            _event(
-                c.customer_id,
-                "consent_granted" if c.granted else "consent_withdrawn",
-                {"channel": c.channel, "purpose": c.purpose, "source": c.source},
-                c.at,
-                source=c.source,
-            )
-            for c in rows
-        ],
+    events_record(
+        _event(
+            c.customer_id,
+            "consent_granted" if c.granted else "consent_withdrawn",
+            {"channel": c.channel, "purpose": c.purpose, "source": c.source},
+            c.at,
+            source=c.source,
+        )
+        for c in rows
     )
 
 
@@ -330,4 +328,4 @@ def staff_work_write(
         if t.completed_at:
             done = {"task_id": t.pk, "title": t.title, "outcome": t.outcome}
             events.append(_event(t.customer_id, "task_done", done, t.completed_at, source="staff"))
-    _bulk(Event, events)
+    events_record(events)

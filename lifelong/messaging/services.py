@@ -17,7 +17,7 @@ from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.customers.selectors import consent_current
 from lifelong.events.models import Event
-from lifelong.events.services import event_record
+from lifelong.events.services import event_record, events_record
 from lifelong.lib.errors import DomainError
 from lifelong.messaging import tracking
 from lifelong.messaging.models import (
@@ -286,25 +286,26 @@ def _origin(values: Mapping[str, Any] | None) -> dict[str, Any]:
 def message_event(
     message: Message, type: str, at: dt.datetime, extra: Mapping[str, Any] | None = None
 ) -> None:
-    """Put a message's progress on the customer's timeline (sent, opened, clicked, ...).
-
-    A plain insert: these events carry no idempotency key, so no savepoint is needed.
-    """
+    """Put a message's progress on the customer's timeline (sent, opened, clicked, ...)."""
     if message.customer_id is None:
         return
-    Event.objects.create(
-        customer_id=message.customer_id,
-        type=type,
-        properties={
-            "channel": message.channel,
-            "message_id": message.pk,
-            "journey_id": message.journey_id,
-            "enrollment_id": message.enrollment_id,
-            "node_id": message.node_id,
-            "subject": message.subject[:200],
-            **(extra or {}),
-        },
-        occurred_at=at,
-        received_at=clock.now(),
-        source="messaging",
+    events_record(
+        [
+            Event(
+                customer_id=message.customer_id,
+                type=type,
+                properties={
+                    "channel": message.channel,
+                    "message_id": message.pk,
+                    "journey_id": message.journey_id,
+                    "enrollment_id": message.enrollment_id,
+                    "node_id": message.node_id,
+                    "subject": message.subject[:200],
+                    **(extra or {}),
+                },
+                occurred_at=at,
+                received_at=clock.now(),
+                source="messaging",
+            )
+        ]
     )

@@ -33,7 +33,7 @@ from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.customers.models import Customer
 from lifelong.events.models import Event
-from lifelong.events.services import event_record
+from lifelong.events.services import event_record, events_record, events_record_from
 from lifelong.segments.models import (
     ChurnKind,
     ChurnReason,
@@ -154,10 +154,8 @@ def _stage_moves_write(moves: str, *, now: dt.datetime) -> None:
     )
     # A first classification is bookkeeping, not something the customer did.
     properties = json_object(("from", "from_stage"), ("to", "to_stage"))
-    execute(
-        f"INSERT INTO {table_of(Event)} "  # noqa: S608 - names only
-        "(customer_id, type, properties, occurred_at, received_at, source) "
-        f"SELECT customer_id, 'stage_changed', {properties}, %s, %s, %s FROM {moves} "
+    events_record_from(
+        f"SELECT customer_id, 'stage_changed', {properties}, %s, %s, %s FROM {moves} "  # noqa: S608
         "WHERE from_stage <> '' ORDER BY customer_id",
         [at, at, SOURCE],
     )
@@ -396,10 +394,8 @@ def _membership_delta_write(delta: str, *, segment_id: int, now: dt.datetime) ->
         [segment_id],
     )
     properties = json_object(("segment_id", str(int(segment_id))))
-    execute(
-        f"INSERT INTO {table_of(Event)} "  # noqa: S608 - names only
-        "(customer_id, type, properties, occurred_at, received_at, source) "
-        "SELECT customer_id, CASE WHEN entering THEN 'segment_entered' "
+    events_record_from(
+        "SELECT customer_id, CASE WHEN entering THEN 'segment_entered' "  # noqa: S608
         f"ELSE 'segment_exited' END, {properties}, %s, %s, %s FROM {delta} "
         "ORDER BY entering DESC, customer_id",
         [at, at, SOURCE],
@@ -490,10 +486,9 @@ def _memberships_write(
     leaving_ids = [pk for pk, _s, _c in leaving]
     for start in range(0, len(leaving_ids), ID_CHUNK):
         SegmentMembership.objects.filter(pk__in=leaving_ids[start : start + ID_CHUNK]).delete()
-    Event.objects.bulk_create(
+    events_record(
         [_membership_event("segment_entered", s, c, now) for s, c in entering]
-        + [_membership_event("segment_exited", s, c, now) for _pk, s, c in leaving],
-        batch_size=BATCH,
+        + [_membership_event("segment_exited", s, c, now) for _pk, s, c in leaving]
     )
 
 

@@ -19,9 +19,10 @@ from lifelong import clock
 from lifelong.customers.models import Customer, Tag
 from lifelong.customers.services import CustomerDataError, clean_profile
 from lifelong.events.csv_import.layout import GENDERS, Layout, word
-from lifelong.events.csv_import.sql import bulk_insert, events_insert
 from lifelong.events.csv_import.tally import Context, Group, RowError, Tally
 from lifelong.events.models import Event
+from lifelong.events.services import events_record
+from lifelong.lib.bulk import bulk_insert
 from lifelong.lib.csv_files import parse_date
 
 SOURCE = "csv"
@@ -208,7 +209,7 @@ def _customers_write(parsed: ParsedGroups, ctx: Context, tally: Tally) -> None:
             [through(customer_id=c.pk, tag_id=tag_ids[n]) for c, added in links for n in added],
             ignore_conflicts=True,
         )
-    events_insert(
+    events_record(
         [
             Event(
                 customer_id=c.pk,

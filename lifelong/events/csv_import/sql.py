@@ -1,4 +1,4 @@
-"""Database plumbing shared by the importers: staging tables, COPY, and bulk inserts of models.
+"""Database plumbing shared by the importers: staging tables loaded by COPY, and JSON SQL.
 
 The set-based SQL of the importers runs on PostgreSQL and SQLite alike; only loading rows
 differs (COPY on PostgreSQL, executemany on SQLite) and the JSON functions, which
@@ -8,17 +8,13 @@ differs (COPY on PostgreSQL, executemany on SQLite) and the JSON functions, whic
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Field, JSONField, Model
-from psycopg import sql as pg_sql
-
-from lifelong.events.models import Event
+from django.db.models import Field, Model
 
 
 @dataclass(frozen=True)
@@ -90,64 +86,3 @@ def json_sql(line_table: str) -> dict[str, str]:
         "skus": "json(COALESCE(s.skus, (SELECT json_group_array(l.sku) "  # noqa: S608
         f"FROM {line_table} l WHERE l.order_id = o.id)))",
     }
-
-
-def bulk_insert(objs: Sequence[Model]) -> None:
-    """bulk_create, through COPY on PostgreSQL; sets the primary keys on the objects.
-
-    Django's multi-row INSERT on PostgreSQL spends most of its time quoting parameters in
-    Python; COPY with keys taken from the sequence beforehand is several times faster.
-    """
-    if not objs:
-        return
-    model = type(objs[0])
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(objs)
-        return
-    meta = model._meta
-    fields = list(meta.concrete_fields)
-    json_fields = {f.attname for f in fields if isinstance(f, JSONField)}
-    attnames = [f.attname for f in fields]
-    statement = pg_sql.SQL("COPY {} ({}) FROM STDIN").format(
-        pg_sql.Identifier(meta.db_table),
-        pg_sql.SQL(", ").join(pg_sql.Identifier(f.column) for f in fields),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(objs)],
-        )
-        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-            obj.pk = pk
-            obj._state.adding = False
-            obj._state.db = connection.alias
-        with cursor.cursor.copy(statement) as copy:
-            for obj in objs:
-                copy.write_row(
-                    [
-                        json.dumps(getattr(obj, name))
-                        if name in json_fields
-                        else getattr(obj, name)
-                        for name in attnames
-                    ]
-                )
-
-
-def events_insert(events: Iterable[Event]) -> None:
-    """Insert events, skipping idempotency keys already recorded (by the API or an earlier run).
-
-    A key recorded concurrently makes the insert fail; the batch then runs again.
-    """
-    events = list(events)
-    keys = [e.idempotency_key for e in events if e.idempotency_key]
-    seen = set(
-        Event.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True)
-    )
-    fresh = []
-    for event in events:
-        if event.idempotency_key:
-            if event.idempotency_key in seen:
-                continue
-            seen.add(event.idempotency_key)
-        fresh.append(event)
-    bulk_insert(fresh)
