@@ -236,15 +236,15 @@ def test_a_dispatcher_that_lost_its_claim_stops_its_batch(frozen_time):
 def test_a_slow_server_and_a_short_lease_send_nothing_twice_and_lose_nothing():
     if connection.vendor != "postgresql":
         pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
-    lease = dt.timedelta(seconds=3)
+    lease = dt.timedelta(seconds=4)
     _channel("test_slow", seconds=0.2)
-    messages = [m for c in CustomerFactory.create_batch(10) for m in _queue(c, 3)]
+    messages = [m for c in CustomerFactory.create_batch(7) for m in _queue(c, 5)]
     errors: list[BaseException] = []
 
     def long_batch() -> None:
-        # 20 sends of 0.2 s: the batch outlasts its lease, no single send does.
+        # 25 sends of 0.2 s: the batch outlasts its lease, no single send does.
         try:
-            dispatch_due(batch_size=20, max_batches=1, lease=lease)
+            dispatch_due(batch_size=25, max_batches=1, lease=lease)
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
@@ -497,7 +497,7 @@ def test_dispatch_queries_do_not_grow_with_the_batch(frozen_time, django_assert_
         )
         _queue(customer, 1, purpose=Purpose.MARKETING)
     # Claiming and gating a batch is a fixed number of queries; each send then costs five
-    # (lease renewal, then savepoint, status update, timeline event, release).
+    # (claim check, then savepoint, status update, timeline event, release).
     with django_assert_max_num_queries(20 + 20 * 5):
         assert dispatch_due(batch_size=50) == 20
 
