@@ -3,6 +3,7 @@
 lifelong demo [--no-serve] [--customers N] [--seed S]
 lifelong run [--host H] [--port P]
 lifelong worker [--beat]
+lifelong beat
 lifelong import customers|orders|products FILE [--dry-run]
 lifelong simulate --days N
 lifelong createadmin [--username U] [--password P]   (asks for the password when left out)
@@ -60,17 +61,16 @@ def serve(*, host: str, port: int) -> None:
     """Serve the web app with waitress and run the sweeps on a scheduler thread."""
     from django.conf import settings
     from django.contrib.staticfiles.handlers import StaticFilesHandler
-    from waitress import serve as waitress_serve
 
     from lifelong.sweeps import EmbeddedScheduler
-    from lifelong.wsgi import application
+    from lifelong.wsgi import application, waitress_server
 
     scheduler = EmbeddedScheduler()
     scheduler.start()
     app = application if settings.PRODUCTION else StaticFilesHandler(application)
     print(f"Lifelong is serving on http://{host}:{port}/  (Ctrl+C stops)", flush=True)
     try:
-        waitress_serve(app, host=host, port=port, threads=8, ident="lifelong")
+        waitress_server(app, host=host, port=port).run()
     finally:
         scheduler.stop()
 
@@ -82,6 +82,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.beat:
         argv.append("--beat")
     app.worker_main(argv)
+    return 0
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from lifelong.celery import app
+
+    # Beat's record of when each sweep last ran lives with the other state, not in the cwd.
+    schedule = settings.VAR_DIR / "celerybeat-schedule"
+    app.start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
     return 0
 
 
@@ -215,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beat", action="store_true", help="also schedule the sweeps")
     p.add_argument("--concurrency", type=int, default=2)
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("beat", help="schedule the sweeps for the workers (distributed mode)")
+    p.set_defaults(func=cmd_beat)
 
     p = sub.add_parser("import", help="import a CSV file")
     p.add_argument("kind", choices=["customers", "orders", "products"])

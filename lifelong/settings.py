@@ -105,7 +105,8 @@ SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", "")
 # Django's test client adds "testserver" itself while tests run; no deployment needs it.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
-# Reverse proxies whose X-Forwarded-For we believe (lifelong.lib.client_ip); none by default.
+# Reverse proxies whose X-Forwarded-For/-Proto/-Host we believe (lifelong.lib.client_ip and
+# lifelong.lib.proxy); none by default.
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # Private networks that push endpoints and webhook URLs may reach anyway (lifelong.lib.outbound).
 OUTBOUND_ALLOWED_NETWORKS = env_networks("OUTBOUND_ALLOWED_NETWORKS")
@@ -131,6 +132,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Believes the scheme and host only from LIFELONG_TRUSTED_PROXIES; before the security
+    # middleware, whose HTTPS redirect and HSTS depend on the scheme.
+    "lifelong.lib.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lifelong.accounts.origin.RequestOriginMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -146,7 +150,10 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # Serves the collected static files (`lifelong run` collects them at start).
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "lifelong.urls"
 WSGI_APPLICATION = "lifelong.wsgi.application"
@@ -247,7 +254,6 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000)

@@ -18,7 +18,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _address(raw: str) -> Address | None:
+def address_parse(raw: str) -> Address | None:
+    """The address in `raw`, IPv4 for an IPv4-mapped IPv6 one; None when it is none."""
     try:
         address = ipaddress.ip_address(raw.strip())
     except ValueError:
@@ -28,21 +29,21 @@ def _address(raw: str) -> Address | None:
     return address
 
 
-def _trusted(address: Address, proxies: tuple[Network, ...]) -> bool:
+def address_trusted(address: Address, proxies: tuple[Network, ...]) -> bool:
     return any(address.version == net.version and address in net for net in proxies)
 
 
 def client_ip(request: HttpRequest) -> str | None:
     """The client's address, or None when the connection has none (e.g. a test client)."""
-    address = _address(request.META.get("REMOTE_ADDR", ""))
+    address = address_parse(request.META.get("REMOTE_ADDR", ""))
     if address is None:
         return None
     proxies: tuple[Network, ...] = settings.TRUSTED_PROXIES  # parsed in settings
     hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
     for raw in reversed(hops):
-        if not _trusted(address, proxies):
+        if not address_trusted(address, proxies):
             break
-        hop = _address(raw)
+        hop = address_parse(raw)
         if hop is None:
             # A proxy of ours passed on garbage: it is the last address we can vouch for.
             break
