@@ -3,7 +3,6 @@
 lifelong demo [--no-serve] [--customers N] [--seed S]
 lifelong run [--host H] [--port P]
 lifelong worker [--beat]
-lifelong beat
 lifelong import customers|orders|products FILE [--dry-run]
 lifelong simulate --days N
 lifelong createadmin [--username U] [--password P]   (asks for the password when left out)
@@ -18,6 +17,7 @@ import datetime as dt
 import getpass
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,16 +61,17 @@ def serve(*, host: str, port: int) -> None:
     """Serve the web app with waitress and run the sweeps on a scheduler thread."""
     from django.conf import settings
     from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from waitress import serve as waitress_serve
 
     from lifelong.sweeps import EmbeddedScheduler
-    from lifelong.wsgi import application, waitress_server
+    from lifelong.wsgi import application
 
     scheduler = EmbeddedScheduler()
     scheduler.start()
     app = application if settings.PRODUCTION else StaticFilesHandler(application)
     print(f"Lifelong is serving on http://{host}:{port}/  (Ctrl+C stops)", flush=True)
     try:
-        waitress_server(app, host=host, port=port).run()
+        waitress_serve(app, host=host, port=port, threads=8, ident="lifelong")
     finally:
         scheduler.stop()
 
@@ -82,17 +83,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.beat:
         argv.append("--beat")
     app.worker_main(argv)
-    return 0
-
-
-def cmd_beat(args: argparse.Namespace) -> int:
-    from django.conf import settings
-
-    from lifelong.celery import app
-
-    # Beat's record of when each sweep last ran lives with the other state, not in the cwd.
-    schedule = settings.VAR_DIR / "celerybeat-schedule"
-    app.start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
     return 0
 
 
@@ -113,12 +103,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         if demo_present():
             return _simulate_demo(days=args.days)
+        failed: Counter[str] = Counter()
         for day in range(args.days):
             clock.advance(dt.timedelta(days=1))
-            sweeps.run_all()
+            failed.update(sweeps.run_all())
             print(f"\rday {day + 1}/{args.days}  {clock.now():%Y-%m-%d}", end="", flush=True)
         print()
-        return 0
+        return _sweep_failures_report(failed)
     finally:
         clock.offset_save(_clock_file(settings.VAR_DIR))
 
@@ -130,11 +121,20 @@ def _simulate_demo(*, days: int) -> int:
     def progress(day: int, now: dt.datetime) -> None:
         print(f"\rday {day}/{days}  {now:%Y-%m-%d}", end="", flush=True)
 
-    tally = demo_simulate(days=days, progress=progress)
-    print("\ncustomers: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
+    simulation = demo_simulate(days=days, progress=progress)
+    print("\ncustomers: " + ", ".join(f"{k} {v}" for k, v in sorted(simulation.tally.items())))
     for row in journeys_report():
         print("  " + "  ".join(f"{k} {v}" for k, v in row.items()))
-    return 0
+    return _sweep_failures_report(simulation.failed_sweeps)
+
+
+def _sweep_failures_report(failed: Counter[str]) -> int:
+    """Name the sweeps that failed (their tracebacks are in the log); 1 if any did."""
+    if not failed:
+        return 0
+    runs = ", ".join(f"{name} ({count}x)" for name, count in sorted(failed.items()))
+    print(f"lifelong: some sweeps failed and the others went on: {runs}", file=sys.stderr)
+    return 1
 
 
 def cmd_createadmin(args: argparse.Namespace) -> int:
@@ -176,7 +176,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     # Stages, scores and dashboard rollups now, not an hour after the server starts.
     print("\ncomputing stages, scores and the dashboard…", flush=True)
-    sweeps.run_all()
+    _sweep_failures_report(Counter(sweeps.run_all()))
     print(f"\nDemo is ready. Log in as {login.username} / {login.password}")
     if not args.no_serve:
         serve(host=args.host, port=args.port)
@@ -226,9 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beat", action="store_true", help="also schedule the sweeps")
     p.add_argument("--concurrency", type=int, default=2)
     p.set_defaults(func=cmd_worker)
-
-    p = sub.add_parser("beat", help="schedule the sweeps for the workers (distributed mode)")
-    p.set_defaults(func=cmd_beat)
 
     p = sub.add_parser("import", help="import a CSV file")
     p.add_argument("kind", choices=["customers", "orders", "products"])

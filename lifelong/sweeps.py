@@ -50,10 +50,23 @@ def sweep_by_name(name: str) -> Sweep:
     raise KeyError(name)
 
 
-def run_all() -> None:
-    """Run every sweep once (used by `lifelong simulate`)."""
-    for sweep in SWEEPS:
+def sweep_run(sweep: Sweep) -> bool:
+    """Run one sweep; False if it failed. A failure is logged, never raised, so the
+    sweeps after it still run: one sweep tripping over odd data must not stop the rest."""
+    try:
         sweep.load()()
+    except Exception:
+        log.exception("sweep_failed", extra={"sweep": sweep.name})
+        return False
+    return True
+
+
+def run_all() -> list[str]:
+    """Run every sweep once (used by `lifelong simulate` and `lifelong demo`).
+
+    Returns the names of the sweeps that failed.
+    """
+    return [sweep.name for sweep in SWEEPS if not sweep_run(sweep)]
 
 
 class EmbeddedScheduler(threading.Thread):
@@ -67,16 +80,16 @@ class EmbeddedScheduler(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
-        from django.db import close_old_connections
+        from django.db import close_old_connections, connections
 
         elapsed = 0
-        while not self._stop_event.wait(1):
-            elapsed += 1
-            for sweep in SWEEPS:
-                if elapsed % sweep.every_seconds:
-                    continue
-                close_old_connections()
-                try:
-                    sweep.load()()
-                except Exception:
-                    log.exception("sweep_failed", extra={"sweep": sweep.name})
+        try:
+            while not self._stop_event.wait(1):
+                elapsed += 1
+                for sweep in SWEEPS:
+                    if elapsed % sweep.every_seconds:
+                        continue
+                    close_old_connections()
+                    sweep_run(sweep)
+        finally:
+            connections.close_all()

@@ -13,6 +13,8 @@ from decimal import Decimal
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from lifelong.lib.finite_json import FiniteJSONEncoder
+
 
 class DailyMetrics(models.Model):
     """Counted orders of one day: how many, how much, by whom, and how much of it was repeat.
@@ -97,11 +99,11 @@ class RollupState(models.Model):
 
     computed_at = models.DateTimeField(_("computed"), null=True, blank=True)
     rebuilt_at = models.DateTimeField(_("fully rebuilt"), null=True, blank=True)
-    kpis = models.JSONField(default=dict)
-    lorenz = models.JSONField(default=list)
-    value_histogram = models.JSONField(default=dict)
+    kpis = models.JSONField(default=dict, encoder=FiniteJSONEncoder)
+    lorenz = models.JSONField(default=list, encoder=FiniteJSONEncoder)
+    value_histogram = models.JSONField(default=dict, encoder=FiniteJSONEncoder)
     # Per journey with a goal: treated and holdout conversions and the uplift interval.
-    journey_results = models.JSONField(default=list)
+    journey_results = models.JSONField(default=list, encoder=FiniteJSONEncoder)
 
     @classmethod
     def current(cls) -> RollupState:

@@ -95,6 +95,8 @@ class Audience:
     # Carts whose owners will buy at the next pass: (customer id, skus).
     pending: list[tuple[int, list[str]]] = field(default_factory=list)
     tally: Counter[str] = field(default_factory=Counter)
+    # Sweeps that failed, by name: each is logged and the day goes on without it.
+    failed_sweeps: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def load(cls, *, seed: int) -> Audience:
@@ -142,9 +144,17 @@ def demo_reactions_apply(audience: Audience) -> None:
     audience.since = now
 
 
+@dataclass(frozen=True)
+class Simulation:
+    """What the customers did (`tally`) and how often each failing sweep failed."""
+
+    tally: Counter[str]
+    failed_sweeps: Counter[str]
+
+
 def demo_simulate(
     *, days: int, seed: int = 2024, progress: Callable[[int, dt.datetime], None] | None = None
-) -> Counter[str]:
+) -> Simulation:
     """Move the clock `days` days, running the sweeps and the customers' reactions each day."""
     audience = Audience.load(seed=seed)
     now = clock.now()
@@ -155,17 +165,18 @@ def demo_simulate(
         for hour, what in PASSES:
             _advance_to(day_start + dt.timedelta(hours=hour - PASSES[0][0]))
             if what == "all":
-                sweeps.run_all()
+                audience.failed_sweeps.update(sweeps.run_all())
                 continue
             if what == "react":
                 demo_reactions_apply(audience)
             for name in LIGHT_SWEEPS:
-                sweeps.sweep_by_name(name).load()()
+                if not sweeps.sweep_run(sweeps.sweep_by_name(name)):
+                    audience.failed_sweeps[name] += 1
         if progress is not None:
             progress(day + 1, clock.now())
         day_start += dt.timedelta(days=1)
     _advance_to(day_start)
-    return audience.tally
+    return Simulation(tally=audience.tally, failed_sweeps=audience.failed_sweeps)
 
 
 def _advance_to(moment: dt.datetime) -> None:

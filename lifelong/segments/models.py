@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from lifelong import clock
 from lifelong.customers.models import Customer
+from lifelong.lib.finite_json import FiniteJSONEncoder
 
 
 class Stage(models.TextChoices):
@@ -254,27 +255,45 @@ class ClvSettings(models.Model):
             raise ValidationError({"holdout_weeks": _("At least one week.")})
 
 
+class ClvProblem(models.TextChoices):
+    """Why a fit gave no forecast (stored on the fit and in its calibration report)."""
+
+    FEW_REPEAT_BUYERS = "few_repeat_buyers", _("not enough repeat buyers to forecast")
+    NOT_FINITE = "not_finite", _("the model gave no finite forecast for this history")
+
+
 class ClvModelFit(models.Model):
     """One run of the CLV scoring: fitted parameters and the calibration report.
 
     `bgnbd` is {r, alpha, a, b} in weeks; `gamma_gamma` is {p, q, gamma}, or null when
     there were no repeat buyers to fit it. `calibration` is the holdout report
     (see `scoring.calibration_report`), or null when the history is shorter than the
-    holdout period.
+    holdout period. A run whose history cannot support a forecast records why in
+    `problem` and leaves `bgnbd` and `log_likelihood` empty; its report may carry a
+    `problem` of its own. No NaN or infinity is ever stored: the JSON encoder refuses them.
     """
 
     fitted_at = models.DateTimeField(_("fitted"), default=clock.now)
     duration_seconds = models.FloatField(_("duration, seconds"), default=0.0)
     customers = models.PositiveIntegerField(_("customers"), default=0)
     repeat_customers = models.PositiveIntegerField(_("repeat customers"), default=0)
-    bgnbd = models.JSONField(_("BG/NBD parameters"))
-    log_likelihood = models.FloatField(_("log-likelihood"))
-    gamma_gamma = models.JSONField(_("Gamma-Gamma parameters"), null=True, blank=True)
+    problem = models.CharField(
+        _("no forecast because"), max_length=32, choices=ClvProblem.choices, blank=True
+    )
+    bgnbd = models.JSONField(
+        _("BG/NBD parameters"), null=True, blank=True, encoder=FiniteJSONEncoder
+    )
+    log_likelihood = models.FloatField(_("log-likelihood"), null=True, blank=True)
+    gamma_gamma = models.JSONField(
+        _("Gamma-Gamma parameters"), null=True, blank=True, encoder=FiniteJSONEncoder
+    )
     months = models.PositiveSmallIntegerField(_("CLV horizon, months"))
     monthly_discount_rate = models.DecimalField(
         _("monthly discount rate"), max_digits=5, decimal_places=4
     )
-    calibration = models.JSONField(_("calibration report"), null=True, blank=True)
+    calibration = models.JSONField(
+        _("calibration report"), null=True, blank=True, encoder=FiniteJSONEncoder
+    )
 
     class Meta:
         verbose_name = _("CLV model fit")

@@ -43,7 +43,7 @@ from lifelong.commerce.models import Order
 from lifelong.commerce.services import COUNTED
 from lifelong.customers.models import Customer
 from lifelong.events.models import Event
-from lifelong.segments.models import ClvModelFit, ClvSettings, CustomerState
+from lifelong.segments.models import ClvModelFit, ClvProblem, ClvSettings, CustomerState
 from lifelong.segments.services import customer_states_ensure
 from lifelong.segments.sql import (
     analyze,
@@ -68,6 +68,10 @@ EXPECTED_HORIZON_DAYS = 90
 REPORT_GROUPS = 8
 # Fewer buyers than this say nothing about the population; no fit is stored.
 MIN_CUSTOMERS = 10
+# With fewer customers who bought on two different days, BG/NBD's purchase rate and
+# dropout rest on a handful of people (on nobody at all in a shop of one-time buyers or
+# with one day of history): the fit is recorded as unable to forecast instead.
+MIN_REPEAT_BUYERS = 5
 LOOKUP_CHUNK = 5_000
 SCORES = (
     "p_alive",
@@ -178,6 +182,31 @@ def purchase_days(*, now: dt.datetime, holdout_weeks: int) -> PurchaseDays:
     )
 
 
+class NoForecast(Exception):
+    """The history cannot support a forecast; `problem` says why."""
+
+    def __init__(self, problem: ClvProblem) -> None:
+        super().__init__(problem.label)
+        self.problem = problem
+
+
+def _fit_purchases(*, frequency: FloatArray, recency: FloatArray, age: FloatArray) -> BGNBDParams:
+    """BG/NBD on this history, or NoForecast when it has too few repeat buyers for one."""
+    if int(np.count_nonzero(frequency > 0)) < MIN_REPEAT_BUYERS:
+        raise NoForecast(ClvProblem.FEW_REPEAT_BUYERS)
+    try:
+        return bgnbd_fit(frequency=frequency, recency=recency, age=age)
+    except RuntimeError as exc:
+        raise NoForecast(ClvProblem.NOT_FINITE) from exc
+
+
+def forecast_require_finite(*values: FloatArray | float) -> None:
+    """NoForecast unless every number is finite: NaN and infinity reach no score, report
+    or chart (the stored JSON refuses them anyway, but the page should say why)."""
+    if not all(np.all(np.isfinite(value)) for value in values):
+        raise NoForecast(ClvProblem.NOT_FINITE)
+
+
 def calibration_report(
     *,
     frequency: FloatArray,
@@ -191,11 +220,13 @@ def calibration_report(
     Returns JSON-ready data: the calibration parameters, one row per group of
     calibration repeat purchases (0..6, "7+") with customers, mean actual and mean
     predicted holdout purchases, and the mean absolute error per customer.
+    Raises NoForecast when the calibration period cannot support a forecast.
     """
-    params = bgnbd_fit(frequency=frequency, recency=recency, age=age)
+    params = _fit_purchases(frequency=frequency, recency=recency, age=age)
     predicted = bgnbd_expected_purchases(
         params=params, horizon=holdout_weeks, frequency=frequency, recency=recency, age=age
     )
+    forecast_require_finite(params.as_array(), predicted)
     group = np.minimum(frequency, REPORT_GROUPS - 1).astype(np.intp)
     customers = np.bincount(group, minlength=REPORT_GROUPS)
     actual_sum = np.bincount(group, holdout_frequency, minlength=REPORT_GROUPS)
@@ -212,13 +243,23 @@ def calibration_report(
         if customers[n]
     ]
     return {
-        "holdout_weeks": float(holdout_weeks),
-        "customers": int(frequency.shape[0]),
+        **_holdout_counts(frequency, holdout_frequency, holdout_weeks),
         "bgnbd": _bgnbd_json(params),
         "rows": rows,
-        "actual_total": round(float(holdout_frequency.sum()), 2),
         "predicted_total": round(float(predicted.sum()), 2),
         "mae": round(float(np.mean(np.abs(predicted - holdout_frequency))), 4),
+    }
+
+
+def _holdout_counts(
+    frequency: FloatArray, holdout_frequency: FloatArray, holdout_weeks: float
+) -> dict[str, Any]:
+    """What the calibration report says whether or not the model could forecast."""
+    return {
+        "holdout_weeks": float(holdout_weeks),
+        "customers": int(frequency.shape[0]),
+        "repeat_customers": int(np.count_nonzero(frequency > 0)),
+        "actual_total": round(float(holdout_frequency.sum()), 2),
     }
 
 
@@ -232,13 +273,20 @@ def _calibration(summary: PurchaseDays, holdout_weeks: int) -> dict[str, Any] | 
         return None
     first = summary.first_day[started]
     frequency = (summary.calibration_days[started] - 1).astype(np.float64)
-    report = calibration_report(
-        frequency=frequency,
-        recency=(summary.last_calibration_day[started] - first) / WEEK,
-        age=(summary.calibration_end - first) / WEEK,
-        holdout_frequency=(summary.days - summary.calibration_days)[started].astype(np.float64),
-        holdout_weeks=float(holdout_weeks),
-    )
+    holdout = (summary.days - summary.calibration_days)[started].astype(np.float64)
+    try:
+        report = calibration_report(
+            frequency=frequency,
+            recency=(summary.last_calibration_day[started] - first) / WEEK,
+            age=(summary.calibration_end - first) / WEEK,
+            holdout_frequency=holdout,
+            holdout_weeks=float(holdout_weeks),
+        )
+    except NoForecast as no_forecast:
+        report = {
+            **_holdout_counts(frequency, holdout, float(holdout_weeks)),
+            "problem": no_forecast.problem.value,
+        }
     end = dt.date(1970, 1, 1) + dt.timedelta(days=summary.calibration_end)
     report["calibration_end"] = end.isoformat()
     return report
@@ -256,10 +304,13 @@ class Scores:
 
 
 def scores_compute(summary: PurchaseDays, *, settings: ClvSettings) -> Scores:
-    """Fit both models on everyone's whole history and score every buyer."""
+    """Fit both models on everyone's whole history and score every buyer.
+
+    Raises NoForecast when the history cannot support a forecast.
+    """
     frequency, recency, age = summary.frequency(), summary.recency(), summary.age()
     monetary = summary.monetary_value()
-    bgnbd = bgnbd_fit(frequency=frequency, recency=recency, age=age)
+    bgnbd = _fit_purchases(frequency=frequency, recency=recency, age=age)
     p_alive = bgnbd_probability_alive(params=bgnbd, frequency=frequency, recency=recency, age=age)
     expected = bgnbd_expected_purchases(
         params=bgnbd,
@@ -268,6 +319,7 @@ def scores_compute(summary: PurchaseDays, *, settings: ClvSettings) -> Scores:
         recency=recency,
         age=age,
     )
+    forecast_require_finite(bgnbd.as_array(), bgnbd.log_likelihood, p_alive, expected)
     spend: GammaGammaParams | None = None
     clv = np.full(len(summary), np.nan)
     try:
@@ -286,6 +338,7 @@ def scores_compute(summary: PurchaseDays, *, settings: ClvSettings) -> Scores:
             months=settings.months,
             monthly_discount_rate=float(settings.monthly_discount_rate),
         )
+        forecast_require_finite(clv)
         clv = np.maximum(clv, 0.0)
     else:
         spend = None
@@ -373,7 +426,9 @@ def clv_scores_refresh() -> ClvModelFit | None:
     `ClvSettings.months` months, discounted), referral_value, engagement_value and
     loyalty_value, clears them for customers who no longer have any, and records the
     fit with its calibration report as a ClvModelFit. Returns None (and writes no
-    model scores) when fewer than MIN_CUSTOMERS buyers have a history.
+    model scores) when fewer than MIN_CUSTOMERS buyers have a history. A history that
+    cannot support a forecast (too few repeat buyers) is recorded as a fit with its
+    `problem` and no model scores.
     """
     started = time.perf_counter()
     now = clock.now()
@@ -381,7 +436,14 @@ def clv_scores_refresh() -> ClvModelFit | None:
     with transaction.atomic():
         sweep_memory()
         summary = purchase_days(now=now, holdout_weeks=settings.holdout_weeks)
-    scores = scores_compute(summary, settings=settings) if len(summary) >= MIN_CUSTOMERS else None
+    scores: Scores | None = None
+    problem: ClvProblem | None = None
+    if len(summary) >= MIN_CUSTOMERS:
+        try:
+            scores = scores_compute(summary, settings=settings)
+        except NoForecast as no_forecast:
+            problem = no_forecast.problem
+            log.info("clv_no_forecast", extra={"problem": problem.value, "customers": len(summary)})
     calibration = _calibration(summary, settings.holdout_weeks) if scores else None
     referrers, referral = referral_values()
     engaged, engagement = engagement_values(now=now, settings=settings)
@@ -410,17 +472,18 @@ def clv_scores_refresh() -> ClvModelFit | None:
         sweep_memory()
         customer_states_ensure()
         _scores_write(ids, columns)
-        if scores is None:
+        if scores is None and problem is None:
             return None
         return ClvModelFit.objects.create(
             fitted_at=now,
             duration_seconds=round(time.perf_counter() - started, 3),
             customers=len(summary),
             repeat_customers=int(np.count_nonzero(summary.days > 1)),
-            bgnbd=_bgnbd_json(scores.bgnbd),
-            log_likelihood=scores.bgnbd.log_likelihood,
+            problem=problem or "",
+            bgnbd=None if scores is None else _bgnbd_json(scores.bgnbd),
+            log_likelihood=None if scores is None else scores.bgnbd.log_likelihood,
             gamma_gamma=None
-            if scores.gamma_gamma is None
+            if scores is None or scores.gamma_gamma is None
             else {
                 "p": scores.gamma_gamma.p,
                 "q": scores.gamma_gamma.q,

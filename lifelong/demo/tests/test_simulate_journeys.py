@@ -77,7 +77,7 @@ def _activate(slug: str) -> Journey:
 
 def _day(audience: Audience) -> None:
     clock.advance(dt.timedelta(days=1))
-    sweeps.run_all()
+    assert sweeps.run_all() == []
     demo_reactions_apply(audience)
     for name in LIGHT_SWEEPS:
         sweeps.sweep_by_name(name).load()()
@@ -146,9 +146,9 @@ def test_an_open_wakes_the_tool_journey_waiting_for_it(shop):
     customers = _customers(3)
     for number, customer in enumerate(customers):
         _order(customer, "PRANA-MAT-PRO6", number)
-    sweeps.run_all()
+    assert sweeps.run_all() == []
     clock.advance(dt.timedelta(days=3))
-    sweeps.run_all()
+    assert sweeps.run_all() == []
     checklists = list(Message.objects.filter(journey_id=journey.pk, node_id="checklist"))
     assert checklists and all(m.sent_at is not None for m in checklists)
 
@@ -170,7 +170,7 @@ def test_a_seeded_simulation_sends_and_records_engagement(shop):
     for number, customer in enumerate(_customers(30)):
         _order(customer, "PRANA-TEA-PUER", number)
 
-    tally = demo_simulate(days=1, seed=7)
+    tally = demo_simulate(days=1, seed=7).tally
     messages = Message.objects.filter(journey_id=journey.pk)
 
     entered = Enrollment.objects.filter(journey=journey)

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW
 from lifelong.segments import editing
 from lifelong.segments.models import ClvModelFit, ClvSettings
+from lifelong.segments.scoring import MIN_REPEAT_BUYERS
 from lifelong.web.access import require, staff_user
 from lifelong.web.forms_analytics import ClvSettingsForm
 
@@ -26,7 +27,7 @@ HISTORY_SHOWN = 10
 
 def _chart(fit: ClvModelFit) -> dict[str, Any] | None:
     report = fit.calibration
-    if not report:
+    if not report or "problem" in report:
         return None
     rows = report["rows"]
     return {
@@ -51,6 +52,7 @@ def clv_report(request: HttpRequest) -> HttpResponse:
         "history": fits,
         "report": fit.calibration if fit else None,
         "chart": _chart(fit) if fit else None,
+        "min_repeat_buyers": MIN_REPEAT_BUYERS,
     }
     return render(request, "web/clv/report.html", context)
 
