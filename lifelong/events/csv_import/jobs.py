@@ -252,9 +252,9 @@ def _job_batches(
     def batches() -> Iterator[tuple[int, Any, Tally]]:
         with csv_open(path, encoding=encoding) as csv_file:
             for groups in grouped(csv_file.rows, key_index, last_row, size):
-                rows = sum(len(rows) for _key, rows in groups)
+                count = sum(len(rows) for _key, rows in groups)
                 readable, unreadable = defective_split(groups, csv_file.defects, layout, encoding)
-                yield rows, handler.prepare(readable), unreadable
+                yield count, handler.prepare(readable), unreadable
 
     tally = Tally()
     for rows, prepared, unreadable in prefetched(batches):

@@ -69,3 +69,18 @@ def test_bad_file_is_refused_on_the_form(owner_client, var_dir):
 def test_dry_run_flag_reaches_the_job(owner_client, var_dir):
     upload(owner_client, CSV, dry_run=True)
     assert ImportJob.objects.get().dry_run
+
+
+def test_the_job_page_shows_each_rejected_row_with_its_number_and_reason(owner_client, var_dir):
+    content = CSV + "N-3;Бобров;{};;\n".format("П" * 101).encode() + b"N-4;Ok;\xff;;\n"
+    upload(owner_client, content)
+    job = csv_import.import_job_run(ImportJob.objects.get().pk)
+    assert job.rejected_rows == 3
+
+    page = owner_client.get(reverse("web:import_job", kwargs={"pk": job.pk})).content.decode()
+
+    assert "<td>3</td><td>Email</td><td>это не адрес email: &#x27;not-an-email&#x27;" in page
+    assert (
+        "<td>4</td><td>Имя</td><td>слишком длинное значение (101): допустимо не больше 100" in page
+    )
+    assert "<td>5</td><td>Имя</td><td>байты, недопустимые в UTF-8, в столбце 3</td>" in page
