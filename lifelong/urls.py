@@ -1,8 +1,10 @@
 from django.urls import include, path
 
 from lifelong.api.urls import api
+from lifelong.web.views.health import healthz
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
     path("hooks/messaging/", include("lifelong.messaging.urls")),
     path("hooks/", include("lifelong.api.webhook_urls")),
