@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from lifelong import clock
@@ -16,15 +18,28 @@ from lifelong.analytics.bgnbd import (
     bgnbd_probability_alive,
 )
 from lifelong.analytics.gamma_gamma import customer_lifetime_value, gamma_gamma_fit
+from lifelong.analytics.models import RollupState
 from lifelong.analytics.transactions import rfm_summary
 from lifelong.commerce.models import Order, OrderStatus
 from lifelong.commerce.services import customer_summaries_refresh
 from lifelong.customers.models import Customer
 from lifelong.events.services import event_record
-from lifelong.factories import CustomerFactory, OrderFactory
-from lifelong.segments.models import ClvModelFit, ClvSettings, CustomerState, LifecycleRules, Stage
+from lifelong.factories import CustomerFactory, OrderFactory, UserFactory
+from lifelong.segments.models import (
+    ClvModelFit,
+    ClvProblem,
+    ClvSettings,
+    CustomerState,
+    LifecycleRules,
+    Stage,
+)
 from lifelong.segments.rules import rules_parse
-from lifelong.segments.scoring import calibration_report, clv_scores_refresh
+from lifelong.segments.scoring import (
+    NoForecast,
+    calibration_report,
+    clv_scores_refresh,
+    forecast_require_finite,
+)
 from lifelong.segments.services import segment_count, stages_refresh
 from lifelong.segments.tests.helpers import buyer
 
@@ -306,3 +321,44 @@ def test_model_score_conditions_are_validated(condition):
 
     with pytest.raises(ValidationError):
         rules_parse({"rules": [condition]})
+
+
+def test_a_calibration_period_without_repeat_buyers_says_so(frozen_time, client):
+    """Everyone came back, but only in the holdout: the fit forecasts, its check cannot."""
+    for n in range(12):
+        buyer(300 + n, 20 + n, 5 + n)
+    fit = clv_scores_refresh()
+    assert fit is not None and fit.problem == "" and fit.bgnbd is not None
+    report = fit.calibration
+    assert report["problem"] == ClvProblem.FEW_REPEAT_BUYERS
+    assert (report["customers"], report["repeat_customers"], report["actual_total"]) == (12, 0, 24)
+    assert "rows" not in report and "mae" not in report
+    client.force_login(UserFactory(password=None))
+    client.cookies["django_language"] = "en"
+    response = client.get(reverse("web:clv_report"))
+    body = response.content.decode()
+    assert "only 0 of 12 buyers had bought on two different days" in body
+    assert response.context["chart"] is None and 'id="clv-data"' not in body
+
+
+def test_a_forecast_that_is_not_finite_is_refused():
+    forecast_require_finite(np.array([0.5, 1.0]), 2.0)
+    for bad in (np.array([0.5, np.nan]), np.array([np.inf]), float("-inf")):
+        with pytest.raises(NoForecast) as refused:
+            forecast_require_finite(np.array([1.0]), bad)
+        assert refused.value.problem == ClvProblem.NOT_FINITE
+
+
+def test_stored_reports_refuse_nan_and_infinity(frozen_time):
+    settings = ClvSettings.current()
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="not JSON compliant"), transaction.atomic():
+            ClvModelFit.objects.create(
+                bgnbd={"r": 1.0, "alpha": 1.0, "a": 1.0, "b": bad},
+                log_likelihood=-1.0,
+                months=settings.months,
+                monthly_discount_rate=settings.monthly_discount_rate,
+            )
+        with pytest.raises(ValueError, match="not JSON compliant"), transaction.atomic():
+            RollupState.objects.create(kpis={"30": {"revenue": bad}})
+    assert not ClvModelFit.objects.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import numpy as np
@@ -10,9 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from lifelong import clock
 from lifelong.accounts.models import Role
 from lifelong.factories import CustomerFactory, UserFactory
-from lifelong.segments.models import ClvModelFit, CustomerState, Stage
+from lifelong.segments.models import ClvModelFit, ClvProblem, CustomerState, Stage
 from lifelong.segments.scoring import clv_scores_refresh
 from lifelong.segments.services import stages_refresh
 from lifelong.segments.tests.test_scoring import shop
@@ -111,3 +113,26 @@ def test_clv_page_shows_parameters_and_calibration(client, frozen_time, django_a
     assert "0.612" in body and "7+" in body
     assert 'id="clv-data"' in body and "chart.umd.min.js" in body
     assert response.context["chart"]["predicted"] == [0.21, 3.9]
+
+
+def test_clv_page_says_when_a_fit_gave_no_finite_forecast(client, frozen_time):
+    common = {"customers": 40, "repeat_customers": 12, "months": 12}
+    ClvModelFit.objects.create(
+        fitted_at=clock.now() - dt.timedelta(days=1),
+        bgnbd={"r": 0.2431, "alpha": 4.4136, "a": 0.7929, "b": 2.4259},
+        log_likelihood=-321.9,
+        monthly_discount_rate=Decimal("0.01"),
+        **common,
+    )
+    ClvModelFit.objects.create(
+        problem=ClvProblem.NOT_FINITE, monthly_discount_rate=Decimal("0.01"), **common
+    )
+    client.cookies["django_language"] = "en"
+    body = client.get(reverse("web:clv_report")).content.decode()
+    assert "No forecast yet" in body and "gave no finite forecast" in body
+    assert 'id="bgnbd"' not in body and 'id="clv-data"' not in body
+    # The earlier fit stays in the history, the latest names its problem there.
+    assert "-321.9" in body and "the model gave no finite forecast for this history" in body
+    client.cookies["django_language"] = "ru"
+    body = client.get(reverse("web:clv_report")).content.decode()
+    assert "Прогноза пока нет" in body and "не дала конечного прогноза" in body
