@@ -101,7 +101,7 @@ def detect_encoding(stream: IO[bytes]) -> TextEncoding:
         if final:
             break
         chunk = stream.read(CHUNK)
-    if codec == "utf-16" or not bad or valid > bad:
+    if codec == "utf-16" or start.startswith(codecs.BOM_UTF8) or not bad or valid > bad:
         return TextEncoding(codec, check_rows=bool(bad or nul))
     stream.seek(0)
     high = other = undefined = 0

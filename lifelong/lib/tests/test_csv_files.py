@@ -185,6 +185,9 @@ def test_a_utf8_file_with_one_bad_byte_stays_utf8_and_names_that_row(tmp_path):
 
 def test_windows_1251_is_chosen_only_when_it_reads_as_russian(tmp_path):
     assert detect_encoding(io.BytesIO(NAMES.encode("cp1251"))) == TextEncoding("cp1251")
+    # A byte-order mark says UTF-8 whatever follows: the bytes that are not are reported.
+    marked = codecs.BOM_UTF8 + NAMES.encode("cp1251")
+    assert detect_encoding(io.BytesIO(marked)) == TextEncoding("utf-8-sig", check_rows=True)
     # Bytes that are neither: the file is read as UTF-8 and every row holding them is named.
     noise = b"id;name\n1;" + bytes(range(0x80, 0xA0)) + b"\n2;ok\n"
     encoding = detect_encoding(io.BytesIO(noise))
