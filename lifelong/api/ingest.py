@@ -14,6 +14,7 @@ from lifelong.api.schemas import CustomerIn, EventIn, OrderIn, RefundIn
 from lifelong.commerce.models import Order, Refund
 from lifelong.commerce.services import LineInput, order_upsert, refund_record
 from lifelong.customers.models import Customer
+from lifelong.customers.selectors import customers_by_external_id
 from lifelong.customers.services import customer_upsert
 from lifelong.events.models import Event
 from lifelong.events.services import event_record
@@ -37,12 +38,10 @@ def segments_follow(customer_ids: Iterable[int]) -> None:
 
 def customer_get(external_id: str) -> Customer:
     """The customer with this external id; a merged one resolves to the survivor."""
-    customer = (
-        Customer.objects.select_related("merged_into").filter(external_id=external_id).first()
-    )
+    customer = customers_by_external_id([external_id]).get(external_id)
     if customer is None:
         raise NotFound(f"No customer with external id {external_id!r}.")
-    return customer.merged_into or customer
+    return customer
 
 
 def order_get(external_id: str) -> Order:
@@ -65,15 +64,10 @@ def customers_resolve(external_ids: Iterable[str], *, source: str) -> dict[str, 
     customer upsert fills it in.
     """
     wanted = set(external_ids)
-    found = {
-        customer.external_id: customer.merged_into or customer
-        for customer in Customer.objects.select_related("merged_into").filter(
-            external_id__in=wanted
-        )
-    }
+    found = customers_by_external_id(wanted)
     for external_id in sorted(wanted - found.keys()):
         found[external_id] = _customer_create_bare(external_id, source=source)
-    return found  # type: ignore[return-value]
+    return found
 
 
 def _customer_create_bare(external_id: str, *, source: str) -> Customer:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from typing import TypedDict
 
 from django.db import connection
@@ -35,11 +36,27 @@ PHONE_LIKE = re.compile(r"^\+?[\d\s()\-.]{3,}$")
 
 
 def consent_current(customer: Customer) -> dict[tuple[str, str], Consent]:
-    """The newest consent row per (channel, purpose), in one query."""
+    """The current consent row per (channel, purpose): the one recorded last, in one query."""
     current: dict[tuple[str, str], Consent] = {}
-    for consent in customer.consents.order_by("-at", "-id"):
+    for consent in Consent.objects.filter(customer=customer).newest_first():
         current.setdefault((consent.channel, consent.purpose), consent)
     return current
+
+
+def customers_by_external_id(
+    external_ids: Iterable[str], *, for_update: bool = False
+) -> dict[str, Customer]:
+    """Customers by external id in at most two queries; a merged one resolves to its survivor.
+
+    Two ids of one person map to the same instance, so changes made through either add up.
+    """
+    rows = Customer.objects.select_for_update() if for_update else Customer.objects.all()
+    found = rows.in_bulk(list(external_ids), field_name="external_id")
+    instances = {c.pk: c for c in found.values()}
+    survivors = {c.merged_into_id for c in found.values() if c.merged_into_id} - instances.keys()
+    if survivors:
+        instances.update(rows.in_bulk(survivors))
+    return {key: instances[c.merged_into_id or c.pk] for key, c in found.items()}
 
 
 def _ci_variants(term: str) -> set[str]:
@@ -154,7 +171,7 @@ def customer_overview(customer: Customer) -> CustomerOverview:
         "notes": list(customer.notes.select_related("author")[:NOTES_SHOWN]),
         "consents": consent_current(customer),
         "consent_history": list(
-            Consent.objects.filter(customer=customer).order_by("-at", "-pk")[:CONSENT_HISTORY_SHOWN]
+            Consent.objects.filter(customer=customer).newest_first()[:CONSENT_HISTORY_SHOWN]
         ),
         "tasks": list(
             customer.tasks.filter(status=TaskStatus.OPEN)

@@ -21,6 +21,7 @@ from lifelong.commerce.services import (
     spend_refusal,
 )
 from lifelong.customers.models import Channel, Consent, Customer, Fact, Gender, Note, Purpose, Tag
+from lifelong.customers.selectors import customers_by_external_id
 from lifelong.events.models import Event
 from lifelong.events.services import event_record
 from lifelong.followups.models import Task
@@ -140,23 +141,12 @@ def _customer_upsert(
     profile = clean_profile(data)
     customer = None
     if external_id:
-        customer = Customer.objects.select_for_update().filter(external_id=external_id).first()
-        if customer is not None and customer.merged_into_id is not None:
-            # The record was merged; its external id keeps resolving to the survivor.
-            customer = Customer.objects.select_for_update().get(pk=customer.merged_into_id)
+        found = customers_by_external_id([external_id], for_update=True)
+        customer = found.get(external_id)
     created = customer is None
     if customer is None:
         customer = Customer(external_id=external_id or None, source=profile.pop("source", source))
-    changes: dict[str, Any] = {}
-    for name, value in profile.items():
-        if getattr(customer, name) != value:
-            changes[name] = value
-            setattr(customer, name, value)
-    if attributes:
-        merged = {**customer.attributes, **attributes}
-        if merged != customer.attributes:
-            changes["attributes"] = dict(attributes)
-            customer.attributes = merged
+    changes = customer.profile_apply(profile, attributes)
     if created:
         customer.save()
     elif changes:
@@ -170,7 +160,7 @@ def _customer_upsert(
         event_record(
             customer=customer,
             type="customer_created" if created else "customer_updated",
-            properties={"changes": _jsonable(changes)},
+            properties={"changes": changes_as_json(changes)},
             source=source,
         )
         if actor is not None:
@@ -178,12 +168,13 @@ def _customer_upsert(
                 actor=actor,
                 action="customer.create" if created else "customer.update",
                 obj=customer,
-                changes=_jsonable(changes),
+                changes=changes_as_json(changes),
             )
     return customer, created
 
 
-def _jsonable(changes: Mapping[str, Any]) -> dict[str, Any]:
+def changes_as_json(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Changed fields as a customer_created/customer_updated event records them."""
     return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in changes.items()}
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +16,8 @@ from django.utils.translation import gettext as _
 
 from lifelong import clock
 from lifelong.customers.models import Customer, Tag
-from lifelong.customers.services import CustomerDataError, clean_profile
+from lifelong.customers.selectors import customers_by_external_id
+from lifelong.customers.services import CustomerDataError, changes_as_json, clean_profile
 from lifelong.events.csv_import.layout import GENDERS, Layout, word
 from lifelong.events.csv_import.tally import Context, Group, RowError, Tally
 from lifelong.events.models import Event
@@ -82,10 +82,6 @@ def _customer_row(cells: list[str], layout: Layout, today: dt.date) -> CustomerR
     return CustomerRow(profile=profile, attributes=attributes, tags=tags)
 
 
-def _jsonable(changes: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in changes.items()}
-
-
 ParsedGroups = list[tuple[str, list[tuple[int, CustomerRow]]]]
 
 
@@ -133,13 +129,7 @@ class CustomersBatch:
 
 def _customers_write(parsed: ParsedGroups, ctx: Context, tally: Tally) -> None:
     """Apply the parsed rows, counting them in `tally`: one query per table to read, bulk writes."""
-    found = Customer.objects.in_bulk([key for key, _rows in parsed], field_name="external_id")
-    # One instance per row, so that two keys resolving to one survivor share its changes.
-    instances = {c.pk: c for c in found.values()}
-    survivor_ids = {c.merged_into_id for c in found.values() if c.merged_into_id} - set(instances)
-    if survivor_ids:
-        instances.update(Customer.objects.in_bulk(survivor_ids))
-    by_key = {key: instances[c.merged_into_id or c.pk] for key, c in found.items()}
+    by_key: dict[str, Customer] = customers_by_external_id(key for key, _rows in parsed)
     through = Customer.tags.through
     tags_of: dict[int, set[str]] = {}
     for customer_id, name in through.objects.filter(
@@ -167,16 +157,7 @@ def _customers_write(parsed: ParsedGroups, ctx: Context, tally: Tally) -> None:
                 if customer.pk is None
                 else tags_of.setdefault(customer.pk, set())
             )
-            changes: dict[str, Any] = {}
-            for name, value in profile.items():
-                if getattr(customer, name) != value:
-                    changes[name] = value
-                    setattr(customer, name, value)
-            if row.attributes:
-                merged = {**customer.attributes, **row.attributes}
-                if merged != customer.attributes:
-                    changes["attributes"] = dict(row.attributes)
-                    customer.attributes = merged
+            changes = customer.profile_apply(profile, row.attributes)
             if changes and customer.pk is not None:
                 customer.updated_at = ctx.now
                 dirty[customer.pk] = customer
@@ -194,7 +175,7 @@ def _customers_write(parsed: ParsedGroups, ctx: Context, tally: Tally) -> None:
                 tally.unchanged += 1
             if created or changes:
                 event_type = "customer_created" if created else "customer_updated"
-                events.append((customer, event_type, {"changes": _jsonable(changes)}))
+                events.append((customer, event_type, {"changes": changes_as_json(changes)}))
 
     if ctx.dry_run:
         return

@@ -1,4 +1,4 @@
-"""The bulk CSV path writes what the per-order service writes, and agrees with the API."""
+"""The bulk CSV paths write what the per-row services write, and agree with the API."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lifelong.commerce.models import Order, OrderLine, OrderStatus
 from lifelong.commerce.services import LineInput, order_upsert
-from lifelong.customers.models import Customer
+from lifelong.customers.models import Customer, Tag
+from lifelong.customers.services import customer_upsert
 from lifelong.events.models import Event
 from lifelong.events.tests.csv_helpers import MSK, counts, run
 from lifelong.factories import CustomerFactory, ProductFactory
@@ -217,3 +220,71 @@ def test_orders_of_a_merged_customer_go_to_the_survivor(frozen_time):
     assert Order.objects.get(external_id="M-1").customer == survivor
     survivor.refresh_from_db()
     assert survivor.orders_count == 1
+
+
+CUSTOMER_ROW = st.tuples(
+    st.sampled_from(["C-1", "C-2", "C-3"]),
+    st.sampled_from(["", "Анна", "Ольга"]),
+    st.sampled_from(["", "anna@example.ru", "olga@example.ru"]),
+    st.lists(st.sampled_from(["VIP", "опт", "новый"]), max_size=2, unique=True),
+    st.sampled_from(["", "Тверь", "Казань"]),
+)
+
+
+def _customers_state() -> dict[str, object]:
+    customers = {}
+    for customer in Customer.objects.order_by("external_id"):
+        events = [
+            (
+                e.type,
+                e.source,
+                {
+                    **e.properties["changes"],
+                    "tags": sorted(e.properties["changes"].get("tags", [])),
+                },
+            )
+            for e in customer.events.order_by("pk")
+        ]
+        customers[customer.external_id] = (
+            customer.first_name,
+            customer.email,
+            customer.source,
+            customer.attributes,
+            sorted(customer.tags.values_list("name", flat=True)),
+            events,
+        )
+    return customers
+
+
+def _start_empty() -> None:
+    Event.objects.all().delete()
+    Customer.objects.all().delete()
+    Tag.objects.all().delete()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(CUSTOMER_ROW, min_size=1, max_size=6))
+def test_customer_import_writes_what_customer_upsert_writes(frozen_time, rows):
+    """One matching rule and one way of applying a row, whether a file or the API sends it."""
+    _start_empty()
+    lines = ["Код клиента;Имя;E-mail;Теги;Город"]
+    lines += [
+        f"{key};{name};{email};{', '.join(tags)};{city}" for key, name, email, tags, city in rows
+    ]
+    job = run("customers", "\n".join(lines) + "\n")
+    assert job.rejected_rows == 0, job.errors
+    imported = _customers_state()
+
+    _start_empty()
+    for key, name, email, tags, city in rows:
+        data = {field: value for field, value in (("first_name", name), ("email", email)) if value}
+        customer_upsert(
+            external_id=key,
+            data=data,
+            attributes={"Город": city} if city else None,
+            tags=tags,
+            source="csv",
+        )
+    assert imported == _customers_state()
