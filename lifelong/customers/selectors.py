@@ -36,9 +36,9 @@ PHONE_LIKE = re.compile(r"^\+?[\d\s()\-.]{3,}$")
 
 
 def consent_current(customer: Customer) -> dict[tuple[str, str], Consent]:
-    """The current consent row per (channel, purpose): the one recorded last, in one query."""
+    """The newest consent row per (channel, purpose), in one query."""
     current: dict[tuple[str, str], Consent] = {}
-    for consent in Consent.objects.filter(customer=customer).newest_first():
+    for consent in customer.consents.order_by("-at", "-id"):
         current.setdefault((consent.channel, consent.purpose), consent)
     return current
 
@@ -171,7 +171,7 @@ def customer_overview(customer: Customer) -> CustomerOverview:
         "notes": list(customer.notes.select_related("author")[:NOTES_SHOWN]),
         "consents": consent_current(customer),
         "consent_history": list(
-            Consent.objects.filter(customer=customer).newest_first()[:CONSENT_HISTORY_SHOWN]
+            Consent.objects.filter(customer=customer).order_by("-at", "-pk")[:CONSENT_HISTORY_SHOWN]
         ),
         "tasks": list(
             customer.tasks.filter(status=TaskStatus.OPEN)
