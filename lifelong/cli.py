@@ -7,6 +7,7 @@ lifelong import customers|orders|products FILE [--dry-run]
 lifelong simulate --days N
 lifelong createadmin [--username U] [--password P]   (asks for the password when left out)
 lifelong reencrypt             (after changing LIFELONG_ENCRYPTION_KEY)
+lifelong loyalty verify        (check the points ledger; exits 1 on any mismatch)
 lifelong manage ARGS...        (any Django management command)
 """
 
@@ -196,6 +197,12 @@ def cmd_reencrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_loyalty_verify(args: argparse.Namespace) -> int:
+    from lifelong.loyalty.verify import verify_command
+
+    return verify_command()
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     from django.core.management import execute_from_command_line
 
@@ -255,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
         "reencrypt", help="encrypt stored secrets again with the current encryption key"
     )
     p.set_defaults(func=cmd_reencrypt)
+
+    p = sub.add_parser("loyalty", help="the points ledger")
+    loyalty_sub = p.add_subparsers(dest="loyalty_command", required=True)
+    p = loyalty_sub.add_parser(
+        "verify", help="check every transaction and cached balance against the entries"
+    )
+    p.set_defaults(func=cmd_loyalty_verify)
 
     p = sub.add_parser("manage", help="run a Django management command")
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "lifelong.segments",
     "lifelong.messaging",
     "lifelong.journeys",
+    "lifelong.loyalty",
     "lifelong.analytics",
     "lifelong.api",
     "lifelong.web",

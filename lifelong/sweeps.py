@@ -40,6 +40,11 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("journeys.enroll_by_date", "lifelong.journeys.dates:journeys_enroll_by_date", 3600),
     Sweep("journeys.advance_due", "lifelong.journeys.engine:advance_due", 10),
     Sweep("messaging.dispatch_due", "lifelong.messaging.dispatch:dispatch_due", 5),
+    # Earn from new events, then release, then expire: a lot is never expired while pending.
+    Sweep("loyalty.earn", "lifelong.loyalty.earning:loyalty_earn", 10),
+    Sweep("loyalty.release_pending", "lifelong.loyalty.sweeps:loyalty_release_pending", 600),
+    Sweep("loyalty.expire_due", "lifelong.loyalty.sweeps:loyalty_expire_due", 3600),
+    Sweep("loyalty.verify", "lifelong.loyalty.verify:loyalty_verify", 86400),
 )
 
 

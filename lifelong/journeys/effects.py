@@ -10,7 +10,6 @@ from typing import Any
 from lifelong import clock
 from lifelong.customers.models import Customer, Purpose
 from lifelong.customers.services import customer_tag_remove, customer_tags_add
-from lifelong.events.services import event_record
 from lifelong.followups.models import TaskSource
 from lifelong.followups.services import task_create
 from lifelong.journeys.definition import (
@@ -22,6 +21,7 @@ from lifelong.journeys.definition import (
     TagChange,
 )
 from lifelong.journeys.models import Enrollment
+from lifelong.loyalty.services import points_award
 from lifelong.messaging.models import WEBHOOK, Template
 from lifelong.messaging.services import channel_choose, message_enqueue
 
@@ -52,8 +52,17 @@ def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: s
         customer.attributes = {**customer.attributes, node.key: node.value}
         return "attribute set"
     if isinstance(node, AwardPoints):
-        points_award_request(customer=customer, points=node.points, reason=node.reason, key=key)
-        return f"{node.points} points"
+        # Keyed by (enrollment, node, visit) like every effect: credited once however often
+        # the step runs.
+        posted = points_award(
+            customer_id=customer.pk,
+            points=node.points,
+            key=f"journey:{key}",
+            enrollment_id=enrollment.pk,
+            node_id=node.id,
+            comment=node.reason[:500],
+        )
+        return f"{node.points} points" if posted else "points credited before"
     if isinstance(node, CallWebhook):
         message_enqueue(
             customer=customer,
@@ -99,18 +108,3 @@ def _send(node: Send, *, enrollment: Enrollment, customer: Customer, key: str) -
         node_id=node.id,
     )
     return f"queued on {channel}"
-
-
-def points_award_request(*, customer: Customer, points: int, reason: str, key: str) -> None:
-    """The hook the loyalty programme picks up: an idempotent request on the event log.
-
-    The ledger (a later issue) turns each request into a balanced transaction, using the
-    event's idempotency key so a request is credited once.
-    """
-    event_record(
-        customer=customer,
-        type="points_award_requested",
-        properties={"points": points, "reason": reason},
-        source="journey",
-        idempotency_key=f"points:{key}",
-    )

@@ -23,6 +23,7 @@ from lifelong.journeys.services import (
     journey_status_set,
     journey_version_save,
 )
+from lifelong.loyalty.models import Transaction
 from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import ChannelConfig, Message, Template
 from lifelong.messaging.services import message_engagement_record
@@ -330,7 +331,9 @@ def test_birthday_trigger_enrolls_once_a_year(sandbox, frozen_time):
     assert journeys_enroll_by_date() == 1
     assert journeys_enroll_by_date() == 0
     advance_due()
-    assert hero.events.filter(type="points_award_requested").count() == 1
+    advance_due()
+    assert hero.points_account.available == 100
+    assert Transaction.objects.filter(customer=hero, enrollment_id__isnull=False).count() == 1
 
 
 @pytest.mark.django_db

@@ -1,0 +1,315 @@
+"""Earning: the sweep that reads the event log once, in id order, and posts points.
+
+Every way a fact arrives (API, webhook, CSV import, the demo) writes its events, so the
+ingestion paths know nothing of points. The sweep reads a batch of the event types it
+cares about after its cursor, locks the customers' accounts in one statement, plans every
+posting in memory and writes them all with a few bulk statements:
+
+- `order_paid` / `order_delivered`: the order's earn, once (key `earn:order:<id>`);
+- `order_cancelled` / `order_refunded`: take back all of the earn and give back all of the
+  burn (key `reverse:order:<id>`);
+- `order_refund` / `order_returned`: the share refunded so far (key `refund:<refund id>`);
+- any type an event rule names: its award, within the rule's cap
+  (key `award:<event id>:<rule id>`).
+
+Dates come from the event (a lot's pending period and expiry count from `occurred_at`) and
+caps count earlier awards by `occurred_at`, so reading the same stream again, or from
+scratch, posts the same points: every key is posted once. Purchases made before the
+programme started earn nothing. An event that cannot be posted is set aside (`SetAside`)
+so the log keeps moving, as the journey reactor does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+
+from lifelong.commerce.models import Order, OrderLine, Refund
+from lifelong.events.models import Event
+from lifelong.loyalty.ledger import Book, book_lock_many, ledger_write
+from lifelong.loyalty.models import (
+    Cursor,
+    EarningRule,
+    Programme,
+    RateMode,
+    Rounding,
+    RuleKind,
+    SetAside,
+    Transaction,
+    TxKind,
+)
+from lifelong.loyalty.refunds import order_burned, order_reverse
+from lifelong.loyalty.services import award_post
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 2000
+CURSOR = "earning"
+EARN_EVENTS = ("order_paid", "order_delivered")
+REVERSE_EVENTS = ("order_cancelled", "order_refunded")
+REFUND_EVENTS = ("order_refund", "order_returned")
+ORDER_EVENTS = (*EARN_EVENTS, *REVERSE_EVENTS, *REFUND_EVENTS)
+
+
+class Rules:
+    """The active earning rules, read once per batch."""
+
+    def __init__(self) -> None:
+        rules = list(EarningRule.objects.filter(active=True))
+        self.purchase = next((r for r in rules if r.kind == RuleKind.PURCHASE), None)
+        self.by_category = _largest(r for r in rules if r.kind == RuleKind.CATEGORY)
+        self.by_sku = _largest(r for r in rules if r.kind == RuleKind.PRODUCT)
+        self.events: dict[str, list[EarningRule]] = {}
+        for rule in rules:
+            if rule.kind == RuleKind.EVENT:
+                self.events.setdefault(rule.event_type, []).append(rule)
+
+    def multiplier(self, *, sku: str, category: str) -> Decimal:
+        found = [r.multiplier for r in (self.by_sku.get(sku), self.by_category.get(category)) if r]
+        return max(found, default=Decimal(1))
+
+
+def _largest(rules: Iterable[EarningRule]) -> dict[str, EarningRule]:
+    best: dict[str, EarningRule] = {}
+    for rule in rules:
+        name = rule.sku or rule.category
+        if name not in best or rule.multiplier > best[name].multiplier:
+            best[name] = rule
+    return best
+
+
+def order_points(
+    *, order: Order, lines: list[OrderLine], rules: Rules, programme: Programme
+) -> int:
+    """The points an order earns: money actually paid (its total less the points spent on it,
+    at their value), split over the lines by their totals, each part at the base rate times
+    its product's or category's multiplier; summed, then rounded once by the programme's rule.
+    """
+    rule = rules.purchase
+    if rule is None:
+        return 0
+    paid = max(Decimal(0), order.total - order_burned(order.pk) * programme.point_value)
+    lines_total = sum((line.total for line in lines), Decimal(0))
+    parts = (
+        [
+            (
+                paid * line.total / lines_total,
+                rules.multiplier(
+                    sku=line.sku, category=line.product.category if line.product else ""
+                ),
+            )
+            for line in lines
+        ]
+        if lines_total > 0
+        else [(paid, Decimal(1))]
+    )
+    if rule.mode == RateMode.PERCENT:
+        per_rouble = rule.rate / 100 / programme.point_value
+    else:
+        per_rouble = rule.rate / rule.per_roubles
+    exact = sum((money * per_rouble * multiplier for money, multiplier in parts), Decimal(0))
+    rounding = ROUND_HALF_UP if programme.rounding == Rounding.NEAREST else ROUND_DOWN
+    return int(exact.quantize(Decimal(1), rounding=rounding))
+
+
+def loyalty_earn(*, batch_size: int = BATCH_SIZE) -> int:
+    """Post points for every event not read yet; returns how many events were read."""
+    programme = Programme.current()
+    if not programme.enabled:
+        return 0
+    read = 0
+    while True:
+        count = _earn_batch(batch_size, programme)
+        read += count
+        if count < batch_size:
+            return read
+
+
+def cursor_start() -> None:
+    """Start reading at the end of the log: history predates the programme."""
+    Cursor.objects.get_or_create(
+        name=CURSOR, defaults={"last_event_id": Event.objects.aggregate(m=Max("pk"))["m"] or 0}
+    )
+
+
+def _earn_batch(batch_size: int, programme: Programme) -> int:
+    with transaction.atomic():
+        cursor_start()
+        cursor = Cursor.objects.select_for_update().get(name=CURSOR)
+        rules = Rules()
+        events: list[dict[str, Any]] = [
+            dict(row)
+            for row in Event.objects.filter(
+                pk__gt=cursor.last_event_id,
+                customer__isnull=False,
+                type__in=[*ORDER_EVENTS, *rules.events],
+            )
+            .order_by("pk")
+            .values("pk", "customer_id", "type", "properties", "occurred_at")[:batch_size]
+        ]
+        if not events:
+            return 0
+        try:
+            with transaction.atomic():
+                books = book_lock_many([e["customer_id"] for e in events])
+                for event in events:
+                    _event_plan(books[event["customer_id"]], event, rules, programme)
+                ledger_write(list(books.values()))
+        except Exception:
+            log.warning("loyalty.earn_batch_failed", exc_info=True)
+            for event in events:
+                _event_post_alone(event, rules, programme)
+        cursor.last_event_id = events[-1]["pk"]
+        cursor.save(update_fields=["last_event_id"])
+    return len(events)
+
+
+def _event_post_alone(event: dict[str, Any], rules: Rules, programme: Programme) -> bool:
+    """Post one event in a savepoint; on failure set it aside. True when it went through."""
+    try:
+        with transaction.atomic():
+            book = Book.open(customer_id=event["customer_id"])
+            _event_plan(book, event, rules, programme)
+            ledger_write([book])
+    except Exception as exc:
+        log.error("loyalty.event_set_aside", extra={"event_id": event["pk"]}, exc_info=True)
+        SetAside.objects.update_or_create(
+            event_id=event["pk"], defaults={"error": f"{type(exc).__name__}: {exc}"[:2000]}
+        )
+        return False
+    SetAside.objects.filter(event_id=event["pk"]).delete()
+    return True
+
+
+def set_aside_retry(*, event_id: int) -> bool:
+    """Post a set-aside event again; it leaves the list when it goes through."""
+    event = (
+        Event.objects.filter(pk=event_id, customer__isnull=False)
+        .values("pk", "customer_id", "type", "properties", "occurred_at")
+        .first()
+    )
+    if event is None:
+        SetAside.objects.filter(event_id=event_id).delete()
+        return False
+    return _event_post_alone(dict(event), Rules(), Programme.current())
+
+
+def _event_plan(book: Book, event: dict[str, Any], rules: Rules, programme: Programme) -> None:
+    kind = event["type"]
+    if kind in ORDER_EVENTS:
+        order = _order_of(event)
+        if order is not None and order.customer_id == book.customer_id:
+            _order_event_plan(book, event, order, rules, programme)
+    for rule in rules.events.get(kind, []):
+        _rule_award_plan(book, event, rule, programme)
+
+
+def _order_of(event: dict[str, Any]) -> Order | None:
+    order_id = event["properties"].get("order_id")
+    return Order.objects.filter(pk=order_id).first() if isinstance(order_id, int) else None
+
+
+def _order_event_plan(
+    book: Book, event: dict[str, Any], order: Order, rules: Rules, programme: Programme
+) -> None:
+    kind, occurred_at = event["type"], event["occurred_at"]
+    if kind in EARN_EVENTS:
+        if programme.started_at is not None and occurred_at < programme.started_at:
+            return
+        lines = list(order.lines.select_related("product").order_by("pk"))
+        points = order_points(order=order, lines=lines, rules=rules, programme=programme)
+        if points <= 0:
+            return
+        posting = book.posting(
+            key=f"earn:order:{order.pk}",
+            kind=TxKind.EARN,
+            occurred_at=occurred_at,
+            order_id=order.pk,
+            rule=rules.purchase,
+            event_id=event["pk"],
+        )
+        if posting is not None:
+            award_post(
+                book,
+                posting,
+                points=points,
+                status_points=points,
+                programme=programme,
+                pending=True,
+            )
+        return
+    # Taking back reads the order's earlier postings: write those planned in this batch first.
+    ledger_write([book])
+    if kind in REVERSE_EVENTS:
+        order_reverse(
+            book,
+            order=order,
+            refunded=order.total,
+            key=f"reverse:order:{order.pk}",
+            programme=programme,
+            event_id=event["pk"],
+        )
+    else:
+        refund = Refund.objects.filter(
+            order=order, external_id=str(event["properties"].get("refund_id", ""))
+        ).first()
+        if refund is None:
+            return
+        so_far = sum(
+            Refund.objects.filter(order=order, pk__lte=refund.pk).values_list("amount", flat=True),
+            Decimal(0),
+        )
+        order_reverse(
+            book,
+            order=order,
+            refunded=so_far,
+            key=f"refund:{refund.pk}",
+            programme=programme,
+            refund_id=refund.pk,
+            event_id=event["pk"],
+        )
+
+
+def _rule_award_plan(
+    book: Book, event: dict[str, Any], rule: EarningRule, programme: Programme
+) -> None:
+    occurred_at = event["occurred_at"]
+    if rule.cap_count and _awards_within(book, rule, occurred_at) >= rule.cap_count:
+        return
+    posting = book.posting(
+        key=f"award:{event['pk']}:{rule.pk}",
+        kind=TxKind.AWARD,
+        occurred_at=occurred_at,
+        rule=rule,
+        event_id=event["pk"],
+    )
+    if posting is not None:
+        award_post(
+            book,
+            posting,
+            points=rule.points,
+            status_points=rule.status_points,
+            programme=programme,
+        )
+
+
+def _awards_within(book: Book, rule: EarningRule, moment: dt.datetime) -> int:
+    """The rule's awards to this customer in the cap period ending at `moment`."""
+    since = moment - dt.timedelta(days=rule.cap_days)
+    posted = Transaction.objects.filter(
+        rule=rule,
+        customer_id=book.customer_id,
+        kind=TxKind.AWARD,
+        occurred_at__gt=since,
+        occurred_at__lte=moment,
+    ).count()
+    planned = sum(
+        1 for p in book.postings if p.reason.get("rule") == rule and since < p.occurred_at <= moment
+    )
+    return posted + planned

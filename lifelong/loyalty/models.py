@@ -1,0 +1,407 @@
+"""The loyalty programme: its settings, earning rules and the double-entry points ledger.
+
+The ledger (see ledger.py for how postings are made and how holds fit):
+- `Account`: one per customer, plus one per system kind (issued, redeemed, expired,
+  adjusted). A customer account has four buckets: available, pending (earned, inside the
+  return window), held (reserved at checkout) and status (points for tiers, never spent).
+- `Transaction`: one business fact with a unique idempotency key and its reason (the rule,
+  the order, the journey step, the staff member and comment). Never updated or deleted.
+- `Entry`: a signed integer amount on one account's bucket. The entries of a transaction sum
+  to zero, spendable buckets and the status bucket each on their own. Never updated or deleted.
+- `Lot`: the points of one earn, with their own pending period and expiry. Every customer
+  entry in the pending or available bucket names the lot it adds to or draws from, so
+  `Lot.remaining` always equals the sum of that lot's entries.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from lifelong import clock
+
+
+class Rounding(models.TextChoices):
+    DOWN = "down", _("Down to a whole point")
+    NEAREST = "nearest", _("To the nearest whole point (half up)")
+
+
+class DebtPolicy(models.TextChoices):
+    DEBT = "debt", _("Allow a debt that the next earn repays")
+    CAP = "cap", _("Stop at zero and record the shortfall")
+
+
+class Programme(models.Model):
+    """The one row of programme settings (edited on the loyalty settings page, audited)."""
+
+    enabled = models.BooleanField(_("programme is on"), default=False)
+    # Purchases made before the programme started earn nothing.
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    name_one = models.CharField(_("points' name, one (1 балл)"), max_length=40, default="балл")
+    name_few = models.CharField(_("points' name, few (2 балла)"), max_length=40, default="балла")
+    name_many = models.CharField(
+        _("points' name, many (5 баллов)"), max_length=40, default="баллов"
+    )
+    rounding = models.CharField(
+        _("rounding of earned points"),
+        max_length=8,
+        choices=Rounding.choices,
+        default=Rounding.DOWN,
+    )
+    point_value = models.DecimalField(
+        _("value of one point, roubles"), max_digits=8, decimal_places=2, default=Decimal("1")
+    )
+    pending_days = models.PositiveIntegerField(
+        _("days before earned points can be spent (return window)"), default=14
+    )
+    expiry_months = models.PositiveIntegerField(
+        _("months an earned lot lives (0: never expires)"), default=12
+    )
+    max_share_percent = models.PositiveIntegerField(
+        _("largest share of an order payable with points, %"), default=50
+    )
+    debt_policy = models.CharField(
+        _("when a refund takes back points already spent"),
+        max_length=8,
+        choices=DebtPolicy.choices,
+        default=DebtPolicy.DEBT,
+    )
+
+    def __str__(self) -> str:
+        return "loyalty programme"
+
+    @classmethod
+    def current(cls) -> Programme:
+        """The settings row, created with the defaults on first use."""
+        row, _created = cls.objects.get_or_create(pk=1)
+        return row
+
+    def clean(self) -> None:
+        if self.point_value <= 0:
+            raise ValidationError({"point_value": _("A point must be worth more than zero.")})
+        if self.max_share_percent > 100:
+            raise ValidationError({"max_share_percent": _("A share is at most 100 %.")})
+        if self.pending_days > 365:
+            raise ValidationError({"pending_days": _("At most 365 days.")})
+        if self.expiry_months and self.expiry_months * 30 <= self.pending_days:
+            raise ValidationError(
+                {"expiry_months": _("Points must live longer than their pending period.")}
+            )
+
+    def points_name(self, points: int) -> str:
+        """The name agreeing with the number, by the Russian rule: 1 балл, 3 балла, 5 баллов."""
+        n = abs(points)
+        if n % 10 == 1 and n % 100 != 11:
+            return self.name_one
+        if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+            return self.name_few
+        return self.name_many
+
+
+class RuleKind(models.TextChoices):
+    PURCHASE = "purchase", _("Purchases: the base rate")
+    CATEGORY = "category", _("Purchases: a category multiplier")
+    PRODUCT = "product", _("Purchases: a product multiplier")
+    EVENT = "event", _("An action (event)")
+
+
+class RateMode(models.TextChoices):
+    PER_ROUBLES = "per_roubles", _("points per N roubles")
+    PERCENT = "percent", _("percent of the amount, in points' value")
+
+
+class EarningRule(models.Model):
+    """One way to earn points; rules are data, edited on the loyalty settings page.
+
+    Purchases: one active `purchase` rule gives the base rate; `category` and `product`
+    rules multiply it for matching lines (the largest multiplier wins). Events: each active
+    `event` rule awards `points` (spendable) and `status_points` (for tiers) for an event type,
+    at most `cap_count` times per `cap_days` per customer (0: no cap).
+    """
+
+    kind = models.CharField(_("kind"), max_length=16, choices=RuleKind.choices)
+    name = models.CharField(_("name"), max_length=120)
+    active = models.BooleanField(_("active"), default=True)
+    mode = models.CharField(
+        _("rate"), max_length=16, choices=RateMode.choices, default=RateMode.PER_ROUBLES
+    )
+    rate = models.DecimalField(
+        _("points per N roubles, or percent"),
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("1"),
+    )
+    per_roubles = models.PositiveIntegerField(_("N roubles"), default=100)
+    category = models.CharField(_("category"), max_length=128, blank=True)
+    sku = models.CharField(_("product SKU"), max_length=64, blank=True)
+    multiplier = models.DecimalField(
+        _("multiplier"), max_digits=6, decimal_places=2, default=Decimal("1")
+    )
+    event_type = models.CharField(_("event type"), max_length=64, blank=True, db_index=True)
+    points = models.PositiveIntegerField(_("points"), default=0)
+    status_points = models.PositiveIntegerField(_("status points"), default=0)
+    cap_count = models.PositiveIntegerField(_("at most N times"), default=0)
+    cap_days = models.PositiveIntegerField(_("per N days"), default=0)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["kind", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, Any] = {}
+        if self.kind == RuleKind.PURCHASE and (self.rate <= 0 or self.per_roubles == 0):
+            errors["rate"] = _("The rate must be positive.")
+        if self.kind == RuleKind.CATEGORY and not self.category:
+            errors["category"] = _("Name the category.")
+        if self.kind == RuleKind.PRODUCT and not self.sku:
+            errors["sku"] = _("Name the product's SKU.")
+        if self.kind in (RuleKind.CATEGORY, RuleKind.PRODUCT) and self.multiplier <= 0:
+            errors["multiplier"] = _("The multiplier must be positive.")
+        if self.kind == RuleKind.EVENT:
+            if not self.event_type:
+                errors["event_type"] = _("Name the event type.")
+            if not self.points and not self.status_points:
+                errors["points"] = _("Award some points or status points.")
+            if bool(self.cap_count) != bool(self.cap_days):
+                errors["cap_days"] = _("A cap needs both a count and a period.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class AccountKind(models.TextChoices):
+    CUSTOMER = "customer", _("Customer")
+    ISSUED = "issued", _("Issued")
+    REDEEMED = "redeemed", _("Redeemed")
+    EXPIRED = "expired", _("Expired")
+    ADJUSTED = "adjusted", _("Adjusted")
+
+
+class Bucket(models.IntegerChoices):
+    AVAILABLE = 1, _("available")
+    PENDING = 2, _("pending")
+    HELD = 3, _("held")
+    STATUS = 4, _("status")
+
+
+class Account(models.Model):
+    """A customer's points, or a system account. Customer balances are caches of the entries.
+
+    System accounts keep no cached balance: one hot row updated by every posting would
+    serialise all writers; their totals are sums over their entries.
+    """
+
+    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    customer = models.OneToOneField(
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="points_account",
+    )
+    available = models.BigIntegerField(default=0)
+    pending = models.BigIntegerField(default=0)
+    held = models.BigIntegerField(default=0)
+    status = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=~Q(kind="customer"), name="account_system_kind_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="customer", customer__isnull=False)
+                | (~Q(kind="customer") & Q(customer__isnull=True)),
+                name="account_customer_iff_customer_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.customer_id or ''}".strip()
+
+    def balance(self, bucket: int) -> int:
+        return int(getattr(self, BUCKET_FIELDS[bucket]))
+
+
+BUCKET_FIELDS: dict[int, str] = {
+    Bucket.AVAILABLE: "available",
+    Bucket.PENDING: "pending",
+    Bucket.HELD: "held",
+    Bucket.STATUS: "status",
+}
+
+
+class TxKind(models.TextChoices):
+    EARN = "earn", _("Earned for a purchase")
+    AWARD = "award", _("Awarded for an action")
+    RELEASE = "release", _("Became spendable")
+    REDEEM = "redeem", _("Spent")
+    EXPIRE = "expire", _("Expired")
+    REVERSE = "reverse", _("Taken back: refund or cancellation")
+    RESTORE = "restore", _("Given back: refund or cancellation")
+    ADJUST = "adjust", _("Adjusted by staff")
+    # Posted by the checkout API (see ledger.py, "Holds").
+    HOLD = "hold", _("Held at checkout")
+    CONFIRM = "confirm", _("Checkout confirmed")
+    UNHOLD = "unhold", _("Hold released")
+
+
+class ImmutableQuerySet(models.QuerySet[Any]):
+    """Ledger rows are facts: a queryset cannot update or delete them."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise TypeError(f"{self.model.__name__} rows are never updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError(f"{self.model.__name__} rows are never deleted")
+
+
+class _Immutable(models.Model):
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError(f"{type(self).__name__} rows are never updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError(f"{type(self).__name__} rows are never deleted")
+
+
+class Transaction(_Immutable):
+    """One balanced posting with its idempotency key and its reason."""
+
+    key = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=TxKind.choices)
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    # When the fact happened (an earn's lot dates count from it); created_at is when posted.
+    occurred_at = models.DateTimeField(default=clock.now)
+    created_at = models.DateTimeField(default=clock.now)
+    rule = models.ForeignKey(
+        EarningRule, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    order = models.ForeignKey(
+        "commerce.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    refund = models.ForeignKey(
+        "commerce.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    event = models.ForeignKey(
+        "events.Event",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+    )
+    enrollment_id = models.BigIntegerField(null=True, blank=True)
+    node_id = models.CharField(max_length=64, blank=True)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    comment = models.CharField(max_length=500, blank=True)
+    # Points a refund could not take back under the "stop at zero" policy: recorded, not lost.
+    shortfall = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key"], name="loyalty_transaction_key")]
+        indexes = [
+            models.Index(fields=["customer", "created_at"]),
+            models.Index(fields=["order", "kind"]),
+            models.Index(fields=["rule", "customer", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Lot(models.Model):
+    """The points of one earn. `remaining` is a cache of the sum of the lot's entries."""
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    source = models.OneToOneField(Transaction, on_delete=models.PROTECT, related_name="lot")
+    points = models.PositiveIntegerField()
+    remaining = models.IntegerField()
+    pending_until = models.DateTimeField(null=True, blank=True)
+    released = models.BooleanField(default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Burns draw oldest-expiring first among the customer's lots that have points left.
+            models.Index(
+                fields=["customer", "expires_at"],
+                condition=Q(remaining__gt=0),
+                name="lot_customer_open",
+            ),
+            models.Index(
+                fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_expiry_due"
+            ),
+            models.Index(
+                fields=["pending_until"], condition=Q(released=False), name="lot_release_due"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lot {self.pk}: {self.remaining}/{self.points}"
+
+    @property
+    def bucket(self) -> int:
+        return Bucket.AVAILABLE if self.released else Bucket.PENDING
+
+
+class Entry(_Immutable):
+    """A signed amount on one account's bucket; customer pending/available entries name a lot."""
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
+    # (account, id) below serves a customer's history; no separate index.
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
+    bucket = models.PositiveSmallIntegerField(choices=Bucket.choices)
+    points = models.BigIntegerField()
+    lot = models.ForeignKey(
+        Lot, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.points:+d} {self.get_bucket_display()}"
+
+
+class Cursor(models.Model):
+    """How far the earning sweep has read the event log."""
+
+    name = models.CharField(max_length=40, unique=True)
+    last_event_id = models.BigIntegerField(default=0)
+
+
+class SetAside(models.Model):
+    """An event the earning sweep could not post; kept so the log moves on, retried by staff."""
+
+    event = models.OneToOneField(
+        "events.Event", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    error = models.TextField()
+    set_aside_at = models.DateTimeField(default=clock.now)

@@ -1,0 +1,175 @@
+"""Refunds and cancellations: take back the order's earn and give back its burn.
+
+The rounding rule (fixed): after refunds adding up to R of an order of total T, the order's
+earn E has had floor(E x R / T) points taken back and its burn B has had floor(B x R / T)
+points given back, in all. Each refund posts the difference between that and what earlier
+refunds posted, so partial refunds never take back more than was earned (the floor), add up
+to exactly the same as one refund of their sum, and a full refund or a cancellation (share 1)
+takes back exactly E and gives back exactly B.
+
+Points of the order's lot that expired are never taken back. Taking back draws first from the order's own lot (pending or available), then from the
+customer's other available lots, oldest-expiring first; what is still missing becomes a debt
+or a recorded shortfall, by the programme's policy (ledger.py, "Debt"). Giving back returns
+points to the lots the burn drew from, latest-expiring first; points of a lot whose expiry
+has passed expire in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Sum
+
+from lifelong.commerce.models import Order
+from lifelong.loyalty.ledger import Book, lots_by_expiry
+from lifelong.loyalty.models import (
+    AccountKind,
+    Bucket,
+    DebtPolicy,
+    Entry,
+    Lot,
+    Programme,
+    Transaction,
+    TxKind,
+)
+
+BURN_KINDS = (TxKind.REDEEM, TxKind.CONFIRM)
+
+
+def share_of(earned: int, refunded: Decimal, total: Decimal) -> int:
+    """floor(earned x refunded / total) in exact integer arithmetic (amounts in kopecks)."""
+    if total <= 0 or refunded >= total:
+        return earned
+    return earned * int(refunded * 100) // int(total * 100)
+
+
+def _system_sum(order_id: int, kinds: tuple[str, ...], account: str, bucket: int) -> int:
+    total = Entry.objects.filter(
+        transaction__order_id=order_id,
+        transaction__kind__in=kinds,
+        account__kind=account,
+        bucket=bucket,
+    ).aggregate(s=Sum("points"))["s"]
+    return int(total or 0)
+
+
+def order_burned(order_id: int) -> int:
+    """Points spent on the order, net of those given back."""
+    return _system_sum(order_id, (*BURN_KINDS, TxKind.RESTORE), AccountKind.REDEEMED, 1)
+
+
+def order_reverse(
+    book: Book,
+    *,
+    order: Order,
+    refunded: Decimal,
+    key: str,
+    programme: Programme,
+    **reason: Any,
+) -> None:
+    """Plan the take-back and give-back for an order refunded by `refunded` in all so far."""
+    _earn_take_back(book, order=order, refunded=refunded, key=key, programme=programme, **reason)
+    _burn_give_back(book, order=order, refunded=refunded, key=key, **reason)
+
+
+def _earn_take_back(
+    book: Book,
+    *,
+    order: Order,
+    refunded: Decimal,
+    key: str,
+    programme: Programme,
+    **reason: Any,
+) -> None:
+    earn = Transaction.objects.filter(order_id=order.pk, kind=TxKind.EARN).first()
+    if earn is None:
+        return
+    lot = Lot.objects.filter(source=earn).first()
+    earned = lot.points if lot else 0
+    status_earned = _tx_issued(earn, Bucket.STATUS)
+    taken = _system_sum(order.pk, (TxKind.REVERSE,), AccountKind.ISSUED, 1) + int(
+        Transaction.objects.filter(order_id=order.pk, kind=TxKind.REVERSE).aggregate(
+            s=Sum("shortfall")
+        )["s"]
+        or 0
+    )
+    status_taken = _system_sum(order.pk, (TxKind.REVERSE,), AccountKind.ISSUED, Bucket.STATUS)
+    # Points of the lot that expired are gone already: they are never owed again.
+    due = min(share_of(earned, refunded, order.total), earned - _expired_from(lot)) - taken
+    status_due = share_of(status_earned, refunded, order.total) - status_taken
+    if due <= 0 and status_due <= 0:
+        return
+    posting = book.posting(key=f"{key}:reverse", kind=TxKind.REVERSE, order_id=order.pk, **reason)
+    if posting is None:
+        return
+    if due > 0:
+        own = book.lot_get(lot.pk) if lot else None
+        from_lot = min(due, own.remaining) if own else 0
+        if own and from_lot:
+            book.move(posting, own.bucket, -from_lot, own)
+        rest = due - from_lot
+        rest -= book.draw(posting, rest)
+        if rest and programme.debt_policy == DebtPolicy.DEBT:
+            book.move(posting, Bucket.AVAILABLE, -rest)
+        else:
+            posting.shortfall = rest
+        book.system(posting, AccountKind.ISSUED, due - posting.shortfall)
+    if status_due > 0:
+        book.move(posting, Bucket.STATUS, -status_due)
+        book.system(posting, AccountKind.ISSUED, status_due, Bucket.STATUS)
+
+
+def _expired_from(lot: Lot | None) -> int:
+    """What of the lot expired: its draws by expiry, and the at-once expiry of give-backs
+    (the only lot draws a give-back transaction makes)."""
+    if lot is None:
+        return 0
+    total = Entry.objects.filter(
+        lot=lot,
+        points__lt=0,
+        transaction__kind__in=(TxKind.EXPIRE, TxKind.RESTORE, TxKind.CONFIRM, TxKind.UNHOLD),
+    ).aggregate(s=Sum("points"))["s"]
+    return -int(total or 0)
+
+
+def _tx_issued(tx: Transaction, bucket: int) -> int:
+    total = Entry.objects.filter(
+        transaction=tx, account__kind=AccountKind.ISSUED, bucket=bucket
+    ).aggregate(s=Sum("points"))["s"]
+    return -int(total or 0)
+
+
+def _burn_give_back(
+    book: Book, *, order: Order, refunded: Decimal, key: str, **reason: Any
+) -> None:
+    burned = _system_sum(order.pk, BURN_KINDS, AccountKind.REDEEMED, 1)
+    restored = -_system_sum(order.pk, (TxKind.RESTORE,), AccountKind.REDEEMED, 1)
+    due = share_of(burned, refunded, order.total) - restored
+    if due <= 0:
+        return
+    posting = book.posting(key=f"{key}:restore", kind=TxKind.RESTORE, order_id=order.pk, **reason)
+    if posting is None:
+        return
+    # What each lot gave to the order's burns, less what was given back to it already.
+    open_by_lot: dict[int, int] = defaultdict(int)
+    rows = Entry.objects.filter(
+        transaction__order_id=order.pk,
+        transaction__kind__in=(*BURN_KINDS, TxKind.RESTORE),
+        account_id=book.account.pk,
+        lot__isnull=False,
+    ).values_list("lot_id", "points", "transaction__kind")
+    for lot_id, points, kind in rows:
+        # Burns drew (negative); give-backs returned (positive; an at-once expiry is not one).
+        if kind in BURN_KINDS or points > 0:
+            open_by_lot[lot_id] -= points
+    lots = [book.lot_get(lot_id) for lot_id, n in open_by_lot.items() if n > 0]
+    left = due
+    for lot in reversed(lots_by_expiry(lots)):
+        n = min(left, open_by_lot[lot.pk])
+        book.give_back(posting, lot, n)
+        left -= n
+        if not left:
+            break
+    book.system(posting, AccountKind.REDEEMED, -(due - left))

@@ -1,0 +1,141 @@
+"""Postings for one customer at a time: awards, burns and staff adjustments.
+
+Each is atomic, locks the customer's account, and is keyed: calling again with the same key
+changes nothing and returns None.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+
+from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
+from lifelong.loyalty.ledger import Book, NotEnoughPoints, Posting, ledger_write
+from lifelong.loyalty.models import AccountKind, Bucket, Programme, Transaction, TxKind
+
+
+def months_add(moment: dt.datetime, months: int) -> dt.datetime:
+    """The same day `months` later (the month's last day when it is shorter)."""
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    return moment.replace(
+        year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1])
+    )
+
+
+def lot_expiry(programme: Programme, occurred_at: dt.datetime) -> dt.datetime | None:
+    """When a lot earned at `occurred_at` expires under the programme; None: never."""
+    return months_add(occurred_at, programme.expiry_months) if programme.expiry_months else None
+
+
+def award_post(
+    book: Book,
+    posting: Posting,
+    *,
+    points: int,
+    status_points: int,
+    programme: Programme,
+    pending: bool = False,
+) -> None:
+    """Issue points as a new lot (pending through the return window when `pending`)."""
+    if points:
+        pending_until = (
+            posting.occurred_at + dt.timedelta(days=programme.pending_days)
+            if pending and programme.pending_days
+            else None
+        )
+        book.lot_earn(
+            posting,
+            points,
+            pending_until=pending_until,
+            expires_at=lot_expiry(programme, posting.occurred_at),
+        )
+        book.system(posting, AccountKind.ISSUED, -points)
+    if status_points:
+        book.move(posting, Bucket.STATUS, status_points)
+        book.system(posting, AccountKind.ISSUED, -status_points, Bucket.STATUS)
+
+
+@transaction.atomic
+def points_award(
+    *,
+    customer_id: int,
+    points: int,
+    key: str,
+    status_points: int = 0,
+    occurred_at: dt.datetime | None = None,
+    **reason: Any,
+) -> Transaction | None:
+    """Credit points for an action (a journey step, an event rule): spendable at once.
+
+    `reason` names what gave them: rule, event_id, enrollment_id, node_id, comment.
+    """
+    if points < 0 or status_points < 0:
+        raise ValueError("an award is never negative")
+    book = Book.open(customer_id=customer_id)
+    posting = book.posting(key=key, kind=TxKind.AWARD, occurred_at=occurred_at, **reason)
+    if posting is None:
+        return None
+    award_post(
+        book, posting, points=points, status_points=status_points, programme=Programme.current()
+    )
+    return ledger_write([book])[0]
+
+
+@transaction.atomic
+def points_redeem(
+    *, customer_id: int, points: int, key: str, order_id: int | None = None
+) -> Transaction | None:
+    """Spend available points, oldest-expiring lots first; NotEnoughPoints if short."""
+    if points <= 0:
+        raise ValueError("spend a positive number of points")
+    book = Book.open(customer_id=customer_id)
+    posting = book.posting(key=key, kind=TxKind.REDEEM, order_id=order_id)
+    if posting is None:
+        return None
+    if book.account.available < points:
+        raise NotEnoughPoints(f"{book.account.available} points available, {points} asked")
+    book.draw(posting, points)
+    book.system(posting, AccountKind.REDEEMED, points)
+    return ledger_write([book])[0]
+
+
+@transaction.atomic
+def points_adjust(
+    *, customer_id: int, points: int, key: str, staff: User, comment: str
+) -> Transaction | None:
+    """A staff correction with its reason: a new lot when positive, a burn when negative.
+
+    It never takes the balance below zero: a debt comes only from refunds.
+    """
+    if not points or not comment.strip():
+        raise ValueError("an adjustment needs points and a comment")
+    book = Book.open(customer_id=customer_id)
+    posting = book.posting(key=key, kind=TxKind.ADJUST, staff=staff, comment=comment[:500])
+    if posting is None:
+        return None
+    if points > 0:
+        book.lot_earn(
+            posting,
+            points,
+            pending_until=None,
+            expires_at=lot_expiry(Programme.current(), posting.occurred_at),
+        )
+    else:
+        if book.account.available < -points:
+            raise NotEnoughPoints(f"{book.account.available} points available, {-points} asked")
+        book.draw(posting, -points)
+    book.system(posting, AccountKind.ADJUSTED, -points)
+    tx = ledger_write([book])[0]
+    audit_record(
+        actor=staff,
+        action="loyalty.adjust",
+        object_type="customers.customer",
+        object_id=str(customer_id),
+        changes={"points": points, "comment": comment[:500], "transaction": tx.pk},
+    )
+    return tx
