@@ -1,8 +1,9 @@
 """The `lifelong` command: one entry point for operators.
 
 lifelong demo [--no-serve] [--customers N] [--seed S]
-lifelong run [--host H] [--port P]
+lifelong run [--host H] [--port P] [--no-sweeps]
 lifelong worker [--beat]
+lifelong beat
 lifelong import customers|orders|products FILE [--dry-run]
 lifelong simulate --days N
 lifelong createadmin [--username U] [--password P]   (asks for the password when left out)
@@ -54,27 +55,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     _migrate()
     if settings.PRODUCTION:
         call_command("collectstatic", interactive=False, verbosity=0)
-    serve(host=args.host, port=args.port)
+    serve(host=args.host, port=args.port, sweeps=not args.no_sweeps)
     return 0
 
 
-def serve(*, host: str, port: int) -> None:
-    """Serve the web app with waitress and run the sweeps on a scheduler thread."""
+def serve(*, host: str, port: int, sweeps: bool = True) -> None:
+    """Serve the web app with waitress and, unless Celery runs them, the sweeps on a
+    scheduler thread."""
     from django.conf import settings
     from django.contrib.staticfiles.handlers import StaticFilesHandler
-    from waitress import serve as waitress_serve
 
     from lifelong.sweeps import EmbeddedScheduler
-    from lifelong.wsgi import application
+    from lifelong.wsgi import application, waitress_server
 
-    scheduler = EmbeddedScheduler()
-    scheduler.start()
+    scheduler = EmbeddedScheduler() if sweeps else None
+    if scheduler is not None:
+        scheduler.start()
     app = application if settings.PRODUCTION else StaticFilesHandler(application)
     print(f"Lifelong is serving on http://{host}:{port}/  (Ctrl+C stops)", flush=True)
     try:
-        waitress_serve(app, host=host, port=port, threads=8, ident="lifelong")
+        waitress_server(app, host=host, port=port).run()
     finally:
-        scheduler.stop()
+        if scheduler is not None:
+            scheduler.stop()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -84,6 +87,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.beat:
         argv.append("--beat")
     app.worker_main(argv)
+    return 0
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from lifelong.celery import app
+
+    # Beat's record of when each sweep last ran lives with the other state, not in the cwd.
+    schedule = settings.VAR_DIR / "celerybeat-schedule"
+    app.start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
     return 0
 
 
@@ -227,12 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="serve the web app with the embedded scheduler")
     add_serve_options(p)
+    p.add_argument(
+        "--no-sweeps",
+        action="store_true",
+        help="serve only: Celery beat and workers run the sweeps (distributed mode)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("worker", help="run a Celery worker (distributed mode)")
     p.add_argument("--beat", action="store_true", help="also schedule the sweeps")
     p.add_argument("--concurrency", type=int, default=2)
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("beat", help="schedule the sweeps for the workers (distributed mode)")
+    p.set_defaults(func=cmd_beat)
 
     p = sub.add_parser("import", help="import a CSV file")
     p.add_argument("kind", choices=["customers", "orders", "products"])
