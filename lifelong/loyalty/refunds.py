@@ -7,11 +7,12 @@ refunds posted, so partial refunds never take back more than was earned (the flo
 to exactly the same as one refund of their sum, and a full refund or a cancellation (share 1)
 takes back exactly E and gives back exactly B.
 
-Points of the order's lot that expired are never taken back. Taking back draws first from the order's own lot (pending or available), then from the
-customer's other available lots, oldest-expiring first; what is still missing becomes a debt
-or a recorded shortfall, by the programme's policy (ledger.py, "Debt"). Giving back returns
-points to the lots the burn drew from, latest-expiring first; points of a lot whose expiry
-has passed expire in the same transaction.
+Points of the order's lot that expired are never taken back. Taking back draws first from
+the order's own lot (pending or available), then from the customer's other available lots,
+oldest-expiring first; what is still missing becomes a debt or a recorded shortfall, by the
+programme's policy (ledger.py, "Debt"). Giving back returns points to the lots the burn
+drew from, latest-expiring first; points of a lot whose expiry has passed expire in the
+same transaction.
 """
 
 from __future__ import annotations

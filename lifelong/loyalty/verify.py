@@ -126,8 +126,9 @@ def loyalty_verify() -> None:
         raise LedgerMismatch("; ".join(report.lines()))
 
 
-def verify_command(out: TextIO = sys.stdout) -> int:
+def verify_command(out: TextIO | None = None) -> int:
     """`lifelong loyalty verify`: 0 when the ledger is consistent, 1 otherwise."""
+    out = out or sys.stdout
     report = ledger_verify()
     if report.ok:
         print("The points ledger is consistent.", file=out)

@@ -11,7 +11,7 @@ TABLES = ("loyalty_transaction", "loyalty_entry")
 CREATE = """
 CREATE OR REPLACE FUNCTION loyalty_ledger_immutable() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'points ledger rows are never updated or deleted (%)', TG_TABLE_NAME;
+    RAISE EXCEPTION 'points ledger rows are never updated or deleted (%%)', TG_TABLE_NAME;
 END;
 $$ LANGUAGE plpgsql;
 """
