@@ -245,7 +245,8 @@ def test_results_compare_decided_treated_and_holdout(running, frozen_time):
 
 
 def test_journey_list_shows_counts_and_uplift_in_fixed_queries(db, frozen_time):
-    owner = logged_in(staff(Role.OWNER))
+    user = staff(Role.OWNER)
+    owner = logged_in(user)
     make_journey("one", flow(holdout_percent=50))
     enroll(Journey.objects.get(slug="one"), 6)
     advance_due()
@@ -260,6 +261,7 @@ def test_journey_list_shows_counts_and_uplift_in_fixed_queries(db, frozen_time):
     )
     advance_due()
     frozen_time.shift(dt.timedelta(days=11))
+    owner.force_login(user)  # eleven idle days end a staff session
     with CaptureQueriesContext(connection) as many:
         response = owner.get(reverse("web:journeys"))
     assert len(many) == len(few)
@@ -269,7 +271,8 @@ def test_journey_list_shows_counts_and_uplift_in_fixed_queries(db, frozen_time):
 
 
 def test_journey_page_draws_the_flow_with_counts_in_fixed_queries(db, frozen_time):
-    owner = logged_in(staff(Role.OWNER))
+    user = staff(Role.OWNER)
+    owner = logged_in(user)
     Template.objects.create(
         slug="thanks", name="Спасибо за покупку", channel="email", body_text="x"
     )
@@ -297,6 +300,7 @@ def test_journey_page_draws_the_flow_with_counts_in_fixed_queries(db, frozen_tim
         goal_met_at=dt.datetime(2026, 3, 3, tzinfo=dt.UTC)
     )
     frozen_time.shift(dt.timedelta(days=11))
+    owner.force_login(user)  # eleven idle days end a staff session
     with CaptureQueriesContext(connection) as full:
         response = owner.get(url)
     assert len(full) == len(empty)
