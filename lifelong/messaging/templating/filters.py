@@ -1,21 +1,43 @@
-"""Russian grammar, money and dates for message templates, over lifelong.lib.russian."""
+"""The filters of a message template: Russian grammar, money and dates (over
+lifelong.lib.russian), and Jinja's built-in filters with their sizes checked.
+
+Every filter's result is checked and charged to the render (limits.built); the built-ins
+whose arguments multiply what they build (a width, a separator, a fill, a format) also
+compute that size first and refuse it before building.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sized
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from jinja2 import Undefined, pass_context
+from jinja2 import Environment, Undefined, pass_context, pass_environment, pass_eval_context
+from jinja2 import filters as jinja
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
+from markupsafe import Markup
 
 from lifelong import clock
 from lifelong.lib import russian
 from lifelong.lib.zones import zone_of
-from lifelong.messaging.templating.limits import TemplateRenderError
+from lifelong.messaging.templating.limits import (
+    MAX_RANGE,
+    TemplateRenderError,
+    built,
+    check_items,
+    check_size,
+    footprint,
+    joined_size,
+    printf_size,
+    tick,
+    too_long,
+)
 
 CURRENCY_SIGNS = {
     "RUB": "₽",
@@ -156,3 +178,145 @@ def filter_date(context: Context, value: Any, style: str = "") -> str:
     if style == "full" or value.year != clock.now().astimezone(zone).year:
         text += f" {value.year}"
     return text
+
+
+# --- Jinja's built-ins, sized first ---------------------------------------------------------
+
+
+def filter_center(value: Any, width: int = 80) -> str:
+    text = str(value)
+    if isinstance(width, int):
+        check_size(max(len(text), width))
+    return jinja.do_center(text, width)
+
+
+def filter_indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    text = str(s)
+    step = len(width) if isinstance(width, str) else width
+    if isinstance(step, int):
+        check_size(len(text) + (text.count("\n") + 1) * step)
+    return jinja.do_indent(text, width, first, blank)
+
+
+@pass_environment
+def filter_wordwrap(
+    environment: Environment,
+    s: Any,
+    width: int = 79,
+    break_long_words: bool = True,
+    wrapstring: str | None = None,
+    break_on_hyphens: bool = True,
+) -> str:
+    text = str(s)
+    wrap = environment.newline_sequence if wrapstring is None else str(wrapstring)
+    if isinstance(width, int):
+        # Of two lines in a row, each but the last is at least `width` characters long.
+        lines = 2 * len(text) // max(width, 1) + text.count("\n") + 2
+        check_size(len(text) + lines * len(wrap))
+    return jinja.do_wordwrap(environment, text, width, break_long_words, wrap, break_on_hyphens)
+
+
+def filter_batch(value: Any, linecount: int, fill_with: Any = None) -> Iterator[list[Any]]:
+    if isinstance(linecount, int):
+        check_items(linecount)
+    return jinja.do_batch(value, linecount, fill_with)
+
+
+def filter_slice(value: Any, slices: int, fill_with: Any = None) -> Iterator[list[Any]]:
+    if isinstance(slices, int) and slices > MAX_RANGE:
+        raise too_long("list", slices, MAX_RANGE)
+    return jinja.sync_do_slice(value, slices, fill_with)
+
+
+def filter_list(value: Any) -> list[Any]:
+    if isinstance(value, Sized):
+        check_items(len(value))
+    return jinja.sync_do_list(value)
+
+
+def filter_format(value: Any, *args: Any, **kwargs: Any) -> str:
+    check_size(printf_size(str(value), kwargs or args))
+    return jinja.do_format(value, *args, **kwargs)
+
+
+@pass_eval_context
+def filter_replace(
+    eval_ctx: EvalContext, s: Any, old: Any, new: Any, count: int | None = None
+) -> str:
+    text, old, new = str(s), str(old), str(new)
+    check_size(len(text) + (text.count(old) if old else len(text) + 1) * len(new))
+    return jinja.do_replace(eval_ctx, text, old, new, count)
+
+
+@pass_eval_context
+def filter_join(eval_ctx: EvalContext, value: Any, d: str = "", attribute: Any = None) -> str:
+    items = list(value)
+    check_items(len(items))
+    check_size(joined_size(items) + len(str(d)) * len(items))
+    return jinja.sync_do_join(eval_ctx, items, d, attribute)
+
+
+@pass_environment
+def filter_sum(
+    environment: Environment, iterable: Any, attribute: Any = None, start: Any = 0
+) -> Any:
+    """Numbers as Jinja adds them; lists (or tuples) in one pass, where Python's sum would
+    copy the growing list at every step."""
+    items = list(iterable)
+    if attribute is not None:
+        items = list(map(jinja.make_attrgetter(environment, attribute), items))
+    if not isinstance(start, list | tuple):
+        return sum(items, start)
+    if not all(isinstance(item, type(start)) for item in items):
+        raise TemplateRenderError(_("sum adds numbers, or lists to a list."))
+    check_items(len(start) + sum(len(item) for item in items))
+    check_size(footprint(start) + footprint(items), what="data")
+    return type(start)(chain(start, *items))
+
+
+@pass_eval_context
+def filter_tojson(eval_ctx: EvalContext, value: Any, indent: int | None = None) -> Markup:
+    if indent is not None:
+        # Each level would add its indent to every line below it: no size known in advance.
+        raise TemplateRenderError(_("tojson does not indent in a message template."))
+    # JSON writes a character as at most six ("\u044f").
+    check_size(6 * footprint(value))
+    return jinja.do_tojson(eval_ctx, value)
+
+
+def _checked(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Check and charge what a filter built; a generator is checked where it is consumed."""
+
+    @functools.wraps(func)  # keeps Jinja's pass_context / pass_eval_context marks
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        tick()
+        result = func(*args, **kwargs)
+        return result if isinstance(result, Iterator) else built(result)
+
+    return checked
+
+
+def template_filters(builtin: Mapping[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+    """Every filter a message template may use (Jinja's `builtin` ones less `random` and
+    `pprint`, which have no place in a message), each checking what it built."""
+    filters = {name: func for name, func in builtin.items() if name not in ("random", "pprint")}
+    filters.update(
+        batch=filter_batch,
+        center=filter_center,
+        format=filter_format,
+        indent=filter_indent,
+        join=filter_join,
+        list=filter_list,
+        replace=filter_replace,
+        slice=filter_slice,
+        sum=filter_sum,
+        tojson=filter_tojson,
+        wordwrap=filter_wordwrap,
+        case=filter_case,
+        plural=filter_plural,
+        gendered=filter_gendered,
+        verb=filter_verb,
+        money=filter_money,
+        date=filter_date,
+    )
+    return {name: _checked(func) for name, func in filters.items()}

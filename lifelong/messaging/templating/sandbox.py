@@ -1,8 +1,8 @@
 """The sandboxed Jinja2 environment: what a template may call, and every operator guarded.
 
-Loops count their steps, every string a template builds (`*`, `+`, `~`, `%`, filters,
-str methods) is checked *before* it is built, and every call, attribute access and loop
-step checks the deadline (see limits.py).
+Loops count their steps; every value a template builds (`*`, `+`, `~`, `%`, literals,
+calls, filters) has its size computed *before* it is built and is charged to the render
+(see limits.py); every call, attribute access and loop step checks the deadline.
 """
 
 from __future__ import annotations
@@ -32,29 +32,27 @@ from jinja2.utils import Cycler, Joiner, Namespace
 from jinja2.visitor import NodeTransformer
 
 from lifelong.lib import russian
-from lifelong.messaging.templating.filters import (
-    filter_case,
-    filter_date,
-    filter_gendered,
-    filter_money,
-    filter_plural,
-    filter_verb,
-)
+from lifelong.messaging.templating.filters import template_filters
 from lifelong.messaging.templating.limits import (
-    MAX_ITEMS,
     MAX_ITERATIONS,
     MAX_NUMBER_BITS,
     MAX_OUTPUT,
     MAX_RANGE,
     MAX_SOURCE,
-    MAX_VALUE,
     MAX_WRITTEN,
+    Measure,
     TemplateRenderError,
-    check_format,
-    check_number,
+    build,
+    built,
+    check_items,
     check_size,
-    check_size_of,
     current_budget,
+    footprint,
+    format_size,
+    joined_size,
+    measure,
+    printf_size,
+    remember,
     render_budget,
     tick,
     too_long,
@@ -124,15 +122,21 @@ def _loop_guard(iterable: Any) -> Iterator[Any]:
 
 @pass_eval_context
 def _concat_guard(eval_ctx: EvalContext, *values: Any) -> str:
-    """`a ~ b`, checked before the joined string exists."""
-    if sum(len(str(v)) for v in values) > MAX_VALUE:
-        raise too_long("text", sum(len(str(v)) for v in values), MAX_VALUE)
+    """`a ~ b`, sized before the joined string (or the text of any part) exists."""
+    build(joined_size(values))
     join = markup_join if eval_ctx.autoescape else str_join
     return join(values)
 
 
+def _literal_guard(value: Any) -> Any:
+    """`[a, b]`, `(a, b)`, `{k: v}`: a literal holds values that exist already, but nested
+    literals multiply them (`[b, b, b]` of `[a, a, a]`): check what it holds."""
+    return built(value)
+
+
 class _Guards(NodeTransformer):
-    """Route loops and `~` through the guards; the rest of the tree is Jinja's own."""
+    """Route loops, `~` and literal lists, tuples and dicts through the guards; the rest of
+    the tree is Jinja's own."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
@@ -157,14 +161,31 @@ class _Guards(NodeTransformer):
             lineno=node.lineno,
         )
 
+    def _literal(self, node: nodes.List | nodes.Tuple | nodes.Dict) -> nodes.Node:
+        self.generic_visit(node)
+        if getattr(node, "ctx", "load") != "load":
+            return node  # `{% for a, b in ... %}` assigns to a tuple
+        return nodes.Call(
+            nodes.EnvironmentAttribute("literal_guard"), [node], [], None, None, lineno=node.lineno
+        )
 
-def _binop_checked(operator: str, left: Any, right: Any) -> None:
+    visit_List = visit_Tuple = visit_Dict = _literal
+
+
+def _binop_checked(operator: str, left: Any, right: Any) -> Measure | None:
+    """Refuse what `left operator right` would build past the limits, before it is built;
+    the measure of the list or tuple it builds, if it builds one."""
     if operator == "*":
         for seq, n in ((left, right), (right, left)):
-            if isinstance(seq, str | list | tuple) and isinstance(n, int):
-                limit = MAX_VALUE if isinstance(seq, str) else MAX_ITEMS
-                if len(seq) * n > limit:
-                    raise too_long("text" if isinstance(seq, str) else "list", len(seq) * n, limit)
+            if isinstance(seq, str) and isinstance(n, int):
+                build(len(seq) * n)
+            elif isinstance(seq, list | tuple) and isinstance(n, int):
+                check_items(len(seq) * n)
+                part = measure(seq)
+                # The brackets once, what is between them n times.
+                size = 2 + (part.size - 2) * max(n, 0)
+                build(size, what="data")
+                return Measure(size, part.settled)
         if (
             isinstance(left, int)
             and isinstance(right, int)
@@ -183,39 +204,47 @@ def _binop_checked(operator: str, left: Any, right: Any) -> None:
             raise TemplateRenderError(_("The template computes a number that is too large."))
     elif operator == "+":
         if isinstance(left, str) and isinstance(right, str):
-            check_size_of(len(left) + len(right), MAX_VALUE, "text")
+            build(len(left) + len(right))
         if isinstance(left, list | tuple) and isinstance(right, list | tuple):
-            check_size_of(len(left) + len(right), MAX_ITEMS, "list")
+            check_items(len(left) + len(right))
+            first, second = measure(left), measure(right)
+            size = first.size + second.size - 2
+            build(size, what="data")
+            return Measure(size, first.settled and second.settled)
     elif operator == "%" and isinstance(left, str):
-        check_format(left)
+        build(printf_size(left, right))
+    return None
 
 
-def _check_call(env: Sandbox, obj: Any, args: tuple[Any, ...]) -> None:
-    """Refuse every method call except the few a message template needs, with safe sizes."""
+def _checked_args(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Refuse every method call except the few a message template needs, with safe sizes;
+    the arguments to call it with (an iterable to join is read once, here)."""
     wrapped = getattr(obj, "__wrapped__", None)
     if isinstance(wrapped, types.BuiltinMethodType) and isinstance(wrapped.__self__, str):
         # The sandbox's own stand-in for str.format / format_map.
-        check_format(wrapped.__self__)
-        return
+        if wrapped.__name__ == "format_map":
+            check_size(format_size(wrapped.__self__, (), args[0] if args else {}))
+        else:
+            check_size(format_size(wrapped.__self__, args, kwargs))
+        return args
     if not isinstance(obj, types.BuiltinMethodType | types.MethodType):
-        return  # our filters and globals, macros, jinja's cycler/joiner/namespace
+        return args  # our filters and globals, macros, jinja's cycler/joiner/namespace
     owner, name = obj.__self__, obj.__name__
     allowed: frozenset[str] = frozenset()
     if isinstance(owner, str):
         allowed = STR_METHODS
         if name in ("center", "ljust", "rjust", "zfill") and args:
-            if isinstance(args[0], int) and args[0] > MAX_VALUE:
-                raise too_long("text", args[0], MAX_VALUE)
+            if isinstance(args[0], int):
+                check_size(max(len(owner), args[0]))
         elif name == "replace" and len(args) >= 2:
-            old, new = str(args[0]), str(args[1])
-            size = len(owner) + (owner.count(old) if old else len(owner) + 1) * len(new)
-            check_size_of(size, MAX_VALUE, "text")
+            old, new = args[0], args[1]
+            if isinstance(old, str) and isinstance(new, str):
+                check_size(len(owner) + (owner.count(old) if old else len(owner) + 1) * len(new))
         elif name == "join" and args:
             parts = list(args[0])
-            check_size_of(len(parts), MAX_ITEMS, "list")
-            check_size_of(
-                sum(len(str(p)) for p in parts) + len(owner) * len(parts), MAX_VALUE, "text"
-            )
+            check_items(len(parts))
+            check_size(joined_size(parts) + len(owner) * len(parts))
+            args = (parts, *args[1:])
     elif isinstance(owner, dict):
         allowed = DICT_METHODS
     elif isinstance(owner, list | tuple):
@@ -223,62 +252,12 @@ def _check_call(env: Sandbox, obj: Any, args: tuple[Any, ...]) -> None:
     elif isinstance(owner, dt.date):
         allowed = DATE_METHODS
     elif isinstance(owner, Cycler | Joiner | LoopContext | Macro | Namespace | Sandbox):
-        return
+        return args
     if name not in allowed:
         raise SecurityError(
             _("Calling %(name)s() is not allowed in a message template.") % {"name": name}
         )
-
-
-def _sized(index: int, name: str, limit: int, what: str = "text") -> Any:
-    """Wrap a built-in filter whose argument `name` (positional `index`) sets the size of
-    what it builds: refuse a size beyond `limit` before anything is built."""
-
-    def wrap(func: Any) -> Any:
-        @functools.wraps(func)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            size = args[index] if len(args) > index else kwargs.get(name)
-            if isinstance(size, str):
-                size = len(size)
-            if isinstance(size, int) and size > limit:
-                raise too_long(what, size, limit)
-            return func(*args, **kwargs)
-
-        return checked
-
-    return wrap
-
-
-def _format_checked(func: Any) -> Any:
-    @functools.wraps(func)
-    def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
-        check_format(str(value))
-        return func(value, *args, **kwargs)
-
-    return checked
-
-
-def _replace_checked(func: Any) -> Any:
-    @functools.wraps(func)
-    def checked(eval_ctx: EvalContext, s: Any, old: Any, new: Any, count: Any = None) -> Any:
-        text, old, new = str(s), str(old), str(new)
-        check_size_of(
-            len(text) + (text.count(old) if old else len(text) + 1) * len(new), MAX_VALUE, "text"
-        )
-        return func(eval_ctx, s, old, new, count)
-
-    return checked
-
-
-def _join_checked(func: Any) -> Any:
-    @functools.wraps(func)
-    def checked(eval_ctx: EvalContext, value: Any, d: str = "", attribute: Any = None) -> Any:
-        items = list(value)
-        check_size_of(len(items), MAX_ITEMS, "list")
-        check_size_of(sum(len(str(i)) for i in items) + len(d) * len(items), MAX_VALUE, "text")
-        return func(eval_ctx, items, d, attribute)
-
-    return checked
+    return args
 
 
 # --- environment ---------------------------------------------------------------------------
@@ -298,6 +277,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         )
         self.loop_guard = _loop_guard
         self.concat_guard = _concat_guard
+        self.literal_guard = _literal_guard
         self.globals = {
             "range": _safe_range,
             "dict": dict,
@@ -305,27 +285,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
             "cycler": Cycler,
             "joiner": Joiner,
         }
-        filters = dict(self.filters)
-        for name in ("random", "pprint"):
-            filters.pop(name)
-        # Positions count the value itself, and the environment for wordwrap.
-        filters["center"] = _sized(1, "width", MAX_VALUE)(filters["center"])
-        filters["indent"] = _sized(1, "width", 100)(filters["indent"])
-        filters["wordwrap"] = _sized(2, "width", MAX_VALUE)(filters["wordwrap"])
-        filters["batch"] = _sized(1, "linecount", MAX_ITEMS, "list")(filters["batch"])
-        filters["slice"] = _sized(1, "slices", MAX_RANGE, "list")(filters["slice"])
-        filters["format"] = _format_checked(filters["format"])
-        filters["replace"] = _replace_checked(filters["replace"])
-        filters["join"] = _join_checked(filters["join"])
-        filters.update(
-            case=filter_case,
-            plural=filter_plural,
-            gendered=filter_gendered,
-            verb=filter_verb,
-            money=filter_money,
-            date=filter_date,
-        )
-        self.filters = filters
+        self.filters = template_filters(self.filters)
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
@@ -339,9 +299,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
             return ""
         if isinstance(value, Undefined):
             return value
-        size = len(value) if isinstance(value, str) else len(str(value))
+        size = footprint(value, MAX_OUTPUT)
         if size > MAX_OUTPUT:
-            raise too_long("text", size, MAX_OUTPUT)
+            raise too_long("text" if isinstance(value, str) else "data", size, MAX_OUTPUT)
         budget = current_budget()
         if budget is not None:
             budget.written += size
@@ -351,16 +311,16 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         tick()
-        _check_call(__self, __obj, args)
-        result = super().call(__context, __obj, *args, **kwargs)
-        check_size(result)
-        check_number(result)
-        return result
+        args = _checked_args(__obj, args, kwargs)
+        return built(super().call(__context, __obj, *args, **kwargs))
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         tick()
-        _binop_checked(operator, left, right)
-        return super().call_binop(context, operator, left, right)
+        measured = _binop_checked(operator, left, right)
+        result = super().call_binop(context, operator, left, right)
+        if measured is not None and measured.settled:
+            remember(result, measured.size)
+        return result
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         # Jinja returns an undefined that raises only when used; a lenient undefined never
@@ -376,7 +336,9 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         tick()
-        return super().getitem(obj, argument)
+        item = super().getitem(obj, argument)
+        # A slice is a copy: charge it like any value built.
+        return built(item) if isinstance(argument, slice) else item
 
 
 @functools.cache

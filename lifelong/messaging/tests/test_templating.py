@@ -17,6 +17,8 @@ from lifelong.factories import CustomerFactory, OrderFactory, ProductFactory
 from lifelong.messaging.models import BrandVoice, Message, Template
 from lifelong.messaging.services import message_enqueue
 from lifelong.messaging.templating import (
+    CONTEXT_NAMES,
+    EXTRA_NAMES,
     Rendered,
     TemplateRenderError,
     fields_render,
@@ -356,6 +358,32 @@ def test_validation_reports_limits_and_sandbox(frozen_time):
     assert "range()" in problems[1][2]
 
 
+# --- the sample context validation renders against -----------------------------------------------
+
+
+def _shape(value):
+    """Keys all the way down; a list's shape is its first item's."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value and isinstance(value[0], dict | list) else []
+    return None
+
+
+def test_sample_context_has_the_keys_of_the_real_one(frozen_time):
+    # Validation renders against the sample, strictly: a key only the sample has would let a
+    # template through that fails for real customers, and one it lacks would refuse a good one.
+    customer = CustomerFactory(attributes={"city": "Казань"})
+    OrderLine.objects.create(
+        order=OrderFactory(customer=customer), sku="S-1", name="Коврик", price=Decimal("990")
+    )
+    real = _shape(message_context(customer=customer, channel="email"))
+    sample = _shape(sample_context())
+    assert set(real) == CONTEXT_NAMES
+    assert set(sample) == CONTEXT_NAMES | EXTRA_NAMES
+    assert {name: sample[name] for name in CONTEXT_NAMES} == real
+
+
 # --- limits and the sandbox ----------------------------------------------------------------
 
 
@@ -374,7 +402,7 @@ def test_validation_reports_limits_and_sandbox(frozen_time):
         ('{{ "x"|center(1000000000) }}', "text of 1,000,000,000"),
         ('{{ "x"|center(width=1000000000) }}', "text of 1,000,000,000"),
         ('{{ "x".ljust(1000000000) }}', "text of 1,000,000,000"),
-        ('{{ "x"|indent(1000000) }}', "text of 1,000,000"),
+        ('{{ "x"|indent(1000000) }}', "text of 1,000,001"),
         ('{{ [1]|batch(10**9, "x")|list }}', "list of 1,000,000,000"),
         ('{{ ("a" * 1000)|replace("a", "b" * 1000) }}', "text of 1,001,000"),
         ('{{ ("ab" * 100)|join("x" * 1000) }}', "text of"),
