@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -87,9 +87,20 @@ def events_record(events: Iterable[Event]) -> None:
     bulk_insert(fresh)
 
 
-def events_record_from(select: str, params: Sequence[Any]) -> int:
-    """Append the events a SELECT returns (columns as SELECTED_COLUMNS); returns how many."""
-    insert = f"INSERT INTO {Event._meta.db_table} ({', '.join(SELECTED_COLUMNS)}) "
+def events_record_from(
+    select: str, params: Sequence[Any] | Mapping[str, Any], *, keyed: bool = False
+) -> int:
+    """Append the events a SELECT returns (columns as SELECTED_COLUMNS); returns how many.
+
+    `keyed`: the SELECT returns an idempotency key last, and a key recorded before (by the
+    API, or an earlier run) is skipped.
+    """
+    columns = ", ".join([*SELECTED_COLUMNS, "idempotency_key"] if keyed else SELECTED_COLUMNS)
+    insert = f"INSERT INTO {Event._meta.db_table} ({columns}) "
+    if keyed:
+        # "WHERE true": SQLite would read ON CONFLICT right after a FROM as a join's ON.
+        select = f"SELECT * FROM ({select}) AS keyed WHERE true "  # noqa: S608 - ours
+        select += "ON CONFLICT (idempotency_key) DO NOTHING"
     with connection.cursor() as cursor:
         cursor.execute(insert + select, params)
         return int(cursor.rowcount)

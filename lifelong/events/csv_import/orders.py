@@ -37,6 +37,7 @@ from lifelong.events.field_limits import (
     text_limit,
 )
 from lifelong.events.models import Event
+from lifelong.events.services import events_record_from
 
 SOURCE = "csv"
 ZERO = Decimal("0")
@@ -108,7 +109,6 @@ _TABLES = {
     "order": Order._meta.db_table,
     "line": OrderLine._meta.db_table,
     "product": Product._meta.db_table,
-    "event": Event._meta.db_table,
 }
 
 _RESOLVE_CUSTOMERS = """
@@ -218,11 +218,7 @@ _PROPERTIES = (
 )
 # The placed events come first, so an order's events get ids in the order order_upsert
 # records them; a key recorded before (by the API, or an earlier import) is skipped.
-_INSERT_EVENTS = """
-INSERT INTO {event} (customer_id, type, properties, occurred_at, received_at, source,
-    idempotency_key)
-SELECT customer_id, type, properties, occurred_at, received_at, source, idempotency_key
-FROM (
+_SELECT_EVENTS = """
     SELECT o.customer_id, 'order_placed' AS type, {properties} AS properties,
         o.placed_at AS occurred_at, %(now)s AS received_at, %(source)s AS source,
         'order:' || o.external_id || ':placed' AS idempotency_key
@@ -235,9 +231,6 @@ FROM (
     WHERE (s.created = 1 OR s.changed = 1 OR s.lines_changed = 1)
         AND o.status <> %(placed)s
         AND (s.prev_status IS NULL OR o.status <> s.prev_status)
-) e
-WHERE true
-ON CONFLICT (idempotency_key) DO NOTHING
 """
 
 # A customer's spend is the sum of their counted orders, and it has a column of its own:
@@ -449,6 +442,6 @@ def _write(cursor: CursorWrapper, now: dt.datetime) -> None:
     cursor.execute(_sql(_NEW_ORDER_IDS))
     cursor.execute(_sql(_DELETE_LINES))
     cursor.execute(_sql(_INSERT_LINES))
-    cursor.execute(_sql(_INSERT_EVENTS), params)
+    events_record_from(_sql(_SELECT_EVENTS), params, keyed=True)
     cursor.execute(_sql(_TOUCHED_CUSTOMERS))
     customer_summaries_refresh(customer_id for (customer_id,) in cursor.fetchall())
