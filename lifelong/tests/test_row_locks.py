@@ -15,7 +15,8 @@ import pytest
 from django.db import connection
 
 from lifelong import clock
-from lifelong.accounts.models import ApiScope
+from lifelong.accounts.models import ApiScope, Role
+from lifelong.accounts.services import staff_user_role_set
 from lifelong.analytics.models import RollupState
 from lifelong.analytics.rollups import analytics_rollup, rollups_rebuild, rollups_refresh
 from lifelong.api.tests.conftest import ApiClient, make_key
@@ -24,13 +25,19 @@ from lifelong.commerce.services import order_upsert, product_upsert, refund_reco
 from lifelong.conftest import client_for
 from lifelong.customers.models import Customer
 from lifelong.customers.services import customer_merge, customer_upsert
-from lifelong.factories import CustomerFactory, OrderFactory, TaskFactory
+from lifelong.events.webhooks import webhook_source_create, webhook_source_rotate
+from lifelong.factories import CustomerFactory, OrderFactory, TaskFactory, UserFactory
 from lifelong.followups.models import TaskStatus
 from lifelong.followups.services import task_complete
 from lifelong.journeys.engine import advance_due
 from lifelong.journeys.models import Enrollment, JourneyStatus, ReactorCursor
 from lifelong.journeys.reactor import journeys_react
 from lifelong.journeys.services import journey_create, journey_status_set, journey_version_save
+from lifelong.lib.encryption import secrets_reencrypt
+from lifelong.loyalty.earning import loyalty_earn
+from lifelong.loyalty.services import points_award, points_redeem
+from lifelong.loyalty.sweeps import loyalty_expire_due, loyalty_release_pending
+from lifelong.loyalty.tests.helpers import assert_consistent, order_paid, programme_start
 from lifelong.messaging.models import Message, PushSubscription, Status
 from lifelong.messaging.preferences import push_subscription_save
 from lifelong.messaging.services import message_status_update
@@ -197,3 +204,31 @@ def test_rollups():
     rollups_refresh(since=clock.now().date() - dt.timedelta(days=1))
     assert analytics_rollup() in ("rebuilt", "refreshed")
     assert RollupState.current().rebuilt_at is not None
+
+
+def test_loyalty_earn_release_expire_award_and_redeem(frozen_time):
+    programme_start(pending_days=1, expiry_months=1)
+    anna = CustomerFactory()
+    order_paid(anna, "L-1", "1990")
+    assert loyalty_earn() >= 1
+    frozen_time.shift(dt.timedelta(days=2))
+    assert loyalty_release_pending() == 1
+    points_award(customer_id=anna.pk, points=5, key="award:1")
+    points_redeem(customer_id=anna.pk, points=3, key="redeem:1")
+    frozen_time.shift(dt.timedelta(days=40))
+    assert loyalty_expire_due() >= 1
+    assert_consistent()
+
+
+def test_webhook_secret_rotation_and_reencryption():
+    source = webhook_source_create(slug="shop", actor=None)
+    rotated = webhook_source_rotate(source=source, overlap=dt.timedelta(hours=1), actor=None)
+    assert rotated.previous_secret == source.secret
+    assert secrets_reencrypt() >= 1
+
+
+def test_demoting_an_owner_locks_the_owners(owner):
+    other = UserFactory(username="second-owner", role=Role.OWNER)
+    staff_user_role_set(user=other, role=Role.MARKETER, actor=owner)
+    other.refresh_from_db()
+    assert other.role == Role.MARKETER
