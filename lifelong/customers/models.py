@@ -138,10 +138,24 @@ class Purpose(models.TextChoices):
     MARKETING = "marketing", _("Marketing")
 
 
+class ConsentQuerySet(models.QuerySet["Consent"]):
+    def newest_first(self) -> ConsentQuerySet:
+        """Decisions newest first by recording order: the first row per (customer, channel,
+        purpose) is the current state.
+
+        Not by `at`: that is the time the sender claims, and a shop's clock running a few
+        minutes ahead would otherwise let a grant outrank the withdrawal recorded after it.
+        `customers.services.consent_record` refuses the rows that would make the two orders
+        disagree in a way that matters (dates in the future, grants backdated past a "no").
+        """
+        return self.order_by("-id")
+
+
 class Consent(models.Model):
     """One grant or withdrawal of consent. Rows are never updated: the history is the evidence.
 
-    The current state for (customer, channel, purpose) is the newest row.
+    The current state for (customer, channel, purpose) is the row recorded last
+    (`Consent.objects.newest_first()`).
     """
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
@@ -154,9 +168,15 @@ class Consent(models.Model):
     form = models.CharField(_("form"), max_length=200, blank=True)
     text_version = models.CharField(_("text version"), max_length=64, blank=True)
 
+    objects = ConsentQuerySet.as_manager()
+
     class Meta:
-        indexes = [models.Index(fields=["customer", "channel", "purpose", "-at"])]
-        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["customer", "channel", "purpose", "-id"], name="consent_newest_first"
+            )
+        ]
+        ordering = ["-id"]
 
 
 class Note(models.Model):

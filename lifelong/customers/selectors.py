@@ -36,9 +36,9 @@ PHONE_LIKE = re.compile(r"^\+?[\d\s()\-.]{3,}$")
 
 
 def consent_current(customer: Customer) -> dict[tuple[str, str], Consent]:
-    """The newest consent row per (channel, purpose), in one query."""
+    """The current consent row per (channel, purpose): the one recorded last, in one query."""
     current: dict[tuple[str, str], Consent] = {}
-    for consent in customer.consents.order_by("-at", "-id"):
+    for consent in Consent.objects.filter(customer=customer).newest_first():
         current.setdefault((consent.channel, consent.purpose), consent)
     return current
 
@@ -57,6 +57,15 @@ def customers_by_external_id(
     if survivors:
         instances.update(rows.in_bulk(survivors))
     return {key: instances[c.merged_into_id or c.pk] for key, c in found.items()}
+
+
+def customer_survivor(customer_id: int) -> Customer | None:
+    """The customer with this id, or the one it was merged into; None when there is none.
+
+    One hop is enough: `customer_merge` keeps every tombstone pointing at a live customer.
+    """
+    customer = Customer.objects.select_related("merged_into").filter(pk=customer_id).first()
+    return customer and (customer.merged_into or customer)
 
 
 def _ci_variants(term: str) -> set[str]:
@@ -171,7 +180,7 @@ def customer_overview(customer: Customer) -> CustomerOverview:
         "notes": list(customer.notes.select_related("author")[:NOTES_SHOWN]),
         "consents": consent_current(customer),
         "consent_history": list(
-            Consent.objects.filter(customer=customer).order_by("-at", "-pk")[:CONSENT_HISTORY_SHOWN]
+            Consent.objects.filter(customer=customer).newest_first()[:CONSENT_HISTORY_SHOWN]
         ),
         "tasks": list(
             customer.tasks.filter(status=TaskStatus.OPEN)

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
 
 from lifelong import clock
 from lifelong.accounts.models import User
@@ -46,6 +47,11 @@ PROFILE_FIELDS = (
     "time_zone",
     "source",
 )
+
+# The shop's clock and ours may disagree by a few minutes. A consent dated further ahead
+# than this is a wrong date, not skew; decisions dated closer together than this are
+# ordered by when they were recorded, whatever their dates say.
+CONSENT_CLOCK_TOLERANCE = dt.timedelta(minutes=5)
 
 
 class CustomerDataError(DomainError):
@@ -240,27 +246,57 @@ def consent_record(
     text_version: str = "",
     actor: User | None = None,
 ) -> Consent:
-    """Append a grant or withdrawal. Older rows stay: they are the legal evidence."""
+    """Append a grant or withdrawal. Older rows stay: they are the legal evidence.
+
+    The row recorded last is the current state (`Consent.objects.newest_first()`), so a
+    withdrawal always wins over the grants recorded before it. `at` (when the customer
+    decided; now when not given) never outranks that order; rows where it would matter are
+    refused with a CustomerDataError on `at` instead of being stored:
+    - any `at` more than CONSENT_CLOCK_TOLERANCE ahead of now;
+    - a grant dated more than CONSENT_CLOCK_TOLERANCE before the customer's latest
+      withdrawal on that channel and purpose: a backdated grant (say, an import of old
+      sign-ups) must not undo a later "no". A grant without `at` is never refused.
+    """
     if channel not in Channel.values:
         raise CustomerDataError(f"unknown channel {channel!r}", field="channel")
     if purpose not in Purpose.values:
         raise CustomerDataError(f"unknown purpose {purpose!r}", field="purpose")
+    now = clock.now()
+    at = at or now
+    if at > now + CONSENT_CLOCK_TOLERANCE:
+        raise CustomerDataError(
+            f"consent dated {at:%Y-%m-%d %H:%M} UTC is in the future: send the time the "
+            "customer decided, or leave it out for now",
+            field="at",
+        )
+    if not granted and purpose == Purpose.MARKETING:
+        # Withdrawal stops queued marketing at once, not at the next dispatch. Done before
+        # the customer's row is locked: dispatch locks messages, then customers.
+        messages_cancel_marketing(
+            customer=customer, channels=[channel], reason=f"consent withdrawn ({source})"
+        )
+    # One decision about a customer at a time, so a grant is checked against every
+    # withdrawal recorded before it.
+    Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk).exists()
+    if granted:
+        said_no = _latest_withdrawal_at(customer=customer, channel=channel, purpose=purpose)
+        if said_no is not None and _grant_predates(at, said_no, now=now):
+            raise CustomerDataError(
+                f"a grant dated {at:%Y-%m-%d %H:%M} UTC cannot undo the withdrawal of "
+                f"{said_no:%Y-%m-%d %H:%M} UTC: send the time the customer agreed again",
+                field="at",
+            )
     consent = Consent.objects.create(
         customer=customer,
         channel=channel,
         purpose=purpose,
         granted=granted,
-        at=at or clock.now(),
+        at=at,
         source=source,
         ip=ip,
         form=form,
         text_version=text_version,
     )
-    if not granted and purpose == Purpose.MARKETING:
-        # Withdrawal stops queued marketing at once, not at the next dispatch.
-        messages_cancel_marketing(
-            customer=customer, channels=[channel], reason=f"consent withdrawn ({source})"
-        )
     event_record(
         customer=customer,
         type="consent_granted" if granted else "consent_withdrawn",
@@ -276,6 +312,61 @@ def consent_record(
             changes={"channel": channel, "purpose": purpose, "granted": granted},
         )
     return consent
+
+
+def _latest_withdrawal_at(*, customer: Customer, channel: str, purpose: str) -> dt.datetime | None:
+    withdrawals = Consent.objects.filter(
+        customer=customer, channel=channel, purpose=purpose, granted=False
+    )
+    latest: dt.datetime | None = withdrawals.aggregate(latest=Max("at"))["latest"]
+    return latest
+
+
+def _grant_predates(
+    granted_at: dt.datetime, withdrawn_at: dt.datetime, *, now: dt.datetime
+) -> bool:
+    """Whether a grant dated `granted_at` is older than a withdrawal dated `withdrawn_at`.
+
+    A withdrawal dated ahead of now (skew, or a row stored before such dates were refused)
+    counts as dated now, so it cannot keep refusing grants made today.
+    """
+    return granted_at < min(withdrawn_at, now) - CONSENT_CLOCK_TOLERANCE
+
+
+def _withdrawals_restate(*, customer: Customer) -> int:
+    """After a merge, record again each withdrawal that a backdated grant would undo.
+
+    The two records' rows interleave by recording order, so the grant one of them recorded
+    last may be older than a "no" on the other, a grant `consent_record` would have refused
+    on the merged customer. The withdrawal is recorded again (source "merge"), dated as the
+    original, and stays the current state. Returns how many were recorded.
+    """
+    now = clock.now()
+    newest: dict[tuple[str, str], Consent] = {}
+    latest_no: dict[tuple[str, str], Consent] = {}
+    for consent in Consent.objects.filter(customer=customer).newest_first():
+        key = (consent.channel, consent.purpose)
+        newest.setdefault(key, consent)
+        if not consent.granted and (key not in latest_no or consent.at > latest_no[key].at):
+            latest_no[key] = consent
+    restated = [
+        no
+        for key, no in sorted(latest_no.items())
+        if newest[key].granted and _grant_predates(newest[key].at, no.at, now=now)
+    ]
+    for no in restated:
+        consent_record(
+            customer=customer,
+            channel=no.channel,
+            purpose=no.purpose,
+            granted=False,
+            source="merge",
+            at=min(no.at, now),
+            ip=no.ip,
+            form=f"withdrawal #{no.pk} kept on merge",
+            text_version=no.text_version,
+        )
+    return len(restated)
 
 
 @transaction.atomic
@@ -355,16 +446,23 @@ def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None
 
     Empty profile fields on the primary are filled from the duplicate; the
     duplicate stays as a tombstone pointing at the primary, so its external id
-    keeps resolving.
+    keeps resolving. Tombstones that pointed at the duplicate now point at the
+    primary too: a tombstone always points at a live customer, so resolving an
+    old id takes one hop (`customers.selectors`).
     """
     if primary.pk == duplicate.pk:
         raise CustomerDataError("cannot merge a customer into itself", field="duplicate")
+    # Locked in id order (two merges of the same pair in opposite directions wait instead
+    # of deadlocking), and checked once locked: a concurrent merge may have just folded one.
+    locked = {
+        c.pk: c
+        for c in Customer.objects.select_for_update()
+        .filter(pk__in=[primary.pk, duplicate.pk])
+        .order_by("pk")
+    }
+    primary, duplicate = locked[primary.pk], locked[duplicate.pk]
     if duplicate.merged_into_id is not None or primary.merged_into_id is not None:
         raise CustomerDataError("one of these customers was already merged", field="duplicate")
-    primary, duplicate = (
-        Customer.objects.select_for_update().get(pk=primary.pk),
-        Customer.objects.select_for_update().get(pk=duplicate.pk),
-    )
     if not spend_fits(
         customer_spend(customer_id=primary.pk) + customer_spend(customer_id=duplicate.pk)
     ):
@@ -387,9 +485,15 @@ def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None
         "tasks": Task.objects.filter(customer=duplicate).update(customer=primary),
     }
     moved |= _messaging_merge(primary=primary, duplicate=duplicate)
+    moved["withdrawals_restated"] = _withdrawals_restate(customer=primary)
     primary.tags.add(*duplicate.tags.all())
     duplicate.tags.clear()
-    Customer.objects.filter(pk=duplicate.pk).update(merged_into=primary, updated_at=clock.now())
+    moved["tombstones"] = (
+        Customer.objects.filter(Q(pk=duplicate.pk) | Q(merged_into=duplicate)).update(
+            merged_into=primary, updated_at=clock.now()
+        )
+        - 1
+    )
     customer_summaries_refresh([primary.pk, duplicate.pk])
     event_record(
         customer=primary,

@@ -186,7 +186,7 @@ def _verdict(
 
 
 def _consents(messages: Sequence[Message]) -> set[tuple[int, str]]:
-    """(customer, channel) pairs whose newest marketing consent row is a grant."""
+    """(customer, channel) pairs whose current marketing consent is a grant."""
     pairs = {(m.customer_id, m.channel) for m in messages}
     if not pairs:
         return set()
@@ -197,8 +197,8 @@ def _consents(messages: Sequence[Message]) -> set[tuple[int, str]]:
             channel__in={ch for _, ch in pairs},
             purpose=Purpose.MARKETING,
         )
-        .order_by("at", "id")
+        .newest_first()
         .values_list("customer_id", "channel", "granted")
     ):
-        newest[(customer_id, channel)] = granted
+        newest.setdefault((customer_id, channel), granted)
     return {pair for pair, granted in newest.items() if granted and pair in pairs}

@@ -113,7 +113,7 @@ class TagCondition(_Node):
 
 
 class ConsentCondition(_Node):
-    """The newest consent row for the channel and purpose is a grant."""
+    """The current consent (the row recorded last) for the channel and purpose is a grant."""
 
     kind: Literal["consent"]
     channel: Channel
@@ -356,7 +356,7 @@ def _subquery_condition(node: _Node, now: dt.datetime) -> Exists | Exact:
             Consent.objects.filter(
                 customer_id=OuterRef("pk"), channel=node.channel, purpose=node.purpose
             )
-            .order_by("-at", "-id")
+            .newest_first()
             .values("granted")[:1]
         )
         # No consent row at all is "not granted", never NULL, so negation stays exact.

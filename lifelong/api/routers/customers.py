@@ -25,7 +25,7 @@ from lifelong.api.schemas import (
     MergeIn,
     PageQuery,
 )
-from lifelong.customers.models import Customer
+from lifelong.customers.models import Consent, Customer
 from lifelong.customers.services import (
     CustomerDataError,
     clean_profile,
@@ -100,8 +100,8 @@ def customers_put(
     response={200: list[ConsentOut], **READ_ERRORS},
 )
 def consents_list(request: HttpRequest, external_id: ExternalId) -> Any:
-    """Every grant and withdrawal, newest first: the history is the evidence."""
-    return customer_get(external_id).consents.order_by("-at", "-id")
+    """Every grant and withdrawal, the one recorded last (the current state) first."""
+    return Consent.objects.filter(customer=customer_get(external_id)).newest_first()
 
 
 @write_operation(

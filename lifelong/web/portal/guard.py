@@ -19,6 +19,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from lifelong.customers.models import Customer
+from lifelong.customers.selectors import customer_survivor
 from lifelong.lib.client_ip import client_ip
 from lifelong.lib.signing import token_open
 from lifelong.web import ratelimit
@@ -29,8 +30,6 @@ PREFERENCES_LINK_DAYS = 60
 # People unsubscribe from whatever old mail they find, and mailbox providers expect the
 # link in it to work for at least a year after sending.
 UNSUBSCRIBE_LINK_DAYS = 2 * 365
-# Merges can chain (A into B, B into C); an old link must still reach the survivor.
-_MERGE_HOPS = 10
 
 View = Callable[..., HttpResponse]
 
@@ -54,22 +53,13 @@ def customer_from_link(
     if opened is None:
         raise Http404
     customer_id, _sep, rest = opened.value.partition(":")
-    customer = _survivor(customer_id)
+    customer = customer_survivor(int(customer_id)) if customer_id.isdigit() else None
+    if customer is None:
+        raise Http404
     _speak(request, customer)
     if opened.older_than(days=lifetime_days):
         raise LinkExpired
     return customer, rest
-
-
-def _survivor(customer_id: str) -> Customer:
-    customer = Customer.objects.filter(pk=customer_id).first() if customer_id.isdigit() else None
-    for _hop in range(_MERGE_HOPS):
-        if customer is None or customer.merged_into_id is None:
-            break
-        customer = Customer.objects.filter(pk=customer.merged_into_id).first()
-    if customer is None or customer.merged_into_id is not None:
-        raise Http404
-    return customer
 
 
 def _speak(request: HttpRequest, customer: Customer) -> None:
