@@ -42,6 +42,9 @@ MAX_BUILT = 10_000_000  # footprint of all the values one render builds, togethe
 MAX_RANGE = 1_000
 MAX_SOURCE = 50_000  # characters of one template field
 MAX_NUMBER_BITS = 4096  # integers beyond ~1200 digits are never a message's business
+# Nor decimals beyond 10**±1000. Their arithmetic is cheap at any exponent (28 digits), but
+# written out or made an int, 1E+999000 takes a megabyte, or a minute in one C call.
+MAX_DECIMAL_EXPONENT = 1000
 MAX_WIDTH = 999  # of a format field: width or precision
 
 
@@ -135,7 +138,11 @@ def too_long(what: str, size: int, limit: int) -> TemplateRenderError:
 
 
 def check_number(value: Any) -> None:
-    if isinstance(value, int) and value.bit_length() > MAX_NUMBER_BITS:
+    if (isinstance(value, int) and value.bit_length() > MAX_NUMBER_BITS) or (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and abs(value.adjusted()) > MAX_DECIMAL_EXPONENT
+    ):
         raise TemplateRenderError(_("The template computes a number that is too large."))
 
 

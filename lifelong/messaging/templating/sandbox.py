@@ -45,6 +45,7 @@ from lifelong.messaging.templating.limits import (
     build,
     built,
     check_items,
+    check_number,
     check_size,
     current_budget,
     footprint,
@@ -264,7 +265,7 @@ def _checked_args(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tu
 
 
 class Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    intercepted_binops = frozenset({"*", "/", "//", "**", "+", "%"})
 
     def __init__(self, *, autoescape: bool, strict: bool) -> None:
         super().__init__(
@@ -318,6 +319,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         tick()
         measured = _binop_checked(operator, left, right)
         result = super().call_binop(context, operator, left, right)
+        check_number(result)
         if measured is not None and measured.settled:
             remember(result, measured.size)
         return result

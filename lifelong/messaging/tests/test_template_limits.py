@@ -170,6 +170,26 @@ def test_a_render_builds_at_most_ten_million_characters():
     assert refusal(source) == "The template builds more than 10,000,000 characters in one render."
 
 
+@pytest.mark.parametrize(
+    "step",
+    ["ns.d * 10**100", "ns.d / ns.tiny", "ns.d * ns.d"],
+)
+def test_decimals_stay_small_enough_to_convert(step):
+    # Decimal arithmetic is cheap at any exponent; turning 1E+999000 into an int is not
+    # (over a minute in one C call), so a decimal may not grow past 10**1000 either way:
+    # the loop on line 1 is refused, before `int` on line 2 converts anything.
+    source = (
+        "{% set ns = namespace(d=last_order.total, tiny=last_order.total ** -100) %}"
+        "{% for i in range(30) %}{% set ns.d = " + step + " %}{% endfor %}\n{{ ns.d|int }}"
+    )
+    with pytest.raises(TemplateRenderError) as caught:
+        rendered(source)
+    assert (caught.value.line, caught.value.message) == (
+        1,
+        "The template computes a number that is too large.",
+    )
+
+
 # --- what counts -----------------------------------------------------------------------------
 
 
