@@ -12,10 +12,11 @@ from django.utils.translation import gettext as _
 from lifelong import clock
 from lifelong.accounts.models import ApiKey, AuditLog, Role, User
 from lifelong.accounts.origin import request_origin
+from lifelong.lib.errors import DomainError
 from lifelong.lib.totp import totp_match
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """A change to staff accounts that would leave Lifelong without an owner, or similar."""
 
 

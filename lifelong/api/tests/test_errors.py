@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from lifelong.accounts.services import AccountError
 from lifelong.api.urls import api as ninja_api
 from lifelong.commerce.services import OrderDataError
 from lifelong.customers.models import Customer
@@ -99,7 +100,8 @@ def test_a_body_that_is_not_an_object_is_refused_and_creates_nothing(api, body):
 
 
 @pytest.mark.parametrize(
-    "error", [CustomerDataError, OrderDataError, MessagingError, JourneyError, TaskError]
+    "error",
+    [CustomerDataError, OrderDataError, MessagingError, JourneyError, TaskError, AccountError],
 )
 def test_every_domain_error_answers_422_with_its_field(rf, error):
     response = ninja_api.on_exception(rf.post("/api/v1/x"), error("cannot do that", field="status"))
