@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import math
 import re
 import zoneinfo
 from decimal import Decimal
@@ -28,35 +27,21 @@ from pydantic import (
 
 from lifelong.commerce.models import OrderStatus
 from lifelong.customers.models import Channel, Gender, Purpose
+from lifelong.events.field_limits import currency_check, json_check, name_check, text_check
 from lifelong.events.properties import properties_check
 
-
-def _storable(value: str) -> str:
-    # PostgreSQL refuses NUL in text and in JSON (SQLite would store it), and a lone
-    # surrogate (JSON allows "\ud800") cannot be encoded for any database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (no lone surrogates)") from None
-    return value
-
-
-# Strings that fit a CharField of that max_length.
-Str32 = Annotated[str, StringConstraints(max_length=32), AfterValidator(_storable)]
-Str64 = Annotated[str, StringConstraints(max_length=64), AfterValidator(_storable)]
-Str100 = Annotated[str, StringConstraints(max_length=100), AfterValidator(_storable)]
-Str128 = Annotated[str, StringConstraints(max_length=128), AfterValidator(_storable)]
-Str200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(_storable)]
-Str254 = Annotated[str, StringConstraints(max_length=254), AfterValidator(_storable)]
-Str255 = Annotated[str, StringConstraints(max_length=255), AfterValidator(_storable)]
+# Strings that fit a CharField of that max_length and that every database stores.
+Str32 = Annotated[str, StringConstraints(max_length=32), AfterValidator(text_check)]
+Str64 = Annotated[str, StringConstraints(max_length=64), AfterValidator(text_check)]
+Str100 = Annotated[str, StringConstraints(max_length=100), AfterValidator(text_check)]
+Str128 = Annotated[str, StringConstraints(max_length=128), AfterValidator(text_check)]
+Str200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(text_check)]
+Str254 = Annotated[str, StringConstraints(max_length=254), AfterValidator(text_check)]
+Str255 = Annotated[str, StringConstraints(max_length=255), AfterValidator(text_check)]
 Required64 = Annotated[
-    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_storable)
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(text_check)
 ]
-Required255 = Annotated[
-    str, StringConstraints(min_length=1, max_length=255), AfterValidator(_storable)
-]
+Name255 = Annotated[str, StringConstraints(max_length=255), AfterValidator(name_check)]
 
 
 # Ids travel in URL paths: no slash, no whitespace, no leading dot (path tricks).
@@ -67,7 +52,11 @@ Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_P
 MAX_MONEY = Decimal("999999999999.99")
 Money = Annotated[Decimal, Field(ge=0, le=MAX_MONEY, max_digits=14, decimal_places=2)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, le=MAX_MONEY, max_digits=14, decimal_places=2)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[
+    str,
+    AfterValidator(currency_check),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["RUB"]}),
+]
 
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
@@ -81,12 +70,6 @@ def _plausible_time(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _plausible_date(value: dt.date) -> dt.date:
-    if not EARLIEST.date() <= value <= LATEST.date():
-        raise ValueError("must be between 1900 and 2200")
-    return value
-
-
 def _iso_only(value: Any) -> Any:
     # Pydantic would also take a number as a Unix time; the schema promises ISO 8601.
     if isinstance(value, dt.date):
@@ -97,7 +80,8 @@ def _iso_only(value: Any) -> Any:
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_plausible_time)]
-Birthday = Annotated[dt.date, BeforeValidator(_iso_only), AfterValidator(_plausible_date)]
+# The range is checked with the rest of the profile (customers.services.clean_profile).
+Birthday = Annotated[dt.date, BeforeValidator(_iso_only)]
 
 
 def _ip(value: str) -> str:
@@ -127,36 +111,13 @@ def _time_zone(value: str) -> str:
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,4})?$")]
 
-JSON_MAX_DEPTH = 16
-
-
-def _clean_json(value: dict[str, Any]) -> dict[str, Any]:
-    """Reject what a JSON column cannot hold: NUL, NaN/Infinity, runaway nesting."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > JSON_MAX_DEPTH:
-            raise ValueError(f"nested deeper than {JSON_MAX_DEPTH} levels")
-        if isinstance(item, str):
-            _storable(item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise ValueError("numbers must be finite")
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _storable(key)
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-    return value
-
-
-JsonObject = Annotated[dict[str, Any], AfterValidator(_clean_json)]
-TagName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_storable)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(json_check)]
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(name_check)]
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.:-]{0,63}$")]
 # Stored as "ext:<key>" in Event.idempotency_key (200 chars) so clients cannot
 # collide with the keys the services derive ("order:...", "refund:...").
 EventKey = Annotated[
-    str, StringConstraints(min_length=1, max_length=196), AfterValidator(_storable)
+    str, StringConstraints(min_length=1, max_length=196), AfterValidator(text_check)
 ]
 
 
@@ -269,7 +230,7 @@ def _default_currency() -> str:
 
 
 class ProductIn(Schema):
-    name: Required255
+    name: Name255
     category: Str128 = ""
     price: Money = Decimal("0")
     currency: Currency = Field(default_factory=_default_currency)

@@ -7,12 +7,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import DecimalField, F, Q, Sum
+from django.db.models import F, Q, Sum
+from django.utils.translation import gettext as _
 
 from lifelong import clock
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product, Refund
 from lifelong.customers.models import Customer
+from lifelong.events.field_limits import (
+    amount_limit,
+    currency_check,
+    discount_check,
+    moment_check,
+    name_check,
+    refused_as,
+)
 from lifelong.events.services import event_record
 from lifelong.lib.errors import DomainError
 
@@ -43,6 +53,10 @@ def product_upsert(
     active: bool = True,
 ) -> tuple[Product, bool]:
     """Create or update a product by SKU. Returns (product, created)."""
+    with refused_as(OrderDataError, "name"):
+        name = name_check(name)
+    with refused_as(OrderDataError, "currency"):
+        currency_check(currency)
     values = {
         "name": name,
         "category": category,
@@ -75,20 +89,15 @@ def customer_spend(*, customer_id: int, excluding_order_id: int | None = None) -
     return Decimal(spent or ZERO)
 
 
-def _spend_ceiling() -> Decimal:
-    column = Customer._meta.get_field("total_spent")
-    assert isinstance(column, DecimalField)
-    return Decimal(10) ** (column.max_digits - column.decimal_places)
-
-
 def spend_fits(amount: Decimal) -> bool:
     """Whether a customer's spend of `amount` fits Customer.total_spent."""
-    return amount < _spend_ceiling()
+    return amount < amount_limit(Customer, "total_spent").ceiling
 
 
 def spend_refusal() -> str:
-    largest = f"{_spend_ceiling() - Decimal('0.01'):,}".replace(",", " ")
-    return f"the customer's spend would exceed the largest amount the product keeps, {largest}"
+    return _("the customer's spend would exceed the largest amount kept, %(largest)s") % {
+        "largest": amount_limit(Customer, "total_spent").largest
+    }
 
 
 _SUMMARY_SQL = """
@@ -165,6 +174,25 @@ def order_upsert(
         raise OrderDataError(f"unknown status {status!r}", field="status")
     if total < 0:
         raise OrderDataError("total cannot be negative", field="total")
+    if currency != settings.DEFAULT_CURRENCY:
+        # Spend, RFM and revenue add totals up: one currency, or sums that mean nothing.
+        raise OrderDataError(
+            _("orders are kept in the shop's currency, %(shop)s: convert %(currency)r first")
+            % {"shop": settings.DEFAULT_CURRENCY, "currency": currency},
+            field="currency",
+        )
+    now = clock.now()
+    for field, moment in (
+        ("placed_at", placed_at),
+        ("paid_at", paid_at),
+        ("delivered_at", delivered_at),
+    ):
+        if moment is not None:
+            with refused_as(OrderDataError, field):
+                moment_check(moment, now=now)
+    if lines is not None:
+        with refused_as(OrderDataError, "discount"):
+            discount_check(discount, subtotal=sum((ln.price * ln.quantity for ln in lines), ZERO))
     if customer.merged_into_id is not None:
         customer = Customer.objects.get(pk=customer.merged_into_id)
     values = {

@@ -23,6 +23,7 @@ from lifelong.commerce.services import (
 )
 from lifelong.customers.models import Channel, Consent, Customer, Fact, Gender, Note, Purpose, Tag
 from lifelong.customers.selectors import customers_by_external_id
+from lifelong.events.field_limits import birthday_check, email_check, refused_as
 from lifelong.events.models import Event
 from lifelong.events.services import event_record
 from lifelong.followups.models import Task
@@ -72,8 +73,9 @@ def clean_profile(data: Mapping[str, Any]) -> dict[str, Any]:
                 raise CustomerDataError(str(exc), field="phone") from exc
         elif name == "email":
             value = str(value).strip().lower()
-            if value and ("@" not in value or " " in value):
-                raise CustomerDataError(f"not an email address: {value!r}", field="email")
+            if value:  # empty clears the address
+                with refused_as(CustomerDataError, "email"):
+                    email_check(value)
         elif name == "gender":
             value = str(value).strip().lower()
             if value not in Gender.values:
@@ -87,6 +89,8 @@ def clean_profile(data: Mapping[str, Any]) -> dict[str, Any]:
         elif name == "birthday":
             if not isinstance(value, dt.date):
                 raise CustomerDataError("birthday must be a date", field="birthday")
+            with refused_as(CustomerDataError, "birthday"):
+                birthday_check(value, today=clock.today())
         elif isinstance(value, str):
             value = value.strip()
         clean[name] = value

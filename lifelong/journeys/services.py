@@ -13,6 +13,7 @@ from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Customer
+from lifelong.events.field_limits import TextLimit, json_check, refused_as, text_limit
 from lifelong.events.services import event_record
 from lifelong.journeys.definition import Definition, definition_parse
 from lifelong.journeys.models import (
@@ -121,6 +122,8 @@ def enrollment_start(
     definition = definition or version.parsed()
     now = now or clock.now()
     reentry = definition.reentry
+    with refused_as(JourneyError, "context"):
+        json_check(context or {})
     if key is None:
         key = _reentry_key(definition, context or {}, now)
     if key is None:
@@ -173,8 +176,14 @@ def enrollment_start(
                 source="journeys",
             )
     except IntegrityError:
+        # Only the re-entry key may clash; any other refusal is a fault, not a "no".
+        if not Enrollment.objects.filter(journey=journey, customer=customer, key=key).exists():
+            raise
         return None
     return enrollment
+
+
+ORDER_KEY = "order:"
 
 
 def _reentry_key(
@@ -185,5 +194,10 @@ def _reentry_key(
         return "once"
     if policy == "per_order":
         order = context.get("order_id")
-        return f"order:{order}" if order is not None else None
+        if order is None:
+            return None
+        # The key column holds the order id after its prefix, or the insert would fail.
+        with refused_as(JourneyError, "context.order_id"):
+            TextLimit(text_limit(Enrollment, "key").length - len(ORDER_KEY)).check(str(order))
+        return f"{ORDER_KEY}{order}"
     return f"at:{now:%Y%m%dT%H%M%S.%f}"

@@ -8,6 +8,7 @@ live count, the full refresh and the incremental refresh.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -16,11 +17,12 @@ from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from lifelong.commerce.models import OrderLine, OrderStatus
 from lifelong.customers.models import Channel, Consent, Customer, Purpose
+from lifelong.events.field_limits import FieldLimitError, text_check
 from lifelong.events.models import Event
 from lifelong.segments.models import CustomerState
 
@@ -47,6 +49,8 @@ RULE_MESSAGES: dict[str, Promise] = {
     "value_missing": gettext_lazy("Enter a value."),
     "value_shape": gettext_lazy("Enter a value."),
     "values_missing": gettext_lazy("Choose or enter at least one value."),
+    "text_unstorable": gettext_lazy("Remove the NUL characters and broken Unicode from the text."),
+    "finite_number": gettext_lazy("Enter a number."),
 }
 
 
@@ -55,6 +59,23 @@ def rule_error(code: str, message: str, **params: Any) -> PydanticCustomError:
     return PydanticCustomError(code, message, params)
 
 
+def _storable(value: Any) -> Any:
+    # Values are bound into SQL against text and JSON columns: PostgreSQL refuses NUL
+    # there and no database compares with NaN or an infinity, so refuse them here.
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            try:
+                text_check(item)
+            except FieldLimitError:
+                raise rule_error(
+                    "text_unstorable", "must not contain NUL characters or lone surrogates"
+                ) from None
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise rule_error("finite_number", "must be a finite number")
+    return value
+
+
+Storable = AfterValidator(_storable)
 Scalar = str | int | float | bool
 Comparison = Literal["eq", "gt", "gte", "lt", "lte", "in"]
 
@@ -71,7 +92,7 @@ class AttributeCondition(_Node):
     kind: Literal["attribute"]
     key: str = Field(pattern=JSON_KEY)
     op: Literal["eq", "gt", "gte", "lt", "lte", "in", "contains", "exists"]
-    value: Scalar | list[Scalar] | None = None
+    value: Annotated[Scalar | list[Scalar] | None, Storable] = None
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> AttributeCondition:
@@ -99,7 +120,7 @@ class ProfileCondition(_Node):
         "source",
     ]
     op: Literal["eq", "in", "contains", "empty"]
-    value: str | list[str] | None = None
+    value: Annotated[str | list[str] | None, Storable] = None
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> ProfileCondition:
@@ -109,7 +130,7 @@ class ProfileCondition(_Node):
 
 class TagCondition(_Node):
     kind: Literal["tag"]
-    tag: str = Field(min_length=1, max_length=64)
+    tag: Annotated[str, Storable] = Field(min_length=1, max_length=64)
 
 
 class ConsentCondition(_Node):
@@ -144,8 +165,8 @@ class BoughtCondition(_Node):
     """Bought a SKU or anything of a category, ever or within the past N days."""
 
     kind: Literal["bought"]
-    sku: str | None = Field(default=None, min_length=1, max_length=64)
-    category: str | None = Field(default=None, min_length=1, max_length=128)
+    sku: Annotated[str | None, Storable] = Field(default=None, min_length=1, max_length=64)
+    category: Annotated[str | None, Storable] = Field(default=None, min_length=1, max_length=128)
     within_days: int | None = Field(default=None, ge=0, le=36500)
 
     @model_validator(mode="after")
@@ -159,7 +180,7 @@ class EventCondition(_Node):
     """Did an event of this type, ever or within the past N days ("did not" is negate)."""
 
     kind: Literal["event"]
-    type: str = Field(min_length=1, max_length=64)
+    type: Annotated[str, Storable] = Field(min_length=1, max_length=64)
     within_days: int | None = Field(default=None, ge=0, le=36500)
 
 
@@ -185,7 +206,7 @@ class ScoreCondition(_Node):
         "loyalty_value",
     ]
     op: Comparison
-    value: int | float | str | list[int] | list[str]
+    value: Annotated[int | float | str | list[int] | list[str], Storable]
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> ScoreCondition:

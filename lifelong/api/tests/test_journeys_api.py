@@ -81,3 +81,45 @@ def test_enrolling_needs_the_events_scope():
         "/journeys/welcome/enrollments", {"customer_external_id": "C-4"}
     )
     assert response.status_code == 403
+
+
+def _enroll_raw(api, slug: str, context: str):
+    body = '{"customer_external_id": "C-5", "context": ' + context + "}"
+    return api.post(f"/journeys/{slug}/enrollments", body)
+
+
+@pytest.mark.parametrize(
+    "context", ['{"note": "a\\u0000b"}', '{"ratio": NaN}', '{"ratio": 1e999}', '{"r": -Infinity}']
+)
+def test_a_context_a_database_cannot_store_is_422_not_a_false_already_enrolled(api, context):
+    journey = journey_create(
+        name="Снова",
+        slug="again",
+        definition={**DEFINITION, "reentry": {"policy": "after_days", "days": 0}},
+    )
+    journey_status_set(journey=journey, status=JourneyStatus.ACTIVE)
+    CustomerFactory.create(external_id="C-5")
+    response = _enroll_raw(api, "again", context)
+    assert response.status_code == 422, response.content
+    [error] = response.json()["detail"]
+    assert error["field"] == "context"
+    assert not Enrollment.objects.exists()
+    assert _enroll_raw(api, "again", '{"ratio": 0.5}').status_code == 201
+
+
+def test_an_order_id_longer_than_the_reentry_key_holds_is_422_naming_it(api):
+    journey = journey_create(
+        name="На заказ",
+        slug="per-order",
+        definition={**DEFINITION, "reentry": {"policy": "per_order"}},
+    )
+    journey_status_set(journey=journey, status=JourneyStatus.ACTIVE)
+    CustomerFactory.create(external_id="C-5")
+    response = _enroll_raw(api, "per-order", '{"order_id": "' + "9" * 10_000 + '"}')
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["field"] == "context.order_id"
+    assert "114" in error["msg"]  # the key column's 120 characters less "order:"
+    assert not Enrollment.objects.exists()
+    assert _enroll_raw(api, "per-order", '{"order_id": "A-1"}').status_code == 201
+    assert _enroll_raw(api, "per-order", '{"order_id": "A-1"}').json()["enrolled"] is False

@@ -197,3 +197,32 @@ def test_api_events_and_customers_move_customers_too(
     with django_capture_on_commit_callbacks(execute=True):
         assert api.put("/customers/c-2", customer).status_code == 200
     assert SegmentMembership.objects.filter(segment=moscow).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("condition", "field"),
+    [
+        ('{"kind": "tag", "tag": "vi\\u0000p"}', "tag"),
+        ('{"kind": "profile", "field": "email", "op": "eq", "value": "a\\u0000"}', "value"),
+        ('{"kind": "profile", "field": "last_name", "op": "in", "value": ["a\\u0000"]}', "value"),
+        ('{"kind": "attribute", "key": "city", "op": "eq", "value": "Ка\\u0000зань"}', "value"),
+        ('{"kind": "attribute", "key": "age", "op": "in", "value": [1, "x\\u0000"]}', "value"),
+        ('{"kind": "event", "type": "email_\\u0000opened"}', "type"),
+        ('{"kind": "bought", "sku": "TEA\\u00001"}', "sku"),
+        ('{"kind": "bought", "category": "Ч\\u0000ай"}', "category"),
+        ('{"kind": "score", "field": "stage", "op": "eq", "value": "new\\u0000"}', "value"),
+        ('{"kind": "attribute", "key": "age", "op": "gt", "value": NaN}', "value"),
+        ('{"kind": "attribute", "key": "age", "op": "lt", "value": 1e999}', "value"),
+        ('{"kind": "score", "field": "predicted_clv", "op": "gt", "value": 1e999}', "value"),
+        ('{"kind": "score", "field": "loyalty_value", "op": "lt", "value": -Infinity}', "value"),
+    ],
+)
+def test_values_no_database_compares_with_are_422_naming_them(api, condition, field):
+    CustomerFactory.create(attributes={"city": "Казань", "age": 30})
+    body = '{"rules": {"op": "and", "rules": [' + condition + "]}}"
+    response = api.post("/segments/count", body)
+    assert response.status_code == 422, response.content
+    assert [e["field"] for e in response.json()["detail"]] == [f"rules.rules.0.{field}"]
+    named = api.post("/segments", '{"name": "Bad", "rules": {"rules": [' + condition + "]}}")
+    assert named.status_code == 422
+    assert not Segment.objects.exists()

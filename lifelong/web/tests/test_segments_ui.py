@@ -405,3 +405,27 @@ def test_rule_refusals_reach_staff_in_their_language_by_code():
     with translation.override("en"):
         english = {code: str(message) for code, message in RULE_MESSAGES.items()}
     assert [code for code in RULE_MESSAGES if russian[code] == english[code]] == []
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"r_0.kind": "tag", "r_0.tag": "vi\x00p"},
+        {"r_0.kind": "event", "r_0.type": "email_\x00opened"},
+        {"r_0.kind": "attribute", "r_0.key": "city", "r_0.op": "eq", "r_0.value": "Ка\x00зань"},
+        # Digits enough to make an infinite float.
+        {"r_0.kind": "score", "r_0.field": "predicted_clv", "r_0.value": "9" * 400 + ".5"},
+        {"r_0.kind": "attribute", "r_0.key": "age", "r_0.op": "gt", "r_0.value": "9" * 400 + ".5"},
+    ],
+)
+def test_values_no_database_compares_with_are_shown_at_their_condition(marketer_client, condition):
+    CustomerFactory.create(attributes={"city": "Казань", "age": 30})
+    draft = {"r.kind": "group", "r.op": "and", **condition}
+    counted = marketer_client.post(reverse("web:segment_count"), draft)
+    assert counted.status_code == 200
+    html = counted.content.decode()
+    assert "live-number" not in html
+    assert slot(html, "err-r_0") != ""
+    created = marketer_client.post(reverse("web:segment_create"), {"name": "Bad", **draft})
+    assert created.status_code == 400
+    assert not Segment.objects.exists()
