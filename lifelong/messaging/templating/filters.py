@@ -21,7 +21,7 @@ from jinja2 import Environment, Undefined, pass_context, pass_environment, pass_
 from jinja2 import filters as jinja
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
-from markupsafe import Markup
+from markupsafe import Markup, soft_str
 
 from lifelong import clock
 from lifelong.lib import russian
@@ -183,15 +183,18 @@ def filter_date(context: Context, value: Any, style: str = "") -> str:
 # --- Jinja's built-ins, sized first ---------------------------------------------------------
 
 
+# Each takes its text with soft_str, as Jinja's own do: text marked safe stays safe.
+
+
 def filter_center(value: Any, width: int = 80) -> str:
-    text = str(value)
+    text = soft_str(value)
     if isinstance(width, int):
         check_size(max(len(text), width))
     return jinja.do_center(text, width)
 
 
 def filter_indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
-    text = str(s)
+    text = soft_str(s)
     step = len(width) if isinstance(width, str) else width
     if isinstance(step, int):
         check_size(len(text) + (text.count("\n") + 1) * step)
@@ -207,10 +210,10 @@ def filter_wordwrap(
     wrapstring: str | None = None,
     break_on_hyphens: bool = True,
 ) -> str:
-    text = str(s)
-    wrap = environment.newline_sequence if wrapstring is None else str(wrapstring)
+    text = soft_str(s)
+    wrap = environment.newline_sequence if wrapstring is None else soft_str(wrapstring)
     if isinstance(width, int):
-        # Of two lines in a row, each but the last is at least `width` characters long.
+        # Two lines in a row hold at least `width` characters between them.
         lines = 2 * len(text) // max(width, 1) + text.count("\n") + 2
         check_size(len(text) + lines * len(wrap))
     return jinja.do_wordwrap(environment, text, width, break_long_words, wrap, break_on_hyphens)
@@ -235,7 +238,7 @@ def filter_list(value: Any) -> list[Any]:
 
 
 def filter_format(value: Any, *args: Any, **kwargs: Any) -> str:
-    check_size(printf_size(str(value), kwargs or args))
+    check_size(printf_size(soft_str(value), kwargs or args))
     return jinja.do_format(value, *args, **kwargs)
 
 
@@ -243,16 +246,17 @@ def filter_format(value: Any, *args: Any, **kwargs: Any) -> str:
 def filter_replace(
     eval_ctx: EvalContext, s: Any, old: Any, new: Any, count: int | None = None
 ) -> str:
-    text, old, new = str(s), str(old), str(new)
-    check_size(len(text) + (text.count(old) if old else len(text) + 1) * len(new))
-    return jinja.do_replace(eval_ctx, text, old, new, count)
+    text, old_text, new_text = soft_str(s), soft_str(old), soft_str(new)
+    count_of = text.count(old_text) if old_text else len(text) + 1
+    check_size(len(text) + count_of * len(new_text))
+    return jinja.do_replace(eval_ctx, s, old, new, count)
 
 
 @pass_eval_context
 def filter_join(eval_ctx: EvalContext, value: Any, d: str = "", attribute: Any = None) -> str:
     items = list(value)
     check_items(len(items))
-    check_size(joined_size(items) + len(str(d)) * len(items))
+    check_size(joined_size(items) + len(soft_str(d)) * len(items))
     return jinja.sync_do_join(eval_ctx, items, d, attribute)
 
 

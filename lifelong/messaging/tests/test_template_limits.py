@@ -190,6 +190,12 @@ def test_decimals_stay_small_enough_to_convert(step):
     )
 
 
+def test_sized_filters_keep_text_marked_safe():
+    html = "{{ ('<b>x</b>'|safe)|replace('x', '<i>') }}|{{ ('<b>'|safe)|center(5) }}|{{ '<b>'|e }}"
+    rendered_html = fields_render(subject="", text="", html=html, context=sample_context()).html
+    assert rendered_html == "<b>&lt;i&gt;</b>| <b> |&lt;b&gt;"
+
+
 # --- what counts -----------------------------------------------------------------------------
 
 
