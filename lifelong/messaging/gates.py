@@ -93,7 +93,8 @@ def gates_apply(
             address__in=[m.to.lower() for m in messages if m.to]
         ).values_list("channel", "address")
     )
-    window = dt.timedelta(hours=max(policy.cap_hours, *(c.cap_hours for c in configs.values())))
+    # A list, so that with no channel set up yet max() still gets the policy's window.
+    window = dt.timedelta(hours=max([policy.cap_hours, *(c.cap_hours for c in configs.values())]))
     recent: dict[int, list[tuple[str, dt.datetime]]] = defaultdict(list)
     for customer_id, channel, sent_at in (
         Message.objects.filter(
