@@ -8,8 +8,11 @@ after the customer said no.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
@@ -230,3 +233,67 @@ def test_every_reader_sees_the_last_recorded_decision(frozen_time, steps):
         if not granted:
             latest_no = dated if latest_no is None else max(latest_no, dated)
         assert set(_readers(customer).values()) == {bool(last)}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_backdated_grant_waits_for_a_withdrawal_being_recorded():
+    """The grant is checked against the withdrawal committed while it waited, not before."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    ChannelConfig.objects.create(channel="email", transport="sandbox", active=True)
+    customer = CustomerFactory()
+    recorded, release = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def withdraw() -> None:
+        with transaction.atomic():
+            consent_record(
+                customer=customer, channel="email", purpose="marketing", granted=False, source="a"
+            )
+            recorded.set()
+            release.wait(30)
+        connection.close()
+
+    def grant() -> None:
+        try:
+            consent_record(
+                customer=customer,
+                channel="email",
+                purpose="marketing",
+                granted=True,
+                source="csv",
+                at=clock.now() - dt.timedelta(days=30),
+            )
+            outcome["grant"] = "recorded"
+        except CustomerDataError as exc:
+            outcome["grant"] = exc.field
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=withdraw)
+    first.start()
+    assert recorded.wait(30)
+    second = threading.Thread(target=grant)
+    second.start()
+    # Let the grant run until it waits on a lock (or, without one, finishes unchecked).
+    for _ in range(300):
+        if not second.is_alive() or _someone_waits_on_a_lock():
+            break
+        time.sleep(0.01)
+    release.set()
+    first.join(30)
+    second.join(30)
+
+    assert outcome == {"grant": "at"}
+    assert set(_readers(customer).values()) == {False}
+
+
+def _someone_waits_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        (waiting,) = cursor.fetchone()
+    return bool(waiting)
