@@ -22,14 +22,19 @@ from lifelong.events.tests.csv_helpers import counts, run
 from lifelong.factories import CustomerFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("var_dir")]
+ONE_ORDER = b"order_id,customer_id,placed_at,total\nX-1,C-1,2025-01-01,100\n"
+
+
+def _one_order_job() -> ImportJob:
+    """A pending job importing one order of customer C-1."""
+    CustomerFactory(external_id="C-1")
+    return import_job_create(
+        kind="orders", file_name="o.csv", content=ONE_ORDER, dry_run=False, created_by=None
+    )
 
 
 def test_only_one_runner_claims_a_job(frozen_time):
-    CustomerFactory(external_id="C-1")
-    text = "order_id,customer_id,placed_at,total\nX-1,C-1,2025-01-01,100\n"
-    first = import_job_create(
-        kind="orders", file_name="o.csv", content=text.encode(), dry_run=False, created_by=None
-    )
+    first = _one_order_job()
     done = import_job_run(first.pk)
     again = import_job_run(first.pk)
 
@@ -38,7 +43,7 @@ def test_only_one_runner_claims_a_job(frozen_time):
     assert Event.objects.filter(type="order_placed").count() == 1
 
     second = import_job_create(
-        kind="orders", file_name="o.csv", content=text.encode(), dry_run=False, created_by=None
+        kind="orders", file_name="o.csv", content=ONE_ORDER, dry_run=False, created_by=None
     )
     ImportJob.objects.filter(pk=second.pk).update(status=ImportStatus.RUNNING)
     untouched = import_job_run(second.pk)
@@ -46,14 +51,7 @@ def test_only_one_runner_claims_a_job(frozen_time):
 
 
 def test_sweep_runs_jobs_left_pending(frozen_time):
-    CustomerFactory(external_id="C-1")
-    job = import_job_create(
-        kind="orders",
-        file_name="o.csv",
-        content=b"order_id,customer_id,placed_at,total\nX-1,C-1,2025-01-01,100\n",
-        dry_run=False,
-        created_by=None,
-    )
+    job = _one_order_job()
     assert imports_run_pending() == 0, "a fresh job is left to the thread that starts it"
     frozen_time.shift(dt.timedelta(minutes=1))
     assert imports_run_pending() == 1
@@ -63,14 +61,7 @@ def test_sweep_runs_jobs_left_pending(frozen_time):
 
 
 def test_sweep_takes_over_a_job_whose_runner_stopped(frozen_time):
-    CustomerFactory(external_id="C-1")
-    job = import_job_create(
-        kind="orders",
-        file_name="o.csv",
-        content=b"order_id,customer_id,placed_at,total\nX-1,C-1,2025-01-01,100\n",
-        dry_run=False,
-        created_by=None,
-    )
+    job = _one_order_job()
     # A runner claimed the job, did some of it and died.
     ImportJob.objects.filter(pk=job.pk).update(
         status=ImportStatus.RUNNING,
