@@ -403,4 +403,6 @@ def _field_size(value: Any, width: str | None, precision: str | None, *, escaped
 
 
 def _wide_format() -> TemplateRenderError:
-    return TemplateRenderError(_("Format widths of more than three digits are not allowed."))
+    return TemplateRenderError(
+        _("Format widths and precisions have at most three digits, written in the format itself.")
+    )

@@ -151,7 +151,7 @@ def test_join_format_and_concatenation_are_sized_first(source):
 
 def test_a_width_taken_from_an_argument_is_refused():
     assert refusal("{{ '{0:{1}}'.format('x', 10**8)|length }}") == (
-        "Format widths of more than three digits are not allowed."
+        "Format widths and precisions have at most three digits, written in the format itself."
     )
 
 
