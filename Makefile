@@ -1,39 +1,51 @@
 # The first two targets are the README's first two commands.
+# Python 3.11 to 3.13 (PYTHON=python3.13 make demo); CI runs 3.11.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# demo and run need only what the app runs with; the tests and linters add the dev tools.
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test run lint typecheck pytest test-postgres bench browser-deps clean
+.PHONY: demo test run lint typecheck pytest test-postgres smoke bench browser-deps clean
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/lifelong demo
 
-test: $(STAMP) browser-deps lint typecheck pytest
+test: $(DEV) browser-deps lint typecheck pytest
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME)
 
-run: $(STAMP)
+$(DEV): $(RUNTIME)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(DEV)
+
+run: $(RUNTIME)
 	$(BIN)/lifelong run
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy lifelong
 
-pytest: $(STAMP)
+pytest: $(DEV)
 	$(BIN)/pytest -n 2 -q
 
 # The same suite on PostgreSQL (LIFELONG_DATABASE_URL must point at a server).
-test-postgres: $(STAMP)
+test-postgres: $(DEV)
 	$(BIN)/pytest -n 2 -q
+
+# The deployment in deploy/ started for real: nginx with TLS, PostgreSQL, RabbitMQ, the web
+# app, a Celery worker and beat, checked end to end over HTTPS (docs/deployment.md).
+smoke: $(DEV)
+	$(BIN)/python deploy/smoke/smoke.py
 
 # Debian's Chromium for the browser test; never a downloaded browser build.
 browser-deps:
@@ -43,7 +55,7 @@ browser-deps:
 
 # Benchmarks print our figures against a baseline run in the same process (bench/README.md).
 BENCH_DB ?= postgresql://postgres@127.0.0.1:5432/postgres
-bench: $(STAMP)
+bench: $(DEV)
 	LIFELONG_DATABASE_URL=$(BENCH_DB) $(BIN)/python bench/import_bench.py
 	bench/clv_bench.sh --customers 1000000
 	$(BIN)/python bench/segments_bench.py
