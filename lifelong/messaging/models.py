@@ -6,6 +6,8 @@ delivers it later. Nothing is sent from inside a request or a journey step.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -42,8 +44,9 @@ class SendingPolicy(models.Model):
 
     cap_count = models.PositiveIntegerField(_("marketing messages per window"), default=3)
     cap_hours = models.PositiveIntegerField(_("window, hours"), default=168)
-    quiet_start = models.TimeField(_("quiet hours start"), default="21:00")
-    quiet_end = models.TimeField(_("quiet hours end"), default="09:00")
+    # Times, not "21:00": a row made on first use is compared before it is ever read back.
+    quiet_start = models.TimeField(_("quiet hours start"), default=dt.time(21))
+    quiet_end = models.TimeField(_("quiet hours end"), default=dt.time(9))
     # A deferred marketing message older than this is dropped as expired.
     expire_hours = models.PositiveIntegerField(
         _("marketing messages expire after, hours"), default=72
