@@ -21,6 +21,7 @@ from lifelong.events.field_limits import (
     discount_check,
     moment_check,
     name_check,
+    order_currency_check,
     refused_as,
 )
 from lifelong.events.services import event_record
@@ -174,13 +175,8 @@ def order_upsert(
         raise OrderDataError(f"unknown status {status!r}", field="status")
     if total < 0:
         raise OrderDataError("total cannot be negative", field="total")
-    if currency != settings.DEFAULT_CURRENCY:
-        # Spend, RFM and revenue add totals up: one currency, or sums that mean nothing.
-        raise OrderDataError(
-            _("orders are kept in the shop's currency, %(shop)s: convert %(currency)r first")
-            % {"shop": settings.DEFAULT_CURRENCY, "currency": currency},
-            field="currency",
-        )
+    with refused_as(OrderDataError, "currency"):
+        order_currency_check(currency, shop=settings.DEFAULT_CURRENCY)
     now = clock.now()
     for field, moment in (
         ("placed_at", placed_at),

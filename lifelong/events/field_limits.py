@@ -208,11 +208,7 @@ def email_check(value: str) -> str:
     """One plain address (local@domain.tld, at most 254 characters), or FieldLimitError."""
     TextLimit(EMAIL_MAX_LENGTH).check(value)
     match = _EMAIL_RE.fullmatch(value)
-    if (
-        match is None
-        or len(match["local"]) > 64
-        or match["domain"].rsplit(".", 1)[1].isdigit()
-    ):
+    if match is None or len(match["local"]) > 64 or match["domain"].rsplit(".", 1)[1].isdigit():
         raise FieldLimitError(_("not an email address: %(value)r") % {"value": value})
     return value
 
@@ -236,6 +232,17 @@ def currency_check(value: str) -> str:
     if value not in CURRENCIES:
         raise FieldLimitError(
             _("not an ISO 4217 currency code: %(value)r (e.g. RUB, EUR)") % {"value": value}
+        )
+    return value
+
+
+def order_currency_check(value: str, *, shop: str) -> str:
+    """An order's currency: the shop's own. Spend, RFM and revenue add totals up, and a sum
+    of roubles and dollars means nothing; there is no exchange rate to convert at."""
+    if value != shop:
+        raise FieldLimitError(
+            _("orders are kept in the shop's currency, %(shop)s: convert %(currency)r first")
+            % {"shop": shop, "currency": value}
         )
     return value
 

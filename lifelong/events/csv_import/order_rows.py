@@ -10,6 +10,7 @@ from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from lifelong.commerce.models import Order, OrderLine
@@ -22,7 +23,9 @@ from lifelong.events.field_limits import (
     FieldLimitError,
     amount_limit,
     count_limit,
+    discount_check,
     moment_check,
+    order_currency_check,
     text_limit,
 )
 from lifelong.lib.csv_files import parse_datetime, parse_int
@@ -173,6 +176,13 @@ class OrderParser:
                     _("the lines add up to more than the largest amount, %(largest)s")
                     % {"largest": self.total_limit.largest},
                 )
+        if not failures and lines and "discount" in values:
+            try:
+                discount_check(
+                    values["discount"], subtotal=sum((ln[2] * ln[1] for ln in lines), ZERO)
+                )
+            except FieldLimitError as exc:
+                failures[first] = RowError(label("discount"), str(exc))
         if failures:
             raise GroupError(failures)
         return values, lines or None
@@ -189,7 +199,10 @@ def _currency(raw: str, label: str) -> str:
     currency = currency_code(raw)
     if currency is None:
         raise RowError(label, _("not a currency code: %(value)r") % {"value": raw})
-    return currency
+    try:
+        return order_currency_check(currency, shop=settings.DEFAULT_CURRENCY)
+    except FieldLimitError as exc:
+        raise RowError(label, str(exc)) from None
 
 
 def _quantity(raw: str, label: str, limit: CountLimit) -> int:

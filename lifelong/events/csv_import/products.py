@@ -11,7 +11,13 @@ from lifelong.commerce.models import Product
 from lifelong.events.csv_import.cells import checked, money
 from lifelong.events.csv_import.layout import BOOLEANS, currency_code, word
 from lifelong.events.csv_import.tally import Context, Group, RowError, Tally
-from lifelong.events.field_limits import FieldLimitError, amount_limit, count_limit, text_limit
+from lifelong.events.field_limits import (
+    FieldLimitError,
+    amount_limit,
+    count_limit,
+    currency_check,
+    text_limit,
+)
 from lifelong.lib.csv_files import parse_int
 
 
@@ -34,7 +40,10 @@ def _product_values(cells: list[str], ctx: Context) -> dict[str, Any]:
             raise RowError(
                 layout.label("currency"), _("not a currency code: %(value)r") % {"value": raw}
             )
-        values["currency"] = currency
+        try:
+            values["currency"] = currency_check(currency)
+        except FieldLimitError as exc:
+            raise RowError(layout.label("currency"), str(exc)) from None
     raw = layout.cell(cells, "replenishment_days")
     if raw:
         try:
@@ -92,7 +101,7 @@ def products_batch(groups: list[Group], ctx: Context) -> Tally:
         for values in good:
             product = existing.get(key)
             if product is None:
-                product = Product(sku=key, currency=settings.DEFAULT_CURRENCY, **values)
+                product = Product(sku=key, **{"currency": settings.DEFAULT_CURRENCY, **values})
                 existing[key] = product
                 new.append(product)
                 tally.created += 1
