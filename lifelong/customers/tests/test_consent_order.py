@@ -78,9 +78,7 @@ def _readers(customer: Customer) -> dict[str, bool]:
     probe = Message(
         pk=0, customer_id=customer.pk, channel="email", purpose=Purpose.MARKETING, to="a@b.ru"
     )
-    policy = SendingPolicy.objects.get_or_create(pk=1)[0]
-    policy.refresh_from_db()  # a row made just now holds its default times as text
-    verdict = gates_apply([probe], now=clock.now(), policy=policy)[0]
+    verdict = gates_apply([probe], now=clock.now(), policy=SendingPolicy.current())[0]
     segment = Customer.objects.filter(rules_compile(CONSENT_RULE, now=clock.now()))
     return {
         "selector": bool(current and current.granted),
