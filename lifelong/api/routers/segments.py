@@ -23,6 +23,7 @@ from lifelong.api.idempotency import write_operation
 from lifelong.api.ingest import NotFound
 from lifelong.api.pagination import keyset_page
 from lifelong.api.schemas import CustomerOut, PageQuery
+from lifelong.events.field_limits import name_check
 from lifelong.segments import editing
 from lifelong.segments.models import Segment, SegmentMembership
 from lifelong.segments.rules import RuleGroup
@@ -31,18 +32,9 @@ from lifelong.segments.services import segment_count
 router = Router(tags=["segments"])
 
 
-def _name(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be blank")
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_name)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(name_check)]
 Description = Annotated[
-    str, StringConstraints(max_length=2000), AfterValidator(lambda v: _name(v) if v else v)
+    str, StringConstraints(max_length=2000), AfterValidator(lambda v: name_check(v) if v else v)
 ]
 
 
