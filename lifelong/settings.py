@@ -63,9 +63,28 @@ def env_networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Netwo
     return tuple(networks)
 
 
+def var_dir_default(*, base_dir: Path, is_root: bool, data_home: str | None) -> Path:
+    """Where the state lives (SQLite, collected static files, uploads) when LIFELONG_VAR_DIR
+    is not set: `var/` of a source checkout, which `make demo` uses; for an installed package,
+    never site-packages, but /var/lib/lifelong for root (as the deploy/ units have it) and
+    $XDG_DATA_HOME/lifelong (~/.local/share/lifelong) for anyone else."""
+    if (base_dir / "pyproject.toml").is_file():
+        return base_dir / "var"
+    if is_root:
+        return Path("/var/lib/lifelong")
+    return Path(data_home or Path.home() / ".local" / "share") / "lifelong"
+
+
 DEBUG = env_bool("DEBUG", False)
 PRODUCTION = env_bool("PRODUCTION", False)
-VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = Path(
+    env_str("VAR_DIR", "")
+    or var_dir_default(
+        base_dir=BASE_DIR,
+        is_root=hasattr(os, "geteuid") and os.geteuid() == 0,
+        data_home=os.environ.get("XDG_DATA_HOME"),
+    )
+)
 
 if PRODUCTION:
     SECRET_KEY = env_str("SECRET_KEY")

@@ -271,6 +271,13 @@ def wheel_install(tmp: Path) -> Path:
         [str(venv / "bin" / "python"), "-c", "import lifelong; print(lifelong.__file__)"], cwd=tmp
     )
     check(where.startswith(str(site)), f"lifelong runs from the wheel ({where.strip()})")
+    state = run(
+        [str(venv / "bin" / "python"), "-c", "import lifelong.settings as s; print(s.VAR_DIR)"],
+        cwd=tmp,
+        # A database URL, so that reading the settings makes no SQLite directory.
+        env={"PATH": os.environ["PATH"], "LIFELONG_DATABASE_URL": "postgresql://x@127.0.0.1/x"},
+    ).strip()
+    check(not state.startswith(str(site)), f"its default state directory is {state}")
     return venv / "bin"
 
 
