@@ -157,7 +157,7 @@ def order_upsert(
     total: Decimal,
     placed_at: dt.datetime,
     status: str = OrderStatus.PLACED,
-    currency: str = "RUB",
+    currency: str | None = None,
     paid_at: dt.datetime | None = None,
     delivered_at: dt.datetime | None = None,
     discount: Decimal = ZERO,
@@ -169,12 +169,14 @@ def order_upsert(
     """Create or update an order by external id. Returns (order, created).
 
     Status changes become events (order_placed, order_paid, ...); a replay with
-    the same data changes nothing. Lines, when given, replace the stored ones.
+    the same data changes nothing. Lines, when given, replace the stored ones. The
+    currency is the shop's (settings.DEFAULT_CURRENCY); another is refused.
     """
     if status not in OrderStatus.values:
         raise OrderDataError(f"unknown status {status!r}", field="status")
     if total < 0:
         raise OrderDataError("total cannot be negative", field="total")
+    currency = currency or settings.DEFAULT_CURRENCY
     with refused_as(OrderDataError, "currency"):
         order_currency_check(currency, shop=settings.DEFAULT_CURRENCY)
     now = clock.now()
