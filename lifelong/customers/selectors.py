@@ -19,7 +19,7 @@ from lifelong.commerce.models import Order
 from lifelong.customers.models import Consent, Customer, Fact, Note
 from lifelong.followups.models import Task, TaskStatus
 from lifelong.lib.phones import normalize_phone
-from lifelong.segments.models import CustomerState
+from lifelong.segments.models import ClvModelFit, ClvProblem, CustomerState
 
 # The customer list's sort keys and the column each sorts by ("-key" sorts descending).
 CUSTOMER_SORTS = {
@@ -171,10 +171,12 @@ class CustomerOverview(TypedDict):
     tasks: list[Task]
     orders: list[Order]
     scores: CustomerState | None
+    clv_problem: str  # why the latest CLV fit made no forecast; empty when it made one
 
 
 def customer_overview(customer: Customer) -> CustomerOverview:
     """The card's reads: a handful of indexed queries, the newest rows of each kind."""
+    scores = CustomerState.objects.filter(customer=customer).first()
     return {
         "facts": list(customer.facts.all()),
         "notes": list(customer.notes.select_related("author")[:NOTES_SHOWN]),
@@ -193,5 +195,13 @@ def customer_overview(customer: Customer) -> CustomerOverview:
             .prefetch_related("lines")[:ORDERS_SHOWN]
         ),
         # Stage, RFM and CLV scores: one indexed read, the card is one customer.
-        "scores": CustomerState.objects.filter(customer=customer).first(),
+        "scores": scores,
+        "clv_problem": _clv_problem() if scores and scores.predicted_clv is None else "",
     }
+
+
+def _clv_problem() -> str:
+    problem = (
+        ClvModelFit.objects.order_by("-fitted_at", "-pk").values_list("problem", flat=True).first()
+    )
+    return str(ClvProblem(problem).label) if problem else ""
