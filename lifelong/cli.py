@@ -65,7 +65,7 @@ def serve(*, host: str, port: int, sweeps: bool = True) -> None:
     from django.conf import settings
     from django.contrib.staticfiles.handlers import StaticFilesHandler
 
-    from lifelong.sweeps import EmbeddedScheduler
+    from lifelong.jobs.schedule import EmbeddedScheduler
     from lifelong.wsgi import application, waitress_server
 
     scheduler = EmbeddedScheduler() if sweeps else None

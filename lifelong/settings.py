@@ -147,6 +147,7 @@ INSTALLED_APPS = [
     "lifelong.journeys",
     "lifelong.loyalty",
     "lifelong.analytics",
+    "lifelong.jobs",
     "lifelong.api",
     "lifelong.web",
 ]
@@ -320,6 +321,18 @@ CELERY_BROKER_URL = env_str("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+# Who runs the sweeps: the scheduler thread of `lifelong run` (embedded) or Celery beat and
+# workers (celery; then `lifelong run` neither schedules nor migrates).
+SCHEDULER = env_str("SCHEDULER", "embedded")
+if SCHEDULER not in {"embedded", "celery"}:
+    raise ImproperlyConfigured(f"LIFELONG_SCHEDULER must be embedded or celery, got {SCHEDULER!r}")
+# The local hour (TIME_ZONE) at which the daily sweeps run.
+DAILY_SWEEP_HOUR = env_int("DAILY_SWEEP_HOUR", 3)
+if not 0 <= DAILY_SWEEP_HOUR <= 23:
+    raise ImproperlyConfigured("LIFELONG_DAILY_SWEEP_HOUR must be an hour from 0 to 23")
+# /metrics answers only a request bearing this token; empty: /metrics is off (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 LOGGING = {
     "version": 1,

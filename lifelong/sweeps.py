@@ -1,18 +1,23 @@
 """The registry of periodic sweeps, shared by both execution engines.
 
 Each sweep is idempotent and claims its own rows, so the embedded scheduler,
-`lifelong simulate` and Celery beat can all call the same functions.
+`lifelong simulate` and Celery beat can all call the same functions. When each one is due
+and who runs it is lifelong.jobs.schedule's business; every run is recorded in its SweepState.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 
+from lifelong import clock
+
 log = logging.getLogger(__name__)
+DAY = 86400
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,9 @@ class Sweep:
     name: str
     target: str  # "module:function"
     every_seconds: int
+    # Daily sweeps run once a day at LIFELONG_DAILY_SWEEP_HOUR local time, not every 24 h from
+    # whenever the process started.
+    daily: bool = False
 
     def load(self) -> Callable[[], object]:
         module, func = self.target.split(":")
@@ -31,9 +39,14 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("imports.run_pending", "lifelong.events.csv_import:imports_run_pending", 5),
     Sweep("idempotency.prune", "lifelong.events.idempotency:idempotency_prune", 3600),
     Sweep("segments.stages_refresh", "lifelong.segments.services:stages_refresh", 3600),
-    Sweep("segments.rfm_refresh", "lifelong.segments.services:rfm_refresh", 86400),
+    Sweep("segments.rfm_refresh", "lifelong.segments.services:rfm_refresh", DAY, daily=True),
     Sweep("segments.refresh_all", "lifelong.segments.services:segments_refresh_all", 3600),
-    Sweep("segments.clv_scores_refresh", "lifelong.segments.scoring:clv_scores_refresh", 86400),
+    Sweep(
+        "segments.clv_scores_refresh",
+        "lifelong.segments.scoring:clv_scores_refresh",
+        DAY,
+        daily=True,
+    ),
     Sweep("analytics.rollup", "lifelong.analytics.rollups:analytics_rollup", 3600),
     # Order matters for `run_all`: react to new events, enroll by date, advance, then send.
     Sweep("journeys.react", "lifelong.journeys.reactor:journeys_react", 5),
@@ -44,7 +57,7 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("loyalty.earn", "lifelong.loyalty.earning:loyalty_earn", 10),
     Sweep("loyalty.release_pending", "lifelong.loyalty.sweeps:loyalty_release_pending", 600),
     Sweep("loyalty.expire_due", "lifelong.loyalty.sweeps:loyalty_expire_due", 3600),
-    Sweep("loyalty.verify", "lifelong.loyalty.verify:loyalty_verify", 86400),
+    Sweep("loyalty.verify", "lifelong.loyalty.verify:loyalty_verify", DAY, daily=True),
 )
 
 
@@ -56,14 +69,37 @@ def sweep_by_name(name: str) -> Sweep:
 
 
 def sweep_run(sweep: Sweep) -> bool:
-    """Run one sweep; False if it failed. A failure is logged, never raised, so the
-    sweeps after it still run: one sweep tripping over odd data must not stop the rest."""
+    """Run one sweep and record how it went; False if it failed. A failure is logged, never
+    raised, so the sweeps after it still run: one sweep tripping over odd data must not stop
+    the rest."""
+    started_at = clock.now()
+    started = time.monotonic()
+    error = ""
     try:
         sweep.load()()
-    except Exception:
+    except Exception as exc:
         log.exception("sweep_failed", extra={"sweep": sweep.name})
-        return False
-    return True
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+    _run_record(sweep, started_at=started_at, seconds=time.monotonic() - started, error=error)
+    return not error
+
+
+def _run_record(sweep: Sweep, *, started_at: dt.datetime, seconds: float, error: str) -> None:
+    from django.db.models import F
+
+    from lifelong.jobs.models import SweepState
+
+    failed = int(bool(error))
+    SweepState.objects.bulk_create([SweepState(name=sweep.name)], ignore_conflicts=True)
+    SweepState.objects.filter(name=sweep.name).update(
+        last_started_at=started_at,
+        last_finished_at=clock.now(),
+        last_duration_seconds=seconds,
+        last_error=error,
+        consecutive_failures=(F("consecutive_failures") + 1) if failed else 0,
+        runs=F("runs") + 1,
+        failures=F("failures") + failed,
+    )
 
 
 def run_all() -> list[str]:
@@ -72,29 +108,3 @@ def run_all() -> list[str]:
     Returns the names of the sweeps that failed.
     """
     return [sweep.name for sweep in SWEEPS if not sweep_run(sweep)]
-
-
-class EmbeddedScheduler(threading.Thread):
-    """Runs the sweeps on their intervals inside the web process (no broker needed)."""
-
-    def __init__(self) -> None:
-        super().__init__(name="lifelong-scheduler", daemon=True)
-        self._stop_event = threading.Event()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-    def run(self) -> None:
-        from django.db import close_old_connections, connections
-
-        elapsed = 0
-        try:
-            while not self._stop_event.wait(1):
-                elapsed += 1
-                for sweep in SWEEPS:
-                    if elapsed % sweep.every_seconds:
-                        continue
-                    close_old_connections()
-                    sweep_run(sweep)
-        finally:
-            connections.close_all()

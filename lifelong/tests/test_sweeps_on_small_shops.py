@@ -27,6 +27,7 @@ from lifelong.commerce.services import customer_summaries_refresh
 from lifelong.conftest import client_for
 from lifelong.customers.models import Customer
 from lifelong.events.models import IdempotentRequest
+from lifelong.jobs.schedule import EmbeddedScheduler
 from lifelong.factories import CustomerFactory, OrderFactory
 from lifelong.segments.models import ClvModelFit, ClvProblem, CustomerState
 from lifelong.segments.scoring import SCORES
@@ -216,10 +217,11 @@ def test_a_celery_sweep_task_fails_alone_and_is_logged(failing_first, caplog):
     assert not IdempotentRequest.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_embedded_scheduler_runs_the_next_sweep_after_a_failure(monkeypatch, caplog):
     monkeypatch.setattr(sweeps, "SWEEPS", (FAILING, NOTING))
     RAN.clear()
-    scheduler = sweeps.EmbeddedScheduler()
+    scheduler = EmbeddedScheduler()
     with caplog.at_level(logging.ERROR, logger="lifelong.sweeps"):
         scheduler.start()
         try:

@@ -1,0 +1,203 @@
+"""Sweeps run at wall-clock slots claimed in the database: a restart neither skips nor doubles
+a run, and two schedulers or two beats never run one slot twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection, connections
+from django.test import override_settings
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lifelong import sweeps
+from lifelong.celery import app, run_sweep
+from lifelong.jobs.models import SweepState
+from lifelong.jobs.schedule import (
+    next_due,
+    slot_start,
+    sweep_lag,
+    sweep_slot,
+    sweeps_run_due,
+    sweeps_status,
+)
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+RUNS: Counter[str] = Counter()
+DAILY = sweeps.Sweep("test.daily", f"{__name__}:daily_sweep", sweeps.DAY, daily=True)
+OFTEN = sweeps.Sweep("test.often", f"{__name__}:often_sweep", 10)
+BROKEN = sweeps.Sweep("test.broken", f"{__name__}:broken_sweep", 10)
+
+
+def daily_sweep() -> None:
+    RUNS["daily"] += 1
+
+
+def often_sweep() -> None:
+    RUNS["often"] += 1
+
+
+def broken_sweep() -> None:
+    if RUNS["broken"] < 2:
+        RUNS["broken"] += 1
+        raise RuntimeError("odd data")
+
+
+@pytest.fixture
+def test_sweeps(monkeypatch, settings):
+    settings.TIME_ZONE = "Europe/Moscow"
+    settings.DAILY_SWEEP_HOUR = 3
+    monkeypatch.setattr(sweeps, "SWEEPS", (DAILY, OFTEN))
+    RUNS.clear()
+    yield
+    RUNS.clear()
+
+
+def _local(day: int, hour: int, minute: int = 0, second: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 3, day, hour, minute, second, tzinfo=MOSCOW)
+
+
+@pytest.mark.django_db
+def test_a_restart_an_hour_before_the_daily_hour_still_runs_it_at_that_hour(
+    test_sweeps, frozen_time
+):
+    frozen_time.move_to(_local(2, 3, 30))
+    assert sweeps_run_due() == {"test.daily": True, "test.often": True}
+    # The process stops and a new one starts the next night at 02:00: the state is in the
+    # database, so the new scheduler knows yesterday's run and waits for 03:00.
+    frozen_time.move_to(_local(3, 2, 0))
+    assert "test.daily" not in sweeps_run_due()
+    frozen_time.move_to(_local(3, 2, 59, 59))
+    assert "test.daily" not in sweeps_run_due()
+    frozen_time.move_to(_local(3, 3, 0, 0))
+    assert sweeps_run_due() == {"test.daily": True, "test.often": True}
+    frozen_time.move_to(_local(3, 3, 0, 1))
+    assert sweeps_run_due() == {}
+    assert RUNS["daily"] == 2
+
+
+@pytest.mark.django_db
+def test_a_slot_missed_while_nothing_ran_runs_once_when_a_scheduler_is_back(
+    test_sweeps, frozen_time
+):
+    frozen_time.move_to(_local(2, 4))
+    sweeps_run_due()
+    # Down from before 03:00 on the 3rd to noon on the 5th: one catch-up run, not three.
+    frozen_time.move_to(_local(5, 12))
+    assert sweeps_run_due()["test.daily"] is True
+    assert sweeps_run_due() == {}
+    assert RUNS["daily"] == 2
+
+
+@pytest.mark.django_db
+def test_interval_sweeps_run_once_per_slot(test_sweeps, frozen_time):
+    frozen_time.move_to(dt.datetime(2026, 3, 2, 10, 0, 0, tzinfo=dt.UTC))
+    for second in range(30):
+        frozen_time.move_to(dt.datetime(2026, 3, 2, 10, 0, second, tzinfo=dt.UTC))
+        sweeps_run_due()
+        sweeps_run_due()  # a second embedded scheduler ticking at the same second
+    assert RUNS["often"] == 3
+
+
+@pytest.mark.django_db
+def test_two_beats_ticking_one_slot_run_the_sweep_once(test_sweeps, frozen_time):
+    frozen_time.move_to(dt.datetime(2026, 3, 2, 10, 0, 1, tzinfo=dt.UTC))
+    assert run_sweep.apply(args=("test.often",)).successful()
+    assert run_sweep.apply(args=("test.often",)).successful()
+    assert RUNS["often"] == 1
+    frozen_time.move_to(dt.datetime(2026, 3, 2, 10, 0, 10, tzinfo=dt.UTC))
+    run_sweep.apply(args=("test.often",))
+    assert RUNS["often"] == 2
+
+
+def test_beat_ticks_every_sweep_at_least_every_minute():
+    schedule = app.conf.beat_schedule
+    assert set(schedule) == {s.name for s in sweeps.SWEEPS}
+    for sweep in sweeps.SWEEPS:
+        assert schedule[sweep.name]["schedule"] == min(sweep.every_seconds, 60)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_schedulers_run_each_slot_once(test_sweeps):
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def scheduler() -> None:
+        try:
+            start.wait()
+            sweeps_run_due()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=scheduler) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    if connection.vendor == "sqlite":
+        # SQLite may refuse a racing writer ("database is locked"); never a double run.
+        assert all("locked" in str(e) for e in errors)
+    else:
+        assert not errors
+    assert RUNS["daily"] == 1
+    assert RUNS["often"] == 1
+
+
+@pytest.mark.django_db
+def test_a_failure_is_recorded_and_the_next_success_clears_it(monkeypatch, frozen_time):
+    monkeypatch.setattr(sweeps, "SWEEPS", (BROKEN,))
+    RUNS.clear()
+    sweeps_run_due()
+    state = SweepState.objects.get(name="test.broken")
+    assert state.last_error == "RuntimeError: odd data"
+    assert (state.consecutive_failures, state.runs, state.failures) == (1, 1, 1)
+    assert state.last_duration_seconds is not None
+    for _ in range(2):
+        frozen_time.shift(dt.timedelta(seconds=10))
+        sweeps_run_due()
+    [status] = sweeps_status()
+    assert status.state.last_error == ""
+    assert (status.state.consecutive_failures, status.state.runs, status.state.failures) == (
+        0,
+        3,
+        2,
+    )
+    assert status.lag == dt.timedelta(0)
+
+
+instants = st.datetimes(
+    min_value=dt.datetime(2000, 1, 1),  # noqa: DTZ001 (hypothesis wants naive bounds)
+    max_value=dt.datetime(2100, 1, 1),  # noqa: DTZ001
+    timezones=st.just(dt.UTC),
+)
+
+
+@given(
+    at=instants,
+    hour=st.integers(0, 23),
+    every=st.sampled_from([5, 10, 600, 3600, 86400]),
+    zone=st.sampled_from(["Europe/Moscow", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]),
+)
+def test_every_instant_lies_in_its_slot_and_the_next_slot_is_later(at, hour, every, zone):
+    with override_settings(DAILY_SWEEP_HOUR=hour, TIME_ZONE=zone):
+        _slots_hold(at, every)
+
+
+def _slots_hold(at: dt.datetime, every: int) -> None:
+    for sweep in (
+        sweeps.Sweep("d", "x:y", sweeps.DAY, daily=True),
+        sweeps.Sweep("i", "x:y", every),
+    ):
+        slot = sweep_slot(sweep, at)
+        assert slot_start(sweep, slot) <= at < slot_start(sweep, slot + 1)
+        assert sweep_slot(sweep, slot_start(sweep, slot + 1)) == slot + 1
+        assert next_due(sweep, last_slot=slot, now=at) == slot_start(sweep, slot + 1)
+        assert next_due(sweep, last_slot=slot - 1, now=at) == at
+        assert sweep_lag(sweep, last_slot=slot, now=at) == dt.timedelta(0)
+        assert sweep_lag(sweep, last_slot=slot - 1, now=at) == at - slot_start(sweep, slot)
