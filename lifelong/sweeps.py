@@ -57,6 +57,7 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("loyalty.earn", "lifelong.loyalty.earning:loyalty_earn", 10),
     Sweep("loyalty.release_pending", "lifelong.loyalty.sweeps:loyalty_release_pending", 600),
     Sweep("loyalty.expire_due", "lifelong.loyalty.sweeps:loyalty_expire_due", 3600),
+    Sweep("loyalty.holds_expire", "lifelong.loyalty.holds:loyalty_holds_expire", 60),
     Sweep("loyalty.verify", "lifelong.loyalty.verify:loyalty_verify", DAY, daily=True),
 )
 

@@ -44,6 +44,7 @@ class ApiScope(models.TextChoices):
     CUSTOMERS = "customers:write", _("Write customers and consents")
     ORDERS = "orders:write", _("Write orders, refunds and products")
     EVENTS = "events:write", _("Write events")
+    LOYALTY = "loyalty:write", _("Hold and spend points at checkout")
 
 
 class ApiKey(models.Model):

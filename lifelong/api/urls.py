@@ -9,7 +9,15 @@ from ninja.parser import Parser
 
 from lifelong.api import errors
 from lifelong.api.ingest import NotFound
-from lifelong.api.routers import customers, events, journeys, orders, products, segments
+from lifelong.api.routers import (
+    customers,
+    events,
+    journeys,
+    loyalty,
+    orders,
+    products,
+    segments,
+)
 
 
 class ObjectBodyParser(Parser):
@@ -51,6 +59,7 @@ api.add_router("", products.router)
 api.add_router("", journeys.router)
 api.add_router("", events.router)
 api.add_router("", segments.router)
+api.add_router("", loyalty.router)
 
 
 @api.get("/health", auth=None, tags=["meta"])

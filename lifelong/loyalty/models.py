@@ -405,3 +405,46 @@ class SetAside(models.Model):
     )
     error = models.TextField()
     set_aside_at = models.DateTimeField(default=clock.now)
+
+
+class HoldStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    CONFIRMED = "confirmed", _("Confirmed")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+
+
+class Hold(models.Model):
+    """Points reserved against an order at checkout (see holds.py and ledger.py, "Holds").
+
+    `status` changes only under the customer's account lock, in the same transaction as the
+    ledger posting that justifies it (`hold:<id>`, `hold:<id>:confirm`, `hold:<id>:release`).
+    """
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    order_external_id = models.CharField(max_length=128)
+    points = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=HoldStatus.choices, default=HoldStatus.OPEN)
+    confirmed_points = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One open hold per order: a checkout retried without Idempotency-Key cannot
+            # reserve the same order's points twice.
+            models.UniqueConstraint(
+                fields=["customer", "order_external_id"],
+                condition=Q(status="open"),
+                name="hold_one_open_per_order",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(status="open"), name="hold_open_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.pk}: {self.points} ({self.status})"

@@ -1,0 +1,251 @@
+"""Checkout: a customer's points, a cart's quote, and holds (reserve, confirm, cancel).
+
+Reads need the `read` scope; holds need `loyalty:write`. Every hold call takes an
+`Idempotency-Key`: a retried reserve returns the same hold instead of holding twice, and a
+retried confirm returns the same answer without spending twice.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+from typing import Annotated, Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from lifelong.accounts.models import ApiScope
+from lifelong.api.auth import READ
+from lifelong.api.errors import READ_ERRORS
+from lifelong.api.idempotency import write_operation
+from lifelong.api.ingest import NotFound, customer_get
+from lifelong.api.schemas import ExternalId, LineIn, Money, Timestamp
+from lifelong.commerce.models import Order, OrderLine, Product
+from lifelong.customers.models import Customer
+from lifelong.loyalty.earning import Rules, order_points
+from lifelong.loyalty.holds import (
+    TIMEOUT_DEFAULT,
+    TIMEOUT_MAX,
+    HoldConflict,
+    hold_cancel,
+    hold_confirm,
+    hold_reserve,
+)
+from lifelong.loyalty.ledger import balance_of
+from lifelong.loyalty.models import Hold, HoldStatus, Programme
+
+router = Router(tags=["loyalty"])
+
+MAX_POINTS = 1_000_000_000
+HoldId = Annotated[int, Field(ge=1, le=2**62)]
+
+
+class BalanceOut(Schema):
+    customer_external_id: str
+    available: int = Field(description="Points the customer can spend now (below 0: a debt).")
+    pending: int = Field(description="Points earned inside the return window, not yet spendable.")
+    held: int = Field(description="Points reserved by open holds.")
+    status_points: int = Field(description="Points that count towards tiers; never spent.")
+    tier: None = Field(
+        None, description="Always null: the programme has no tiers yet. Reserved for them."
+    )
+
+
+class QuoteIn(Schema):
+    customer_external_id: ExternalId | None = Field(
+        None, description="Cap the burn by this customer's available points."
+    )
+    lines: list[LineIn] = Field(..., min_length=1, max_length=500)
+    total: Money | None = Field(
+        None, description="What the customer pays before points; the lines' sum when absent."
+    )
+
+
+class QuoteOut(Schema):
+    programme_enabled: bool
+    total: Decimal
+    earn: int = Field(description="Points the order earns when paid in full with money.")
+    max_burn: int = Field(
+        description=(
+            "The most points that may pay for this order: the programme's largest share of "
+            "the total at the point value, capped by the customer's available points."
+        )
+    )
+    point_value: Decimal
+    available: int | None = Field(description="The customer's available points, when named.")
+
+
+class HoldIn(Schema):
+    customer_external_id: ExternalId
+    order_external_id: ExternalId
+    points: int = Field(..., ge=1, le=MAX_POINTS)
+    timeout_seconds: int = Field(
+        TIMEOUT_DEFAULT,
+        ge=1,
+        le=TIMEOUT_MAX,
+        description="The hold is voided, its points given back, after this many seconds.",
+    )
+
+
+class ConfirmIn(Schema):
+    points: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_POINTS,
+        description="Points to spend, at most those held; the rest go back. Absent: all held.",
+    )
+
+
+class HoldOut(Schema):
+    id: int
+    customer_external_id: str
+    order_external_id: str
+    points: int
+    status: HoldStatus
+    confirmed_points: int | None
+    created_at: Timestamp
+    expires_at: Timestamp
+    closed_at: Timestamp | None
+
+
+def _hold_out(hold: Hold) -> dict[str, Any]:
+    external_id = Customer.objects.filter(pk=hold.customer_id).values_list(
+        "external_id", flat=True
+    )[0]
+    return {
+        "id": hold.pk,
+        "customer_external_id": external_id,
+        "order_external_id": hold.order_external_id,
+        "points": hold.points,
+        "status": hold.status,
+        "confirmed_points": hold.confirmed_points,
+        "created_at": hold.created_at,
+        "expires_at": hold.expires_at,
+        "closed_at": hold.closed_at,
+    }
+
+
+def _hold_id_check(hold_id: HoldId) -> None:
+    if not Hold.objects.filter(pk=hold_id).exists():
+        raise NotFound(f"No hold {hold_id}.")
+
+
+@router.get(
+    "/loyalty/customers/{external_id}", auth=READ, response={200: BalanceOut, **READ_ERRORS}
+)
+def loyalty_balance(request: HttpRequest, external_id: ExternalId) -> dict[str, Any]:
+    """The customer's points by bucket."""
+    customer = customer_get(external_id)
+    account = balance_of(customer.pk)
+    buckets = {
+        name: int(getattr(account, name)) if account else 0
+        for name in ("available", "pending", "held", "status")
+    }
+    return {
+        "customer_external_id": customer.external_id,
+        "available": buckets["available"],
+        "pending": buckets["pending"],
+        "held": buckets["held"],
+        "status_points": buckets["status"],
+        "tier": None,
+    }
+
+
+@router.post("/loyalty/quote", auth=READ, response={200: QuoteOut, **READ_ERRORS})
+def loyalty_quote(request: HttpRequest, payload: QuoteIn) -> dict[str, Any]:
+    """What a cart would earn and the most points it may burn. Writes nothing."""
+    programme = Programme.current()
+    available = None
+    if payload.customer_external_id is not None:
+        account = balance_of(customer_get(payload.customer_external_id).pk)
+        available = int(account.available) if account else 0
+    products = {p.sku: p for p in Product.objects.filter(sku__in={x.sku for x in payload.lines})}
+    lines = [
+        OrderLine(sku=x.sku, quantity=x.quantity, price=x.price, product=products.get(x.sku))
+        for x in payload.lines
+    ]
+    total = payload.total
+    if total is None:
+        total = sum((line.total for line in lines), Decimal(0))
+    earn = max_burn = 0
+    if programme.enabled:
+        # pk=0 is never an order's id: nothing has been burned on this cart.
+        cart = Order(pk=0, total=total)
+        earn = order_points(order=cart, lines=lines, rules=Rules(), programme=programme)
+        payable = total * programme.max_share_percent / 100 / programme.point_value
+        max_burn = int(payable.to_integral_value(rounding=ROUND_DOWN))
+        if available is not None:
+            max_burn = max(0, min(max_burn, available))
+    return {
+        "programme_enabled": programme.enabled,
+        "total": total,
+        "earn": earn,
+        "max_burn": max_burn,
+        "point_value": programme.point_value,
+        "available": available,
+    }
+
+
+@router.get("/loyalty/holds/{hold_id}", auth=READ, response={200: HoldOut, **READ_ERRORS})
+def loyalty_hold_get(request: HttpRequest, hold_id: HoldId) -> dict[str, Any]:
+    _hold_id_check(hold_id)
+    return _hold_out(Hold.objects.get(pk=hold_id))
+
+
+@write_operation(router, "POST", "/loyalty/holds", scope=ApiScope.LOYALTY, response={201: HoldOut})
+def loyalty_hold_reserve(request: HttpRequest, payload: HoldIn) -> Any:
+    """Reserve points against an order until the time-out.
+
+    422 when the customer has fewer points available; 409 when the programme is off or the
+    order already has an open hold.
+    """
+    customer = customer_get(payload.customer_external_id)
+    try:
+        hold = hold_reserve(
+            customer_id=customer.pk,
+            order_external_id=payload.order_external_id,
+            points=payload.points,
+            timeout_seconds=payload.timeout_seconds,
+        )
+    except HoldConflict as exc:
+        return Status(409, {"detail": exc.message})
+    return Status(201, _hold_out(hold))
+
+
+@write_operation(
+    router,
+    "POST",
+    "/loyalty/holds/{hold_id}/confirm",
+    scope=ApiScope.LOYALTY,
+    response={200: HoldOut},
+)
+def loyalty_hold_confirm(request: HttpRequest, hold_id: HoldId, payload: ConfirmIn) -> Any:
+    """Spend the hold's points (or fewer, giving back the rest).
+
+    409 when the hold is already confirmed, cancelled or expired (a hold past its time-out is
+    voided at this moment); 422 when more points are asked than held.
+    """
+    _hold_id_check(hold_id)
+    points = payload.points or Hold.objects.get(pk=hold_id).points
+    try:
+        hold = hold_confirm(hold_id=hold_id, points=points)
+    except HoldConflict as exc:
+        return Status(409, {"detail": exc.message})
+    return _hold_out(hold)
+
+
+@write_operation(
+    router,
+    "POST",
+    "/loyalty/holds/{hold_id}/cancel",
+    scope=ApiScope.LOYALTY,
+    response={200: HoldOut},
+)
+def loyalty_hold_cancel(request: HttpRequest, hold_id: HoldId) -> Any:
+    """Give the hold's points back. A cancelled or expired hold answers as it is; 409 when
+    it is confirmed already."""
+    _hold_id_check(hold_id)
+    try:
+        hold = hold_cancel(hold_id=hold_id)
+    except HoldConflict as exc:
+        return Status(409, {"detail": exc.message})
+    return _hold_out(hold)
