@@ -27,6 +27,7 @@ from lifelong.demo.segments import demo_segments_ensure
 from lifelong.demo.staff_work import staff_work_plan
 from lifelong.events.models import Event
 from lifelong.followups.models import Task
+from lifelong.loyalty.services import ledger_erase
 
 # Printed on every build: the demo is public by design, never a real account.
 DEMO_PASSWORD = "prana-demo-2024"  # noqa: S105
@@ -122,6 +123,8 @@ def demo_wipe() -> None:
     """Delete every demo customer, order and product with everything hanging off them."""
     demo_customers = Customer.objects.filter(external_id__startswith=CUSTOMER_PREFIX)
     demo_orders = Order.objects.filter(customer__in=demo_customers)
+    # The points ledger names the customers and their orders: it goes first.
+    ledger_erase(customer_ids=list(demo_customers.values_list("pk", flat=True)))
     # Dependants first, each one set-based DELETE, so the cascade below has nothing to fetch.
     OrderLine.objects.filter(order__in=demo_orders).delete()
     Refund.objects.filter(order__in=demo_orders).delete()

@@ -10,12 +10,22 @@ import calendar
 import datetime as dt
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
 from lifelong.loyalty.ledger import Book, NotEnoughPoints, Posting, ledger_write
-from lifelong.loyalty.models import AccountKind, Bucket, Programme, Transaction, TxKind
+from lifelong.loyalty.models import (
+    Account,
+    AccountKind,
+    Bucket,
+    Entry,
+    Hold,
+    Lot,
+    Programme,
+    Transaction,
+    TxKind,
+)
 
 
 def months_add(moment: dt.datetime, months: int) -> dt.datetime:
@@ -139,3 +149,36 @@ def points_adjust(
         changes={"points": points, "comment": comment[:500], "transaction": tx.pk},
     )
     return tx
+
+
+ERASE_CHUNK = 5000
+_ERASE = (
+    "DELETE FROM {entry} WHERE transaction_id IN "
+    "(SELECT id FROM {transaction} WHERE customer_id IN ({ids}))",
+    "DELETE FROM {lot} WHERE customer_id IN ({ids})",
+    "DELETE FROM {transaction} WHERE customer_id IN ({ids})",
+    "DELETE FROM {hold} WHERE customer_id IN ({ids})",
+    "DELETE FROM {account} WHERE customer_id IN ({ids})",
+)
+
+
+@transaction.atomic
+def ledger_erase(*, customer_ids: list[int]) -> None:
+    """Delete these customers' points, entries and all. Only the demo calls it, to rebuild
+    its own made-up shop: a real ledger is never erased."""
+    names = {
+        "entry": Entry._meta.db_table,
+        "lot": Lot._meta.db_table,
+        "transaction": Transaction._meta.db_table,
+        "account": Account._meta.db_table,
+        "hold": Hold._meta.db_table,
+    }
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL lifelong.ledger_erase = 'on'")
+        for start in range(0, len(customer_ids), ERASE_CHUNK):
+            chunk = customer_ids[start : start + ERASE_CHUNK]
+            for sql in _ERASE:
+                cursor.execute(sql.format(**names, ids=", ".join(["%s"] * len(chunk))), chunk)
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL lifelong.ledger_erase = 'off'")
