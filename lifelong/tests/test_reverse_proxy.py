@@ -22,7 +22,11 @@ from django.urls import reverse
 from waitress.server import BaseWSGIServer
 
 from lifelong.accounts.models import AuditLog, Role
-from lifelong.factories import UserFactory
+from lifelong.customers.models import Channel, Consent, Purpose
+from lifelong.customers.services import consent_record
+from lifelong.factories import CustomerFactory, UserFactory
+from lifelong.messaging.links import preferences_url
+from lifelong.messaging.models import ChannelConfig
 from lifelong.wsgi import waitress_server
 
 PASSWORD = "correct-horse-battery"
@@ -128,18 +132,22 @@ def test_anyone_else_claiming_https_is_redirected_and_gets_no_hsts(wire, setting
     assert response.header("Strict-Transport-Security") is None
 
 
-def _sign_in(wire: Wire, *, username: str, password: str, client: str) -> Response:
-    page = wire.send("GET", reverse("web:login"), from_proxy(client))
+def _post_form(wire: Wire, path: str, fields: list[tuple[str, str]], *, client: str) -> Response:
+    """GET the page for its CSRF cookie, then post the form with the token, via the proxy."""
+    page = wire.send("GET", path, from_proxy(client))
     token = page.cookies()["csrftoken"].split(";")[0].split("=", 1)[1]
-    form = urllib.parse.urlencode(
-        {"username": username, "password": password, "csrfmiddlewaretoken": token}
-    ).encode()
+    form = urllib.parse.urlencode([*fields, ("csrfmiddlewaretoken", token)]).encode()
     headers = from_proxy(client) | {
         "Cookie": f"csrftoken={token}",
         "Origin": f"https://{HOST}",
         "Content-Type": "application/x-www-form-urlencoded",
     }
-    return wire.send("POST", reverse("web:login"), headers, form)
+    return wire.send("POST", path, headers, form)
+
+
+def _sign_in(wire: Wire, *, username: str, password: str, client: str) -> Response:
+    fields = [("username", username), ("password", password)]
+    return _post_form(wire, reverse("web:login"), fields, client=client)
 
 
 def test_the_throttle_and_the_audit_log_see_the_client_behind_the_proxy(wire, settings):
@@ -160,3 +168,21 @@ def test_the_throttle_and_the_audit_log_see_the_client_behind_the_proxy(wire, se
         ("user.login_failed", None, "198.51.100.7"),
         ("user.login", olga.pk, "198.51.100.8"),
     ]
+
+
+def test_consent_evidence_names_the_client_behind_the_proxy(wire):
+    ChannelConfig.objects.create(channel=Channel.EMAIL, transport="sandbox")
+    customer = CustomerFactory.create()
+    consent_record(
+        customer=customer,
+        channel=Channel.EMAIL,
+        purpose=Purpose.MARKETING,
+        granted=True,
+        source="checkout",
+    )
+    path = "/" + preferences_url(customer_id=customer.pk).split("/", 3)[3]
+    # The customer unticks e-mail on the preferences page.
+    saved = _post_form(wire, path, [("shown", "channel:email")], client="198.51.100.9")
+    assert saved.status == 302
+    withdrawal = Consent.objects.filter(customer=customer, granted=False).get()
+    assert (withdrawal.channel, withdrawal.ip) == (Channel.EMAIL, "198.51.100.9")
