@@ -386,9 +386,13 @@ def parse_decimal(raw: str) -> Decimal:
 def parse_money(raw: str) -> Decimal:
     """A decimal rounded to kopecks (half up), as a money column stores it. Raises ValueError."""
     value = parse_decimal(raw)
-    # Precision for all the digits: a huge amount is then refused as too large, not unreadable.
-    digits = Context(prec=max(28, value.adjusted() + 4))
-    return value.quantize(CENT, rounding=ROUND_HALF_UP, context=digits)
+    try:
+        return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        # More digits than the context holds: quantized with room for them, the amount is
+        # then refused as too large rather than unreadable.
+        digits = Context(prec=value.adjusted() + 4)
+        return value.quantize(CENT, rounding=ROUND_HALF_UP, context=digits)
 
 
 def parse_int(raw: str) -> int:

@@ -18,8 +18,10 @@ from lifelong import clock
 from lifelong.customers.models import Customer, Tag
 from lifelong.customers.selectors import customers_by_external_id
 from lifelong.customers.services import CustomerDataError, changes_as_json, clean_profile
+from lifelong.events.csv_import.cells import checked
 from lifelong.events.csv_import.layout import GENDERS, Layout, word
 from lifelong.events.csv_import.tally import Context, Group, RowError, Tally
+from lifelong.events.field_limits import FieldLimitError, text_limit
 from lifelong.events.models import Event
 from lifelong.events.services import events_record
 from lifelong.lib.bulk import bulk_insert
@@ -28,6 +30,7 @@ from lifelong.lib.csv_files import parse_date
 SOURCE = "csv"
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TAG_SPLIT_RE = re.compile(r"[,;|]")
+_TEXT_FIELDS = ("first_name", "last_name", "patronymic", "email", "phone", "source")
 
 
 @dataclass
@@ -73,12 +76,21 @@ def _customer_row(cells: list[str], layout: Layout, today: dt.date) -> CustomerR
     try:
         profile = clean_profile(data)
     except CustomerDataError as exc:
-        reasons = {"phone": _("not a valid phone number: %(value)r")}
         field = exc.field or ""
-        reason = reasons.get(field, str(exc))
-        raise RowError(layout.label(field), reason % {"value": data.get(field)}) from None
+        if field == "phone":
+            reason = _("not a valid phone number: %(value)r") % {"value": data.get(field)}
+        else:  # the service's message as it is: it may hold a % from the value
+            reason = str(exc)
+        raise RowError(layout.label(field), reason) from None
+    for name in _TEXT_FIELDS:
+        if name in profile:
+            # Names split from a full name are checked under its column.
+            column = layout.label(name if name in layout.index else "full_name")
+            checked(text_limit(Customer, name), profile[name], column)
     attributes = {name: cells[position] for position, name in layout.extra if cells[position]}
     tags = [t.strip() for t in _TAG_SPLIT_RE.split(layout.cell(cells, "tags")) if t.strip()]
+    for tag in tags:
+        checked(text_limit(Tag, "name"), tag, layout.label("tags"))
     return CustomerRow(profile=profile, attributes=attributes, tags=tags)
 
 
@@ -96,6 +108,7 @@ class CustomersBatch:
 
     def __init__(self, layout: Layout, tz: ZoneInfo) -> None:
         self.layout = layout
+        self.key_limit = text_limit(Customer, "external_id")
 
     def prepare(self, groups: list[Group]) -> ParsedCustomers:
         """Parse and check a batch; no database access, so it may run in a reading thread."""
@@ -105,6 +118,11 @@ class CustomersBatch:
         for key, rows in groups:
             if not key:
                 parsed.rejected.reject_keyless(layout, rows, "external_id", _("the ID is empty"))
+                continue
+            try:
+                self.key_limit.check(key)
+            except FieldLimitError as exc:
+                parsed.rejected.reject_keyless(layout, rows, "external_id", str(exc))
                 continue
             good: list[tuple[int, CustomerRow]] = []
             failures: dict[int, RowError] = {}

@@ -303,18 +303,20 @@ class OrdersBatch:
         draft = self.parser.draft
         parsed = ParsedOrders(orders=[], lines=[], rows_of=[], rejected=Tally())
         orders, lines, rows_of = parsed.orders, parsed.lines, parsed.rows_of
+        key_max = self.key_limit.length
         for key, rows in groups:
             if not key:
                 parsed.rejected.reject_keyless(
                     self.layout, rows, "order_id", _("the order number is empty")
                 )
                 continue
-            try:
-                self.key_limit.check(key)
-            except FieldLimitError as exc:
-                # Every row of the order carries the same too long number.
-                parsed.rejected.reject_keyless(self.layout, rows, "order_id", str(exc))
-                continue
+            if len(key) > key_max:
+                try:
+                    self.key_limit.check(key)
+                except FieldLimitError as exc:
+                    # Every row of the order carries the same too long number.
+                    parsed.rejected.reject_keyless(self.layout, rows, "order_id", str(exc))
+                    continue
             try:
                 values, order_lines = draft(rows)
             except GroupError as exc:

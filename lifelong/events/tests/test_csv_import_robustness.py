@@ -184,6 +184,7 @@ def test_a_value_the_database_cannot_hold_rejects_its_row_only(
     [
         ({"first": "О" * 101}, "too long: 101 characters, at most 100"),
         ({"email": "o" * 250 + "@example.ru"}, "too long: 261 characters, at most 254"),
+        ({"email": "100%d@example.1"}, "not an email address: '100%d@example.1'"),
         ({"tags": "VIP, " + "т" * 65}, "too long: 65 characters, at most 64"),
         ({"id": "C" * 129}, "too long: 129 characters, at most 128"),
     ],

@@ -70,12 +70,20 @@ def test_staff_journey(browser, live_server, shop, tmp_path):
 
     page.click("nav >> text=Импорт")
     csv_path = tmp_path / "clients.csv"
-    csv_path.write_text("ID;Фамилия;Имя;Email\nB-1;Новикова;Ольга;olga.n@example.ru\n")
+    good = "ID;Фамилия;Имя;Email\nB-1;Новикова;Ольга;olga.n@example.ru\n".encode()
+    csv_path.write_bytes(good + "B-2;Бобров;Пётр;p".encode() + b"\xff@example.ru\n")
     page.select_option("select[name=kind]", "customers")
     page.set_input_files("input[name=file]", str(csv_path))
     page.click("text=Загрузить и импортировать")
     page.wait_for_selector("#job-progress[data-status=done]", timeout=30_000)
     assert "создано" in page.inner_text("#job-progress")
+    # The rejected row is listed on the page with its number and reason.
+    rejected = page.locator(".rejected-rows tbody tr")
+    expect(rejected).to_have_count(1)
+    expect(rejected.locator("td")).to_have_text(
+        ["3", "Email", "байты, недопустимые в UTF-8, в столбце 4"]
+    )
+    page.screenshot(path=str(SHOTS / "lifelong-import-1280.png"), full_page=True)
 
     page.goto(f"{live_server.url}/customers/?q=новикова")
     assert "Новикова Ольга" in page.inner_text("#customer-results")
