@@ -42,6 +42,7 @@ from lifelong.analytics.gamma_gamma import (
 from lifelong.commerce.models import Order
 from lifelong.commerce.services import COUNTED
 from lifelong.customers.models import Customer
+from lifelong.events.field_limits import amount_limit
 from lifelong.events.models import Event
 from lifelong.segments.models import ClvModelFit, ClvProblem, ClvSettings, CustomerState
 from lifelong.segments.services import customer_states_ensure
@@ -81,6 +82,8 @@ SCORES = (
     "engagement_value",
     "loyalty_value",
 )
+
+MONEY_SCORES = ("predicted_clv", "referral_value", "engagement_value", "loyalty_value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +471,11 @@ def clv_scores_refresh() -> ClvModelFit | None:
     columns["loyalty_value"] = np.where(
         np.all(np.isnan(parts), axis=1) | (loyalty == 0), np.nan, np.round(loyalty, 2)
     )
+    for name in MONEY_SCORES:
+        # A forecast can outgrow the spend it comes from: one beyond what its column
+        # holds is kept as the largest amount there (NaN, "no value", stays NaN).
+        largest = amount_limit(CustomerState, name).ceiling - Decimal("0.01")
+        columns[name] = np.minimum(columns[name], float(largest))
     with transaction.atomic():
         sweep_memory()
         customer_states_ensure()
