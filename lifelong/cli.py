@@ -2,10 +2,11 @@
 
 lifelong demo [--no-serve] [--customers N] [--seed S]
 lifelong run [--host H] [--port P] [--no-sweeps]
+lifelong migrate               (its own step when LIFELONG_SCHEDULER=celery)
 lifelong worker [--beat]
 lifelong beat
 lifelong import customers|orders|products FILE [--dry-run]
-lifelong simulate --days N
+lifelong simulate --days N    (the demo's database only)
 lifelong createadmin [--username U] [--password P]   (asks for the password when left out)
 lifelong reencrypt             (after changing LIFELONG_ENCRYPTION_KEY)
 lifelong loyalty verify        (check the points ledger; exits 1 on any mismatch)
@@ -20,8 +21,12 @@ import getpass
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+# pg_advisory_lock key held while migrating ("lifelong" in ASCII).
+MIGRATION_LOCK_KEY = 0x6C6966656C6F6E67
 
 
 def _setup() -> None:
@@ -45,18 +50,63 @@ def _migrate() -> None:
     from django.core.management import call_command
 
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
-    call_command("migrate", interactive=False, verbosity=0)
+    with _migration_lock():
+        call_command("migrate", interactive=False, verbosity=0)
+
+
+@contextmanager
+def _migration_lock() -> Iterator[None]:
+    """One migration at a time: on PostgreSQL a second node starting together waits for the
+    first to finish, then finds nothing left to do. SQLite is one machine's file, and
+    Django's migrate already takes its write lock."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK_KEY])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK_KEY])
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _migrate()
+    print("lifelong: the database is up to date")
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    _migrate()
+    _simulated_clock_warn()
+    embedded = settings.SCHEDULER == "embedded"
+    # In the Celery mode several web nodes start at once; `lifelong migrate` is its own step.
+    if embedded:
+        _migrate()
     if settings.PRODUCTION:
         call_command("collectstatic", interactive=False, verbosity=0)
-    serve(host=args.host, port=args.port, sweeps=not args.no_sweeps)
+    serve(host=args.host, port=args.port, sweeps=embedded and not args.no_sweeps)
     return 0
+
+
+def _simulated_clock_warn() -> None:
+    from django.conf import settings
+
+    from lifelong import clock
+
+    path = _clock_file(settings.VAR_DIR)
+    if path.exists():
+        print(
+            f"lifelong: the clock runs {clock.offset()} ahead of real time, as `lifelong "
+            f"simulate` left it in {path}; delete that file for real time",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def serve(*, host: str, port: int, sweeps: bool = True) -> None:
@@ -111,20 +161,17 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from django.conf import settings
 
-    from lifelong import clock, sweeps
-    from lifelong.demo.journeys import demo_present
+    from lifelong import clock
+    from lifelong.demo.generator import DemoRefused, demo_database_check
 
+    try:
+        demo_database_check()
+    except DemoRefused as exc:
+        print(f"lifelong simulate: {exc}", file=sys.stderr)
+        return 1
     _migrate()
     try:
-        if demo_present():
-            return _simulate_demo(days=args.days)
-        failed: Counter[str] = Counter()
-        for day in range(args.days):
-            clock.advance(dt.timedelta(days=1))
-            failed.update(sweeps.run_all())
-            print(f"\rday {day + 1}/{args.days}  {clock.now():%Y-%m-%d}", end="", flush=True)
-        print()
-        return _sweep_failures_report(failed)
+        return _simulate_demo(days=args.days)
     finally:
         clock.offset_save(_clock_file(settings.VAR_DIR))
 
@@ -248,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("migrate", help="bring the database schema up to date")
+    p.set_defaults(func=cmd_migrate)
+
     p = sub.add_parser("worker", help="run a Celery worker (distributed mode)")
     p.add_argument("--beat", action="store_true", help="also schedule the sweeps")
     p.add_argument("--concurrency", type=int, default=2)
@@ -262,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("simulate", help="move the clock forward and run due work")
+    p = sub.add_parser(
+        "simulate", help="on the demo: move the clock forward, run due work and react"
+    )
     p.add_argument("--days", type=int, required=True)
     p.set_defaults(func=cmd_simulate)
 

@@ -24,6 +24,11 @@ def today() -> dt.date:
     return now().date()
 
 
+def offset() -> dt.timedelta:
+    """How far simulated time runs ahead of real time."""
+    return _offset
+
+
 def advance(delta: dt.timedelta) -> None:
     """Move simulated time forward (used by `lifelong simulate`)."""
     global _offset

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth.hashers import make_password
-from django.db import transaction
+from django.db import connection, transaction
 
 from lifelong import clock
 from lifelong.accounts.models import Role, User
@@ -20,7 +20,7 @@ from lifelong.demo import records
 from lifelong.demo.catalogue import SKU_PREFIX
 from lifelong.demo.consents import consents_plan
 from lifelong.demo.dice import Dice
-from lifelong.demo.journeys import demo_journeys_ensure
+from lifelong.demo.journeys import demo_journeys_ensure, demo_present
 from lifelong.demo.people import CUSTOMER_PREFIX, people_generate
 from lifelong.demo.purchases import ORDER_PREFIX, orders_plan
 from lifelong.demo.segments import demo_segments_ensure
@@ -117,6 +117,28 @@ def demo_refuse_foreign_data() -> None:
             "The demo only fills an empty database: point LIFELONG_DATABASE_URL "
             "or LIFELONG_VAR_DIR at a fresh one."
         )
+
+
+def demo_database_check() -> None:
+    """Raise DemoRefused unless the database holds the demo and nothing else: `lifelong
+    simulate` moves the clock and has journeys send, which only the demo's customers may see.
+    Reads only, so a refused database is left exactly as it was (not even migrated)."""
+    if Customer._meta.db_table not in connection.introspection.table_names():
+        reason = "it has no tables yet"
+    elif not demo_present():
+        reason = "`lifelong demo` did not build it"
+    else:
+        try:
+            demo_refuse_foreign_data()
+            return
+        except DemoRefused:
+            reason = "it holds customers, orders or products that are not the demo's"
+    raise DemoRefused(
+        f"This database is not a demo ({reason}), so nothing was changed. `lifelong simulate` "
+        "moves the clock and has the journeys send to the demo's customers only: build the "
+        "demo with `lifelong demo` in a fresh database (LIFELONG_DATABASE_URL or "
+        "LIFELONG_VAR_DIR)."
+    )
 
 
 def demo_wipe() -> None:

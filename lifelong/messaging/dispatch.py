@@ -28,6 +28,7 @@ from django.db.models import F
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
+from lifelong.jobs.counters import MESSAGES_SENT, SEND_FAILURES
 from lifelong.messaging import links
 from lifelong.messaging.channels.base import (
     Outgoing,
@@ -279,6 +280,7 @@ def _record_sent(claim: str, message: Message, result: SendResult) -> int:
             log.error("dispatch_claim_lost", extra={"message_id": message.pk})
             return 0
         message_event(message, "message_sent", now)
+    MESSAGES_SENT.labels(message.channel).inc()
     return 1
 
 
@@ -305,6 +307,7 @@ def _record_failure(claim: str, message: Message, exc: TransportError) -> None:
             PushSubscription.objects.filter(pk=message.to).delete()
         elif exc.bounce:
             suppression_add(channel=message.channel, address=message.to, reason=error)
+    SEND_FAILURES.labels(message.channel).inc()
     log.warning(
         "message_send_failed",
         extra={"message_id": message.pk, "status": fields["status"], "error": error},

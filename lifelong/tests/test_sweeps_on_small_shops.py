@@ -26,9 +26,10 @@ from lifelong.cli import main
 from lifelong.commerce.services import customer_summaries_refresh
 from lifelong.conftest import client_for
 from lifelong.customers.models import Customer
+from lifelong.demo.generator import demo_build
 from lifelong.events.models import IdempotentRequest
-from lifelong.jobs.schedule import EmbeddedScheduler
 from lifelong.factories import CustomerFactory, OrderFactory
+from lifelong.jobs.schedule import EmbeddedScheduler
 from lifelong.segments.models import ClvModelFit, ClvProblem, CustomerState
 from lifelong.segments.scoring import SCORES
 
@@ -201,6 +202,7 @@ def test_a_failing_sweep_leaves_the_others_running(failing_first, caplog):
 
 @pytest.mark.django_db
 def test_simulate_goes_on_past_a_failing_sweep_and_says_so(failing_first, capsys):
+    demo_build(customers=20, seed=1)
     assert main(["simulate", "--days", "2"]) == 1
     err = capsys.readouterr().err
     assert "test.fails (2x)" in err
