@@ -6,7 +6,6 @@ or changed customer gets a customer_created / customer_updated event with the ch
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
-from lifelong import clock
 from lifelong.customers.models import Customer, Tag
 from lifelong.customers.selectors import customers_by_external_id
 from lifelong.customers.services import CustomerDataError, changes_as_json, clean_profile
@@ -28,7 +26,6 @@ from lifelong.lib.bulk import bulk_insert
 from lifelong.lib.csv_files import parse_date
 
 SOURCE = "csv"
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TAG_SPLIT_RE = re.compile(r"[,;|]")
 _TEXT_FIELDS = ("first_name", "last_name", "patronymic", "email", "phone", "source")
 
@@ -40,7 +37,7 @@ class CustomerRow:
     tags: list[str]
 
 
-def _customer_row(cells: list[str], layout: Layout, today: dt.date) -> CustomerRow:
+def _customer_row(cells: list[str], layout: Layout) -> CustomerRow:
     data: dict[str, Any] = {}
     for name in ("first_name", "last_name", "patronymic", "email", "phone", "source"):
         value = layout.cell(cells, name)
@@ -65,15 +62,8 @@ def _customer_row(cells: list[str], layout: Layout, today: dt.date) -> CustomerR
             raise RowError(
                 layout.label("birthday"), _("not a date: %(value)r") % {"value": birthday}
             ) from None
-        if not dt.date(1900, 1, 1) <= data["birthday"] <= today:
-            raise RowError(
-                layout.label("birthday"), _("impossible birthday: %(value)r") % {"value": birthday}
-            )
-    if "email" in data and not _EMAIL_RE.match(data["email"]):
-        raise RowError(
-            layout.label("email"), _("not an email address: %(value)r") % {"value": data["email"]}
-        )
     try:
+        # The email and the birthday's range are checked there, as for the API.
         profile = clean_profile(data)
     except CustomerDataError as exc:
         field = exc.field or ""
@@ -113,7 +103,6 @@ class CustomersBatch:
     def prepare(self, groups: list[Group]) -> ParsedCustomers:
         """Parse and check a batch; no database access, so it may run in a reading thread."""
         layout = self.layout
-        today = clock.now().date()
         parsed = ParsedCustomers(groups=[], rejected=Tally())
         for key, rows in groups:
             if not key:
@@ -128,7 +117,7 @@ class CustomersBatch:
             failures: dict[int, RowError] = {}
             for number, cells in rows:
                 try:
-                    good.append((number, _customer_row(cells, layout, today)))
+                    good.append((number, _customer_row(cells, layout)))
                 except RowError as exc:
                     failures[number] = exc
             if failures:
