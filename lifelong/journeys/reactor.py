@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 
 from lifelong import clock
 from lifelong.commerce.models import Product
@@ -32,12 +32,11 @@ from lifelong.journeys.models import (
     ReactorCursor,
     SetAsideEvent,
 )
-from lifelong.journeys.services import enrollment_start
+from lifelong.journeys.services import CURSOR, enrollment_start, reactor_cursor_ensure
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
-CURSOR = "journeys"
 # Imported history must not start journeys: only events this recent trigger an entry.
 TRIGGER_FRESHNESS = dt.timedelta(hours=48)
 # Order properties copied into the enrollment context, for templates and re-entry keys.
@@ -68,10 +67,7 @@ def journeys_react(*, batch_size: int = BATCH_SIZE) -> int:
 def _react_batch(batch_size: int) -> int:
     now = clock.now()
     with transaction.atomic():
-        # A new reactor starts at the end of the log: history predates every journey.
-        ReactorCursor.objects.get_or_create(
-            name=CURSOR, defaults={"last_event_id": Event.objects.aggregate(m=Max("pk"))["m"] or 0}
-        )
+        reactor_cursor_ensure()
         cursor = ReactorCursor.objects.select_for_update().get(name=CURSOR)
         events: list[dict[str, Any]] = [
             dict(row)

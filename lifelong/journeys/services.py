@@ -8,12 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 
 from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Customer
 from lifelong.events.field_limits import TextLimit, json_check, refused_as, text_limit
+from lifelong.events.models import Event
 from lifelong.events.services import event_record
 from lifelong.journeys.definition import Definition, definition_parse
 from lifelong.journeys.models import (
@@ -22,6 +24,7 @@ from lifelong.journeys.models import (
     Journey,
     JourneyStatus,
     JourneyVersion,
+    ReactorCursor,
 )
 from lifelong.lib.errors import DomainError
 
@@ -82,6 +85,8 @@ def journey_status_set(*, journey: Journey, status: str, actor: User | None = No
         journey.status = status
         journey.updated_at = clock.now()
         journey.save(update_fields=["status", "updated_at"])
+        if status == JourneyStatus.ACTIVE:
+            reactor_cursor_ensure()
         if status == JourneyStatus.ARCHIVED:
             journey.enrollments.filter(status=EnrollmentStatus.ACTIVE).update(
                 status=EnrollmentStatus.CANCELLED,
@@ -94,6 +99,22 @@ def journey_status_set(*, journey: Journey, status: str, actor: User | None = No
                 actor=actor, action="journey.status", obj=journey, changes={"status": status}
             )
     return journey
+
+
+# The event reactor's cursor row (`ReactorCursor.name`).
+CURSOR = "journeys"
+
+
+def reactor_cursor_ensure() -> None:
+    """Start the event reactor's cursor at the end of the log, once.
+
+    History predates every journey, so a new cursor skips it. It is placed when the first
+    journey goes live (and by the reactor itself otherwise), so an order that arrives between
+    the activation and the reactor's first run still starts the journey.
+    """
+    ReactorCursor.objects.get_or_create(
+        name=CURSOR, defaults={"last_event_id": Event.objects.aggregate(m=Max("pk"))["m"] or 0}
+    )
 
 
 def holdout_assign(*, journey_id: int, customer_id: int, percent: int) -> bool:

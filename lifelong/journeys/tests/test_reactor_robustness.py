@@ -113,3 +113,14 @@ class TestRandomPropertiesNeverStopTheReactor(TestCase):
         journeys_react()
         assert _cursor() == good.pk
         assert Enrollment.objects.filter(customer=buyer, journey__slug="order").exists()
+
+
+@pytest.mark.django_db
+def test_an_order_between_activation_and_the_first_reactor_run_still_enters(frozen_time):
+    history, _ = event_record(customer=CustomerFactory.create(), type="order_placed")
+    _journey("order", kind="order_placed")  # goes live before the reactor ever ran
+    buyer = CustomerFactory.create()
+    event_record(customer=buyer, type="order_placed", properties={"skus": ["MAT-1"]})
+    journeys_react()
+    assert set(Enrollment.objects.values_list("customer_id", flat=True)) == {buyer.pk}
+    assert history.customer_id not in set(Enrollment.objects.values_list("customer_id", flat=True))
