@@ -10,14 +10,23 @@ WORK_TASKS = "work_tasks"  # create/complete follow-up tasks
 IMPORT_DATA = "import_data"  # CSV import
 MANAGE_MARKETING = "manage_marketing"  # journeys, templates, segments (later issues)
 MANAGE_ACCOUNTS = "manage_accounts"  # staff users, API keys, webhook secrets
+VIEW_OPERATIONS = "view_operations"  # the Jobs page: sweeps, their errors, set-aside events
 
 _ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.OWNER: frozenset(
-        {VIEW, EDIT_CUSTOMERS, WORK_TASKS, IMPORT_DATA, MANAGE_MARKETING, MANAGE_ACCOUNTS}
+        {
+            VIEW,
+            EDIT_CUSTOMERS,
+            WORK_TASKS,
+            IMPORT_DATA,
+            MANAGE_MARKETING,
+            MANAGE_ACCOUNTS,
+            VIEW_OPERATIONS,
+        }
     ),
     Role.MARKETER: frozenset({VIEW, EDIT_CUSTOMERS, WORK_TASKS, IMPORT_DATA, MANAGE_MARKETING}),
     Role.SUPPORT: frozenset({VIEW, EDIT_CUSTOMERS, WORK_TASKS}),
-    Role.ANALYST: frozenset({VIEW}),
+    Role.ANALYST: frozenset({VIEW, VIEW_OPERATIONS}),
 }
 
 

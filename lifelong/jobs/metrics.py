@@ -10,10 +10,9 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from lifelong import clock
+from lifelong.jobs.backlog import enrollments_due
 from lifelong.jobs.counters import REGISTRY
 from lifelong.jobs.schedule import sweeps_status
-from lifelong.journeys.models import Enrollment, EnrollmentStatus
 from lifelong.messaging.models import Message, Status
 
 # Messages not yet settled: what the dispatch sweep still has to do.
@@ -60,12 +59,7 @@ class DatabaseCollector(Collector):
         due = GaugeMetricFamily(
             "lifelong_enrollments_due", "Journey enrollments whose next step is due"
         )
-        due.add_metric(
-            [],
-            Enrollment.objects.filter(
-                status=EnrollmentStatus.ACTIVE, next_run_at__lte=clock.now()
-            ).count(),
-        )
+        due.add_metric([], enrollments_due())
         yield due
 
 

@@ -13,12 +13,14 @@ from lifelong.accounts.permissions import (
     MANAGE_ACCOUNTS,
     MANAGE_MARKETING,
     VIEW,
+    VIEW_OPERATIONS,
     WORK_TASKS,
     role_allows,
 )
-from lifelong.events.models import ImportJob
+from lifelong.events.models import Event, ImportJob
 from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
+from lifelong.journeys.models import SetAsideEvent
 from lifelong.journeys.services import journey_create
 from lifelong.messaging.models import Message, Template
 from lifelong.segments.models import Segment
@@ -106,6 +108,8 @@ VIEWS: dict[str, tuple[str, str]] = {
     "channels": (MANAGE_ACCOUNTS, "get"),
     "channel_edit": (MANAGE_ACCOUNTS, "get"),
     "sending_policy": (MANAGE_ACCOUNTS, "post"),
+    "jobs": (VIEW_OPERATIONS, "get"),
+    "set_aside_retry": (MANAGE_MARKETING, "post"),
 }
 ROLES = [*Role.values, "anonymous"]
 
@@ -141,7 +145,10 @@ def objects(db):
         transport="sandbox",
         subject="Hi",
     )
+    event = Event.objects.create(customer=customer, type="order_placed")
+    set_aside = SetAsideEvent.objects.create(reactor="journeys", event=event, error="odd data")
     return {
+        "set_aside": set_aside.pk,
         "template": template.pk,
         "journey": journey.pk,
         "message": message.pk,
@@ -188,6 +195,7 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "inbox_message": "message",
         "inbox_message_html": "message",
         "webhook_source_rotate": "webhook_source",
+        "set_aside_retry": "set_aside",
     }
     if name == "channel_edit":
         return reverse("web:channel_edit", kwargs={"channel": "email"})
