@@ -35,17 +35,32 @@ def run_sweep(name: str) -> None:
         raise SweepFailed(name)
 
 
+def sweep_queue(name: str) -> str:
+    """Each sweep's ticks have their own queue, so a worker can be given only some sweeps."""
+    return f"sweep.{name}"
+
+
+def worker_queues() -> list[str]:
+    """What a worker consumes unless told otherwise: every sweep and Celery's default queue."""
+    from lifelong.sweeps import SWEEPS
+
+    return [app.conf.task_default_queue, *(sweep_queue(s.name) for s in SWEEPS)]
+
+
 def _beat_schedule() -> dict[str, dict[str, object]]:
     from lifelong.sweeps import SWEEPS
 
-    return {
-        s.name: {
+    schedule: dict[str, dict[str, object]] = {}
+    for s in SWEEPS:
+        tick = float(min(s.every_seconds, TICK_SECONDS_MAX))
+        schedule[s.name] = {
             "task": "lifelong.sweep",
-            "schedule": float(min(s.every_seconds, TICK_SECONDS_MAX)),
+            "schedule": tick,
             "args": (s.name,),
+            # A tick nobody took before the next one is dropped, not run late in a pile.
+            "options": {"queue": sweep_queue(s.name), "expires": tick},
         }
-        for s in SWEEPS
-    }
+    return schedule
 
 
 app.conf.beat_schedule = _beat_schedule()

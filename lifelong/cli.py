@@ -3,7 +3,7 @@
 lifelong demo [--no-serve] [--customers N] [--seed S]
 lifelong run [--host H] [--port P] [--no-sweeps]
 lifelong migrate               (its own step when LIFELONG_SCHEDULER=celery)
-lifelong worker [--beat]
+lifelong worker [--beat] [--queues Q,...]
 lifelong beat
 lifelong import customers|orders|products FILE [--dry-run]
 lifelong simulate --days N    (the demo's database only)
@@ -131,9 +131,10 @@ def serve(*, host: str, port: int, sweeps: bool = True) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from lifelong.celery import app
+    from lifelong.celery import app, worker_queues
 
-    argv = ["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}"]
+    queues = args.queues or ",".join(worker_queues())
+    argv = ["worker", "--loglevel=INFO", f"--concurrency={args.concurrency}", f"--queues={queues}"]
     if args.beat:
         argv.append("--beat")
     app.worker_main(argv)
@@ -301,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run a Celery worker (distributed mode)")
     p.add_argument("--beat", action="store_true", help="also schedule the sweeps")
     p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument(
+        "--queues",
+        help="comma-separated, e.g. sweep.segments.rfm_refresh (default: every sweep's queue)",
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("beat", help="schedule the sweeps for the workers (distributed mode)")

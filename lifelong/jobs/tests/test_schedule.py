@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
+import uuid
 from collections import Counter
 from zoneinfo import ZoneInfo
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from django.db import connection, connections
 from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
 from lifelong import sweeps
-from lifelong.celery import app, run_sweep
+from lifelong.celery import _beat_schedule, app, run_sweep, sweep_queue, worker_queues
 from lifelong.jobs.models import SweepState
 from lifelong.jobs.schedule import (
     next_due,
@@ -114,11 +117,46 @@ def test_two_beats_ticking_one_slot_run_the_sweep_once(test_sweeps, frozen_time)
     assert RUNS["often"] == 2
 
 
-def test_beat_ticks_every_sweep_at_least_every_minute():
+def test_beat_ticks_every_sweep_on_its_own_queue_at_least_every_minute():
     schedule = app.conf.beat_schedule
     assert set(schedule) == {s.name for s in sweeps.SWEEPS}
     for sweep in sweeps.SWEEPS:
-        assert schedule[sweep.name]["schedule"] == min(sweep.every_seconds, 60)
+        tick = min(sweep.every_seconds, 60)
+        assert schedule[sweep.name]["schedule"] == tick
+        assert schedule[sweep.name]["options"] == {
+            "queue": sweep_queue(sweep.name),
+            "expires": tick,
+        }
+    assert set(worker_queues()) == {"celery", *(sweep_queue(s.name) for s in sweeps.SWEEPS)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_given_one_sweeps_queue_runs_its_ticks(monkeypatch):
+    # A sweep of its own name, so a stray worker elsewhere on the broker has no such queue.
+    sweep = sweeps.Sweep(f"test.{uuid.uuid4().hex}", f"{__name__}:often_sweep", 10)
+    monkeypatch.setattr(sweeps, "SWEEPS", (sweep,))
+    RUNS.clear()
+    entry = _beat_schedule()[sweep.name]
+    previous = app.conf.broker_heartbeat
+    app.conf.broker_heartbeat = 0  # the in-process worker stops at once (see test_celery_sweeps)
+    try:
+        with start_worker(
+            app,
+            pool="solo",
+            perform_ping_check=False,
+            queues=[sweep_queue(sweep.name)],
+            shutdown_timeout=60,
+        ):
+            run_sweep.apply_async(args=entry["args"], **entry["options"])
+            deadline = time.monotonic() + 30
+            while not RUNS["often"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(sweep_queue(sweep.name))
+    finally:
+        app.conf.broker_heartbeat = previous
+    assert RUNS["often"] == 1
+    assert SweepState.objects.get(name=sweep.name).runs == 1
 
 
 @pytest.mark.django_db(transaction=True)
