@@ -40,7 +40,6 @@ class CsvReadError(ValueError):
 # Bytes that decode to no character become lone surrogates (errors="surrogateescape"), so
 # a row holding them can be found, reported and kept out of the database, and its other
 # rows still read.
-_UNDECODABLE_RE = re.compile("[\udc80-\udcff]")
 _UNSAFE_CHAR_RE = re.compile("[\x00\udc80-\udcff]")
 # High bytes that Russian text in Windows-1251 is made of: the letters (Ё and ё included),
 # no-break space, «», №, dashes, curly quotes and the ellipsis. UTF-8 read as Windows-1251
@@ -93,9 +92,9 @@ def detect_encoding(stream: IO[bytes]) -> TextEncoding:
         text = decoder.decode(chunk, final=final)
         nul += text.count("\x00")
         if not text.isascii():
+            # Encoding drops the surrogates that stand for bytes that did not decode.
             clean = len(text.encode("utf-8", "ignore").decode("utf-8"))
-            undecodable = len(text) - clean
-            bad += undecodable
+            bad += len(text) - clean
             # Every character that is neither ASCII nor a surrogate came from a valid sequence.
             valid += clean - len(text.encode("ascii", "ignore"))
         if final:
