@@ -213,6 +213,7 @@ def csv_open(path: str | Path, *, encoding: TextEncoding | None = None) -> Itera
             header_row=number,
             header_defect=header_defect,
         )
+        # Iterating the records again goes on after the header: the text keeps its place.
         csv_file.rows = _data_rows(records, first_number=number + 1, csv_file=csv_file)
         yield csv_file
 
