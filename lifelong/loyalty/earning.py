@@ -28,11 +28,11 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Prefetch
 
 from lifelong.commerce.models import Order, OrderLine, Refund
 from lifelong.events.models import Event
-from lifelong.loyalty.ledger import Book, book_lock_many, ledger_write
+from lifelong.loyalty.ledger import Book, book_lock_many, ledger_write, posted_keys
 from lifelong.loyalty.models import (
     Cursor,
     EarningRule,
@@ -44,7 +44,7 @@ from lifelong.loyalty.models import (
     Transaction,
     TxKind,
 )
-from lifelong.loyalty.refunds import order_burned, order_reverse
+from lifelong.loyalty.refunds import order_reverse, orders_burned
 from lifelong.loyalty.services import award_post
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def _largest(rules: Iterable[EarningRule]) -> dict[str, EarningRule]:
 
 
 def order_points(
-    *, order: Order, lines: list[OrderLine], rules: Rules, programme: Programme
+    *, order: Order, lines: list[OrderLine], burned: int, rules: Rules, programme: Programme
 ) -> int:
     """The points an order earns: money actually paid (its total less the points spent on it,
     at their value), split over the lines by their totals, each part at the base rate times
@@ -94,7 +94,7 @@ def order_points(
     rule = rules.purchase
     if rule is None:
         return 0
-    paid = max(Decimal(0), order.total - order_burned(order.pk) * programme.point_value)
+    paid = max(Decimal(0), order.total - burned * programme.point_value)
     lines_total = sum((line.total for line in lines), Decimal(0))
     parts = (
         [
@@ -116,6 +116,25 @@ def order_points(
     exact = sum((money * per_rouble * multiplier for money, multiplier in parts), Decimal(0))
     rounding = ROUND_HALF_UP if programme.rounding == Rounding.NEAREST else ROUND_DOWN
     return int(exact.quantize(Decimal(1), rounding=rounding))
+
+
+class Batch:
+    """What a batch of events needs, read in a few queries: their orders with their lines,
+    the points spent on each, and which of their earn and award keys are not posted yet."""
+
+    def __init__(self, events: list[dict[str, Any]], rules: Rules) -> None:
+        ids = {i for e in events if (i := _order_id(e)) is not None}
+        lines = OrderLine.objects.select_related("product").order_by("pk")
+        self.orders = Order.objects.prefetch_related(Prefetch("lines", queryset=lines)).in_bulk(ids)
+        self.burned = orders_burned(ids)
+        keys = [f"earn:order:{_order_id(e)}" for e in events if e["type"] in EARN_EVENTS]
+        keys += [f"award:{e['pk']}:{r.pk}" for e in events for r in rules.events.get(e["type"], [])]
+        self.absent = set(keys) - posted_keys(keys)
+
+
+def _order_id(event: dict[str, Any]) -> int | None:
+    order_id = event["properties"].get("order_id")
+    return order_id if event["type"] in ORDER_EVENTS and isinstance(order_id, int) else None
 
 
 def loyalty_earn(*, batch_size: int = BATCH_SIZE) -> int:
@@ -158,8 +177,11 @@ def _earn_batch(batch_size: int, programme: Programme) -> int:
         try:
             with transaction.atomic():
                 books = book_lock_many([e["customer_id"] for e in events])
+                batch = Batch(events, rules)
+                for book in books.values():
+                    book.absent = batch.absent
                 for event in events:
-                    _event_plan(books[event["customer_id"]], event, rules, programme)
+                    _event_plan(books[event["customer_id"]], event, batch, rules, programme)
                 ledger_write(list(books.values()))
         except Exception:
             log.warning("loyalty.earn_batch_failed", exc_info=True)
@@ -175,7 +197,7 @@ def _event_post_alone(event: dict[str, Any], rules: Rules, programme: Programme)
     try:
         with transaction.atomic():
             book = Book.open(customer_id=event["customer_id"])
-            _event_plan(book, event, rules, programme)
+            _event_plan(book, event, Batch([event], rules), rules, programme)
             ledger_write([book])
     except Exception as exc:
         log.error("loyalty.event_set_aside", extra={"event_id": event["pk"]}, exc_info=True)
@@ -200,30 +222,37 @@ def set_aside_retry(*, event_id: int) -> bool:
     return _event_post_alone(dict(event), Rules(), Programme.current())
 
 
-def _event_plan(book: Book, event: dict[str, Any], rules: Rules, programme: Programme) -> None:
+def _event_plan(
+    book: Book, event: dict[str, Any], batch: Batch, rules: Rules, programme: Programme
+) -> None:
     kind = event["type"]
-    if kind in ORDER_EVENTS:
-        order = _order_of(event)
-        if order is not None and order.customer_id == book.customer_id:
-            _order_event_plan(book, event, order, rules, programme)
+    order_id = _order_id(event)
+    order = batch.orders.get(order_id) if order_id is not None else None
+    if order is not None and order.customer_id == book.customer_id:
+        _order_event_plan(book, event, order, batch, rules, programme)
     for rule in rules.events.get(kind, []):
         _rule_award_plan(book, event, rule, programme)
 
 
-def _order_of(event: dict[str, Any]) -> Order | None:
-    order_id = event["properties"].get("order_id")
-    return Order.objects.filter(pk=order_id).first() if isinstance(order_id, int) else None
-
-
 def _order_event_plan(
-    book: Book, event: dict[str, Any], order: Order, rules: Rules, programme: Programme
+    book: Book,
+    event: dict[str, Any],
+    order: Order,
+    batch: Batch,
+    rules: Rules,
+    programme: Programme,
 ) -> None:
     kind, occurred_at = event["type"], event["occurred_at"]
     if kind in EARN_EVENTS:
         if programme.started_at is not None and occurred_at < programme.started_at:
             return
-        lines = list(order.lines.select_related("product").order_by("pk"))
-        points = order_points(order=order, lines=lines, rules=rules, programme=programme)
+        points = order_points(
+            order=order,
+            lines=list(order.lines.all()),
+            burned=batch.burned.get(order.pk, 0),
+            rules=rules,
+            programme=programme,
+        )
         if points <= 0:
             return
         posting = book.posting(

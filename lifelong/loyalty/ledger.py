@@ -106,6 +106,8 @@ class Book:
         self.touched: dict[int, Lot] = {}
         self._lots: list[Lot] | None = None
         self._keys: set[str] = set()
+        # Keys a caller found missing from the ledger in bulk, under the same locks.
+        self.absent: set[str] = set()
 
     @classmethod
     def open(cls, *, customer_id: int) -> Book:
@@ -142,7 +144,9 @@ class Book:
         self, *, key: str, kind: str, occurred_at: dt.datetime | None = None, **reason: Any
     ) -> Posting | None:
         """A new posting, or None when this key is in the ledger already."""
-        if key in self._keys or Transaction.objects.filter(key=key).exists():
+        if key in self._keys:
+            return None
+        if key not in self.absent and Transaction.objects.filter(key=key).exists():
             return None
         return self.posting_new(key=key, kind=kind, occurred_at=occurred_at, **reason)
 
@@ -306,13 +310,20 @@ def book_lock_many(customer_ids: list[int]) -> dict[int, Book]:
         ignore_conflicts=True,
     )
     system = _system_accounts()
-    return {
+    books = {
         account.customer_id: Book(account, system)
         for account in Account.objects.select_for_update()
         .filter(customer_id__in=ids)
         .order_by("pk")
         if account.customer_id is not None
     }
+    # Every book's open lots in one read (under the locks just taken), not one per customer.
+    lots: dict[int, list[Lot]] = {customer_id: [] for customer_id in books}
+    for lot in Lot.objects.filter(customer_id__in=ids, remaining__gt=0):
+        lots[lot.customer_id].append(lot)
+    for customer_id, book in books.items():
+        book._lots = lots_by_expiry(lots[customer_id])
+    return books
 
 
 def posted_keys(keys: list[str]) -> set[str]:

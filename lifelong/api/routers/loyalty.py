@@ -15,7 +15,7 @@ from ninja import Field, Router, Schema, Status
 
 from lifelong.accounts.models import ApiScope
 from lifelong.api.auth import READ
-from lifelong.api.errors import READ_ERRORS
+from lifelong.api.errors import READ_ERRORS, ErrorOut, ValidationErrorOut
 from lifelong.api.idempotency import write_operation
 from lifelong.api.ingest import NotFound, customer_get
 from lifelong.api.schemas import ExternalId, LineIn, Money, Timestamp
@@ -37,6 +37,11 @@ router = Router(tags=["loyalty"])
 
 MAX_POINTS = 1_000_000_000
 HoldId = Annotated[int, Field(ge=1, le=2**62)]
+# A read with a body: a body that is not JSON answers 400.
+QUOTE_ERRORS: dict[Any, Any] = {
+    frozenset({400, 401, 403, 404}): ErrorOut,
+    422: ValidationErrorOut,
+}
 
 
 class BalanceOut(Schema):
@@ -150,7 +155,7 @@ def loyalty_balance(request: HttpRequest, external_id: ExternalId) -> dict[str, 
     }
 
 
-@router.post("/loyalty/quote", auth=READ, response={200: QuoteOut, **READ_ERRORS})
+@router.post("/loyalty/quote", auth=READ, response={200: QuoteOut, **QUOTE_ERRORS})
 def loyalty_quote(request: HttpRequest, payload: QuoteIn) -> dict[str, Any]:
     """What a cart would earn and the most points it may burn. Writes nothing."""
     programme = Programme.current()
@@ -168,9 +173,9 @@ def loyalty_quote(request: HttpRequest, payload: QuoteIn) -> dict[str, Any]:
         total = sum((line.total for line in lines), Decimal(0))
     earn = max_burn = 0
     if programme.enabled:
-        # pk=0 is never an order's id: nothing has been burned on this cart.
-        cart = Order(pk=0, total=total)
-        earn = order_points(order=cart, lines=lines, rules=Rules(), programme=programme)
+        # Nothing has been burned on a cart yet.
+        cart = Order(total=total)
+        earn = order_points(order=cart, lines=lines, burned=0, rules=Rules(), programme=programme)
         payable = total * programme.max_share_percent / 100 / programme.point_value
         max_burn = int(payable.to_integral_value(rounding=ROUND_DOWN))
         if available is not None:
