@@ -9,8 +9,8 @@ from django.db import models
 class SweepState(models.Model):
     """One row per sweep: the last slot claimed and how its last run went.
 
-    A slot is one due time of the sweep (see lifelong.jobs.schedule); whoever moves
-    `last_slot` forward with a conditional UPDATE runs that slot, nobody else does.
+    A slot is one due time of the sweep, in seconds since the epoch (see lifelong.jobs.schedule);
+    whoever moves `last_slot` forward with a conditional UPDATE runs that slot, nobody else does.
     """
 
     name = models.CharField(max_length=60, primary_key=True)

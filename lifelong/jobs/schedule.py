@@ -1,10 +1,10 @@
 """When each sweep is due, and the one way to claim a due run, for both drivers.
 
-A sweep's *slot* numbers its due times: interval sweeps are due at every multiple of their
-interval since the epoch, daily ones at LIFELONG_DAILY_SWEEP_HOUR local time (TIME_ZONE), their
-slot being that local date. A run claims its slot by moving `SweepState.last_slot` forward with
-one conditional UPDATE, so two embedded schedulers, two beats or a restart never run one slot
-twice, and a slot missed while nothing ran is run as soon as a scheduler is back.
+A sweep's *slot* is one of its due times: interval sweeps are due at every multiple of their
+interval since the epoch, daily ones at LIFELONG_DAILY_SWEEP_HOUR local time (TIME_ZONE). A run
+claims its slot by moving `SweepState.last_slot` forward with one conditional UPDATE, so two
+embedded schedulers, two beats or a restart never run one slot twice, and a slot missed while
+nothing ran is run once as soon as a scheduler is back.
 """
 
 from __future__ import annotations
@@ -29,23 +29,34 @@ def _zone() -> ZoneInfo:
 
 
 def sweep_slot(sweep: Sweep, at: dt.datetime) -> int:
-    """The slot the sweep is in at `at`: the last due time at or before it."""
+    """The sweep's slot at `at`: when its last due time at or before `at` began, in seconds
+    since the epoch. A time, not a count, so that slots stay comparable when a release changes
+    a sweep's interval or makes it daily."""
     if sweep.daily:
         local = at.astimezone(_zone())
         day = local.date()
         if local.hour < settings.DAILY_SWEEP_HOUR:
             day -= dt.timedelta(days=1)
-        return day.toordinal()
-    return int(at.timestamp()) // sweep.every_seconds
+        return _daily_start(day)
+    seconds = int(at.timestamp())
+    return seconds - seconds % sweep.every_seconds
 
 
-def slot_start(sweep: Sweep, slot: int) -> dt.datetime:
-    """When the slot became due."""
+def _daily_start(day: dt.date) -> int:
+    local = dt.datetime.combine(day, dt.time(settings.DAILY_SWEEP_HOUR), tzinfo=_zone())
+    return int(local.timestamp())
+
+
+def slot_after(sweep: Sweep, slot: int) -> int:
+    """The slot that follows `slot`."""
     if sweep.daily:
-        day = dt.date.fromordinal(slot)
-        local = dt.datetime.combine(day, dt.time(settings.DAILY_SWEEP_HOUR), tzinfo=_zone())
-        return local.astimezone(dt.UTC)
-    return dt.datetime.fromtimestamp(slot * sweep.every_seconds, dt.UTC)
+        day = dt.datetime.fromtimestamp(slot, _zone()).date()
+        return _daily_start(day + dt.timedelta(days=1))
+    return slot + sweep.every_seconds
+
+
+def slot_start(slot: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(slot, dt.UTC)
 
 
 def next_due(sweep: Sweep, *, last_slot: int, now: dt.datetime) -> dt.datetime:
@@ -53,7 +64,7 @@ def next_due(sweep: Sweep, *, last_slot: int, now: dt.datetime) -> dt.datetime:
     current = sweep_slot(sweep, now)
     if last_slot < current:
         return now
-    return slot_start(sweep, current + 1)
+    return slot_start(slot_after(sweep, current))
 
 
 def sweep_lag(sweep: Sweep, *, last_slot: int, now: dt.datetime) -> dt.timedelta:
@@ -62,8 +73,8 @@ def sweep_lag(sweep: Sweep, *, last_slot: int, now: dt.datetime) -> dt.timedelta
     if last_slot >= current:
         return dt.timedelta(0)
     # Never run: late since the current slot began, not since the epoch.
-    waiting = current if last_slot < 0 else last_slot + 1
-    return max(now - slot_start(sweep, waiting), dt.timedelta(0))
+    waiting = current if last_slot < 0 else min(slot_after(sweep, last_slot), current)
+    return now - slot_start(waiting)
 
 
 def states_ensure() -> dict[str, int]:

@@ -22,6 +22,7 @@ from lifelong.celery import _beat_schedule, app, run_sweep, sweep_queue, worker_
 from lifelong.jobs.models import SweepState
 from lifelong.jobs.schedule import (
     next_due,
+    slot_after,
     slot_start,
     sweep_lag,
     sweep_slot,
@@ -233,9 +234,34 @@ def _slots_hold(at: dt.datetime, every: int) -> None:
         sweeps.Sweep("i", "x:y", every),
     ):
         slot = sweep_slot(sweep, at)
-        assert slot_start(sweep, slot) <= at < slot_start(sweep, slot + 1)
-        assert sweep_slot(sweep, slot_start(sweep, slot + 1)) == slot + 1
-        assert next_due(sweep, last_slot=slot, now=at) == slot_start(sweep, slot + 1)
+        following = slot_after(sweep, slot)
+        assert slot_start(slot) <= at < slot_start(following)
+        assert sweep_slot(sweep, slot_start(following)) == following
+        assert next_due(sweep, last_slot=slot, now=at) == slot_start(following)
         assert next_due(sweep, last_slot=slot - 1, now=at) == at
         assert sweep_lag(sweep, last_slot=slot, now=at) == dt.timedelta(0)
-        assert sweep_lag(sweep, last_slot=slot - 1, now=at) == at - slot_start(sweep, slot)
+        assert sweep_lag(sweep, last_slot=-1, now=at) == at - slot_start(slot)
+
+
+@pytest.mark.django_db
+def test_a_release_that_changes_a_sweeps_interval_or_makes_it_daily_does_not_stall_it(
+    monkeypatch, frozen_time, settings
+):
+    settings.TIME_ZONE = "Europe/Moscow"
+    settings.DAILY_SWEEP_HOUR = 3
+    frozen_time.move_to(_local(2, 12))
+    monkeypatch.setattr(sweeps, "SWEEPS", (OFTEN,))
+    RUNS.clear()
+    sweeps_run_due()
+    slower = sweeps.Sweep(OFTEN.name, OFTEN.target, 3600)
+    monkeypatch.setattr(sweeps, "SWEEPS", (slower,))
+    frozen_time.move_to(_local(2, 13))
+    sweeps_run_due()
+    daily = sweeps.Sweep(OFTEN.name, OFTEN.target, sweeps.DAY, daily=True)
+    monkeypatch.setattr(sweeps, "SWEEPS", (daily,))
+    frozen_time.move_to(_local(3, 3))
+    sweeps_run_due()
+    monkeypatch.setattr(sweeps, "SWEEPS", (OFTEN,))
+    frozen_time.move_to(_local(3, 3, 0, 10))
+    sweeps_run_due()
+    assert RUNS["often"] == 4
