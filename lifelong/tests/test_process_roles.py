@@ -199,3 +199,14 @@ def test_run_in_the_embedded_mode_migrates_schedules_and_shows_a_simulated_clock
         _, err = _stop(run)
     assert "the clock runs 1 day, 0:00:00 ahead of real time" in err
     assert str(var_dir / "simulated-clock") in err
+
+
+def test_simulate_on_a_fresh_database_refuses_before_migrating(tmp_path):
+    var_dir = tmp_path / "var"
+    simulate = _lifelong(var_dir, "simulate", "--days", "5")
+    _, err = simulate.communicate(timeout=120)
+    assert simulate.returncode == 1
+    assert "This database is not a demo (it has no tables yet), so nothing was changed." in err
+    with sqlite3.connect(var_dir / "lifelong.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+    assert not (var_dir / "simulated-clock").exists()
