@@ -84,13 +84,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
     _simulated_clock_warn()
-    embedded = settings.SCHEDULER == "embedded"
     # In the Celery mode several web nodes start at once; `lifelong migrate` is its own step.
-    if embedded:
+    if settings.SCHEDULER == "embedded":
         _migrate()
     if settings.PRODUCTION:
         call_command("collectstatic", interactive=False, verbosity=0)
-    serve(host=args.host, port=args.port, sweeps=embedded and not args.no_sweeps)
+    serve(host=args.host, port=args.port, sweeps=not args.no_sweeps)
     return 0
 
 
@@ -110,15 +109,16 @@ def _simulated_clock_warn() -> None:
 
 
 def serve(*, host: str, port: int, sweeps: bool = True) -> None:
-    """Serve the web app with waitress and, unless Celery runs them, the sweeps on a
-    scheduler thread."""
+    """Serve the web app with waitress and, in the embedded mode, the sweeps on a scheduler
+    thread (never with LIFELONG_SCHEDULER=celery: beat and the workers run them)."""
     from django.conf import settings
     from django.contrib.staticfiles.handlers import StaticFilesHandler
 
     from lifelong.jobs.schedule import EmbeddedScheduler
     from lifelong.wsgi import application, waitress_server
 
-    scheduler = EmbeddedScheduler() if sweeps else None
+    embedded = settings.SCHEDULER == "embedded"
+    scheduler = EmbeddedScheduler() if sweeps and embedded else None
     if scheduler is not None:
         scheduler.start()
     app = application if settings.PRODUCTION else StaticFilesHandler(application)

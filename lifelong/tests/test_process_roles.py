@@ -183,6 +183,27 @@ def test_run_in_the_celery_mode_neither_migrates_nor_schedules(tmp_path):
         _stop(run)
 
 
+def _sweep_runs(var_dir: Path) -> int:
+    with sqlite3.connect(var_dir / "lifelong.sqlite3") as db:
+        return int(db.execute("SELECT coalesce(sum(runs), 0) FROM jobs_sweepstate").fetchone()[0])
+
+
+def test_the_demo_in_the_celery_mode_serves_without_a_scheduler(tmp_path):
+    var_dir = tmp_path / "var"
+    port = _free_port()
+    demo = _lifelong(
+        var_dir, "demo", "--customers", "20", "--port", str(port), LIFELONG_SCHEDULER="celery"
+    )
+    try:
+        _serving(port)
+        built = _sweep_runs(var_dir)  # the demo ran every sweep once before serving
+        assert built > 0
+        time.sleep(3)  # the embedded scheduler would have run the due sweeps again by now
+        assert _sweep_runs(var_dir) == built
+    finally:
+        _stop(demo)
+
+
 def test_run_in_the_embedded_mode_migrates_schedules_and_shows_a_simulated_clock(tmp_path):
     var_dir = tmp_path / "var"
     var_dir.mkdir()
