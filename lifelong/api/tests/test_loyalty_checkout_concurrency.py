@@ -39,8 +39,8 @@ def _post(url: str, secret: str, body: dict[str, object]) -> tuple[int, dict[str
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         # A 500 page is HTML: its status is what the test counts.
-        body = error.read()
-        return error.code, json.loads(body) if error.code < 500 else {}
+        content = error.read()
+        return error.code, json.loads(content) if error.code < 500 else {}
 
 
 @pytest.mark.django_db(transaction=True)
