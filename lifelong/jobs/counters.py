@@ -1,22 +1,27 @@
-"""Counters kept in the memory of the process that counts (Prometheus counters): sends and
-failed send attempts per channel. Everything else /metrics shows is read from the database."""
+"""Sends and failed send attempts per channel, added up in the database once per dispatch
+batch (not per message: one UPDATE per channel keeps the counting off the hot path)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from collections import Counter
 
-# No auto-describe: the database collector must not query at import.
-REGISTRY = CollectorRegistry(auto_describe=False)
+from django.db.models import F
 
-MESSAGES_SENT = Counter(
-    "lifelong_messages_sent",
-    "Messages handed to a channel's provider by this process",
-    ["channel"],
-    registry=REGISTRY,
-)
-SEND_FAILURES = Counter(
-    "lifelong_send_failures",
-    "Send attempts a channel's provider refused or did not answer, in this process",
-    ["channel"],
-    registry=REGISTRY,
-)
+from lifelong.jobs.models import ChannelSends
+
+SENT = "sent"
+FAILED = "failed"
+
+
+def channel_sends_add(*, tally: Counter[tuple[str, str]]) -> None:
+    """Add a batch's (channel, SENT or FAILED) counts: one UPDATE per channel once its row
+    exists."""
+    for channel in sorted({channel for channel, _ in tally}):
+        counts = ChannelSends.objects.filter(channel=channel)
+        added = {
+            "sent": F("sent") + tally[channel, SENT],
+            "failed": F("failed") + tally[channel, FAILED],
+        }
+        if not counts.update(**added):
+            ChannelSends.objects.bulk_create([ChannelSends(channel=channel)], ignore_conflicts=True)
+            counts.update(**added)

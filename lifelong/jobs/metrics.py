@@ -1,17 +1,18 @@
-"""What /metrics shows from the database: a handful of aggregate queries per scrape, each on
-an index (the sweep states, the outbox's partial indexes, the enrollments' due index)."""
+"""What /metrics shows, all read from the database, so any node's /metrics tells the whole
+deployment: four small queries per scrape (the sweep states, the outbox through its partial
+indexes, the enrollments through their due index, the per-channel send counts)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from django.db.models import Count
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from lifelong.jobs.backlog import enrollments_due
-from lifelong.jobs.counters import REGISTRY
+from lifelong.jobs.models import ChannelSends
 from lifelong.jobs.schedule import sweeps_status
 from lifelong.messaging.models import Message, Status
 
@@ -62,7 +63,23 @@ class DatabaseCollector(Collector):
         due.add_metric([], enrollments_due())
         yield due
 
+        sent = CounterMetricFamily(
+            "lifelong_messages_sent", "Messages handed to a channel's provider", labels=["channel"]
+        )
+        failed = CounterMetricFamily(
+            "lifelong_send_failures",
+            "Send attempts a channel's provider refused or did not answer",
+            labels=["channel"],
+        )
+        for counts in ChannelSends.objects.order_by("channel"):
+            sent.add_metric([counts.channel], counts.sent)
+            failed.add_metric([counts.channel], counts.failed)
+        yield from (sent, failed)
 
+
+# Only ours: no process or platform metrics, which differ per process behind one address.
+# No auto-describe, so registering does not query.
+REGISTRY = CollectorRegistry(auto_describe=False)
 REGISTRY.register(DatabaseCollector())
 
 

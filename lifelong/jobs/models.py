@@ -25,3 +25,15 @@ class SweepState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ChannelSends(models.Model):
+    """Messages sent and send attempts failed per channel, since install: counted in the
+    database by whichever process dispatched, so /metrics on any node shows them all."""
+
+    channel = models.CharField(max_length=16, primary_key=True)
+    sent = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.channel

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from django.db import transaction
@@ -28,7 +28,7 @@ from django.db.models import F
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
-from lifelong.jobs.counters import MESSAGES_SENT, SEND_FAILURES
+from lifelong.jobs.counters import FAILED, SENT, channel_sends_add
 from lifelong.messaging import links
 from lifelong.messaging.channels.base import (
     Outgoing,
@@ -180,6 +180,7 @@ def _claim(batch_size: int, lease: dt.timedelta) -> tuple[str, int, list[Message
 def _deliver(claim: str, messages: Sequence[Message], lease: dt.timedelta) -> int:
     opened: dict[str, Transport] = {}
     sent = 0
+    tally: Counter[tuple[str, str]] = Counter()
     batch = sorted(messages, key=lambda m: m.pk)
     # The claim gave the whole batch one lease; the checks renew it as it runs down.
     held_until = batch[0].claimed_until if batch else None
@@ -197,18 +198,23 @@ def _deliver(claim: str, messages: Sequence[Message], lease: dt.timedelta) -> in
                 result = transport.send(_outgoing(message))
             except TransportError as exc:
                 _record_failure(claim, message, exc)
+                tally[message.channel, FAILED] += 1
             except Exception as exc:
                 # A bug inside a transport: we cannot tell whether anything left.
                 log.exception("transport_crashed", extra={"message_id": message.pk})
                 _record_failure(claim, message, TransportError(repr(exc), may_have_sent=True))
+                tally[message.channel, FAILED] += 1
             else:
-                sent += _record_sent(claim, message, result)
+                recorded = _record_sent(claim, message, result)
+                sent += recorded
+                tally[message.channel, SENT] += recorded
     finally:
         for transport in opened.values():
             try:
                 transport.close()
             except Exception:
                 log.exception("transport_close_failed")
+        channel_sends_add(tally=tally)
     return sent
 
 
@@ -280,7 +286,6 @@ def _record_sent(claim: str, message: Message, result: SendResult) -> int:
             log.error("dispatch_claim_lost", extra={"message_id": message.pk})
             return 0
         message_event(message, "message_sent", now)
-    MESSAGES_SENT.labels(message.channel).inc()
     return 1
 
 
@@ -307,7 +312,6 @@ def _record_failure(claim: str, message: Message, exc: TransportError) -> None:
             PushSubscription.objects.filter(pk=message.to).delete()
         elif exc.bounce:
             suppression_add(channel=message.channel, address=message.to, reason=error)
-    SEND_FAILURES.labels(message.channel).inc()
     log.warning(
         "message_send_failed",
         extra={"message_id": message.pk, "status": fields["status"], "error": error},

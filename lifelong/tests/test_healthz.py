@@ -1,5 +1,6 @@
 """`/healthz` answers anyone, also over plain HTTP when HTTPS is enforced, and says whether the
-database, the broker and the sweeps are well; `/metrics` shows them to Prometheus, with a token."""
+database, the broker and the sweeps are well; `/metrics` shows them to Prometheus, with a token,
+all from the database (so any node shows what every process did)."""
 
 from __future__ import annotations
 
@@ -112,6 +113,7 @@ def test_metrics_show_sweeps_outbox_sends_and_due_enrollments(sweeps_on_time, se
         last_duration_seconds=2.5, runs=7, failures=2
     )
     ChannelConfig.objects.create(channel="email", transport="sandbox")
+    ChannelConfig.objects.create(channel="sms", transport="smtp", config={})
     customer = CustomerFactory.create(email="ann@example.com")
     for n, status in enumerate([Status.QUEUED, Status.QUEUED, Status.DEFERRED, Status.SENT]):
         Message.objects.create(
@@ -142,12 +144,16 @@ def test_metrics_show_sweeps_outbox_sends_and_due_enrollments(sweeps_on_time, se
     }
     assert before[("lifelong_enrollments_due", ())] == 0
 
-    Message.objects.filter(dedupe_key="m0").update(next_attempt_at=clock.now())
+    # The queued email goes out; the queued SMS fails: its transport lacks its settings.
+    Message.objects.filter(dedupe_key__in=["m0", "m1"]).update(next_attempt_at=clock.now())
     dispatch_due()
     assert Message.objects.get(dedupe_key="m0").status == Status.SENT
+    assert Message.objects.get(dedupe_key="m1").status == Status.FAILED
     after = _scrape()
-    sent = ("lifelong_messages_sent_total", (("channel", "email"),))
-    assert after[sent] - before.get(sent, 0) == 1
+    assert after[("lifelong_messages_sent_total", (("channel", "email"),))] == 1
+    assert after[("lifelong_send_failures_total", (("channel", "email"),))] == 0
+    assert after[("lifelong_messages_sent_total", (("channel", "sms"),))] == 0
+    assert after[("lifelong_send_failures_total", (("channel", "sms"),))] == 1
     assert (("channel", "email"), ("status", "queued")) not in {
         labels for (name, labels) in after if name == "lifelong_outbox_messages"
     }
@@ -157,4 +163,4 @@ def test_metrics_take_a_few_queries(sweeps_on_time, settings):
     settings.METRICS_TOKEN = TOKEN
     with CaptureQueriesContext(connection) as queries:
         _scrape()
-    assert len(queries) == 3
+    assert len(queries) == 4
