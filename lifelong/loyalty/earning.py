@@ -5,7 +5,8 @@ ingestion paths know nothing of points. The sweep reads a batch of the event typ
 cares about after its cursor, locks the customers' accounts in one statement, plans every
 posting in memory and writes them all with a few bulk statements:
 
-- `order_paid` / `order_delivered`: the order's earn, once (key `earn:order:<id>`);
+- `order_paid` / `order_delivered`: the order's earn, once (key `earn:order:<id>`, posted
+  with no entries when it earns nothing, so the decision is never taken again);
 - `order_cancelled` / `order_refunded`: take back all of the earn and give back all of the
   burn (key `reverse:order:<id>`);
 - `order_refund` / `order_returned`: the share refunded so far (key `refund:<refund id>`);
@@ -253,8 +254,8 @@ def _order_event_plan(
             rules=rules,
             programme=programme,
         )
-        if points <= 0:
-            return
+        # Posted even when it earns nothing: the order's earn is decided once, so reading the
+        # log again after a refund has given its burn back cannot earn it anew.
         posting = book.posting(
             key=f"earn:order:{order.pk}",
             kind=TxKind.EARN,
@@ -263,7 +264,7 @@ def _order_event_plan(
             rule=rules.purchase,
             event_id=event["pk"],
         )
-        if posting is not None:
+        if posting is not None and points > 0:
             award_post(
                 book,
                 posting,

@@ -58,11 +58,12 @@ def _system_sum(order_id: int, kinds: tuple[str, ...], account: str, bucket: int
 
 
 def orders_burned(order_ids: Iterable[int]) -> dict[int, int]:
-    """Points spent on each of these orders, net of those given back (one grouped query)."""
+    """Points spent on each of these orders (one grouped query). Refunds giving points back
+    do not lower it: an order's earn is the same whenever the sweep reads its payment."""
     rows = (
         Entry.objects.filter(
             transaction__order_id__in=list(order_ids),
-            transaction__kind__in=(*BURN_KINDS, TxKind.RESTORE),
+            transaction__kind__in=BURN_KINDS,
             account__kind=AccountKind.REDEEMED,
             bucket=Bucket.AVAILABLE,
         )

@@ -21,7 +21,7 @@ from lifelong.loyalty.models import (
     Transaction,
     TxKind,
 )
-from lifelong.loyalty.services import points_redeem
+from lifelong.loyalty.services import points_award, points_redeem
 from lifelong.loyalty.sweeps import loyalty_expire_due, loyalty_release_pending
 from lifelong.loyalty.tests.helpers import (
     assert_consistent,
@@ -218,3 +218,21 @@ def test_purchases_before_the_programme_started_earn_nothing(frozen_time):
     Cursor.objects.filter(name="earning").update(last_event_id=0)
     loyalty_earn()
     assert balances(anna) == (0, 0, 0)
+
+
+def test_an_order_that_earned_nothing_earns_nothing_on_a_replay_after_its_refund(
+    frozen_time,
+):
+    programme_start()
+    anna = CustomerFactory.create()
+    points_award(customer_id=anna.pk, points=42, key="gift")
+    order = order_paid(anna, "O-1", "111")
+    points_redeem(customer_id=anna.pk, points=22, key="burn:O-1", order_id=order.pk)
+    loyalty_earn()  # 89 roubles paid in money: no whole point
+    refund(order, "R-1", "111")
+    loyalty_earn()
+    assert balances(anna) == (42, 0, 0)
+    Cursor.objects.filter(name="earning").update(last_event_id=0)
+    loyalty_earn()
+    assert balances(anna) == (42, 0, 0)
+    assert_consistent()
