@@ -57,8 +57,8 @@ def _migrate() -> None:
 @contextmanager
 def _migration_lock() -> Iterator[None]:
     """One migration at a time: on PostgreSQL a second node starting together waits for the
-    first to finish, then finds nothing left to do. SQLite is one machine's file, and
-    Django's migrate already takes its write lock."""
+    first to finish, then finds nothing left to do. SQLite needs none: it serves one machine
+    with one `lifelong run`."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
