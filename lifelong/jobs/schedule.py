@@ -22,6 +22,8 @@ from lifelong.jobs.models import SweepState
 from lifelong.sweeps import Sweep, sweep_run
 
 log = logging.getLogger(__name__)
+# A due run waiting longer than this is late: the scheduler is down, stuck or overloaded.
+SWEEP_LATE = dt.timedelta(minutes=5)
 
 
 def _zone() -> ZoneInfo:
@@ -122,6 +124,14 @@ class SweepStatus:
     state: SweepState
     lag: dt.timedelta
     next_due: dt.datetime
+
+    @property
+    def late(self) -> bool:
+        return self.lag > SWEEP_LATE
+
+    @property
+    def lag_minutes(self) -> int:
+        return int(self.lag.total_seconds() // 60)
 
 
 def sweeps_status() -> list[SweepStatus]:

@@ -49,13 +49,21 @@ def test_the_page_shows_each_sweep_its_error_and_backlog(frozen_time):
         body = client.get(JOBS).content.decode()
     for sweep in sweeps.SWEEPS:
         assert sweep.name in body
+    for schedule in ("every 5 s", "every 10 min", "hourly", "daily at 03:00"):
+        assert schedule in body
     assert "RuntimeError: odd data" in body
     assert "3 runs in a row" in body
     assert "1.25" in body
-    assert "late by" in body  # the five-second sweeps, a minute on
+    # A minute on, the frequent sweeps are due now; not yet late.
+    assert "now" in body
+    assert "late by" not in body
     assert "None: every event went through." in body
     # Session and user, the sweep states, four backlogs, the set-aside list and its count.
     assert len(queries) <= 12
+    frozen_time.shift(dt.timedelta(minutes=9))
+    body = client.get(JOBS).content.decode()
+    # Ten minutes after the last run the five-second sweeps have waited 9 min 55 s.
+    assert "late by 9 min" in body
 
 
 def test_analysts_see_set_aside_events_but_no_retry_button():

@@ -3,15 +3,14 @@
 `/healthz` answers without a session and is exempt from the HTTPS redirect, so a probe on the
 local port gets an answer. It is 503 only when the database is unreachable or not migrated (the
 node cannot serve); a broker it cannot reach (Celery mode) or a sweep waiting longer than
-`SWEEP_LATE` makes it "degraded" with 200, since the node still serves and taking it out of a
-load balancer would not help.
+`SWEEP_LATE` (lifelong.jobs.schedule) makes it "degraded" with 200, since the node still serves
+and taking it out of a load balancer would not help.
 
 `/metrics` answers only a request bearing LIFELONG_METRICS_TOKEN, and is 404 while it is unset.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 
 from django.conf import settings
@@ -19,7 +18,6 @@ from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
-SWEEP_LATE = dt.timedelta(minutes=5)
 BROKER_TIMEOUT_SECONDS = 2
 
 
@@ -31,7 +29,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         statuses = sweeps_status()
     except DatabaseError:
         return JsonResponse({"status": "database unavailable"}, status=503)
-    late = {s.sweep.name: round(s.lag.total_seconds()) for s in statuses if s.lag > SWEEP_LATE}
+    late = {s.sweep.name: round(s.lag.total_seconds()) for s in statuses if s.late}
     broker = _broker_check() if settings.SCHEDULER == "celery" else "not used"
     healthy = not late and broker in {"ok", "not used"}
     return JsonResponse(

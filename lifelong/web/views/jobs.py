@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,15 +15,32 @@ from lifelong.jobs.backlog import sweep_backlogs
 from lifelong.jobs.schedule import sweeps_status
 from lifelong.journeys.models import SetAsideEvent
 from lifelong.journeys.reactor import set_aside_retry
+from lifelong.sweeps import Sweep
 from lifelong.web.access import object_get, require, staff_user
 
 SET_ASIDE_SHOWN = 100
 
 
+def _schedule_label(sweep: Sweep) -> str:
+    if sweep.daily:
+        return _("daily at %(hour)02d:00") % {"hour": settings.DAILY_SWEEP_HOUR}
+    seconds = sweep.every_seconds
+    if seconds == 3600:
+        return _("hourly")
+    if seconds % 3600 == 0:
+        return _("every %(n)s h") % {"n": seconds // 3600}
+    if seconds % 60 == 0:
+        return _("every %(n)s min") % {"n": seconds // 60}
+    return _("every %(n)s s") % {"n": seconds}
+
+
 @require(VIEW_OPERATIONS)
 def jobs(request: HttpRequest) -> HttpResponse:
     backlogs = sweep_backlogs()
-    rows = [(status, backlogs.get(status.sweep.name)) for status in sweeps_status()]
+    rows = [
+        (status, _schedule_label(status.sweep), backlogs.get(status.sweep.name))
+        for status in sweeps_status()
+    ]
     set_aside = SetAsideEvent.objects.select_related("event").order_by("-set_aside_at", "-pk")
     return render(
         request,
