@@ -12,6 +12,8 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from lifelong.lib.errors import DomainError
+
 # What one event may carry: a customer card shows its events, a journey copies them.
 MAX_BYTES = 64 * 1024
 MAX_SKUS = 1000
@@ -20,12 +22,11 @@ MAX_TEXT = 2000
 _TEXT_NAMES = ("sku", "product", "url", "order_id", "external_id", "currency")
 
 
-class PropertyError(ValueError):
+class PropertyError(DomainError):
     """A reserved property with a value of the wrong shape, or properties too large."""
 
     def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"{name}: {problem}")
-        self.name = name
+        super().__init__(f"{name}: {problem}", field="properties")
 
 
 def properties_check(properties: dict[str, Any]) -> None:
