@@ -127,7 +127,7 @@ class Batch:
         ids = {i for e in events if (i := _order_id(e)) is not None}
         lines = OrderLine.objects.select_related("product").order_by("pk")
         self.orders = Order.objects.prefetch_related(Prefetch("lines", queryset=lines)).in_bulk(ids)
-        self.burned = orders_burned(ids)
+        self.burned = orders_burned(self.orders.values())
         keys = [f"earn:order:{_order_id(e)}" for e in events if e["type"] in EARN_EVENTS]
         keys += [f"award:{e['pk']}:{r.pk}" for e in events for r in rules.events.get(e["type"], [])]
         self.absent = set(keys) - posted_keys(keys)

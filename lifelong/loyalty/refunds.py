@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from lifelong.commerce.models import Order
 from lifelong.loyalty.ledger import Book, lots_by_expiry
@@ -31,13 +31,13 @@ from lifelong.loyalty.models import (
     Bucket,
     DebtPolicy,
     Entry,
+    Hold,
+    HoldStatus,
     Lot,
     Programme,
     Transaction,
     TxKind,
 )
-
-BURN_KINDS = (TxKind.REDEEM, TxKind.CONFIRM)
 
 
 def share_of(earned: int, refunded: Decimal, total: Decimal) -> int:
@@ -57,20 +57,46 @@ def _system_sum(order_id: int, kinds: tuple[str, ...], account: str, bucket: int
     return int(total or 0)
 
 
-def orders_burned(order_ids: Iterable[int]) -> dict[int, int]:
-    """Points spent on each of these orders (one grouped query). Refunds giving points back
-    do not lower it: an order's earn is the same whenever the sweep reads its payment."""
+def _confirmed_holds(orders: Iterable[Order]) -> list[tuple[int, int, str, int]]:
+    """(hold, customer, order external id, points) of the confirmed holds on these orders.
+
+    A hold names its order by external id (checkout reserves before the shop sends the
+    order), so this is how a confirmed checkout's points reach the order's earn and refunds.
+    """
+    by_customer = {(o.customer_id, o.external_id) for o in orders}
+    rows = Hold.objects.filter(
+        status=HoldStatus.CONFIRMED,
+        order_external_id__in={external_id for _c, external_id in by_customer},
+    ).values_list("pk", "customer_id", "order_external_id", "confirmed_points")
+    return [
+        (pk, customer, external_id, int(points or 0))
+        for pk, customer, external_id, points in rows
+        if (customer, external_id) in by_customer
+    ]
+
+
+def orders_burned(orders: Iterable[Order]) -> dict[int, int]:
+    """Points spent on each of these orders: redeemed against it, and confirmed holds on it
+    (a few queries for all). Refunds giving points back do not lower it: an order's earn is
+    the same whenever the sweep reads its payment."""
+    orders = list(orders)
+    burned: dict[int, int] = defaultdict(int)
     rows = (
         Entry.objects.filter(
-            transaction__order_id__in=list(order_ids),
-            transaction__kind__in=BURN_KINDS,
+            transaction__order_id__in=[o.pk for o in orders],
+            transaction__kind=TxKind.REDEEM,
             account__kind=AccountKind.REDEEMED,
             bucket=Bucket.AVAILABLE,
         )
         .values_list("transaction__order_id")
         .annotate(s=Sum("points"))
     )
-    return {order_id: int(total) for order_id, total in rows}
+    for order_id, total in rows:
+        burned[order_id] += int(total)
+    order_of = {(o.customer_id, o.external_id): o.pk for o in orders}
+    for _pk, customer, external_id, points in _confirmed_holds(orders):
+        burned[order_of[(customer, external_id)]] += points
+    return dict(burned)
 
 
 def order_reverse(
@@ -157,7 +183,10 @@ def _tx_issued(tx: Transaction, bucket: int) -> int:
 def _burn_give_back(
     book: Book, *, order: Order, refunded: Decimal, key: str, **reason: Any
 ) -> None:
-    burned = _system_sum(order.pk, BURN_KINDS, AccountKind.REDEEMED, 1)
+    holds = _confirmed_holds([order])
+    burned = _system_sum(order.pk, (TxKind.REDEEM,), AccountKind.REDEEMED, 1) + sum(
+        points for _pk, _c, _e, points in holds
+    )
     restored = -_system_sum(order.pk, (TxKind.RESTORE,), AccountKind.REDEEMED, 1)
     due = share_of(burned, refunded, order.total) - restored
     if due <= 0:
@@ -165,17 +194,19 @@ def _burn_give_back(
     posting = book.posting(key=f"{key}:restore", kind=TxKind.RESTORE, order_id=order.pk, **reason)
     if posting is None:
         return
-    # What each lot gave to the order's burns, less what was given back to it already.
+    # What each lot gave to the order's burns (redeems; holds less what their confirm gave
+    # back), less what refunds gave back to it already.
+    hold_keys = [k for pk, *_ in holds for k in (f"hold:{pk}", f"hold:{pk}:confirm")]
     open_by_lot: dict[int, int] = defaultdict(int)
     rows = Entry.objects.filter(
-        transaction__order_id=order.pk,
-        transaction__kind__in=(*BURN_KINDS, TxKind.RESTORE),
+        Q(transaction__order_id=order.pk, transaction__kind__in=(TxKind.REDEEM, TxKind.RESTORE))
+        | Q(transaction__key__in=hold_keys),
         account_id=book.account.pk,
         lot__isnull=False,
     ).values_list("lot_id", "points", "transaction__kind")
     for lot_id, points, kind in rows:
-        # Burns drew (negative); give-backs returned (positive; an at-once expiry is not one).
-        if kind in BURN_KINDS or points > 0:
+        # Draws are negative; give-backs positive (an at-once expiry after one is not one).
+        if kind in (TxKind.REDEEM, TxKind.HOLD) or points > 0:
             open_by_lot[lot_id] -= points
     lots = [book.lot_get(lot_id) for lot_id, n in open_by_lot.items() if n > 0]
     left = due
