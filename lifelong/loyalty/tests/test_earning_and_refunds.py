@@ -17,6 +17,8 @@ from lifelong.loyalty.models import (
     EarningRule,
     Entry,
     Lot,
+    RateMode,
+    Rounding,
     RuleKind,
     Transaction,
     TxKind,
@@ -236,3 +238,23 @@ def test_an_order_that_earned_nothing_earns_nothing_on_a_replay_after_its_refund
     loyalty_earn()
     assert balances(anna) == (42, 0, 0)
     assert_consistent()
+
+
+@pytest.mark.parametrize(
+    ("rounding", "mode", "rate", "expected"),
+    [
+        (Rounding.DOWN, RateMode.PER_ROUBLES, "1", 19),  # 19.9
+        (Rounding.NEAREST, RateMode.PER_ROUBLES, "1", 20),
+        (Rounding.DOWN, RateMode.PERCENT, "5", 49),  # 5 % of 1 990 ₽ at 2 ₽ a point: 49.75
+        (Rounding.NEAREST, RateMode.PERCENT, "5", 50),
+    ],
+)
+def test_the_rate_and_the_rounding_rule_are_the_programmes(
+    frozen_time, rounding, mode, rate, expected
+):
+    programme_start(rounding=rounding, point_value=Decimal(2))
+    EarningRule.objects.filter(kind=RuleKind.PURCHASE).update(mode=mode, rate=Decimal(rate))
+    anna = CustomerFactory.create()
+    order_paid(anna, "O-1", "1990")
+    loyalty_earn()
+    assert balances(anna)[1] == expected
