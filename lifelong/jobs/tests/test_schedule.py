@@ -265,3 +265,55 @@ def test_a_release_that_changes_a_sweeps_interval_or_makes_it_daily_does_not_sta
     frozen_time.move_to(_local(3, 3, 0, 10))
     sweeps_run_due()
     assert RUNS["often"] == 4
+
+
+RUN_TIMES: list[tuple[str, dt.datetime]] = []
+HOURLY = sweeps.Sweep("test.hourly", f"{__name__}:hourly_sweep", 3600)
+DAILY_NOTED = sweeps.Sweep(
+    "test.daily_noted", f"{__name__}:daily_noted_sweep", sweeps.DAY, daily=True
+)
+
+
+def hourly_sweep() -> None:
+    from lifelong import clock
+
+    RUN_TIMES.append(("test.hourly", clock.now()))
+
+
+def daily_noted_sweep() -> None:
+    from lifelong import clock
+
+    RUN_TIMES.append(("test.daily_noted", clock.now()))
+
+
+@pytest.mark.django_db
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, 2 * 86400), st.integers(1, 3)), min_size=1, max_size=25
+    ),
+    hour=st.integers(0, 23),
+)
+def test_schedulers_ticking_at_any_times_run_each_slot_once_and_never_skip_the_current(steps, hour):
+    """However far apart the ticks and however many schedulers tick at once, each slot runs
+    at most once, and after a tick every sweep has run its current slot."""
+    import time_machine
+
+    SweepState.objects.all().delete()
+    RUN_TIMES.clear()
+    now = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
+    # Patched per example: hypothesis runs them all inside one call of the test.
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(DAILY_SWEEP_HOUR=hour, TIME_ZONE="Europe/Moscow"),
+    ):
+        patch.setattr(sweeps, "SWEEPS", (HOURLY, DAILY_NOTED))
+        for seconds, schedulers in steps:
+            now += dt.timedelta(seconds=seconds)
+            with time_machine.travel(now, tick=False):
+                for _ in range(schedulers):
+                    sweeps_run_due()
+            for sweep in (HOURLY, DAILY_NOTED):
+                runs = [at for name, at in RUN_TIMES if name == sweep.name]
+                slots = [sweep_slot(sweep, at) for at in runs]
+                assert len(slots) == len(set(slots))
+                assert slots[-1] == sweep_slot(sweep, now)
