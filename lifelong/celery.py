@@ -27,7 +27,7 @@ class SweepFailed(Exception):
 @app.task(name="lifelong.sweep", acks_late=True, reject_on_worker_lost=True)
 def run_sweep(name: str) -> None:
     from lifelong.jobs.schedule import sweep_run_if_due
-    from lifelong.sweeps import sweep_by_name
+    from lifelong.jobs.sweeps import sweep_by_name
 
     # Each sweep is its own task, so one failing never holds the others back; the failure is
     # logged and recorded as everywhere else and not retried (its next slot runs it again).
@@ -42,13 +42,13 @@ def sweep_queue(name: str) -> str:
 
 def worker_queues() -> list[str]:
     """What a worker consumes unless told otherwise: every sweep and Celery's default queue."""
-    from lifelong.sweeps import SWEEPS
+    from lifelong.jobs.sweeps import SWEEPS
 
     return [app.conf.task_default_queue, *(sweep_queue(s.name) for s in SWEEPS)]
 
 
 def _beat_schedule() -> dict[str, dict[str, object]]:
-    from lifelong.sweeps import SWEEPS
+    from lifelong.jobs.sweeps import SWEEPS
 
     schedule: dict[str, dict[str, object]] = {}
     for s in SWEEPS:

@@ -225,8 +225,9 @@ def cmd_createadmin(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from django.conf import settings
 
-    from lifelong import clock, sweeps
+    from lifelong import clock
     from lifelong.demo.generator import DemoRefused, demo_build, demo_refuse_foreign_data
+    from lifelong.jobs import sweeps
 
     _migrate()
     try:

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Q
 
-from lifelong import clock, sweeps
+from lifelong import clock
 from lifelong.commerce.models import Order, OrderLine, OrderStatus
 from lifelong.commerce.services import LineInput, order_upsert
 from lifelong.customers.models import Channel, Customer, Purpose
@@ -30,6 +30,7 @@ from lifelong.demo.catalogue import AROMA, CATEGORIES, COURSES, ITEMS, MATS, TEA
 from lifelong.demo.people import CUSTOMER_PREFIX
 from lifelong.demo.purchases import ORDER_PREFIX
 from lifelong.events.services import event_record
+from lifelong.jobs import sweeps
 from lifelong.journeys.models import Enrollment, Journey
 from lifelong.messaging.models import WEBHOOK, Message
 from lifelong.messaging.services import (

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from lifelong import clock, sweeps
+from lifelong import clock
+from lifelong.jobs import sweeps
 from lifelong.jobs.models import SweepState
-from lifelong.sweeps import Sweep, sweep_run
+from lifelong.jobs.sweeps import Sweep, sweep_run
 
 log = logging.getLogger(__name__)
 # A due run waiting longer than this is late: the scheduler is down, stuck or overloaded.

@@ -27,7 +27,7 @@ def no_heartbeat():
 
 @pytest.mark.django_db(transaction=True)
 def test_beat_schedule_covers_every_sweep_and_worker_runs_one(no_heartbeat):
-    from lifelong.sweeps import SWEEPS
+    from lifelong.jobs.sweeps import SWEEPS
 
     assert set(app.conf.beat_schedule) == {s.name for s in SWEEPS}
     key, _ = api_key_create(name="shop", scopes=["read"])

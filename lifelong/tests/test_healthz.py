@@ -12,8 +12,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from prometheus_client.parser import text_string_to_metric_families
 
-from lifelong import clock, sweeps
+from lifelong import clock
 from lifelong.factories import CustomerFactory
+from lifelong.jobs import sweeps
 from lifelong.jobs.models import SweepState
 from lifelong.jobs.schedule import sweep_slot
 from lifelong.messaging.dispatch import dispatch_due

@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from lifelong import clock, sweeps
+from lifelong import clock
 from lifelong.accounts.services import api_key_create
 from lifelong.analytics.models import RollupState
 from lifelong.celery import SweepFailed, run_sweep
@@ -29,6 +29,7 @@ from lifelong.customers.models import Customer
 from lifelong.demo.generator import demo_build
 from lifelong.events.models import IdempotentRequest
 from lifelong.factories import CustomerFactory, OrderFactory
+from lifelong.jobs import sweeps
 from lifelong.jobs.schedule import EmbeddedScheduler
 from lifelong.segments.models import ClvModelFit, ClvProblem, CustomerState
 from lifelong.segments.scoring import SCORES
@@ -194,7 +195,7 @@ def _failure_logged(caplog) -> bool:
 
 @pytest.mark.django_db
 def test_a_failing_sweep_leaves_the_others_running(failing_first, caplog):
-    with caplog.at_level(logging.ERROR, logger="lifelong.sweeps"):
+    with caplog.at_level(logging.ERROR, logger="lifelong.jobs.sweeps"):
         assert sweeps.run_all() == [FAILING.name]
     assert not IdempotentRequest.objects.exists()
     assert _failure_logged(caplog)
@@ -211,7 +212,7 @@ def test_simulate_goes_on_past_a_failing_sweep_and_says_so(failing_first, capsys
 
 @pytest.mark.django_db
 def test_a_celery_sweep_task_fails_alone_and_is_logged(failing_first, caplog):
-    with caplog.at_level(logging.ERROR, logger="lifelong.sweeps"):
+    with caplog.at_level(logging.ERROR, logger="lifelong.jobs.sweeps"):
         failed = run_sweep.apply(args=(FAILING.name,))
     assert failed.failed() and isinstance(failed.result, SweepFailed)
     assert _failure_logged(caplog)
@@ -224,7 +225,7 @@ def test_the_embedded_scheduler_runs_the_next_sweep_after_a_failure(monkeypatch,
     monkeypatch.setattr(sweeps, "SWEEPS", (FAILING, NOTING))
     RAN.clear()
     scheduler = EmbeddedScheduler()
-    with caplog.at_level(logging.ERROR, logger="lifelong.sweeps"):
+    with caplog.at_level(logging.ERROR, logger="lifelong.jobs.sweeps"):
         scheduler.start()
         try:
             assert RAN.wait(30)

@@ -11,11 +11,11 @@ import pytest
 
 from lifelong.api.tests.conftest import ApiClient, make_key
 from lifelong.factories import CustomerFactory
+from lifelong.jobs.sweeps import sweep_by_name
 from lifelong.loyalty.holds import loyalty_holds_expire
 from lifelong.loyalty.models import Account, EarningRule, Hold, Lot, RuleKind, Transaction
 from lifelong.loyalty.services import points_award
 from lifelong.loyalty.tests.helpers import assert_consistent, programme_start
-from lifelong.sweeps import sweep_by_name
 
 pytestmark = pytest.mark.django_db
 

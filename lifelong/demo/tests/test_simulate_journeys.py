@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from lifelong import clock, sweeps
+from lifelong import clock
 from lifelong.commerce.models import OrderLine
 from lifelong.commerce.services import LineInput, order_upsert
 from lifelong.customers.models import Consent, Customer, Purpose
@@ -20,6 +20,7 @@ from lifelong.demo.reactions import LIGHT_SWEEPS, Audience, demo_reactions_apply
 from lifelong.events.models import Event
 from lifelong.events.services import event_record
 from lifelong.factories import CustomerFactory
+from lifelong.jobs import sweeps
 from lifelong.journeys.library import LIBRARY, library_install
 from lifelong.journeys.models import Enrollment, EnrollmentStatus, Journey, JourneyStatus
 from lifelong.journeys.reactor import journeys_react

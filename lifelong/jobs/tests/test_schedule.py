@@ -17,8 +17,8 @@ from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifelong import sweeps
 from lifelong.celery import _beat_schedule, app, run_sweep, sweep_queue, worker_queues
+from lifelong.jobs import sweeps
 from lifelong.jobs.models import SweepState
 from lifelong.jobs.schedule import (
     next_due,

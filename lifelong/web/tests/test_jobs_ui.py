@@ -10,10 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from lifelong import sweeps
 from lifelong.accounts.models import AuditLog, Role
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
+from lifelong.jobs import sweeps
 from lifelong.jobs.models import SweepState
 from lifelong.jobs.schedule import sweeps_run_due
 from lifelong.journeys.models import SetAsideEvent

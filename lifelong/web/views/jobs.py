@@ -13,9 +13,9 @@ from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW_OPERATIONS
 from lifelong.accounts.services import audit_record
 from lifelong.jobs.backlog import sweep_backlogs
 from lifelong.jobs.schedule import sweeps_status
+from lifelong.jobs.sweeps import Sweep
 from lifelong.journeys.models import SetAsideEvent
 from lifelong.journeys.reactor import set_aside_retry
-from lifelong.sweeps import Sweep
 from lifelong.web.access import object_get, require, staff_user
 
 SET_ASIDE_SHOWN = 100

@@ -14,7 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 
+from django.db.models import F
+
 from lifelong import clock
+from lifelong.jobs.models import SweepState
 
 log = logging.getLogger(__name__)
 DAY = 86400
@@ -55,6 +58,7 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("messaging.dispatch_due", "lifelong.messaging.dispatch:dispatch_due", 5),
     # Earn from new events, then release, then expire: a lot is never expired while pending.
     Sweep("loyalty.earn", "lifelong.loyalty.earning:loyalty_earn", 10),
+    Sweep("loyalty.merges_follow", "lifelong.loyalty.merges:loyalty_merges_follow", 600),
     Sweep("loyalty.release_pending", "lifelong.loyalty.sweeps:loyalty_release_pending", 600),
     Sweep("loyalty.expire_due", "lifelong.loyalty.sweeps:loyalty_expire_due", 3600),
     Sweep("loyalty.holds_expire", "lifelong.loyalty.holds:loyalty_holds_expire", 60),
@@ -86,10 +90,6 @@ def sweep_run(sweep: Sweep) -> bool:
 
 
 def _run_record(sweep: Sweep, *, started_at: dt.datetime, seconds: float, error: str) -> None:
-    from django.db.models import F
-
-    from lifelong.jobs.models import SweepState
-
     failed = int(bool(error))
     SweepState.objects.bulk_create([SweepState(name=sweep.name)], ignore_conflicts=True)
     SweepState.objects.filter(name=sweep.name).update(
