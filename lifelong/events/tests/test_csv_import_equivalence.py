@@ -231,8 +231,8 @@ CUSTOMER_ROW = st.tuples(
 )
 
 
-def _customers_state() -> dict[str, object]:
-    customers = {}
+def _customers_state() -> dict[str | None, object]:
+    customers: dict[str | None, object] = {}
     for customer in Customer.objects.order_by("external_id"):
         events = [
             (
