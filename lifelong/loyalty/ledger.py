@@ -104,6 +104,8 @@ class Book:
         self.system_ids = system
         self.postings: list[Posting] = []
         self.touched: dict[int, Lot] = {}
+        # Set by `move`: a posting of another book may change this account (a merge does).
+        self.changed = False
         self._lots: list[Lot] | None = None
         self._keys: set[str] = set()
         # Keys a caller found missing from the ledger in bulk, under the same locks.
@@ -170,6 +172,7 @@ class Book:
         if points == 0:
             return
         posting.entries.append((self.account.pk, bucket, points, lot))
+        self.changed = True
         field_name = BUCKET_FIELDS[bucket]
         setattr(self.account, field_name, getattr(self.account, field_name) + points)
         if lot is not None:
@@ -289,9 +292,9 @@ def ledger_write(books: list[Book]) -> list[Transaction]:
     )
     _rows_update(Lot, ["remaining", "released"], [lot for b in books for lot in b.touched.values()])
     # The rows are locked by their books: the values planned in memory are current.
-    _rows_update(Account, list(BUCKET_FIELDS.values()), [b.account for b in books if b.postings])
+    _rows_update(Account, list(BUCKET_FIELDS.values()), [b.account for b in books if b.changed])
     for book in books:
-        book.postings, book.touched = [], {}
+        book.postings, book.touched, book.changed = [], {}, False
     return created
 
 

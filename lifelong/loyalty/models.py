@@ -248,6 +248,7 @@ class TxKind(models.TextChoices):
     REVERSE = "reverse", _("Taken back: refund or cancellation")
     RESTORE = "restore", _("Given back: refund or cancellation")
     ADJUST = "adjust", _("Adjusted by staff")
+    MERGE = "merge", _("Moved from a merged customer")
     # Posted by the checkout API (see ledger.py, "Holds").
     HOLD = "hold", _("Held at checkout")
     CONFIRM = "confirm", _("Checkout confirmed")

@@ -144,7 +144,8 @@ def _earn_take_back(
     if posting is None:
         return
     if due > 0:
-        own = book.lot_get(lot.pk) if lot else None
+        # After a customer merge the order's lot may be the merged customer's (moved empty).
+        own = book.lot_get(lot.pk) if lot and lot.customer_id == book.customer_id else None
         from_lot = min(due, own.remaining) if own else 0
         if own and from_lot:
             book.move(posting, own.bucket, -from_lot, own)
