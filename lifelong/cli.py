@@ -1,7 +1,7 @@
 """The `lifelong` command: one entry point for operators.
 
 lifelong demo [--no-serve] [--customers N] [--seed S]
-lifelong run [--host H] [--port P] [--no-sweeps]
+lifelong run [--host H] [--port P]
 lifelong migrate               (its own step when LIFELONG_SCHEDULER=celery)
 lifelong worker [--beat] [--queues Q,...]
 lifelong beat
@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _migrate()
     if settings.PRODUCTION:
         call_command("collectstatic", interactive=False, verbosity=0)
-    serve(host=args.host, port=args.port, sweeps=not args.no_sweeps)
+    serve(host=args.host, port=args.port)
     return 0
 
 
@@ -108,7 +108,7 @@ def _simulated_clock_warn() -> None:
         )
 
 
-def serve(*, host: str, port: int, sweeps: bool = True) -> None:
+def serve(*, host: str, port: int) -> None:
     """Serve the web app with waitress and, in the embedded mode, the sweeps on a scheduler
     thread (never with LIFELONG_SCHEDULER=celery: beat and the workers run them)."""
     from django.conf import settings
@@ -118,7 +118,7 @@ def serve(*, host: str, port: int, sweeps: bool = True) -> None:
     from lifelong.wsgi import application, waitress_server
 
     embedded = settings.SCHEDULER == "embedded"
-    scheduler = EmbeddedScheduler() if sweeps and embedded else None
+    scheduler = EmbeddedScheduler() if embedded else None
     if scheduler is not None:
         scheduler.start()
     app = application if settings.PRODUCTION else StaticFilesHandler(application)
@@ -290,11 +290,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="serve the web app with the embedded scheduler")
     add_serve_options(p)
-    p.add_argument(
-        "--no-sweeps",
-        action="store_true",
-        help="serve only: Celery beat and workers run the sweeps (distributed mode)",
-    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("migrate", help="bring the database schema up to date")

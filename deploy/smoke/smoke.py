@@ -199,7 +199,7 @@ def smoke(tmp: Path, processes: Processes, services: Services) -> None:
     lifelong = str(bin_dir / "lifelong")
 
     print("== install steps of docs/deployment.md", flush=True)
-    run([lifelong, "manage", "migrate", "--noinput", "-v", "0"], env=env, cwd=state)
+    run([lifelong, "migrate"], env=env, cwd=state)
     run(
         [lifelong, "createadmin", "--username", OWNER, "--password", OWNER_PASSWORD],
         env=env,
