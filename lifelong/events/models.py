@@ -159,3 +159,21 @@ class ImportJob(models.Model):
         if not self.total_rows:
             return 100 if self.status == ImportStatus.DONE else 0
         return min(100, self.processed_rows * 100 // self.total_rows)
+
+
+class SetAsideEvent(models.Model):
+    """An event a cursor-driven sweep (a reactor) could not process.
+
+    It is set aside so that one bad row never stops the log for everyone; staff see it on the
+    Jobs page and retry it once the cause is fixed. `reactor` names the sweep's cursor.
+    """
+
+    reactor = models.CharField(max_length=40)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    error = models.TextField()
+    set_aside_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reactor", "event"], name="set_aside_event_unique")
+        ]

@@ -141,18 +141,3 @@ class ReactorCursor(models.Model):
     name = models.CharField(max_length=40, unique=True)
     last_event_id = models.BigIntegerField(default=0)
 
-
-class SetAsideEvent(models.Model):
-    """An event a reactor could not process. It is set aside so that one bad row never stops
-    the log for everyone; staff see it on the health page and retry it once the cause is fixed.
-    """
-
-    reactor = models.CharField(max_length=40)
-    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+")
-    error = models.TextField()
-    set_aside_at = models.DateTimeField(default=clock.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["reactor", "event"], name="set_aside_event_unique")
-        ]

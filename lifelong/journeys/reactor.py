@@ -22,6 +22,7 @@ from lifelong.commerce.models import Product
 from lifelong.customers.models import Customer
 from lifelong.events.models import Event
 from lifelong.events.services import event_record
+from lifelong.events.set_aside import event_alone, set_aside_forget
 from lifelong.journeys.definition import Definition, Trigger
 from lifelong.journeys.models import (
     Enrollment,
@@ -30,7 +31,6 @@ from lifelong.journeys.models import (
     JourneyStatus,
     JourneyVersion,
     ReactorCursor,
-    SetAsideEvent,
 )
 from lifelong.journeys.services import CURSOR, enrollment_start, reactor_cursor_ensure
 
@@ -104,19 +104,9 @@ def _react_one(
     event: dict[str, Any], journeys: list[tuple[Journey, Definition]], now: dt.datetime
 ) -> bool:
     """React to one event in a savepoint; on failure set it aside. True when it went through."""
-    try:
-        with transaction.atomic():
-            _react([event], journeys, now)
-    except Exception as exc:
-        log.error("journeys.event_set_aside", extra={"event_id": event["pk"]}, exc_info=True)
-        SetAsideEvent.objects.update_or_create(
-            reactor=CURSOR,
-            event_id=event["pk"],
-            defaults={"error": f"{type(exc).__name__}: {exc}"[:2000], "set_aside_at": now},
-        )
-        return False
-    SetAsideEvent.objects.filter(reactor=CURSOR, event_id=event["pk"]).delete()
-    return True
+    return event_alone(
+        reactor=CURSOR, event_id=event["pk"], work=lambda: _react([event], journeys, now)
+    )
 
 
 def set_aside_retry(*, event_id: int) -> bool:
@@ -131,7 +121,7 @@ def set_aside_retry(*, event_id: int) -> bool:
         .first()
     )
     if event is None:
-        SetAsideEvent.objects.filter(reactor=CURSOR, event_id=event_id).delete()
+        set_aside_forget(reactor=CURSOR, event_id=event_id)
         return False
     return _react_one(dict(event), _triggered_journeys(), clock.now())
 

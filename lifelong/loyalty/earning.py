@@ -16,7 +16,7 @@ posting in memory and writes them all with a few bulk statements:
 Dates come from the event (a lot's pending period and expiry count from `occurred_at`) and
 caps count earlier awards by `occurred_at`, so reading the same stream again, or from
 scratch, posts the same points: every key is posted once. Purchases made before the
-programme started earn nothing. An event that cannot be posted is set aside (`SetAside`)
+programme started earn nothing. An event that cannot be posted is set aside (`events.SetAsideEvent`)
 so the log keeps moving, as the journey reactor does.
 """
 
@@ -33,6 +33,7 @@ from django.db.models import Max, Prefetch
 
 from lifelong.commerce.models import Order, OrderLine, Refund
 from lifelong.events.models import Event
+from lifelong.events.set_aside import event_alone, set_aside_forget
 from lifelong.loyalty.ledger import Book, book_lock_many, ledger_write, posted_keys
 from lifelong.loyalty.models import (
     Cursor,
@@ -41,7 +42,6 @@ from lifelong.loyalty.models import (
     RateMode,
     Rounding,
     RuleKind,
-    SetAside,
     Transaction,
     TxKind,
 )
@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
 CURSOR = "earning"
+# Under which name this sweep's set-aside events are kept (events.SetAsideEvent.reactor).
+SET_ASIDE = "loyalty.earning"
 EARN_EVENTS = ("order_paid", "order_delivered")
 REVERSE_EVENTS = ("order_cancelled", "order_refunded")
 REFUND_EVENTS = ("order_refund", "order_returned")
@@ -195,19 +197,13 @@ def _earn_batch(batch_size: int, programme: Programme) -> int:
 
 def _event_post_alone(event: dict[str, Any], rules: Rules, programme: Programme) -> bool:
     """Post one event in a savepoint; on failure set it aside. True when it went through."""
-    try:
-        with transaction.atomic():
-            book = Book.open(customer_id=event["customer_id"])
-            _event_plan(book, event, Batch([event], rules), rules, programme)
-            ledger_write([book])
-    except Exception as exc:
-        log.error("loyalty.event_set_aside", extra={"event_id": event["pk"]}, exc_info=True)
-        SetAside.objects.update_or_create(
-            event_id=event["pk"], defaults={"error": f"{type(exc).__name__}: {exc}"[:2000]}
-        )
-        return False
-    SetAside.objects.filter(event_id=event["pk"]).delete()
-    return True
+
+    def post() -> None:
+        book = Book.open(customer_id=event["customer_id"])
+        _event_plan(book, event, Batch([event], rules), rules, programme)
+        ledger_write([book])
+
+    return event_alone(reactor=SET_ASIDE, event_id=event["pk"], work=post)
 
 
 def set_aside_retry(*, event_id: int) -> bool:
@@ -218,7 +214,7 @@ def set_aside_retry(*, event_id: int) -> bool:
         .first()
     )
     if event is None:
-        SetAside.objects.filter(event_id=event_id).delete()
+        set_aside_forget(reactor=SET_ASIDE, event_id=event_id)
         return False
     return _event_post_alone(dict(event), Rules(), Programme.current())
 

@@ -398,16 +398,6 @@ class Cursor(models.Model):
     last_event_id = models.BigIntegerField(default=0)
 
 
-class SetAside(models.Model):
-    """An event the earning sweep could not post; kept so the log moves on, retried by staff."""
-
-    event = models.OneToOneField(
-        "events.Event", on_delete=models.CASCADE, related_name="+", db_constraint=False
-    )
-    error = models.TextField()
-    set_aside_at = models.DateTimeField(default=clock.now)
-
-
 class HoldStatus(models.TextChoices):
     OPEN = "open", _("Open")
     CONFIRMED = "confirmed", _("Confirmed")

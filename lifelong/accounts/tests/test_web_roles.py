@@ -17,10 +17,9 @@ from lifelong.accounts.permissions import (
     WORK_TASKS,
     role_allows,
 )
-from lifelong.events.models import Event, ImportJob
+from lifelong.events.models import Event, ImportJob, SetAsideEvent
 from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
-from lifelong.journeys.models import SetAsideEvent
 from lifelong.journeys.services import journey_create
 from lifelong.messaging.models import Message, Template
 from lifelong.segments.models import Segment

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
+from lifelong.events.models import SetAsideEvent
 from lifelong.events.services import event_record
 from lifelong.factories import CustomerFactory, ProductFactory
 from lifelong.journeys.models import (
@@ -16,7 +17,6 @@ from lifelong.journeys.models import (
     Journey,
     JourneyStatus,
     ReactorCursor,
-    SetAsideEvent,
 )
 from lifelong.journeys.reactor import CURSOR, journeys_react, set_aside_retry
 from lifelong.journeys.services import journey_create, journey_status_set

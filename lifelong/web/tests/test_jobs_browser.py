@@ -8,9 +8,8 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from lifelong.accounts.models import Role
-from lifelong.events.models import Event
+from lifelong.events.models import Event, SetAsideEvent
 from lifelong.factories import CustomerFactory, UserFactory
-from lifelong.journeys.models import SetAsideEvent
 
 pytestmark = pytest.mark.browser
 

@@ -11,12 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from lifelong.accounts.models import AuditLog, Role
-from lifelong.events.models import Event
+from lifelong.events.models import Event, SetAsideEvent
 from lifelong.factories import CustomerFactory
 from lifelong.jobs import sweeps
 from lifelong.jobs.models import SweepState
 from lifelong.jobs.schedule import sweeps_run_due
-from lifelong.journeys.models import SetAsideEvent
 from lifelong.web.tests.conftest import logged_in, staff
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +90,20 @@ def test_a_retry_that_goes_through_removes_the_row_and_is_audited():
     response = client.post(reverse("web:set_aside_retry", args=[aside.pk]))
     assert response.status_code == 302
     assert not SetAsideEvent.objects.exists()
-    entry = AuditLog.objects.get(action="journeys.set_aside_retry")
+    entry = AuditLog.objects.get(action="jobs.set_aside_retry")
     assert entry.object_id == str(aside.event_id)
     assert entry.changes == {"went_through": True}
+
+
+def test_an_event_the_loyalty_programme_set_aside_is_listed_and_retried_by_its_own_sweep():
+    from lifelong.loyalty.earning import SET_ASIDE
+
+    event = Event.objects.create(customer=CustomerFactory.create(), type="review_published")
+    aside = SetAsideEvent.objects.create(reactor=SET_ASIDE, event=event, error="TypeError: x")
+    client = logged_in(staff(Role.OWNER))
+    page = client.get(JOBS, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "loyalty programme" in page and "TypeError: x" in page
+    response = client.post(reverse("web:set_aside_retry", args=[aside.pk]))
+    assert response.status_code == 302
+    # The loyalty earning posted it (nothing to earn for it now), so it left the list.
+    assert not SetAsideEvent.objects.exists()

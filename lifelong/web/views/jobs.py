@@ -1,6 +1,8 @@
-"""The Jobs page: how each sweep is doing, and the events the journeys had to set aside."""
+"""The Jobs page: how each sweep is doing, and the events the reactors had to set aside."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,14 +13,20 @@ from django.views.decorators.http import require_POST
 
 from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW_OPERATIONS
 from lifelong.accounts.services import audit_record
+from lifelong.events.models import SetAsideEvent
 from lifelong.jobs.backlog import sweep_backlogs
 from lifelong.jobs.schedule import sweeps_status
 from lifelong.jobs.sweeps import Sweep
-from lifelong.journeys.models import SetAsideEvent
-from lifelong.journeys.reactor import set_aside_retry
+from lifelong.journeys import reactor as journeys_reactor
+from lifelong.loyalty import earning as loyalty_earning
 from lifelong.web.access import object_get, require, staff_user
 
 SET_ASIDE_SHOWN = 100
+# Each reactor that sets events aside, with what processes one of its events again.
+RETRIES: dict[str, Callable[..., bool]] = {
+    journeys_reactor.CURSOR: journeys_reactor.set_aside_retry,
+    loyalty_earning.SET_ASIDE: loyalty_earning.set_aside_retry,
+}
 
 
 def _schedule_label(sweep: Sweep) -> str:
@@ -53,15 +61,16 @@ def jobs(request: HttpRequest) -> HttpResponse:
     )
 
 
-# Journeys are the marketers' (and owners') business, so retrying their events is too.
+# Journeys and the loyalty programme are the marketers' (and owners') business, so retrying
+# their events is too.
 @require(MANAGE_MARKETING)
 @require_POST
 def set_aside_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     aside = object_get(request, SetAsideEvent, pk, MANAGE_MARKETING)
-    went_through = set_aside_retry(event_id=aside.event_id)
+    went_through = RETRIES[aside.reactor](event_id=aside.event_id)
     audit_record(
         actor=staff_user(request),
-        action="journeys.set_aside_retry",
+        action="jobs.set_aside_retry",
         object_type="events.event",
         object_id=str(aside.event_id),
         changes={"went_through": went_through},
