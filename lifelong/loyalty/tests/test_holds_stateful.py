@@ -29,10 +29,17 @@ from hypothesis.stateful import (
 
 from lifelong.accounts.models import ApiScope
 from lifelong.accounts.services import api_key_create
+from lifelong.loyalty.earning import loyalty_earn
 from lifelong.loyalty.holds import loyalty_holds_expire
 from lifelong.loyalty.models import Lot
 from lifelong.loyalty.services import points_award
-from lifelong.loyalty.tests.test_ledger_stateful import LedgerMachine, MCustomer, MLot
+from lifelong.loyalty.tests.test_ledger_stateful import (
+    LedgerMachine,
+    MCustomer,
+    MLot,
+    MOrder,
+    _order,
+)
 
 API = "/api/v1/loyalty"
 
@@ -83,27 +90,31 @@ class HoldsMachine(LedgerMachine):
         self.calls.append(Call(path, body, key, response.status_code, response.content))
         return response
 
-    def _give_back(self, hold: MHold, points: int) -> None:
+    def _give_back(self, hold: MHold, points: int) -> dict[int, int]:
+        """Give `points` back to the hold's lots, latest-expiring first; what each lot got."""
         lots = {lot.id: lot for lot in self.model[hold.customer].lots}
         drawn: list[MLot] = sorted(
             (lots[i] for i in hold.drawn), key=lambda lot: (lot.expires_at, lot.id), reverse=True
         )
+        given: dict[int, int] = {}
         for lot in drawn:
             n = min(points, hold.drawn[lot.id])
             if n <= 0:
                 break
             points -= n
+            given[lot.id] = n
             if lot.released and lot.expires_at <= self.now:
                 lot.expired += n
             else:
                 lot.remaining += n
+        return given
 
-    def _close(self, hold: MHold, status: str, spent: int = 0) -> None:
+    def _close(self, hold: MHold, status: str, spent: int = 0) -> dict[int, int]:
         mc = self.model[hold.customer]
         assert isinstance(mc, MHoldCustomer)
         mc.held -= hold.points
-        self._give_back(hold, hold.points - spent)
         hold.status = status
+        return self._give_back(hold, hold.points - spent)
 
     # Spendable lots of many ages, so that holds draw from several and expiry falls between.
     @rule(who=st.integers(0, 1), points=st.integers(1, 60))
@@ -135,6 +146,51 @@ class HoldsMachine(LedgerMachine):
         assert self._draw(mc, points, hold.drawn) == points
         mc.held += points
         self.holds[response.json()["id"]] = hold
+
+    # The shop's checkout: points held and confirmed (perhaps for less) against the order,
+    # which arrives paid afterwards; its earn leaves them out, its refunds give them back.
+    @rule(
+        who=st.integers(0, 1),
+        amount=st.integers(50, 9000),
+        burn=st.integers(1, 60),
+        share=st.sampled_from([1, 2]),
+    )
+    def order_paid_at_checkout(self, who: int, amount: int, burn: int, share: int) -> None:
+        customer = self.customers[who]
+        mc = self.model[customer.pk]
+        self.sequence += 1
+        external_id = f"O-{self.sequence}"
+        _order(customer, external_id, amount, "placed")
+        mo = MOrder(customer=customer.pk, total=amount)
+        burn = min(burn, max(0, mc.balances()[0]), amount)
+        spent = 0
+        if burn:
+            assert isinstance(mc, MHoldCustomer)
+            body = {
+                "customer_external_id": customer.external_id,
+                "order_external_id": external_id,
+                "points": burn,
+            }
+            held = self._post("/holds", body)
+            assert held.status_code == 201, held.content
+            hold = MHold(customer.pk, burn, {}, self.now + dt.timedelta(seconds=900))
+            self._draw(mc, burn, hold.drawn)
+            mc.held += burn
+            self.holds[held.json()["id"]] = hold
+            spent = max(1, burn // share)
+            confirmed = self._post(f"/holds/{held.json()['id']}/confirm", {"points": spent})
+            assert confirmed.status_code == 200, confirmed.content
+            given = self._close(hold, "confirmed", spent)
+            mo.drawn = {
+                i: n - given.get(i, 0) for i, n in hold.drawn.items() if n > given.get(i, 0)
+            }
+        _order(customer, external_id, amount, "paid")
+        loyalty_earn()
+        earned = (amount - spent) // 100
+        if earned:
+            mo.lot = self._lot(mc, earned, pending=True)
+            mc.status += earned
+        self.orders[external_id] = mo
 
     @precondition(lambda self: bool(getattr(self, "holds", None)))
     @rule(data=st.data(), share=st.sampled_from([1, 2, 3]))
