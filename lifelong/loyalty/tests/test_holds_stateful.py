@@ -2,8 +2,9 @@
 
 `HoldsMachine` adds to P1's `LedgerMachine` (orders, burns, reviews, refunds, sweeps, log
 replays): reserve, confirm (often for less), cancel, time passing by seconds past hold
-time-outs with or without the holds sweep, and replays of earlier API calls with their
-Idempotency-Key. The model follows ledger.py's "Holds": a reserve draws from the model's lots
+time-outs with or without the holds sweep, replays of earlier API calls with their
+Idempotency-Key, and orders paid at checkout (held and confirmed against the order before it
+arrives paid: its earn leaves those points out, its refunds give them back). The model follows ledger.py's "Holds": a reserve draws from the model's lots
 oldest-expiring first into `held`; confirm and release give back to the drawn lots
 latest-expiring first, and what lands on a lot past its expiry expires at once. After every
 step the balances (held included) equal the model's and the ledger verifies.
