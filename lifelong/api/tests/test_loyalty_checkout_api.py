@@ -181,3 +181,19 @@ def test_a_hold_draws_the_oldest_lot_and_gives_back_to_the_latest(api, anna, fro
         (500, 0),
     ]
     assert_consistent()
+
+
+def test_the_sweep_voids_every_due_hold_in_batches_and_leaves_the_others(api, anna, frozen_time):
+    for n in range(3):
+        reserve(api, 10, order=f"O-{n}", timeout_seconds=60)
+    reserve(api, 10, order="O-late", timeout_seconds=600)
+    frozen_time.shift(dt.timedelta(seconds=61))
+    assert loyalty_holds_expire(batch_size=2) == 3
+    assert sorted(Hold.objects.values_list("order_external_id", "status")) == [
+        ("O-0", "expired"),
+        ("O-1", "expired"),
+        ("O-2", "expired"),
+        ("O-late", "open"),
+    ]
+    assert balance(api) == (490, 10)
+    assert_consistent()
