@@ -24,6 +24,7 @@ from typing import Any
 
 from django.db.models import Q, Sum
 
+from lifelong import clock
 from lifelong.commerce.models import Order
 from lifelong.loyalty.ledger import Book, lots_by_expiry
 from lifelong.loyalty.models import (
@@ -38,6 +39,7 @@ from lifelong.loyalty.models import (
     Transaction,
     TxKind,
 )
+from lifelong.loyalty.services import lot_expiry
 
 
 def share_of(earned: int, refunded: Decimal, total: Decimal) -> int:
@@ -110,7 +112,7 @@ def order_reverse(
 ) -> None:
     """Plan the take-back and give-back for an order refunded by `refunded` in all so far."""
     _earn_take_back(book, order=order, refunded=refunded, key=key, programme=programme, **reason)
-    _burn_give_back(book, order=order, refunded=refunded, key=key, **reason)
+    _burn_give_back(book, order=order, refunded=refunded, key=key, programme=programme, **reason)
 
 
 def _earn_take_back(
@@ -182,7 +184,13 @@ def _tx_issued(tx: Transaction, bucket: int) -> int:
 
 
 def _burn_give_back(
-    book: Book, *, order: Order, refunded: Decimal, key: str, **reason: Any
+    book: Book,
+    *,
+    order: Order,
+    refunded: Decimal,
+    key: str,
+    programme: Programme,
+    **reason: Any,
 ) -> None:
     holds = _confirmed_holds([order])
     burned = _system_sum(order.pk, (TxKind.REDEEM,), AccountKind.REDEEMED, 1) + sum(
@@ -217,4 +225,10 @@ def _burn_give_back(
         left -= n
         if not left:
             break
-    book.system(posting, AccountKind.REDEEMED, -(due - left))
+    if left:
+        # The lots it came from are another customer's (merged into this one since): the
+        # rest comes back as a new lot, never lost.
+        book.lot_earn(
+            posting, left, pending_until=None, expires_at=lot_expiry(programme, clock.now())
+        )
+    book.system(posting, AccountKind.REDEEMED, -due)

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from lifelong.customers.models import Customer
 from lifelong.customers.services import consent_record
 from lifelong.factories import CustomerFactory
 from lifelong.journeys.dates import journeys_enroll_by_date
@@ -15,7 +16,7 @@ from lifelong.journeys.engine import advance_due
 from lifelong.journeys.library import library_install
 from lifelong.journeys.library_texts import TEXTS
 from lifelong.journeys.models import Enrollment, JourneyStatus
-from lifelong.journeys.services import journey_status_set
+from lifelong.journeys.services import holdout_assign, journey_status_set
 from lifelong.loyalty.models import Lot, Transaction, TxKind
 from lifelong.loyalty.tests.helpers import assert_consistent, balances
 from lifelong.messaging.models import ChannelConfig
@@ -47,7 +48,11 @@ def test_the_birthday_journey_gives_the_100_points_its_letter_promises(frozen_ti
     ChannelConfig.objects.create(channel="email", transport="sandbox")
     journey = library_install("birthday")
     journey_status_set(journey=journey, status=JourneyStatus.ACTIVE)
-    hero = CustomerFactory.create(birthday=dt.date(1990, 3, 2))
+    percent = journey.current_version.parsed().holdout_percent
+    hero = CustomerFactory.create()
+    while holdout_assign(journey_id=journey.pk, customer_id=hero.pk, percent=percent):
+        hero = CustomerFactory.create()  # the control group gets nothing, by design
+    Customer.objects.filter(pk=hero.pk).update(birthday=dt.date(1990, 3, 2))
     consent_record(customer=hero, channel="email", purpose="marketing", granted=True, source="t")
     assert journeys_enroll_by_date() == 1
     advance_due()

@@ -11,7 +11,7 @@ from lifelong.factories import CustomerFactory
 from lifelong.loyalty.earning import loyalty_earn
 from lifelong.loyalty.merges import loyalty_merges_follow
 from lifelong.loyalty.models import Lot, Transaction, TxKind
-from lifelong.loyalty.services import points_award
+from lifelong.loyalty.services import points_award, points_redeem
 from lifelong.loyalty.sweeps import loyalty_release_pending
 from lifelong.loyalty.tests.helpers import (
     assert_consistent,
@@ -48,4 +48,22 @@ def test_lots_status_and_pending_points_follow_the_merge_once(frozen_time):
     order_status(order, "cancelled")
     loyalty_earn()
     assert balances(anna) == (50, 0, 5)
+    assert_consistent()
+
+
+def test_a_refund_after_the_merge_gives_the_spent_points_back_to_the_survivor(frozen_time):
+    programme_start(pending_days=0)
+    anna, duplicate = CustomerFactory.create_batch(2)
+    points_award(customer_id=duplicate.pk, points=40, key="d")
+    order = order_paid(duplicate, "O-1", "500")
+    points_redeem(customer_id=duplicate.pk, points=40, key="burn", order_id=order.pk)
+    loyalty_earn()  # 460 roubles paid in money: 4 points
+    customer_merge(primary=anna, duplicate=duplicate, actor=None)
+    loyalty_merges_follow()
+    assert balances(anna) == (4, 0, 4)
+    order.refresh_from_db()
+    order_status(order, "cancelled")
+    loyalty_earn()
+    assert balances(anna) == (40, 0, 0)
+    assert balances(duplicate) == (0, 0, 0)
     assert_consistent()
