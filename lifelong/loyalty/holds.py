@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Sum
 
 from lifelong import clock
@@ -60,35 +60,40 @@ def hold_reserve(
         raise DomainError(f"From 1 to {TIMEOUT_MAX} seconds.", field="timeout_seconds")
     if not Programme.current().enabled:
         raise HoldConflict("The loyalty programme is off: points cannot be spent.")
-    try:
-        with transaction.atomic():
-            book = Book.open(customer_id=customer_id)
-            if book.account.available < points:
-                raise NotEnoughPoints(
-                    f"{book.account.available} points available, {points} asked.",
-                    field="points",
-                )
-            now = clock.now()
-            hold = Hold.objects.create(
-                customer_id=customer_id,
-                order_external_id=order_external_id,
-                points=points,
-                created_at=now,
-                expires_at=now + dt.timedelta(seconds=timeout_seconds),
-            )
-            posting = book.posting_new(key=f"hold:{hold.pk}", kind=TxKind.HOLD, occurred_at=now)
-            book.draw(posting, points)
-            book.move(posting, Bucket.HELD, points)
-            ledger_write([book])
-    except IntegrityError as exc:
-        if not Hold.objects.filter(
+    with transaction.atomic():
+        book = Book.open(customer_id=customer_id)
+        now = clock.now()
+        # Under the account lock no other reserve of this customer runs: the check holds
+        # (the partial unique constraint `hold_one_open_per_order` backs it).
+        earlier = Hold.objects.filter(
             customer_id=customer_id, order_external_id=order_external_id, status=HoldStatus.OPEN
-        ).exists():
-            raise
-        raise HoldConflict(
-            f"Order {order_external_id} already has an open hold: confirm or cancel it first.",
-            field="order_external_id",
-        ) from exc
+        ).first()
+        if earlier is not None and earlier.expires_at > now:
+            raise HoldConflict(
+                f"Order {order_external_id} already has an open hold: confirm or cancel it first.",
+                field="order_external_id",
+            )
+        if earlier is not None:
+            # Timed out, not swept yet: void it now, so a checkout retried late can hold again.
+            _release_plan(book, earlier, HoldStatus.EXPIRED, holds_drawn([earlier.pk])[earlier.pk])
+            earlier.closed_at = now
+            ledger_write([book])
+            earlier.save(update_fields=["status", "closed_at"])
+        if book.account.available < points:
+            raise NotEnoughPoints(
+                f"{book.account.available} points available, {points} asked.", field="points"
+            )
+        hold = Hold.objects.create(
+            customer_id=customer_id,
+            order_external_id=order_external_id,
+            points=points,
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=timeout_seconds),
+        )
+        posting = book.posting_new(key=f"hold:{hold.pk}", kind=TxKind.HOLD, occurred_at=now)
+        book.draw(posting, points)
+        book.move(posting, Bucket.HELD, points)
+        ledger_write([book])
     return hold
 
 

@@ -197,3 +197,13 @@ def test_the_sweep_voids_every_due_hold_in_batches_and_leaves_the_others(api, an
     ]
     assert balance(api) == (490, 10)
     assert_consistent()
+
+
+def test_a_timed_out_hold_does_not_block_a_new_one_for_its_order(api, anna, frozen_time):
+    first = reserve(api, 300, timeout_seconds=60).json()
+    frozen_time.shift(dt.timedelta(seconds=60))
+    again = reserve(api, 400)  # the sweep has not run: the reserve voids the old hold itself
+    assert again.status_code == 201, again.content
+    assert Hold.objects.get(pk=first["id"]).status == "expired"
+    assert balance(api) == (100, 400)
+    assert_consistent()
