@@ -21,6 +21,7 @@ from lifelong.events.models import Event, ImportJob, SetAsideEvent
 from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
 from lifelong.journeys.services import journey_create
+from lifelong.loyalty.models import EarningRule, RuleKind
 from lifelong.messaging.models import Message, Template
 from lifelong.segments.models import Segment
 
@@ -108,6 +109,9 @@ VIEWS: dict[str, tuple[str, str]] = {
     "channel_edit": (MANAGE_ACCOUNTS, "get"),
     "sending_policy": (MANAGE_ACCOUNTS, "post"),
     "jobs": (VIEW_OPERATIONS, "get"),
+    "loyalty_settings": (MANAGE_MARKETING, "get"),
+    "loyalty_rule_new": (MANAGE_MARKETING, "get"),
+    "loyalty_rule": (MANAGE_MARKETING, "get"),
     "set_aside_retry": (MANAGE_MARKETING, "post"),
 }
 ROLES = [*Role.values, "anonymous"]
@@ -146,7 +150,9 @@ def objects(db):
     )
     event = Event.objects.create(customer=customer, type="order_placed")
     set_aside = SetAsideEvent.objects.create(reactor="journeys", event=event, error="odd data")
+    rule = EarningRule.objects.create(kind=RuleKind.EVENT, name="Review", event_type="review")
     return {
+        "loyalty_rule": rule.pk,
         "set_aside": set_aside.pk,
         "template": template.pk,
         "journey": journey.pk,
@@ -195,6 +201,7 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "inbox_message_html": "message",
         "webhook_source_rotate": "webhook_source",
         "set_aside_retry": "set_aside",
+        "loyalty_rule": "loyalty_rule",
     }
     if name == "channel_edit":
         return reverse("web:channel_edit", kwargs={"channel": "email"})

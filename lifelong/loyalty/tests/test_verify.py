@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
@@ -30,7 +32,7 @@ def _verify(capsys) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-def _raw(sql: str, params: list[object]) -> None:
+def _raw(sql: str, params: list[Any]) -> None:
     """Corrupt a row as a stray program would, past the models' guard (and the trigger)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
