@@ -4,10 +4,12 @@
 replays): reserve, confirm (often for less), cancel, time passing by seconds past hold
 time-outs with or without the holds sweep, replays of earlier API calls with their
 Idempotency-Key, and orders paid at checkout (held and confirmed against the order before it
-arrives paid: its earn leaves those points out, its refunds give them back). The model follows ledger.py's "Holds": a reserve draws from the model's lots
-oldest-expiring first into `held`; confirm and release give back to the drawn lots
-latest-expiring first, and what lands on a lot past its expiry expires at once. After every
-step the balances (held included) equal the model's and the ledger verifies.
+arrives paid: its earn leaves those points out, its refunds give them back).
+
+The model follows ledger.py's "Holds": a reserve draws from the model's lots oldest-expiring
+first into `held`; confirm and release give back to the drawn lots latest-expiring first,
+and what lands on a lot past its expiry expires at once. After every step the balances (held
+included) and every lot equal the model's, and the ledger verifies.
 """
 
 from __future__ import annotations
