@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
 
 from lifelong import clock
-from lifelong.events.models import SetAsideEvent
+from lifelong.events.models import Event, SetAsideEvent
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,15 @@ def event_alone(*, reactor: str, event_id: int, work: Callable[[], object]) -> b
     return True
 
 
-def set_aside_forget(*, reactor: str, event_id: int) -> None:
-    """Drop a set-aside row whose event is gone (erased with its customer)."""
-    SetAsideEvent.objects.filter(reactor=reactor, event_id=event_id).delete()
+def set_aside_event(*, reactor: str, event_id: int) -> dict[str, Any] | None:
+    """The set-aside event as the reactors read it, for a retry; None (and the row dropped)
+    when the event is gone with its customer."""
+    event = (
+        Event.objects.filter(pk=event_id, customer__isnull=False)
+        .values("pk", "customer_id", "type", "properties", "occurred_at")
+        .first()
+    )
+    if event is None:
+        SetAsideEvent.objects.filter(reactor=reactor, event_id=event_id).delete()
+        return None
+    return dict(event)

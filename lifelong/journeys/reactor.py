@@ -22,7 +22,7 @@ from lifelong.commerce.models import Product
 from lifelong.customers.models import Customer
 from lifelong.events.models import Event
 from lifelong.events.services import event_record
-from lifelong.events.set_aside import event_alone, set_aside_forget
+from lifelong.events.set_aside import event_alone, set_aside_event
 from lifelong.journeys.definition import Definition, Trigger
 from lifelong.journeys.models import (
     Enrollment,
@@ -115,15 +115,10 @@ def set_aside_retry(*, event_id: int) -> bool:
     Journeys start only from events of the last 48 hours (`TRIGGER_FRESHNESS`), so an older
     event retried marks goals and wakes waits but starts no journey.
     """
-    event = (
-        Event.objects.filter(pk=event_id, customer__isnull=False)
-        .values("pk", "customer_id", "type", "properties", "occurred_at")
-        .first()
-    )
+    event = set_aside_event(reactor=CURSOR, event_id=event_id)
     if event is None:
-        set_aside_forget(reactor=CURSOR, event_id=event_id)
         return False
-    return _react_one(dict(event), _triggered_journeys(), clock.now())
+    return _react_one(event, _triggered_journeys(), clock.now())
 
 
 def _triggered_journeys() -> list[tuple[Journey, Definition]]:

@@ -33,7 +33,7 @@ from django.db.models import Max, Prefetch
 
 from lifelong.commerce.models import Order, OrderLine, Refund
 from lifelong.events.models import Event
-from lifelong.events.set_aside import event_alone, set_aside_forget
+from lifelong.events.set_aside import event_alone, set_aside_event
 from lifelong.loyalty.ledger import Book, book_lock_many, ledger_write, posted_keys
 from lifelong.loyalty.models import (
     Cursor,
@@ -208,15 +208,10 @@ def _event_post_alone(event: dict[str, Any], rules: Rules, programme: Programme)
 
 def set_aside_retry(*, event_id: int) -> bool:
     """Post a set-aside event again; it leaves the list when it goes through."""
-    event = (
-        Event.objects.filter(pk=event_id, customer__isnull=False)
-        .values("pk", "customer_id", "type", "properties", "occurred_at")
-        .first()
-    )
+    event = set_aside_event(reactor=SET_ASIDE, event_id=event_id)
     if event is None:
-        set_aside_forget(reactor=SET_ASIDE, event_id=event_id)
         return False
-    return _event_post_alone(dict(event), Rules(), Programme.current())
+    return _event_post_alone(event, Rules(), Programme.current())
 
 
 def _event_plan(
