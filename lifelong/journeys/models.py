@@ -140,4 +140,3 @@ class ReactorCursor(models.Model):
 
     name = models.CharField(max_length=40, unique=True)
     last_event_id = models.BigIntegerField(default=0)
-
