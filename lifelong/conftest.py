@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 import time_machine
 from django.test import Client
@@ -26,6 +28,19 @@ def _own_var_dir(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
     yield
     clock.reset()
+
+
+@pytest.fixture(autouse=True)
+def _own_redis_database(settings, worker_id):
+    # Tests clear the cache between them; parallel workers sharing one Redis database would
+    # wipe each other's counters (login throttles) halfway through a test.
+    cache = settings.CACHES["default"]
+    if cache["BACKEND"].endswith("RedisCache") and worker_id != "master":
+        url = urlsplit(cache["LOCATION"])
+        database = int(url.path.strip("/") or 0) + int(worker_id.removeprefix("gw"))
+        settings.CACHES = {
+            "default": {**cache, "LOCATION": url._replace(path=f"/{database}").geturl()}
+        }
 
 
 @pytest.fixture

@@ -75,13 +75,15 @@ def test_a_set_aside_event_retried_after_the_cause_is_gone_leaves_the_list(froze
     assert not SetAsideEvent.objects.exists()
 
 
+# What a JSON column can hold (PostgreSQL refuses NUL in jsonb; the API refuses it at the door).
+TEXT = st.text(st.characters(exclude_characters="\x00"), max_size=5)
 JSON = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner),
     max_leaves=8,
 )
 KEYS = st.sampled_from(["skus", "sku", "cart", "segment_id", "total", "order_id", "url", "x"])
