@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,11 +32,12 @@ def _own_var_dir(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _own_redis_database(settings, worker_id):
+def _own_redis_database(settings):
     # Tests clear the cache between them; parallel workers sharing one Redis database would
     # wipe each other's counters (login throttles) halfway through a test.
     cache = settings.CACHES["default"]
-    if cache["BACKEND"].endswith("RedisCache") and worker_id != "master":
+    worker_id = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ... under pytest -n
+    if cache["BACKEND"].endswith("RedisCache") and worker_id:
         url = urlsplit(cache["LOCATION"])
         database = int(url.path.strip("/") or 0) + int(worker_id.removeprefix("gw"))
         settings.CACHES = {
