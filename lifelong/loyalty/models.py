@@ -20,11 +20,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from lifelong import clock
+from lifelong.loyalty.privileges import PRIVILEGES
 
 
 class Rounding(models.TextChoices):
@@ -71,6 +73,12 @@ class Programme(models.Model):
         max_length=8,
         choices=DebtPolicy.choices,
         default=DebtPolicy.DEBT,
+    )
+    tier_window_months = models.PositiveIntegerField(
+        _("months of activity that count for a tier (rolling window)"), default=12
+    )
+    tier_grace_days = models.PositiveIntegerField(
+        _("days of grace before a tier goes down"), default=30
     )
 
     def __str__(self) -> str:
@@ -385,7 +393,13 @@ class Entry(_Immutable):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["account", "id"])]
+        indexes = [
+            models.Index(fields=["account", "id"]),
+            # Tier qualification sums a customer's status points by their transactions' dates.
+            models.Index(
+                fields=["account", "transaction"], condition=Q(bucket=4), name="entry_status"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.points:+d} {self.get_bucket_display()}"
@@ -439,3 +453,123 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"hold {self.pk}: {self.points} ({self.status})"
+
+
+# Tiers (see tiers.py for qualification, the review sweep and the events they write).
+
+HEX_COLOUR = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour like #1f6feb."))
+
+
+class Tier(models.Model):
+    """A status level with a living name (Новичок, Знаток, Эксперт, Гуру).
+
+    A higher `position` is a higher tier. A customer qualifies when ANY threshold that is not
+    zero is met over the programme's rolling window (status points, or spend, or orders), so the
+    status page can say «ещё 2 заказа или 3 400 ₽». A tier with no threshold at all is the
+    entry level: every customer holds it until they reach a higher one. An `invitation_only`
+    tier is never reached by qualification, only set by staff. Tiers are switched off, never
+    deleted.
+    """
+
+    slug = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=60)
+    colour = models.CharField(_("colour"), max_length=7, default="#6e7781", validators=[HEX_COLOUR])
+    position = models.PositiveIntegerField(_("position (higher is a higher tier)"), unique=True)
+    min_status_points = models.PositiveIntegerField(_("status points in the window"), default=0)
+    min_spend = models.DecimalField(
+        _("spend in the window, roubles"), max_digits=14, decimal_places=2, default=Decimal("0")
+    )
+    min_orders = models.PositiveIntegerField(_("orders in the window"), default=0)
+    invitation_only = models.BooleanField(_("by invitation only"), default=False)
+    earn_multiplier = models.DecimalField(
+        _("purchase points multiplier"), max_digits=6, decimal_places=2, default=Decimal("1")
+    )
+    privileges = models.JSONField(_("privileges"), default=list, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def open_to_all(self) -> bool:
+        """No threshold: every customer qualifies (the entry level)."""
+        return not (self.min_status_points or self.min_spend or self.min_orders)
+
+    def clean(self) -> None:
+        errors: dict[str, Any] = {}
+        if self.earn_multiplier is not None and self.earn_multiplier <= 0:
+            errors["earn_multiplier"] = _("The multiplier must be positive.")
+        if self.min_spend is not None and self.min_spend < 0:
+            errors["min_spend"] = _("Spend cannot be negative.")
+        if not isinstance(self.privileges, list) or any(
+            p not in PRIVILEGES for p in self.privileges
+        ):
+            errors["privileges"] = _("Unknown privilege.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class CustomerTier(models.Model):
+    """A customer's tier: one row per customer who has or had one.
+
+    `tier` is the qualified tier; `review_at` is the earliest moment it may go down (the last
+    time the customer was seen qualifying for it, plus the window, plus the grace period).
+    A manual tier always carries `manual_until`: it lapses then, and a manual level never
+    silently becomes a floor. `changes` counts tier changes: the n-th change writes the event
+    keyed `tier_changed:<customer>:<n>`, so each change is announced exactly once.
+    """
+
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.PROTECT, related_name="loyalty_tier"
+    )
+    tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    since = models.DateTimeField(_("in this tier since"), null=True, blank=True)
+    qualified_at = models.DateTimeField(_("last seen qualifying"), null=True, blank=True)
+    review_at = models.DateTimeField(_("earliest downgrade"), null=True, blank=True)
+    manual_tier = models.ForeignKey(
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("tier set by staff"),
+    )
+    manual_until = models.DateTimeField(_("set by staff until"), null=True, blank=True)
+    manual_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    manual_reason = models.CharField(_("reason"), max_length=500, blank=True)
+    # The effective tier's slug as last announced, and how many changes were announced.
+    shown = models.CharField(max_length=40, blank=True)
+    changes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(manual_tier__isnull=True) | Q(manual_until__isnull=False),
+                name="customer_tier_manual_has_until",
+            ),
+        ]
+        indexes = [
+            # The review sweep walks these two partial indexes by date.
+            models.Index(
+                fields=["review_at"], condition=Q(review_at__isnull=False), name="tier_review_due"
+            ),
+            models.Index(
+                fields=["manual_until"],
+                condition=Q(manual_tier__isnull=False),
+                name="tier_manual_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.shown or '-'}"
