@@ -573,3 +573,135 @@ class CustomerTier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.shown or '-'}"
+
+
+# Referrals (see referrals.py: codes and links, attribution at the friend's first order,
+# the guards, and rewards posted through the ledger).
+
+
+class ReferralCondition(models.TextChoices):
+    FIRST_ORDER = "first_order", _("At once, when the friend's first order is paid")
+    RETURN_WINDOW = "return_window", _(
+        "When the friend's first order has passed the return window (the pending period)"
+    )
+
+
+class ReferralSettings(models.Model):
+    """The one row of referral settings (edited on the referrals page, audited)."""
+
+    enabled = models.BooleanField(_("referrals are on"), default=False)
+    # First orders paid before the start are not attributed (set when first switched on).
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    referrer_points = models.PositiveIntegerField(_("points to the referrer"), default=0)
+    friend_points = models.PositiveIntegerField(_("points to the friend"), default=0)
+    condition = models.CharField(
+        _("rewards are given"),
+        max_length=16,
+        choices=ReferralCondition.choices,
+        default=ReferralCondition.RETURN_WINDOW,
+    )
+    min_order_total = models.DecimalField(
+        _("smallest first order, roubles"), max_digits=14, decimal_places=2, default=Decimal("0")
+    )
+    limit_count = models.PositiveIntegerField(_("at most N rewarded friends"), default=0)
+    limit_days = models.PositiveIntegerField(_("per N days, per referrer"), default=0)
+    shop_url = models.URLField(_("shop address the referral link opens"), blank=True)
+
+    def __str__(self) -> str:
+        return "referral settings"
+
+    @classmethod
+    def current(cls) -> ReferralSettings:
+        """The settings row, created with the defaults on first use."""
+        row, _created = cls.objects.get_or_create(pk=1)
+        return row
+
+    def clean(self) -> None:
+        errors: dict[str, Any] = {}
+        if bool(self.limit_count) != bool(self.limit_days):
+            errors["limit_days"] = _("A limit needs both a count and a period.")
+        if self.min_order_total is not None and self.min_order_total < 0:
+            errors["min_order_total"] = _("The smallest order cannot be negative.")
+        if self.shop_url and not self.shop_url.lower().startswith(("https://", "http://")):
+            errors["shop_url"] = _("An address starting with https://.")
+        if self.enabled and not self.shop_url:
+            errors["shop_url"] = _("Referral links need the shop's address.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class ReferralCode(models.Model):
+    """A customer's referral code (made on first use); `visits` counts its link's visits."""
+
+    # Deleted with the customer (only the demo deletes customers); the points stay in the ledger.
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+"
+    )
+    code = models.CharField(max_length=16)
+    visits = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["code"], name="referral_code_unique")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class ReferralStatus(models.TextChoices):
+    WAITING = "waiting", _("Waiting for the condition")
+    CONVERTED = "converted", _("Converted")
+    REFUSED = "refused", _("Refused")
+
+
+class RefusalReason(models.TextChoices):
+    SAME_CUSTOMER = "same_customer", _("The friend is the referrer")
+    SAME_EMAIL = "same_email", _("Same email as the referrer")
+    SAME_PHONE = "same_phone", _("Same phone as the referrer")
+    SAME_PAYMENT = "same_payment", _("Same payment card as the referrer")
+    SAME_ADDRESS = "same_address", _("Same address as the referrer")
+    NOT_NEW = "not_new", _("The friend had bought before naming the code")
+    ORDER_RETURNED = "order_returned", _("The first order was cancelled or refunded")
+    ORDER_SMALL = "order_small", _("The first order is below the smallest amount")
+    LIMIT = "limit", _("The referrer's limit for the period was reached")
+
+
+class Referral(models.Model):
+    """A friend who came with a referrer's code, recorded at the friend's first paid order.
+
+    A friend is referred once (the one-to-one). The referral waits until `due_at` (the
+    condition), then is decided once: converted (rewards posted with the keys
+    `referral:<id>:referrer` and `referral:<id>:friend`, and a `referral_converted` event) or
+    refused with its `reason`.
+    """
+
+    referrer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    friend = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=16)
+    # Where the code came from: the customer's `referral_code` attribute or the order's coupon.
+    via = models.CharField(max_length=16)
+    order = models.ForeignKey("commerce.Order", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=ReferralStatus.choices, default=ReferralStatus.WAITING
+    )
+    reason = models.CharField(max_length=24, choices=RefusalReason.choices, blank=True)
+    ordered_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    referrer_points = models.PositiveIntegerField(default=0)
+    friend_points = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["due_at"], condition=Q(status="waiting"), name="referral_waiting_due"
+            ),
+            # A referrer's friends (summary, limit per period) by the time of the first order.
+            models.Index(fields=["referrer", "ordered_at"], name="referral_referrer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"referral {self.pk}: {self.referrer_id} -> {self.friend_id} ({self.status})"
