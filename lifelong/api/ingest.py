@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 
 from lifelong.api.schemas import CustomerIn, EventIn, OrderIn, RefundIn
 from lifelong.commerce.models import Order, Refund
-from lifelong.commerce.services import LineInput, order_upsert, refund_record
+from lifelong.commerce.services import LineInput, RefundLineInput, order_upsert, refund_record
 from lifelong.customers.models import Customer
 from lifelong.customers.selectors import customers_by_external_id
 from lifelong.customers.services import customer_upsert
@@ -136,6 +136,7 @@ def refund_ingest(*, order_external_id: str, payload: RefundIn, source: str) -> 
         amount=payload.amount,
         reason=payload.reason,
         is_return=payload.is_return,
+        lines=[RefundLineInput(sku=ln.sku, quantity=ln.quantity) for ln in payload.lines],
         source=source,
     )
 

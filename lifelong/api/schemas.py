@@ -327,11 +327,20 @@ class OrderFilters(Schema):
     updated_since: Timestamp | None = None
 
 
+class RefundLineIn(Schema):
+    sku: Required64
+    quantity: int = Field(1, ge=1, le=1_000_000)
+
+
 class RefundIn(Schema):
+    """Money given back; `lines`, when given, say which goods (loyalty then takes back
+    exactly the points those lines earned)."""
+
     external_id: ExternalId
     amount: PositiveMoney
     reason: Str255 = ""
     is_return: bool = False
+    lines: list[RefundLineIn] = Field(default_factory=list, max_length=500)
 
 
 class RefundOut(Schema):
@@ -345,7 +354,12 @@ class RefundOut(Schema):
     amount: Decimal
     reason: str
     is_return: bool
+    lines: list[RefundLineIn]
     created_at: dt.datetime
+
+    @staticmethod
+    def resolve_lines(obj: Any) -> list[dict[str, Any]]:
+        return [{"sku": ln.sku, "quantity": ln.quantity} for ln in obj.lines.all()]
 
 
 # --- events -------------------------------------------------------------------------------

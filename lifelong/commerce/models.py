@@ -102,3 +102,19 @@ class Refund(models.Model):
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     is_return = models.BooleanField(_("goods returned"), default=False)
     created_at = models.DateTimeField(default=clock.now)
+
+
+class RefundLine(models.Model):
+    """What a refund gave back by line: `quantity` units of the order's line with `sku`.
+
+    Named by SKU, not by line id: an order upsert may replace its lines.
+    """
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(_("SKU"), max_length=64)
+    quantity = models.PositiveIntegerField(_("quantity"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["refund", "sku"], name="refund_line_sku_once"),
+        ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -13,7 +14,7 @@ from django.db.models import F, Q, Sum
 from django.utils.translation import gettext as _
 
 from lifelong import clock
-from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product, Refund
+from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product, Refund, RefundLine
 from lifelong.customers.models import Customer
 from lifelong.events.field_limits import (
     amount_limit,
@@ -305,6 +306,12 @@ def _lines_replace(order: Order, lines: Sequence[LineInput]) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class RefundLineInput:
+    sku: str
+    quantity: int
+
+
 @transaction.atomic
 def refund_record(
     *,
@@ -313,15 +320,21 @@ def refund_record(
     amount: Decimal,
     reason: str = "",
     is_return: bool = False,
+    lines: Sequence[RefundLineInput] = (),
     source: str = "api",
 ) -> tuple[Refund, bool]:
     """Record money given back on an order; a replay of the same external id changes nothing.
 
     Refunds can never exceed the order total; a full refund marks the order refunded.
+    `lines` says which goods the refund was for (loyalty then takes back exactly their
+    points); a line can be refunded at most the quantity ordered, over all refunds.
     """
     existing = Refund.objects.filter(external_id=external_id).first()
     if existing is not None:
-        if existing.order_id != order.pk or existing.amount != amount:
+        same_lines = {(ln.sku, ln.quantity) for ln in existing.lines.all()} == {
+            (ln.sku, ln.quantity) for ln in lines
+        }
+        if existing.order_id != order.pk or existing.amount != amount or not same_lines:
             raise OrderDataError(
                 "this refund id was already used with other data", field="external_id"
             )
@@ -335,8 +348,12 @@ def refund_record(
             f"({order.refunded_total} + {amount} > {order.total})",
             field="amount",
         )
+    _refund_lines_check(order, lines)
     refund = Refund.objects.create(
         external_id=external_id, order=order, amount=amount, reason=reason, is_return=is_return
+    )
+    RefundLine.objects.bulk_create(
+        RefundLine(refund=refund, sku=ln.sku, quantity=ln.quantity) for ln in lines
     )
     order.refunded_total += amount
     fields = ["refunded_total", "updated_at"]
@@ -355,8 +372,42 @@ def refund_record(
             "refund_id": external_id,
             "amount": str(amount),
             "reason": reason,
+            **(
+                {"lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in lines]}
+                if lines
+                else {}
+            ),
         },
         source=source,
         idempotency_key=f"refund:{external_id}",
     )
     return refund, True
+
+
+def _refund_lines_check(order: Order, lines: Sequence[RefundLineInput]) -> None:
+    """Each SKU once, on the order, and never more units refunded than were ordered."""
+    skus = [ln.sku for ln in lines]
+    if len(set(skus)) != len(skus):
+        raise OrderDataError("name each SKU once per refund", field="lines")
+    if not lines:
+        return
+    ordered: dict[str, int] = defaultdict(int)
+    for sku, quantity in OrderLine.objects.filter(order=order, sku__in=skus).values_list(
+        "sku", "quantity"
+    ):
+        ordered[sku] += quantity
+    refunded = dict(
+        RefundLine.objects.filter(refund__order=order, sku__in=skus)
+        .values_list("sku")
+        .annotate(n=Sum("quantity"))
+    )
+    for ln in lines:
+        if ln.quantity <= 0:
+            raise OrderDataError("a refunded quantity must be positive", field="lines")
+        if ln.sku not in ordered:
+            raise OrderDataError(f"the order has no line with SKU {ln.sku!r}", field="lines")
+        if refunded.get(ln.sku, 0) + ln.quantity > ordered[ln.sku]:
+            raise OrderDataError(
+                f"refunds of {ln.sku!r} would exceed the {ordered[ln.sku]} ordered",
+                field="lines",
+            )

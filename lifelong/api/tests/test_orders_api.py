@@ -110,6 +110,19 @@ def test_refunds_create_replay_and_cap(api, frozen_time):
     assert api.get("/orders/NOPE").status_code == 404
 
 
+def test_refund_by_lines(api, frozen_time):
+    CustomerFactory(external_id="C1")
+    assert api.put("/orders/O1", ORDER).status_code == 201
+    body = {"external_id": "R1", "amount": "1000", "lines": [{"sku": "MAT-1", "quantity": 1}]}
+    response = api.post("/orders/O1/refunds", body)
+    assert response.status_code == 201, response.content
+    assert response.json()["lines"] == [{"sku": "MAT-1", "quantity": 1}]
+    unknown = {"external_id": "R2", "amount": "1", "lines": [{"sku": "SOCKS", "quantity": 1}]}
+    refused = api.post("/orders/O1/refunds", unknown)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["field"] == "lines"
+
+
 def test_products_upsert_and_list(api, django_assert_num_queries):
     body = {"name": "Коврик", "price": "1990.00", "category": "Коврики", "replenishment_days": 90}
     response = api.put("/products/MAT-1", body)
