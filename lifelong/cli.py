@@ -10,6 +10,8 @@ lifelong simulate --days N    (the demo's database only)
 lifelong createadmin [--username U] [--password P]   (asks for the password when left out)
 lifelong reencrypt             (after changing LIFELONG_ENCRYPTION_KEY)
 lifelong loyalty verify        (check the points ledger; exits 1 on any mismatch)
+lifelong feedback tag FILE.csv [--scale nps|csat] [--evaluate [--min X]] [--staff NAMES]
+lifelong feedback suggest FILE.csv [--min-count N]   (new themes from untagged comments)
 lifelong manage ARGS...        (any Django management command)
 """
 
@@ -266,6 +268,25 @@ def cmd_loyalty_verify(args: argparse.Namespace) -> int:
     return verify_command()
 
 
+def cmd_feedback_tag(args: argparse.Namespace) -> int:
+    from lifelong.feedback.command import tag_command
+
+    staff = [n for n in (args.staff or "").split(",") if n.strip()]
+    return tag_command(
+        Path(args.file),
+        scale=args.scale,
+        staff=staff,
+        evaluate_labels=args.evaluate,
+        minimum=args.min,
+    )
+
+
+def cmd_feedback_suggest(args: argparse.Namespace) -> int:
+    from lifelong.feedback.command import suggest_command
+
+    return suggest_command(Path(args.file), min_count=args.min_count)
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     from django.core.management import execute_from_command_line
 
@@ -344,6 +365,28 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check every transaction and cached balance against the entries"
     )
     p.set_defaults(func=cmd_loyalty_verify)
+
+    p = sub.add_parser("feedback", help="themes of customers' comments")
+    feedback_sub = p.add_subparsers(dest="feedback_command", required=True)
+    p = feedback_sub.add_parser(
+        "tag", help="print each row's themes and sentiment as JSON lines (a column 'text')"
+    )
+    p.add_argument("file")
+    p.add_argument("--scale", choices=["nps", "csat"], default="nps", help="of the score column")
+    p.add_argument(
+        "--staff", help='comma-separated staff names ("Ольга Петрова,Иван") instead of the users'
+    )
+    p.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="compare with the hand labels in the columns 'themes' and 'sentiment'",
+    )
+    p.add_argument("--min", type=float, help="with --evaluate: exit 1 below this precision/recall")
+    p.set_defaults(func=cmd_feedback_tag)
+    p = feedback_sub.add_parser("suggest", help="suggest new themes from untagged comments")
+    p.add_argument("file")
+    p.add_argument("--min-count", type=int, default=3)
+    p.set_defaults(func=cmd_feedback_suggest)
 
     p = sub.add_parser("manage", help="run a Django management command")
     p.add_argument("rest", nargs=argparse.REMAINDER)

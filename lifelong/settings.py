@@ -146,6 +146,7 @@ INSTALLED_APPS = [
     "lifelong.messaging",
     "lifelong.journeys",
     "lifelong.loyalty",
+    "lifelong.feedback",
     "lifelong.analytics",
     "lifelong.jobs",
     "lifelong.api",
