@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from lifelong.web.portal import preferences, tracking
+from lifelong.web.portal import loyalty, preferences, referrals, tracking
 
 app_name = "portal"
 
@@ -12,4 +12,7 @@ urlpatterns = [
     path("u/<str:token>", preferences.unsubscribe, name="unsubscribe"),
     path("p/<str:token>", preferences.preferences, name="preferences"),
     path("p/<str:token>/push", preferences.push_subscribe, name="push_subscribe"),
+    path("l/<str:token>", loyalty.status, name="loyalty"),
+    # A referral code, not a signed token: it is shared on purpose (the view only redirects).
+    path("ref/<str:code>", referrals.referral, name="referral"),
 ]
