@@ -1,4 +1,4 @@
-"""The demo's journeys and channels: all nine ready-made journeys running, nothing leaving.
+"""The demo's journeys and channels: every ready-made journey running, nothing leaving.
 
 Every channel is delivered by the "sandbox" transport, so the demo sends for real through
 the outbox and the dispatcher while no message ever leaves the machine. The sandbox e-mail
@@ -25,7 +25,7 @@ CATEGORIES = {
 
 
 def demo_journeys_ensure() -> None:
-    """Sandbox channels, the shop's sender name, and the nine library journeys, active."""
+    """Sandbox channels, the shop's sender name, and every library journey, active."""
     for channel in (*Channel.values, WEBHOOK):
         ChannelConfig.objects.update_or_create(
             channel=channel, defaults={"transport": SANDBOX, "active": True}

@@ -1,4 +1,5 @@
-"""Date triggers: birthdays, first-order anniversaries, sleeping customers, replenishment.
+"""Date triggers: birthdays, first-order anniversaries, calendar dates, sleeping customers,
+replenishment.
 
 A sweep, not an event: each run looks back `LOOKBACK_DAYS` so a day the scheduler missed
 is caught up, and the enrollment key (one per year, per last order, per purchase) keeps it
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import zoneinfo
 from collections.abc import Iterator
 
@@ -19,8 +21,8 @@ from lifelong import clock
 from lifelong.commerce.models import OrderLine, Product
 from lifelong.commerce.services import UNCOUNTED_STATUSES
 from lifelong.customers.models import Customer
-from lifelong.journeys.definition import DATE_TRIGGERS, Definition
-from lifelong.journeys.models import Journey, JourneyStatus
+from lifelong.journeys.definition import DATE_TRIGGERS, Definition, Trigger
+from lifelong.journeys.models import Enrollment, Journey, JourneyStatus
 from lifelong.journeys.services import enrollment_start
 from lifelong.lib.zones import zone_of
 
@@ -41,7 +43,7 @@ def journeys_enroll_by_date() -> int:
         definition = journey.current_version.parsed()
         if definition.trigger.kind not in DATE_TRIGGERS:
             continue
-        for customer, key, context in _due(definition, now):
+        for customer, key, context in _due(journey, definition, now):
             made += bool(
                 enrollment_start(
                     journey=journey,
@@ -58,7 +60,7 @@ def _days(today: dt.date) -> list[dt.date]:
     return [today - dt.timedelta(days=n) for n in range(LOOKBACK_DAYS)]
 
 
-def _due(definition: Definition, now: dt.datetime) -> Due:
+def _due(journey: Journey, definition: Definition, now: dt.datetime) -> Due:
     trigger = definition.trigger
     today = now.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE)).date()
     if trigger.kind == "birthday":
@@ -83,6 +85,8 @@ def _due(definition: Definition, now: dt.datetime) -> Due:
                 if first.year < day.year and _yearly(first, day.year, trigger.leap_day) == day:
                     years = day.year - first.year
                     yield customer, f"anniversary:{day.year}", {"years": str(years)}
+    elif trigger.kind == "calendar_date":
+        yield from _calendar_date(journey, trigger, now)
     elif trigger.kind == "days_since_last_order":
         for day in _days(today):
             last = day - dt.timedelta(days=trigger.days)
@@ -91,6 +95,43 @@ def _due(definition: Definition, now: dt.datetime) -> Due:
                 yield customer, f"sleep:{last.isoformat()}", {"days": str(trigger.days)}
     elif trigger.kind == "replenishment_due":
         yield from _replenishment(definition, today)
+
+
+def _calendar_date(journey: Journey, trigger: Trigger, now: dt.datetime) -> Due:
+    """Everyone whose own calendar has reached the date this year, once a year.
+
+    Set-based: customers in one time zone share a calendar, so the question "whose day is it"
+    is asked of the zones (a few hundred), and the customers of the zones whose day it is are
+    read in one query that leaves out those enrolled this year already. Outside the few days
+    around the date no zone is due and the sweep reads no customer at all.
+    """
+    origin = dt.date(2000, trigger.month, trigger.day)  # a leap year: 29 February exists
+    for day, zones in sorted(_zones_on(origin, trigger.leap_day, now).items()):
+        key = f"yearly:{day.year}"
+        query = Q(time_zone__in=zones)
+        if settings.TIME_ZONE in zones:
+            # A customer whose stored zone is unknown lives by the shop's clock (`zone_of`).
+            query |= ~Q(time_zone__in=_known_zones())
+        enrolled = Enrollment.objects.filter(journey=journey, key=key).values("customer_id")
+        due = Customer.objects.live().filter(query).exclude(pk__in=enrolled)
+        for customer in _chunks(due):
+            yield customer, key, {"date": day.isoformat()}
+
+
+def _zones_on(origin: dt.date, leap_day: str, now: dt.datetime) -> dict[dt.date, list[str]]:
+    """The zones whose local calendar shows the day `origin` came round within the look-back,
+    by that day (a zone runs up to a day ahead of or behind another)."""
+    found: dict[dt.date, list[str]] = {}
+    for name in sorted(_known_zones()):
+        for day in _days(now.astimezone(zone_of(name)).date()):
+            if _yearly(origin, day.year, leap_day) == day:
+                found.setdefault(day, []).append(name)
+    return found
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 def _local_date(instant: dt.datetime, customer: Customer) -> dt.date:

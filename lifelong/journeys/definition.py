@@ -167,6 +167,7 @@ TriggerKind = Literal[
     "segment_exited",
     "birthday",
     "first_order_anniversary",
+    "calendar_date",
     "days_since_last_order",
     "replenishment_due",
     "cart_abandoned",
@@ -183,6 +184,7 @@ EVENT_TRIGGERS = {
 DATE_TRIGGERS = (
     "birthday",
     "first_order_anniversary",
+    "calendar_date",
     "days_since_last_order",
     "replenishment_due",
 )
@@ -197,7 +199,10 @@ class Trigger(_Base):
     segment_id: int | None = None
     days: int = Field(default=0, ge=0, le=3650)  # days_since_last_order; days before birthday
     hours: float = Field(default=4, gt=0, le=24 * 30)  # cart_abandoned: no order within
-    # Birthdays and first orders on 29 February: celebrated on this day in other years.
+    # calendar_date: the same day every year (Customer Day is 19 March), on the customer's clock.
+    month: int = Field(default=0, ge=0, le=12)
+    day: int = Field(default=0, ge=0, le=31)
+    # Birthdays, first orders and calendar dates on 29 February: this day in other years.
     leap_day: Literal["feb28", "mar1"] = "feb28"
 
     @model_validator(mode="after")
@@ -208,6 +213,8 @@ class Trigger(_Base):
             raise ValueError("a segment trigger needs a segment")
         if self.kind == "days_since_last_order" and self.days < 1:
             raise ValueError("days since the last order must be at least 1")
+        if self.kind == "calendar_date":
+            _check_day_of_year(self.month, self.day)
         return self
 
     @property
@@ -216,6 +223,15 @@ class Trigger(_Base):
         if self.kind == "event":
             return self.event_type
         return EVENT_TRIGGERS.get(self.kind)
+
+
+def _check_day_of_year(month: int, day: int) -> None:
+    if not month or not day:
+        raise ValueError("a calendar date trigger needs a day and a month")
+    try:
+        dt.date(2000, month, day)  # a leap year, so 29 February is a day like any other
+    except ValueError:
+        raise ValueError(f"there is no day {day} in month {month}") from None
 
 
 class Goal(_Base):

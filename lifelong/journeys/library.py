@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel
 from lifelong.journeys.library_texts import TEXTS, TOPICS
 from lifelong.journeys.models import Journey
@@ -240,6 +241,28 @@ def _anniversary(_c: Categories) -> Graph:
     )
 
 
+# Customer Day: every year on 19 March, on the customer's own calendar.
+CUSTOMER_DAY = {"kind": "calendar_date", "day": 19, "month": 3}
+CUSTOMER_DAY_POINTS = 100
+
+
+def _customer_day(_c: Categories) -> Graph:
+    return _graph(
+        CUSTOMER_DAY,
+        [
+            {
+                "id": "gift",
+                "type": "award_points",
+                "points": CUSTOMER_DAY_POINTS,
+                "reason": "customer_day",
+                "next": "thanks",
+            },
+            _send("thanks", "customer-day-thanks"),
+        ],
+        goal_days=14,
+    )
+
+
 def _back_in_stock(_c: Categories) -> Graph:
     return _graph(
         {"kind": "event", "event_type": "back_in_stock"},
@@ -323,6 +346,16 @@ LIBRARY: tuple[LibraryJourney, ...] = (
         _anniversary,
     ),
     LibraryJourney(
+        "customer-day",
+        "День клиента",
+        "Customer Day",
+        "Каждый год 19 марта, по часам клиента: спасибо, что вы с нами, и 100 бонусных баллов "
+        "в подарок.",
+        "Every year on 19 March, on the customer's clock: thank you for being with us, and "
+        "100 bonus points as a gift.",
+        _customer_day,
+    ),
+    LibraryJourney(
         "back-in-stock",
         "Снова в наличии",
         "Back in stock",
@@ -333,6 +366,14 @@ LIBRARY: tuple[LibraryJourney, ...] = (
         _back_in_stock,
     ),
 )
+
+
+def library_available() -> list[LibraryJourney]:
+    """The ready journeys whose code no journey uses yet: what a shop can still install."""
+    taken = set(
+        Journey.objects.filter(slug__in=[e.slug for e in LIBRARY]).values_list("slug", flat=True)
+    )
+    return [entry for entry in LIBRARY if entry.slug not in taken]
 
 
 def library_entry(slug: str) -> LibraryJourney:
@@ -367,6 +408,10 @@ def library_install(
         description=entry.description,
         actor=actor,
     )
+    if actor is not None:
+        audit_record(
+            actor=actor, action="journey.library_install", obj=journey, changes={"library": slug}
+        )
     # journey_create sets the version on its own copy of the row.
     journey.refresh_from_db()
     return journey

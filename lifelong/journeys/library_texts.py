@@ -360,6 +360,33 @@ TEXTS: dict[str, Text] = {
         ),
         topic="news",
     ),
+    # Customer Day, 19 March
+    "customer-day-thanks": Text(
+        name="День клиента (и 100 баллов)",
+        subject="Сегодня День клиента — а значит, ваш день",
+        body=(
+            "Сегодня, 19 марта, День клиента. Для нас это повод сказать простую вещь: "
+            "спасибо, что вы с нами. Небольшой магазин держится не на рекламе, а на людях, "
+            "которые возвращаются, советуют нас друзьям и честно говорят, что можно "
+            "сделать лучше.\n\n"
+            "В знак благодарности мы начислили вам 100 бонусных баллов — они уже на вашем "
+            "счёте.\n\n"
+            "А если есть что-то, что нам стоит изменить, — просто ответьте на это письмо. "
+            "Мы читаем каждое."
+        ),
+        subject_en="Today is Customer Day — so it is your day",
+        body_en=(
+            "Today, 19 March, is Customer Day. For us it is a reason to say a simple thing: "
+            "thank you for being with us. A small shop lives not on advertising but on people "
+            "who come back, recommend us to friends and tell us honestly what could be "
+            "better.\n\n"
+            "As a thank-you we have added 100 bonus points to your account — they are already "
+            "there.\n\n"
+            "And if there is something we should change, just reply to this message. We read "
+            "every one."
+        ),
+        topic="offers",
+    ),
     # Back in stock
     "back-in-stock": Text(
         name="Снова в наличии",

@@ -8,6 +8,7 @@ from typing import Any, get_args
 
 import pydantic
 from django import forms
+from django.utils.dates import MONTHS_ALT
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -25,6 +26,7 @@ TRIGGER_KINDS = [
     ("segment_exited", gettext_lazy("The customer leaves a segment")),
     ("birthday", gettext_lazy("Birthday")),
     ("first_order_anniversary", gettext_lazy("Anniversary of the first order")),
+    ("calendar_date", gettext_lazy("Every year on a date")),
     ("days_since_last_order", gettext_lazy("Days since the last order")),
     ("replenishment_due", gettext_lazy("A product is about to run out")),
     ("cart_abandoned", gettext_lazy("An abandoned cart")),
@@ -36,6 +38,12 @@ REENTRY_POLICIES = [
     ("once", gettext_lazy("Once per customer")),
     ("per_order", gettext_lazy("Once per order")),
     ("after_days", gettext_lazy("Again after a number of days")),
+]
+
+MONTHS = [
+    ("", "—"),
+    # The genitive ("19 марта"): the month follows the day in the editor.
+    *((str(number), name) for number, name in MONTHS_ALT.items()),
 ]
 
 LEAP_DAYS = [
@@ -82,8 +90,14 @@ class DefinitionForm(forms.Form):
         min_value=0,
         help_text=gettext_lazy("Days since the last order, or days before the birthday."),
     )
+    trigger_day = forms.IntegerField(
+        label=gettext_lazy("Day"), required=False, min_value=1, max_value=31
+    )
+    trigger_month = forms.TypedChoiceField(
+        label=gettext_lazy("Month"), choices=MONTHS, required=False, coerce=int, empty_value=None
+    )
     trigger_leap_day = forms.ChoiceField(
-        label=gettext_lazy("Born or first bought on 29 February: in other years on"),
+        label=gettext_lazy("A date of 29 February: in other years on"),
         choices=LEAP_DAYS,
         required=False,
     )
@@ -140,6 +154,8 @@ class DefinitionForm(forms.Form):
             "trigger_event_type": trigger.get("event_type") or "",
             "trigger_segment": trigger.get("segment_id"),
             "trigger_days": trigger.get("days", 0),
+            "trigger_day": trigger.get("day") or None,
+            "trigger_month": str(trigger.get("month") or ""),
             "trigger_leap_day": trigger.get("leap_day", "feb28"),
             "trigger_hours": trigger.get("hours", 4),
             "trigger_skus": ", ".join(trigger.get("skus") or []),
@@ -177,8 +193,11 @@ class DefinitionForm(forms.Form):
             trigger["segment_id"] = data["trigger_segment"]
         if data.get("trigger_days") is not None:
             trigger["days"] = data["trigger_days"]
-        if data["trigger_kind"] in ("birthday", "first_order_anniversary"):
+        if data["trigger_kind"] in ("birthday", "first_order_anniversary", "calendar_date"):
             trigger["leap_day"] = data.get("trigger_leap_day") or "feb28"
+        if data["trigger_kind"] == "calendar_date":
+            trigger["day"] = data.get("trigger_day") or 0
+            trigger["month"] = data.get("trigger_month") or 0
         if data.get("trigger_hours"):
             trigger["hours"] = data["trigger_hours"]
         trigger["skus"] = _csv(data.get("trigger_skus") or "")

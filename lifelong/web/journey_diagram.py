@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.dates import MONTHS_ALT
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -298,6 +299,8 @@ def trigger_text(trigger: Trigger, segment_names: Mapping[int, str] | None = Non
             else _("On the customer's birthday")
         ),
         "first_order_anniversary": _("On the anniversary of the first order"),
+        "calendar_date": _("Every year on %(day)s %(month)s, on the customer's clock")
+        % {"day": trigger.day, "month": MONTHS_ALT.get(trigger.month, "?")},
         "days_since_last_order": _("%(days)s after the last order, if no new one")
         % {"days": _plural_days(trigger.days)},
         "replenishment_due": _("When a bought product is about to run out"),

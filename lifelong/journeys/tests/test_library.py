@@ -25,8 +25,8 @@ pytestmark = pytest.mark.django_db
 SLUGS = [entry.slug for entry in LIBRARY]
 
 
-def test_the_library_has_the_nine_journeys_named_in_both_languages():
-    assert len(SLUGS) == len(set(SLUGS)) == 9
+def test_the_library_journeys_are_named_in_both_languages():
+    assert len(SLUGS) == len(set(SLUGS)) >= 10
     for entry in LIBRARY:
         assert entry.name and entry.name_en and entry.description and entry.description_en
 
@@ -69,10 +69,10 @@ def test_installing_again_returns_the_same_journey_and_keeps_edited_texts(slug):
     assert template.body_text == "Свой текст"
 
 
-def test_all_nine_install_side_by_side_sharing_topics():
+def test_all_of_them_install_side_by_side_sharing_topics():
     for slug in SLUGS:
         library_install(slug)
-    assert Journey.objects.count() == 9
+    assert Journey.objects.count() == len(SLUGS)
     assert set(Topic.objects.values_list("slug", flat=True)) == {"news", "offers", "reminders"}
 
 

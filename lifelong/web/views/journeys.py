@@ -6,13 +6,20 @@ from typing import Any
 
 from django.contrib import messages
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW
 from lifelong.journeys.definition import Definition, Send
+from lifelong.journeys.library import (
+    LibraryError,
+    library_available,
+    library_entry,
+    library_install,
+)
 from lifelong.journeys.models import (
     Enrollment,
     EnrollmentStatus,
@@ -84,7 +91,40 @@ NODE_EXAMPLES = (
 
 @require(VIEW)
 def journey_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/journeys/list.html", {"rows": journey_list_stats()})
+    english = (get_language() or "").startswith("en")
+    library = [
+        {
+            "slug": entry.slug,
+            "name": entry.name_en if english else entry.name,
+            "description": entry.description_en if english else entry.description,
+        }
+        for entry in library_available()
+    ]
+    return render(
+        request, "web/journeys/list.html", {"rows": journey_list_stats(), "library": library}
+    )
+
+
+@require(MANAGE_MARKETING)
+@require_POST
+def journey_library_install(request: HttpRequest, slug: str) -> HttpResponse:
+    """Install a ready journey as a draft, for any shop, not only the demo."""
+    try:
+        library_entry(slug)
+    except LibraryError:
+        raise Http404 from None
+    if Journey.objects.filter(slug=slug).exists():
+        messages.error(request, _("A journey with this code already exists."))
+        return redirect("web:journeys")
+    journey = library_install(slug, actor=staff_user(request))
+    messages.success(
+        request,
+        _(
+            "Installed as a draft. Check its texts and filters (the categories are an example "
+            "shop's), then start it."
+        ),
+    )
+    return redirect("web:journey", pk=journey.pk)
 
 
 def _template_names(definition: Definition) -> dict[str, str]:
