@@ -56,6 +56,8 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("journeys.enroll_by_date", "lifelong.journeys.dates:journeys_enroll_by_date", 3600),
     Sweep("journeys.advance_due", "lifelong.journeys.engine:advance_due", 10),
     Sweep("messaging.dispatch_due", "lifelong.messaging.dispatch:dispatch_due", 5),
+    # Referrals first: the referral_converted events they write are earned in the same round.
+    Sweep("loyalty.referrals", "lifelong.loyalty.referral_sweep:loyalty_referrals", 30),
     # Earn from new events, then release, then expire: a lot is never expired while pending.
     Sweep("loyalty.earn", "lifelong.loyalty.earning:loyalty_earn", 10),
     Sweep("loyalty.merges_follow", "lifelong.loyalty.merges:loyalty_merges_follow", 600),
