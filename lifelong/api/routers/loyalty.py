@@ -1,4 +1,5 @@
-"""Checkout: a customer's points, a cart's quote, and holds (reserve, confirm, cancel).
+"""Checkout: a customer's points, a cart's quote, and holds (reserve, confirm, cancel); and
+the customer's status (what their status page shows) for the shop's account page.
 
 Reads need the `read` scope; holds need `loyalty:write`. Every hold call takes an
 `Idempotency-Key`: a retried reserve returns the same hold instead of holding twice, and a
@@ -8,9 +9,10 @@ retried confirm returns the same answer without spending twice.
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
+from django.utils import translation
 from ninja import Field, Router, Schema, Status
 
 from lifelong.accounts.models import ApiScope
@@ -31,7 +33,17 @@ from lifelong.loyalty.holds import (
     hold_reserve,
 )
 from lifelong.loyalty.ledger import balance_of
-from lifelong.loyalty.models import Hold, HoldStatus, Programme
+from lifelong.loyalty.models import Hold, HoldStatus, Programme, TxKind
+from lifelong.loyalty.status import (
+    EXPIRING_DAYS,
+    HISTORY_LIMIT,
+    STATUS_LINK_DAYS,
+    DatedPoints,
+    LoyaltyStatus,
+    change_reason,
+    loyalty_status,
+    status_url,
+)
 
 router = Router(tags=["loyalty"])
 
@@ -254,3 +266,117 @@ def loyalty_hold_cancel(request: HttpRequest, hold_id: HoldId) -> Any:
     except HoldConflict as exc:
         return Status(409, {"detail": exc.message})
     return _hold_out(hold)
+
+
+# --- The customer's status, for the shop's account page ---------------------------------------
+
+
+class PointsNameOut(Schema):
+    one: str = Field(description="1 балл")
+    few: str = Field(description="2 балла")
+    many: str = Field(description="5 баллов")
+
+
+class DatedPointsOut(Schema):
+    points: int
+    at: Timestamp = Field(description="When they become spendable, or expire.")
+    text: str = Field(description="The points in words: «25 баллов».")
+
+
+class ChangeOut(Schema):
+    id: int
+    at: Timestamp
+    kind: TxKind
+    kind_name: str = Field(description="The kind in words, in the response's language.")
+    points: int = Field(description="The change of the customer's own points (signed).")
+    moved: int = Field(
+        description="Points that only changed bucket: became spendable, held, released."
+    )
+    status_points: int
+    order_external_id: str = Field(description="The order it was for, or empty.")
+    rule: str = Field(description="The earning rule's name, or empty.")
+    journey: str = Field(description="The journey that gave the points, or empty.")
+    comment: str = Field(description="The staff member's comment, or empty.")
+    reason: str = Field(description="All of the above in words.")
+
+
+class StatusOut(Schema):
+    customer_external_id: str
+    programme_enabled: bool
+    language: str = Field(description="The language of the texts: the customer's, or asked.")
+    points_name: PointsNameOut
+    balance: int = Field(description="Points the customer can spend now.")
+    balance_text: str = Field(description="The balance in words: «1 250 баллов».")
+    debt: int = Field(description="Points a refund took back after they were spent.")
+    pending: int
+    held: int
+    status_points: int
+    pending_lots: list[DatedPointsOut] = Field(description="Pending points by date spendable.")
+    expiring: list[DatedPointsOut] = Field(
+        description=f"Points expiring within {EXPIRING_DAYS} days, by lot, oldest first."
+    )
+    history: list[ChangeOut] = Field(description="The latest changes, newest first.")
+    status_url: str = Field(
+        description=f"The customer's status page: a signed link, valid {STATUS_LINK_DAYS} days."
+    )
+
+
+def _status_out(customer: Customer, found: LoyaltyStatus, language: str) -> dict[str, Any]:
+    def dated(lots: tuple[DatedPoints, ...]) -> list[dict[str, Any]]:
+        return [{"points": x.points, "at": x.at, "text": found.points_text(x.points)} for x in lots]
+
+    return {
+        "customer_external_id": customer.external_id,
+        "programme_enabled": found.enabled,
+        "language": language,
+        "points_name": {"one": found.names.one, "few": found.names.few, "many": found.names.many},
+        "balance": found.balance,
+        "balance_text": found.points_text(found.balance),
+        "debt": found.debt,
+        "pending": found.pending,
+        "held": found.held,
+        "status_points": found.status_points,
+        "pending_lots": dated(found.pending_lots),
+        "expiring": dated(found.expiring),
+        "history": [
+            {
+                "id": change.id,
+                "at": change.at,
+                "kind": change.kind,
+                "kind_name": str(TxKind(change.kind).label),
+                "points": change.points,
+                "moved": change.moved,
+                "status_points": change.status_points,
+                "order_external_id": change.order,
+                "rule": change.rule,
+                "journey": change.journey,
+                "comment": change.comment,
+                "reason": change_reason(change),
+            }
+            for change in found.history
+        ],
+        "status_url": status_url(customer_id=customer.pk),
+    }
+
+
+@router.get(
+    "/loyalty/customers/{external_id}/status",
+    auth=READ,
+    response={200: StatusOut, **READ_ERRORS},
+)
+def loyalty_customer_status(
+    request: HttpRequest,
+    external_id: ExternalId,
+    language: Literal["ru", "en"] | None = None,
+    history: Annotated[int, Field(ge=0, le=HISTORY_LIMIT)] = 20,
+) -> dict[str, Any]:
+    """What the customer's status page shows, for the shop's own account page.
+
+    Texts (`balance_text`, `kind_name`, `reason`) are in the customer's language unless
+    `language` asks for another. The same number of queries however long the history.
+    """
+    customer = customer_get(external_id)
+    found = loyalty_status(customer_id=customer.pk, history_limit=history)
+    spoken = language or ("en" if customer.language == "en" else "ru")
+    with translation.override(spoken):
+        return _status_out(customer, found, spoken)
