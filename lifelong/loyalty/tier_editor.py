@@ -128,7 +128,8 @@ def _level_case(tiers: Sequence[Tier]) -> tuple[str, list[Any]]:
         key=lambda i: tiers[i].position,
         reverse=True,
     )
-    whens, params = [], []
+    whens: list[str] = []
+    params: list[Any] = []
     for index in reachable:
         tier = tiers[index]
         if tier.open_to_all:
