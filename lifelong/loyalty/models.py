@@ -328,6 +328,9 @@ class Transaction(_Immutable):
     comment = models.CharField(max_length=500, blank=True)
     # Points a refund could not take back under the "stop at zero" policy: recorded, not lost.
     shortfall = models.PositiveIntegerField(default=0)
+    # An order's earn: per SKU [sku, quantity, money, money x multiplier] as earned, so a
+    # refund by lines takes back exactly what those lines earned (refunds.py).
+    lines = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["key"], name="loyalty_transaction_key")]

@@ -1,31 +1,35 @@
 """Refunds and cancellations: take back the order's earn and give back its burn.
 
-The rounding rule (fixed): after refunds adding up to R of an order of total T, the order's
-earn E has had floor(E x R / T) points taken back and its burn B has had floor(B x R / T)
-points given back, in all. Each refund posts the difference between that and what earlier
-refunds posted, so partial refunds never take back more than was earned (the floor), add up
-to exactly the same as one refund of their sum, and a full refund or a cancellation (share 1)
-takes back exactly E and gives back exactly B.
+The rounding rule (fixed): each refund is a share of the order. A refund that names its lines
+(SKU and quantity) is the share those units had of the earn (their money times the multiplier
+they earned at, as recorded on the earn) and of the burn (their money); a refund of an amount
+alone is amount / order total, for both. After refunds adding up to share S (at most 1), the
+order's earn E has had floor(E x S) points taken back and its burn B floor(B x S) given back,
+in all. Each refund posts the difference between that and what earlier refunds posted, so
+partial refunds never take back more than was earned (the floor), add up to exactly the same
+as one refund of their sum, and a full refund or a cancellation (share 1) takes back exactly
+E and gives back exactly B.
 
 Points of the order's lot that expired are never taken back. Taking back draws first from
 the order's own lot (pending or available), then from the customer's other available lots,
 oldest-expiring first; what is still missing becomes a debt or a recorded shortfall, by the
 programme's policy (ledger.py, "Debt"). Giving back returns points to the lots the burn
 drew from, latest-expiring first; points of a lot whose expiry has passed expire in the
-same transaction.
-"""
+same transaction."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from django.db.models import Q, Sum
 
 from lifelong import clock
-from lifelong.commerce.models import Order
+from lifelong.commerce.models import Order, Refund
 from lifelong.loyalty.ledger import Book, lots_by_expiry
 from lifelong.loyalty.models import (
     AccountKind,
@@ -42,11 +46,65 @@ from lifelong.loyalty.models import (
 from lifelong.loyalty.services import lot_expiry
 
 
-def share_of(earned: int, refunded: Decimal, total: Decimal) -> int:
-    """floor(earned x refunded / total) in exact integer arithmetic (amounts in kopecks)."""
-    if total <= 0 or refunded >= total:
-        return earned
-    return earned * int(refunded * 100) // int(total * 100)
+@dataclass(frozen=True)
+class Share:
+    """How much of an order its refunds so far gave back: of its earn, and of its burn."""
+
+    earn: Fraction
+    burn: Fraction
+
+
+WHOLE = Share(Fraction(1), Fraction(1))
+
+
+def share_of(points: int, share: Fraction) -> int:
+    """floor(points x share), exactly; a share of 1 or more is all of it."""
+    if share >= 1:
+        return points
+    return points * share.numerator // share.denominator
+
+
+def earn_lines(lines: Iterable[tuple[str, int, Decimal, Decimal]]) -> list[list[str]]:
+    """What an earn records of its lines, per SKU: quantity, money and multiplier, so a refund
+    by lines later takes back exactly what those lines earned, whatever the rules are then."""
+    by_sku: dict[str, list[Any]] = {}
+    for sku, quantity, money, multiplier in lines:
+        row = by_sku.setdefault(sku, [0, Decimal(0), Decimal(0)])
+        row[0] += quantity
+        row[1] += money
+        row[2] += money * multiplier
+    return [[sku, str(q), str(money), str(weight)] for sku, (q, money, weight) in by_sku.items()]
+
+
+def refunds_share(*, order: Order, upto_refund_id: int) -> Share:
+    """The share of the order given back by its refunds up to this one (by id)."""
+    earn = Transaction.objects.filter(order_id=order.pk, kind=TxKind.EARN).first()
+    recorded = {
+        sku: (int(q), Fraction(Decimal(money)), Fraction(Decimal(weight)))
+        for sku, q, money, weight in ((earn.lines or []) if earn else [])
+    }
+    money_total = sum((m for _q, m, _w in recorded.values()), Fraction(0))
+    weight_total = sum((w for _q, _m, w in recorded.values()), Fraction(0))
+    refunds = Refund.objects.filter(order=order, pk__lte=upto_refund_id).prefetch_related("lines")
+    earn_share = burn_share = Fraction(0)
+    for refund in refunds:
+        lines = list(refund.lines.all())
+        if lines and money_total > 0 and all(ln.sku in recorded for ln in lines):
+            parts = [
+                (Fraction(ln.quantity, recorded[ln.sku][0]), ln.sku)
+                for ln in lines
+                if recorded[ln.sku][0] > 0
+            ]
+            burn_share += sum((p * recorded[sku][1] for p, sku in parts), Fraction(0)) / money_total
+            if weight_total > 0:
+                earn_share += (
+                    sum((p * recorded[sku][2] for p, sku in parts), Fraction(0)) / weight_total
+                )
+        elif order.total > 0:
+            amount = Fraction(refund.amount) / Fraction(order.total)
+            earn_share += amount
+            burn_share += amount
+    return Share(min(earn_share, Fraction(1)), min(burn_share, Fraction(1)))
 
 
 def _system_sum(order_id: int, kinds: tuple[str, ...], account: str, bucket: int) -> int:
@@ -105,21 +163,21 @@ def order_reverse(
     book: Book,
     *,
     order: Order,
-    refunded: Decimal,
+    share: Share,
     key: str,
     programme: Programme,
     **reason: Any,
 ) -> None:
-    """Plan the take-back and give-back for an order refunded by `refunded` in all so far."""
-    _earn_take_back(book, order=order, refunded=refunded, key=key, programme=programme, **reason)
-    _burn_give_back(book, order=order, refunded=refunded, key=key, programme=programme, **reason)
+    """Plan the take-back and give-back for an order refunded by `share` in all so far."""
+    _earn_take_back(book, order=order, share=share.earn, key=key, programme=programme, **reason)
+    _burn_give_back(book, order=order, share=share.burn, key=key, programme=programme, **reason)
 
 
 def _earn_take_back(
     book: Book,
     *,
     order: Order,
-    refunded: Decimal,
+    share: Fraction,
     key: str,
     programme: Programme,
     **reason: Any,
@@ -138,8 +196,8 @@ def _earn_take_back(
     )
     status_taken = _system_sum(order.pk, (TxKind.REVERSE,), AccountKind.ISSUED, Bucket.STATUS)
     # Points of the lot that expired are gone already: they are never owed again.
-    due = min(share_of(earned, refunded, order.total), earned - _expired_from(lot)) - taken
-    status_due = share_of(status_earned, refunded, order.total) - status_taken
+    due = min(share_of(earned, share), earned - _expired_from(lot)) - taken
+    status_due = share_of(status_earned, share) - status_taken
     if due <= 0 and status_due <= 0:
         return
     posting = book.posting(key=f"{key}:reverse", kind=TxKind.REVERSE, order_id=order.pk, **reason)
@@ -187,7 +245,7 @@ def _burn_give_back(
     book: Book,
     *,
     order: Order,
-    refunded: Decimal,
+    share: Fraction,
     key: str,
     programme: Programme,
     **reason: Any,
@@ -197,7 +255,7 @@ def _burn_give_back(
         points for _pk, _c, _e, points in holds
     )
     restored = -_system_sum(order.pk, (TxKind.RESTORE,), AccountKind.REDEEMED, 1)
-    due = share_of(burned, refunded, order.total) - restored
+    due = share_of(burned, share) - restored
     if due <= 0:
         return
     posting = book.posting(key=f"{key}:restore", kind=TxKind.RESTORE, order_id=order.pk, **reason)
