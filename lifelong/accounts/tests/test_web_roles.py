@@ -20,6 +20,7 @@ from lifelong.accounts.permissions import (
 from lifelong.events.models import Event, ImportJob, SetAsideEvent
 from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
+from lifelong.feedback.models import Theme
 from lifelong.journeys.services import journey_create
 from lifelong.loyalty.models import EarningRule, RuleKind
 from lifelong.messaging.models import Message, Template
@@ -112,6 +113,9 @@ VIEWS: dict[str, tuple[str, str]] = {
     "loyalty_settings": (MANAGE_MARKETING, "get"),
     "loyalty_rule_new": (MANAGE_MARKETING, "get"),
     "loyalty_rule": (MANAGE_MARKETING, "get"),
+    "feedback_themes": (MANAGE_MARKETING, "get"),
+    "feedback_theme_new": (MANAGE_MARKETING, "get"),
+    "feedback_theme": (MANAGE_MARKETING, "get"),
     "set_aside_retry": (MANAGE_MARKETING, "post"),
 }
 ROLES = [*Role.values, "anonymous"]
@@ -153,6 +157,7 @@ def objects(db):
     rule = EarningRule.objects.create(kind=RuleKind.EVENT, name="Review", event_type="review")
     return {
         "loyalty_rule": rule.pk,
+        "theme": Theme.objects.get(slug="delivery").pk,
         "set_aside": set_aside.pk,
         "template": template.pk,
         "journey": journey.pk,
@@ -202,6 +207,7 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "webhook_source_rotate": "webhook_source",
         "set_aside_retry": "set_aside",
         "loyalty_rule": "loyalty_rule",
+        "feedback_theme": "theme",
     }
     if name == "channel_edit":
         return reverse("web:channel_edit", kwargs={"channel": "email"})
