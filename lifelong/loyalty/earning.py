@@ -47,6 +47,7 @@ from lifelong.loyalty.models import (
 )
 from lifelong.loyalty.refunds import order_reverse, orders_burned
 from lifelong.loyalty.services import award_post
+from lifelong.loyalty.tiers import tiers_current
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,18 @@ def _largest(rules: Iterable[EarningRule]) -> dict[str, EarningRule]:
 
 
 def order_points(
-    *, order: Order, lines: list[OrderLine], burned: int, rules: Rules, programme: Programme
+    *,
+    order: Order,
+    lines: list[OrderLine],
+    burned: int,
+    rules: Rules,
+    programme: Programme,
+    tier_multiplier: Decimal = Decimal(1),
 ) -> int:
     """The points an order earns: money actually paid (its total less the points spent on it,
     at their value), split over the lines by their totals, each part at the base rate times
-    its product's or category's multiplier; summed, then rounded once by the programme's rule.
+    its product's or category's multiplier, all times the customer's tier multiplier; summed,
+    then rounded once by the programme's rule.
     """
     rule = rules.purchase
     if rule is None:
@@ -116,23 +124,35 @@ def order_points(
         per_rouble = rule.rate / 100 / programme.point_value
     else:
         per_rouble = rule.rate / rule.per_roubles
-    exact = sum((money * per_rouble * multiplier for money, multiplier in parts), Decimal(0))
+    exact = tier_multiplier * sum(
+        (money * per_rouble * multiplier for money, multiplier in parts), Decimal(0)
+    )
     rounding = ROUND_HALF_UP if programme.rounding == Rounding.NEAREST else ROUND_DOWN
     return int(exact.quantize(Decimal(1), rounding=rounding))
 
 
 class Batch:
     """What a batch of events needs, read in a few queries: their orders with their lines,
-    the points spent on each, and which of their earn and award keys are not posted yet."""
+    the points spent on each, the buyers' tiers, and which of their earn and award keys are
+    not posted yet."""
 
     def __init__(self, events: list[dict[str, Any]], rules: Rules) -> None:
         ids = {i for e in events if (i := _order_id(e)) is not None}
         lines = OrderLine.objects.select_related("product").order_by("pk")
         self.orders = Order.objects.prefetch_related(Prefetch("lines", queryset=lines)).in_bulk(ids)
         self.burned = orders_burned(self.orders.values())
+        earners = [e["customer_id"] for e in events if e["type"] in EARN_EVENTS]
+        # The tier the customer holds when the earn is posted (this sweep runs every few
+        # seconds, so that is the tier of the purchase).
+        self.tiers = tiers_current(customer_ids=earners) if earners else {}
         keys = [f"earn:order:{_order_id(e)}" for e in events if e["type"] in EARN_EVENTS]
         keys += [f"award:{e['pk']}:{r.pk}" for e in events for r in rules.events.get(e["type"], [])]
         self.absent = set(keys) - posted_keys(keys)
+
+
+def _tier_multiplier(batch: Batch, customer_id: int) -> Decimal:
+    tier = batch.tiers.get(customer_id)
+    return tier.earn_multiplier if tier is not None else Decimal(1)
 
 
 def _order_id(event: dict[str, Any]) -> int | None:
@@ -244,6 +264,7 @@ def _order_event_plan(
             burned=batch.burned.get(order.pk, 0),
             rules=rules,
             programme=programme,
+            tier_multiplier=_tier_multiplier(batch, book.customer_id),
         )
         # Posted even when it earns nothing: the order's earn is decided once, so reading the
         # log again after a refund has given its burn back cannot earn it anew.

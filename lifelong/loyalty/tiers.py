@@ -1,0 +1,567 @@
+"""Tiers: qualification over a rolling window, the review sweep and the events of a change.
+
+Qualification
+    A customer qualifies for a tier when ANY threshold of it that is not zero is met over the
+    programme's rolling window (`tier_window_months`, ending now): status points (the status
+    bucket's entries by their transactions' `occurred_at`, so refunds take back their share),
+    spend (counted orders placed in the window, less what was refunded; cancelled and fully
+    refunded orders do not count, as in the customer's summary) or orders. The qualified tier
+    is the highest active tier so reached; `invitation_only` tiers are never reached, and a
+    tier with no threshold (the entry level, «Новичок») is reached by everyone. A customer with
+    no `CustomerTier` row holds the entry level. All of it is computed set-based: two grouped
+    queries per few thousand customers (`tier_qualified`).
+
+Up at once, down only at the review date
+    Reaching a higher tier moves the customer up at once and sets `review_at`: the end of one
+    window from that moment plus the grace period (`tier_grace_days`). Nothing takes a tier
+    away before then. At `review_at` the customer is measured again: still qualifying keeps the
+    tier for another window (plus grace) from then; otherwise they move to the tier they do
+    qualify for. A tier switched off stops counting at once: its holders move to the tier they
+    qualify for at the next sweep.
+
+Manual tiers
+    Staff may set a tier until a date (`tier_set_manual`, audited). While it is valid it is the
+    customer's tier, unless they qualify for a higher one (upgrades are never held back); at
+    `manual_until` the sweep clears it, so a manual level never silently becomes a floor.
+
+Events
+    Every change of the tier a customer holds (`tier_current`) writes one `tier_changed` event,
+    properties {"from": old slug or "", "to": new slug or "", "direction": "up" | "down" |
+    "manual"}. `CustomerTier.shown` is the slug last announced and `changes` counts the
+    announcements; the n-th is keyed `tier_changed:<customer>:<n>` and written in the same
+    transaction as the row, so a change is announced exactly once however often a sweep runs.
+
+The sweep (`loyalty_tiers_review`, every 30 s) looks only at customers with something new:
+order events and ledger transactions after its two cursors (`Cursor` rows `tiers.events` and
+`tiers.ledger`), rows whose review date or manual expiry came (partial indexes
+`tier_review_due`, `tier_manual_due`), and holders of a switched-off tier. `tiers_refresh` is
+the same path for a given list of customers; `loyalty_tiers_recheck` (daily) walks every row,
+so thresholds lowered in the editor lift the customers who now reach a higher tier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Count, F, QuerySet, Sum
+from django.utils.translation import gettext as _
+
+from lifelong import clock
+from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
+from lifelong.commerce.models import Order
+from lifelong.commerce.services import COUNTED
+from lifelong.customers.models import Customer
+from lifelong.events.models import Event
+from lifelong.events.services import events_record
+from lifelong.lib.errors import DomainError
+from lifelong.loyalty.models import (
+    Bucket,
+    Cursor,
+    CustomerTier,
+    Entry,
+    Programme,
+    Tier,
+    Transaction,
+)
+from lifelong.loyalty.services import months_add
+
+BATCH_SIZE = 2000
+EVENT_TYPE = "tier_changed"
+# Events that change a customer's orders in the window.
+ORDER_EVENTS = (
+    "order_placed",
+    "order_paid",
+    "order_delivered",
+    "order_cancelled",
+    "order_refunded",
+    "order_refund",
+    "order_returned",
+)
+EVENTS_CURSOR = "tiers.events"
+LEDGER_CURSOR = "tiers.ledger"
+ROW_FIELDS = [
+    "tier",
+    "since",
+    "qualified_at",
+    "review_at",
+    "manual_tier",
+    "manual_until",
+    "manual_by",
+    "manual_reason",
+    "shown",
+    "changes",
+]
+SNAPSHOT = [f"{f}_id" if f in ("tier", "manual_tier", "manual_by") else f for f in ROW_FIELDS]
+
+
+class TierError(DomainError):
+    """A tier change the service refuses."""
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What a customer did in the window."""
+
+    status_points: int = 0
+    spend: Decimal = Decimal(0)
+    orders: int = 0
+
+
+@dataclass(frozen=True)
+class TierProgress:
+    """Where a customer stands and what the next tier takes.
+
+    Each `missing_*` is None when the next tier does not use that threshold; reaching any one
+    of those that are not None is enough («ещё 2 заказа или 3 400 ₽»).
+    """
+
+    tier: Tier | None
+    next_tier: Tier | None
+    status_points: int
+    spend: Decimal
+    orders: int
+    missing_status_points: int | None
+    missing_spend: Decimal | None
+    missing_orders: int | None
+    window_months: int
+    # The earliest moment the tier may go down (None: nothing to lose), and a manual tier's end.
+    review_at: dt.datetime | None
+    manual_until: dt.datetime | None
+
+
+class Ladder:
+    """All tiers, read once: by id and slug, and the ones qualification can reach."""
+
+    def __init__(self) -> None:
+        tiers = list(Tier.objects.order_by("position"))
+        self.by_id = {t.pk: t for t in tiers}
+        self.by_slug = {t.slug: t for t in tiers}
+        self.reachable = [t for t in tiers if t.active and not t.invitation_only]
+        open_to_all = [t for t in self.reachable if t.open_to_all]
+        self.entry = open_to_all[-1] if open_to_all else None
+
+    def qualified(self, totals: Totals) -> Tier | None:
+        """The highest tier these totals reach."""
+        best = None
+        for tier in self.reachable:
+            if tier.open_to_all or _meets(tier, totals):
+                best = tier
+        return best
+
+    def held(self, row: CustomerTier | None) -> Tier | None:
+        """The qualified tier a row holds (the entry level without a row or a tier yet)."""
+        if row is None or row.tier_id is None:
+            return self.entry
+        tier = self.by_id[row.tier_id]
+        return tier if tier.active else self.entry
+
+    def current(self, row: CustomerTier | None, now: dt.datetime) -> Tier | None:
+        """The tier a customer holds now: a valid manual tier, unless they qualify higher."""
+        held = self.held(row)
+        if row is not None and row.manual_tier_id is not None and row.manual_until is not None:
+            manual = self.by_id[row.manual_tier_id]
+            if manual.active and row.manual_until > now and _position(manual) >= _position(held):
+                return manual
+        return held
+
+    def next_above(self, tier: Tier | None) -> Tier | None:
+        return next((t for t in self.reachable if _position(t) > _position(tier)), None)
+
+
+def _position(tier: Tier | None) -> int:
+    return tier.position if tier is not None else -1
+
+
+def _meets(tier: Tier, totals: Totals) -> bool:
+    return bool(
+        (tier.min_status_points and totals.status_points >= tier.min_status_points)
+        or (tier.min_spend and totals.spend >= tier.min_spend)
+        or (tier.min_orders and totals.orders >= tier.min_orders)
+    )
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), BATCH_SIZE):
+        yield ordered[start : start + BATCH_SIZE]
+
+
+def window_totals(
+    *, customer_ids: Iterable[int], at: dt.datetime, programme: Programme
+) -> dict[int, Totals]:
+    """Status points, spend and orders of each customer in the window ending at `at`.
+
+    Two grouped queries per chunk: orders over (customer, placed_at), status entries over
+    the partial index `entry_status` joined to their transactions.
+    """
+    since = months_add(at, -programme.tier_window_months)
+    found: dict[int, dict[str, object]] = {}
+    for chunk in _chunks(customer_ids):
+        orders = (
+            Order.objects.filter(
+                COUNTED, customer_id__in=chunk, placed_at__gt=since, placed_at__lte=at
+            )
+            .order_by()
+            .values("customer_id")
+            .annotate(n=Count("pk"), spent=Sum(F("total") - F("refunded_total")))
+        )
+        for row in orders:
+            found.setdefault(row["customer_id"], {}).update(
+                orders=row["n"], spend=Decimal(row["spent"] or 0)
+            )
+        status = (
+            Entry.objects.filter(
+                bucket=Bucket.STATUS,
+                account__customer_id__in=chunk,
+                transaction__occurred_at__gt=since,
+                transaction__occurred_at__lte=at,
+            )
+            .order_by()
+            .values("account__customer_id")
+            .annotate(points=Sum("points"))
+        )
+        for row in status:
+            # A refund in the window of an earn before it can take the sum below zero.
+            found.setdefault(row["account__customer_id"], {})["status_points"] = max(
+                0, int(row["points"] or 0)
+            )
+    return {cid: Totals(**values) for cid, values in found.items()}  # type: ignore[arg-type]
+
+
+def tier_qualified(
+    *,
+    customer_ids: Iterable[int],
+    at: dt.datetime | None = None,
+    ladder: Ladder | None = None,
+    programme: Programme | None = None,
+) -> dict[int, Tier | None]:
+    """The tier each customer's window totals reach now (or at `at`), set-based."""
+    ids = list(customer_ids)
+    ladder = ladder or Ladder()
+    totals = window_totals(
+        customer_ids=ids, at=at or clock.now(), programme=programme or Programme.current()
+    )
+    return {cid: ladder.qualified(totals.get(cid, Totals())) for cid in ids}
+
+
+def tiers_current(*, customer_ids: Iterable[int]) -> dict[int, Tier | None]:
+    """The tier each customer holds now; two queries per few thousand customers."""
+    ids = list(customer_ids)
+    ladder, now = Ladder(), clock.now()
+    rows: dict[int, CustomerTier] = {}
+    for chunk in _chunks(ids):
+        rows.update((r.customer_id, r) for r in CustomerTier.objects.filter(customer_id__in=chunk))
+    return {cid: ladder.current(rows.get(cid), now) for cid in ids}
+
+
+def tier_current(*, customer_id: int) -> Tier | None:
+    """The tier the customer holds now (a valid manual tier, else the qualified one)."""
+    return tiers_current(customer_ids=[customer_id])[customer_id]
+
+
+def tier_progress(*, customer_id: int) -> TierProgress:
+    """The customer's tier, window totals and exactly what the next tier still takes."""
+    ladder, now, programme = Ladder(), clock.now(), Programme.current()
+    row = CustomerTier.objects.filter(customer_id=customer_id).first()
+    totals = window_totals(customer_ids=[customer_id], at=now, programme=programme).get(
+        customer_id, Totals()
+    )
+    tier = ladder.current(row, now)
+    upcoming = ladder.next_above(tier)
+    manual_valid = tier is not None and row is not None and tier.pk == row.manual_tier_id
+    return TierProgress(
+        tier=tier,
+        next_tier=upcoming,
+        status_points=totals.status_points,
+        spend=totals.spend,
+        orders=totals.orders,
+        missing_status_points=(
+            max(0, upcoming.min_status_points - totals.status_points)
+            if upcoming and upcoming.min_status_points
+            else None
+        ),
+        missing_spend=(
+            max(Decimal(0), upcoming.min_spend - totals.spend)
+            if upcoming and upcoming.min_spend
+            else None
+        ),
+        missing_orders=(
+            max(0, upcoming.min_orders - totals.orders)
+            if upcoming and upcoming.min_orders
+            else None
+        ),
+        window_months=programme.tier_window_months,
+        review_at=row.review_at if row is not None and row.tier_id else None,
+        manual_until=row.manual_until if manual_valid and row is not None else None,
+    )
+
+
+def _review_after(moment: dt.datetime, programme: Programme) -> dt.datetime:
+    return months_add(moment, programme.tier_window_months) + dt.timedelta(
+        days=programme.tier_grace_days
+    )
+
+
+def _decide(
+    row: CustomerTier,
+    qualified: Tier | None,
+    ladder: Ladder,
+    programme: Programme,
+    now: dt.datetime,
+) -> None:
+    """Move the row's qualified tier: up at once, down only when its review is due."""
+    held = ladder.by_id.get(row.tier_id) if row.tier_id else None
+    stale = held is not None and not held.active
+    due = row.review_at is not None and row.review_at <= now
+    if stale or due or _position(qualified) > _position(held):
+        if stale or qualified != held:
+            row.tier = qualified
+            row.since = now if qualified is not None else None
+        if qualified is not None:
+            row.qualified_at = now
+            row.review_at = _review_after(now, programme)
+        else:
+            row.qualified_at = row.review_at = None
+    if row.manual_tier_id is not None and row.manual_until and row.manual_until <= now:
+        row.manual_tier = row.manual_until = row.manual_by = None
+        row.manual_reason = ""
+
+
+def _announce(
+    row: CustomerTier, ladder: Ladder, now: dt.datetime, direction: str | None = None
+) -> Event | None:
+    """The event of a change of the tier the customer holds, or None when it did not change."""
+    tier = ladder.current(row, now)
+    slug = tier.slug if tier is not None else ""
+    if slug == row.shown:
+        return None
+    if direction is None:
+        before = ladder.by_slug.get(row.shown)
+        direction = "up" if _position(tier) > _position(before) else "down"
+    row.changes += 1
+    event = Event(
+        customer_id=row.customer_id,
+        type=EVENT_TYPE,
+        properties={"from": row.shown, "to": slug, "direction": direction},
+        occurred_at=now,
+        received_at=now,
+        source="loyalty",
+        idempotency_key=f"{EVENT_TYPE}:{row.customer_id}:{row.changes}",
+    )
+    row.shown = slug
+    return event
+
+
+def _snapshot(row: CustomerTier) -> tuple[object, ...]:
+    return tuple(getattr(row, name) for name in SNAPSHOT)
+
+
+def _rows_locked(customer_ids: list[int], ladder: Ladder) -> list[CustomerTier]:
+    """The customers' rows, created for those without one, locked in customer order."""
+    existing = set(
+        CustomerTier.objects.filter(customer_id__in=customer_ids).values_list(
+            "customer_id", flat=True
+        )
+    )
+    missing = [cid for cid in customer_ids if cid not in existing]
+    if missing:
+        live = Customer.objects.filter(pk__in=missing, merged_into__isnull=True).values_list(
+            "pk", flat=True
+        )
+        shown = ladder.entry.slug if ladder.entry else ""
+        # A concurrent sweep may create the same row: its insert waits for ours, then skips.
+        CustomerTier.objects.bulk_create(
+            [CustomerTier(customer_id=cid, shown=shown) for cid in live], ignore_conflicts=True
+        )
+    return list(
+        CustomerTier.objects.select_for_update()
+        .filter(customer_id__in=customer_ids)
+        .order_by("customer_id")
+    )
+
+
+def _apply(customer_ids: Iterable[int], ladder: Ladder, programme: Programme) -> int:
+    """Bring these customers' tiers up to date; returns how many changed the tier they hold.
+
+    Call inside a transaction. Constant statements per chunk: rows read, created and locked,
+    the two window queries, one bulk update and the event insert.
+    """
+    now, announced = clock.now(), 0
+    for chunk in _chunks(customer_ids):
+        rows = _rows_locked(chunk, ladder)
+        qualified = tier_qualified(
+            customer_ids=[r.customer_id for r in rows], at=now, ladder=ladder, programme=programme
+        )
+        changed, events = [], []
+        for row in rows:
+            before = _snapshot(row)
+            _decide(row, qualified[row.customer_id], ladder, programme, now)
+            event = _announce(row, ladder, now)
+            if event is not None:
+                events.append(event)
+            if _snapshot(row) != before:
+                changed.append(row)
+        if changed:
+            CustomerTier.objects.bulk_update(changed, ROW_FIELDS)
+        events_record(events)
+        announced += len(events)
+    return announced
+
+
+def tiers_refresh(*, customer_ids: Iterable[int]) -> int:
+    """The upgrade path for customers something just happened to (an earn, an order):
+    up at once, down if their review is due, manual tiers cleared if they lapsed.
+    Returns how many changed tier."""
+    ladder = Ladder()
+    if not ladder.by_id:
+        return 0
+    with transaction.atomic():
+        return _apply(customer_ids, ladder, Programme.current())
+
+
+@transaction.atomic
+def tier_set_manual(
+    *,
+    customer_id: int,
+    tier: Tier | None,
+    until: dt.datetime | None,
+    actor: User | None,
+    reason: str,
+) -> CustomerTier:
+    """Give a customer a tier until a date (or, with tier None, end a manual tier), audited.
+
+    The change is announced by the same `tier_changed` event, direction "manual".
+    """
+    reason = reason.strip()
+    now = clock.now()
+    if not reason:
+        raise TierError(_("Say why the tier is set by hand."), field="reason")
+    if tier is not None:
+        if until is None or until <= now:
+            raise TierError(_("A tier set by hand needs an end date in the future."), field="until")
+        if not tier.active:
+            raise TierError(_("This tier is switched off."), field="tier")
+    ladder = Ladder()
+    row = _rows_locked([customer_id], ladder)[0]
+    before = row.manual_tier.slug if row.manual_tier_id and row.manual_tier else ""
+    row.manual_tier = tier
+    row.manual_until = until if tier is not None else None
+    row.manual_by = actor if tier is not None else None
+    row.manual_reason = reason[:500] if tier is not None else ""
+    event = _announce(row, ladder, now, direction="manual")
+    row.save(update_fields=ROW_FIELDS)
+    if event is not None:
+        events_record([event])
+    audit_record(
+        actor=actor,
+        action="loyalty.tier_manual",
+        object_type="customers.customer",
+        object_id=str(customer_id),
+        changes={
+            "from": before,
+            "to": tier.slug if tier is not None else "",
+            "until": until.isoformat() if tier is not None and until else None,
+            "reason": reason[:500],
+        },
+    )
+    return row
+
+
+# The sweeps.
+
+
+def _claim(query: QuerySet[CustomerTier], batch_size: int) -> list[int]:
+    if connection.features.has_select_for_update_skip_locked:
+        # Workers on other machines take other rows.
+        query = query.select_for_update(skip_locked=True)
+    return list(query.values_list("customer_id", flat=True)[:batch_size])
+
+
+def _cursor_pass(name: str, batch_size: int, ladder: Ladder, programme: Programme) -> int:
+    """Customers with new order events (or new ledger transactions) after the cursor."""
+    announced = 0
+    while True:
+        with transaction.atomic():
+            Cursor.objects.get_or_create(name=name)
+            cursor = Cursor.objects.select_for_update().get(name=name)
+            if name == EVENTS_CURSOR:
+                source = Event.objects.filter(
+                    pk__gt=cursor.last_event_id, customer__isnull=False, type__in=ORDER_EVENTS
+                )
+            else:
+                source = Transaction.objects.filter(pk__gt=cursor.last_event_id)
+            rows = list(source.order_by("pk").values_list("pk", "customer_id")[:batch_size])
+            if not rows:
+                return announced
+            announced += _apply({cid for _pk, cid in rows}, ladder, programme)
+            cursor.last_event_id = rows[-1][0]
+            cursor.save(update_fields=["last_event_id"])
+        if len(rows) < batch_size:
+            return announced
+
+
+def _due_pass(batch_size: int, ladder: Ladder, programme: Programme) -> int:
+    """Rows whose review date or manual expiry came, and holders of a switched-off tier."""
+    now, announced, seen = clock.now(), 0, set[int]()
+    off = [pk for pk, tier in ladder.by_id.items() if not tier.active]
+    queries: list[Callable[[], QuerySet[CustomerTier]]] = [
+        lambda: CustomerTier.objects.filter(review_at__lte=now).order_by("review_at"),
+        lambda: CustomerTier.objects.filter(
+            manual_tier__isnull=False, manual_until__lte=now
+        ).order_by("manual_until"),
+        lambda: CustomerTier.objects.filter(tier_id__in=off).order_by("customer_id"),
+    ]
+    for query in queries:
+        while True:
+            with transaction.atomic():
+                ids = _claim(query(), batch_size)
+                fresh = [cid for cid in ids if cid not in seen]
+                announced += _apply(fresh, ladder, programme)
+            seen.update(ids)
+            # A row still due after its turn (it should not be) must not loop forever.
+            if len(ids) < batch_size or not fresh:
+                break
+    return announced
+
+
+def loyalty_tiers_review(*, batch_size: int = BATCH_SIZE) -> int:
+    """The tier sweep: customers with new activity, due reviews, lapsed manual tiers.
+
+    Returns how many customers changed tier.
+    """
+    ladder = Ladder()
+    if not ladder.by_id:
+        # No tiers yet: the cursors wait, so the first tiers see all the history.
+        return 0
+    programme = Programme.current()
+    announced = _cursor_pass(EVENTS_CURSOR, batch_size, ladder, programme)
+    announced += _cursor_pass(LEDGER_CURSOR, batch_size, ladder, programme)
+    return announced + _due_pass(batch_size, ladder, programme)
+
+
+def loyalty_tiers_recheck(*, batch_size: int = BATCH_SIZE) -> int:
+    """Measure every customer with a tier row again (daily): thresholds lowered in the
+    editor lift at once those who now reach a higher tier. Batches walk the rows by
+    customer id; nobody goes down before their review date."""
+    ladder = Ladder()
+    if not ladder.by_id:
+        return 0
+    programme, announced, after = Programme.current(), 0, 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                CustomerTier.objects.filter(customer_id__gt=after)
+                .order_by("customer_id")
+                .values_list("customer_id", flat=True)[:batch_size]
+            )
+            if not ids:
+                return announced
+            announced += _apply(ids, ladder, programme)
+        after = ids[-1]
+        if len(ids) < batch_size:
+            return announced
