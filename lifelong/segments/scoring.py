@@ -22,9 +22,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from django.db import connection, transaction
-from django.db.models import Case, F, FloatField, Sum, Value, When
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    F,
+    FloatField,
+    OuterRef,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KT
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from lifelong import clock
@@ -357,13 +367,31 @@ def scores_compute(summary: PurchaseDays, *, settings: ClvSettings) -> Scores:
 def referral_values() -> tuple[npt.NDArray[np.int64], FloatArray]:
     """Net revenue of the customers each customer brought: (referrer ids, values).
 
-    There is no referral model yet: a referral is `Customer.attributes["referred_by"]`
-    holding the external id of the referrer. Grouped by that id in SQL; only the
-    referrers' ids are looked up.
+    A customer brought another when one of their `referral_converted` events names the
+    other (`properties.friend_id`; the loyalty referrals write it when a referral converts),
+    or when the other's `Customer.attributes["referred_by"]` holds their external id (sent
+    by the shop). A friend named both ways counts once, for the event. Grouped in SQL; only
+    the referrers' ids are looked up.
     """
+    converted = Event.objects.filter(
+        type="referral_converted", customer__merged_into__isnull=True
+    ).annotate(friend=Cast(KT("properties__friend_id"), BigIntegerField()))
+    totals: dict[int, Decimal] = {}
+    for pk, value in (
+        converted.annotate(
+            spent=Subquery(Customer.objects.filter(pk=OuterRef("friend")).values("total_spent"))
+        )
+        .order_by()
+        .values("customer_id")
+        .annotate(value=Sum("spent"))
+        .values_list("customer_id", "value")
+    ):
+        if pk is not None:
+            totals[pk] = Decimal(value or 0)
     by_external = dict(
         Customer.objects.live()
         .filter(attributes__has_key="referred_by")
+        .exclude(pk__in=converted.filter(friend__isnull=False).values("friend"))
         .order_by()
         .annotate(ref=KT("attributes__referred_by"))
         .values("ref")
@@ -371,16 +399,16 @@ def referral_values() -> tuple[npt.NDArray[np.int64], FloatArray]:
         .values_list("ref", "value")
     )
     refs = [ref for ref in by_external if ref]
-    pairs: list[tuple[int, Decimal]] = []
     for start in range(0, len(refs), LOOKUP_CHUNK):
         found = (
             Customer.objects.live()
             .filter(external_id__in=refs[start : start + LOOKUP_CHUNK])
             .values_list("pk", "external_id")
         )
-        pairs.extend((pk, by_external[external_id]) for pk, external_id in found)
-    ids = np.array([pk for pk, _ in pairs], dtype=np.int64)
-    values = np.array([float(value or 0) for _, value in pairs], dtype=np.float64)
+        for pk, external_id in found:
+            totals[pk] = totals.get(pk, Decimal(0)) + Decimal(by_external[external_id] or 0)
+    ids = np.array(list(totals), dtype=np.int64)
+    values = np.array([float(value) for value in totals.values()], dtype=np.float64)
     return ids, values
 
 

@@ -50,6 +50,8 @@ from lifelong.loyalty.tests.helpers import (
     programme_start,
     refund,
 )
+from lifelong.segments.models import CustomerState
+from lifelong.segments.scoring import clv_scores_refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -405,3 +407,18 @@ def test_the_limit_holds_in_every_span_not_only_the_one_ending_now():
     assert limit_allows(times, day - dt.timedelta(days=21), count=1, days=30)
     assert limit_allows(times, day, count=2, days=30)
     assert limit_allows(times * 5, day, count=0, days=0)
+
+
+def test_a_converted_referral_feeds_the_referrers_clv_referral_value(frozen_time):
+    referrals_start(condition=ReferralCondition.FIRST_ORDER)
+    anna = CustomerFactory.create(external_id="A-1")
+    code = referral_code_get(customer_id=anna.pk).code
+    boris = friend_with_code(code, "F-1")
+    order_paid(boris, "O-1", "3000")
+    order_paid(boris, "O-2", "500")
+    # Named both ways (the shop's referred_by too): counted once.
+    vera = friend_with_code(code, "F-2", attributes={"referred_by": "A-1"})
+    order_paid(vera, "O-3", "1000")
+    loyalty_referrals()
+    clv_scores_refresh()
+    assert CustomerState.objects.get(customer=anna).referral_value == Decimal("4500.00")
