@@ -154,11 +154,13 @@ def points_text(n: int, names: PointsNames) -> str:
 def loyalty_status(*, customer_id: int, history_limit: int = HISTORY_LIMIT) -> LoyaltyStatus:
     """Everything the customer may see of their points, in a fixed number of queries.
 
-    Three reads (programme, account, open lots), then up to five for the history
+    Three reads (programme, account, open lots; two for a customer who never had points),
+    then up to five for the history
     (transactions with rule and order, their entries on this account, and when present:
     the lots' sources for releases and expiries, journeys, checkout holds).
     """
-    programme = Programme.current()
+    # A read writes nothing: before the settings row exists, its defaults apply.
+    programme = Programme.objects.filter(pk=1).first() or Programme()
     account = Account.objects.filter(customer_id=customer_id).first()
     now = clock.now()
     horizon = now + dt.timedelta(days=EXPIRING_DAYS)
@@ -167,7 +169,8 @@ def loyalty_status(*, customer_id: int, history_limit: int = HISTORY_LIMIT) -> L
     lots = Lot.objects.filter(customer_id=customer_id, remaining__gt=0).only(
         "remaining", "released", "pending_until", "expires_at"
     )
-    for lot in lots.order_by("expires_at", "pk"):
+    # No account yet: nothing was ever posted, so there are no lots to read.
+    for lot in lots.order_by("expires_at", "pk") if account else ():
         if not lot.released and lot.pending_until is not None:
             pending_lots.append(DatedPoints(lot.remaining, lot.pending_until))
         elif lot.expires_at is not None and lot.expires_at <= horizon:

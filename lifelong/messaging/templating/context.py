@@ -12,6 +12,7 @@ from lifelong.customers.models import Customer
 from lifelong.lib import russian
 from lifelong.messaging.links import preferences_url, unsubscribe_url
 from lifelong.messaging.models import BrandVoice, Template
+from lifelong.messaging.templating.loyalty import loyalty_context
 from lifelong.messaging.templating.sandbox import Rendered, field_render, fields_render
 
 FIELDS = ("subject", "body_text", "body_html")
@@ -65,7 +66,9 @@ def message_context(
     name and patronymic give (so `customer|verb("купил")` is right for most people).
     The brand's greeting and signature are templates too, rendered here for the customer.
     `extra` (journey data, recommended products, a cart) is merged on top.
-    Six queries: facts, tags, last order with its lines, state, brand voice.
+    `loyalty` is the customer's points (`{{ loyalty }}` prints them as words) beside their
+    segment facts. Six queries: facts, tags, last order with its lines, state, brand voice;
+    three for the points (programme, account, lots).
     """
     from lifelong.segments.models import CustomerState
 
@@ -97,7 +100,11 @@ def message_context(
         "facts": [fact.text for fact in customer.facts.all()],
         "tags": sorted(tag.name for tag in customer.tags.all()),
         "last_order": _last_order(customer),
-        "loyalty": _loyalty(CustomerState.objects.filter(customer=customer).first()),
+        "loyalty": loyalty_context(
+            customer_id=customer.pk,
+            language=customer.language,
+            segments=_segment_facts(CustomerState.objects.filter(customer=customer).first()),
+        ),
         "links": {
             "preferences": preferences_url(customer_id=customer.pk),
             "unsubscribe": unsubscribe_url(customer_id=customer.pk, channel=channel),
@@ -143,7 +150,7 @@ def _last_order(customer: Customer) -> dict[str, Any] | None:
     }
 
 
-def _loyalty(state: Any) -> dict[str, Any]:
+def _segment_facts(state: Any) -> dict[str, Any]:
     if state is None:
         return {
             "stage": "",

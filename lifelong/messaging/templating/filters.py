@@ -26,6 +26,7 @@ from markupsafe import Markup, soft_str
 from lifelong import clock
 from lifelong.lib import russian
 from lifelong.lib.zones import zone_of
+from lifelong.loyalty.status import plural_form
 from lifelong.messaging.templating.limits import (
     MAX_RANGE,
     TemplateRenderError,
@@ -100,8 +101,13 @@ def filter_case(value: Any, case: str, gender: str | None = None) -> str:
     return russian.name_case(str(value), case, gender or None)
 
 
-def filter_plural(value: Any, word: str) -> str:
-    """`{{ points|plural("балл") }}` -> "25 баллов"."""
+@pass_context
+def filter_plural(context: Context, value: Any, word: str) -> str:
+    """`{{ points|plural("балл") }}` -> "25 баллов".
+
+    When the word is the loyalty programme's name for its points (any of its three forms),
+    the programme's own forms are used, so a name the dictionary does not know agrees too.
+    """
     if _blank(value):
         return ""
     try:
@@ -110,7 +116,22 @@ def filter_plural(value: Any, word: str) -> str:
         raise TemplateRenderError(
             _("plural needs a number, not %(value)r.") % {"value": value}
         ) from exc
+    forms = _points_forms(context)
+    wanted = str(word).strip().lower()
+    if forms and number == number.to_integral_value() and wanted in {f.lower() for f in forms}:
+        n = int(number)
+        return f"{russian.format_number(n)} {plural_form(n, *forms)}"
     return russian.plural(number, word)
+
+
+def _points_forms(context: Context) -> tuple[str, str, str] | None:
+    """The programme's (one, few, many) forms from `loyalty.points_name`."""
+    loyalty = context.get("loyalty")
+    names = loyalty.get("points_name") if isinstance(loyalty, Mapping) else None
+    if not isinstance(names, Mapping):
+        return None
+    forms = tuple(str(names.get(key) or "").strip() for key in ("one", "few", "many"))
+    return (forms[0], forms[1], forms[2]) if all(forms) else None
 
 
 def filter_gendered(value: Any, masculine: str, feminine: str, neutral: str | None = None) -> str:

@@ -13,8 +13,10 @@ from django.utils.translation import gettext as _
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 
 from lifelong import clock
+from lifelong.loyalty.status import DatedPoints, LoyaltyStatus, PointsNames
 from lifelong.messaging.templating.context import CONTEXT_NAMES, EXTRA_NAMES
 from lifelong.messaging.templating.limits import MAX_SOURCE, TemplateRenderError
+from lifelong.messaging.templating.loyalty import LoyaltyData, loyalty_data
 from lifelong.messaging.templating.sandbox import Sandbox, environment, field_render
 
 
@@ -78,13 +80,7 @@ def sample_context(extra_names: Iterable[str] = ()) -> dict[str, Any]:
             "placed_at": now - dt.timedelta(days=20),
             "products": [product],
         },
-        "loyalty": {
-            "stage": "repeat",
-            "stage_name": "Repeat",
-            "rfm_segment": "loyal",
-            "loyal_type": "",
-            "loyalty_value": Decimal("12000.00"),
-        },
+        "loyalty": _sample_loyalty(now),
         "links": {
             "preferences": "https://example.ru/p/preferences/",
             "unsubscribe": "https://example.ru/p/unsubscribe/",
@@ -95,6 +91,31 @@ def sample_context(extra_names: Iterable[str] = ()) -> dict[str, Any]:
     for name in {*EXTRA_NAMES, *extra_names}:
         context[name] = _AnyKeys()
     return context
+
+
+def _sample_loyalty(now: dt.datetime) -> LoyaltyData:
+    """A member with points pending, some expiring, in the programme's default names."""
+    found = LoyaltyStatus(
+        customer_id=1,
+        enabled=True,
+        names=PointsNames("балл", "балла", "баллов"),
+        point_value=Decimal("1"),
+        available=1250,
+        pending=240,
+        held=0,
+        status_points=1490,
+        pending_lots=(DatedPoints(240, now + dt.timedelta(days=14)),),
+        expiring=(DatedPoints(120, now + dt.timedelta(days=20)),),
+        history=(),
+    )
+    segments = {
+        "stage": "repeat",
+        "stage_name": "Repeat",
+        "rfm_segment": "loyal",
+        "loyal_type": "",
+        "loyalty_value": Decimal("12000.00"),
+    }
+    return loyalty_data(found, segments=segments, url="https://example.ru/c/l/sample")
 
 
 def template_validate(

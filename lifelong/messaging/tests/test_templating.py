@@ -14,6 +14,9 @@ from lifelong.commerce.services import customer_summaries_refresh
 from lifelong.customers.models import Fact, Gender
 from lifelong.customers.services import customer_tags_add
 from lifelong.factories import CustomerFactory, OrderFactory, ProductFactory
+from lifelong.loyalty.earning import loyalty_earn
+from lifelong.loyalty.services import points_award
+from lifelong.loyalty.tests.helpers import order_paid, programme_start
 from lifelong.messaging.models import BrandVoice, Message, Template
 from lifelong.messaging.services import message_enqueue
 from lifelong.messaging.templating import (
@@ -174,7 +177,8 @@ def test_context_for_a_lead_without_orders_state_or_brand(frozen_time):
 
 
 def test_context_takes_few_queries(alexey, django_assert_max_num_queries):
-    with django_assert_max_num_queries(6):
+    # Facts, tags, last order and lines, state, brand voice; the points: programme, account.
+    with django_assert_max_num_queries(8):
         message_context(customer=alexey, channel="email")
 
 
@@ -377,6 +381,11 @@ def test_sample_context_has_the_keys_of_the_real_one(frozen_time):
     OrderLine.objects.create(
         order=OrderFactory(customer=customer), sku="S-1", name="Коврик", price=Decimal("990")
     )
+    # Points pending and points expiring soon, so the lists of `loyalty` have their items.
+    programme_start(expiry_months=1)
+    points_award(customer_id=customer.pk, points=100, key="gift")
+    order_paid(customer, "Z-1", "990")
+    loyalty_earn()
     real = _shape(message_context(customer=customer, channel="email"))
     sample = _shape(sample_context())
     assert set(real) == CONTEXT_NAMES

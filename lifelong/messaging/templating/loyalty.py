@@ -1,0 +1,57 @@
+"""The `loyalty` object of a message template: the customer's points and tier as plain data
+that prints as words.
+
+`{{ loyalty }}` says «1 250 баллов» (never a dict); `{{ loyalty.balance|plural("балл") }}`
+uses the programme's own forms of its points' name. It is read by the same selector as the
+status page (`lifelong.loyalty.status.loyalty_status`), without the history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import translation
+
+from lifelong.loyalty.status import LoyaltyStatus, loyalty_status, status_url
+
+
+class LoyaltyData(dict[str, Any]):
+    """A plain mapping (what the sandbox allows) that prints as its words."""
+
+    def __init__(self, data: dict[str, Any], *, words: str) -> None:
+        super().__init__(data)
+        self._words = words
+
+    def __str__(self) -> str:
+        return self._words
+
+
+def loyalty_context(*, customer_id: int, language: str, segments: dict[str, Any]) -> LoyaltyData:
+    """The points of this customer for a template, with the segment facts (stage, RFM...)
+    that `loyalty` carried before points existed. Three queries."""
+    found = loyalty_status(customer_id=customer_id, history_limit=0)
+    with translation.override("en" if language == "en" else "ru"):
+        return loyalty_data(found, segments=segments, url=status_url(customer_id=customer_id))
+
+
+def loyalty_data(found: LoyaltyStatus, *, segments: dict[str, Any], url: str) -> LoyaltyData:
+    """The object itself, in the active language (also used for the sample customer)."""
+    text = found.points_text
+    data = {
+        **segments,
+        "enabled": found.enabled,
+        "balance": found.balance,
+        "balance_text": text(found.balance),
+        "pending": found.pending,
+        "pending_text": text(found.pending),
+        "held": found.held,
+        "debt": found.debt,
+        "status_points": found.status_points,
+        "points_name": {"one": found.names.one, "few": found.names.few, "many": found.names.many},
+        "pending_lots": [{"points": lot.points, "at": lot.at} for lot in found.pending_lots],
+        "expiring": [{"points": lot.points, "at": lot.at} for lot in found.expiring],
+        "expiring_points": found.expiring_points,
+        "expiring_at": found.expiring[0].at if found.expiring else None,
+        "status_url": url,
+    }
+    return LoyaltyData(data, words=text(found.balance) if found.enabled else "")
