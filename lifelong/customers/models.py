@@ -62,6 +62,16 @@ class Customer(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
     )
+    # A staff member who knows the customer's whole history (a loyalty privilege): shown on
+    # the card and the status page, and usable as the sender name of emails.
+    personal_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("personal manager"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_customers",
+    )
 
     first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
     last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)

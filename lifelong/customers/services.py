@@ -226,6 +226,30 @@ def customer_tag_add(*, customer: Customer, name: str, actor: User | None = None
 
 
 @transaction.atomic
+def customer_manager_set(*, customer: Customer, manager: User | None, actor: User) -> bool:
+    """Assign (or, with None, remove) the customer's personal manager; audited.
+
+    Returns False when nothing changed. Only an active staff member can be assigned.
+    """
+    if manager is not None and not manager.is_active:
+        raise CustomerDataError("the personal manager must be an active staff member")
+    before = customer.personal_manager_id
+    after = manager.pk if manager is not None else None
+    if before == after:
+        return False
+    customer.personal_manager = manager
+    customer.updated_at = clock.now()
+    customer.save(update_fields=["personal_manager", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="customer.personal_manager",
+        obj=customer,
+        changes={"from": before, "to": after},
+    )
+    return True
+
+
+@transaction.atomic
 def customer_tag_remove(*, customer: Customer, name: str, actor: User | None = None) -> None:
     tag = Tag.objects.filter(name=name).first()
     if tag is None:
@@ -476,6 +500,9 @@ def customer_merge(*, primary: Customer, duplicate: Customer, actor: User | None
         if not getattr(primary, name) and getattr(duplicate, name):
             setattr(primary, name, getattr(duplicate, name))
             filled.append(name)
+    if primary.personal_manager_id is None and duplicate.personal_manager_id is not None:
+        primary.personal_manager_id = duplicate.personal_manager_id
+        filled.append("personal_manager")
     primary.attributes = {**duplicate.attributes, **primary.attributes}
     primary.created_at = min(primary.created_at, duplicate.created_at)
     primary.updated_at = clock.now()

@@ -85,6 +85,11 @@ class Template(models.Model):
     # Other languages: {"en": {"subject": ..., "body_text": ..., "body_html": ...}}; the
     # customer's language picks one, the fields above are the default (Russian).
     translations = models.JSONField(_("translations"), default=dict, blank=True)
+    # Email: From shows the customer's personal manager's name (the channel's sender name
+    # for customers without one), so a privileged customer hears from a person.
+    sender_manager = models.BooleanField(
+        _("sender name: the customer's personal manager"), default=False
+    )
     updated_at = models.DateTimeField(default=clock.now)
 
     def __str__(self) -> str:

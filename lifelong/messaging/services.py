@@ -122,6 +122,7 @@ def message_enqueue(
         raise MessagingError(f"unknown purpose {purpose!r}", field="purpose")
     if template is not None:
         from lifelong.messaging.templating import message_render
+        from lifelong.messaging.templating.context import manager_context
 
         if customer is None:
             raise MessagingError("a template needs a customer to render for", field="customer")
@@ -130,6 +131,11 @@ def message_enqueue(
         )
         subject, text, html = rendered.subject, rendered.text, rendered.html
         topic = topic or template.topic
+        if template.sender_manager and channel == Channel.EMAIL:
+            # Decided now, like the text: the transport puts it in From (see email/transport.py).
+            manager_name = manager_context(customer)["name"]
+            if manager_name:
+                payload = {**(payload or {}), "from_name": manager_name}
     now = clock.now()
     policy = SendingPolicy.current()
     marketing = purpose == Purpose.MARKETING

@@ -57,6 +57,7 @@ class TemplateForm(forms.ModelForm):
             "subject",
             "body_text",
             "body_html",
+            "sender_manager",
         ]
         widgets = {
             "channel": forms.Select(choices=Channel.choices),

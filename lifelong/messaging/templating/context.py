@@ -19,7 +19,7 @@ FIELDS = ("subject", "body_text", "body_html")
 
 # Top-level names of `message_context`.
 CONTEXT_NAMES = frozenset(
-    {"customer", "facts", "tags", "last_order", "loyalty", "links", "brand", "channel"}
+    {"customer", "facts", "tags", "last_order", "loyalty", "links", "brand", "channel", "manager"}
 )
 # Names producers put in `extra` (journeys pass `journey`: the enrollment's context,
 # e.g. the trigger event's properties; recommendations `products`; abandoned carts `cart`).
@@ -68,7 +68,8 @@ def message_context(
     `extra` (journey data, recommended products, a cart) is merged on top.
     `loyalty` is the customer's points (`{{ loyalty }}` prints them as words) beside their
     segment facts. Six queries: facts, tags, last order with its lines, state, brand voice;
-    three for the points (programme, account, lots).
+    three for the points (programme, account, lots); one more for the personal manager of
+    a customer who has one.
     """
     from lifelong.segments.models import CustomerState
 
@@ -110,6 +111,7 @@ def message_context(
             "unsubscribe": unsubscribe_url(customer_id=customer.pk, channel=channel),
         },
         "channel": channel,
+        "manager": manager_context(customer),
     }
     context["brand"] = _brand(channel, context)
     context.update(extra or {})
@@ -165,6 +167,20 @@ def _segment_facts(state: Any) -> dict[str, Any]:
         "rfm_segment": state.rfm_segment,
         "loyal_type": state.loyal_type,
         "loyalty_value": state.loyalty_value,
+    }
+
+
+def manager_context(customer: Customer) -> dict[str, str]:
+    """The customer's personal manager as a template sees them (empty strings when none):
+    one query, and only for a customer who has one."""
+    manager = customer.personal_manager if customer.personal_manager_id else None
+    if manager is None:
+        return {"name": "", "first_name": "", "last_name": "", "email": ""}
+    return {
+        "name": " ".join(manager.get_full_name().split()),
+        "first_name": manager.first_name.strip(),
+        "last_name": manager.last_name.strip(),
+        "email": manager.email,
     }
 
 

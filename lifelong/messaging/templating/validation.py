@@ -87,6 +87,12 @@ def sample_context(extra_names: Iterable[str] = ()) -> dict[str, Any]:
         },
         "brand": {"sender_name": "Магазин", "greeting": "Здравствуйте!", "signature": "Магазин"},
         "channel": "email",
+        "manager": {
+            "name": "Анна Смирнова",
+            "first_name": "Анна",
+            "last_name": "Смирнова",
+            "email": "anna@example.ru",
+        },
     }
     for name in {*EXTRA_NAMES, *extra_names}:
         context[name] = _AnyKeys()

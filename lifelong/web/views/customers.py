@@ -32,6 +32,7 @@ from lifelong.web.forms import (
 from lifelong.web.listing import Page, page_number, page_slice
 from lifelong.web.timeline import timeline_items
 from lifelong.web.views.churn import customer_churn
+from lifelong.web.views.customers_loyalty import card_loyalty
 from lifelong.web.views.inbox import customer_messaging
 
 PER_PAGE = 50
@@ -71,7 +72,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
 
 
 def _customer_get(request: HttpRequest, pk: int, permission: str) -> Customer:
-    return object_get(request, Customer.objects.prefetch_related("tags"), pk, permission)
+    customers = Customer.objects.select_related("personal_manager").prefetch_related("tags")
+    return object_get(request, customers, pk, permission)
 
 
 def _timeline_page(customer: Customer, number: int) -> Page[Any]:
@@ -108,6 +110,7 @@ def _card_context(request: HttpRequest, customer: Customer, **forms: Any) -> dic
     }
     context.update(customer_messaging(customer))
     context.update(customer_churn(customer, editor=context["can_edit"]))
+    context.update(card_loyalty(customer, user))
     context.update(forms)
     return context
 

@@ -138,7 +138,9 @@ class SmtpTransport(Transport):
         message_id = make_msgid(domain=self.from_email.rpartition("@")[2])
         mail["Message-ID"] = message_id
         mail["Date"] = format_datetime(clock.now())
-        mail["From"] = Address(config.get("from_name") or "", addr_spec=self.from_email)
+        # A template may send as the customer's personal manager (`from_name` in the payload).
+        from_name = str(message.payload.get("from_name") or config.get("from_name") or "")
+        mail["From"] = Address(" ".join(from_name.split()), addr_spec=self.from_email)
         mail["To"] = _ascii_address(message.to)
         if config.get("reply_to"):
             mail["Reply-To"] = config["reply_to"]
