@@ -70,7 +70,11 @@ def main() -> int:
         ThemeSpec(slug, tuple([("ru", p) for p in ru] + [("en", p) for p in en]))
         for slug, (_ru_name, _en_name, ru, en) in defaults.items()
     ]
-    staff = [StaffName(1, "Ольга", "Петрова"), StaffName(2, "Алексей", ""), StaffName(3, "Анна", "")]
+    staff = [
+        StaffName(1, "Ольга", "Петрова"),
+        StaffName(2, "Алексей", ""),
+        StaffName(3, "Анна", ""),
+    ]
     data = comments(args.comments, args.seed)
     words = re.compile(r"\w+")
     rule_words = {w for spec in specs for _, p in spec.rules for w in p.split()}

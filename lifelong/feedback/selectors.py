@@ -22,8 +22,20 @@ def theme_specs() -> list[ThemeSpec]:
     ]
 
 
+# The last compiled rules, by their content: compiling takes a fraction of a second (every
+# form of every rule word, for typos), reading the rules takes one small query.
+_compiled: dict[tuple[ThemeSpec, ...], RuleIndex] = {}
+
+
 def rule_index_current() -> RuleIndex:
-    return compile_rules(theme_specs())
+    """The active themes' rules, compiled again only when they changed."""
+    specs = tuple(theme_specs())
+    index = _compiled.get(specs)
+    if index is None:
+        index = compile_rules(specs)
+        _compiled.clear()
+        _compiled[specs] = index
+    return index
 
 
 def staff_names() -> list[StaffName]:

@@ -35,6 +35,7 @@ _HOMOGLYPHS = str.maketrans("aceopxykmthb", "асеорхукмтнв")
 CONTRAST = frozenset({"но", "однако", "зато", "but", "however", "although"})
 PHRASE_GAP = 3  # other words allowed between neighbouring words of a phrase rule («так и не»)
 TYPO_MIN_LENGTH = 5
+TYPO_CACHE_SIZE = 100_000  # unknown words remembered per compiled index
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +329,8 @@ def typo_lemmas(word: str, index: RuleIndex) -> frozenset[str]:
             if form != word and _within_one_edit(word, form):
                 found.update(index._form_lemmas[form])
     result = frozenset(found)
+    if len(index._typo_cache) >= TYPO_CACHE_SIZE:
+        index._typo_cache.clear()
     index._typo_cache[word] = result
     return result
 

@@ -70,7 +70,7 @@ class TryForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         score, scale = data.get("score"), data.get("scale") or "nps"
         if score is not None and scale == "csat" and not 1 <= score <= 5:
             self.add_error("score", _("A CSAT score is 1 to 5."))
