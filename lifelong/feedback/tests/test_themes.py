@@ -16,6 +16,7 @@ from lifelong.feedback.themes import (
     stem_en,
     tag,
     tokenize,
+    word_is_known,
 )
 
 RULES = compile_rules(
@@ -224,3 +225,29 @@ def test_tokens_carry_sentences_and_clauses():
         ("вежливый", 0, True),
         ("спасибо", 1, False),
     ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    word=st.sampled_from(["доставкой", "качеством", "доставку", "курьера", "expensive"]),
+    slip=st.sampled_from(["drop", "double", "swap", "change"]),
+    data=st.data(),
+)
+def test_one_slip_in_a_long_rule_word_still_finds_its_theme(word, slip, data):
+    expected = themes(word)
+    position = data.draw(st.integers(min_value=1, max_value=len(word) - 2))
+    letters = list(word)
+    if slip == "drop":
+        del letters[position]
+    elif slip == "double":
+        letters.insert(position, letters[position])
+    elif slip == "swap":
+        letters[position], letters[position + 1] = letters[position + 1], letters[position]
+    else:
+        other = "ыю" if word[0] >= "а" else "qz"
+        letters[position] = other[0] if letters[position] != other[0] else other[1]
+    typo = "".join(letters)
+    # A slip that makes another real word is that word, not a typo (checked in Russian only).
+    if typo == word or (typo[0] >= "а" and word_is_known(typo)):
+        return
+    assert themes(typo) == expected, typo
