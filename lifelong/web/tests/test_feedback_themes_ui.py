@@ -146,3 +146,18 @@ def test_support_may_not_edit_themes(db):
     assert client.get(URL).status_code == 403
     assert client.post(NEW, {"slug": "x", "name_ru": "x", "name_en": "x"}).status_code == 403
     assert not Theme.objects.filter(slug="x").exists()
+
+
+def test_several_comments_in_the_box_suggest_new_themes(marketer_client):
+    text = "\n".join(
+        [
+            "Где мой кешбэк за прошлый месяц?",
+            "Кешбэк так и не пришёл",
+            "Доставка быстрая",
+            "Сертификат подарочный есть?",
+        ]
+    )
+    page = marketer_client.get(URL, {"text": text}).content.decode()
+    assert 'id="suggestions"' in page
+    assert "<strong>кешбэк</strong> — 2 comments" in page
+    assert "<q>Кешбэк так и не пришёл</q>" in page

@@ -14,6 +14,7 @@ from lifelong.accounts.permissions import MANAGE_MARKETING
 from lifelong.feedback.models import Theme
 from lifelong.feedback.selectors import rule_index_current, staff_names
 from lifelong.feedback.services import THEME_FIELDS, theme_save
+from lifelong.feedback.suggestions import themes_suggest
 from lifelong.feedback.themes import tag
 from lifelong.web.access import require, staff_user
 from lifelong.web.forms_feedback import ThemeForm, TryForm
@@ -24,9 +25,10 @@ def _tried(form: TryForm) -> dict[str, object] | None:
     if not form.is_bound or not form.is_valid():
         return None
     data = form.cleaned_data
+    index = rule_index_current()
     tagging = tag(
         data["text"],
-        rule_index_current(),
+        index,
         score=data["score"],
         scale=data["scale"],
         staff=staff_names(),
@@ -34,11 +36,14 @@ def _tried(form: TryForm) -> dict[str, object] | None:
     name_field = "name_en" if (get_language() or "").startswith("en") else "name_ru"
     names = dict(Theme.objects.values_list("slug", name_field))
     users = User.objects.in_bulk(list(tagging.staff))
+    lines = [line.strip() for line in data["text"].splitlines() if line.strip()]
     return {
         "themes": [(names.get(slug, slug), phrases) for slug, phrases in tagging.evidence.items()],
         "sentiment": tagging.sentiment,
         "polarity": tagging.polarity,
         "staff": [users[i].get_full_name() for i in tagging.staff if i in users],
+        # Several comments, one per line: what the untagged ones share may be a new theme.
+        "suggestions": themes_suggest(lines, index, min_count=2) if len(lines) > 2 else [],
     }
 
 
