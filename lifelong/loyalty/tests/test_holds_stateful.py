@@ -189,7 +189,7 @@ class HoldsMachine(LedgerMachine):
             }
         _order(customer, external_id, amount, "paid")
         loyalty_earn()
-        earned = (amount - spent) // 100
+        earned = self._earned(customer.pk, amount - spent)
         if earned:
             mo.lot = self._lot(mc, earned, pending=True)
             mc.status += earned

@@ -5,6 +5,13 @@ through the event log, the earning, release and expiry sweeps, redeem) and after
 checks that each customer's balances equal the model's, that every transaction sums to zero
 and that every cached balance and lot equals its entries (`ledger_verify`).
 
+Tiers: the `tier_review` rule runs the tier sweeps (after a replay of their cursors, now and
+then) and compares every customer's tier with a model that knows only the rules of
+docs/loyalty.md, "Tiers": the highest tier the window's orders, spend and status points reach;
+up at once; down only once `review_at` (one window plus the grace after the last
+qualification) has come; one `tier_changed` event per change. Purchases earn at the tier's
+multiplier (Эксперт: 1.5), so the model's earn follows the model's tier.
+
 Holds: the checkout API adds rules here (reserve -> `held` in the model, confirm for less,
 release, time-out), each moving points between the model's lots and `held` the way
 ledger.py's "Holds" section says; `Model.balances` already reports `held`.
@@ -35,6 +42,7 @@ from lifelong.commerce.models import Order
 from lifelong.commerce.services import LineInput, order_upsert, refund_record
 from lifelong.conftest import FROZEN_AT
 from lifelong.customers.models import Customer
+from lifelong.events.models import Event
 from lifelong.events.services import event_record
 from lifelong.factories import CustomerFactory
 from lifelong.loyalty.earning import loyalty_earn
@@ -45,14 +53,24 @@ from lifelong.loyalty.models import (
     DebtPolicy,
     EarningRule,
     RuleKind,
+    Tier,
     Transaction,
 )
 from lifelong.loyalty.services import months_add, points_redeem
 from lifelong.loyalty.sweeps import loyalty_expire_due, loyalty_release_pending
 from lifelong.loyalty.tests.helpers import programme_start
+from lifelong.loyalty.tiers import loyalty_tiers_recheck, loyalty_tiers_review, tiers_current
 from lifelong.loyalty.verify import ledger_verify
 
 PENDING = dt.timedelta(days=14)
+# The tier ladder of the machine: position -> (slug, orders, status points, spend, multiplier).
+# A one-month window and five days' grace, so reviews come within a run.
+LADDER = {
+    1: ("novichok", 0, 0, 0, Decimal(1)),
+    2: ("znatok", 3, 60, 0, Decimal(1)),
+    3: ("ekspert", 0, 0, 20000, Decimal("1.5")),
+}
+TIER_GRACE = dt.timedelta(days=5)
 REVIEW_POINTS, REVIEW_STATUS, CAP, CAP_DAYS = 50, 5, 2, 30
 FAR = dt.datetime.max.replace(tzinfo=dt.UTC)
 
@@ -79,6 +97,7 @@ class MOrder:
     drawn: dict[int, int] = field(default_factory=dict)
     given_back: dict[int, int] = field(default_factory=dict)
     closed: bool = False
+    placed_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(tz=dt.UTC))
 
 
 @dataclass
@@ -86,8 +105,21 @@ class MCustomer:
     lots: list[MLot] = field(default_factory=list)
     debt: int = 0
     shortfall: int = 0
-    status: int = 0
     awards: list[dt.datetime] = field(default_factory=list)
+    # Status points as dated changes, so the tier model can sum a window.
+    status_log: list[tuple[dt.datetime, int]] = field(default_factory=list)
+    # The model's tier: position, review date, changes announced.
+    tier: int = 1
+    review_at: dt.datetime | None = None
+    tier_changes: int = 0
+
+    @property
+    def status(self) -> int:
+        return sum(points for _at, points in self.status_log)
+
+    @status.setter
+    def status(self, value: int) -> None:
+        self.status_log.append((dt.datetime.now(tz=dt.UTC), value - self.status))
 
     def open_lots(self, *, released: bool) -> list[MLot]:
         found = [lot for lot in self.lots if lot.released == released and lot.remaining > 0]
@@ -128,7 +160,27 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize(debt=st.booleans())
     def start(self, debt: bool) -> None:
         self.policy = DebtPolicy.DEBT if debt else DebtPolicy.CAP
-        programme_start(expiry_months=1, pending_days=14, debt_policy=self.policy)
+        programme_start(
+            expiry_months=1,
+            pending_days=14,
+            debt_policy=self.policy,
+            tier_window_months=1,
+            tier_grace_days=TIER_GRACE.days,
+        )
+        for position, (slug, orders, status, spend, multiplier) in LADDER.items():
+            Tier.objects.create(
+                slug=slug,
+                name=slug,
+                position=position,
+                min_orders=orders,
+                min_status_points=status,
+                min_spend=Decimal(spend),
+                earn_multiplier=multiplier,
+            )
+        # Never reached by qualification, however much is spent.
+        Tier.objects.create(
+            slug="guru", name="guru", position=9, min_orders=1, invitation_only=True
+        )
         EarningRule.objects.create(
             kind=RuleKind.EVENT,
             name="review",
@@ -156,6 +208,12 @@ class LedgerMachine(RuleBasedStateMachine):
         lot.remaining -= repay
         customer.debt -= repay
         return lot
+
+    def _earned(self, customer_id: int, paid: int) -> int:
+        """A purchase's points at the rate of 1 per 100 roubles times the tier's multiplier,
+        rounded down once."""
+        multiplier = LADDER[self.model[customer_id].tier][4]
+        return int(paid * multiplier // 100)
 
     def _draw(self, customer: MCustomer, points: int, drawn: dict[int, int]) -> int:
         taken = 0
@@ -186,7 +244,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self._draw(mc, burn, mo.drawn)
         _order(customer, external_id, amount, "paid")
         loyalty_earn()
-        earned = (amount - burn) // 100
+        earned = self._earned(customer.pk, amount - burn)
         if earned:
             mo.lot = self._lot(mc, earned, pending=True)
             mc.status += earned
@@ -279,6 +337,42 @@ class LedgerMachine(RuleBasedStateMachine):
         Cursor.objects.filter(name="earning").update(last_event_id=0)
         loyalty_earn()
 
+    @rule(replay=st.booleans())
+    def tier_review(self, replay: bool) -> None:
+        if replay:
+            Cursor.objects.filter(name__startswith="tiers.").update(last_event_id=0)
+        loyalty_tiers_review()
+        # The daily pass: it lifts whoever reaches a higher tier by time alone (a refund's
+        # negative status points leaving the window).
+        loyalty_tiers_recheck()
+        now = self.now
+        for pk, mc in self.model.items():
+            reached = self._tier_reached(pk)
+            if reached > mc.tier or (mc.review_at is not None and mc.review_at <= now):
+                if reached != mc.tier:
+                    mc.tier_changes += 1
+                mc.tier = reached
+                mc.review_at = months_add(now, 1) + TIER_GRACE
+
+    def _tier_reached(self, customer_id: int) -> int:
+        since = months_add(self.now, -1)
+        counted = [
+            o
+            for o in self.orders.values()
+            if o.customer == customer_id and not o.closed and since < o.placed_at <= self.now
+        ]
+        spend = sum(o.total - o.refunded for o in counted)
+        status = sum(p for at, p in self.model[customer_id].status_log if since < at <= self.now)
+        reached = 1
+        for position, (_slug, orders, points, least, _multiplier) in LADDER.items():
+            if (
+                (orders and len(counted) >= orders)
+                or (points and max(0, status) >= points)
+                or (least and spend >= least)
+            ):
+                reached = position
+        return reached
+
     def _open_orders(self) -> list[str]:
         return [k for k, o in self.orders.items() if not o.closed and o.refunded < o.total]
 
@@ -338,6 +432,23 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (shortfall or 0) == self.model[customer.pk].shortfall
         report = ledger_verify()
         assert report.ok, report.lines()
+
+    @invariant()
+    def tiers_match_the_model_with_one_event_per_change(self) -> None:
+        if not self.model:
+            return
+        tiers = tiers_current(customer_ids=list(self.model))
+        for pk, mc in self.model.items():
+            tier = tiers[pk]
+            assert tier is not None and tier.slug == LADDER[mc.tier][0]
+            events = list(
+                Event.objects.filter(customer_id=pk, type="tier_changed")
+                .order_by("pk")
+                .values_list("properties", flat=True)
+            )
+            assert len(events) == mc.tier_changes
+            chain = ["novichok"] + [e["to"] for e in events]
+            assert [e["from"] for e in events] == chain[:-1]
 
 
 def _order(customer: Customer, external_id: str, amount: int, status: str) -> Order:
