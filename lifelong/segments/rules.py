@@ -12,9 +12,25 @@ import math
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from django.db.models import BooleanField, Case, Exists, OuterRef, Q, Subquery, Value, When
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Case,
+    Exists,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
-from django.db.models.lookups import Exact
+from django.db.models.lookups import (
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    LessThan,
+    LessThanOrEqual,
+)
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -24,6 +40,8 @@ from lifelong.commerce.models import OrderLine, OrderStatus
 from lifelong.customers.models import Channel, Consent, Customer, Purpose
 from lifelong.events.field_limits import FieldLimitError, text_check
 from lifelong.events.models import Event
+from lifelong.loyalty.models import Account, CustomerTier, Tier
+from lifelong.loyalty.privileges import PRIVILEGES
 from lifelong.segments.models import CustomerState
 
 MAX_DEPTH = 6
@@ -232,6 +250,37 @@ class ScoreCondition(_Node):
         return self
 
 
+class TierCondition(_Node):
+    """The customer's tier is one of these (by code), as the tier sweep last announced it;
+    a customer the sweep has not reached yet holds the entry level."""
+
+    kind: Literal["tier"]
+    tiers: list[Annotated[str, Field(pattern=r"^[-a-zA-Z0-9_]{1,40}$")]] = Field(
+        min_length=1, max_length=50
+    )
+
+
+class PrivilegeCondition(_Node):
+    """The customer's tier opens this privilege (`loyalty.privileges.PRIVILEGES`)."""
+
+    kind: Literal["privilege"]
+    privilege: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
+
+    @model_validator(mode="after")
+    def _known(self) -> PrivilegeCondition:
+        if self.privilege not in PRIVILEGES:
+            raise rule_error("names", "{privilege} is not a privilege", privilege=self.privilege)
+        return self
+
+
+class PointsCondition(_Node):
+    """The customer's spendable points balance (available, not pending or held)."""
+
+    kind: Literal["points"]
+    op: Literal["eq", "gt", "gte", "lt", "lte"] = "gte"
+    value: int = Field(ge=0, le=10**12)
+
+
 Condition = Annotated[
     AttributeCondition
     | ProfileCondition
@@ -241,7 +290,10 @@ Condition = Annotated[
     | LastOrderCondition
     | BoughtCondition
     | EventCondition
-    | ScoreCondition,
+    | ScoreCondition
+    | TierCondition
+    | PrivilegeCondition
+    | PointsCondition,
     Field(discriminator="kind"),
 ]
 
@@ -324,12 +376,63 @@ def _since(now: dt.datetime, days: int | None) -> dt.datetime | None:
 def _condition(node: _Node, now: dt.datetime) -> Q:
     if isinstance(node, TagCondition | ConsentCondition | BoughtCondition | EventCondition):
         return Q(_subquery_condition(node, now))
+    if isinstance(node, TierCondition):
+        return _tier_in(node.tiers)
+    if isinstance(node, PrivilegeCondition):
+        opening = [
+            slug
+            for slug, privileges in Tier.objects.filter(active=True).values_list(
+                "slug", "privileges"
+            )
+            if node.privilege in (privileges or [])
+        ]
+        return _tier_in(opening) if opening else Q(pk__in=[])
+    if isinstance(node, PointsCondition):
+        # No account yet is a balance of 0, never NULL, so negation stays exact.
+        balance = Coalesce(
+            Subquery(Account.objects.filter(customer_id=OuterRef("pk")).values("available")[:1]),
+            Value(0),
+            output_field=BigIntegerField(),
+        )
+        return Q(COMPARISONS[node.op](balance, node.value))
     if isinstance(node, ScoreCondition):
         # Through EXISTS rather than a join, so customers without a state row are
         # simply "not matching" and the negation includes them.
         scored = CustomerState.objects.filter(customer_id=OuterRef("pk"))
         return Q(Exists(scored.filter(_lookup(node.field, node.op, node.value))))
     return _two_valued(_column_condition(node, now))
+
+
+COMPARISONS: dict[str, Any] = {
+    "eq": Exact,
+    "gt": GreaterThan,
+    "gte": GreaterThanOrEqual,
+    "lt": LessThan,
+    "lte": LessThanOrEqual,
+}
+
+
+def _tier_in(slugs: list[str]) -> Q:
+    """Customers holding one of these tiers now: their row's announced tier, or, without a
+    row, the entry level (as `loyalty.tiers.Ladder.entry`: the highest active tier open to
+    qualification that has no threshold)."""
+    rows = CustomerTier.objects.filter(customer_id=OuterRef("pk"))
+    q = Q(Exists(rows.filter(shown__in=slugs)))
+    entry = (
+        Tier.objects.filter(
+            active=True,
+            invitation_only=False,
+            min_status_points=0,
+            min_spend=0,
+            min_orders=0,
+        )
+        .order_by("-position")
+        .values_list("slug", flat=True)
+        .first()
+    )
+    if entry in slugs:
+        q |= ~Q(Exists(rows))
+    return q
 
 
 def _two_valued(q: Q) -> Q:

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from lifelong.customers.models import Channel, Customer, Purpose
+from lifelong.loyalty.models import Tier
 from lifelong.segments.editing import LIFECYCLE_FIELDS, RuleProblem
 from lifelong.segments.models import LifecycleRules, LoyalType, RfmSegment, Stage
 from lifelong.segments.rules import MAX_DEPTH, MODEL_SCORES, RULE_MESSAGES
@@ -40,6 +41,9 @@ KINDS: Choices = [
     ("consent", gettext_lazy("Consent")),
     ("profile", gettext_lazy("Profile field")),
     ("attribute", gettext_lazy("Attribute")),
+    ("tier", gettext_lazy("Loyalty tier")),
+    ("privilege", gettext_lazy("Tier privilege")),
+    ("points", gettext_lazy("Points balance")),
 ]
 GROUP_OPS: Choices = [("and", gettext_lazy("all of")), ("or", gettext_lazy("any of"))]
 COMPARE: Choices = [("eq", "="), ("gt", ">"), ("gte", "≥"), ("lt", "<"), ("lte", "≤")]
@@ -104,6 +108,9 @@ DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "consent": {"channel": Channel.EMAIL, "purpose": Purpose.MARKETING},
     "profile": {"field": "first_name", "op": "eq", "value": None},
     "attribute": {"key": "", "op": "eq", "value": None},
+    "tier": {"tiers": []},
+    "privilege": {"privilege": "early_access"},
+    "points": {"op": "gte", "value": 100},
 }
 
 
@@ -187,6 +194,13 @@ def _condition_fields(kind: str, get: Any, own: dict[str, list[str]]) -> dict[st
         return {"field": choice("field"), "op": op, "value": _parts(raw) if op == "in" else raw}
     if kind == "tag":
         return {"tag": text("tag") or ""}
+    if kind == "tier":
+        return {"tiers": [v for v in own.get("values", []) if v]}
+    if kind == "privilege":
+        return {"privilege": choice("privilege")}
+    if kind == "points":
+        raw = text("value")
+        return {"op": choice("op"), "value": defaults["value"] if raw is None else _integer(raw)}
     if kind == "consent":
         return {"channel": choice("channel"), "purpose": choice("purpose")}
     if kind == "summary":
@@ -367,6 +381,12 @@ def _input_values(kind: str, node: dict[str, Any]) -> dict[str, Any]:
     if kind == "bought":
         by = "category" if node.get("category") is not None else "sku"
         values.update(by=by, target=text_of(node.get(by)))
+    if kind == "tier":
+        chosen_tiers = {str(v) for v in node.get("tiers") or []}
+        values["names"] = [
+            (slug, name, slug in chosen_tiers)
+            for slug, name in Tier.objects.order_by("position").values_list("slug", "name")
+        ]
     if kind == "score":
         score = node.get("field", "stage")
         raw = node.get("value")

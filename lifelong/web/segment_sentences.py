@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from lifelong.customers.models import Channel, Purpose
+from lifelong.loyalty.models import Tier
+from lifelong.loyalty.privileges import PRIVILEGES
 from lifelong.web.forms_segments import (
     SCORE_FIELDS,
     SCORE_NAMES,
@@ -121,6 +123,19 @@ def _positive_sentence(kind: Any, node: dict[str, Any]) -> str:
         else:
             shown = text_of(value)
         return f"{_label(SCORE_FIELDS, score)} {OP_WORDS.get(op, op)} {shown}"
+    if kind == "tier":
+        tier_names = dict(Tier.objects.values_list("slug", "name"))
+        shown = ", ".join(f"«{tier_names.get(slug, slug)}»" for slug in node.get("tiers") or [])
+        return _("tier is one of %(tiers)s") % {"tiers": shown}
+    if kind == "privilege":
+        code = str(node.get("privilege", ""))
+        name = PRIVILEGES[code][0] if code in PRIVILEGES else code
+        return _("tier opens the privilege «%(privilege)s»") % {"privilege": name}
+    if kind == "points":
+        return _("points balance %(op)s %(value)s") % {
+            "op": OP_WORDS.get(op, op),
+            "value": _number(node.get("value")),
+        }
     if kind == "profile":
         field_name = _label(profile_fields(), node.get("field"))
         if op == "empty":

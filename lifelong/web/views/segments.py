@@ -20,6 +20,7 @@ from lifelong.commerce.models import Product
 from lifelong.customers.models import Channel, Customer, Purpose, Tag
 from lifelong.events.models import Event
 from lifelong.lib.csv_files import csv_write_safe
+from lifelong.loyalty.privileges import privilege_choices
 from lifelong.segments import editing
 from lifelong.segments.models import (
     CustomerState,
@@ -95,6 +96,7 @@ class Choices:
 
     channels = Channel.choices
     purposes = Purpose.choices
+    privileges = privilege_choices()
 
 
 CHOICES = Choices()
