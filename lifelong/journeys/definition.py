@@ -242,7 +242,8 @@ class Goal(_Base):
 
 
 class Reentry(_Base):
-    policy: Literal["once", "per_order", "after_days"] = "once"
+    # per_event: once for each event that triggers it (each tier change, each back in stock).
+    policy: Literal["once", "per_order", "per_event", "after_days"] = "once"
     days: int = Field(default=0, ge=0, le=3650)
 
 

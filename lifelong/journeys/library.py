@@ -263,6 +263,16 @@ def _customer_day(_c: Categories) -> Graph:
     )
 
 
+def _tier_welcome(_c: Categories) -> Graph:
+    # Each step up is welcomed once (keyed by its event); staff-set tiers and downgrades are not.
+    return _graph(
+        {"kind": "event", "event_type": "tier_changed", "properties": {"direction": "up"}},
+        [_send("welcome", "tier-welcome")],
+        goal_days=30,
+        reentry={"policy": "per_event"},
+    )
+
+
 def _back_in_stock(_c: Categories) -> Graph:
     return _graph(
         {"kind": "event", "event_type": "back_in_stock"},
@@ -354,6 +364,14 @@ LIBRARY: tuple[LibraryJourney, ...] = (
         "Every year on 19 March, on the customer's clock: thank you for being with us, and "
         "100 bonus points as a gift.",
         _customer_day,
+    ),
+    LibraryJourney(
+        "tier-welcome",
+        "Добро пожаловать на новый уровень",
+        "Welcome to the tier",
+        "Когда клиент поднимается на уровень выше: название уровня и что он теперь открывает.",
+        "When a customer moves up a tier: the tier's name and what it opens now.",
+        _tier_welcome,
     ),
     LibraryJourney(
         "back-in-stock",

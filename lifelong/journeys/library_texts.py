@@ -387,6 +387,29 @@ TEXTS: dict[str, Text] = {
         ),
         topic="offers",
     ),
+    # Welcome to the tier (a tier_changed event, direction "up"; journey.tier from the reactor)
+    "tier-welcome": Text(
+        name="Новый уровень",
+        subject="Ваш новый уровень — «{{ journey.tier.name }}»",
+        body=(
+            "Поздравляем: теперь ваш уровень — «{{ journey.tier.name }}». Спасибо, что "
+            "возвращаетесь к нам снова и снова: это и есть самое ценное.\n\n"
+            "{% if journey.tier.privileges %}Что теперь открыто для вас:\n"
+            "{% for p in journey.tier.privileges %}— {{ p.name }}: {{ p.description }}\n"
+            "{% endfor %}\n{% endif %}"
+            "Где вы сейчас и что нужно для следующего уровня: {{ loyalty.status_url }}"
+        ),
+        subject_en="Your new tier: {{ journey.tier.name }}",
+        body_en=(
+            "Congratulations: your tier is now {{ journey.tier.name }}. Thank you for coming "
+            "back to us again and again: that is what we value most.\n\n"
+            "{% if journey.tier.privileges_en %}What is open to you now:\n"
+            "{% for p in journey.tier.privileges_en %}— {{ p.name }}: {{ p.description }}\n"
+            "{% endfor %}\n{% endif %}"
+            "Where you stand and what the next tier takes: {{ loyalty.status_url }}"
+        ),
+        purpose=Purpose.TRANSACTIONAL,
+    ),
     # Back in stock
     "back-in-stock": Text(
         name="Снова в наличии",

@@ -33,6 +33,8 @@ from lifelong.journeys.models import (
     ReactorCursor,
 )
 from lifelong.journeys.services import CURSOR, enrollment_start, reactor_cursor_ensure
+from lifelong.journeys.tier_context import EVENT_TYPE as TIER_EVENT
+from lifelong.journeys.tier_context import tier_contexts
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,10 @@ _CONTEXT_KEYS = (
     "url",
     "segment_id",
     "cart",
+    # tier_changed: the codes of the tiers and "up", "down" or "manual".
+    "from",
+    "to",
+    "direction",
 )
 
 
@@ -146,6 +152,7 @@ def _enroll(
         return
     customers = Customer.objects.in_bulk({e["customer_id"] for e in hits})
     categories = _categories(e["properties"].get("skus") or [] for e in hits)
+    tiers = tier_contexts() if any(e["type"] == TIER_EVENT for e in hits) else {}
     for event in hits:
         customer = customers.get(event["customer_id"])
         if customer is None:
@@ -155,6 +162,8 @@ def _enroll(
                 continue
             props = event["properties"]
             context = {k: props[k] for k in _CONTEXT_KEYS if k in props}
+            if event["type"] == TIER_EVENT and str(props.get("to")) in tiers:
+                context["tier"] = tiers[str(props["to"])]
             enrollment_start(
                 journey=journey,
                 customer=customer,

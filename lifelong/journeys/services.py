@@ -146,7 +146,7 @@ def enrollment_start(
     with refused_as(JourneyError, "context"):
         json_check(context or {})
     if key is None:
-        key = _reentry_key(definition, context or {}, now)
+        key = _reentry_key(definition, context or {}, now, trigger_event_id)
     if key is None:
         return None
     if reentry.policy == "after_days":
@@ -208,11 +208,17 @@ ORDER_KEY = "order:"
 
 
 def _reentry_key(
-    definition: Definition, context: Mapping[str, Any], now: dt.datetime
+    definition: Definition,
+    context: Mapping[str, Any],
+    now: dt.datetime,
+    trigger_event_id: int | None,
 ) -> str | None:
     policy = definition.reentry.policy
     if policy == "once":
         return "once"
+    if policy == "per_event":
+        # An event read again after a crash finds its enrollment already there.
+        return None if trigger_event_id is None else f"event:{trigger_event_id}"
     if policy == "per_order":
         order = context.get("order_id")
         if order is None:

@@ -37,6 +37,7 @@ assert {k for k, _label in TRIGGER_KINDS} == set(get_args(TriggerKind))
 REENTRY_POLICIES = [
     ("once", gettext_lazy("Once per customer")),
     ("per_order", gettext_lazy("Once per order")),
+    ("per_event", gettext_lazy("Once per triggering event")),
     ("after_days", gettext_lazy("Again after a number of days")),
 ]
 

@@ -335,6 +335,8 @@ def reentry_text(reentry: Reentry) -> str:
         return _("Once per customer, ever")
     if reentry.policy == "per_order":
         return _("Once per order")
+    if reentry.policy == "per_event":
+        return _("Once per triggering event")
     if reentry.days:
         return _("Again, but not sooner than %(days)s after the last entry") % {
             "days": _plural_days(reentry.days)
