@@ -32,9 +32,13 @@ from lifelong.loyalty.models import (
     Hold,
     Lot,
     Programme,
+    Tier,
     Transaction,
     TxKind,
 )
+from lifelong.loyalty.privileges import PRIVILEGES
+from lifelong.loyalty.referrals import ReferralSummary, referral_summary
+from lifelong.loyalty.tiers import TierProgress, tier_progress
 
 # "Expiring soon" on the page and in messages: lots whose expiry falls within this window.
 EXPIRING_DAYS = 60
@@ -115,6 +119,35 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Privilege:
+    code: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class TierView:
+    slug: str
+    name: str
+    colour: str
+    privileges: tuple[Privilege, ...]
+
+
+@dataclass(frozen=True)
+class Missing:
+    """What the next tier still takes; None where it does not count that. Any one is enough."""
+
+    orders: int | None
+    spend: Decimal | None
+    status_points: int | None
+
+    @property
+    def reached(self) -> bool:
+        """One threshold is met already: the tier review sweep moves the customer up shortly."""
+        return 0 in (self.orders, self.spend, self.status_points)
+
+
+@dataclass(frozen=True)
 class LoyaltyStatus:
     customer_id: int
     enabled: bool
@@ -128,6 +161,13 @@ class LoyaltyStatus:
     pending_lots: tuple[DatedPoints, ...]
     expiring: tuple[DatedPoints, ...]
     history: tuple[Change, ...]
+    tier: TierView | None = None
+    next_tier: TierView | None = None
+    missing: Missing | None = None
+    # How far towards the next tier, 0-100: the threshold the customer is closest to.
+    progress_percent: int | None = None
+    window_months: int = 0
+    referral: ReferralSummary | None = None
 
     @property
     def balance(self) -> int:
@@ -151,8 +191,13 @@ def points_text(n: int, names: PointsNames) -> str:
     return f"{number_text(n)}{NBSP}{names.word(n)}"
 
 
-def loyalty_status(*, customer_id: int, history_limit: int = HISTORY_LIMIT) -> LoyaltyStatus:
+def loyalty_status(
+    *, customer_id: int, history_limit: int = HISTORY_LIMIT, referral: bool = True
+) -> LoyaltyStatus:
     """Everything the customer may see of their points, in a fixed number of queries.
+
+    Texts (privilege names) are in the active language. `referral=False` leaves the referral
+    summary out (message templates: reading it makes the customer's code on first use).
 
     Three reads (programme, account, open lots; two for a customer who never had points),
     then up to five for the history
@@ -177,6 +222,8 @@ def loyalty_status(*, customer_id: int, history_limit: int = HISTORY_LIMIT) -> L
             expiring.append(DatedPoints(lot.remaining, lot.expires_at))
     pending_lots.sort(key=lambda lot: lot.at)
     history = _history(customer_id, account, history_limit) if account and history_limit else ()
+    progress = tier_progress(customer_id=customer_id)
+    summary = referral_summary(customer_id=customer_id) if referral else None
     return LoyaltyStatus(
         customer_id=customer_id,
         enabled=programme.enabled,
@@ -189,7 +236,71 @@ def loyalty_status(*, customer_id: int, history_limit: int = HISTORY_LIMIT) -> L
         pending_lots=tuple(pending_lots),
         expiring=tuple(expiring),
         history=history,
+        tier=_tier_view(progress.tier),
+        next_tier=_tier_view(progress.next_tier),
+        missing=_missing(progress),
+        progress_percent=_percent(progress),
+        window_months=progress.window_months,
+        referral=summary if summary is not None and summary.enabled else None,
     )
+
+
+def _tier_view(tier: Tier | None) -> TierView | None:
+    if tier is None:
+        return None
+    privileges = tuple(
+        Privilege(code, str(PRIVILEGES[code][0]), str(PRIVILEGES[code][1]))
+        for code in tier.privileges
+        if code in PRIVILEGES
+    )
+    return TierView(tier.slug, tier.name, tier.colour, privileges)
+
+
+def _missing(progress: TierProgress) -> Missing | None:
+    if progress.next_tier is None:
+        return None
+    return Missing(progress.missing_orders, progress.missing_spend, progress.missing_status_points)
+
+
+def _percent(progress: TierProgress) -> int | None:
+    upcoming = progress.next_tier
+    if upcoming is None:
+        return None
+    shares = [
+        Decimal(have) / Decimal(need)
+        for have, need in (
+            (progress.orders, upcoming.min_orders),
+            (progress.spend, upcoming.min_spend),
+            (progress.status_points, upcoming.min_status_points),
+        )
+        if need
+    ]
+    return min(100, int(max(shares, default=Decimal(0)) * 100))
+
+
+def missing_text(missing: Missing) -> str:
+    """«ещё 2 заказа или 3 400 ₽»: each threshold the next tier counts, any one enough."""
+    parts = []
+    if missing.orders is not None:
+        parts.append(_count_text(missing.orders, ("заказ", "заказа", "заказов"), "order", "orders"))
+    if missing.spend is not None:
+        parts.append(roubles_text(missing.spend))
+    if missing.status_points is not None:
+        parts.append(
+            _count_text(
+                missing.status_points,
+                ("статусный балл", "статусных балла", "статусных баллов"),
+                "status point",
+                "status points",
+            )
+        )
+    return _("%(what)s more") % {"what": _(" or ").join(parts)}
+
+
+def _count_text(n: int, russian: tuple[str, str, str], one: str, many: str) -> str:
+    if translation.get_language() == "en":
+        return f"{number_text(n)}{NBSP}{one if n == 1 else many}"
+    return f"{number_text(n)}{NBSP}{plural_form(n, *russian)}"
 
 
 # Kinds that only move points between the customer's own buckets.

@@ -10,22 +10,29 @@ from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lifelong import clock
 from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.journeys.models import Enrollment, Journey, JourneyVersion
 from lifelong.loyalty.earning import loyalty_earn
 from lifelong.loyalty.holds import hold_confirm, hold_reserve
 from lifelong.loyalty.models import EarningRule, Programme, RuleKind, TxKind
+from lifelong.loyalty.privileges import PRIVILEGES
+from lifelong.loyalty.referrals import referral_settings_update
 from lifelong.loyalty.services import points_adjust, points_award, points_redeem
 from lifelong.loyalty.status import (
     Change,
+    Missing,
     change_reason,
     loyalty_status,
+    missing_text,
     number_text,
     plural_form,
     roubles_text,
 )
 from lifelong.loyalty.sweeps import loyalty_expire_due, loyalty_release_pending
 from lifelong.loyalty.tests.helpers import assert_consistent, order_paid, programme_start
+from lifelong.loyalty.tests.test_tiers import ladder_create
+from lifelong.loyalty.tiers import tier_set_manual, tiers_refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -155,15 +162,18 @@ def test_the_history_costs_the_same_queries_for_a_long_one(frozen_time, django_a
         loyalty_release_pending()
 
     add(2, 0)
-    # Programme, account, lots; transactions, entries, lot sources, journeys, holds.
-    with django_assert_num_queries(8):
+    loyalty_status(customer_id=anna.pk)  # the settings rows are made on first use
+    # Programme, account, lots; transactions, entries, lot sources, journeys, holds; the tier:
+    # tiers, programme, the customer's tier row, orders and status points in the window;
+    # referral settings (off).
+    with django_assert_num_queries(14):
         short = loyalty_status(customer_id=anna.pk)
     add(6, 2)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(14):
         long = loyalty_status(customer_id=anna.pk)
     assert len(long.history) > 3 * len(short.history)
-    with django_assert_num_queries(3):
-        loyalty_status(customer_id=anna.pk, history_limit=0)
+    with django_assert_num_queries(8):
+        loyalty_status(customer_id=anna.pk, history_limit=0, referral=False)
 
 
 def test_a_debt_shows_as_a_debt_not_as_a_negative_balance(frozen_time):
@@ -203,3 +213,72 @@ def test_words_in_russian_and_english():
 def test_the_plural_rule_is_the_programmes(n):
     programme = Programme(name_one="балл", name_few="балла", name_many="баллов")
     assert plural_form(n, "балл", "балла", "баллов") == programme.points_name(n)
+
+
+def test_the_tier_its_privileges_and_exactly_what_the_next_one_takes(frozen_time):
+    programme_start(pending_days=14)
+    ladder_create()
+    anna = CustomerFactory.create()
+    found = loyalty_status(customer_id=anna.pk)
+    assert found.tier is not None and found.tier.name == "Новичок"
+    assert found.next_tier is not None and found.next_tier.name == "Знаток"
+    assert found.missing == Missing(orders=2, spend=Decimal("10000"), status_points=None)
+    assert found.progress_percent == 0
+    assert missing_text(found.missing) == "ещё 2\u00a0заказа или 10\u202f000\u00a0₽"
+
+    order_paid(anna, "Z-1", "6600")
+    found = loyalty_status(customer_id=anna.pk)
+    assert found.missing == Missing(orders=1, spend=Decimal("3400"), status_points=None)
+    # Closest threshold: 6 600 of 10 000 ₽ beats 1 of 2 orders.
+    assert found.progress_percent == 66
+    assert missing_text(found.missing) == "ещё 1\u00a0заказ или 3\u202f400\u00a0₽"
+    with translation.override("en"):
+        assert missing_text(found.missing) == "1\u00a0order or 3,400\u00a0₽ more"
+
+    order_paid(anna, "Z-2", "100")
+    tiers_refresh(customer_ids=[anna.pk])
+    found = loyalty_status(customer_id=anna.pk)
+    assert found.tier is not None and found.tier.name == "Знаток"
+    assert [(p.code, bool(p.name), bool(p.description)) for p in found.tier.privileges] == [
+        ("early_access", True, True)
+    ]
+    assert found.next_tier is not None and found.next_tier.name == "Эксперт"
+    assert found.missing == Missing(orders=None, spend=Decimal("23300"), status_points=500)
+    assert missing_text(found.missing) == "ещё 23\u202f300\u00a0₽ или 500\u00a0статусных баллов"
+
+
+def test_the_highest_tier_has_nothing_missing(frozen_time):
+    programme_start()
+    tiers = ladder_create()
+    anna = CustomerFactory.create()
+    tier_set_manual(
+        customer_id=anna.pk,
+        tier=tiers["guru"],
+        until=clock.now() + 30 * DAY,
+        actor=None,
+        reason="Амбассадор",
+    )
+    found = loyalty_status(customer_id=anna.pk)
+    assert found.tier is not None and found.tier.slug == "guru"
+    assert (found.next_tier, found.missing, found.progress_percent) == (None, None, None)
+    assert {p.code for p in found.tier.privileges} == set(PRIVILEGES)
+
+
+def test_the_referral_summary_when_referrals_are_on(frozen_time):
+    anna = CustomerFactory.create()
+    assert loyalty_status(customer_id=anna.pk).referral is None
+    programme_start()
+    referral_settings_update(
+        values={
+            "enabled": True,
+            "referrer_points": 300,
+            "friend_points": 200,
+            "shop_url": "https://prana.example/",
+        },
+        actor=None,
+    )
+    found = loyalty_status(customer_id=anna.pk)
+    assert found.referral is not None
+    assert found.referral.link.endswith(f"/c/ref/{found.referral.code}")
+    assert (found.referral.referrer_points, found.referral.friend_points) == (300, 200)
+    assert loyalty_status(customer_id=anna.pk, referral=False).referral is None

@@ -1,9 +1,10 @@
 """The `loyalty` object of a message template: the customer's points and tier as plain data
 that prints as words.
 
-`{{ loyalty }}` says «1 250 баллов» (never a dict); `{{ loyalty.balance|plural("балл") }}`
-uses the programme's own forms of its points' name. It is read by the same selector as the
-status page (`lifelong.loyalty.status.loyalty_status`), without the history.
+`{{ loyalty }}` says «1 250 баллов, уровень «Знаток»» (never a dict);
+`{{ loyalty.balance|plural("балл") }}` uses the programme's own forms of its points' name.
+It is read by the same selector as the status page (`lifelong.loyalty.status.loyalty_status`),
+without the history and the referral summary.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import translation
+from django.utils.translation import gettext as _
 
-from lifelong.loyalty.status import LoyaltyStatus, loyalty_status, status_url
+from lifelong.loyalty.status import LoyaltyStatus, loyalty_status, missing_text, status_url
 
 
 class LoyaltyData(dict[str, Any]):
@@ -27,10 +29,11 @@ class LoyaltyData(dict[str, Any]):
 
 
 def loyalty_context(*, customer_id: int, language: str, segments: dict[str, Any]) -> LoyaltyData:
-    """The points of this customer for a template, with the segment facts (stage, RFM...)
-    that `loyalty` carried before points existed. Three queries."""
-    found = loyalty_status(customer_id=customer_id, history_limit=0)
+    """The points and tier of this customer for a template, with the segment facts (stage,
+    RFM...) that `loyalty` carried before points existed. Eight queries: the programme, the
+    account, the lots; the tier's five (see tiers.tier_progress)."""
     with translation.override("en" if language == "en" else "ru"):
+        found = loyalty_status(customer_id=customer_id, history_limit=0, referral=False)
         return loyalty_data(found, segments=segments, url=status_url(customer_id=customer_id))
 
 
@@ -52,6 +55,19 @@ def loyalty_data(found: LoyaltyStatus, *, segments: dict[str, Any], url: str) ->
         "expiring": [{"points": lot.points, "at": lot.at} for lot in found.expiring],
         "expiring_points": found.expiring_points,
         "expiring_at": found.expiring[0].at if found.expiring else None,
+        "tier": found.tier.name if found.tier else "",
+        "privileges": [p.name for p in found.tier.privileges] if found.tier else [],
+        "next_tier": found.next_tier.name if found.next_tier else "",
+        "missing": missing_text(found.missing) if found.missing else "",
+        "progress_percent": found.progress_percent,
         "status_url": url,
     }
-    return LoyaltyData(data, words=text(found.balance) if found.enabled else "")
+    return LoyaltyData(data, words=_words(found) if found.enabled else "")
+
+
+def _words(found: LoyaltyStatus) -> str:
+    """«1 250 баллов, уровень «Знаток»»."""
+    points = found.points_text(found.balance)
+    if found.tier is None:
+        return points
+    return _("%(points)s, tier “%(tier)s”") % {"points": points, "tier": found.tier.name}

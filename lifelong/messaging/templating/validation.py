@@ -13,7 +13,13 @@ from django.utils.translation import gettext as _
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
 
 from lifelong import clock
-from lifelong.loyalty.status import DatedPoints, LoyaltyStatus, PointsNames
+from lifelong.loyalty.status import (
+    DatedPoints,
+    LoyaltyStatus,
+    Missing,
+    PointsNames,
+    TierView,
+)
 from lifelong.messaging.templating.context import CONTEXT_NAMES, EXTRA_NAMES
 from lifelong.messaging.templating.limits import MAX_SOURCE, TemplateRenderError
 from lifelong.messaging.templating.loyalty import LoyaltyData, loyalty_data
@@ -100,7 +106,7 @@ def sample_context(extra_names: Iterable[str] = ()) -> dict[str, Any]:
 
 
 def _sample_loyalty(now: dt.datetime) -> LoyaltyData:
-    """A member with points pending, some expiring, in the programme's default names."""
+    """A member of «Знаток» with points pending and some expiring, in the default names."""
     found = LoyaltyStatus(
         customer_id=1,
         enabled=True,
@@ -113,6 +119,11 @@ def _sample_loyalty(now: dt.datetime) -> LoyaltyData:
         pending_lots=(DatedPoints(240, now + dt.timedelta(days=14)),),
         expiring=(DatedPoints(120, now + dt.timedelta(days=20)),),
         history=(),
+        tier=TierView("znatok", "Знаток", "#1f6feb", ()),
+        next_tier=TierView("ekspert", "Эксперт", "#8250df", ()),
+        missing=Missing(orders=2, spend=Decimal("3400"), status_points=None),
+        progress_percent=60,
+        window_months=12,
     )
     segments = {
         "stage": "repeat",

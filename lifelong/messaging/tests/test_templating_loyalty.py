@@ -17,6 +17,8 @@ from lifelong.loyalty.models import Programme
 from lifelong.loyalty.services import points_award
 from lifelong.loyalty.sweeps import loyalty_release_pending
 from lifelong.loyalty.tests.helpers import order_paid, programme_start
+from lifelong.loyalty.tests.test_tiers import ladder_create
+from lifelong.loyalty.tiers import tiers_refresh
 from lifelong.messaging.models import Template
 from lifelong.messaging.templating import (
     TemplateRenderError,
@@ -120,9 +122,24 @@ def test_a_customer_without_points_or_programme_prints_nothing(frozen_time):
 def test_templates_using_loyalty_validate_against_the_sample():
     body = (
         "{{ loyalty }}: {{ loyalty.balance|plural('балл') }}, {{ loyalty.pending_text }}, "
+        "{{ loyalty.tier }} {{ loyalty.next_tier }} {{ loyalty.missing }} "
         "{{ loyalty.expiring_points }} {{ loyalty.expiring_at|date }} {{ loyalty.status_url }}"
     )
     assert template_validate(subject="", body_text=body, body_html="") == []
     problems = template_validate(subject="", body_text="{{ loyalty.balanse }}", body_html="")
     assert len(problems) == 1
-    assert str(sample_context()["loyalty"]) == "1\u202f250\u00a0баллов"
+    assert str(sample_context()["loyalty"]) == "1\u202f250\u00a0баллов, уровень «Знаток»"
+
+
+def test_the_tier_next_tier_and_what_is_missing(anna):
+    ladder_create()
+    tiers_refresh(customer_ids=[anna.pk])
+    assert _render(anna, "{{ loyalty }}") == "1\u202f250\u00a0баллов, уровень «Новичок»"
+    text = _render(
+        anna,
+        "{{ loyalty.tier }} → {{ loyalty.next_tier }}: {{ loyalty.missing }} "
+        "({{ loyalty.progress_percent }} %)",
+    )
+    assert text == "Новичок → Знаток: ещё 1\u00a0заказ или 7\u202f600\u00a0₽ (50 %)"
+    anna.language = "en"
+    assert _render(anna, "{{ loyalty }}") == "1,250\u00a0points, tier “Новичок”"

@@ -18,6 +18,7 @@ from lifelong.loyalty.status import (
     LoyaltyStatus,
     change_reason,
     loyalty_status,
+    missing_text,
 )
 from lifelong.web.portal.guard import customer_from_link, customer_page
 
@@ -48,6 +49,12 @@ def _words(found: LoyaltyStatus) -> dict[str, object]:
         "held_text": text(found.held) if found.held else "",
         "pending_lots": [(text(lot.points), lot.at) for lot in found.pending_lots],
         "expiring": [(text(lot.points), lot.at) for lot in found.expiring],
+        "missing_text": missing_text(found.missing) if found.missing else "",
+        "referral_friend": _nonzero(found, found.referral.friend_points if found.referral else 0),
+        "referral_referrer": _nonzero(
+            found, found.referral.referrer_points if found.referral else 0
+        ),
+        "referral_earned": text(found.referral.points_earned) if found.referral else "",
         "history": [
             {
                 "at": change.at,
@@ -60,6 +67,10 @@ def _words(found: LoyaltyStatus) -> dict[str, object]:
             for change in found.history
         ],
     }
+
+
+def _nonzero(found: LoyaltyStatus, points: int) -> str:
+    return found.points_text(points) if points else ""
 
 
 def _signed(found: LoyaltyStatus, points: int) -> str:

@@ -15,10 +15,14 @@ from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.lib.signing import token_make
 from lifelong.loyalty.earning import loyalty_earn
 from lifelong.loyalty.holds import hold_reserve
+from lifelong.loyalty.models import ReferralCode
+from lifelong.loyalty.referrals import referral_settings_update
 from lifelong.loyalty.services import points_adjust, points_redeem
 from lifelong.loyalty.status import STATUS_LINK_DAYS, status_url
 from lifelong.loyalty.sweeps import loyalty_release_pending
 from lifelong.loyalty.tests.helpers import order_paid, programme_start
+from lifelong.loyalty.tests.test_tiers import ladder_create
+from lifelong.loyalty.tiers import tiers_refresh
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_time")]
 
@@ -123,14 +127,55 @@ def test_a_programme_not_started_says_so(client: Client):
 def test_the_page_costs_the_same_queries_for_a_long_history(
     client: Client, anna, django_assert_max_num_queries
 ):
+    ladder_create()
+    tiers_refresh(customer_ids=[anna.pk])
+    referral_settings_update(
+        values={"enabled": True, "shop_url": "https://prana.example/"}, actor=None
+    )
     path = _path(anna)
-    client.get(path)  # the throttle's and the session's first-use work
-    with django_assert_max_num_queries(14) as short:
+    client.get(path)  # the throttle's, the session's and the referral code's first-use work
+    with django_assert_max_num_queries(22) as short:
         client.get(path)
     for i in range(20):
         order_paid(anna, f"Z-2{i:03d}", "1000")
         points_redeem(customer_id=anna.pk, points=1, key=f"spend-{i}")
     loyalty_earn()
-    with django_assert_max_num_queries(14) as long:
+    with django_assert_max_num_queries(22) as long:
         client.get(path)
     assert len(long.captured_queries) == len(short.captured_queries)
+
+
+def test_the_tier_its_privileges_and_the_progress_to_the_next(client: Client, anna):
+    ladder_create()
+    tiers_refresh(customer_ids=[anna.pk])
+    response = client.get(_path(anna))
+    html = response.content.decode()
+    text = _text(html)
+    # 2 500 + 12 400 ₽ and 2 orders: Знаток; Эксперт at 30 000 ₽ or 500 status points
+    # (the two earns gave 25 + 124).
+    assert "Ваш уровень Знаток" in text
+    assert "Ранний доступ" in text or "Early access" in text
+    assert "До уровня «Эксперт»: ещё 15 100 ₽ или 351 статусный балл" in text
+    assert '<progress id="tier-progress" value="49" max="100">' in html
+    assert "Считается за последние 12 месяцев." in text
+    assert 'fill="#1f6feb"' in html
+
+
+def test_the_referral_link_and_what_it_brings(client: Client, anna):
+    referral_settings_update(
+        values={
+            "enabled": True,
+            "referrer_points": 300,
+            "friend_points": 200,
+            "shop_url": "https://prana.example/",
+        },
+        actor=None,
+    )
+    html = client.get(_path(anna)).content.decode()
+    text = _text(html)
+    assert (
+        "Поделитесь своей ссылкой: друг получит 200 баллов за первый заказ, а вы — 300 баллов."
+        in text
+    )
+    code = ReferralCode.objects.get(customer=anna).code
+    assert f'value="{settings.SITE_URL}/c/ref/{code}"' in html
