@@ -14,6 +14,7 @@ from django.urls import reverse
 from lifelong import clock
 from lifelong.accounts.models import AuditLog, Role
 from lifelong.customers.models import Customer
+from lifelong.customers.services import customer_merge
 from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.loyalty.earning import loyalty_earn
 from lifelong.loyalty.models import Account, Transaction, TxKind
@@ -232,3 +233,10 @@ def test_support_may_assign_a_personal_manager(support_client, anna):
     support_client.post(url("personal_manager_set", anna), {"manager": me.pk})
     anna.refresh_from_db()
     assert anna.personal_manager == me
+
+
+def test_a_merge_keeps_the_duplicates_manager_when_the_primary_has_none(anna):
+    manager = staff(Role.SUPPORT, "sveta")
+    duplicate = CustomerFactory(personal_manager=manager)
+    merged = customer_merge(primary=anna, duplicate=duplicate, actor=None)
+    assert merged.personal_manager == manager
