@@ -8,6 +8,7 @@ retried confirm returns the same answer without spending twice.
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any, Literal
 
@@ -40,8 +41,10 @@ from lifelong.loyalty.status import (
     STATUS_LINK_DAYS,
     DatedPoints,
     LoyaltyStatus,
+    TierView,
     change_reason,
     loyalty_status,
+    missing_text,
     status_url,
 )
 
@@ -300,6 +303,39 @@ class ChangeOut(Schema):
     reason: str = Field(description="All of the above in words.")
 
 
+class PrivilegeOut(Schema):
+    code: str
+    name: str
+    description: str
+
+
+class TierOut(Schema):
+    slug: str
+    name: str
+    colour: str
+    privileges: list[PrivilegeOut]
+
+
+class MissingOut(Schema):
+    """What the next tier still takes: reaching any one of those not null is enough."""
+
+    orders: int | None
+    spend: Decimal | None
+    status_points: int | None
+    text: str = Field(description="In words: «ещё 2 заказа или 3 400 ₽».")
+
+
+class ReferralOut(Schema):
+    code: str
+    link: str
+    visits: int
+    invited: int = Field(description="Friends who came with the code and bought.")
+    converted: int = Field(description="Friends whose referral was rewarded.")
+    points_earned: int
+    referrer_points: int = Field(description="What the next friend brings the customer.")
+    friend_points: int = Field(description="What the next friend gets.")
+
+
 class StatusOut(Schema):
     customer_external_id: str
     programme_enabled: bool
@@ -316,6 +352,14 @@ class StatusOut(Schema):
         description=f"Points expiring within {EXPIRING_DAYS} days, by lot, oldest first."
     )
     history: list[ChangeOut] = Field(description="The latest changes, newest first.")
+    tier: TierOut | None = Field(description="The tier the customer holds now.")
+    next_tier: TierOut | None = Field(description="The next tier up; null at the top.")
+    missing: MissingOut | None = Field(description="What the next tier takes; null at the top.")
+    progress_percent: int | None = Field(
+        description="How far towards the next tier, 0-100 (the closest threshold)."
+    )
+    window_months: int = Field(description="Tiers count what happened in this many months.")
+    referral: ReferralOut | None = Field(description="Null while referrals are off.")
     status_url: str = Field(
         description=f"The customer's status page: a signed link, valid {STATUS_LINK_DAYS} days."
     )
@@ -355,8 +399,25 @@ def _status_out(customer: Customer, found: LoyaltyStatus, language: str) -> dict
             }
             for change in found.history
         ],
+        "tier": _tier_out(found.tier),
+        "next_tier": _tier_out(found.next_tier),
+        "missing": None
+        if found.missing is None
+        else {
+            "orders": found.missing.orders,
+            "spend": found.missing.spend,
+            "status_points": found.missing.status_points,
+            "text": missing_text(found.missing),
+        },
+        "progress_percent": found.progress_percent,
+        "window_months": found.window_months,
+        "referral": None if found.referral is None else dataclasses.asdict(found.referral),
         "status_url": status_url(customer_id=customer.pk),
     }
+
+
+def _tier_out(tier: TierView | None) -> dict[str, Any] | None:
+    return None if tier is None else dataclasses.asdict(tier)
 
 
 @router.get(
@@ -376,7 +437,7 @@ def loyalty_customer_status(
     `language` asks for another. The same number of queries however long the history.
     """
     customer = customer_get(external_id)
-    found = loyalty_status(customer_id=customer.pk, history_limit=history)
     spoken = language or ("en" if customer.language == "en" else "ru")
     with translation.override(spoken):
+        found = loyalty_status(customer_id=customer.pk, history_limit=history)
         return _status_out(customer, found, spoken)

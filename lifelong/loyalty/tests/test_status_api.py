@@ -11,8 +11,11 @@ from lifelong.accounts.models import ApiScope
 from lifelong.api.tests.conftest import ApiClient, make_key
 from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.loyalty.earning import loyalty_earn
+from lifelong.loyalty.referrals import referral_settings_update
 from lifelong.loyalty.services import points_adjust, points_redeem
 from lifelong.loyalty.tests.helpers import order_paid, programme_start
+from lifelong.loyalty.tests.test_tiers import ladder_create
+from lifelong.loyalty.tiers import tiers_refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -70,15 +73,49 @@ def test_unknown_customers_and_keys_without_read_are_refused(anna):
     assert writer.get("/loyalty/customers/C-1/status").status_code == 403
 
 
+def test_the_tier_what_the_next_takes_and_the_referral(api, anna):
+    ladder_create()
+    body = api.get("/loyalty/customers/C-1/status").json()
+    assert body["tier"]["name"] == "Новичок" and body["next_tier"]["slug"] == "znatok"
+    assert body["missing"] == {
+        "orders": 1,
+        "spend": "7500.00",
+        "status_points": None,
+        "text": "ещё 1\u00a0заказ или 7\u202f500\u00a0₽",
+    }
+    assert (body["progress_percent"], body["window_months"], body["referral"]) == (50, 12, None)
+    referrals_on()
+    body = api.get("/loyalty/customers/C-1/status", {"language": "en"}).json()
+    assert body["missing"]["text"] == "1\u00a0order or 7,500\u00a0₽ more"
+    referral = body["referral"]
+    assert referral["link"].endswith("/c/ref/" + referral["code"])
+    assert (referral["referrer_points"], referral["friend_points"]) == (300, 200)
+
+
+def referrals_on() -> None:
+    referral_settings_update(
+        values={
+            "enabled": True,
+            "referrer_points": 300,
+            "friend_points": 200,
+            "shop_url": "https://prana.example/",
+        },
+        actor=None,
+    )
+
+
 def test_the_same_queries_however_long_the_history(api, anna, django_assert_max_num_queries):
+    ladder_create()
+    tiers_refresh(customer_ids=[anna.pk])
+    referrals_on()
     api.get("/loyalty/customers/C-1/status")
-    with django_assert_max_num_queries(12) as short:
+    with django_assert_max_num_queries(26) as short:
         api.get("/loyalty/customers/C-1/status", {"history": 50})
     for i in range(15):
         order_paid(anna, f"Z-{i + 2}", "1000")
         points_redeem(customer_id=anna.pk, points=1, key=f"spend-{i}")
     loyalty_earn()
-    with django_assert_max_num_queries(12) as long:
+    with django_assert_max_num_queries(26) as long:
         body = api.get("/loyalty/customers/C-1/status", {"history": 50}).json()
     assert len(body["history"]) == 32
     assert len(long.captured_queries) == len(short.captured_queries)
