@@ -55,6 +55,9 @@ class CustomerFilterForm(Form):
         validators=FILTER_DATES,
     )
     source = forms.CharField(label=_("Source"), required=False, max_length=64)
+    mine = forms.BooleanField(
+        label=_("Only my customers (I am their personal manager)"), required=False
+    )
     sort = forms.ChoiceField(
         required=False,
         choices=[(f"{d}{k}", k) for k in CUSTOMER_SORTS for d in ("", "-")],

@@ -240,3 +240,19 @@ def test_a_merge_keeps_the_duplicates_manager_when_the_primary_has_none(anna):
     duplicate = CustomerFactory(personal_manager=manager)
     merged = customer_merge(primary=anna, duplicate=duplicate, actor=None)
     assert merged.personal_manager == manager
+
+
+def test_my_customers_filter_on_the_list_and_its_export(anna):
+    me = staff(Role.SUPPORT, "sveta")
+    other = staff(Role.SUPPORT, "katya")
+    Customer.objects.filter(pk=anna.pk).update(personal_manager=me)
+    CustomerFactory(last_name="Чужая", personal_manager=other)
+    CustomerFactory(last_name="Ничья")
+    client = logged_in(me)
+    mine = client.get(reverse("web:customers"), {"mine": "1"}).content.decode()
+    assert "Иванова" in mine and "Чужая" not in mine and "Ничья" not in mine
+    everyone = client.get(reverse("web:customers")).content.decode()
+    assert "Чужая" in everyone and "Ничья" in everyone
+    response = client.get(reverse("web:customers_csv"), {"mine": "1"})
+    body = b"".join(response.streaming_content).decode("utf-8")
+    assert "Иванова" in body and "Чужая" not in body

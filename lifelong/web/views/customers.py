@@ -13,6 +13,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from lifelong.accounts.models import User
 from lifelong.accounts.permissions import EDIT_CUSTOMERS, VIEW, WORK_TASKS
 from lifelong.customers import services as customer_services
 from lifelong.customers.models import Channel, Customer, Purpose
@@ -43,10 +44,11 @@ def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def customer_list_queryset(form: CustomerFilterForm) -> QuerySet[Customer]:
-    """The customers the list filters ask for (everyone, newest first, when they are invalid)."""
+def customer_list_queryset(form: CustomerFilterForm, *, user: User) -> QuerySet[Customer]:
+    """The customers the list filters ask for (everyone, newest first, when they are invalid);
+    "mine": those whose personal manager is `user`."""
     data = form.cleaned_data if form.is_valid() else {}
-    return customers_find(
+    found = customers_find(
         query=data.get("q") or "",
         tag=data.get("tag") or "",
         status=data.get("status") or "",
@@ -55,13 +57,16 @@ def customer_list_queryset(form: CustomerFilterForm) -> QuerySet[Customer]:
         source=data.get("source") or "",
         sort=data.get("sort") or "-created",
     )
+    return found.filter(personal_manager=user) if data.get("mine") else found
 
 
 @require(VIEW)
 def customer_list(request: HttpRequest) -> HttpResponse:
     form = CustomerFilterForm(request.GET)
     page = page_slice(
-        customer_list_queryset(form), number=page_number(request.GET.get("page")), per_page=PER_PAGE
+        customer_list_queryset(form, user=staff_user(request)),
+        number=page_number(request.GET.get("page")),
+        per_page=PER_PAGE,
     )
     sort = (form.cleaned_data.get("sort") if form.is_valid() else "") or "-created"
     context = {"form": form, "page": page, "sort": sort}
