@@ -8,6 +8,7 @@ from lifelong.web.views import (
     clv,
     customers,
     customers_loyalty,
+    customers_tier,
     dashboard,
     exports,
     feedback,
@@ -78,6 +79,7 @@ urlpatterns = [
     path("customers/<int:pk>/tasks/", customers.task_add, name="task_add"),
     path("customers/<int:pk>/merge/", customers.customer_merge, name="customer_merge"),
     path("customers/<int:pk>/churn/", churn.churn_reason_add, name="churn_reason_add"),
+    path("customers/<int:pk>/tier/", customers_tier.customer_tier, name="customer_tier"),
     path("customers/<int:pk>/points/", customers_loyalty.points_history, name="points_history"),
     path(
         "customers/<int:pk>/points/adjust/",
