@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from lifelong import clock
+from lifelong.customers.models import Customer
 from lifelong.journeys.models import Enrollment
 from lifelong.lib.signing import absolute_url, token_make
 from lifelong.loyalty.models import (
@@ -168,6 +169,8 @@ class LoyaltyStatus:
     progress_percent: int | None = None
     window_months: int = 0
     referral: ReferralSummary | None = None
+    # The staff member who looks after the customer, by name ("" when none).
+    manager_name: str = ""
 
     @property
     def balance(self) -> int:
@@ -192,12 +195,13 @@ def points_text(n: int, names: PointsNames) -> str:
 
 
 def loyalty_status(
-    *, customer_id: int, history_limit: int = HISTORY_LIMIT, referral: bool = True
+    *, customer_id: int, history_limit: int = HISTORY_LIMIT, full: bool = True
 ) -> LoyaltyStatus:
     """Everything the customer may see of their points, in a fixed number of queries.
 
-    Texts (privilege names) are in the active language. `referral=False` leaves the referral
-    summary out (message templates: reading it makes the customer's code on first use).
+    Texts (privilege names) are in the active language. `full=False` leaves out the referral
+    summary and the personal manager: message templates have their own `manager`, and
+    reading the summary makes the customer's referral code on first use.
 
     Three reads (programme, account, open lots; two for a customer who never had points),
     then up to five for the history
@@ -223,7 +227,14 @@ def loyalty_status(
     pending_lots.sort(key=lambda lot: lot.at)
     history = _history(customer_id, account, history_limit) if account and history_limit else ()
     progress = tier_progress(customer_id=customer_id)
-    summary = referral_summary(customer_id=customer_id) if referral else None
+    summary = referral_summary(customer_id=customer_id) if full else None
+    manager = (
+        Customer.objects.filter(pk=customer_id, personal_manager__isnull=False)
+        .values_list("personal_manager__first_name", "personal_manager__last_name")
+        .first()
+        if full
+        else None
+    )
     return LoyaltyStatus(
         customer_id=customer_id,
         enabled=programme.enabled,
@@ -242,6 +253,7 @@ def loyalty_status(
         progress_percent=_percent(progress),
         window_months=progress.window_months,
         referral=summary if summary is not None and summary.enabled else None,
+        manager_name=" ".join(" ".join(manager).split()) if manager else "",
     )
 
 

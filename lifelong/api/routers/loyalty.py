@@ -360,6 +360,7 @@ class StatusOut(Schema):
     )
     window_months: int = Field(description="Tiers count what happened in this many months.")
     referral: ReferralOut | None = Field(description="Null while referrals are off.")
+    manager_name: str = Field(description="The customer's personal manager, or empty.")
     status_url: str = Field(
         description=f"The customer's status page: a signed link, valid {STATUS_LINK_DAYS} days."
     )
@@ -412,6 +413,7 @@ def _status_out(customer: Customer, found: LoyaltyStatus, language: str) -> dict
         "progress_percent": found.progress_percent,
         "window_months": found.window_months,
         "referral": None if found.referral is None else dataclasses.asdict(found.referral),
+        "manager_name": found.manager_name,
         "status_url": status_url(customer_id=customer.pk),
     }
 

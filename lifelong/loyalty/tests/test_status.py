@@ -165,15 +165,15 @@ def test_the_history_costs_the_same_queries_for_a_long_one(frozen_time, django_a
     loyalty_status(customer_id=anna.pk)  # the settings rows are made on first use
     # Programme, account, lots; transactions, entries, lot sources, journeys, holds; the tier:
     # tiers, programme, the customer's tier row, orders and status points in the window;
-    # referral settings (off).
-    with django_assert_num_queries(14):
+    # referral settings (off); the personal manager.
+    with django_assert_num_queries(15):
         short = loyalty_status(customer_id=anna.pk)
     add(6, 2)
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         long = loyalty_status(customer_id=anna.pk)
     assert len(long.history) > 3 * len(short.history)
     with django_assert_num_queries(8):
-        loyalty_status(customer_id=anna.pk, history_limit=0, referral=False)
+        loyalty_status(customer_id=anna.pk, history_limit=0, full=False)
 
 
 def test_a_debt_shows_as_a_debt_not_as_a_negative_balance(frozen_time):
@@ -281,4 +281,4 @@ def test_the_referral_summary_when_referrals_are_on(frozen_time):
     assert found.referral is not None
     assert found.referral.link.endswith(f"/c/ref/{found.referral.code}")
     assert (found.referral.referrer_points, found.referral.friend_points) == (300, 200)
-    assert loyalty_status(customer_id=anna.pk, referral=False).referral is None
+    assert loyalty_status(customer_id=anna.pk, full=False).referral is None

@@ -9,6 +9,7 @@ from django.test import Client
 
 from lifelong.accounts.models import ApiScope
 from lifelong.api.tests.conftest import ApiClient, make_key
+from lifelong.customers.models import Customer
 from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.loyalty.earning import loyalty_earn
 from lifelong.loyalty.referrals import referral_settings_update
@@ -90,6 +91,10 @@ def test_the_tier_what_the_next_takes_and_the_referral(api, anna):
     referral = body["referral"]
     assert referral["link"].endswith("/c/ref/" + referral["code"])
     assert (referral["referrer_points"], referral["friend_points"]) == (300, 200)
+    assert body["manager_name"] == ""
+    manager = UserFactory.create(username="maria", first_name="Мария", last_name="Соколова")
+    Customer.objects.filter(pk=anna.pk).update(personal_manager=manager)
+    assert api.get("/loyalty/customers/C-1/status").json()["manager_name"] == "Мария Соколова"
 
 
 def referrals_on() -> None:

@@ -68,7 +68,7 @@ def message_context(
     `extra` (journey data, recommended products, a cart) is merged on top.
     `loyalty` is the customer's points (`{{ loyalty }}` prints them as words) beside their
     segment facts. Six queries: facts, tags, last order with its lines, state, brand voice;
-    three for the points (programme, account, lots); one more for the personal manager of
+    eight for the points and tier (see templating/loyalty.py); one more for the personal manager of
     a customer who has one.
     """
     from lifelong.segments.models import CustomerState

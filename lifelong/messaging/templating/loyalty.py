@@ -33,7 +33,7 @@ def loyalty_context(*, customer_id: int, language: str, segments: dict[str, Any]
     RFM...) that `loyalty` carried before points existed. Eight queries: the programme, the
     account, the lots; the tier's five (see tiers.tier_progress)."""
     with translation.override("en" if language == "en" else "ru"):
-        found = loyalty_status(customer_id=customer_id, history_limit=0, referral=False)
+        found = loyalty_status(customer_id=customer_id, history_limit=0, full=False)
         return loyalty_data(found, segments=segments, url=status_url(customer_id=customer_id))
 
 

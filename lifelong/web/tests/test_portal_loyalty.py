@@ -179,3 +179,11 @@ def test_the_referral_link_and_what_it_brings(client: Client, anna):
     )
     code = ReferralCode.objects.get(customer=anna).code
     assert f'value="{settings.SITE_URL}/c/ref/{code}"' in html
+
+
+def test_the_personal_manager_by_name(client: Client, anna):
+    assert "персональный менеджер" not in _text(client.get(_path(anna)).content.decode())
+    manager = UserFactory.create(username="maria", first_name="Мария", last_name="Соколова")
+    Customer.objects.filter(pk=anna.pk).update(personal_manager=manager)
+    text = _text(client.get(_path(anna)).content.decode())
+    assert "Ваш персональный менеджер Мария Соколова знает всю вашу историю с нами" in text
