@@ -37,6 +37,7 @@ from lifelong.commerce.models import Order, OrderStatus
 from lifelong.customers.models import Customer
 from lifelong.events.models import Event
 from lifelong.events.services import events_record
+from lifelong.lib.bulk import bulk_insert
 from lifelong.loyalty.ledger import book_lock_many, ledger_write, posted_keys
 from lifelong.loyalty.models import (
     Cursor,
@@ -111,7 +112,7 @@ def _attribute_batch(batch_size: int, settings: ReferralSettings) -> tuple[int, 
         if not events:
             return 0, 0
         referrals = _referrals_plan(events, settings)
-        Referral.objects.bulk_create(referrals)
+        bulk_insert(referrals)
         cursor.last_event_id = events[-1]["pk"]
         cursor.save(update_fields=["last_event_id"])
     return len(events), len(referrals)
@@ -307,10 +308,25 @@ def _decide_batch(batch_size: int, settings: ReferralSettings) -> int:
                 if posting is not None:
                     award_post(book, posting, points=points, status_points=0, programme=programme)
         ledger_write(list(books.values()))
-        Referral.objects.bulk_update(
-            referrals, ["status", "reason", "decided_at", "referrer_points", "friend_points"]
-        )
+        _decisions_write(referrals, now)
     return len(ids)
+
+
+def _decisions_write(referrals: list[Referral], now: dt.datetime) -> None:
+    """One UPDATE per outcome (converted, or refused for a reason): a handful per batch,
+    where bulk_update would build a CASE per row and field."""
+    outcomes: dict[tuple[str, str, int, int], list[int]] = {}
+    for r in referrals:
+        outcome = (r.status, r.reason, r.referrer_points, r.friend_points)
+        outcomes.setdefault(outcome, []).append(r.pk)
+    for (status, reason, referrer_points, friend_points), ids in outcomes.items():
+        Referral.objects.filter(pk__in=ids).update(
+            status=status,
+            reason=reason,
+            decided_at=now,
+            referrer_points=referrer_points,
+            friend_points=friend_points,
+        )
 
 
 def _converted_times(
