@@ -446,9 +446,14 @@ def tier_set_manual(
             raise TierError(_("A tier set by hand needs an end date in the future."), field="until")
         if not tier.active:
             raise TierError(_("This tier is switched off."), field="tier")
-    ladder = Ladder()
+    ladder, programme = Ladder(), Programme.current()
     row = _rows_locked([customer_id], ladder)[0]
     before = row.manual_tier.slug if row.manual_tier_id and row.manual_tier else ""
+    # Bring the qualified tier up to date first: the row then says what the sweep would.
+    qualified = tier_qualified(
+        customer_ids=[customer_id], at=now, ladder=ladder, programme=programme
+    )
+    _decide(row, qualified[customer_id], ladder, programme, now)
     row.manual_tier = tier
     row.manual_until = until if tier is not None else None
     row.manual_by = actor if tier is not None else None
