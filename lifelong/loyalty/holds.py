@@ -179,6 +179,8 @@ def holds_drawn(hold_ids: list[int]) -> dict[int, dict[int, int]]:
 
 def _give_back(book: Book, posting: Posting, drawn: dict[int, int], points: int) -> None:
     """Return `points` to the lots the hold drew from, latest-expiring first."""
+    if points <= 0:
+        return  # a confirm of all that was held gives nothing back: no lots to read
     lots = [book.lot_get(lot.pk, lot) for lot in Lot.objects.filter(pk__in=drawn)]
     for lot in reversed(lots_by_expiry(lots)):
         if points <= 0:

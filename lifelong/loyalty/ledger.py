@@ -99,9 +99,10 @@ def lots_by_expiry(lots: list[Lot]) -> list[Lot]:
 class Book:
     """One customer's locked account and open lots while postings are planned."""
 
-    def __init__(self, account: Account, system: dict[str, int]) -> None:
+    def __init__(self, account: Account, system: dict[str, int] | None = None) -> None:
         self.account = account
-        self.system_ids = system
+        # Read on first use: a reserve posts to no system account (one query less at checkout).
+        self._system_ids = system
         self.postings: list[Posting] = []
         self.touched: dict[int, Lot] = {}
         # Set by `move`: a posting of another book may change this account (a merge does).
@@ -115,9 +116,18 @@ class Book:
     def open(cls, *, customer_id: int) -> Book:
         """Lock the customer's account (created on first use). Call inside an atomic block."""
         assert transaction.get_connection().in_atomic_block, "a book needs a transaction"
-        Account.objects.get_or_create(customer_id=customer_id, kind=AccountKind.CUSTOMER)
-        account = Account.objects.select_for_update().get(customer_id=customer_id)
-        return cls(account, _system_accounts())
+        locked = Account.objects.select_for_update().filter(customer_id=customer_id)
+        account = next(iter(locked), None)
+        if account is None:  # the first posting of this customer
+            Account.objects.get_or_create(customer_id=customer_id, kind=AccountKind.CUSTOMER)
+            account = locked.get()
+        return cls(account)
+
+    @property
+    def system_ids(self) -> dict[str, int]:
+        if self._system_ids is None:
+            self._system_ids = _system_accounts()
+        return self._system_ids
 
     @property
     def customer_id(self) -> int:

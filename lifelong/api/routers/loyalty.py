@@ -127,10 +127,12 @@ class HoldOut(Schema):
     closed_at: Timestamp | None
 
 
-def _hold_out(hold: Hold) -> dict[str, Any]:
-    external_id = Customer.objects.filter(pk=hold.customer_id).values_list(
-        "external_id", flat=True
-    )[0]
+def _hold_out(hold: Hold, external_id: str | None = None) -> dict[str, Any]:
+    """The hold as the API shows it; `external_id` is its customer's, when the caller has it."""
+    if external_id is None:
+        external_id = Customer.objects.filter(pk=hold.customer_id).values_list(
+            "external_id", flat=True
+        )[0]
     return {
         "id": hold.pk,
         "customer_external_id": external_id,
@@ -228,7 +230,8 @@ def loyalty_hold_reserve(request: HttpRequest, payload: HoldIn) -> Any:
         )
     except HoldConflict as exc:
         return Status(409, {"detail": exc.message})
-    return Status(201, _hold_out(hold))
+    # The survivor's id when the payload named a merged customer, as a read of the hold says.
+    return Status(201, _hold_out(hold, customer.external_id))
 
 
 @write_operation(
@@ -244,10 +247,12 @@ def loyalty_hold_confirm(request: HttpRequest, hold_id: HoldId, payload: Confirm
     409 when the hold is already confirmed, cancelled or expired (a hold past its time-out is
     voided at this moment); 422 when more points are asked than held.
     """
-    _hold_id_check(hold_id)
-    points = payload.points or Hold.objects.get(pk=hold_id).points
+    # No existence check first: the confirm reads the hold under its account's lock anyway.
     try:
+        points = payload.points or Hold.objects.get(pk=hold_id).points
         hold = hold_confirm(hold_id=hold_id, points=points)
+    except Hold.DoesNotExist:
+        raise NotFound(f"No hold {hold_id}.") from None
     except HoldConflict as exc:
         return Status(409, {"detail": exc.message})
     return _hold_out(hold)
@@ -263,9 +268,10 @@ def loyalty_hold_confirm(request: HttpRequest, hold_id: HoldId, payload: Confirm
 def loyalty_hold_cancel(request: HttpRequest, hold_id: HoldId) -> Any:
     """Give the hold's points back. A cancelled or expired hold answers as it is; 409 when
     it is confirmed already."""
-    _hold_id_check(hold_id)
     try:
         hold = hold_cancel(hold_id=hold_id)
+    except Hold.DoesNotExist:
+        raise NotFound(f"No hold {hold_id}.") from None
     except HoldConflict as exc:
         return Status(409, {"detail": exc.message})
     return _hold_out(hold)
