@@ -14,6 +14,7 @@ from lifelong.accounts.models import AuditLog, Role
 from lifelong.customers.models import Customer
 from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.loyalty.models import Account, Transaction, TxKind
+from lifelong.messaging.models import Template
 
 pytestmark = pytest.mark.browser
 
@@ -105,3 +106,22 @@ def test_a_personal_manager_is_assigned_on_the_card(browser, live_server, anna):
     expect(page.locator("#chart-liability")).to_be_visible()
     page.wait_for_function("window.Chart && Chart.getChart('chart-liability') !== undefined")
     assert errors == []
+
+
+def test_an_email_template_is_set_to_send_as_the_personal_manager(browser, live_server, anna):
+    marketer = UserFactory.create(username="mila", role=Role.MARKETER, password=None)
+    page = page_for(browser, live_server, marketer)
+    page.goto(f"{live_server.url}/templates/new/")
+    form = page.locator("#template-form")
+    form.locator("input[name=name]").fill("Новый уровень")
+    form.locator("input[name=slug]").fill("tier-welcome")
+    form.locator("select[name=channel]").select_option("email")
+    form.locator("input[name=subject]").fill("Добро пожаловать")
+    form.locator("textarea[name=body_text]").fill(
+        "{{ customer.first_name }}, я ваш менеджер. {{ manager.name }}"
+    )
+    form.get_by_label("Имя отправителя: персональный менеджер клиента").check()
+    form.get_by_role("button", name="Сохранить").click()
+    expect(page.get_by_role("heading", name="Новый уровень")).to_be_visible()
+    expect(page.get_by_label("Имя отправителя: персональный менеджер клиента")).to_be_checked()
+    assert Template.objects.get(slug="tier-welcome").sender_manager
