@@ -250,3 +250,8 @@ def test_expiry_index_exists():
     with connection.cursor() as cursor:
         indexes = connection.introspection.get_constraints(cursor, Lot._meta.db_table)
     assert any(spec["columns"] == ["expires_at"] and spec["index"] for spec in indexes.values())
+
+
+def test_the_dashboard_links_to_the_report_for_every_reader():
+    body = logged_in(staff(Role.ANALYST)).get(reverse("web:dashboard")).content.decode()
+    assert reverse("web:loyalty_liability") in body
