@@ -24,6 +24,8 @@ PROGRAMME_FIELDS = (
     "expiry_months",
     "max_share_percent",
     "debt_policy",
+    "tier_window_months",
+    "tier_grace_days",
 )
 RULE_FIELDS = (
     "kind",

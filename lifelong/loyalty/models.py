@@ -97,6 +97,10 @@ class Programme(models.Model):
             raise ValidationError({"max_share_percent": _("A share is at most 100 %.")})
         if self.pending_days > 365:
             raise ValidationError({"pending_days": _("At most 365 days.")})
+        if not 1 <= self.tier_window_months <= 60:
+            raise ValidationError({"tier_window_months": _("From 1 to 60 months.")})
+        if self.tier_grace_days > 365:
+            raise ValidationError({"tier_grace_days": _("At most 365 days.")})
         if self.expiry_months and self.expiry_months * 30 <= self.pending_days:
             raise ValidationError(
                 {"expiry_months": _("Points must live longer than their pending period.")}
