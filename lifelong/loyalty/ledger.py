@@ -293,9 +293,9 @@ def ledger_write(books: list[Book]) -> list[Transaction]:
             posting.new_lot.source = tx
             new_lots.append(posting.new_lot)
     Lot.objects.bulk_create(new_lots)
-    Entry.objects.bulk_create(
+    _entries_insert(
         [
-            Entry(transaction=tx, account_id=account, bucket=bucket, points=points, lot=lot)
+            (tx.pk, account, bucket, points, _saved(lot))
             for posting, tx in zip(postings, created, strict=True)
             for account, bucket, points, lot in posting.entries
         ]
@@ -306,6 +306,36 @@ def ledger_write(books: list[Book]) -> list[Transaction]:
     for book in books:
         book.postings, book.touched, book.changed = [], {}, False
     return created
+
+
+def _saved(lot: Lot | None) -> int | None:
+    if lot is None:
+        return None
+    if lot.pk is None:
+        raise ValueError("an entry names a lot that was never saved")
+    return int(lot.pk)
+
+
+ENTRY_COLUMNS = ("transaction_id", "account_id", "bucket", "points", "lot_id")
+
+
+def _entries_insert(rows: list[tuple[int, int, int, int, int | None]]) -> None:
+    """Insert entries from plain tuples: a batch has four or more per posting, and building
+    an Entry instance per row and preparing its fields cost a third of a sweep's Python time.
+    PostgreSQL takes them with one COPY; SQLite with one executemany."""
+    if not rows:
+        return
+    table, columns = Entry._meta.db_table, ", ".join(ENTRY_COLUMNS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s)",  # noqa: S608
+                rows,
+            )
 
 
 UPDATE_CHUNK = 500
