@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from lifelong.web.portal import loyalty, preferences, referrals, tracking
+from lifelong.web.portal import loyalty, preferences, referrals, surveys, tracking
 
 app_name = "portal"
 
@@ -13,6 +13,8 @@ urlpatterns = [
     path("p/<str:token>", preferences.preferences, name="preferences"),
     path("p/<str:token>/push", preferences.push_subscribe, name="push_subscribe"),
     path("l/<str:token>", loyalty.status, name="loyalty"),
+    path("s/<str:token>", surveys.survey, name="survey"),
+    path("s/<str:token>/thanks", surveys.thanks, name="survey_thanks"),
     # A referral code, not a signed token: it is shared on purpose (the view only redirects).
     path("ref/<str:code>", referrals.referral, name="referral"),
 ]

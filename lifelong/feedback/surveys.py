@@ -1,0 +1,358 @@
+"""Asking and answering surveys: invites (throttled), their sealed links, and responses.
+
+The public surface other apps use (the journey "survey" node, messenger score buttons,
+email score links):
+
+- `survey_invite_create` asks one customer one survey, or returns None when the throttle
+  says not now; a replay with the same key returns the same invite.
+- `invite_url(invite, score=None)`: the page's address; a score in it is only pre-selected.
+- `response_submit` records the answers; one response per invite, whatever the races.
+- `invite_open` finds the invite a link's token names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from lifelong import clock
+from lifelong.customers.models import Customer
+from lifelong.events.services import event_record
+from lifelong.feedback.models import (
+    Answer,
+    Invite,
+    Question,
+    QuestionKind,
+    Response,
+    Survey,
+    SurveyKind,
+)
+from lifelong.feedback.selectors import rule_index_current, staff_names
+from lifelong.feedback.themes import tag
+from lifelong.lib.signing import absolute_url, token_make, token_open
+
+LINK_PURPOSE = "survey"
+# How long a customer may change what they answered (a slip, a second thought).
+EDIT_HOURS = 24
+MAX_TEXT = 2000
+MAX_KEY = 120
+PROMOTER, DETRACTOR = (9, 10), (0, 6)
+
+# What one question's answer may be: a number on its scale, the indices of the choices
+# ticked, or text.
+AnswerValue = int | list[int] | str | None
+
+
+class SurveyClosed(Exception):
+    """The invite can take no (more) answers: `reason` is "expired" or "answered"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _throttle_scope(survey: Survey) -> Q:
+    # A relationship NPS asks how the customer feels about the business as a whole: two
+    # such surveys are the same question, however they were sent.
+    if survey.kind == SurveyKind.NPS:
+        return Q(survey__kind=SurveyKind.NPS)
+    return Q(survey=survey)
+
+
+def invite_throttled(*, survey: Survey, customer_id: int, at: dt.datetime) -> bool:
+    """Whether this customer was asked, or answered, within the survey's window before `at`."""
+    since = at - dt.timedelta(days=survey.throttle_days)
+    scope = _throttle_scope(survey)
+    asked = Invite.objects.filter(scope, customer_id=customer_id, created_at__gt=since)
+    answered = Response.objects.filter(scope, customer_id=customer_id, submitted_at__gt=since)
+    return asked.exists() or answered.exists()
+
+
+@transaction.atomic
+def survey_invite_create(
+    *,
+    survey: Survey,
+    customer: Customer,
+    key: str,
+    channel: str = "",
+    enrollment_id: int | None = None,
+    node: str = "",
+) -> Invite | None:
+    """Invite the customer to the survey, or None when the survey is off or throttled.
+
+    `key` names this send (e.g. f"journey:{enrollment_id}:{node}"): the same key returns the
+    same invite, so a retried send asks once. The invite's `dedupe_key` is the outbox
+    message's dedupe key. The customer row is locked so two sends at once honour the
+    throttle together.
+    """
+    if not key or len(key) > MAX_KEY:
+        raise ValueError("an invite key of 1 to 120 characters")
+    dedupe_key = f"survey_invite:{survey.pk}:{customer.pk}:{key}"
+    existing = Invite.objects.filter(dedupe_key=dedupe_key).first()
+    if existing is not None:
+        return existing
+    if not survey.active:
+        return None
+    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").first()
+    now = clock.now()
+    if invite_throttled(survey=survey, customer_id=customer.pk, at=now):
+        return None
+    return Invite.objects.create(
+        survey=survey,
+        customer=customer,
+        dedupe_key=dedupe_key,
+        channel=channel,
+        enrollment_id=enrollment_id,
+        node=node,
+        created_at=now,
+        expires_at=now + dt.timedelta(days=survey.link_days),
+    )
+
+
+def invite_token(invite: Invite) -> str:
+    return token_make(purpose=LINK_PURPOSE, value=invite.pk)
+
+
+def invite_url(invite: Invite, score: int | None = None) -> str:
+    """The survey page of this invite. A `score` (an email's 0–10 links) is shown chosen on
+    the page and recorded only when the customer sends the form: link scanners open every
+    link in a message and must record nothing."""
+    url = absolute_url(reverse("portal:survey", args=[invite_token(invite)]))
+    return url if score is None else f"{url}?score={int(score)}"
+
+
+def invite_open(token: str) -> Invite | None:
+    """The invite a token names, or None for a forged or damaged token (expiry is the
+    invite's own `expires_at`, checked by the caller so it can say so kindly)."""
+    opened = token_open(purpose=LINK_PURPOSE, token=token)
+    if opened is None or not opened.value.isdigit():
+        return None
+    return Invite.objects.select_related("survey", "customer").filter(pk=int(opened.value)).first()
+
+
+def questions_of(survey: Survey) -> list[Question]:
+    return list(survey.questions.order_by("position"))
+
+
+def first_scored(questions: Sequence[Question]) -> Question | None:
+    """The question whose answer is the response's score: the first scored one asked always."""
+    return next((q for q in questions if q.scale and q.show_if_id is None), None)
+
+
+def questions_shown(questions: Sequence[Question], numbers: Mapping[int, int]) -> list[Question]:
+    """The questions asked given the numbers answered so far (question id -> number)."""
+    return [q for q in questions if q.shown_after(numbers.get(q.show_if_id or 0))]
+
+
+@dataclass(frozen=True)
+class _Clean:
+    question: Question
+    number: int | None = None
+    choices: tuple[str, ...] = ()
+    text: str = ""
+
+
+def _answer_clean(question: Question, value: AnswerValue) -> _Clean | None:
+    if value is None or value == "" or value == []:
+        return None
+    if question.scale:
+        low, high = question.scale
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValidationError(
+                _("Choose a number from %(low)s to %(high)s.") % {"low": low, "high": high}
+            )
+        return _Clean(question, number=value)
+    if question.kind in (QuestionKind.SINGLE, QuestionKind.MULTIPLE):
+        picked = [value] if isinstance(value, int) else value
+        options = list(question.choices)
+        if (
+            not isinstance(picked, list)
+            or not all(isinstance(i, int) and 0 <= i < len(options) for i in picked)
+            or (question.kind == QuestionKind.SINGLE and len(picked) != 1)
+        ):
+            raise ValidationError(_("Choose one of the answers offered."))
+        return _Clean(question, choices=tuple(options[i] for i in sorted(set(picked))))
+    if not isinstance(value, str):
+        raise ValidationError(_("Please write your answer as text."))
+    text = value.strip()
+    if len(text) > MAX_TEXT:
+        raise ValidationError(_("Please keep it under %(n)s characters.") % {"n": MAX_TEXT})
+    return _Clean(question, text=text) if text else None
+
+
+def answers_clean(
+    questions: Sequence[Question], answers: Mapping[int, AnswerValue], *, complete: bool
+) -> list[_Clean]:
+    """The answers to the questions asked, checked; answers to questions not asked (a
+    follow-up whose condition the score does not meet) are dropped.
+
+    ValidationError maps question ids to what is wrong. `complete`: required questions
+    must be answered (not so for a score tapped in a message).
+    """
+    errors: dict[str, list[str]] = {}
+    numbers: dict[int, int] = {}
+    cleaned: list[_Clean] = []
+    for question in questions:  # in order, so a follow-up sees the answer it depends on
+        if not question.shown_after(numbers.get(question.show_if_id or 0)):
+            continue
+        try:
+            answer = _answer_clean(question, answers.get(question.pk))
+        except ValidationError as error:
+            errors[str(question.pk)] = error.messages
+            continue
+        if answer is None:
+            if complete and question.required:
+                errors[str(question.pk)] = [_("Please answer this question.")]
+            continue
+        if answer.number is not None:
+            numbers[question.pk] = answer.number
+        cleaned.append(answer)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _tag(response: Response, scored: Question | None) -> None:
+    scale = {"nps": "nps", "csat": "csat"}.get(scored.kind if scored else "")
+    score = response.score if scale else None
+    if not response.comment and score is None:
+        response.themes, response.sentiment, response.polarity = [], "", None
+        return
+    tagging = tag(
+        response.comment,
+        rule_index_current(),
+        score=score,
+        scale=scale or "nps",
+        staff=staff_names(),
+    )
+    response.themes = list(tagging.themes)
+    response.sentiment = tagging.sentiment
+    response.polarity = round(tagging.polarity, 3)
+
+
+def _events(response: Response, scored: Question | None) -> None:
+    """survey_answered, and for an NPS score nps_promoter or nps_detractor: once per invite
+    (the idempotency keys), with what the first answer said."""
+    survey = response.survey
+    properties = {
+        "survey": survey.pk,
+        "survey_name": survey.name,
+        "kind": survey.kind,
+        "score": response.score,
+        "invite": response.invite_id,
+    }
+    events = ["survey_answered"]
+    if scored is not None and scored.kind == QuestionKind.NPS and response.score is not None:
+        if PROMOTER[0] <= response.score <= PROMOTER[1]:
+            events.append("nps_promoter")
+        elif DETRACTOR[0] <= response.score <= DETRACTOR[1]:
+            events.append("nps_detractor")
+    for event_type in events:
+        event_record(
+            customer=response.customer,
+            type=event_type,
+            properties=properties,
+            occurred_at=response.submitted_at,
+            source="survey",
+            idempotency_key=f"survey:{response.invite_id}:{event_type}",
+        )
+
+
+@transaction.atomic
+def response_submit(
+    *,
+    invite: Invite,
+    answers: Mapping[int, AnswerValue],
+    complete: bool = True,
+    from_message: bool = False,
+) -> tuple[Response, bool]:
+    """Record the customer's answers to an invite; returns (response, created).
+
+    One response per invite: the invite row is locked (PostgreSQL; SQLite's writers are
+    serialised already) and Response.invite is unique, so two submissions at once store one
+    row, the second as an edit. Within EDIT_HOURS of the first answer a submission replaces
+    the answers; after it, or once the link has expired, SurveyClosed. Events go out once,
+    with the first answer. `from_message`: the score was tapped in the message itself (a
+    messenger button), kept as the invite's first score; pass `complete=False` then.
+    """
+    now = clock.now()
+    invite = (
+        Invite.objects.select_for_update().select_related("survey", "customer").get(pk=invite.pk)
+    )
+    response = Response.objects.filter(invite=invite).first()
+    if response is not None and response.editable_until <= now:
+        raise SurveyClosed("answered")
+    if response is None and invite.expires_at <= now:
+        raise SurveyClosed("expired")
+    questions = questions_of(invite.survey)
+    cleaned = answers_clean(questions, answers, complete=complete)
+    scored = first_scored(questions)
+    by_question = {c.question.pk: c for c in cleaned}
+    score = by_question[scored.pk].number if scored and scored.pk in by_question else None
+    comment = "\n\n".join(c.text for c in cleaned if c.text)
+    created = response is None
+    if response is None:
+        response = Response(
+            invite=invite,
+            survey=invite.survey,
+            customer=invite.customer,
+            submitted_at=now,
+            editable_until=now + dt.timedelta(hours=EDIT_HOURS),
+        )
+    response.score, response.comment, response.updated_at = score, comment, now
+    _tag(response, scored)
+    if created:
+        try:
+            with transaction.atomic():
+                response.save(force_insert=True)
+        except IntegrityError:
+            # Only where the lock above is a no-op: the other submission won; ours is an edit.
+            created = False
+            response.pk = Response.objects.get(invite=invite).pk
+            response.save(force_update=True)
+    else:
+        response.save()
+    Answer.objects.filter(response=response).delete()
+    Answer.objects.bulk_create(
+        [
+            Answer(
+                response=response,
+                question=c.question,
+                number=c.number,
+                choices=list(c.choices),
+                text=c.text,
+            )
+            for c in cleaned
+        ]
+    )
+    if from_message and invite.first_score is None and score is not None:
+        invite.first_score, invite.first_score_at = score, now
+        invite.save(update_fields=["first_score", "first_score_at"])
+    if created:
+        _events(response, scored)
+    return response, created
+
+
+def response_answers(response: Response | None) -> dict[int, AnswerValue]:
+    """A stored response's answers in the form `response_submit` takes (choices as indices
+    of the question's current choices), to fill the page in again for an edit."""
+    if response is None:
+        return {}
+    out: dict[int, AnswerValue] = {}
+    for answer in response.answers.select_related("question"):
+        question = answer.question
+        if answer.number is not None:
+            out[question.pk] = answer.number
+        elif question.kind in (QuestionKind.SINGLE, QuestionKind.MULTIPLE):
+            options = list(question.choices)
+            out[question.pk] = [options.index(c) for c in answer.choices if c in options]
+        else:
+            out[question.pk] = answer.text
+    return out
