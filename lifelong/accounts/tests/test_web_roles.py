@@ -22,7 +22,7 @@ from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
 from lifelong.feedback.models import Theme
 from lifelong.journeys.services import journey_create
-from lifelong.loyalty.models import EarningRule, RuleKind
+from lifelong.loyalty.models import EarningRule, RuleKind, Tier
 from lifelong.messaging.models import Message, Template
 from lifelong.segments.models import Segment
 
@@ -103,6 +103,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "journey_new": (MANAGE_MARKETING, "get"),
     "journey_edit": (MANAGE_MARKETING, "get"),
     "journey_status": (MANAGE_MARKETING, "post"),
+    "journey_library_install": (MANAGE_MARKETING, "post"),
     "inbox": (VIEW, "get"),
     "inbox_message": (VIEW, "get"),
     "inbox_message_html": (VIEW, "get"),
@@ -113,6 +114,10 @@ VIEWS: dict[str, tuple[str, str]] = {
     "loyalty_settings": (MANAGE_MARKETING, "get"),
     "loyalty_rule_new": (MANAGE_MARKETING, "get"),
     "loyalty_rule": (MANAGE_MARKETING, "get"),
+    "loyalty_tiers": (MANAGE_MARKETING, "get"),
+    "loyalty_tier_new": (MANAGE_MARKETING, "get"),
+    "loyalty_tier": (MANAGE_MARKETING, "get"),
+    "customer_tier": (VIEW, "get"),
     "loyalty_liability": (VIEW, "get"),
     "loyalty_liability_csv": (VIEW, "get"),
     "points_history": (VIEW, "get"),
@@ -160,8 +165,10 @@ def objects(db):
     event = Event.objects.create(customer=customer, type="order_placed")
     set_aside = SetAsideEvent.objects.create(reactor="journeys", event=event, error="odd data")
     rule = EarningRule.objects.create(kind=RuleKind.EVENT, name="Review", event_type="review")
+    tier = Tier.objects.create(slug="novichok", name="Новичок", position=1)
     return {
         "loyalty_rule": rule.pk,
+        "loyalty_tier": tier.pk,
         "theme": Theme.objects.get(slug="delivery").pk,
         "set_aside": set_aside.pk,
         "template": template.pk,
@@ -215,8 +222,12 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "webhook_source_rotate": "webhook_source",
         "set_aside_retry": "set_aside",
         "loyalty_rule": "loyalty_rule",
+        "loyalty_tier": "loyalty_tier",
+        "customer_tier": "customer",
         "feedback_theme": "theme",
     }
+    if name == "journey_library_install":
+        return reverse("web:journey_library_install", kwargs={"slug": "customer-day"})
     if name == "channel_edit":
         return reverse("web:channel_edit", kwargs={"channel": "email"})
     if name in kwargs_by_name:
