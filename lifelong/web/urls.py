@@ -23,6 +23,7 @@ from lifelong.web.views import (
     loyalty_tiers,
     segments,
     staff,
+    surveys,
     tasks,
     templates,
 )
@@ -67,6 +68,14 @@ urlpatterns = [
     path("feedback/themes/", feedback.themes, name="feedback_themes"),
     path("feedback/themes/new/", feedback.theme_new, name="feedback_theme_new"),
     path("feedback/themes/<int:pk>/", feedback.theme_edit, name="feedback_theme"),
+    path("feedback/surveys/", surveys.surveys, name="feedback_surveys"),
+    path("feedback/surveys/new/", surveys.survey_edit, name="feedback_survey_new"),
+    path("feedback/surveys/<int:pk>/", surveys.survey_edit, name="feedback_survey"),
+    path(
+        "feedback/surveys/<int:pk>/responses/",
+        surveys.survey_responses,
+        name="feedback_survey_responses",
+    ),
     path("customers/", customers.customer_list, name="customers"),
     path("customers/export.csv", exports.customers_csv, name="customers_csv"),
     path("customers/<int:pk>/", customers.customer_card, name="customer"),
