@@ -31,7 +31,6 @@ class TierForm(forms.ModelForm):
             "min_spend": _("0: not used. Net of refunds; cancelled orders do not count."),
             "min_orders": _("0: not used."),
             "invitation_only": _("Never reached by thresholds: only set by staff."),
-            "position": _("A higher number is a higher tier."),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
