@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _lock = threading.Lock()
@@ -42,6 +44,22 @@ def reset() -> None:
     global _offset
     with _lock:
         _offset = dt.timedelta(0)
+
+
+@contextmanager
+def rewound(to: dt.datetime) -> Iterator[None]:
+    """Run the block with now() set back to `to`, moved on by `advance`; the offset is
+    restored afterwards. Only `lifelong demo` uses it, to replay its made-up history through
+    the real sweeps before anything serves: nothing else may turn the clock back."""
+    global _offset
+    with _lock:
+        saved = _offset
+        _offset = to - dt.datetime.now(dt.UTC)
+    try:
+        yield
+    finally:
+        with _lock:
+            _offset = saved
 
 
 def offset_save(path: Path) -> None:

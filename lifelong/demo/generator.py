@@ -21,12 +21,14 @@ from lifelong.demo.catalogue import SKU_PREFIX
 from lifelong.demo.consents import consents_plan
 from lifelong.demo.dice import Dice
 from lifelong.demo.journeys import demo_journeys_ensure, demo_present
+from lifelong.demo.loyalty_history import loyalty_history_write
 from lifelong.demo.people import CUSTOMER_PREFIX, people_generate
 from lifelong.demo.purchases import ORDER_PREFIX, orders_plan
 from lifelong.demo.segments import demo_segments_ensure
 from lifelong.demo.staff_work import staff_work_plan
 from lifelong.events.models import Event
 from lifelong.followups.models import Task
+from lifelong.loyalty.models import CustomerTier
 from lifelong.loyalty.services import ledger_erase
 
 # Printed on every build: the demo is public by design, never a real account.
@@ -69,11 +71,11 @@ def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False)
     Two builds with the same seed at the same moment produce the same data; history ends now.
     Raises DemoRefused when the database holds customers, orders or products of a real shop.
     """
-    step = _Progress(enabled=progress, steps=9)
+    step = _Progress(enabled=progress, steps=10)
     end = clock.now().replace(second=0, microsecond=0)
     # One stream per aspect, so that tuning one leaves the others' draws unchanged.
-    people_dice, orders_dice, consents_dice, work_dice = (
-        Dice(rng) for rng in np.random.default_rng(seed).spawn(4)
+    people_dice, orders_dice, consents_dice, work_dice, loyalty_dice = (
+        Dice(rng) for rng in np.random.default_rng(seed).spawn(5)
     )
     people = people_generate(people_dice, count=customers, end=end)
     step(f"{len(people)} customers planned")
@@ -90,12 +92,21 @@ def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False)
         products = records.products_write()
         customer_ids = records.customers_write(people)
         step("customers written")
-        records.orders_write(orders, customer_ids=customer_ids, products=products)
+        order_events = records.orders_write(orders, customer_ids=customer_ids, products=products)
         step("orders written")
         records.consents_write(consents, customer_ids=customer_ids)
         step("consents written")
         records.staff_work_write(work, customer_ids=customer_ids, staff=staff)
         step("notes, facts and tasks written")
+        loyalty_history_write(
+            loyalty_dice,
+            order_events=order_events,
+            people=people,
+            customer_ids=customer_ids,
+            owner=staff[Role.OWNER.value],
+            end=end,
+        )
+        step("loyalty programme replayed")
         customer_summaries_refresh(customer_ids.values())
         demo_segments_ensure()
         demo_journeys_ensure()
@@ -151,7 +162,7 @@ def demo_wipe() -> None:
     OrderLine.objects.filter(order__in=demo_orders).delete()
     Refund.objects.filter(order__in=demo_orders).delete()
     demo_orders.delete()
-    for model in (Event, Consent, Note, Fact, Task):
+    for model in (Event, Consent, Note, Fact, Task, CustomerTier):
         model._default_manager.filter(customer__in=demo_customers).delete()
     Customer.tags.through.objects.filter(customer__in=demo_customers).delete()
     demo_customers.delete()

@@ -27,6 +27,7 @@ from lifelong.commerce.services import LineInput, order_upsert
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.customers.services import consent_record
 from lifelong.demo.catalogue import AROMA, CATEGORIES, COURSES, ITEMS, MATS, TEA, Item
+from lifelong.demo.loyalty_live import checkout_points, loyalty_reactions_apply
 from lifelong.demo.people import CUSTOMER_PREFIX
 from lifelong.demo.purchases import ORDER_PREFIX
 from lifelong.events.services import event_record
@@ -98,6 +99,8 @@ class Audience:
     tally: Counter[str] = field(default_factory=Counter)
     # Sweeps that failed, by name: each is logged and the day goes on without it.
     failed_sweeps: Counter[str] = field(default_factory=Counter)
+    # Its own stream for the loyalty programme, so the journeys' draws stay as they were.
+    points_rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
     def load(cls, *, seed: int) -> Audience:
@@ -118,6 +121,7 @@ class Audience:
             # What `lifelong demo` sent just before gets read too.
             since=now - dt.timedelta(days=1),
             sequence=Order.objects.filter(external_id__startswith=f"{ORDER_PREFIX}sim-").count(),
+            points_rng=random.Random(seed + 1),
         )
 
 
@@ -142,6 +146,9 @@ def demo_reactions_apply(audience: Audience) -> None:
             source="demo",
         )
         audience.tally["back_in_stock"] += 1
+    loyalty_reactions_apply(
+        audience.points_rng, customer_ids=audience.customer_ids, share=share, tally=audience.tally
+    )
     audience.since = now
 
 
@@ -295,10 +302,16 @@ def _buy(audience: Audience, customer_id: int, skus: list[str], *, why: str) -> 
     audience.sequence += 1
     now = clock.now()
     lines = [LineInput(sku=i.sku, quantity=1, price=i.price, name=i.name) for i in items]
+    external_id = f"{ORDER_PREFIX}sim-{audience.sequence:06d}"
+    total = sum((i.price for i in items), Decimal(0))
+    if checkout_points(
+        audience.points_rng, customer_id=customer_id, order_external_id=external_id, total=total
+    ):
+        audience.tally["paid_with_points"] += 1
     order_upsert(
-        external_id=f"{ORDER_PREFIX}sim-{audience.sequence:06d}",
+        external_id=external_id,
         customer=Customer.objects.get(pk=customer_id),
-        total=sum((i.price for i in items), Decimal(0)),
+        total=total,
         placed_at=now,
         status=OrderStatus.PAID,
         paid_at=now,

@@ -130,8 +130,10 @@ def customers_write(people: list[Person]) -> dict[int, int]:
 
 def orders_write(
     orders: list[PlannedOrder], *, customer_ids: dict[int, int], products: dict[str, Product]
-) -> None:
-    """Orders with lines and refunds, and the events of each status they went through."""
+) -> list[Event]:
+    """Orders with lines and refunds; returns the events of each status they went through,
+    unsaved: the loyalty history (demo/loyalty.py) records them in time order as it replays
+    the programme, so that the earning sweep reads them as a live shop's log."""
     rows = _bulk(
         Order,
         [
@@ -183,12 +185,11 @@ def orders_write(
             if o.refund is not None
         ],
     )
-    events = [
+    return [
         e
         for o, row in zip(orders, rows, strict=True)
         for e in _order_events(o, row.pk, customer_ids)
     ]
-    events_record(events)
 
 
 def _order_events(
