@@ -20,7 +20,7 @@ from lifelong.accounts.permissions import (
 from lifelong.events.models import Event, ImportJob, SetAsideEvent
 from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
-from lifelong.feedback.models import Theme
+from lifelong.feedback.models import Survey, Theme
 from lifelong.journeys.services import journey_create
 from lifelong.loyalty.models import EarningRule, RuleKind, Tier
 from lifelong.messaging.models import Message, Template
@@ -126,6 +126,10 @@ VIEWS: dict[str, tuple[str, str]] = {
     "feedback_themes": (MANAGE_MARKETING, "get"),
     "feedback_theme_new": (MANAGE_MARKETING, "get"),
     "feedback_theme": (MANAGE_MARKETING, "get"),
+    "feedback_surveys": (MANAGE_MARKETING, "get"),
+    "feedback_survey_new": (MANAGE_MARKETING, "get"),
+    "feedback_survey": (MANAGE_MARKETING, "get"),
+    "feedback_survey_responses": (WORK_TASKS, "get"),
     "set_aside_retry": (MANAGE_MARKETING, "post"),
 }
 ROLES = [*Role.values, "anonymous"]
@@ -170,6 +174,7 @@ def objects(db):
         "loyalty_rule": rule.pk,
         "loyalty_tier": tier.pk,
         "theme": Theme.objects.get(slug="delivery").pk,
+        "survey": Survey.objects.create(name="NPS", kind="nps").pk,
         "set_aside": set_aside.pk,
         "template": template.pk,
         "journey": journey.pk,
@@ -225,6 +230,8 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "loyalty_tier": "loyalty_tier",
         "customer_tier": "customer",
         "feedback_theme": "theme",
+        "feedback_survey": "survey",
+        "feedback_survey_responses": "survey",
     }
     if name == "journey_library_install":
         return reverse("web:journey_library_install", kwargs={"slug": "customer-day"})
