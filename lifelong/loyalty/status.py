@@ -5,8 +5,8 @@ The status page (web/portal/loyalty.py), its JSON twin for the shop's account pa
 (messaging/templating/context.py) all show `loyalty_status()`: plain frozen dataclasses,
 read with a fixed number of queries whatever the customer's history holds.
 
-Words live here too (`points_text`, `change_reason`), in the active language, so the page,
-the JSON and a message say a balance the same way.
+Words live here too (`points_text`, `missing_text`, `change_reason`), in the active language,
+so the page, the JSON and a message say a balance, and what the next tier takes, the same way.
 """
 
 from __future__ import annotations
@@ -203,10 +203,11 @@ def loyalty_status(
     summary and the personal manager: message templates have their own `manager`, and
     reading the summary makes the customer's referral code on first use.
 
-    Three reads (programme, account, open lots; two for a customer who never had points),
-    then up to five for the history
-    (transactions with rule and order, their entries on this account, and when present:
-    the lots' sources for releases and expiries, journeys, checkout holds).
+    Three reads (programme, account, open lots; two for a customer who never had points);
+    up to five for the history (transactions with rule and order, their entries on this
+    account, and when present: the lots' sources for releases and expiries, journeys,
+    checkout holds); five for the tier (`tier_progress`); with `full`, the referral summary
+    (one read while referrals are off, a few when on) and the personal manager.
     """
     # A read writes nothing: before the settings row exists, its defaults apply.
     programme = Programme.objects.filter(pk=1).first() or Programme()
