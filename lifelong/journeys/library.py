@@ -247,9 +247,21 @@ CUSTOMER_DAY_POINTS = 100
 
 
 def _customer_day(_c: Categories) -> Graph:
+    # The thanks (and the gift) are for people who bought: a subscriber who never ordered is
+    # not thanked for being a customer.
     return _graph(
         CUSTOMER_DAY,
         [
+            {
+                "id": "bought",
+                "type": "condition",
+                "label": "Has ordered",
+                "rule": {
+                    "rules": [{"kind": "summary", "field": "orders_count", "op": "gte", "value": 1}]
+                },
+                "yes": "gift",
+                "no": None,
+            },
             {
                 "id": "gift",
                 "type": "award_points",
@@ -359,10 +371,10 @@ LIBRARY: tuple[LibraryJourney, ...] = (
         "customer-day",
         "День клиента",
         "Customer Day",
-        "Каждый год 19 марта, по часам клиента: спасибо, что вы с нами, и 100 бонусных баллов "
-        "в подарок.",
-        "Every year on 19 March, on the customer's clock: thank you for being with us, and "
-        "100 bonus points as a gift.",
+        "Каждый год 19 марта, по часам клиента, тем, кто хоть раз покупал: спасибо, что вы "
+        "с нами, и 100 бонусных баллов в подарок.",
+        "Every year on 19 March, on the customer's clock, to everyone who has bought: thank "
+        "you for being with us, and 100 bonus points as a gift.",
         _customer_day,
     ),
     LibraryJourney(

@@ -79,12 +79,14 @@ def test_the_birthday_journey_credits_its_100_points_exactly_once(time_machine):
     assert_consistent()
 
 
-def test_customer_day_credits_its_100_points_once_a_year(time_machine):
+def test_customer_day_credits_its_100_points_once_a_year_to_those_who_bought(time_machine):
     time_machine.move_to(dt.datetime(2027, 3, 17, tzinfo=dt.UTC), tick=False)
     journey = _run("customer-day")
-    hero = _hero(journey, time_zone="Europe/Moscow")
+    hero = _hero(journey, time_zone="Europe/Moscow", orders_count=1)
+    lead = _hero(journey, time_zone="Europe/Moscow")  # subscribed, never bought
     _sweep_days(time_machine, dt.datetime(2027, 3, 17, tzinfo=dt.UTC), 6)
     assert balances(hero)[0] == 100
+    assert balances(lead)[0] == 0 and not Message.objects.filter(customer=lead).exists()
     message = Message.objects.get(customer=hero, node_id="thanks")
     assert "100 бонусных баллов" in message.body_text
     _sweep_days(time_machine, dt.datetime(2028, 3, 18, tzinfo=dt.UTC), 3)
