@@ -49,7 +49,7 @@ class QuestionForm(forms.Form):
         required=False,
     )
     show_if_min = forms.IntegerField(label=_("when its answer is from"), required=False)
-    show_if_max = forms.IntegerField(label=_("to"), required=False)
+    show_if_max = forms.IntegerField(label=_("and up to"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
