@@ -45,7 +45,13 @@ from lifelong.loyalty.models import (
     Transaction,
     TxKind,
 )
-from lifelong.loyalty.refunds import order_reverse, orders_burned
+from lifelong.loyalty.refunds import (
+    WHOLE,
+    earn_lines,
+    order_reverse,
+    orders_burned,
+    refunds_share,
+)
 from lifelong.loyalty.services import award_post
 from lifelong.loyalty.tiers import tiers_current
 
@@ -74,9 +80,11 @@ class Rules:
             if rule.kind == RuleKind.EVENT:
                 self.events.setdefault(rule.event_type, []).append(rule)
 
-    def multiplier(self, *, sku: str, category: str) -> Decimal:
-        found = [r.multiplier for r in (self.by_sku.get(sku), self.by_category.get(category)) if r]
-        return max(found, default=Decimal(1))
+    def multiplier(self, line: OrderLine) -> Decimal:
+        """The largest multiplier of the line's product or category rule (1 without one)."""
+        category = line.product.category if line.product else ""
+        rules = (self.by_sku.get(line.sku), self.by_category.get(category))
+        return max((r.multiplier for r in rules if r), default=Decimal(1))
 
 
 def _largest(rules: Iterable[EarningRule]) -> dict[str, EarningRule]:
@@ -108,15 +116,7 @@ def order_points(
     paid = max(Decimal(0), order.total - burned * programme.point_value)
     lines_total = sum((line.total for line in lines), Decimal(0))
     parts = (
-        [
-            (
-                paid * line.total / lines_total,
-                rules.multiplier(
-                    sku=line.sku, category=line.product.category if line.product else ""
-                ),
-            )
-            for line in lines
-        ]
+        [(paid * line.total / lines_total, rules.multiplier(line)) for line in lines]
         if lines_total > 0
         else [(paid, Decimal(1))]
     )
@@ -258,9 +258,10 @@ def _order_event_plan(
     if kind in EARN_EVENTS:
         if programme.started_at is not None and occurred_at < programme.started_at:
             return
+        lines = list(order.lines.all())
         points = order_points(
             order=order,
-            lines=list(order.lines.all()),
+            lines=lines,
             burned=batch.burned.get(order.pk, 0),
             rules=rules,
             programme=programme,
@@ -275,6 +276,10 @@ def _order_event_plan(
             order_id=order.pk,
             rule=rules.purchase,
             event_id=event["pk"],
+            lines=earn_lines(
+                (line.sku, line.quantity, line.total, rules.multiplier(line)) for line in lines
+            )
+            or None,
         )
         if posting is not None and points > 0:
             award_post(
@@ -292,7 +297,7 @@ def _order_event_plan(
         order_reverse(
             book,
             order=order,
-            refunded=order.total,
+            share=WHOLE,
             key=f"reverse:order:{order.pk}",
             programme=programme,
             event_id=event["pk"],
@@ -303,14 +308,10 @@ def _order_event_plan(
         ).first()
         if refund is None:
             return
-        so_far = sum(
-            Refund.objects.filter(order=order, pk__lte=refund.pk).values_list("amount", flat=True),
-            Decimal(0),
-        )
         order_reverse(
             book,
             order=order,
-            refunded=so_far,
+            share=refunds_share(order=order, upto_refund_id=refund.pk),
             key=f"refund:{refund.pk}",
             programme=programme,
             refund_id=refund.pk,
