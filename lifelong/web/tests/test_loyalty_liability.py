@@ -9,6 +9,7 @@ import io
 from collections import defaultdict
 from decimal import Decimal
 from itertools import count
+from typing import cast
 
 import pytest
 from django.db import connection
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lifelong import clock
-from lifelong.accounts.models import Role
+from lifelong.accounts.models import Role, User
 from lifelong.customers.models import Customer
 from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.loyalty.earning import loyalty_earn
@@ -101,8 +102,8 @@ def reported() -> dict[str, object]:
 def ledger(frozen_time) -> list[Customer]:
     """Lots spread over the coming months, one overdue, pending, held, never-expiring."""
     programme_start(pending_days=14, expiry_months=12)
-    people = [CustomerFactory() for _n in range(4)]
-    clerk = UserFactory(username="clerk", role=Role.OWNER)
+    people = [cast(Customer, CustomerFactory()) for _n in range(4)]
+    clerk = cast(User, UserFactory(username="clerk", role=Role.OWNER))
     now = clock.now()
     for n, person in enumerate(people):
         for months_ago in (1, 4, 7, 11):
