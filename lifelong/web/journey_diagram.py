@@ -114,6 +114,8 @@ EVENT_LABELS = {
     "order_paid": gettext_lazy("paid for an order"),
     "order_delivered": gettext_lazy("received an order"),
     "survey_answered": gettext_lazy("answered a survey"),
+    "nps_promoter": gettext_lazy("gave 9 or 10 (NPS)"),
+    "nps_detractor": gettext_lazy("gave 0 to 6 (NPS)"),
     "product_viewed": gettext_lazy("viewed a product"),
     "cart_updated": gettext_lazy("updated the cart"),
 }

@@ -118,6 +118,15 @@ def _journey(props: dict[str, Any]) -> list[tuple[Promise, str]]:
     return [r for r in rows if r[1]]
 
 
+def _survey(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    score = props.get("score")
+    rows = [
+        (_("Survey"), str(props.get("survey_name", ""))),
+        (_("Score"), "" if score is None else str(score)),
+    ]
+    return [r for r in rows if r[1]]
+
+
 def _points(props: dict[str, Any]) -> list[tuple[Promise, str]]:
     rows = [
         (_("Points"), str(props.get("points", ""))),
@@ -261,6 +270,18 @@ STYLES: dict[str, Style] = {
         ),
         _journey,
     ),
+    "survey_answered": Style(
+        "?",
+        "good",
+        (
+            pgettext_lazy("male customer", "Answered a survey"),
+            pgettext_lazy("female customer", "Answered a survey"),
+            pgettext_lazy("customer of unknown gender", "Answered a survey"),
+        ),
+        _survey,
+    ),
+    "nps_promoter": Style("☺", "good", _same(_("Promoter: NPS 9–10")), _survey),
+    "nps_detractor": Style("☹", "bad", _same(_("Detractor: NPS 0–6")), _survey),
     "points_award_requested": Style("★", "good", _same(_("Points requested")), _points),
 }
 

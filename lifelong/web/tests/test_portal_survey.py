@@ -160,3 +160,21 @@ def test_the_page_reads_in_a_few_queries():
     with CaptureQueriesContext(connection) as queries:
         Client().get(f"/c/s/{token}?score=3")
     assert len(queries) <= 6
+
+
+def test_too_many_requests_from_one_address_are_refused(settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "survey-throttle-test",
+        }
+    }
+    settings.PORTAL_RATE_LIMIT = 2
+    invite = _invite()
+    nps = questions_of(invite.survey)[0]
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    statuses = [client.get(f"/c/s/guess{n}").status_code for n in range(2)]
+    refused = client.post(_path(invite), {f"q{nps.pk}": "9"})
+    assert statuses == [404, 404]
+    assert refused.status_code == 429
+    assert not Response.objects.exists()

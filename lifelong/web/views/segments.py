@@ -54,6 +54,8 @@ EVENT_TYPES = (
     "cart_abandoned",
     "visit",
     "survey_answered",
+    "nps_promoter",
+    "nps_detractor",
     "consent_granted",
     "consent_withdrawn",
     "stage_changed",
