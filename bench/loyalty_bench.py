@@ -474,7 +474,13 @@ FLOOR_SQL = (
     CREATE TEMP TABLE floor_earn ON COMMIT DROP AS
     SELECT e.id AS event_id, o.id AS order_id, o.customer_id, e.occurred_at,
            floor(o.total / 100)::int AS points, a.id AS account_id,
-           'floor:earn:order:' || o.id AS key
+           'floor:earn:order:' || o.id AS key,
+           -- What the earn records of its lines per SKU (quantity, money, weighted money),
+           -- for refunds by line; the floor writes it too.
+           (SELECT jsonb_agg(jsonb_build_array(l.sku, l.q::text, l.money::text,
+                                               l.money::text))
+            FROM (SELECT sku, sum(quantity) AS q, sum(quantity * price) AS money
+                  FROM commerce_orderline WHERE order_id = o.id GROUP BY sku) l) AS lines
     FROM events_event e
     JOIN commerce_order o ON o.id = (e.properties->>'order_id')::bigint
     JOIN loyalty_account a ON a.customer_id = o.customer_id
@@ -512,6 +518,14 @@ FLOOR_SQL = (
 )
 
 
+def _has_column(conn: psycopg.Connection[Any], table: str, column: str) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
+        [table, column],
+    ).fetchone()
+    return found is not None
+
+
 def floor_run(db_url: str, after: int, rule_id: int, issued: int) -> tuple[float, int]:
     with psycopg.connect(db_url) as conn:
         columns, values = _fill(
@@ -526,7 +540,8 @@ def floor_run(db_url: str, after: int, rule_id: int, issued: int) -> tuple[float
                 "order_id": "f.order_id",
                 "rule_id": str(rule_id),
                 "event_id": "f.event_id",
-            },
+            }
+            | ({"lines": "f.lines"} if _has_column(conn, "loyalty_transaction", "lines") else {}),
         )
         conn.commit()
         started = time.perf_counter()
@@ -633,7 +648,7 @@ def main() -> int:
     args = parser.parse_args()
     orders = args.orders if args.orders is not None else max(1, args.members // 10)
 
-    db_url = os.environ.get("LIFELONG_DATABASE_URL", DEFAULT_URL)
+    db_url = os.environ.get("LIFELONG_DATABASE_URL") or DEFAULT_URL
     conninfo = psycopg.conninfo.conninfo_to_dict(db_url)
     name = str(conninfo.get("dbname", ""))
     if "bench" not in name:
