@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from lifelong import clock
@@ -257,3 +258,220 @@ class Answer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["response", "question"], name="feedback_answer_unique")
         ]
+
+
+# The conversations inbox: every inbound thing a customer (or a review site) tells the
+# business becomes an Item, grouped into one open Conversation per customer, which staff
+# assign, comment on internally, reply to, and close.
+
+
+class ConversationStatus(models.TextChoices):
+    NEW = "new", _("New")
+    IN_PROGRESS = "in_progress", _("In progress")
+    WAITING = "waiting", _("Waiting for the customer")
+    CLOSED = "closed", _("Closed")
+
+
+# Statuses in which the SLA clock runs: the next step is ours.
+OUR_MOVE = (ConversationStatus.NEW, ConversationStatus.IN_PROGRESS)
+
+
+class ItemSource(models.TextChoices):
+    MESSAGE = "message", _("Message reply")
+    SURVEY = "survey", _("Survey response")
+    YANDEX_MAPS = "yandex_maps", _("Yandex Maps")
+    TWO_GIS = "2gis", _("2GIS")
+    MARKETPLACE = "marketplace", _("Marketplace")
+    OTHER = "other", _("Other review")
+
+
+REVIEW_SOURCES = (
+    ItemSource.YANDEX_MAPS,
+    ItemSource.TWO_GIS,
+    ItemSource.MARKETPLACE,
+    ItemSource.OTHER,
+)
+
+
+class InboxSettings(models.Model):
+    """The single row of inbox rules (edited in the UI): how soon a new item must be
+    answered, and which items are urgent. `signers` are the named people a reply may be
+    signed by, one "Name, position" a line."""
+
+    urgent_hours = models.PositiveSmallIntegerField(
+        _("answer urgent items within (hours)"),
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(720)],
+    )
+    normal_hours = models.PositiveSmallIntegerField(
+        _("answer other items within (hours)"),
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(720)],
+    )
+    detractor_max = models.PositiveSmallIntegerField(
+        _("an NPS score up to this is urgent"),
+        default=6,
+        validators=[MaxValueValidator(10)],
+    )
+    low_rating_max = models.PositiveSmallIntegerField(
+        _("a rating (1–5) up to this is urgent"),
+        default=3,
+        validators=[MaxValueValidator(5)],
+    )
+    negative_urgent = models.BooleanField(_("negative text is urgent"), default=True)
+    signers = models.TextField(
+        _("signers, one «Name, position» a line"),
+        blank=True,
+        default="",
+    )
+
+    class Meta:
+        verbose_name = _("inbox settings")
+
+    @classmethod
+    def current(cls) -> InboxSettings:
+        row, _created = cls.objects.get_or_create(pk=1)
+        return row
+
+    def signer_lines(self) -> list[str]:
+        return [" ".join(line.split()) for line in self.signers.splitlines() if line.strip()]
+
+
+class Conversation(models.Model):
+    """Everything one customer told us until it was closed: at most one is open per
+    customer (a review from someone we do not know opens its own, customer None).
+    `due_at` is the SLA time of the oldest unanswered item, None when the next move is the
+    customer's; `escalated_at` marks the due time already escalated to a task."""
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="conversations",
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=12,
+        choices=ConversationStatus.choices,
+        default=ConversationStatus.NEW,
+    )
+    assignee = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+        verbose_name=_("assignee"),
+    )
+    urgent = models.BooleanField(_("urgent"), default=False)
+    due_at = models.DateTimeField(_("answer by"), null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(_("opened"), default=clock.now)
+    last_activity_at = models.DateTimeField(_("last activity"), default=clock.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # Denormalised from the items so the list filters without joins.
+    sources = models.JSONField(default=list, blank=True)
+    themes = models.JSONField(default=list, blank=True)
+    preview = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=~Q(status="closed"),
+                name="feedback_conversation_one_open",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "-last_activity_at"], name="feedback_conv_list"),
+            models.Index(fields=["assignee", "status"], name="feedback_conv_assignee"),
+            models.Index(fields=["customer", "-opened_at"], name="feedback_conv_customer"),
+            # The escalation sweep: due, our move, not yet escalated.
+            models.Index(
+                fields=["due_at"],
+                name="feedback_conv_due",
+                condition=Q(escalated_at__isnull=True, status__in=["new", "in_progress"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk}"
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.status in OUR_MOVE and self.due_at is not None and self.due_at < clock.now()
+
+
+class Item(models.Model):
+    """One inbound thing: a reply on a channel (with the outbox message it answers when
+    known), a survey response with a comment or a low score, or an outside review.
+    `source_key` makes recording it idempotent."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="items")
+    source = models.CharField(_("source"), max_length=12, choices=ItemSource.choices)
+    source_key = models.CharField(max_length=200)
+    channel = models.CharField(_("channel"), max_length=16, blank=True)
+    text = models.TextField(_("text"), blank=True)
+    score = models.SmallIntegerField(_("score"), null=True, blank=True)
+    rating = models.PositiveSmallIntegerField(_("rating"), null=True, blank=True)
+    author = models.CharField(_("author"), max_length=200, blank=True)
+    url = models.URLField(_("link"), max_length=1000, blank=True)
+    # The sender's own id for a mail (Message-ID) a reply threads to.
+    external_id = models.CharField(max_length=300, blank=True)
+    message = models.ForeignKey(
+        "messaging.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    response = models.ForeignKey(
+        Response, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    themes = models.JSONField(_("themes"), default=list, blank=True)
+    sentiment = models.CharField(_("sentiment"), max_length=10, blank=True)
+    urgent = models.BooleanField(_("urgent"), default=False)
+    received_at = models.DateTimeField(_("received"), default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source_key"], name="feedback_item_source_key")
+        ]
+        indexes = [models.Index(fields=["conversation", "received_at"], name="feedback_item_conv")]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Comment(models.Model):
+    """An internal note on a conversation: staff only, never sent."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    text = models.TextField(_("comment"))
+    created_at = models.DateTimeField(default=clock.now)
+
+
+class Reply(models.Model):
+    """A staff reply, signed by a named person, and the outbox message it became.
+    `dedupe_key` comes from the reply form, so a double submit records one reply."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="replies")
+    author = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    signer = models.CharField(_("signed by"), max_length=200)
+    text = models.TextField(_("reply"))
+    channel = models.CharField(_("channel"), max_length=16)
+    dedupe_key = models.CharField(max_length=200)
+    message = models.ForeignKey(
+        "messaging.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dedupe_key"], name="feedback_reply_dedupe_key")
+        ]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="feedback_reply_conv")]
