@@ -52,7 +52,7 @@ PROGRAMME: dict[str, Any] = {
     "rounding": Rounding.DOWN,
     "point_value": Decimal("1"),
     "pending_days": 14,  # the return window
-    "expiry_months": 12,
+    "expiry_months": 6,
     "max_share_percent": 30,
     "debt_policy": DebtPolicy.DEBT,
 }

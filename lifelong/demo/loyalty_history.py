@@ -1,7 +1,7 @@
 """The demo's loyalty programme over its history, replayed through the real ledger and sweeps.
 
 The clock is set back to the day the shop switched the programme on (`clock.rewound`) and
-moved on two weeks at a time, a day at a time over the last days. Each step does what the
+moved on four weeks at a time, a day at a time over the last days. Each step does what the
 shop's days did:
 - the expiry and hold sweeps run;
 - customers paying an order of the step with points spend them at checkout, before the
@@ -11,7 +11,7 @@ shop's days did:
   orders and rewards both sides after the return window; the earning sweep reads them,
   taking back the earn and giving back the burn of what was refunded;
 - birthday gifts are awarded; pending points whose return window closed are released;
-- the tier sweep moves customers up at once and down at their review dates.
+- about quarterly, the tier sweep moves customers up at once and down at review dates.
 
 Every posting goes through the ledger: the sweeps, the hold services, and `Book` with
 `ledger_write` for the bulk checkout burns and gifts (as the sweeps post theirs), so the demo
@@ -56,11 +56,15 @@ from lifelong.loyalty.services import award_post
 from lifelong.loyalty.sweeps import loyalty_expire_due, loyalty_release_pending
 from lifelong.loyalty.tiers import loyalty_tiers_review
 
-# The shop switched the programme on 13 months ago: long enough for the first year's lots to
-# expire (and the next to expire soon), short enough to keep the demo's build quick.
-PROGRAMME_DAYS = 400
-STEP = dt.timedelta(days=14)
+# The shop switched the programme on eight months ago and its points live six months: long
+# enough for the first lots to have expired and the next to expire soon, short enough to
+# keep the demo's build quick (every earn, release and expiry is a real posting).
+PROGRAMME_DAYS = 240
+STEP = dt.timedelta(days=28)
 CHECKOUT_DAYS = 10  # the last days: a step a day, and checkout through holds
+# The tier sweep writes the row of every customer active since its last run: about quarterly
+# here (the upgrades and the reviews land on those dates), and once more at the end.
+TIER_REVIEW_STEPS = 3
 BURN_SHARE = 0.35  # of the paid orders whose customer has at least BURN_MIN available
 BURN_MIN = 150
 CONFIRM_LESS_SHARE = 0.15  # the cart changed between reserve and payment
@@ -95,9 +99,10 @@ def loyalty_history_write(
         referrals_switch_on(
             dice, owner=owner, people=people, customer_ids=customer_ids, started=started
         )
-        gifts_done, moment = 0, started
+        gifts_done, moment, steps = 0, started, 0
         while moment < end:
             moment = min(moment + (STEP if moment < checkout_from else dt.timedelta(days=1)), end)
+            steps += 1
             _advance_to(moment)
             loyalty_expire_due()
             loyalty_holds_expire()
@@ -110,7 +115,8 @@ def loyalty_history_write(
             gifts_upto = _until(gifts, moment, gifts_done)
             _gifts(gifts[gifts_done:gifts_upto])
             loyalty_release_pending()
-            loyalty_tiers_review()
+            if steps % TIER_REVIEW_STEPS == 0 or moment == end:
+                loyalty_tiers_review()
             done, gifts_done = upto, gifts_upto
         _holds_open(dice)
 

@@ -63,7 +63,7 @@ def test_the_programme_runs_over_the_history_through_the_ledger(demo):
     programme = Programme.current()
     assert programme.enabled
     assert programme.started_at == demo - dt.timedelta(days=PROGRAMME_DAYS)
-    assert (programme.pending_days, programme.expiry_months) == (14, 12)
+    assert (programme.pending_days, programme.expiry_months) == (14, 6)
     assert set(EarningRule.objects.filter(active=True).values_list("name", flat=True)) == {
         r["name"] for r in RULES
     }
