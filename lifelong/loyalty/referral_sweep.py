@@ -52,6 +52,7 @@ from lifelong.loyalty.models import (
 )
 from lifelong.loyalty.referrals import (
     CURSOR,
+    Person,
     code_clean,
     cursor_start,
     limit_allows,
@@ -237,7 +238,7 @@ def _refuse(referral: Referral, reason: str, at: dt.datetime) -> None:
     referral.status, referral.reason, referral.decided_at = ReferralStatus.REFUSED, reason, at
 
 
-def _self_reason(referral: Referral, people: dict[int, Any]) -> str:
+def _self_reason(referral: Referral, people: dict[int, Person]) -> str:
     referrer, friend = people.get(referral.referrer_id), people.get(referral.friend_id)
     if referrer is None or friend is None:
         return RefusalReason.SAME_CUSTOMER if referral.referrer_id == referral.friend_id else ""
@@ -349,7 +350,7 @@ def _converted_times(
 
 def _decision_reason(
     referral: Referral,
-    people: dict[int, Any],
+    people: dict[int, Person],
     converted: dict[int, list[dt.datetime]],
     settings: ReferralSettings,
 ) -> str:

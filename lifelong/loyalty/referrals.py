@@ -106,8 +106,8 @@ class ReferralSummary:
     code: str
     link: str
     visits: int
-    # Friends who came with the code and bought (recorded at their first paid order),
-    # less those refused as the customer themselves.
+    # Friends who came with the code and bought (recorded at their first paid order), less
+    # those refused as the customer themselves or as having bought before.
     invited: int
     # Friends whose first order met the condition: the referral was rewarded.
     converted: int
@@ -117,12 +117,14 @@ class ReferralSummary:
     friend_points: int
 
 
-SELF_REASONS = (
+# Refusals that mean the friend was not brought by the code at all.
+NOT_BROUGHT = (
     RefusalReason.SAME_CUSTOMER,
     RefusalReason.SAME_EMAIL,
     RefusalReason.SAME_PHONE,
     RefusalReason.SAME_PAYMENT,
     RefusalReason.SAME_ADDRESS,
+    RefusalReason.NOT_NEW,
 )
 
 
@@ -133,7 +135,7 @@ def referral_summary(*, customer_id: int) -> ReferralSummary:
         return ReferralSummary(False, "", "", 0, 0, 0, 0, 0, 0)
     code = referral_code_get(customer_id=customer_id)
     counts = Referral.objects.filter(referrer_id=code.customer_id).aggregate(
-        invited=Count("pk", filter=~Q(status=ReferralStatus.REFUSED, reason__in=SELF_REASONS)),
+        invited=Count("pk", filter=~Q(status=ReferralStatus.REFUSED, reason__in=NOT_BROUGHT)),
         converted=Count("pk", filter=Q(status=ReferralStatus.CONVERTED)),
         points=Sum("referrer_points", filter=Q(status=ReferralStatus.CONVERTED)),
     )

@@ -235,6 +235,7 @@ def test_a_customer_who_bought_before_naming_a_code_is_not_new(frozen_time):
     order_paid(boris, "O-3", "1000")
     loyalty_referrals()
     assert Referral.objects.count() == 1
+    assert referral_summary(customer_id=anna.pk).invited == 0
 
 
 def test_a_first_order_returned_inside_the_window_brings_nothing(frozen_time):
