@@ -191,7 +191,7 @@ def test_a_debt_shows_as_a_debt_not_as_a_negative_balance(frozen_time):
 
 
 def test_words_in_russian_and_english():
-    names = loyalty_status.__globals__["PointsNames"]("балл", "балла", "баллов")
+    names = PointsNames("балл", "балла", "баллов")
     with translation.override("ru"):
         assert number_text(1250) == "1\u202f250"
         assert roubles_text(Decimal("3400")) == "3\u202f400\u00a0₽"
