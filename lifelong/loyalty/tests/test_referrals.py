@@ -20,6 +20,9 @@ from lifelong.customers.models import Customer
 from lifelong.customers.services import customer_upsert
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
+from lifelong.journeys.models import Enrollment, JourneyStatus
+from lifelong.journeys.reactor import journeys_react
+from lifelong.journeys.services import journey_create, journey_status_set
 from lifelong.loyalty.earning import loyalty_earn
 from lifelong.loyalty.models import (
     Cursor,
@@ -423,3 +426,24 @@ def test_a_converted_referral_feeds_the_referrers_clv_referral_value(frozen_time
     loyalty_referrals()
     clv_scores_refresh()
     assert CustomerState.objects.get(customer=anna).referral_value == Decimal("4500.00")
+
+
+def test_a_journey_on_referral_converted_greets_the_referrer(frozen_time):
+    referrals_start(condition=ReferralCondition.FIRST_ORDER)
+    journey = journey_create(
+        name="Спасибо за друга",
+        slug="thanks-for-a-friend",
+        definition={
+            "trigger": {"kind": "event", "event_type": "referral_converted"},
+            "start": "tag",
+            "nodes": [{"id": "tag", "type": "tag", "tag": "brought-a-friend"}],
+        },
+    )
+    journey_status_set(journey=journey, status=JourneyStatus.ACTIVE)
+    journeys_react()  # the reactor starts at the end of the log
+    anna = CustomerFactory.create()
+    boris = friend_with_code(referral_code_get(customer_id=anna.pk).code, "F-1")
+    order_paid(boris, "O-1", "1000")
+    loyalty_referrals()
+    journeys_react()
+    assert list(Enrollment.objects.values_list("customer_id", flat=True)) == [anna.pk]
