@@ -22,6 +22,7 @@ from lifelong.loyalty.services import points_adjust, points_award, points_redeem
 from lifelong.loyalty.status import (
     Change,
     Missing,
+    PointsNames,
     change_reason,
     loyalty_status,
     missing_text,
