@@ -92,7 +92,13 @@ class DefinitionForm(forms.Form):
         help_text=gettext_lazy("Days since the last order, or days before the birthday."),
     )
     trigger_day = forms.IntegerField(
-        label=gettext_lazy("Day"), required=False, min_value=1, max_value=31
+        label=gettext_lazy("Day"),
+        required=False,
+        min_value=1,
+        max_value=31,
+        help_text=gettext_lazy(
+            "Every year on a date: the day and the month, on the customer's clock."
+        ),
     )
     trigger_month = forms.TypedChoiceField(
         label=gettext_lazy("Month"), choices=MONTHS, required=False, coerce=int, empty_value=None
