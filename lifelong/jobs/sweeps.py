@@ -56,6 +56,7 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("journeys.enroll_by_date", "lifelong.journeys.dates:journeys_enroll_by_date", 3600),
     Sweep("journeys.advance_due", "lifelong.journeys.engine:advance_due", 10),
     Sweep("messaging.dispatch_due", "lifelong.messaging.dispatch:dispatch_due", 5),
+    Sweep("feedback.escalate_overdue", "lifelong.feedback.inbox:escalate_overdue", 60),
     # Referrals first: the referral_converted events they write are earned in the same round.
     Sweep("loyalty.referrals", "lifelong.loyalty.referral_sweep:loyalty_referrals", 30),
     # Earn from new events, then release, then expire: a lot is never expired while pending.

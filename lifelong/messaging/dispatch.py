@@ -58,6 +58,8 @@ BATCH_SIZE = 100
 # is alive. If a send outlives the lease anyway, recovery marks that message `unknown`
 # (never re-sent) and the holder's next check fails, which stops its batch.
 LEASE = dt.timedelta(minutes=15)
+# The only headers a message's payload may ask for: an email reply's place in its thread.
+THREAD_HEADERS = ("In-Reply-To", "References")
 MAX_BACKOFF = dt.timedelta(hours=6)
 
 
@@ -256,6 +258,13 @@ def _outgoing(message: Message) -> Outgoing:
             customer_id=message.customer_id, channel=message.channel
         )
         token = links.unsubscribe_token(customer_id=message.customer_id, channel=message.channel)
+    # Threading headers a producer asked for (a staff reply answering a customer's mail).
+    asked = payload.pop("headers", None)
+    headers = (
+        {name: str(asked[name]) for name in THREAD_HEADERS if name in asked}
+        if isinstance(asked, dict)
+        else {}
+    )
     return Outgoing(
         message_id=message.pk,
         channel=message.channel,
@@ -267,6 +276,7 @@ def _outgoing(message: Message) -> Outgoing:
         payload=payload,
         unsubscribe_url=unsubscribe,
         unsubscribe_token=token,
+        headers=headers,
     )
 
 

@@ -253,29 +253,40 @@ def message_engagement_record(*, message: Message, kind: str) -> bool:
 
 def inbound_record(*, channel: str, address: str, text: str, provider_id: str = "") -> bool:
     """A customer's reply: it lands on their timeline. Returns False if nobody matches."""
+    return (
+        inbound_event_record(channel=channel, address=address, text=text, provider_id=provider_id)
+        is not None
+    )
+
+
+def inbound_event_record(
+    *, channel: str, address: str, text: str, provider_id: str = ""
+) -> Event | None:
+    """inbound_record's `message_replied` event (the first one on a replay), or None when
+    nobody matches; the feedback inbox makes an item of it."""
     field = ADDRESS_FIELDS.get(Channel(channel))
     if field is None or not address:
-        return False
+        return None
     if channel == Channel.EMAIL:
         field += "__iexact"  # mail clients change the case of addresses
     customer = Customer.objects.live().filter(Q(**{field: address})).first()
     if customer is None:
         log.info("inbound_unmatched", extra={"channel": channel})
-        return False
+        return None
     last = (
         Message.objects.filter(customer=customer, channel=channel, sent_at__isnull=False)
         .order_by("-sent_at")
         .values("pk", "journey_id", "enrollment_id", "node_id")
         .first()
     )
-    event_record(
+    event, _created = event_record(
         customer=customer,
         type="message_replied",
         properties={"channel": channel, "text": text[:4000], **_origin(last)},
         source=channel,
         idempotency_key=f"inbound:{channel}:{provider_id}" if provider_id else None,
     )
-    return True
+    return event
 
 
 def _origin(values: Mapping[str, Any] | None) -> dict[str, Any]:

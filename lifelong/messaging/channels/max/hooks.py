@@ -15,9 +15,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from lifelong.customers.models import Channel
+from lifelong.feedback.inbox import inbound_receive
 from lifelong.messaging.channels.http import hook_settings, secret_matches
 from lifelong.messaging.channels.max.transport import max_address_kind
-from lifelong.messaging.services import inbound_record
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def max_webhook(request: HttpRequest) -> HttpResponse:
         else:
             address = recipient.get("chat_id")
         if address is not None and not sender.get("is_bot"):
-            inbound_record(
+            inbound_receive(
                 channel=Channel.MAX,
                 address=str(address),
                 text=str(body.get("text") or ""),

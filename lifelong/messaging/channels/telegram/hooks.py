@@ -16,9 +16,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from lifelong.customers.models import Channel
+from lifelong.feedback.inbox import inbound_receive
 from lifelong.messaging.channels.http import hook_settings, secret_matches
 from lifelong.messaging.channels.telegram.linking import telegram_chat_link
-from lifelong.messaging.services import inbound_record
 
 log = logging.getLogger(__name__)
 
@@ -59,4 +59,6 @@ def _message_receive(message: dict[str, Any], *, update_id: int) -> None:
             customer = telegram_chat_link(token=argument, chat_id=chat_id, update_id=update_id)
             log.info("telegram_start", extra={"linked": customer is not None})
         return
-    inbound_record(channel=Channel.TELEGRAM, address=chat_id, text=text, provider_id=str(update_id))
+    inbound_receive(
+        channel=Channel.TELEGRAM, address=chat_id, text=text, provider_id=str(update_id)
+    )

@@ -15,8 +15,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from lifelong.customers.models import Channel
+from lifelong.feedback.inbox import inbound_receive
 from lifelong.messaging.channels.http import hook_settings, secret_matches
-from lifelong.messaging.services import inbound_record
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def vk_callback(request: HttpRequest) -> HttpResponse:
         payload = event.get("object")
         message = payload.get("message") if isinstance(payload, dict) else None
         if isinstance(message, dict) and not message.get("out") and message.get("from_id"):
-            inbound_record(
+            inbound_receive(
                 channel=Channel.VK,
                 address=str(message["from_id"]),
                 text=str(message.get("text") or ""),

@@ -21,9 +21,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from lifelong.customers.models import Channel
+from lifelong.feedback.inbox import inbound_receive
 from lifelong.messaging.channels.http import hook_settings, secret_matches
 from lifelong.messaging.channels.whatsapp.transport import WHATSAPP_BOUNCE
-from lifelong.messaging.services import inbound_record, message_status_update
+from lifelong.messaging.services import message_status_update
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def _message_receive(message: dict[str, Any]) -> None:
         text = str(reply.get("title") or "") if isinstance(reply, dict) else ""
     else:
         text = str(part.get("caption") or f"[{kind}]")
-    inbound_record(
+    inbound_receive(
         channel=Channel.WHATSAPP,
         address=f"+{sender}",
         text=text,
