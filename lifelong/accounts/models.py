@@ -45,6 +45,7 @@ class ApiScope(models.TextChoices):
     ORDERS = "orders:write", _("Write orders, refunds and products")
     EVENTS = "events:write", _("Write events")
     LOYALTY = "loyalty:write", _("Hold and spend points at checkout")
+    FEEDBACK = "feedback:write", _("Send reviews into the inbox")
 
 
 class ApiKey(models.Model):

@@ -16,6 +16,7 @@ from lifelong.api.routers import (
     loyalty,
     orders,
     products,
+    reviews,
     segments,
 )
 
@@ -60,6 +61,7 @@ api.add_router("", journeys.router)
 api.add_router("", events.router)
 api.add_router("", segments.router)
 api.add_router("", loyalty.router)
+api.add_router("", reviews.router)
 
 
 @api.get("/health", auth=None, tags=["meta"])

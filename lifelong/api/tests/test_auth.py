@@ -31,7 +31,7 @@ OPERATIONS = operations()
 
 
 def test_the_schema_lists_every_operation():
-    assert len(OPERATIONS) == 29
+    assert len(OPERATIONS) == 30
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
@@ -84,6 +84,7 @@ WRITES = [
     ("PUT", "/products/S1", {"name": "Mat"}, ApiScope.ORDERS),
     ("POST", "/events", {"type": "visit"}, ApiScope.EVENTS),
     ("POST", "/events/batch", {"events": [{"type": "visit"}]}, ApiScope.EVENTS),
+    ("POST", "/reviews", {"source": "2gis", "external_id": "r1"}, ApiScope.FEEDBACK),
 ]
 
 
