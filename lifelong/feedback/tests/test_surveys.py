@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from lifelong import clock
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
-from lifelong.feedback.models import Response, Survey, SurveyKind
+from lifelong.feedback.models import Response, Survey, SurveyKind, Theme, ThemeRule
 from lifelong.feedback.survey_editor import survey_save
 from lifelong.feedback.surveys import (
     SurveyClosed,
@@ -25,6 +25,14 @@ from lifelong.feedback.surveys import (
     response_submit,
     survey_invite_create,
 )
+
+
+def delivery_theme() -> None:
+    """The seeded delivery theme: a test run with transaction=True empties the tables."""
+    theme, _ = Theme.objects.get_or_create(
+        slug="delivery", defaults={"name_ru": "Доставка", "name_en": "Delivery"}
+    )
+    ThemeRule.objects.get_or_create(theme=theme, language="ru", phrase="курьер")
 
 
 def nps_survey(**values: object) -> Survey:
@@ -101,6 +109,7 @@ def test_invites_never_fall_within_the_window_of_an_invite_or_an_answer(
 
 
 def test_follow_ups_by_the_score_and_the_comment_is_tagged(survey):
+    delivery_theme()
     customer = CustomerFactory.create()
     invite = survey_invite_create(survey=survey, customer=customer, key="a")
     nps, went_wrong, _make_ten, liked = questions_of(survey)

@@ -17,6 +17,7 @@ from lifelong.factories import CustomerFactory
 from lifelong.feedback.models import Invite, Response, SurveyKind
 from lifelong.feedback.survey_editor import survey_save
 from lifelong.feedback.surveys import invite_token, invite_url, questions_of, survey_invite_create
+from lifelong.feedback.tests.test_surveys import delivery_theme
 from lifelong.lib.signing import token_make
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_time")]
@@ -62,6 +63,7 @@ def test_a_score_out_of_the_scale_is_ignored():
 
 
 def test_the_score_then_its_follow_up_then_thanks():
+    delivery_theme()
     invite = _invite()
     nps, went_wrong = questions_of(invite.survey)[:2]
     client = Client()

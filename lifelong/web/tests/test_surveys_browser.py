@@ -12,6 +12,7 @@ from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.feedback.models import Invite, Response, Survey, SurveyKind
 from lifelong.feedback.survey_editor import survey_save
 from lifelong.feedback.surveys import invite_url, survey_invite_create
+from lifelong.feedback.tests.test_surveys import delivery_theme
 
 pytestmark = pytest.mark.browser
 
@@ -47,6 +48,7 @@ def _phone(browser, *, scripts: bool) -> Page:
 
 
 def test_a_customer_answers_from_a_score_link_on_a_phone_without_scripts(browser, invite):
+    delivery_theme()
     page = _phone(browser, scripts=False)
     page.goto(invite_url(invite, score=4))
     question = page.get_by_role("group", name="Насколько вероятно, что вы порекомендуете нас")
