@@ -315,11 +315,14 @@ def response_submit(
         except IntegrityError:
             # Only where the lock above is a no-op: the other submission won; ours is an edit.
             created = False
-            response.pk = Response.objects.get(invite=invite).pk
+            won = Response.objects.get(invite=invite)
+            response.pk, response.submitted_at = won.pk, won.submitted_at
+            response.editable_until = won.editable_until
             response.save(force_update=True)
     else:
         response.save()
-    Answer.objects.filter(response=response).delete()
+    if not created:
+        Answer.objects.filter(response=response).delete()
     Answer.objects.bulk_create(
         [
             Answer(
