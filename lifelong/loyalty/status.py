@@ -248,8 +248,8 @@ def loyalty_status(
         pending_lots=tuple(pending_lots),
         expiring=tuple(expiring),
         history=history,
-        tier=_tier_view(progress.tier),
-        next_tier=_tier_view(progress.next_tier),
+        tier=tier_view(progress.tier),
+        next_tier=tier_view(progress.next_tier),
         missing=_missing(progress),
         progress_percent=_percent(progress),
         window_months=progress.window_months,
@@ -258,7 +258,7 @@ def loyalty_status(
     )
 
 
-def _tier_view(tier: Tier | None) -> TierView | None:
+def tier_view(tier: Tier | None) -> TierView | None:
     if tier is None:
         return None
     privileges = tuple(

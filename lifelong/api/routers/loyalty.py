@@ -46,7 +46,9 @@ from lifelong.loyalty.status import (
     loyalty_status,
     missing_text,
     status_url,
+    tier_view,
 )
+from lifelong.loyalty.tiers import tier_current
 
 router = Router(tags=["loyalty"])
 
@@ -59,20 +61,33 @@ QUOTE_ERRORS: dict[Any, Any] = {
 }
 
 
+class PrivilegeOut(Schema):
+    code: str
+    name: str
+    description: str
+
+
+class TierOut(Schema):
+    slug: str
+    name: str
+    colour: str
+    privileges: list[PrivilegeOut]
+
+
 class BalanceOut(Schema):
     customer_external_id: str
     available: int = Field(description="Points the customer can spend now (below 0: a debt).")
     pending: int = Field(description="Points earned inside the return window, not yet spendable.")
     held: int = Field(description="Points reserved by open holds.")
     status_points: int = Field(description="Points that count towards tiers; never spent.")
-    tier: None = Field(
-        None, description="Always null: the programme has no tiers yet. Reserved for them."
-    )
+    tier: TierOut | None = Field(description="The tier the customer holds now, or null.")
 
 
 class QuoteIn(Schema):
     customer_external_id: ExternalId | None = Field(
-        None, description="Cap the burn by this customer's available points."
+        None,
+        description="Cap the burn by this customer's available points, and earn at their "
+        "tier's multiplier.",
     )
     lines: list[LineIn] = Field(..., min_length=1, max_length=500)
     total: Money | None = Field(
@@ -155,7 +170,7 @@ def _hold_id_check(hold_id: HoldId) -> None:
     "/loyalty/customers/{external_id}", auth=READ, response={200: BalanceOut, **READ_ERRORS}
 )
 def loyalty_balance(request: HttpRequest, external_id: ExternalId) -> dict[str, Any]:
-    """The customer's points by bucket."""
+    """The customer's points by bucket, and their tier."""
     customer = customer_get(external_id)
     account = balance_of(customer.pk)
     buckets = {
@@ -168,7 +183,7 @@ def loyalty_balance(request: HttpRequest, external_id: ExternalId) -> dict[str, 
         "pending": buckets["pending"],
         "held": buckets["held"],
         "status_points": buckets["status"],
-        "tier": None,
+        "tier": _tier_out(tier_view(tier_current(customer_id=customer.pk))),
     }
 
 
@@ -176,10 +191,12 @@ def loyalty_balance(request: HttpRequest, external_id: ExternalId) -> dict[str, 
 def loyalty_quote(request: HttpRequest, payload: QuoteIn) -> dict[str, Any]:
     """What a cart would earn and the most points it may burn. Writes nothing."""
     programme = Programme.current()
-    available = None
+    available, tier = None, None
     if payload.customer_external_id is not None:
-        account = balance_of(customer_get(payload.customer_external_id).pk)
+        customer = customer_get(payload.customer_external_id)
+        account = balance_of(customer.pk)
         available = int(account.available) if account else 0
+        tier = tier_current(customer_id=customer.pk)
     products = {p.sku: p for p in Product.objects.filter(sku__in={x.sku for x in payload.lines})}
     lines = [
         OrderLine(sku=x.sku, quantity=x.quantity, price=x.price, product=products.get(x.sku))
@@ -192,7 +209,14 @@ def loyalty_quote(request: HttpRequest, payload: QuoteIn) -> dict[str, Any]:
     if programme.enabled:
         # Nothing has been burned on a cart yet.
         cart = Order(total=total)
-        earn = order_points(order=cart, lines=lines, burned=0, rules=Rules(), programme=programme)
+        earn = order_points(
+            order=cart,
+            lines=lines,
+            burned=0,
+            rules=Rules(),
+            programme=programme,
+            tier_multiplier=tier.earn_multiplier if tier else Decimal(1),
+        )
         payable = total * programme.max_share_percent / 100 / programme.point_value
         max_burn = int(payable.to_integral_value(rounding=ROUND_DOWN))
         if available is not None:
@@ -307,19 +331,6 @@ class ChangeOut(Schema):
     journey: str = Field(description="The journey that gave the points, or empty.")
     comment: str = Field(description="The staff member's comment, or empty.")
     reason: str = Field(description="All of the above in words.")
-
-
-class PrivilegeOut(Schema):
-    code: str
-    name: str
-    description: str
-
-
-class TierOut(Schema):
-    slug: str
-    name: str
-    colour: str
-    privileges: list[PrivilegeOut]
 
 
 class MissingOut(Schema):

@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
+from lifelong import clock
 from lifelong.api.tests.conftest import ApiClient, make_key
 from lifelong.factories import CustomerFactory
 from lifelong.jobs.sweeps import sweep_by_name
 from lifelong.loyalty.holds import loyalty_holds_expire
-from lifelong.loyalty.models import Account, EarningRule, Hold, Lot, RuleKind, Transaction
+from lifelong.loyalty.models import Account, EarningRule, Hold, Lot, RuleKind, Tier, Transaction
 from lifelong.loyalty.services import points_award
 from lifelong.loyalty.tests.helpers import assert_consistent, programme_start
+from lifelong.loyalty.tiers import tier_set_manual
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +46,7 @@ def reserve(
     return api.post("/loyalty/holds", body, headers=headers)
 
 
-def test_balance_shows_buckets_and_no_tier(api, anna):
+def test_balance_shows_buckets_and_no_tier_before_one_is_reached(api, anna):
     body = api.get("/loyalty/customers/C-1").json()
     assert body == {
         "customer_external_id": "C-1",
@@ -55,6 +57,35 @@ def test_balance_shows_buckets_and_no_tier(api, anna):
         "tier": None,
     }
     assert api.get("/loyalty/customers/NOPE").status_code == 404
+
+
+def guru(customer: Any) -> None:
+    """A ×2 tier given by hand for a month."""
+    tier = Tier.objects.create(
+        slug="guru",
+        name="Гуру",
+        colour="#aa5500",
+        position=1,
+        invitation_only=True,
+        earn_multiplier=Decimal(2),
+        privileges=["free_express_delivery"],
+    )
+    until = clock.now() + dt.timedelta(days=30)
+    tier_set_manual(customer_id=customer.pk, tier=tier, until=until, actor=None, reason="VIP")
+
+
+def test_balance_names_the_tier_and_its_privileges(api, anna):
+    guru(anna)
+    tier = api.get("/loyalty/customers/C-1").json()["tier"]
+    assert (tier["slug"], tier["name"], tier["colour"]) == ("guru", "Гуру", "#aa5500")
+    assert [p["code"] for p in tier["privileges"]] == ["free_express_delivery"]
+
+
+def test_quote_for_a_customer_earns_at_their_tiers_multiplier(api, anna):
+    cart = {"lines": [{"sku": "TEA", "price": "1000"}], "customer_external_id": "C-1"}
+    assert api.post("/loyalty/quote", cart).json()["earn"] == 10
+    guru(anna)
+    assert api.post("/loyalty/quote", cart).json()["earn"] == 20
 
 
 def test_quote_earns_by_the_rules_and_caps_the_burn_by_share_and_balance(api, anna):
