@@ -181,15 +181,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _simulate_demo(*, days: int) -> int:
     """On the demo, synthetic customers react to what the journeys send them."""
+    from lifelong import clock
+    from lifelong.demo.loyalty_live import ledger_report
     from lifelong.demo.reactions import demo_simulate, journeys_report
 
     def progress(day: int, now: dt.datetime) -> None:
         print(f"\rday {day}/{days}  {now:%Y-%m-%d}", end="", flush=True)
 
+    started = clock.now()
     simulation = demo_simulate(days=days, progress=progress)
     print("\ncustomers: " + ", ".join(f"{k} {v}" for k, v in sorted(simulation.tally.items())))
     for row in journeys_report():
         print("  " + "  ".join(f"{k} {v}" for k, v in row.items()))
+    postings = ledger_report(since=started)
+    print("points ledger: " + ", ".join(f"{k} {v}" for k, v in sorted(postings.items())))
     return _sweep_failures_report(simulation.failed_sweeps)
 
 

@@ -17,6 +17,8 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from django.db.models import Count
+
 from lifelong import clock
 from lifelong.commerce.models import Order, OrderStatus
 from lifelong.commerce.services import RefundLineInput, order_upsert, refund_record
@@ -27,7 +29,7 @@ from lifelong.events.services import event_record
 from lifelong.lib.errors import DomainError
 from lifelong.loyalty.holds import hold_confirm, hold_reserve
 from lifelong.loyalty.ledger import balance_of
-from lifelong.loyalty.models import Programme
+from lifelong.loyalty.models import Programme, Transaction
 
 CHECKOUT_SHARE = 0.35  # of purchases by customers with at least BURN_MIN available
 BURN_MIN = 150
@@ -120,6 +122,17 @@ def loyalty_reactions_apply(
         tally["orders_cancelled"] += 1
     for pk, _customer_id, _external_id in _sample(rng, recent, RETURNS_DAILY * share):
         tally["lines_returned"] += _return(pk)
+
+
+def ledger_report(*, since: dt.datetime) -> dict[str, int]:
+    """Ledger transactions posted since `since`, by kind (what `simulate` prints)."""
+    rows = (
+        Transaction.objects.filter(created_at__gt=since)
+        .values_list("kind")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {kind: n for kind, n in rows}
 
 
 def _sample(rng: random.Random, pool: list[T], expected: float) -> list[T]:

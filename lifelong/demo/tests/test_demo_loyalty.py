@@ -38,7 +38,7 @@ from lifelong.loyalty.models import (
 
 pytestmark = pytest.mark.django_db
 CUSTOMERS = 150
-SIMULATED_DAYS = 7
+SIMULATED_DAYS = 3
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_the_programme_runs_over_the_history_through_the_ledger(demo):
     # Nothing before the programme earned; the history's postings are dated as they happened.
     earned = Transaction.objects.filter(kind=TxKind.EARN)
     assert not earned.filter(occurred_at__lt=Programme.current().started_at).exists()
-    assert earned.filter(created_at__lt=demo - dt.timedelta(days=300)).exists()
+    assert earned.filter(created_at__lt=demo - dt.timedelta(days=PROGRAMME_DAYS - 30)).exists()
     # Some points expire within the month, for the status page and the liability report.
     soon = Lot.objects.filter(remaining__gt=0, expires_at__gt=demo)
     assert soon.filter(expires_at__lte=demo + dt.timedelta(days=30)).exists()
@@ -117,8 +117,8 @@ def test_the_programme_runs_over_the_history_through_the_ledger(demo):
 
 
 def test_verify_passes_after_simulated_days_and_catches_a_corrupted_balance(demo, capsys):
-    """A week here (a day of `simulate` runs every sweep: about a second); `.ci/run` builds
-    the full-size demo and checks `lifelong loyalty verify` after `simulate --days 30`."""
+    """A few days here (each day of `simulate` runs every sweep); `.ci/run` builds the
+    full-size demo and checks `lifelong loyalty verify` after `simulate --days 30`."""
     assert _verify(capsys) == 0
     build_end = clock.now()
 
