@@ -70,7 +70,8 @@ def test_a_step_up_gets_one_letter_naming_the_tier_and_its_privileges(journey):
     message = Message.objects.get(customer=anna)
     assert message.subject == "Ваш новый уровень — «Знаток»"
     assert "теперь ваш уровень — «Знаток»" in message.body_text
-    assert "— Ранний доступ:" in message.body_text or "— Early access:" in message.body_text
+    assert "— Ранний доступ: Новые коллекции" in message.body_text
+    assert "— Бесплатная экспресс-доставка:" in message.body_text
     assert "/c/l/" in message.body_text  # the status page, signed
     assert Enrollment.objects.get(customer=anna).context["tier"]["name"] == "Знаток"
 
@@ -105,3 +106,13 @@ def test_the_tier_sweep_itself_starts_the_welcome(journey):
     enrollment = Enrollment.objects.get(customer=anna)
     assert (enrollment.context["to"], enrollment.context["direction"]) == ("znatok", "up")
     assert Message.objects.filter(customer=anna).count() == 1
+
+
+def test_an_english_speaker_reads_the_privileges_in_english(journey):
+    john = _member(journey, language="en")
+    _changed(john, "znatok", "up", 1)
+    _run()
+    message = Message.objects.get(customer=john)
+    assert message.subject == "Your new tier: Знаток"
+    assert "— Early access: New collections and sales open to you" in message.body_text
+    assert "— Free express delivery:" in message.body_text
