@@ -63,6 +63,7 @@ PRODUCTS = 2000
 ORDER_HEADER = "Номер заказа;Клиент;Дата;Статус;Артикул;Товар;Количество;Цена;Сумма\n"
 MAX_RESERVE = 500
 WARMUP = 10  # checkouts per client before timing starts
+SINGLE_QUOTES = 1000
 
 
 def product_price(i: int) -> int:
@@ -418,14 +419,18 @@ def checkout_bench(
     # Distinct members: each checks out once (an order has one open hold).
     checkout_jobs = _carts(rnd.sample(range(1, members + 1), per_client * clients), clients, rnd)
     quote_jobs = _carts(rnd.sample(range(1, members + 1), per_client * clients), clients, rnd)
+    # One client: the time of one quote with no other request queued before it.
+    single = min(SINGLE_QUOTES, checkouts) + WARMUP
+    single_jobs = _carts(rnd.sample(range(1, members + 1), single), 1, rnd)
     process, port = _server_start(db_url, var_dir)
     try:
         reports = _clients_run(port, secret, checkout_jobs, quote_only=False)
         quotes = _clients_run(port, secret, quote_jobs, quote_only=True)
+        alone = _clients_run(port, secret, single_jobs, quote_only=True)
     finally:
         process.terminate()
         process.wait(timeout=30)
-    errors = [e for r in reports + quotes for e in r["errors"]]
+    errors = [e for r in reports + quotes + alone for e in r["errors"]]
     for error in errors[:10]:
         print(f"  FAILED {error}")
     _latency_print(
@@ -437,6 +442,11 @@ def checkout_bench(
     _latency_print(
         f"quotes alone through HTTP, {clients} clients, {checkouts:,} quotes after a warm-up",
         quotes,
+        ("quote",),
+    )
+    _latency_print(
+        f"quotes through HTTP, one client, {single - WARMUP:,} quotes after a warm-up",
+        alone,
         ("quote",),
     )
     confirmed = {member: spend for r in reports for member, spend, _hold in r["outcome"]}
