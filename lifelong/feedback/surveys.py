@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from lifelong import clock
 from lifelong.customers.models import Customer
+from lifelong.customers.selectors import customer_survivor
 from lifelong.events.services import event_record
 from lifelong.feedback.models import (
     Answer,
@@ -67,11 +68,16 @@ def _throttle_scope(survey: Survey) -> Q:
 
 
 def invite_throttled(*, survey: Survey, customer_id: int, at: dt.datetime) -> bool:
-    """Whether this customer was asked, or answered, within the survey's window before `at`."""
+    """Whether this customer (or a duplicate merged into them) was asked, or answered,
+    within the survey's window before `at`."""
     since = at - dt.timedelta(days=survey.throttle_days)
     scope = _throttle_scope(survey)
-    asked = Invite.objects.filter(scope, customer_id=customer_id, created_at__gt=since)
-    answered = Response.objects.filter(scope, customer_id=customer_id, submitted_at__gt=since)
+    ids = [
+        customer_id,
+        *Customer.objects.filter(merged_into_id=customer_id).values_list("pk", flat=True),
+    ]
+    asked = Invite.objects.filter(scope, customer_id__in=ids, created_at__gt=since)
+    answered = Response.objects.filter(scope, customer_id__in=ids, submitted_at__gt=since)
     return asked.exists() or answered.exists()
 
 
@@ -94,6 +100,8 @@ def survey_invite_create(
     """
     if not key or len(key) > MAX_KEY:
         raise ValueError("an invite key of 1 to 120 characters")
+    # A merged duplicate is asked as the customer it became, so the throttle sees them whole.
+    customer = customer_survivor(customer.pk) or customer
     dedupe_key = f"survey_invite:{survey.pk}:{customer.pk}:{key}"
     existing = Invite.objects.filter(dedupe_key=dedupe_key).first()
     if existing is not None:
@@ -299,10 +307,12 @@ def response_submit(
     comment = "\n\n".join(c.text for c in cleaned if c.text)
     created = response is None
     if response is None:
+        # Answers and events belong to the customer a merged duplicate became.
+        customer = customer_survivor(invite.customer_id) or invite.customer
         response = Response(
             invite=invite,
             survey=invite.survey,
-            customer=invite.customer,
+            customer=customer,
             submitted_at=now,
             editable_until=now + dt.timedelta(hours=EDIT_HOURS),
         )

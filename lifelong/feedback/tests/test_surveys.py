@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lifelong import clock
+from lifelong.customers.services import customer_merge
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
 from lifelong.feedback.models import Response, Survey, SurveyKind, Theme, ThemeRule
@@ -222,3 +223,23 @@ def test_concurrent_submissions_store_one_response():
     assert sorted(outcomes) == [False, False, False, True]
     assert Response.objects.filter(invite=invite).count() == 1
     assert Event.objects.filter(type="survey_answered").count() == 1
+
+
+def test_a_merged_customer_answers_as_the_survivor(survey):
+    primary, duplicate = CustomerFactory.create(), CustomerFactory.create()
+    invite = survey_invite_create(survey=survey, customer=duplicate, key="a")
+    assert invite is not None
+    customer_merge(primary=primary, duplicate=duplicate, actor=None)
+    response, _ = response_submit(invite=invite, answers={questions_of(survey)[0].pk: 9})
+    assert response.customer == primary
+    assert Event.objects.get(type="nps_promoter").customer == primary
+    # The survivor was just asked (through the duplicate) and answered: not again.
+    assert survey_invite_create(survey=survey, customer=primary, key="b") is None
+    assert survey_invite_create(survey=survey, customer=duplicate, key="c") is None
+
+
+def test_an_invite_to_a_merged_duplicate_throttles_the_survivor(survey):
+    primary, duplicate = CustomerFactory.create(), CustomerFactory.create()
+    assert survey_invite_create(survey=survey, customer=duplicate, key="a") is not None
+    customer_merge(primary=primary, duplicate=duplicate, actor=None)
+    assert survey_invite_create(survey=survey, customer=primary, key="b") is None

@@ -15,7 +15,7 @@ from lifelong.conftest import client_for
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
 from lifelong.feedback.models import Invite, Response, SurveyKind
-from lifelong.feedback.survey_editor import survey_save
+from lifelong.feedback.survey_editor import QuestionSpec, survey_save
 from lifelong.feedback.surveys import invite_token, invite_url, questions_of, survey_invite_create
 from lifelong.feedback.tests.test_surveys import delivery_theme
 from lifelong.lib.signing import token_make
@@ -180,3 +180,36 @@ def test_too_many_requests_from_one_address_are_refused(settings):
     assert statuses == [404, 404]
     assert refused.status_code == 429
     assert not Response.objects.exists()
+
+
+def test_choices_and_text_of_a_custom_survey():
+    survey = survey_save(
+        survey=None,
+        values={"name": "О магазине", "kind": SurveyKind.CUSTOM, "language": "ru"},
+        questions=[
+            QuestionSpec("csat", "Как вам наш магазин?", required=True),
+            QuestionSpec("single", "Как вы нас нашли?", choices=("Друзья", "Реклама", "Поиск")),
+            QuestionSpec("multiple", "Что вы покупаете?", choices=("Масла", "Кремы", "Мыло")),
+            QuestionSpec(
+                "text", "Что помешало поставить 5?", show_if=1, show_if_min=4, show_if_max=4
+            ),
+        ],
+        actor=None,
+    )
+    invite = survey_invite_create(survey=survey, customer=CustomerFactory.create(), key="k")
+    assert invite is not None
+    csat, found, buys, kept = questions_of(survey)
+    page = Client().get(_path(invite))
+    assert page.content.decode().count('type="checkbox"') == 3
+    refused = Client().post(_path(invite), {f"q{csat.pk}": "4", f"q{found.pk}": "7"})
+    assert refused.status_code == 400
+    assert "Выберите один из предложенных ответов." in refused.content.decode()
+    data = {f"q{csat.pk}": "4", f"q{found.pk}": "2", f"q{buys.pk}": ["0", "2"]}
+    data |= {f"q{kept.pk}": "Мало кремов", "shown": [csat.pk, found.pk, buys.pk, kept.pk]}
+    assert Client().post(_path(invite), data).status_code == 302
+    answers = {a.question_id: a for a in Response.objects.get().answers.all()}
+    assert answers[found.pk].choices == ["Поиск"]
+    assert answers[buys.pk].choices == ["Масла", "Мыло"]
+    assert answers[kept.pk].text == "Мало кремов"
+    assert Response.objects.get().score == 4
+    assert not Event.objects.filter(type__startswith="nps_").exists()  # a CSAT score
