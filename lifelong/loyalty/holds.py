@@ -12,6 +12,7 @@ index, customers locked in id order).
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Sum
@@ -46,20 +47,46 @@ class HoldConflict(DomainError):
     """The hold cannot do that in its present state (confirmed, cancelled, expired, taken)."""
 
 
+def burn_limit(*, programme: Programme, total: Decimal) -> int:
+    """The most points that may pay for an order of `total` (before points): the programme's
+    largest share of it at the point value, rounded down. Integer division of Decimals is
+    exact, so a limit is never rounded up."""
+    return int(total * programme.max_share_percent // (100 * programme.point_value))
+
+
 def hold_reserve(
-    *, customer_id: int, order_external_id: str, points: int, timeout_seconds: int
+    *,
+    customer_id: int,
+    order_external_id: str,
+    points: int,
+    timeout_seconds: int,
+    order_total: Decimal | None = None,
 ) -> Hold:
     """Hold `points` of the available balance for the order until the time-out.
 
     NotEnoughPoints when the balance is short; HoldConflict when the programme is off or the
-    order already has an open hold.
+    order already has an open hold. With `order_total` (what the customer pays before points)
+    a hold above the programme's largest share of it is refused; without it the share cannot
+    be checked here (the quote reports the limit).
     """
     if points <= 0:
         raise DomainError("Hold a positive number of points.", field="points")
     if not 1 <= timeout_seconds <= TIMEOUT_MAX:
         raise DomainError(f"From 1 to {TIMEOUT_MAX} seconds.", field="timeout_seconds")
-    if not Programme.current().enabled:
+    if order_total is not None and order_total < 0:
+        raise DomainError("An order total is not negative.", field="order_total")
+    programme = Programme.current()
+    if not programme.enabled:
         raise HoldConflict("The loyalty programme is off: points cannot be spent.")
+    if order_total is not None:
+        limit = burn_limit(programme=programme, total=order_total)
+        if points > limit:
+            raise DomainError(
+                f"At most {limit} points may pay for an order of {order_total}: "
+                f"{programme.max_share_percent}% of it at {programme.point_value} a point; "
+                f"{points} asked.",
+                field="points",
+            )
     with transaction.atomic():
         book = Book.open(customer_id=customer_id)
         now = clock.now()

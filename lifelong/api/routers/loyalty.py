@@ -9,7 +9,7 @@ retried confirm returns the same answer without spending twice.
 from __future__ import annotations
 
 import dataclasses
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
@@ -29,6 +29,7 @@ from lifelong.loyalty.holds import (
     TIMEOUT_DEFAULT,
     TIMEOUT_MAX,
     HoldConflict,
+    burn_limit,
     hold_cancel,
     hold_confirm,
     hold_reserve,
@@ -53,7 +54,8 @@ from lifelong.loyalty.tiers import tier_current
 router = Router(tags=["loyalty"])
 
 MAX_POINTS = 1_000_000_000
-HoldId = Annotated[int, Field(ge=1, le=2**62)]
+# The examples are those of docs/api.md; the schema test seeds them (test_schemathesis.py).
+HoldId = Annotated[int, Field(ge=1, le=2**62, examples=[41])]
 # A read with a body: a body that is not JSON answers 400.
 QUOTE_ERRORS: dict[Any, Any] = {
     frozenset({400, 401, 403, 404}): ErrorOut,
@@ -110,9 +112,18 @@ class QuoteOut(Schema):
 
 
 class HoldIn(Schema):
-    customer_external_id: ExternalId
-    order_external_id: ExternalId
-    points: int = Field(..., ge=1, le=MAX_POINTS)
+    customer_external_id: ExternalId = Field(..., examples=["C-1001"])
+    order_external_id: ExternalId = Field(..., examples=["Z-5002"])
+    points: int = Field(..., ge=1, le=MAX_POINTS, examples=[500])
+    order_total: Money | None = Field(
+        None,
+        examples=["2490.00"],
+        description=(
+            "What the customer pays before points. When given, a hold above the programme's "
+            "largest share of it at the point value answers 422; when absent, the share is "
+            "not checked (the quote's `max_burn` says it)."
+        ),
+    )
     timeout_seconds: int = Field(
         TIMEOUT_DEFAULT,
         ge=1,
@@ -127,6 +138,7 @@ class ConfirmIn(Schema):
         ge=1,
         le=MAX_POINTS,
         description="Points to spend, at most those held; the rest go back. Absent: all held.",
+        examples=[450],
     )
 
 
@@ -217,8 +229,8 @@ def loyalty_quote(request: HttpRequest, payload: QuoteIn) -> dict[str, Any]:
             programme=programme,
             tier_multiplier=tier.earn_multiplier if tier else Decimal(1),
         )
-        payable = total * programme.max_share_percent / 100 / programme.point_value
-        max_burn = int(payable.to_integral_value(rounding=ROUND_DOWN))
+        # The same limit a reserve with `order_total` enforces.
+        max_burn = burn_limit(programme=programme, total=total)
         if available is not None:
             max_burn = max(0, min(max_burn, available))
     return {
@@ -241,8 +253,9 @@ def loyalty_hold_get(request: HttpRequest, hold_id: HoldId) -> dict[str, Any]:
 def loyalty_hold_reserve(request: HttpRequest, payload: HoldIn) -> Any:
     """Reserve points against an order until the time-out.
 
-    422 when the customer has fewer points available; 409 when the programme is off or the
-    order already has an open hold.
+    422 when the customer has fewer points available, or more than the programme's share of
+    `order_total` when it is given; 409 when the programme is off or the order already has an
+    open hold.
     """
     customer = customer_get(payload.customer_external_id)
     try:
@@ -251,6 +264,7 @@ def loyalty_hold_reserve(request: HttpRequest, payload: HoldIn) -> Any:
             order_external_id=payload.order_external_id,
             points=payload.points,
             timeout_seconds=payload.timeout_seconds,
+            order_total=payload.order_total,
         )
     except HoldConflict as exc:
         return Status(409, {"detail": exc.message})
