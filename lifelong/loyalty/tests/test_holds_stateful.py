@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     initialize,
@@ -42,6 +41,7 @@ from lifelong.loyalty.tests.test_ledger_stateful import (
     MLot,
     MOrder,
     _order,
+    stateful_settings,
 )
 
 API = "/api/v1/loyalty"
@@ -265,12 +265,4 @@ class HoldsMachine(LedgerMachine):
 
 @pytest.mark.django_db
 def test_holds_follow_the_model_through_random_sequences():
-    run_state_machine_as_test(
-        HoldsMachine,
-        settings=settings(
-            max_examples=40,
-            stateful_step_count=30,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+    run_state_machine_as_test(HoldsMachine, settings=stateful_settings(examples=40))

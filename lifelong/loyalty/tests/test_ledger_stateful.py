@@ -20,6 +20,7 @@ ledger.py's "Holds" section says; `Model.balances` already reports `held`.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -465,14 +466,17 @@ def _order(customer: Customer, external_id: str, amount: int, status: str) -> Or
     return order
 
 
+def stateful_settings(*, examples: int) -> settings:
+    """`examples` sequences of 30 steps, or as many as LIFELONG_STATEFUL_EXAMPLES asks: CI runs
+    both machines once more at scale (.ci/run)."""
+    return settings(
+        max_examples=int(os.environ.get("LIFELONG_STATEFUL_EXAMPLES") or examples),
+        stateful_step_count=int(os.environ.get("LIFELONG_STATEFUL_STEPS") or 30),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+
+
 @pytest.mark.django_db
 def test_the_ledger_follows_the_model_through_random_sequences():
-    run_state_machine_as_test(
-        LedgerMachine,
-        settings=settings(
-            max_examples=50,
-            stateful_step_count=30,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+    run_state_machine_as_test(LedgerMachine, settings=stateful_settings(examples=50))
