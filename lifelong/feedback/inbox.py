@@ -282,6 +282,8 @@ def review_record(
         raise InboxError("a review id of 1 to 120 characters", field="external_id")
     if rating is not None and not 1 <= rating <= 5:
         raise InboxError("a rating from 1 to 5", field="rating")
+    if url and not url.startswith(("https://", "http://")):
+        raise InboxError("a link starting with https:// or http://", field="url")
     return item_record(
         source=source,
         source_key=f"review:{source}:{external_id}",

@@ -20,7 +20,7 @@ from lifelong.accounts.permissions import (
 from lifelong.events.models import Event, ImportJob, SetAsideEvent
 from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
-from lifelong.feedback.models import Survey, Theme
+from lifelong.feedback.models import Conversation, Survey, Theme
 from lifelong.journeys.services import journey_create
 from lifelong.loyalty.models import EarningRule, RuleKind, Tier
 from lifelong.messaging.models import Message, Template
@@ -107,6 +107,14 @@ VIEWS: dict[str, tuple[str, str]] = {
     "inbox": (VIEW, "get"),
     "inbox_message": (VIEW, "get"),
     "inbox_message_html": (VIEW, "get"),
+    "inbox_message_moved": (VIEW, "get"),
+    "conversations": (VIEW, "get"),
+    "conversation": (VIEW, "get"),
+    "conversation_reply": (WORK_TASKS, "post"),
+    "conversation_comment": (WORK_TASKS, "post"),
+    "conversation_assign": (WORK_TASKS, "post"),
+    "conversation_status": (WORK_TASKS, "post"),
+    "inbox_settings": (MANAGE_MARKETING, "get"),
     "channels": (MANAGE_ACCOUNTS, "get"),
     "channel_edit": (MANAGE_ACCOUNTS, "get"),
     "sending_policy": (MANAGE_ACCOUNTS, "post"),
@@ -175,6 +183,7 @@ def objects(db):
         "loyalty_tier": tier.pk,
         "theme": Theme.objects.get(slug="delivery").pk,
         "survey": Survey.objects.create(name="NPS", kind="nps").pk,
+        "conversation": Conversation.objects.create(customer=customer).pk,
         "set_aside": set_aside.pk,
         "template": template.pk,
         "journey": journey.pk,
@@ -224,6 +233,12 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "journey_status": "journey",
         "inbox_message": "message",
         "inbox_message_html": "message",
+        "inbox_message_moved": "message",
+        "conversation": "conversation",
+        "conversation_reply": "conversation",
+        "conversation_comment": "conversation",
+        "conversation_assign": "conversation",
+        "conversation_status": "conversation",
         "webhook_source_rotate": "webhook_source",
         "set_aside_retry": "set_aside",
         "loyalty_rule": "loyalty_rule",

@@ -102,9 +102,10 @@ def test_card_query_count_is_bounded(owner_client, anna, django_assert_max_num_q
         note_add(customer=anna, author=None, text=f"n{n}")
         OrderFactory(customer=anna)
     # One query per section of the card (churn reasons and their suggestions included;
-    # points: account, lots, history, the staff to choose a personal manager from; the tier
-    # section: tiers, the customer's tier and window totals), none per row.
-    with django_assert_max_num_queries(32):
+    # points: account, lots, history, the staff to choose a personal manager from;
+    # the inbox's conversations; the tier section: tiers, the customer's tier and window
+    # totals), none per row.
+    with django_assert_max_num_queries(33):
         owner_client.get(card(anna))
 
 

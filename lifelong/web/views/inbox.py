@@ -1,4 +1,5 @@
-"""The sandbox inbox: what the demo's transport "delivered", read the way a customer would."""
+"""The sandbox inbox (under Channels): what the demo's transport "delivered", read the way a
+customer would."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy
 
 from lifelong.accounts.permissions import VIEW
@@ -69,6 +70,13 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "first_page": not data.get("before"),
     }
     return render(request, "web/inbox/list.html", context)
+
+
+@require(VIEW)
+def inbox_message_moved(request: HttpRequest, pk: int) -> HttpResponse:
+    """The sandbox's message pages moved under inbox/sandbox/ when the inbox became the
+    conversations inbox; old links still arrive here."""
+    return redirect("web:inbox_message", pk=pk)
 
 
 @require(VIEW)
