@@ -475,3 +475,34 @@ class Reply(models.Model):
             models.UniqueConstraint(fields=["dedupe_key"], name="feedback_reply_dedupe_key")
         ]
         indexes = [models.Index(fields=["conversation", "created_at"], name="feedback_reply_conv")]
+
+
+class ReviewAsk(models.Model):
+    """The single row of where a happy customer may leave a public review (edited in the
+    Django admin): off until the owner switches it on and gives at least one address. Only
+    NPS promoters (9–10) are asked; the ask is a message whose links are click-tracked."""
+
+    enabled = models.BooleanField(_("ask promoters for a public review"), default=False)
+    yandex_maps_url = models.URLField(_("Yandex Maps page"), max_length=500, blank=True)
+    two_gis_url = models.URLField(_("2GIS page"), max_length=500, blank=True)
+    marketplace_name = models.CharField(_("marketplace name"), max_length=60, blank=True)
+    marketplace_url = models.URLField(_("marketplace page"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("review ask")
+
+    @classmethod
+    def current(cls) -> ReviewAsk:
+        row, _created = cls.objects.get_or_create(pk=1)
+        return row
+
+    def places(self) -> list[tuple[str, str]]:
+        """(name, address) of each page given, in a fixed order; empty when switched off."""
+        if not self.enabled:
+            return []
+        pages = [
+            (str(_("Yandex Maps")), self.yandex_maps_url),
+            (str(_("2GIS")), self.two_gis_url),
+            (self.marketplace_name or str(_("Marketplace")), self.marketplace_url),
+        ]
+        return [(name, url) for name, url in pages if url]

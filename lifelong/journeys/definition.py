@@ -102,6 +102,17 @@ class Send(_Node):
     next: str | None = None
 
 
+class SurveySend(_Node):
+    """Ask a survey: an invite (throttled: a customer asked recently is skipped) and one
+    message carrying its first question, answered from the message itself."""
+
+    type: Literal["survey"]
+    survey: int = Field(ge=1)
+    template: str = Field(min_length=1, max_length=80)  # the words around the question
+    channel: str = "preferred"  # or a channel name
+    next: str | None = None
+
+
 class CreateTask(_Node):
     type: Literal["task"]
     title: str = Field(min_length=1, max_length=200)
@@ -146,6 +157,7 @@ Node = Annotated[
     | Condition
     | Split
     | Send
+    | SurveySend
     | CreateTask
     | TagChange
     | SetAttribute

@@ -10,6 +10,7 @@ from typing import Any
 from lifelong import clock
 from lifelong.customers.models import Customer, Purpose
 from lifelong.customers.services import customer_tag_remove, customer_tags_add
+from lifelong.feedback.sending import survey_send
 from lifelong.followups.models import TaskSource
 from lifelong.followups.services import task_create
 from lifelong.journeys.definition import (
@@ -18,6 +19,7 @@ from lifelong.journeys.definition import (
     CreateTask,
     Send,
     SetAttribute,
+    SurveySend,
     TagChange,
 )
 from lifelong.journeys.models import Enrollment
@@ -30,6 +32,20 @@ def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: s
     """Apply an action node; returns a short outcome for the step record."""
     if isinstance(node, Send):
         return _send(node, enrollment=enrollment, customer=customer, key=key)
+    if isinstance(node, SurveySend):
+        # The invite's key is the step's (enrollment, node, visit): one invite and one
+        # message per visit, however often the step runs.
+        return survey_send(
+            survey_id=node.survey,
+            template_slug=node.template,
+            channel=node.channel,
+            customer=customer,
+            key=f"journey:{key}",
+            context={"journey": enrollment.context},
+            journey_id=enrollment.journey_id,
+            enrollment_id=enrollment.pk,
+            node_id=node.id,
+        )
     if isinstance(node, CreateTask):
         task_create(
             customer=customer,

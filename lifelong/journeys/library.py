@@ -22,6 +22,8 @@ from django.db import transaction
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel
+from lifelong.feedback.models import Survey, SurveyKind
+from lifelong.feedback.survey_editor import survey_save
 from lifelong.journeys.library_texts import TEXTS, TOPICS
 from lifelong.journeys.models import Journey
 from lifelong.journeys.services import journey_create
@@ -53,7 +55,7 @@ class LibraryJourney:
     def templates(self, categories: Categories | None = None) -> list[str]:
         """The template slugs the graph's send nodes use."""
         nodes = self.build(categories or DEFAULT_CATEGORIES)["nodes"]
-        return [n["template"] for n in nodes if n["type"] == "send"]
+        return [n["template"] for n in nodes if n["type"] in ("send", "survey")]
 
 
 def _send(node_id: str, template: str, nxt: str | None = None) -> Graph:
@@ -294,6 +296,44 @@ def _back_in_stock(_c: Categories) -> Graph:
     )
 
 
+NPS_SURVEY_NAME = "NPS после доставки"
+
+
+def _nps_survey() -> int:
+    """The ready NPS survey the journey asks, made once with the usual questions (a
+    detractor is asked what went wrong, a passive what kept them from 10)."""
+    survey = Survey.objects.filter(name=NPS_SURVEY_NAME, kind=SurveyKind.NPS).first()
+    if survey is None:
+        survey = survey_save(
+            survey=None,
+            values={"name": NPS_SURVEY_NAME, "kind": SurveyKind.NPS, "language": "ru"},
+            questions=[],
+            actor=None,
+        )
+    return survey.pk
+
+
+def _nps_after_delivery(_c: Categories) -> Graph:
+    # One relationship NPS however many orders arrive: the survey's throttle (90 days, all
+    # NPS surveys) skips a customer asked or answering recently, visibly in the step record.
+    return _graph(
+        {"kind": "order_delivered"},
+        [
+            _wait("wait", "ask", days=14),
+            {
+                "id": "ask",
+                "type": "survey",
+                "survey": _nps_survey(),
+                "template": "nps-after-delivery",
+                "channel": "preferred",
+                "next": None,
+            },
+        ],
+        goal_days=30,
+        reentry={"policy": "per_order"},
+    )
+
+
 LIBRARY: tuple[LibraryJourney, ...] = (
     LibraryJourney(
         "welcome",
@@ -394,6 +434,16 @@ LIBRARY: tuple[LibraryJourney, ...] = (
         "The shop sends a back_in_stock event with skus for everyone waiting for an item; "
         "we tell them it is back.",
         _back_in_stock,
+    ),
+    LibraryJourney(
+        "nps-after-delivery",
+        "Вопрос после доставки (NPS)",
+        "A question after delivery (NPS)",
+        "Через 14 дней после доставки — один вопрос «порекомендовали бы вы нас?»: "
+        "цифры прямо в письме, кнопки в Telegram; не чаще раза в 90 дней на клиента.",
+        "14 days after delivery, one question, “would you recommend us?”: numbers right in "
+        "the email, buttons in Telegram; at most once in 90 days per customer.",
+        _nps_after_delivery,
     ),
 )
 

@@ -410,6 +410,24 @@ TEXTS: dict[str, Text] = {
         ),
         purpose=Purpose.TRANSACTIONAL,
     ),
+    # Surveys: the journey survey node adds the question and its scale under this text
+    # (links in an email, buttons in Telegram, the page's link elsewhere).
+    "nps-after-delivery": Text(
+        name="Вопрос после доставки (NPS)",
+        subject="Один вопрос о вашем заказе",
+        body=(
+            "Две недели назад к вам приехал заказ — надеемся, всё пригодилось. "
+            "Нам правда важно, как вам с нами, поэтому спросим всего одно: "
+            "ответ займёт пару секунд, просто нажмите на цифру."
+        ),
+        subject_en="One question about your order",
+        body_en=(
+            "Your order arrived two weeks ago — we hope it has come in handy. "
+            "We really care how it is with us, so just one question: it takes a couple "
+            "of seconds, simply tap a number."
+        ),
+        purpose=Purpose.TRANSACTIONAL,
+    ),
     # Back in stock
     "back-in-stock": Text(
         name="Снова в наличии",

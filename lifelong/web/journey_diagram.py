@@ -29,6 +29,7 @@ from lifelong.journeys.definition import (
     Send,
     SetAttribute,
     Split,
+    SurveySend,
     TagChange,
     Trigger,
     Wait,
@@ -43,6 +44,7 @@ ICONS = {
     "condition": "◇",
     "split": "⑂",
     "send": "✉",
+    "survey": "☆",
     "task": "☐",
     "tag": "#",
     "attribute": "✎",
@@ -164,6 +166,13 @@ def node_title(node: Any, template_names: Mapping[str, str]) -> str:
     if isinstance(node, Send):
         name = template_names.get(node.template, node.template)
         return _("Send «%(template)s» by %(channel)s") % {
+            "template": name,
+            "channel": channel_text(node.channel),
+        }
+    if isinstance(node, SurveySend):
+        name = template_names.get(node.template, node.template)
+        return _("Ask survey no. %(survey)s with «%(template)s» by %(channel)s") % {
+            "survey": node.survey,
             "template": name,
             "channel": channel_text(node.channel),
         }

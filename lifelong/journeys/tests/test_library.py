@@ -41,7 +41,7 @@ def test_install_creates_a_valid_draft_with_its_templates(slug):
     assert definition.holdout_percent == 10
     assert definition.goal is not None and definition.goal.event == "order_placed"
     assert 7 <= definition.goal.within_days <= 30
-    sends = [n.template for n in definition.nodes if n.type == "send"]
+    sends = [n.template for n in definition.nodes if n.type in ("send", "survey")]
     assert sends
     templates = Template.objects.filter(slug__in=sends)
     assert templates.count() == len(set(sends))

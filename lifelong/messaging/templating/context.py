@@ -22,8 +22,9 @@ CONTEXT_NAMES = frozenset(
     {"customer", "facts", "tags", "last_order", "loyalty", "links", "brand", "channel", "manager"}
 )
 # Names producers put in `extra` (journeys pass `journey`: the enrollment's context,
-# e.g. the trigger event's properties; recommendations `products`; abandoned carts `cart`).
-EXTRA_NAMES = frozenset({"journey", "products", "cart"})
+# e.g. the trigger event's properties; recommendations `products`; abandoned carts `cart`;
+# the journey survey node `survey`: its `url` and `name`).
+EXTRA_NAMES = frozenset({"journey", "products", "cart", "survey"})
 
 
 def template_fields(template: Template, language: str) -> dict[str, str]:

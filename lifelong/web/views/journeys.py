@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW
-from lifelong.journeys.definition import Definition, Send
+from lifelong.journeys.definition import Definition, Send, SurveySend
 from lifelong.journeys.library import (
     LibraryError,
     library_available,
@@ -65,6 +65,11 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
 NODE_EXAMPLES = (
     ('{"id": "wait1", "type": "wait", "days": 3, "next": "thanks"}', "wait"),
     ('{"id": "thanks", "type": "send", "template": "thanks", "channel": "email"}', "send"),
+    (
+        '{"id": "ask", "type": "survey", "survey": 1, "template": "nps-after-delivery", '
+        '"channel": "preferred"}',
+        "survey",
+    ),
     (
         '{"id": "opened", "type": "wait_event", "events": ["message_opened"], '
         '"timeout_hours": 168, "on_event": "a", "on_timeout": "b"}',
@@ -128,7 +133,7 @@ def journey_library_install(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _template_names(definition: Definition) -> dict[str, str]:
-    slugs = {n.template for n in definition.nodes if isinstance(n, Send)}
+    slugs = {n.template for n in definition.nodes if isinstance(n, Send | SurveySend)}
     if not slugs:
         return {}
     return dict(Template.objects.filter(slug__in=slugs).values_list("slug", "name"))

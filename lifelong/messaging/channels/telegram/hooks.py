@@ -1,4 +1,4 @@
-"""The Telegram bot webhook: start links and replies.
+"""The Telegram bot webhook: start links, replies, and survey score buttons.
 
 Telegram POSTs one Update per request and sends the secret given to setWebhook in the
 X-Telegram-Bot-Api-Secret-Token header. Any answer but 2xx makes Telegram deliver the
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from lifelong.customers.models import Channel
 from lifelong.feedback.inbox import inbound_receive
+from lifelong.feedback.sending import telegram_callback_receive
 from lifelong.messaging.channels.http import hook_settings, secret_matches
 from lifelong.messaging.channels.telegram.linking import telegram_chat_link
 
@@ -40,6 +41,9 @@ def telegram_webhook(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"detail": "Body is not JSON."}, status=400)
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         return JsonResponse({"detail": "Not a Telegram update."}, status=400)
+    callback = update.get("callback_query")
+    if isinstance(callback, dict) and isinstance(callback.get("id"), str):
+        return _callback_receive(callback)
     message = update.get("message")
     if isinstance(message, dict):
         _message_receive(message, update_id=update["update_id"])
@@ -62,3 +66,23 @@ def _message_receive(message: dict[str, Any], *, update_id: int) -> None:
     inbound_receive(
         channel=Channel.TELEGRAM, address=chat_id, text=text, provider_id=str(update_id)
     )
+
+
+def _callback_receive(callback: dict[str, Any]) -> HttpResponse:
+    """A tapped inline button. The answer to the webhook request is itself the Bot API call
+    answerCallbackQuery (Telegram runs a method given in the response body), so the spinner
+    on the button stops without a request of ours leaving inside this one."""
+    message = callback.get("message")
+    chat = message.get("chat") if isinstance(message, dict) else None
+    sender = callback.get("from")
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    if chat_id is None and isinstance(sender, dict):
+        chat_id = sender.get("id")
+    answer = telegram_callback_receive(
+        chat_id=str(chat_id) if isinstance(chat_id, int) else "",
+        data=str(callback.get("data") or ""),
+    )
+    reply: dict[str, Any] = {"method": "answerCallbackQuery", "callback_query_id": callback["id"]}
+    if answer is not None:
+        reply["text"] = answer.text
+    return JsonResponse(reply)

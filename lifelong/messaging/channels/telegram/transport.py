@@ -1,6 +1,7 @@
 """Telegram Bot API: sendMessage to the customer's linked chat.
 
-POST {base_url}/bot<token>/sendMessage with {"chat_id", "text"[, "parse_mode": "HTML"]}.
+POST {base_url}/bot<token>/sendMessage with {"chat_id", "text"[, "parse_mode": "HTML"]
+[, "reply_markup"]} (an inline keyboard from the message's payload).
 Answers {"ok": true, "result": {"message_id": ...}} or {"ok": false, "error_code": 403,
 "description": "Forbidden: bot was blocked by the user"} with the same HTTP status.
 """
@@ -37,6 +38,9 @@ class TelegramTransport(Transport):
             body.update(text=message.html, parse_mode="HTML")
         else:
             body["text"] = message.text
+        if message.payload.get("reply_markup"):
+            # Buttons under the text (a survey's score buttons), stored with the message.
+            body["reply_markup"] = message.payload["reply_markup"]
         response = http_request(
             "POST",
             f"{str(self.config.get('base_url') or TELEGRAM_URL).rstrip('/')}"

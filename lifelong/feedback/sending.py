@@ -1,0 +1,356 @@
+"""Sending surveys: the journey node's message, with its first question answered in it.
+
+One invite, one outbox message (the invite's dedupe key), per journey step. What the
+message carries for the first scored question depends on the channel:
+
+- email: the scale as a row of links to the survey page with `?score=` (a table, which
+  every mail client lays out); the page shows the score chosen and records it only when
+  the customer sends the form, so link scanners record nothing;
+- Telegram: an inline keyboard whose buttons carry a compact signed callback value; the
+  bot webhook records the tapped score once (`telegram_callback_receive`) and replies with
+  the link to the rest of the survey when that score has follow-ups;
+- any other channel (SMS, VK, MAX, WhatsApp, push): the survey page's link.
+
+Promoters (NPS 9–10) may be asked once per invite for a public review (`review_ask_send`)
+when the owner has switched it on and given the pages; detractors never are.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import translation
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.translation import gettext as _
+
+from lifelong.customers.models import Channel, Customer, Purpose
+from lifelong.feedback.models import Invite, Question, QuestionKind, Response, ReviewAsk, Survey
+from lifelong.feedback.surveys import (
+    PROMOTER,
+    SurveyClosed,
+    first_scored,
+    invite_url,
+    questions_of,
+    questions_shown,
+    response_submit,
+    survey_invite_create,
+)
+from lifelong.messaging.models import Template
+from lifelong.messaging.services import address_of, channel_choose, message_enqueue
+from lifelong.messaging.templating import message_render
+
+log = logging.getLogger(__name__)
+
+CALLBACK_SALT = "lifelong.feedback.survey-callback"
+# "s<invite>.<score>.<mac>": Telegram allows 64 bytes of callback data; 16 base64 characters
+# of HMAC-SHA256 (96 bits) cannot be guessed, and the invite id alone reveals nothing usable.
+_CALLBACK = re.compile(r"^s(\d{1,12})\.(\d{1,2})\.([A-Za-z0-9_-]{16})$")
+# Telegram shows up to 8 buttons a row; 0–10 reads best as two rows.
+_ROW = 6
+
+
+@dataclass(frozen=True)
+class Composed:
+    subject: str
+    text: str
+    html: str = ""
+    payload: Mapping[str, Any] | None = None
+
+
+def _mac(invite_id: int, score: int) -> str:
+    digest = salted_hmac(CALLBACK_SALT, f"{invite_id}:{score}", algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).decode()[:16]
+
+
+def callback_data(invite: Invite, score: int) -> str:
+    """The signed value a score button sends back: which invite, which score."""
+    return f"s{invite.pk}.{score}.{_mac(invite.pk, score)}"
+
+
+def callback_open(data: str) -> tuple[int, int] | None:
+    """(invite id, score) from a button's value, or None when it is not one we signed."""
+    match = _CALLBACK.match(data or "")
+    if match is None:
+        return None
+    invite_id, score = int(match[1]), int(match[2])
+    if not constant_time_compare(match[3], _mac(invite_id, score)):
+        return None
+    return invite_id, score
+
+
+def _score_label(question: Question, score: int) -> str:
+    return f"{score} ★" if question.kind == QuestionKind.CSAT else str(score)
+
+
+def _ends(question: Question) -> tuple[str, str]:
+    if question.kind == QuestionKind.NPS:
+        return _("0 — would not recommend"), _("10 — would recommend for sure")
+    if question.kind == QuestionKind.CSAT:
+        return _("1 — very bad"), _("5 — excellent")
+    low, high = question.scale or (1, 7)
+    return _("%(n)s — very hard") % {"n": low}, _("%(n)s — very easy") % {"n": high}
+
+
+def scale_html(invite: Invite, question: Question) -> str:
+    """The first question and its scale as links, for an email.
+
+    A presentation table of equal cells (mail clients honour tables and inline styles, not
+    flexbox or classes); each link's visible text is its number and its title says "8 of
+    10", and the ends of the scale are written out under it for screen readers and people.
+    """
+    low, high = question.scale or (0, 10)
+    cells = format_html_join(
+        "",
+        '<td style="padding:2px"><a href="{}" title="{}" style="display:block;min-width:28px;'
+        "padding:10px 0;border:1px solid #8a8a8a;border-radius:4px;text-align:center;"
+        'color:#1a1a1a;text-decoration:none;font-size:16px">{}</a></td>',
+        (
+            (
+                invite_url(invite, score),
+                _("%(score)s of %(high)s") % {"score": score, "high": high},
+                _score_label(question, score),
+            )
+            for score in range(low, high + 1)
+        ),
+    )
+    low_end, high_end = _ends(question)
+    return format_html(
+        '<p style="font-size:16px;font-weight:bold">{}</p>'
+        '<table role="presentation" cellspacing="0" cellpadding="0" border="0"><tr>{}</tr>'
+        "</table>"
+        '<p style="font-size:13px;color:#555">{}<br>{}</p>'
+        '<p><a href="{}">{}</a></p>',
+        question.text,
+        cells,
+        low_end,
+        high_end,
+        invite_url(invite),
+        _("Open the survey"),
+    )
+
+
+def inline_keyboard(invite: Invite, question: Question) -> dict[str, Any]:
+    """A Telegram reply_markup: the scale as callback buttons, then the page as a URL button."""
+    low, high = question.scale or (0, 10)
+    buttons = [
+        {"text": _score_label(question, score), "callback_data": callback_data(invite, score)}
+        for score in range(low, high + 1)
+    ]
+    rows = [buttons[i : i + _ROW] for i in range(0, len(buttons), _ROW)]
+    rows.append([{"text": _("Open the survey"), "url": invite_url(invite)}])
+    return {"inline_keyboard": rows}
+
+
+def _paragraphs(text: str) -> str:
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
+    return "".join(f"<p>{escape(b).replace(chr(10), '<br>')}</p>" for b in blocks)
+
+
+def compose(
+    *, invite: Invite, question: Question | None, channel: str, subject: str, text: str, html: str
+) -> Composed:
+    """The message around the survey's first question, for one channel (see module doc)."""
+    page = invite_url(invite)
+    if question is None or question.scale is None:
+        # No scored question to answer in the message: the link asks everything.
+        return Composed(subject, f"{text}\n\n{page}".strip(), "")
+    if channel == Channel.EMAIL:
+        body = html or _paragraphs(text)
+        plain = f"{text}\n\n{question.text}\n{_('Answer: %(url)s') % {'url': page}}"
+        return Composed(subject, plain.strip(), body + scale_html(invite, question))
+    if channel == Channel.TELEGRAM:
+        payload = {"reply_markup": inline_keyboard(invite, question)}
+        return Composed(subject, f"{text}\n\n{question.text}".strip(), "", payload)
+    return Composed(subject, f"{text}\n\n{question.text}\n{page}".strip(), "")
+
+
+def survey_send(
+    *,
+    survey_id: int,
+    template_slug: str,
+    channel: str,
+    customer: Customer,
+    key: str,
+    context: Mapping[str, Any] | None = None,
+    journey_id: int | None = None,
+    enrollment_id: int | None = None,
+    node_id: str = "",
+) -> str:
+    """Invite the customer and queue the message; returns a short outcome for the step record.
+
+    A throttled customer, a survey switched off, a missing template or no channel is a skip
+    named in the outcome, not an error. The same `key` makes no second invite or message.
+    """
+    survey = Survey.objects.filter(pk=survey_id).first()
+    if survey is None:
+        return "skipped: survey missing"
+    template = Template.objects.filter(slug=template_slug).first()
+    if template is None:
+        return "skipped: template missing"
+    chosen = (
+        channel_choose(customer=customer, purpose=template.purpose)
+        if channel == "preferred"
+        else channel
+    )
+    if chosen is None:
+        return "skipped: no channel reaches the customer"
+    invite = survey_invite_create(
+        survey=survey,
+        customer=customer,
+        key=key,
+        channel=chosen,
+        enrollment_id=enrollment_id,
+        node=node_id,
+    )
+    if invite is None:
+        return "skipped: survey off" if not survey.active else "skipped: asked recently (throttle)"
+    question = first_scored(questions_of(survey))
+    extra = {**(context or {}), "survey": {"url": invite_url(invite), "name": survey.name}}
+    rendered = message_render(template=template, customer=customer, channel=chosen, extra=extra)
+    with translation.override(customer.language or survey.language):
+        composed = compose(
+            invite=invite,
+            question=question,
+            channel=chosen,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+        )
+    message_enqueue(
+        customer=customer,
+        dedupe_key=invite.dedupe_key,
+        channel=chosen,
+        purpose=template.purpose,
+        subject=composed.subject,
+        text=composed.text,
+        html=composed.html,
+        payload=composed.payload,
+        topic=template.topic,
+        journey_id=journey_id,
+        enrollment_id=enrollment_id,
+        node_id=node_id,
+    )
+    return f"survey queued on {chosen}"
+
+
+@dataclass(frozen=True)
+class CallbackAnswer:
+    """What the bot says in answerCallbackQuery (a short notice over the chat)."""
+
+    text: str
+    recorded: bool = False
+
+
+def telegram_callback_receive(*, chat_id: str, data: str) -> CallbackAnswer | None:
+    """A score button tapped in Telegram: record the score once, then (after commit, through
+    the outbox) the link to the rest of the survey, and a promoter's review ask.
+
+    None when the data is not a survey button's at all (another feature's button). A forged
+    value, a button from someone else's chat, an expired link or an invite already answered
+    record nothing; a replayed update finds the score recorded and changes nothing.
+    """
+    if not (data or "").startswith("s"):
+        return None
+    opened = callback_open(data)
+    if opened is None:
+        log.warning("survey_callback_forged")
+        return CallbackAnswer(_("This button does not work."))
+    invite_id, score = opened
+    with transaction.atomic():
+        invite = (
+            Invite.objects.select_for_update()
+            .select_related("survey", "customer")
+            .filter(pk=invite_id)
+            .first()
+        )
+        if invite is None or address_of(invite.customer, Channel.TELEGRAM) != chat_id:
+            log.warning("survey_callback_wrong_chat", extra={"invite_id": invite_id})
+            return CallbackAnswer(_("This button does not work."))
+        with translation.override(invite.customer.language or invite.survey.language):
+            if invite.first_score is not None or Response.objects.filter(invite=invite).exists():
+                return CallbackAnswer(_("Thank you, we already have your answer."))
+            questions = questions_of(invite.survey)
+            question = first_scored(questions)
+            if question is None:
+                return CallbackAnswer(_("This button does not work."))
+            try:
+                response_submit(
+                    invite=invite,
+                    answers={question.pk: score},
+                    complete=False,
+                    from_message=True,
+                )
+            except SurveyClosed:
+                return CallbackAnswer(_("This survey has closed. Thank you!"))
+            more = [q for q in questions_shown(questions, {question.pk: score}) if q != question]
+            text = (
+                _("Thank you! A little more, if you have a minute: %(url)s")
+                % {"url": invite_url(invite)}
+                if more
+                else _("Thank you for your answer! Every answer is read by a person.")
+            )
+            message_enqueue(
+                customer=invite.customer,
+                dedupe_key=f"{invite.dedupe_key}:rest",
+                channel=Channel.TELEGRAM,
+                purpose=Purpose.TRANSACTIONAL,
+                text=text,
+            )
+            review_ask_send(invite=invite)
+            return CallbackAnswer(_("Thank you! Your score: %(score)s") % {"score": score}, True)
+
+
+def _promoter(invite: Invite) -> bool:
+    response = Response.objects.filter(invite=invite).only("score").first()
+    question = first_scored(questions_of(invite.survey))
+    return (
+        response is not None
+        and response.score is not None
+        and question is not None
+        and question.kind == QuestionKind.NPS
+        and PROMOTER[0] <= response.score <= PROMOTER[1]
+    )
+
+
+def review_ask_send(*, invite: Invite) -> bool:
+    """Ask a promoter (NPS 9–10) for a public review, once per invite, on the invite's channel.
+
+    Nothing when the ask is off, no page is given, or the answer is not a promoter's:
+    detractors and passives are never asked. The pages' links are rewritten to tracked
+    ones by the outbox (stored link ids), like every outside link in a message.
+    """
+    places = ReviewAsk.current().places()
+    if not places or not _promoter(invite):
+        return False
+    customer = invite.customer
+    channel = invite.channel or channel_choose(customer=customer, purpose=Purpose.TRANSACTIONAL)
+    if not channel or not address_of(customer, channel):
+        return False
+    with translation.override(customer.language or invite.survey.language):
+        lines = [
+            _(
+                "Thank you for the high score — it means a lot to us. If you have a minute, "
+                "tell others about us too: a short review helps people find us."
+            ),
+            "",
+            *(f"{name}: {url}" for name, url in places),
+            "",
+            _("Only if you feel like it: we give nothing for reviews, we just ask."),
+        ]
+        subject = _("Thank you for your answer")
+    message_enqueue(
+        customer=customer,
+        dedupe_key=f"review_ask:{invite.pk}",
+        channel=channel,
+        purpose=Purpose.TRANSACTIONAL,
+        subject=subject,
+        text="\n".join(lines),
+    )
+    return True
