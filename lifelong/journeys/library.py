@@ -235,10 +235,22 @@ def _birthday(_c: Categories) -> Graph:
     )
 
 
+ANNIVERSARY_POINTS = 100
+
+
 def _anniversary(_c: Categories) -> Graph:
     return _graph(
         {"kind": "first_order_anniversary"},
-        [_send("thanks", "anniversary-thanks")],
+        [
+            {
+                "id": "gift",
+                "type": "award_points",
+                "points": ANNIVERSARY_POINTS,
+                "reason": "anniversary",
+                "next": "thanks",
+            },
+            _send("thanks", "anniversary-thanks"),
+        ],
         goal_days=30,
     )
 

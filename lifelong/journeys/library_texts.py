@@ -102,7 +102,7 @@ TEXTS: dict[str, Text] = {
             "Прошло несколько дней — надеемся, заказ уже у вас. Пара вещей, которые "
             "обычно спрашивают:\n"
             "• как ухаживать за покупкой, чтобы она прослужила дольше;\n"
-            "• как устроены бонусные баллы и где посмотреть свой баланс;\n"
+            "• как устроены бонусные баллы; ваш баланс — здесь: {{ loyalty.status_url }};\n"
             "• как вернуть или обменять, если не подошло.\n\n"
             "Ответим на любой вопрос — ответьте на это сообщение."
         ),
@@ -111,7 +111,7 @@ TEXTS: dict[str, Text] = {
             "A few days have passed — we hope your order has arrived. A few things people "
             "usually ask:\n"
             "• how to care for your purchase so it lasts;\n"
-            "• how bonus points work and where to see your balance;\n"
+            "• how bonus points work; your balance is here: {{ loyalty.status_url }};\n"
             "• how to return or exchange if something does not fit.\n\n"
             "We will answer any question — just reply to this message."
         ),
@@ -328,25 +328,27 @@ TEXTS: dict[str, Text] = {
         body=(
             "С днём рождения! Пусть этот год будет спокойным, тёплым и полным сил.\n\n"
             "Мы начислили вам 100 бонусных баллов — потратьте их на что-нибудь приятное "
-            "для себя."
+            "для себя. Баланс и история баллов: {{ loyalty.status_url }}"
         ),
         subject_en="Happy birthday! A gift inside",
         body_en=(
             "Happy birthday! May this year be calm, warm and full of energy.\n\n"
             "We have added 100 bonus points to your account — spend them on something nice "
-            "for yourself."
+            "for yourself. Your balance and its history: {{ loyalty.status_url }}"
         ),
         topic="offers",
     ),
     # Anniversary of the first purchase
     "anniversary-thanks": Text(
-        name="Годовщина первой покупки",
+        name="Годовщина первой покупки (и 100 баллов)",
         subject="Сегодня особенный день — для нас",
         body=(
             "Ровно в этот день вы впервые сделали у нас заказ"
             "{% if journey.years %} — и вот мы вместе уже {{ journey.years|plural('год') }}"
             "{% endif %}. Спасибо, что вы с нами — "
             "для небольшого магазина это очень много значит.\n\n"
+            "В честь годовщины мы начислили вам 100 бонусных баллов. Баланс и история "
+            "баллов: {{ loyalty.status_url }}\n\n"
             "Если есть что-то, что нам стоит улучшить, — ответьте, мы читаем каждое письмо."
         ),
         subject_en="A special day — for us",
@@ -356,6 +358,8 @@ TEXTS: dict[str, Text] = {
             "{% if journey.years == '1' %}year{% else %}years{% endif %} ago{% endif %}. "
             "Thank you for staying with "
             "us — for a small shop it means a lot.\n\n"
+            "To mark the day we have added 100 bonus points to your account. Your balance "
+            "and its history: {{ loyalty.status_url }}\n\n"
             "If there is anything we should improve, reply — we read every message."
         ),
         topic="news",
@@ -370,7 +374,7 @@ TEXTS: dict[str, Text] = {
             "которые возвращаются, советуют нас друзьям и честно говорят, что можно "
             "сделать лучше.\n\n"
             "В знак благодарности мы начислили вам 100 бонусных баллов — они уже на вашем "
-            "счёте.\n\n"
+            "счёте: {{ loyalty.status_url }}\n\n"
             "А если есть что-то, что нам стоит изменить, — просто ответьте на это письмо. "
             "Мы читаем каждое."
         ),
@@ -381,7 +385,7 @@ TEXTS: dict[str, Text] = {
             "who come back, recommend us to friends and tell us honestly what could be "
             "better.\n\n"
             "As a thank-you we have added 100 bonus points to your account — they are already "
-            "there.\n\n"
+            "there: {{ loyalty.status_url }}\n\n"
             "And if there is something we should change, just reply to this message. We read "
             "every one."
         ),

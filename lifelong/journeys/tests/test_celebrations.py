@@ -95,9 +95,21 @@ def test_customer_day_credits_its_100_points_once_a_year_to_those_who_bought(tim
     assert_consistent()
 
 
-def test_the_anniversary_journey_promises_no_points_and_gives_none(time_machine):
-    graph = next(e for e in LIBRARY if e.slug == "first-order-anniversary").build(
-        DEFAULT_CATEGORIES
+def test_the_anniversary_journey_credits_its_100_points_once_a_year(time_machine):
+    time_machine.move_to(dt.datetime(2026, 3, 1, tzinfo=dt.UTC), tick=False)
+    journey = _run("first-order-anniversary")
+    hero = _hero(
+        journey,
+        time_zone="Europe/Moscow",
+        orders_count=1,
+        first_order_at=dt.datetime(2025, 3, 2, 10, tzinfo=dt.UTC),
     )
-    assert not [n for n in graph["nodes"] if n["type"] == "award_points"]
-    assert not _POINTS.search(TEXTS["anniversary-thanks"].body)
+    _sweep_days(time_machine, dt.datetime(2026, 3, 1, tzinfo=dt.UTC), 4)
+    advance_due()
+    assert balances(hero)[0] == 100
+    award = Transaction.objects.get(kind=TxKind.AWARD)
+    assert award.comment == "anniversary" and award.node_id == "gift"
+    message = Message.objects.get(customer=hero, node_id="thanks")
+    assert "100 бонусных баллов" in message.body_text
+    assert "/c/l/" in message.body_text  # the status page, where the points are
+    assert_consistent()
