@@ -30,6 +30,8 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext as _
 
+from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.feedback.models import Invite, Question, QuestionKind, Response, ReviewAsk, Survey
 from lifelong.feedback.surveys import (
@@ -354,3 +356,30 @@ def review_ask_send(*, invite: Invite) -> bool:
         text="\n".join(lines),
     )
     return True
+
+
+REVIEW_ASK_FIELDS = (
+    "enabled",
+    "yandex_maps_url",
+    "two_gis_url",
+    "marketplace_name",
+    "marketplace_url",
+)
+
+
+@transaction.atomic
+def review_ask_update(*, values: Mapping[str, Any], actor: User | None) -> ReviewAsk:
+    """Change where promoters are asked to leave a review; audited with what changed."""
+    row = ReviewAsk.objects.select_for_update().filter(pk=ReviewAsk.current().pk).get()
+    changes = {
+        name: [getattr(row, name), values[name]]
+        for name in REVIEW_ASK_FIELDS
+        if name in values and getattr(row, name) != values[name]
+    }
+    if changes:
+        for name, (_before, after) in changes.items():
+            setattr(row, name, after)
+        row.full_clean()
+        row.save()
+        audit_record(actor=actor, action="feedback.review_ask.update", obj=row, changes=changes)
+    return row

@@ -22,6 +22,7 @@ from lifelong.web.views import (
     loyalty_referrals,
     loyalty_reports,
     loyalty_tiers,
+    review_ask,
     segments,
     staff,
     surveys,
@@ -71,6 +72,7 @@ urlpatterns = [
     path("feedback/themes/<int:pk>/", feedback.theme_edit, name="feedback_theme"),
     path("feedback/surveys/", surveys.surveys, name="feedback_surveys"),
     path("feedback/surveys/new/", surveys.survey_edit, name="feedback_survey_new"),
+    path("feedback/review-ask/", review_ask.review_ask, name="feedback_review_ask"),
     path("feedback/surveys/<int:pk>/", surveys.survey_edit, name="feedback_survey"),
     path(
         "feedback/surveys/<int:pk>/responses/",
