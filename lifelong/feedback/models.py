@@ -478,8 +478,8 @@ class Reply(models.Model):
 
 
 class ReviewAsk(models.Model):
-    """The single row of where a happy customer may leave a public review (edited in the
-    Django admin): off until the owner switches it on and gives at least one address. Only
+    """The single row of where a happy customer may leave a public review (the Public
+    reviews page): off until the owner switches it on and gives at least one page. Only
     NPS promoters (9–10) are asked; the ask is a message whose links are click-tracked."""
 
     enabled = models.BooleanField(_("ask promoters for a public review"), default=False)
