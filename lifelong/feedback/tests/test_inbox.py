@@ -10,7 +10,11 @@ import ipaddress
 import json
 
 import pytest
+from django.db import transaction
 from django.urls import reverse
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Purpose
@@ -353,3 +357,62 @@ def test_no_reply_without_a_channel(frozen_time, db, support):
             conversation=item.conversation, author=support, text="Спасибо", signer="Я", key="k"
         )
     assert not Message.objects.exists()
+
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["record", "close", "wait", "assign"]),
+        st.integers(min_value=0, max_value=1),  # which customer
+        st.integers(min_value=0, max_value=4),  # which source key
+    ),
+    max_size=14,
+)
+
+
+@hypothesis_settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(operations=OPERATIONS)
+def test_any_sequence_keeps_one_open_conversation_per_customer_and_one_item_per_key(
+    operations, db, support
+):
+    with transaction.atomic():
+        customers = [CustomerFactory.create(), CustomerFactory.create()]
+        keys: dict[str, int] = {}
+        for action, who, key in operations:
+            customer = customers[who]
+            current = (
+                Conversation.objects.filter(customer=customer).exclude(status="closed").first()
+            )
+            if action == "record":
+                source_key = f"{who}:{key}"
+                item, _ = item_record(
+                    source=ItemSource.MESSAGE,
+                    source_key=source_key,
+                    customer=customer,
+                    text="Курьер опоздал" if key % 2 else "Спасибо",
+                )
+                keys.setdefault(source_key, item.pk)
+                assert keys[source_key] == item.pk
+            elif current is not None and action == "assign":
+                conversation_assign(conversation=current, assignee=support, actor=None)
+            elif current is not None:
+                status = "closed" if action == "close" else "waiting"
+                conversation_status_set(conversation=current, status=status, actor=None)
+        for customer in customers:
+            assert (
+                Conversation.objects.filter(customer=customer).exclude(status="closed").count() <= 1
+            )
+        assert Item.objects.count() == len(keys)
+        owners = {str(n): c.pk for n, c in enumerate(customers)}
+        for source_key, customer_id in Item.objects.values_list(
+            "source_key", "conversation__customer_id"
+        ):
+            assert owners[source_key.split(":")[0]] == customer_id
+        # The clock runs only while the next move is ours.
+        assert (
+            not Conversation.objects.exclude(status__in=["new", "in_progress"])
+            .filter(due_at__isnull=False)
+            .exists()
+        )
+        transaction.set_rollback(True)
