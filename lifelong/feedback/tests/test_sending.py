@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from lifelong.customers.models import Channel
 from lifelong.factories import CustomerFactory
@@ -21,6 +22,7 @@ from lifelong.feedback.models import Invite, Response, ReviewAsk, Survey, Survey
 from lifelong.feedback.sending import callback_data
 from lifelong.feedback.survey_editor import survey_save
 from lifelong.feedback.surveys import invite_token, questions_of, survey_invite_create
+from lifelong.journeys.definition import SurveySend
 from lifelong.journeys.engine import advance_due
 from lifelong.journeys.library import library_install
 from lifelong.journeys.models import StepRun
@@ -29,6 +31,7 @@ from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import ChannelConfig, Message, MessageLink
 from lifelong.messaging.tests.fake_api import FakeApi
 from lifelong.messaging.tests.test_email_transport import _config, smtp_server  # noqa: F401
+from lifelong.web.journey_diagram import node_title
 
 TOKEN = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
 SECRET = "s3cr3t-Token_for-webhook"
@@ -336,3 +339,19 @@ def test_a_promoter_answering_on_the_page_is_asked_once_a_detractor_never(frozen
             assert answer.status_code == 302
     asks = Message.objects.filter(dedupe_key__startswith="review_ask:")
     assert [m.customer.email for m in asks] == ["happy@example.ru"]
+
+
+# The node in the staff pages
+
+
+def test_the_journey_page_draws_the_survey_node(frozen_time, db, client, owner):
+    journey = survey_journey(nps_survey())
+    client.force_login(owner)
+    page = client.get(reverse("web:journey", args=[journey.pk]), HTTP_ACCEPT_LANGUAGE="ru")
+    assert page.status_code == 200
+    with translation.override("ru"):
+        title = node_title(
+            SurveySend(id="ask", type="survey", survey=3, template="t"), {"t": "Вопрос"}
+        )
+    assert title.startswith("Спросить опрос № 3 с текстом «Вопрос» через ")
+    assert "Вопрос после доставки (NPS)" in page.content.decode()
