@@ -7,9 +7,11 @@ message carries for the first scored question depends on the channel:
   every mail client lays out); the page shows the score chosen and records it only when
   the customer sends the form, so link scanners record nothing;
 - Telegram: an inline keyboard whose buttons carry a compact signed callback value; the
-  bot webhook records the tapped score once (`telegram_callback_receive`) and replies with
+  bot webhook records the tapped score once (`score_button_receive`) and replies with
   the link to the rest of the survey when that score has follow-ups;
-- any other channel (SMS, VK, MAX, WhatsApp, push): the survey page's link.
+- VK: the page's link and a keyboard of text buttons with the same signed value as their
+  payload; the Callback API hook records a tap the same way;
+- any other channel (SMS, MAX, WhatsApp, push): the survey page's link.
 
 Promoters (NPS 9–10) may be asked once per invite for a public review (`review_ask_send`)
 when the owner has switched it on and given the pages; detractors never are.
@@ -18,6 +20,7 @@ when the owner has switched it on and given the pages; detractors never are.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -150,6 +153,31 @@ def inline_keyboard(invite: Invite, question: Question) -> dict[str, Any]:
     return {"inline_keyboard": rows}
 
 
+def vk_keyboard(invite: Invite, question: Question) -> dict[str, Any]:
+    """A VK keyboard of text buttons whose payload is the signed value: a tap sends the
+    number as the customer's message, with the payload, to the community's Callback API.
+    VK allows at most 10 buttons inline, so an 0–10 scale is a one-time keyboard instead."""
+    low, high = question.scale or (0, 10)
+    buttons = [
+        {
+            "action": {
+                "type": "text",
+                "label": _score_label(question, score),
+                "payload": json.dumps({"survey": callback_data(invite, score)}),
+            },
+            "color": "secondary",
+        }
+        for score in range(low, high + 1)
+    ]
+    inline = len(buttons) <= 10
+    width = 5 if inline else 4
+    rows = [buttons[i : i + width] for i in range(0, len(buttons), width)]
+    keyboard: dict[str, Any] = {"inline": inline, "buttons": rows}
+    if not inline:
+        keyboard["one_time"] = True
+    return keyboard
+
+
 def _paragraphs(text: str) -> str:
     blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
     return "".join(f"<p>{escape(b).replace(chr(10), '<br>')}</p>" for b in blocks)
@@ -170,6 +198,9 @@ def compose(
     if channel == Channel.TELEGRAM:
         payload = {"reply_markup": inline_keyboard(invite, question)}
         return Composed(subject, f"{text}\n\n{question.text}".strip(), "", payload)
+    if channel == Channel.VK:
+        payload = {"keyboard": vk_keyboard(invite, question)}
+        return Composed(subject, f"{text}\n\n{question.text}\n{page}".strip(), "", payload)
     return Composed(subject, f"{text}\n\n{question.text}\n{page}".strip(), "")
 
 
@@ -250,9 +281,10 @@ class CallbackAnswer:
     recorded: bool = False
 
 
-def telegram_callback_receive(*, chat_id: str, data: str) -> CallbackAnswer | None:
-    """A score button tapped in Telegram: record the score once, then (after commit, through
-    the outbox) the link to the rest of the survey, and a promoter's review ask.
+def score_button_receive(*, channel: str, address: str, data: str) -> CallbackAnswer | None:
+    """A score button tapped in a messenger (a Telegram callback, a VK keyboard button):
+    record the score once, then, through the outbox on the same channel, the link to the
+    rest of the survey, and a promoter's review ask.
 
     None when the data is not a survey button's at all (another feature's button). A forged
     value, a button from someone else's chat, an expired link or an invite already answered
@@ -272,7 +304,7 @@ def telegram_callback_receive(*, chat_id: str, data: str) -> CallbackAnswer | No
             .filter(pk=invite_id)
             .first()
         )
-        if invite is None or address_of(invite.customer, Channel.TELEGRAM) != chat_id:
+        if invite is None or not address or address_of(invite.customer, channel) != address:
             log.warning("survey_callback_wrong_chat", extra={"invite_id": invite_id})
             return CallbackAnswer(_("This button does not work."))
         with translation.override(invite.customer.language or invite.survey.language):
@@ -301,7 +333,7 @@ def telegram_callback_receive(*, chat_id: str, data: str) -> CallbackAnswer | No
             message_enqueue(
                 customer=invite.customer,
                 dedupe_key=f"{invite.dedupe_key}:rest",
-                channel=Channel.TELEGRAM,
+                channel=channel,
                 purpose=Purpose.TRANSACTIONAL,
                 text=text,
             )

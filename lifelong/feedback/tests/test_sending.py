@@ -18,7 +18,14 @@ from django.utils import translation
 
 from lifelong.customers.models import Channel
 from lifelong.factories import CustomerFactory
-from lifelong.feedback.models import Invite, Response, ReviewAsk, Survey, SurveyKind
+from lifelong.feedback.models import (
+    Conversation,
+    Invite,
+    Response,
+    ReviewAsk,
+    Survey,
+    SurveyKind,
+)
 from lifelong.feedback.sending import callback_data
 from lifelong.feedback.survey_editor import survey_save
 from lifelong.feedback.surveys import invite_token, questions_of, survey_invite_create
@@ -355,3 +362,90 @@ def test_the_journey_page_draws_the_survey_node(frozen_time, db, client, owner):
         )
     assert title.startswith("Спросить опрос № 3 с текстом «Вопрос» через ")
     assert "Вопрос после доставки (NPS)" in page.content.decode()
+
+
+# VK: a keyboard of text buttons with signed payloads
+
+VK_TOKEN = "vk1.a.community-token"
+VK_GROUP = 214167102
+VK_SECRET = "cb-secret-42"
+VK_USER = 612444319
+
+
+@pytest.fixture
+def vk(db, api):
+    return ChannelConfig.objects.create(
+        channel=Channel.VK,
+        transport="vk",
+        config={
+            "access_token": VK_TOKEN,
+            "group_id": VK_GROUP,
+            "confirmation": "693d0ba9",
+            "secret": VK_SECRET,
+            "base_url": api.url,
+        },
+    )
+
+
+def vk_button(data: str, event_id: str, from_id: int = VK_USER) -> dict:
+    return {
+        "group_id": VK_GROUP,
+        "type": "message_new",
+        "event_id": event_id,
+        "v": "5.199",
+        "object": {
+            "message": {
+                "date": 1772445600,
+                "from_id": from_id,
+                "id": 16902,
+                "out": 0,
+                "attachments": [],
+                "conversation_message_id": 2170,
+                "fwd_messages": [],
+                "important": False,
+                "is_hidden": False,
+                "peer_id": from_id,
+                "random_id": 0,
+                "text": "9",
+                "payload": json.dumps({"survey": data}),
+            },
+            "client_info": {"button_actions": ["text"], "keyboard": True, "lang_id": 0},
+        },
+        "secret": VK_SECRET,
+    }
+
+
+def vk_post(client, body: dict):
+    return client.post(reverse("messaging_hooks:vk"), json.dumps(body), content_type="text/json")
+
+
+def test_a_vk_message_carries_score_buttons_and_a_tap_is_recorded_once(
+    frozen_time, vk, api, client
+):
+    survey = nps_survey()
+    journey = survey_journey(survey, channel="vk")
+    customer = CustomerFactory.create(vk_id=str(VK_USER))
+    enrollment_start(journey=journey, customer=customer, key="order:1")
+    advance_due()
+    api.reply(body={"response": 16901})
+    assert dispatch_due() == 1
+    assert api.last.path == "/method/messages.send"
+    keyboard = json.loads(api.last.form()["keyboard"])
+    invite = Invite.objects.get()
+    buttons = [b["action"] for row in keyboard["buttons"] for b in row]
+    assert [b["label"] for b in buttons] == [str(n) for n in range(11)]
+    assert json.loads(buttons[9]["payload"]) == {"survey": callback_data(invite, 9)}
+    assert keyboard["one_time"] is True and keyboard["inline"] is False  # 11 > VK's inline 10
+
+    assert vk_post(client, vk_button(callback_data(invite, 9), "e1")).content == b"ok"
+    assert vk_post(client, vk_button(callback_data(invite, 9), "e1")).content == b"ok"
+    forged = callback_data(invite, 2)[:-2] + "zz"
+    assert vk_post(client, vk_button(forged, "e2")).content == b"ok"
+    response = Response.objects.get()
+    assert response.score == 9
+    invite.refresh_from_db()
+    assert invite.first_score == 9
+    rest = Message.objects.get(dedupe_key=f"{invite.dedupe_key}:rest")
+    assert rest.channel == "vk"
+    # The tap is an answer, not a message for the inbox.
+    assert not Conversation.objects.exists()

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from lifelong.customers.models import Channel
 from lifelong.feedback.inbox import inbound_receive
-from lifelong.feedback.sending import telegram_callback_receive
+from lifelong.feedback.sending import score_button_receive
 from lifelong.messaging.channels.http import hook_settings, secret_matches
 from lifelong.messaging.channels.telegram.linking import telegram_chat_link
 
@@ -78,8 +78,9 @@ def _callback_receive(callback: dict[str, Any]) -> HttpResponse:
     chat_id = chat.get("id") if isinstance(chat, dict) else None
     if chat_id is None and isinstance(sender, dict):
         chat_id = sender.get("id")
-    answer = telegram_callback_receive(
-        chat_id=str(chat_id) if isinstance(chat_id, int) else "",
+    answer = score_button_receive(
+        channel=Channel.TELEGRAM,
+        address=str(chat_id) if isinstance(chat_id, int) else "",
         data=str(callback.get("data") or ""),
     )
     reply: dict[str, Any] = {"method": "answerCallbackQuery", "callback_query_id": callback["id"]}

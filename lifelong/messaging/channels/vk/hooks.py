@@ -1,4 +1,4 @@
-"""VK Callback API: server confirmation and incoming community messages.
+"""VK Callback API: server confirmation, incoming community messages, survey score buttons.
 
 VK POSTs JSON {"type", "group_id", "event_id", "secret", "object"}. A "confirmation"
 request must be answered with the string shown in the community's settings; every other
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from lifelong.customers.models import Channel
 from lifelong.feedback.inbox import inbound_receive
+from lifelong.feedback.sending import score_button_receive
 from lifelong.messaging.channels.http import hook_settings, secret_matches
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ def vk_callback(request: HttpRequest) -> HttpResponse:
         payload = event.get("object")
         message = payload.get("message") if isinstance(payload, dict) else None
         if isinstance(message, dict) and not message.get("out") and message.get("from_id"):
+            if _score_button(message):
+                return _text("ok")
             inbound_receive(
                 channel=Channel.VK,
                 address=str(message["from_id"]),
@@ -57,3 +61,19 @@ def vk_callback(request: HttpRequest) -> HttpResponse:
                 provider_id=str(event.get("event_id") or message.get("id") or ""),
             )
     return _text("ok")
+
+
+def _score_button(message: dict[str, Any]) -> bool:
+    """A survey's score button (its payload names the signed value): recorded once, not an
+    inbox reply. Any other payload (VK's own "start" button) is an ordinary message."""
+    try:
+        payload = json.loads(str(message.get("payload") or ""))
+    except ValueError:
+        return False
+    if not isinstance(payload, dict) or not isinstance(payload.get("survey"), str):
+        return False
+    answer = score_button_receive(
+        channel=Channel.VK, address=str(message["from_id"]), data=payload["survey"]
+    )
+    log.info("vk_score_button", extra={"recorded": bool(answer and answer.recorded)})
+    return True

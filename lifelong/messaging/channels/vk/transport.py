@@ -1,8 +1,8 @@
 """VK community messages: messages.send with the community's access token.
 
 POST {base_url}/method/messages.send, form fields access_token, v, peer_id, random_id,
-message. VK answers HTTP 200 either way: {"response": <message id>} or
-{"error": {"error_code": 901, "error_msg": "..."}}.
+message[, keyboard] (a JSON keyboard from the message's payload). VK answers HTTP 200
+either way: {"response": <message id>} or {"error": {"error_code": 901, "error_msg": "..."}}.
 
 random_id is the outbox message id: VK drops a second send with the same random_id, so
 even a retry after a lost answer cannot reach the customer twice.
@@ -10,6 +10,7 @@ even a retry after a lost answer cannot reach the customer twice.
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar
 
 from lifelong.messaging.channels.base import (
@@ -60,6 +61,12 @@ class VkTransport(Transport):
                 "peer_id": message.to,
                 "random_id": message.message_id,
                 "message": message.text,
+                # Buttons under the text (a survey's score buttons), stored with the message.
+                **(
+                    {"keyboard": json.dumps(message.payload["keyboard"], ensure_ascii=False)}
+                    if message.payload.get("keyboard")
+                    else {}
+                ),
             },
             timeout=float(self.config.get("timeout") or READ_TIMEOUT),
             label="VK",
