@@ -51,7 +51,7 @@ def test_the_list_shows_counts_and_scores_in_one_query(owner):
     text = page.content.decode()
     assert page.status_code == 200
     assert "+25" in text and "67%" in text
-    survey_queries = [q for q in queries.captured_queries if "feedback_survey" in q["sql"]]
+    survey_queries = [q for q in queries.captured_queries if 'FROM "feedback_survey"' in q["sql"]]
     assert len(survey_queries) == 1
 
 
