@@ -60,6 +60,7 @@ bench: $(DEV)
 	bench/clv_bench.sh --customers 1000000
 	$(BIN)/python bench/segments_bench.py
 	LIFELONG_DATABASE_URL= $(BIN)/python bench/journeys_bench.py && LIFELONG_DATABASE_URL= $(BIN)/python bench/dispatch_bench.py
+	LIFELONG_DATABASE_URL= $(BIN)/python bench/loyalty_bench.py
 
 clean:
 	rm -rf $(VENV) var
