@@ -32,11 +32,13 @@ Events
     transaction as the row, so a change is announced exactly once however often a sweep runs.
 
 The sweep (`loyalty_tiers_review`, every 30 s) looks only at customers with something new:
-order events and ledger transactions after its two cursors (`Cursor` rows `tiers.events` and
-`tiers.ledger`), rows whose review date or manual expiry came (partial indexes
-`tier_review_due`, `tier_manual_due`), and holders of a switched-off tier. `tiers_refresh` is
-the same path for a given list of customers; `loyalty_tiers_recheck` (daily) walks every row,
-so thresholds lowered in the editor lift the customers who now reach a higher tier.
+order and merge events and ledger transactions after its two cursors (`Cursor` rows
+`tiers.events` and `tiers.ledger`), rows whose review date or manual expiry came (partial
+indexes `tier_review_due`, `tier_manual_due`), and holders of a switched-off tier.
+`tiers_refresh` is the same path for a given list of customers; `loyalty_tiers_recheck`
+(daily) walks every row, so thresholds lowered in the editor lift the customers who now reach
+a higher tier, and a customer a cursor missed (a transaction committed out of id order) is
+measured within a day.
 """
 
 from __future__ import annotations
@@ -73,8 +75,8 @@ from lifelong.loyalty.services import months_add
 
 BATCH_SIZE = 2000
 EVENT_TYPE = "tier_changed"
-# Events that change a customer's orders in the window.
-ORDER_EVENTS = (
+# Events that change a customer's orders in the window (a merge brings the duplicate's).
+ACTIVITY_EVENTS = (
     "order_placed",
     "order_paid",
     "order_delivered",
@@ -82,6 +84,7 @@ ORDER_EVENTS = (
     "order_refunded",
     "order_refund",
     "order_returned",
+    "customer_merged",
 )
 EVENTS_CURSOR = "tiers.events"
 LEDGER_CURSOR = "tiers.ledger"
@@ -569,7 +572,7 @@ def _cursor_pass(name: str, batch_size: int, ladder: Ladder, programme: Programm
             cursor = Cursor.objects.select_for_update().get(name=name)
             if name == EVENTS_CURSOR:
                 source = Event.objects.filter(
-                    pk__gt=cursor.last_event_id, customer__isnull=False, type__in=ORDER_EVENTS
+                    pk__gt=cursor.last_event_id, customer__isnull=False, type__in=ACTIVITY_EVENTS
                 )
             else:
                 source = Transaction.objects.filter(pk__gt=cursor.last_event_id)

@@ -329,6 +329,20 @@ def test_lowered_thresholds_lift_customers_at_the_daily_recheck(frozen_time):
     assert slug(anna.pk) == "ekspert"
 
 
+def test_a_merge_brings_the_duplicates_orders_into_the_survivors_window(frozen_time):
+    from lifelong.customers.services import customer_merge
+
+    ladder_create()
+    anna, duplicate = CustomerFactory.create_batch(2)
+    order_paid(anna, "O-1", "100")
+    order_paid(duplicate, "O-2", "100")
+    loyalty_tiers_review()
+    assert slug(anna.pk) == "novichok"
+    customer_merge(primary=anna, duplicate=duplicate, actor=None)
+    loyalty_tiers_review()
+    assert slug(anna.pk) == "znatok"  # two orders now
+
+
 def test_the_tier_multiplier_applies_to_purchase_earning_exactly(frozen_time):
     programme_start(pending_days=0)
     ladder_create()
