@@ -105,6 +105,8 @@ def _message(props: dict[str, Any]) -> list[tuple[Promise, str]]:
     rows = [
         (_("Channel"), str(channels.get(channel, channel))),
         (_("Subject"), str(props.get("subject", ""))),
+        # A customer's reply (message_replied) shows what they wrote.
+        (_("Text"), str(props.get("text", ""))),
         (_("Error"), str(props.get("error", ""))),
     ]
     return [r for r in rows if r[1]]

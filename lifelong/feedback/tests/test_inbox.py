@@ -416,3 +416,12 @@ def test_any_sequence_keeps_one_open_conversation_per_customer_and_one_item_per_
             .exists()
         )
         transaction.set_rollback(True)
+
+
+def test_the_card_timeline_shows_what_the_customer_replied(frozen_time, telegram, client, owner):
+    customer = CustomerFactory.create(telegram_chat_id=str(CHAT))
+    post_update(client, update("Курьер опоздал на два часа", 801))
+    client.force_login(owner)
+    page = client.get(reverse("web:customer", args=[customer.pk])).content.decode()
+    timeline = page.split('id="timeline"')[1].split("</article>")[0]
+    assert "Курьер опоздал на два часа" in timeline
