@@ -15,12 +15,14 @@ real ledger posting (transaction, released lot, two entries, cached balance).
    PostgreSQL, no sweeps in the web process) is started as its own process; 8 client
    processes with keep-alive HTTP connections each run checkouts for distinct random members:
    quote a cart of 1-4 lines, reserve up to 500 of the points the quote allows, confirm
-   (every fourth for less). Writes carry an Idempotency-Key, as a till would send. Prints
+   (every fourth for less). Writes carry an Idempotency-Key, as a till would send. Then 8
+   clients only quoting, then one client only quoting (no request queued before it). Prints
    p50/p95/p99 per operation after a warm-up that is not counted.
 2. Bulk earning: an orders CSV (`--orders`, default members / 10; 1-3 lines, paid) goes
    through `lifelong import orders` (timed, not in the ratio), then:
-   floor: hand-written SQL writes the same earn rows (transaction, pending lot, four
-          entries, the accounts' pending and status balances) for every order, set-based,
+   floor: hand-written SQL writes the same earn rows (transaction with its recorded lines,
+          pending lot, four entries, the accounts' pending and status balances) for every
+          order, set-based,
           in one transaction, keys `floor:earn:order:<id>`;
    ours:  the `loyalty.earn` sweep (`loyalty_earn()`) reads the import's events and posts
           the earns (`earn:order:<id>`).
