@@ -104,6 +104,7 @@ def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False)
             people=people,
             customer_ids=customer_ids,
             owner=staff[Role.OWNER.value],
+            manager=staff[Role.SUPPORT.value],
             end=end,
         )
         step("loyalty programme replayed")

@@ -19,6 +19,7 @@ from django.db.models import F
 
 from lifelong.accounts.models import User
 from lifelong.customers.models import Customer
+from lifelong.customers.services import customer_manager_set
 from lifelong.demo.catalogue import COURSES, ITEMS
 from lifelong.demo.dice import Dice
 from lifelong.demo.moments import later
@@ -246,6 +247,16 @@ def referrals_switch_on(
         named.append(Customer(pk=customer_ids[friend.index], attributes=attributes))
     Customer.objects.bulk_update(named, ["attributes"], batch_size=500)
     return len(named)
+
+
+def managers_assign(*, owner: User, manager: User) -> int:
+    """The customers whose tier opens a personal manager get one (audited, as on the card);
+    returns how many."""
+    tiers = [t.pk for t in Tier.objects.filter(active=True) if "personal_manager" in t.privileges]
+    assigned = 0
+    for customer in Customer.objects.filter(loyalty_tier__tier_id__in=tiers).order_by("pk"):
+        assigned += customer_manager_set(customer=customer, manager=manager, actor=owner)
+    return assigned
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ shop's days did:
 Every posting goes through the ledger: the sweeps, the hold services, and `Book` with
 `ledger_write` for the bulk checkout burns and gifts (as the sweeps post theirs), so the demo
 passes `lifelong loyalty verify` and shows what the ledger really writes. Over the last days
-checkout goes through holds (reserve, confirm, at times for less, or cancel with the order),
-and the history ends with a few holds of checkouts still in progress.
+checkout goes through holds (reserve, confirm, at times for less, or cancel with the order);
+the history ends with a few holds of checkouts still in progress, and the customers whose
+tier opens a personal manager get the shop's support lead.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from lifelong.demo.loyalty import (
     Gift,
     actions_plan,
     birthdays_plan,
+    managers_assign,
     programme_switch_on,
     referrals_switch_on,
 )
@@ -79,6 +81,7 @@ def loyalty_history_write(
     people: list[Person],
     customer_ids: dict[int, int],
     owner: User,
+    manager: User,
     end: dt.datetime,
 ) -> None:
     """Record the order events in time order while the programme runs over them."""
@@ -119,6 +122,7 @@ def loyalty_history_write(
                 loyalty_tiers_review()
             done, gifts_done = upto, gifts_upto
         _holds_open(dice)
+        managers_assign(owner=owner, manager=manager)
 
 
 def _until(rows: Sequence[Event | Gift], moment: dt.datetime, start: int = 0) -> int:

@@ -16,6 +16,7 @@ from django.db.models import F
 from lifelong import clock
 from lifelong.cli import main
 from lifelong.commerce.models import Order
+from lifelong.customers.models import Customer
 from lifelong.demo.generator import demo_build
 from lifelong.demo.loyalty import RULES, TIERS
 from lifelong.demo.loyalty_history import PROGRAMME_DAYS
@@ -93,6 +94,9 @@ def test_the_programme_runs_over_the_history_through_the_ledger(demo):
     above_entry = CustomerTier.objects.filter(tier__position__gt=1)
     assert above_entry.exists()
     assert Event.objects.filter(type="tier_changed", properties__direction="up").exists()
+    guru = CustomerTier.objects.filter(tier__slug="guru").values_list("customer_id", flat=True)
+    managed = Customer.objects.filter(personal_manager__username="demo-support")
+    assert set(managed.values_list("pk", flat=True)) == set(guru)
     # Friends came with a code: both sides rewarded after the friend's first order.
     assert Referral.objects.filter(status=ReferralStatus.CONVERTED).exists()
     assert Transaction.objects.filter(key__endswith=":friend", kind=TxKind.AWARD).exists()
