@@ -8,9 +8,10 @@ import email
 import email.policy
 import ipaddress
 import json
+import threading
 
 import pytest
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from lifelong import clock
 from lifelong.customers.models import Channel, Purpose
 from lifelong.events.models import Event
-from lifelong.factories import CustomerFactory
+from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.feedback.inbox import (
     InboxError,
     comment_add,
@@ -425,3 +426,48 @@ def test_the_card_timeline_shows_what_the_customer_replied(frozen_time, telegram
     page = client.get(reverse("web:customer", args=[customer.pk])).content.decode()
     timeline = page.split('id="timeline"')[1].split("</article>")[0]
     assert "Курьер опоздал на два часа" in timeline
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_submits_of_one_reply_form_queue_one_message():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers, so the race needs PostgreSQL")
+    ChannelConfig.objects.create(channel=Channel.TELEGRAM, transport="sandbox", config={})
+    author = UserFactory.create(username="olga", password=None)
+    customer = CustomerFactory.create(telegram_chat_id=str(CHAT))
+    item, _ = item_record(
+        source=ItemSource.MESSAGE,
+        source_key="k1",
+        customer=customer,
+        text="Курьер опоздал",
+        channel="telegram",
+    )
+    barrier = threading.Barrier(4)
+    replies: list[int] = []
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            barrier.wait()
+            reply = reply_send(
+                conversation=item.conversation,
+                author=author,
+                text="Простите нас",
+                signer="Ольга",
+                key="form-1",
+            )
+            replies.append(reply.pk)
+        except BaseException as exc:  # reported below; a thread must not die silently
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(replies)) == 1 and len(replies) == 4
+    assert Reply.objects.count() == 1 and Message.objects.count() == 1
+    assert Event.objects.filter(type="feedback_replied").count() == 1
