@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, Max, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from lifelong import clock
@@ -564,24 +564,28 @@ def _claim(query: QuerySet[CustomerTier], batch_size: int) -> list[int]:
 
 
 def _cursor_pass(name: str, batch_size: int, ladder: Ladder, programme: Programme) -> int:
-    """Customers with new order events (or new ledger transactions) after the cursor."""
+    """Customers with new order events (or new ledger transactions) after the cursor.
+
+    The cursor moves to the newest id seen at the start when a batch comes up short, so the
+    events that do not matter (the tier sweep's own among them) are read past only once.
+    """
     announced = 0
     while True:
         with transaction.atomic():
             Cursor.objects.get_or_create(name=name)
             cursor = Cursor.objects.select_for_update().get(name=name)
-            if name == EVENTS_CURSOR:
-                source = Event.objects.filter(
-                    pk__gt=cursor.last_event_id, customer__isnull=False, type__in=ACTIVITY_EVENTS
-                )
-            else:
-                source = Transaction.objects.filter(pk__gt=cursor.last_event_id)
+            model: type[Event] | type[Transaction] = Event if name == EVENTS_CURSOR else Transaction
+            newest = model.objects.aggregate(newest=Max("pk"))["newest"] or 0
+            source = model.objects.filter(pk__gt=cursor.last_event_id, pk__lte=newest)
+            if model is Event:
+                source = source.filter(customer__isnull=False, type__in=ACTIVITY_EVENTS)
             rows = list(source.order_by("pk").values_list("pk", "customer_id")[:batch_size])
-            if not rows:
-                return announced
-            announced += _apply({cid for _pk, cid in rows}, ladder, programme)
-            cursor.last_event_id = rows[-1][0]
-            cursor.save(update_fields=["last_event_id"])
+            if rows:
+                announced += _apply({cid for _pk, cid in rows}, ladder, programme)
+            last = rows[-1][0] if len(rows) == batch_size else newest
+            if last > cursor.last_event_id:
+                cursor.last_event_id = last
+                cursor.save(update_fields=["last_event_id"])
         if len(rows) < batch_size:
             return announced
 
