@@ -506,3 +506,57 @@ class ReviewAsk(models.Model):
             (self.marketplace_name or str(_("Marketplace")), self.marketplace_url),
         ]
         return [(name, url) for name, url in pages if url]
+
+
+class FixStatus(models.TextChoices):
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+
+
+class Fix(models.Model):
+    """Staff's word that a theme customers complained about is fixed ("you told us, we fixed
+    it"): the note of what changed and the message text sent to each customer whose feedback
+    carried the theme, less a holdout drawn per customer (fixes.py, fix_results.py)."""
+
+    theme = models.ForeignKey(Theme, on_delete=models.PROTECT, related_name="fixes")
+    note = models.CharField(_("what changed"), max_length=300)
+    subject = models.CharField(_("subject"), max_length=200)
+    text = models.TextField(_("message"))
+    feedback_since = models.DateField(_("feedback from"), null=True, blank=True)
+    feedback_until = models.DateField(_("feedback until"), null=True, blank=True)
+    holdout_percent = models.PositiveSmallIntegerField(
+        _("holdout, %"), default=10, validators=[MaxValueValidator(50)]
+    )
+    staff = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=8, choices=FixStatus.choices, default=FixStatus.SENDING)
+    created_at = models.DateTimeField(_("created"), default=clock.now)
+
+    class Meta:
+        verbose_name = _("fix")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(holdout_percent__lte=50), name="feedback_fix_holdout_max"
+            )
+        ]
+
+
+class FixRecipient(models.Model):
+    """One affected customer of a fix: kept back (holdout) or sent the message once. `channel`
+    is the channel that could reach them when the fix was announced (also for the holdout, so
+    both groups are compared among customers we could reach); empty when none could."""
+
+    fix = models.ForeignKey(Fix, on_delete=models.CASCADE, related_name="recipients")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    holdout = models.BooleanField(default=False)
+    channel = models.CharField(max_length=16, blank=True)
+    message = models.ForeignKey(
+        "messaging.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["fix", "customer"], name="feedback_fixrecipient_once")
+        ]
