@@ -12,7 +12,12 @@ from lifelong import clock
 from lifelong.conftest import client_for
 from lifelong.customers.models import Channel
 from lifelong.factories import CustomerFactory
-from lifelong.feedback.inbox import conversation_assign, item_record, review_record
+from lifelong.feedback.inbox import (
+    conversation_assign,
+    conversation_status_set,
+    item_record,
+    review_record,
+)
 from lifelong.feedback.models import Conversation, ConversationStatus, ItemSource, Reply
 from lifelong.messaging.models import ChannelConfig, Message
 
@@ -80,6 +85,10 @@ def test_filters_my_queue_theme_source_overdue(frozen_time, support, owner):
     frozen_time.shift(dt.timedelta(hours=3))  # urgent ones (negative text) are 2 hours
     assert shown(overdue="on") == {mine.pk, other.pk}
     assert shown(status="closed") == set()
+    conversation_status_set(conversation=other, status="closed", actor=support)
+    assert shown(assignee="none") == {review.conversation_id}
+    assert shown(status="closed") == {other.pk}
+    assert shown(status="") == {mine.pk, other.pk, review.conversation_id}
 
 
 def test_a_double_submitted_reply_sends_once(frozen_time, telegram, support):

@@ -132,7 +132,10 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     user = staff_user(request)
     names = _theme_names(request.LANGUAGE_CODE)
     form = FilterForm(request.GET or None, themes=sorted(names.items(), key=lambda n: n[1]))
-    data: dict[str, Any] = form.cleaned_data if form.is_valid() else {"status": OPEN}
+    data: dict[str, Any] = dict(form.cleaned_data) if form.is_valid() else {}
+    if "status" not in request.GET:
+        # Links (My queue, Overdue, the next page) show open conversations unless told.
+        data["status"] = OPEN
     page = page_slice(
         conversations_filtered(data, user),
         number=page_number(request.GET.get("page")),
