@@ -31,14 +31,11 @@ from lifelong.demo.loyalty_live import checkout_points, loyalty_reactions_apply
 from lifelong.demo.people import CUSTOMER_PREFIX
 from lifelong.demo.purchases import ORDER_PREFIX
 from lifelong.events.services import event_record
+from lifelong.feedback.inbox import inbound_receive
 from lifelong.jobs import sweeps
 from lifelong.journeys.models import Enrollment, Journey
 from lifelong.messaging.models import WEBHOOK, Message
-from lifelong.messaging.services import (
-    inbound_record,
-    message_engagement_record,
-    message_status_update,
-)
+from lifelong.messaging.services import message_engagement_record, message_status_update
 
 # Shares of messages that reach each step (clicks of opens, the rest of the message).
 OPEN_RATE: dict[str, float] = {Channel.EMAIL: 0.45, Channel.SMS: 0.0, Channel.PUSH: 0.6}
@@ -231,7 +228,8 @@ def _messages_react(audience: Audience, *, since: dt.datetime, until: dt.datetim
         if not (opened or clicked):
             continue
         if message.channel != Channel.PUSH and rng.random() < REPLY_RATE:
-            tally["replied"] += inbound_record(
+            # Into the conversations inbox too, as a real messenger reply would go.
+            tally["replied"] += inbound_receive(
                 channel=message.channel, address=message.to, text=rng.choice(REPLIES)
             )
         if message.purpose == Purpose.MARKETING and rng.random() < UNSUBSCRIBE_RATE:
