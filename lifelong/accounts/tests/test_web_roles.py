@@ -136,6 +136,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "feedback_theme": (MANAGE_MARKETING, "get"),
     "feedback_surveys": (MANAGE_MARKETING, "get"),
     "feedback_survey_new": (MANAGE_MARKETING, "get"),
+    "feedback_review_ask": (MANAGE_MARKETING, "post"),
     "feedback_survey": (MANAGE_MARKETING, "get"),
     "feedback_survey_responses": (WORK_TASKS, "get"),
     "set_aside_retry": (MANAGE_MARKETING, "post"),
