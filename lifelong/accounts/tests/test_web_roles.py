@@ -115,6 +115,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "conversation_assign": (WORK_TASKS, "post"),
     "conversation_status": (WORK_TASKS, "post"),
     "inbox_settings": (MANAGE_MARKETING, "get"),
+    "inbox_reviews_import": (IMPORT_DATA, "get"),
     "channels": (MANAGE_ACCOUNTS, "get"),
     "channel_edit": (MANAGE_ACCOUNTS, "get"),
     "sending_policy": (MANAGE_ACCOUNTS, "post"),

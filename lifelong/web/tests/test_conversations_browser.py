@@ -90,3 +90,39 @@ def test_support_takes_comments_replies_and_closes(support_page, live_server):
     conversation.refresh_from_db()
     assert conversation.status == ConversationStatus.CLOSED
     assert Event.objects.filter(type="feedback_closed", customer=customer).count() == 1
+
+
+def test_the_marketer_imports_reviews_from_a_spreadsheet(
+    browser, live_server, transactional_db, tmp_path
+):
+    marketer = UserFactory.create(username="marina", role=Role.MARKETER, password=None)
+    client = Client()
+    client.force_login(marketer)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU")
+    context.add_cookies(
+        [
+            {
+                "name": "sessionid",
+                "value": client.cookies["sessionid"].value,
+                "url": live_server.url,
+            },
+            {"name": "django_language", "value": "ru", "url": live_server.url},
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    reviews = tmp_path / "отзывы.csv"
+    reviews.write_bytes(
+        "source;external_id;rating;text\n"
+        "yandex_maps;ym-1;2;Доставку ждали неделю\n"
+        "2gis;g-1;7;Оценка мимо шкалы\n".encode("cp1251")
+    )
+
+    page.goto(f"{live_server.url}/inbox/")
+    page.get_by_role("link", name="Загрузить отзывы").click()
+    page.locator("input[type=file]").set_input_files(str(reviews))
+    page.get_by_role("button", name="Импорт").click()
+    expect(page.locator("#import-result")).to_contain_text("Добавлено: 1.")
+    expect(page.locator("#import-result")).to_contain_text("Строка 3")
+    page.get_by_role("link", name="Входящие", exact=True).first.click()
+    expect(page.locator("table.conversations")).to_contain_text("Доставку ждали неделю")

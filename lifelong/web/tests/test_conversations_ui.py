@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from lifelong import clock
@@ -163,3 +164,26 @@ def test_old_sandbox_links_redirect(frozen_time, owner):
     response = client_for(owner).get("/inbox/15/")
     assert response.status_code == 302
     assert response["Location"] == reverse("web:inbox_message", args=[15])
+
+
+REVIEWS_CSV = (
+    "Source;External ID;Rating;Text;Author;Published at\n"
+    "yandex_maps;ym-1;2;Доставку ждали неделю;Марина;01.03.2026 10:00\n"
+    "2gis;g-1;5;Отличный магазин;Пётр;\n"
+    "vk;x-1;5;Не отзыв;;\n"
+    "2gis;g-2;9;Оценка мимо шкалы;;\n"
+).encode("cp1251")
+
+
+def test_reviews_import_from_csv_once_with_bad_rows_named(frozen_time, marketer, tmp_path):
+    client = client_for(marketer)
+    url = reverse("web:inbox_reviews_import")
+    first = client.post(url, {"file": SimpleUploadedFile("reviews.csv", REVIEWS_CSV)})
+    again = client.post(url, {"file": SimpleUploadedFile("reviews.csv", REVIEWS_CSV)})
+
+    assert first.status_code == 200
+    assert (first.context["result"].created, first.context["result"].duplicates) == (2, 0)
+    assert [n for n, _ in first.context["result"].errors] == [4, 5]
+    assert (again.context["result"].created, again.context["result"].duplicates) == (0, 2)
+    texts = set(Conversation.objects.values_list("preview", flat=True))
+    assert texts == {"Доставку ждали неделю", "Отличный магазин"}

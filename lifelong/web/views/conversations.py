@@ -6,7 +6,9 @@ the owner's and the marketer's (MANAGE_MARKETING).
 
 from __future__ import annotations
 
+import tempfile
 import uuid
+from pathlib import Path
 from typing import Any
 
 from django import forms
@@ -22,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from lifelong import clock
 from lifelong.accounts.models import User
-from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW, WORK_TASKS
+from lifelong.accounts.permissions import IMPORT_DATA, MANAGE_MARKETING, VIEW, WORK_TASKS
 from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Customer
 from lifelong.customers.selectors import customer_search_q
@@ -36,6 +38,7 @@ from lifelong.feedback.models import (
     ItemSource,
     Theme,
 )
+from lifelong.feedback.reviews_csv import reviews_import
 from lifelong.lib.errors import DomainError
 from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.listing import page_number, page_slice
@@ -361,3 +364,39 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Inbox settings saved."))
         return redirect("web:inbox_settings")
     return render(request, "web/conversations/settings.html", {"form": form})
+
+
+class ReviewsFileForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("CSV file of reviews"))
+
+
+MAX_UPLOAD = 5 * 1024 * 1024
+
+
+@require(IMPORT_DATA)
+def reviews_import_page(request: HttpRequest) -> HttpResponse:
+    """Upload a CSV of outside reviews; the page then says what was recorded."""
+    form = ReviewsFileForm(request.POST or None, request.FILES or None)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD:
+            form.add_error("file", _("The file is larger than 5 MB."))
+        else:
+            with tempfile.NamedTemporaryFile(suffix=".csv") as copy:
+                for chunk in upload.chunks():
+                    copy.write(chunk)
+                copy.flush()
+                result = reviews_import(path=Path(copy.name))
+            audit_record(
+                actor=staff_user(request),
+                action="feedback.reviews.import",
+                changes={"created": result.created, "duplicates": result.duplicates},
+            )
+    status = 400 if request.method == "POST" and result is None else 200
+    return render(
+        request,
+        "web/conversations/reviews_import.html",
+        {"form": form, "result": result},
+        status=status,
+    )
