@@ -1,0 +1,182 @@
+"""Closing the loop: "you told us, we fixed it".
+
+Staff mark a theme fixed with a note (`fix_announce`); every customer whose survey response
+or conversation item carried the theme (optionally only feedback within a date range) is
+affected. A holdout share of them, drawn from a hash of the fix and the customer, gets
+nothing, so `fix_results` can compare. The others get one personal message through the
+outbox, keyed `fix:<fix>:<customer>`.
+
+The message goes as **marketing**: it is not something the customer asked for just now, and
+telling them what the shop improved is close enough to advertising that only customers with a
+marketing consent on some channel get it; the outbox's gates check the consent again at send
+time (a withdrawal in between cancels it), and caps, quiet hours and unsubscribe links apply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from lifelong import clock
+from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
+from lifelong.customers.models import Customer, Purpose
+from lifelong.feedback.models import Fix, FixRecipient, FixStatus, Item, Response, Theme
+from lifelong.messaging.services import channel_choose, message_enqueue
+
+BATCH = 500
+
+
+def holdout_draw(*, fix_id: int, customer_id: int, percent: int) -> bool:
+    """Whether the customer is kept back from the fix's message: the same answer every time,
+    and about `percent` in 100 customers (a 64-bit slice of SHA-256, in 10,000 buckets)."""
+    digest = hashlib.sha256(f"fix:{fix_id}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 < percent * 100
+
+
+def affected_customers(
+    *, theme: Theme, since: dt.date | None = None, until: dt.date | None = None
+) -> QuerySet[Customer]:
+    """Customers whose survey responses or inbox items carried the theme: one query.
+
+    The themes are JSON lists of codes; matching the quoted code works on SQLite and
+    PostgreSQL alike. Merged duplicates are left out (their feedback moved to the survivor).
+    """
+    marker = f'"{theme.slug}"'
+    responses = Response.objects.filter(themes__icontains=marker)
+    items = Item.objects.filter(themes__icontains=marker, conversation__customer__isnull=False)
+    if since is not None:
+        responses = responses.filter(submitted_at__date__gte=since)
+        items = items.filter(received_at__date__gte=since)
+    if until is not None:
+        responses = responses.filter(submitted_at__date__lte=until)
+        items = items.filter(received_at__date__lte=until)
+    return Customer.objects.filter(
+        Q(pk__in=responses.values("customer_id"))
+        | Q(pk__in=items.values("conversation__customer_id")),
+        merged_into__isnull=True,
+    )
+
+
+def _batches(customers: QuerySet[Customer]) -> Iterator[list[Customer]]:
+    """The customers in batches by primary key (keyset pagination: no OFFSET, no big list)."""
+    last = 0
+    while True:
+        batch = list(customers.filter(pk__gt=last).order_by("pk")[:BATCH])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1].pk
+
+
+@dataclasses.dataclass
+class Preview:
+    affected: int = 0
+    reachable: int = 0
+    unreachable: int = 0  # no consent, no address or no channel set up
+
+
+def fix_preview(
+    *, theme: Theme, since: dt.date | None = None, until: dt.date | None = None
+) -> Preview:
+    """How many customers a fix would reach, before it is announced."""
+    preview = Preview()
+    for batch in _batches(affected_customers(theme=theme, since=since, until=until)):
+        for customer in batch:
+            preview.affected += 1
+            if channel_choose(customer=customer, purpose=Purpose.MARKETING):
+                preview.reachable += 1
+            else:
+                preview.unreachable += 1
+    return preview
+
+
+def message_text(*, fix: Fix, customer: Customer) -> str:
+    """The fix's text for one customer: {name}, {theme} and {note} filled in (plain
+    replacement, so braces staff type elsewhere stay as they are)."""
+    theme = fix.theme.name_en if customer.language == "en" else fix.theme.name_ru
+    text = fix.text.replace("{name}", customer.first_name).replace("{theme}", theme)
+    # "Здравствуйте, {name}!" for a customer without a name reads "Здравствуйте!".
+    return text.replace("{note}", fix.note).replace(", !", "!")
+
+
+@transaction.atomic
+def fix_announce(
+    *,
+    theme: Theme,
+    note: str,
+    subject: str,
+    text: str,
+    holdout_percent: int,
+    actor: User | None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> Fix:
+    """Record the fix, audit it, and send it (`fix_send`)."""
+    fix = Fix.objects.create(
+        theme=theme,
+        note=note,
+        subject=subject,
+        text=text,
+        holdout_percent=holdout_percent,
+        feedback_since=since,
+        feedback_until=until,
+        staff=actor,
+    )
+    audit_record(
+        actor=actor,
+        action="feedback.fix.announce",
+        obj=fix,
+        changes={
+            "theme": theme.slug,
+            "note": note,
+            "holdout_percent": holdout_percent,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+        },
+    )
+    fix_send(fix=fix)
+    return fix
+
+
+def fix_send(*, fix: Fix) -> int:
+    """Add the fix's affected customers not yet recorded and queue their messages, batch by
+    batch. Running it again adds customers whose feedback came since and sends nobody twice
+    (one recipient row per customer, one outbox message per dedupe key). Returns the number
+    of messages queued by this run."""
+    queued = 0
+    customers = affected_customers(
+        theme=fix.theme, since=fix.feedback_since, until=fix.feedback_until
+    ).exclude(pk__in=FixRecipient.objects.filter(fix=fix).values("customer_id"))
+    for batch in _batches(customers):
+        with transaction.atomic():
+            now = clock.now()
+            rows = []
+            for customer in batch:
+                channel = channel_choose(customer=customer, purpose=Purpose.MARKETING) or ""
+                holdout = holdout_draw(
+                    fix_id=fix.pk, customer_id=customer.pk, percent=fix.holdout_percent
+                )
+                row = FixRecipient(
+                    fix=fix, customer=customer, holdout=holdout, channel=channel, created_at=now
+                )
+                if channel and not holdout:
+                    row.message, created = message_enqueue(
+                        customer=customer,
+                        dedupe_key=f"fix:{fix.pk}:{customer.pk}",
+                        channel=channel,
+                        purpose=Purpose.MARKETING,
+                        subject=fix.subject,
+                        text=message_text(fix=fix, customer=customer),
+                    )
+                    queued += created
+                rows.append(row)
+            FixRecipient.objects.bulk_create(rows, ignore_conflicts=True)
+    Fix.objects.filter(pk=fix.pk).update(status=FixStatus.SENT)
+    fix.status = FixStatus.SENT
+    return queued
