@@ -13,6 +13,7 @@ from lifelong.web.views import (
     dashboard,
     exports,
     feedback,
+    fixes,
     home,
     imports,
     inbox,
@@ -70,6 +71,8 @@ urlpatterns = [
     path("feedback/themes/", feedback.themes, name="feedback_themes"),
     path("feedback/themes/new/", feedback.theme_new, name="feedback_theme_new"),
     path("feedback/themes/<int:pk>/", feedback.theme_edit, name="feedback_theme"),
+    path("feedback/fixes/", fixes.fixes, name="feedback_fixes"),
+    path("feedback/fixes/<int:pk>/", fixes.fix_detail, name="feedback_fix"),
     path("feedback/surveys/", surveys.surveys, name="feedback_surveys"),
     path("feedback/surveys/new/", surveys.survey_edit, name="feedback_survey_new"),
     path("feedback/review-ask/", review_ask.review_ask, name="feedback_review_ask"),
@@ -158,11 +161,6 @@ urlpatterns = [
     path("journeys/<int:pk>/status/", journeys.journey_status, name="journey_status"),
     path("inbox/", conversations.conversation_list, name="conversations"),
     path("inbox/rules/", conversations.inbox_settings, name="inbox_settings"),
-    path(
-        "inbox/reviews/import/",
-        conversations.reviews_import_page,
-        name="inbox_reviews_import",
-    ),
     path(
         "inbox/conversations/<int:pk>/",
         conversations.conversation_detail,
