@@ -55,7 +55,7 @@ def reviews_import(*, path: Path) -> ReviewsImport:
             if missing:
                 result.errors.append((1, "missing columns: " + ", ".join(missing)))
                 return result
-            rows = []
+            rows: list[tuple[int, dict[str, str]]] = []
             for number, cells in csv_file.rows:
                 if len(rows) >= MAX_ROWS:
                     result.errors.append((number, f"more than {MAX_ROWS} rows: the rest skipped"))
