@@ -162,6 +162,11 @@ urlpatterns = [
     path("inbox/", conversations.conversation_list, name="conversations"),
     path("inbox/rules/", conversations.inbox_settings, name="inbox_settings"),
     path(
+        "inbox/reviews/import/",
+        conversations.reviews_import_page,
+        name="inbox_reviews_import",
+    ),
+    path(
         "inbox/conversations/<int:pk>/",
         conversations.conversation_detail,
         name="conversation",
