@@ -11,6 +11,7 @@ IMPORT_DATA = "import_data"  # CSV import
 MANAGE_MARKETING = "manage_marketing"  # journeys, templates, segments (later issues)
 MANAGE_ACCOUNTS = "manage_accounts"  # staff users, API keys, webhook secrets
 VIEW_OPERATIONS = "view_operations"  # the Jobs page: sweeps, their errors, set-aside events
+VIEW_INSIGHTS = "view_insights"  # feedback insights: NPS, CSAT, themes by segment, tier, journey
 
 _ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.OWNER: frozenset(
@@ -22,11 +23,14 @@ _ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             MANAGE_MARKETING,
             MANAGE_ACCOUNTS,
             VIEW_OPERATIONS,
+            VIEW_INSIGHTS,
         }
     ),
-    Role.MARKETER: frozenset({VIEW, EDIT_CUSTOMERS, WORK_TASKS, IMPORT_DATA, MANAGE_MARKETING}),
+    Role.MARKETER: frozenset(
+        {VIEW, EDIT_CUSTOMERS, WORK_TASKS, IMPORT_DATA, MANAGE_MARKETING, VIEW_INSIGHTS}
+    ),
     Role.SUPPORT: frozenset({VIEW, EDIT_CUSTOMERS, WORK_TASKS}),
-    Role.ANALYST: frozenset({VIEW, VIEW_OPERATIONS}),
+    Role.ANALYST: frozenset({VIEW, VIEW_OPERATIONS, VIEW_INSIGHTS}),
 }
 
 

@@ -27,7 +27,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
 from lifelong import clock
-from lifelong.feedback.models import Invite, Response, SurveyKind
+from lifelong.feedback.models import Invite, Item, Response, SurveyKind
 
 Period = Literal["week", "month"]
 MIN_BASE = 30
@@ -251,35 +251,35 @@ def _unnested(table: str) -> str:
     return f"{table} r, json_each(r.themes) AS t"
 
 
-def _theme_sql(table: str, stamp: str, extra: str) -> str:
-    source = _unnested(table)
+def _theme_rows(table: str, stamp: str, extra: str) -> str:
     # Names and constants only; values go as parameters.
     return (
-        "SELECT t.value, "  # noqa: S608
-        f"SUM(CASE WHEN r.{stamp} >= %s THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN r.{stamp} < %s THEN 1 ELSE 0 END) "
-        f"FROM {source} WHERE r.{stamp} >= %s AND r.{stamp} < %s {extra} GROUP BY t.value"
+        "SELECT t.value AS value, "  # noqa: S608
+        f"CASE WHEN r.{stamp} >= %s THEN 1 ELSE 0 END AS now_, "
+        f"CASE WHEN r.{stamp} < %s THEN 1 ELSE 0 END AS before_ "
+        f"FROM {_unnested(table)} WHERE r.{stamp} >= %s AND r.{stamp} < %s {extra}"
     )
 
 
 def theme_trends(*, start: dt.date, period: Period = "week") -> list[ThemeTrend]:
     """Mentions per theme in the period from `start` and in the period before it, from survey
-    responses and from inbox items that are not survey responses (counted once): two
-    grouped queries. Sorted by this period's count, then by the rise."""
+    responses and from inbox items that are not survey responses (counted once): one
+    grouped query. Sorted by this period's count, then by the rise."""
     previous = period_start(start - dt.timedelta(days=1), period)
     params = [_at(start), _at(start), _at(previous), _at(period_next(start, period))]
-    counts: dict[str, list[int]] = {}
+    responses = _theme_rows(Response._meta.db_table, "submitted_at", "")
+    items = _theme_rows(Item._meta.db_table, "received_at", "AND r.source <> 'survey'")
+    sql = (
+        "SELECT value, SUM(now_), SUM(before_) "  # noqa: S608
+        f"FROM ({responses} UNION ALL {items}) mentions GROUP BY value"
+    )
     with connection.cursor() as cursor:
-        for sql in (
-            _theme_sql(Response._meta.db_table, "submitted_at", ""),
-            _theme_sql("feedback_item", "received_at", "AND r.source <> 'survey'"),
-        ):
-            cursor.execute(sql, params)
-            for slug, current, before in cursor.fetchall():
-                pair = counts.setdefault(str(slug), [0, 0])
-                pair[0] += int(current or 0)
-                pair[1] += int(before or 0)
-    trends = [ThemeTrend(slug=s, current=c, previous=p) for s, (c, p) in counts.items()]
+        cursor.execute(sql, params * 2)
+        rows = cursor.fetchall()
+    trends = [
+        ThemeTrend(slug=str(slug), current=int(now or 0), previous=int(before or 0))
+        for slug, now, before in rows
+    ]
     return sorted(trends, key=lambda t: (-t.current, -t.change, t.slug))
 
 

@@ -217,7 +217,7 @@ def test_query_counts_do_not_grow_with_the_data(nps, customer, frozen_time):
             themes=["delivery", "price"],
             comment="Курьер опоздал на два часа",
         )
-    assert count_queries() == small == 10
+    assert count_queries() == small == 9
 
 
 @settings(

@@ -179,7 +179,8 @@ def test_dashboard_reads_the_reasons_in_one_query(django_assert_num_queries, rea
     for n in range(reasons):
         record("preventable" if n % 2 else "natural", f"Reason {n % 4}", 1)
     client = logged_in(staff(Role.OWNER))
-    # session, user, rollup state (none yet: the page stops there), the grouped reasons
-    with django_assert_num_queries(4):
+    # session, user, rollup state (none yet: the page stops there), the grouped reasons,
+    # the feedback digest's themes and NPS
+    with django_assert_num_queries(6):
         response = client.get(reverse("web:dashboard"))
     assert response.context["churn"].total == reasons

@@ -16,7 +16,7 @@ from typing import Any
 from django.db.models import Subquery, Sum
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -30,6 +30,7 @@ from lifelong.web.access import require
 from lifelong.web.exports import csv_download
 from lifelong.web.templatetags.web import money
 from lifelong.web.views.churn import churn_summary
+from lifelong.web.views.insights import digest_context
 
 COHORT_MONTHS = 12
 HEAT_STEPS = 10  # shades of the cohort heatmap: classes heat-0 .. heat-10 in dashboard.css
@@ -287,6 +288,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         # Churn reasons are staff input, not a rollup: one small grouped query, shown even
         # before the first rollup.
         "churn": churn_summary(days=period),
+        # Survey answers are read live, not rolled up: a few grouped queries, shown always.
+        "feedback_digest": digest_context(translation.get_language() or "ru"),
     }
     if state is None or state.computed_at is None:
         return render(request, "web/dashboard/index.html", context)
