@@ -21,7 +21,7 @@ from lifelong.accounts.permissions import (
 from lifelong.events.models import Event, ImportJob, SetAsideEvent
 from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
-from lifelong.feedback.models import Conversation, Survey, Theme
+from lifelong.feedback.models import Conversation, Fix, Survey, Theme
 from lifelong.journeys.services import journey_create
 from lifelong.loyalty.models import EarningRule, RuleKind, Tier
 from lifelong.messaging.models import Message, Template
@@ -136,6 +136,8 @@ VIEWS: dict[str, tuple[str, str]] = {
     "feedback_themes": (MANAGE_MARKETING, "get"),
     "feedback_theme_new": (MANAGE_MARKETING, "get"),
     "feedback_theme": (MANAGE_MARKETING, "get"),
+    "feedback_fixes": (MANAGE_MARKETING, "post"),
+    "feedback_fix": (MANAGE_MARKETING, "get"),
     "feedback_insights": (VIEW_INSIGHTS, "get"),
     "feedback_surveys": (MANAGE_MARKETING, "get"),
     "feedback_survey_new": (MANAGE_MARKETING, "get"),
@@ -186,6 +188,9 @@ def objects(db):
         "loyalty_rule": rule.pk,
         "loyalty_tier": tier.pk,
         "theme": Theme.objects.get(slug="delivery").pk,
+        "fix": Fix.objects.create(
+            theme=Theme.objects.get(slug="delivery"), note="n", subject="s", text="t"
+        ).pk,
         "survey": Survey.objects.create(name="NPS", kind="nps").pk,
         "conversation": Conversation.objects.create(customer=customer).pk,
         "set_aside": set_aside.pk,
@@ -249,6 +254,7 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "loyalty_tier": "loyalty_tier",
         "customer_tier": "customer",
         "feedback_theme": "theme",
+        "feedback_fix": "fix",
         "feedback_survey": "survey",
         "feedback_survey_responses": "survey",
     }
