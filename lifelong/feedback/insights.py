@@ -304,9 +304,12 @@ def theme_quotes(*, slugs: Iterable[str], start: dt.date, end: dt.date) -> dict[
     )
     quotes: dict[str, list[str]] = {slug: [] for slug in slugs}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [QUOTE_CHARS, _at(start), _at(end), *slugs, QUOTES_PER_THEME])
+        # Twice as many as shown, so the same comment sent twice still leaves two quotes.
+        cursor.execute(sql, [QUOTE_CHARS, _at(start), _at(end), *slugs, 2 * QUOTES_PER_THEME])
         for slug, comment in cursor.fetchall():
-            quotes[str(slug)].append(_short(" ".join(str(comment).split())))
+            quote, shown = _short(" ".join(str(comment).split())), quotes[str(slug)]
+            if quote not in shown and len(shown) < QUOTES_PER_THEME:
+                shown.append(quote)
     return quotes
 
 

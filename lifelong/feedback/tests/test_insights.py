@@ -173,14 +173,15 @@ def test_nps_per_segment_tier_and_journey(nps, frozen_time):
 def test_the_weekly_digest_has_the_top_three_themes_with_short_quotes(nps, customer, frozen_time):
     week = MONDAY - dt.timedelta(days=7)
     for slug, count in (("delivery", 6), ("price", 4), ("support", 3), ("website", 2)):
-        answers(
-            nps,
-            customer,
-            [4] * count,
-            at(week),
-            themes=[slug],
-            comment=f"Про {slug}: " + "очень долго ждали " * 20,
-        )
+        for part, scores in (("раз", [4] * (count // 2)), ("два", [4] * (count - count // 2))):
+            answers(
+                nps,
+                customer,
+                scores,
+                at(week),
+                themes=[slug],
+                comment=f"Про {slug}, {part}: " + "очень долго ждали " * 20,
+            )
     answers(nps, customer, [4] * 5, at(week - dt.timedelta(days=7)), themes=["price"])
     digest = insights.weekly_digest()
     assert digest.start == week
@@ -189,7 +190,8 @@ def test_the_weekly_digest_has_the_top_three_themes_with_short_quotes(nps, custo
         ("price", 4, -1),
         ("support", 3, 3),
     ]
-    assert all(len(t.quotes) == 2 for t in digest.themes)
+    assert all(len(t.quotes) == 2 for t in digest.themes)  # the same comment is quoted once
+    assert len(set(digest.themes[0].quotes)) == 2
     assert all(len(q) <= insights.QUOTE_CHARS and q.endswith("…") for q in digest.themes[0].quotes)
     assert [t.slug for t in digest.risen] == ["website"]
 
