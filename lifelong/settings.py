@@ -298,6 +298,17 @@ EMAIL_USE_TLS = _email_security == "starttls"
 EMAIL_USE_SSL = _email_security == "tls"
 EMAIL_TIMEOUT = 20
 DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "lifelong@localhost")
+
+# The mailbox customers' email replies arrive in (lifelong.feedback.mailbox reads it over IMAP
+# into the conversations inbox); without a host the sweep does nothing.
+REPLY_IMAP_HOST = env_str("REPLY_IMAP_HOST", "")
+REPLY_IMAP_PORT = env_int("REPLY_IMAP_PORT", 993)
+REPLY_IMAP_USER = env_str("REPLY_IMAP_USER", "")
+REPLY_IMAP_PASSWORD = env_str("REPLY_IMAP_PASSWORD", "")
+REPLY_IMAP_SECURITY = env_str("REPLY_IMAP_SECURITY", "tls")
+if REPLY_IMAP_SECURITY not in {"starttls", "tls", "none"}:
+    raise ImproperlyConfigured("LIFELONG_REPLY_IMAP_SECURITY must be tls, starttls or none")
+REPLY_IMAP_FOLDER = env_str("REPLY_IMAP_FOLDER", "INBOX")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Failed sign-ins per window: per login and address, per login, per address, and overall.

@@ -57,6 +57,8 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("journeys.advance_due", "lifelong.journeys.engine:advance_due", 10),
     Sweep("messaging.dispatch_due", "lifelong.messaging.dispatch:dispatch_due", 5),
     Sweep("feedback.escalate_overdue", "lifelong.feedback.inbox:escalate_overdue", 60),
+    # Customers' email replies into the inbox; nothing when no reply mailbox is set.
+    Sweep("feedback.mailbox_read", "lifelong.feedback.mailbox:mailbox_read", 60),
     # Daily, so the first run after a week ends mails its digest; keyed per staff member and week.
     Sweep("feedback.digest_weekly", "lifelong.feedback.digest:digest_send_weekly", DAY, daily=True),
     # Referrals first: the referral_converted events they write are earned in the same round.
