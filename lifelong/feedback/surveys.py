@@ -26,6 +26,7 @@ from lifelong import clock
 from lifelong.customers.models import Customer
 from lifelong.customers.selectors import customer_survivor
 from lifelong.events.services import event_record
+from lifelong.feedback.inbox import item_from_response
 from lifelong.feedback.models import (
     Answer,
     Invite,
@@ -350,6 +351,9 @@ def response_submit(
         invite.save(update_fields=["first_score", "first_score_at"])
     if created:
         _events(response, scored)
+    # A comment or a low score is a conversation a person answers (keyed by the response, so
+    # an edit that first adds a comment brings it to the inbox then, and only once).
+    item_from_response(response)
     return response, created
 
 
