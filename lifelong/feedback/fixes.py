@@ -25,9 +25,14 @@ from django.db.models import Q, QuerySet
 from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
-from lifelong.customers.models import Customer, Purpose
+from lifelong.customers.models import Channel, Consent, Customer, Purpose
 from lifelong.feedback.models import Fix, FixRecipient, FixStatus, Item, Response, Theme
-from lifelong.messaging.services import channel_choose, message_enqueue
+from lifelong.messaging.models import ChannelConfig, PushSubscription
+from lifelong.messaging.services import (
+    ADDRESS_FIELDS,
+    FALLBACK_ORDER,
+    message_enqueue,
+)
 
 BATCH = 500
 
@@ -74,6 +79,42 @@ def _batches(customers: QuerySet[Customer]) -> Iterator[list[Customer]]:
         last = batch[-1].pk
 
 
+def marketing_channels(customers: list[Customer]) -> dict[int, str]:
+    """`channel_choose(purpose=marketing)` for a batch of customers in three queries: the
+    preferred channel if it is set up, has an address and a current marketing consent, else
+    the first fallback that does; customers no channel reaches are left out. A test keeps
+    it equal to `channel_choose`, customer by customer."""
+    configured = set(ChannelConfig.objects.filter(active=True).values_list("channel", flat=True))
+    granted: dict[tuple[int, str], bool] = {}
+    for customer_id, channel, allowed in (
+        Consent.objects.filter(customer__in=customers, purpose=Purpose.MARKETING)
+        .newest_first()
+        .values_list("customer_id", "channel", "granted")
+    ):
+        granted.setdefault((customer_id, channel), allowed)
+    pushed = set(
+        PushSubscription.objects.filter(customer__in=customers).values_list(
+            "customer_id", flat=True
+        )
+    )
+    chosen: dict[int, str] = {}
+    for customer in customers:
+        order = [customer.preferred_channel] if customer.preferred_channel else []
+        order += [c for c in FALLBACK_ORDER if c != customer.preferred_channel]
+        for channel in order:
+            if channel not in configured or not granted.get((customer.pk, channel)):
+                continue
+            if channel == Channel.PUSH:
+                reachable = customer.pk in pushed
+            else:
+                field = ADDRESS_FIELDS.get(Channel(channel)) if channel in Channel.values else None
+                reachable = bool(field and getattr(customer, field, ""))
+            if reachable:
+                chosen[customer.pk] = channel
+                break
+    return chosen
+
+
 @dataclasses.dataclass
 class Preview:
     affected: int = 0
@@ -87,12 +128,10 @@ def fix_preview(
     """How many customers a fix would reach, before it is announced."""
     preview = Preview()
     for batch in _batches(affected_customers(theme=theme, since=since, until=until)):
-        for customer in batch:
-            preview.affected += 1
-            if channel_choose(customer=customer, purpose=Purpose.MARKETING):
-                preview.reachable += 1
-            else:
-                preview.unreachable += 1
+        reachable = len(marketing_channels(batch))
+        preview.affected += len(batch)
+        preview.reachable += reachable
+        preview.unreachable += len(batch) - reachable
     return preview
 
 
@@ -157,8 +196,9 @@ def fix_send(*, fix: Fix) -> int:
         with transaction.atomic():
             now = clock.now()
             rows = []
+            channels = marketing_channels(batch)
             for customer in batch:
-                channel = channel_choose(customer=customer, purpose=Purpose.MARKETING) or ""
+                channel = channels.get(customer.pk, "")
                 holdout = holdout_draw(
                     fix_id=fix.pk, customer_id=customer.pk, percent=fix.holdout_percent
                 )
