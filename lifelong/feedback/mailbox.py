@@ -39,7 +39,7 @@ from email.utils import parseaddr
 from html import unescape
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils.html import strip_tags
 
 from lifelong.customers.models import Customer
@@ -47,6 +47,7 @@ from lifelong.customers.selectors import customer_survivor
 from lifelong.events.services import event_record
 from lifelong.feedback.inbox import MAX_TEXT, item_record
 from lifelong.feedback.models import Item, ItemSource
+from lifelong.lib.errors import DomainError
 from lifelong.lib.outbound import outbound_address
 from lifelong.messaging.models import Message
 
@@ -90,6 +91,7 @@ class ReadResult:
     duplicates: int = 0
     unknown: int = 0
     skipped: int = 0
+    failed: int = 0
 
 
 def reply_text(body: str) -> str:
@@ -173,11 +175,8 @@ def reply_match(reply: Reply) -> tuple[Customer | None, Message | None]:
                 return customer, ours
     if not reply.sender or "@" not in reply.sender:
         return None, None
-    live = Customer.objects.live()
-    customer = (
-        live.filter(email__in={reply.sender, reply.sender.lower()}).order_by("pk").first()
-        or live.filter(email__iexact=reply.sender).order_by("pk").first()
-    )
+    # Profiles keep email lower-case (customer_upsert), so this is the indexed look-up.
+    customer = Customer.objects.live().filter(email=reply.sender.lower()).order_by("pk").first()
     return customer, None
 
 
@@ -302,7 +301,13 @@ def mailbox_read(*, batch_size: int = BATCH_SIZE, limit: int = MAX_PER_RUN) -> R
             if status != "OK":
                 break
             for uid, raw in _fetched(data).items():
-                _one(imap, uid, raw, f"{folder_key}:{uid}", result)
+                try:
+                    _one(imap, uid, raw, f"{folder_key}:{uid}", result)
+                except (DomainError, ValueError, LookupError, DatabaseError):
+                    # One mail we cannot take stays unseen (and is tried again next run)
+                    # rather than stopping the rest.
+                    log.exception("mailbox_mail_failed", extra={"uid": uid})
+                    result.failed += 1
     finally:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
             imap.logout()
@@ -313,6 +318,7 @@ def mailbox_read(*, batch_size: int = BATCH_SIZE, limit: int = MAX_PER_RUN) -> R
             "duplicates": result.duplicates,
             "unknown": result.unknown,
             "skipped": result.skipped,
+            "failed": result.failed,
         },
     )
     return result

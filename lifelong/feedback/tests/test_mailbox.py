@@ -23,6 +23,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lifelong.customers.models import Purpose
 from lifelong.events.models import Event
@@ -245,10 +247,10 @@ def test_a_reply_lands_in_the_conversation_of_the_customer_it_answers_once(
 
 
 def test_by_from_address_unknown_senders_and_automatic_mail(frozen_time, db, dovecot):
-    boris = CustomerFactory.create(email="Boris@Example.ru")
+    boris = CustomerFactory.create(email="boris@example.ru")
     deliver(
         dovecot,
-        mail(sender="boris@example.ru", text="Где мой заказ?\n-- \nБорис", message_id="<b1@x>"),
+        mail(sender="Boris@Example.RU", text="Где мой заказ?\n-- \nБорис", message_id="<b1@x>"),
     )
     deliver(
         dovecot,
@@ -316,3 +318,14 @@ def test_an_html_only_reply_is_read_as_text():
     message["Message-ID"] = "<h@x>"
     message.set_content("<p>Доставка&nbsp;быстрая</p><div>Спасибо</div>", subtype="html")
     assert reply_parse(message.as_bytes()).text == "Доставка\xa0быстрая\nСпасибо"
+
+
+@given(st.lists(st.text(alphabet="> -:@<abcОнwrote написал(а)1209,.\t", max_size=30), max_size=12))
+def test_reply_text_keeps_only_unquoted_lines_of_the_mail_in_order(lines):
+    body = "\n".join(lines)
+    kept = reply_text(body).split("\n")
+    assert not any(line.strip().startswith(">") for line in kept)
+    source = iter(line.strip() for line in body.split("\n"))
+    # Each kept line is a line of the mail, in the mail's order (the text as a whole is
+    # stripped, so the first line may lose its indent).
+    assert all(any(line.strip() == other for other in source) for line in kept if line)
