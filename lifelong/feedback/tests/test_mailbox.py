@@ -16,6 +16,7 @@ import os
 import pwd
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -48,7 +49,7 @@ listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 0
@@ -69,7 +70,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -93,23 +95,54 @@ def dovecot(settings):
         pytest.skip("dovecot is not installed (apt-get install dovecot-imapd; .ci/run does)")
     # Not pytest's tmp_path: its parent is private to us, and dovecot's processes must reach it.
     with tempfile.TemporaryDirectory(prefix="lifelong-dovecot-") as tmp:
-        yield from _dovecot(Path(tmp), settings)
+        yield from _dovecot(Path(tmp), settings, tls=False)
 
 
-def _dovecot(tmp_path: Path, settings):
+@pytest.fixture
+def dovecot_tls(settings, monkeypatch):
+    """Dovecot with a self-signed certificate for `localhost`, which the process trusts
+    (OpenSSL's SSL_CERT_FILE); yields (plain port, implicit TLS port)."""
+    if DOVECOT is None:
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd; .ci/run does)")
+    with tempfile.TemporaryDirectory(prefix="lifelong-dovecot-") as tmp:
+        monkeypatch.setenv("SSL_CERT_FILE", str(Path(tmp) / "dovecot" / "cert.pem"))
+        yield from _dovecot(Path(tmp), settings, tls=True)
+
+
+def _certificate(root: Path) -> str:
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem"),
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return f"ssl = yes\nssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem"
+
+
+def _dovecot(tmp_path: Path, settings, *, tls: bool):
     root = tmp_path / "dovecot"
     for sub in ("run", "state", "mail", "home"):
         (root / sub).mkdir(parents=True)
+    ssl_config = _certificate(root) if tls else "ssl = no"
     # Dovecot's processes drop to an unprivileged user when started as root.
     account = pwd.getpwnam("dovecot") if os.getuid() == 0 else pwd.getpwuid(os.getuid())
     for path in (tmp_path, root, root / "mail", root / "home", root / "state"):
         os.chown(path, account.pw_uid, account.pw_gid)
     (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-    port = _free_port()
+    port, tls_port = _free_port(), _free_port()
     config = root / "dovecot.conf"
     config.write_text(
         CONFIG.format(
-            root=root, port=port, user=account.pw_name, uid=account.pw_uid, gid=account.pw_gid
+            root=root,
+            port=port,
+            tls_port=tls_port if tls else 0,
+            ssl=ssl_config,
+            user=account.pw_name,
+            uid=account.pw_uid,
+            gid=account.pw_gid,
         )
     )
     assert DOVECOT is not None
@@ -131,7 +164,7 @@ def _dovecot(tmp_path: Path, settings):
         settings.REPLY_IMAP_SECURITY = "none"
         settings.REPLY_IMAP_FOLDER = "INBOX"
         settings.OUTBOUND_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
-        yield port
+        yield (port, tls_port) if tls else port
     finally:
         process.terminate()
         process.wait(10)
@@ -276,6 +309,27 @@ def test_by_from_address_unknown_senders_and_automatic_mail(frozen_time, db, dov
     assert stranger.text == "Вы продаёте оптом?"
     assert Conversation.objects.count() == 2
     assert unseen(dovecot) == []
+
+
+def test_implicit_tls_and_starttls_verify_the_server_name(frozen_time, db, dovecot_tls, settings):
+    plain, implicit = dovecot_tls
+    CustomerFactory.create(email="vera@example.ru")
+    settings.REPLY_IMAP_HOST = "localhost"
+
+    deliver(plain, mail(sender="vera@example.ru", text="Спасибо за букет", message_id="<v1@x>"))
+    settings.REPLY_IMAP_SECURITY, settings.REPLY_IMAP_PORT = "tls", implicit
+    assert mailbox_read().recorded == 1
+
+    deliver(plain, mail(sender="vera@example.ru", text="И за открытку", message_id="<v2@x>"))
+    settings.REPLY_IMAP_SECURITY, settings.REPLY_IMAP_PORT = "starttls", plain
+    assert mailbox_read().recorded == 1
+    assert Item.objects.count() == 2
+
+    # The certificate names localhost, not 127.0.0.1: the name is checked, not only the chain.
+    settings.REPLY_IMAP_HOST = "127.0.0.1"
+    settings.REPLY_IMAP_SECURITY, settings.REPLY_IMAP_PORT = "tls", implicit
+    with pytest.raises(ssl.SSLCertVerificationError):
+        mailbox_read()
 
 
 def test_a_private_server_is_refused_unless_allowed(db, settings):
