@@ -3,14 +3,17 @@ queries, and a fix's results page."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from lifelong import clock
 from lifelong.conftest import client_for
-from lifelong.factories import CustomerFactory
+from lifelong.factories import CustomerFactory, OrderFactory
 from lifelong.feedback.fixes import fix_announce
 from lifelong.feedback.inbox import item_record
-from lifelong.feedback.models import Fix, ItemSource, Theme
+from lifelong.feedback.models import Fix, FixRecipient, ItemSource, Theme
 
 
 def announce(note: str) -> Fix:
@@ -66,3 +69,24 @@ def test_the_list_reads_in_the_same_queries_for_one_fix_or_five(marketer, owner)
     detail = client_for(owner).get(f"/feedback/fixes/{fix.pk}/")
     assert detail.status_code == 200 and 'id="fix-uplift"' in detail.content.decode()
     assert client_for(owner).get("/feedback/fixes/999999/").status_code == 404
+
+
+def test_the_results_page_shows_the_difference_with_its_interval(owner, frozen_time):
+    fix = Fix.objects.create(
+        theme=Theme.objects.get(slug="delivery"), note="быстрее", subject="s", text="t"
+    )
+    start = clock.now() - dt.timedelta(days=40)
+    for n in range(8):
+        customer = CustomerFactory.create()
+        FixRecipient.objects.create(
+            fix=fix, customer=customer, holdout=n >= 4, channel="email", created_at=start
+        )
+        if n in (0, 1, 2, 4):  # 3 of 4 sent, 1 of 4 held back bought again
+            OrderFactory.create(customer=customer, placed_at=start + dt.timedelta(days=3))
+    client = client_for(owner)
+    client.cookies["django_language"] = "ru"
+    page = client.get(f"/feedback/fixes/{fix.pk}/").content.decode()
+    assert (
+        "Разница в доле купивших снова: 0,500 (доверительный интервал 95 %: -0,135 … 0,789)" in page
+    )
+    assert "Интервал включает ноль" in page
