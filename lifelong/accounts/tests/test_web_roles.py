@@ -127,6 +127,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "loyalty_tiers": (MANAGE_MARKETING, "get"),
     "loyalty_tier_new": (MANAGE_MARKETING, "get"),
     "loyalty_tier": (MANAGE_MARKETING, "get"),
+    "loyalty_referrals": (MANAGE_MARKETING, "get"),
     "customer_tier": (VIEW, "get"),
     "loyalty_liability": (VIEW, "get"),
     "loyalty_liability_csv": (VIEW, "get"),
