@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from lifelong.demo import records
 from lifelong.demo.catalogue import SKU_PREFIX
 from lifelong.demo.consents import consents_plan
 from lifelong.demo.dice import Dice
+from lifelong.demo.feedback import demo_feedback_wipe, feedback_history_write
 from lifelong.demo.journeys import demo_journeys_ensure, demo_present
 from lifelong.demo.loyalty_history import loyalty_history_write
 from lifelong.demo.people import CUSTOMER_PREFIX, people_generate
@@ -71,7 +73,7 @@ def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False)
     Two builds with the same seed at the same moment produce the same data; history ends now.
     Raises DemoRefused when the database holds customers, orders or products of a real shop.
     """
-    step = _Progress(enabled=progress, steps=10)
+    step = _Progress(enabled=progress, steps=11)
     end = clock.now().replace(second=0, microsecond=0)
     # One stream per aspect, so that tuning one leaves the others' draws unchanged.
     people_dice, orders_dice, consents_dice, work_dice, loyalty_dice = (
@@ -111,6 +113,11 @@ def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False)
         customer_summaries_refresh(customer_ids.values())
         demo_segments_ensure()
         demo_journeys_ensure()
+        # After the journeys: the NPS-after-delivery journey makes the survey it answers.
+        feedback_history_write(
+            random.Random(seed), customer_ids=list(customer_ids.values()), staff=staff, end=end
+        )
+        step("feedback written")
         step("done")
     return DemoLogin(username=STAFF[0][0], password=DEMO_PASSWORD)
 
@@ -157,6 +164,7 @@ def demo_wipe() -> None:
     """Delete every demo customer, order and product with everything hanging off them."""
     demo_customers = Customer.objects.filter(external_id__startswith=CUSTOMER_PREFIX)
     demo_orders = Order.objects.filter(customer__in=demo_customers)
+    demo_feedback_wipe()
     # The points ledger names the customers and their orders: it goes first.
     ledger_erase(customer_ids=list(demo_customers.values_list("pk", flat=True)))
     # Dependants first, each one set-based DELETE, so the cascade below has nothing to fetch.

@@ -27,6 +27,7 @@ from lifelong.commerce.services import LineInput, order_upsert
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.customers.services import consent_record
 from lifelong.demo.catalogue import AROMA, CATEGORIES, COURSES, ITEMS, MATS, TEA, Item
+from lifelong.demo.feedback import feedback_reactions_apply
 from lifelong.demo.loyalty_live import checkout_points, loyalty_reactions_apply
 from lifelong.demo.people import CUSTOMER_PREFIX
 from lifelong.demo.purchases import ORDER_PREFIX
@@ -98,6 +99,8 @@ class Audience:
     failed_sweeps: Counter[str] = field(default_factory=Counter)
     # Its own stream for the loyalty programme, so the journeys' draws stay as they were.
     points_rng: random.Random = field(default_factory=random.Random)
+    # And one for feedback: survey answers, messages, reviews, staff replies.
+    feedback_rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
     def load(cls, *, seed: int) -> Audience:
@@ -119,6 +122,7 @@ class Audience:
             since=now - dt.timedelta(days=1),
             sequence=Order.objects.filter(external_id__startswith=f"{ORDER_PREFIX}sim-").count(),
             points_rng=random.Random(seed + 1),
+            feedback_rng=random.Random(seed + 2),
         )
 
 
@@ -145,6 +149,12 @@ def demo_reactions_apply(audience: Audience) -> None:
         audience.tally["back_in_stock"] += 1
     loyalty_reactions_apply(
         audience.points_rng, customer_ids=audience.customer_ids, share=share, tally=audience.tally
+    )
+    feedback_reactions_apply(
+        audience.feedback_rng,
+        customer_ids=audience.customer_ids,
+        since=audience.since,
+        tally=audience.tally,
     )
     audience.since = now
 

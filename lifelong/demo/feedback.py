@@ -1,0 +1,342 @@
+"""The demo's feedback: eight weeks of NPS answers, messenger and email replies, outside
+reviews, staff answering and closing them, and one closed loop ("delivery fixed").
+
+Everything goes through the real services (`survey_invite_create`, `response_submit`,
+`inbound_receive`, `review_record`, `reply_send`, `conversation_status_set`, `fix_announce`),
+with the clock set back to each moment (`clock.rewound`), so the inbox, the themes, the
+insights and the fix's results read exactly what a live shop would have written. A few
+hundred rows in all: quick enough to go one by one.
+
+Delivery complaints rise over the first weeks, peak, and fall once the shop changes courier
+and says so to the customers who complained (`fix_announce`); the last week's conversations
+are left for staff to work through. `feedback_reactions_apply` keeps feedback coming during
+`lifelong simulate`: answers to the journeys' survey invites, messenger questions, a review now
+and then, and staff answering what waits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+
+from lifelong import clock
+from lifelong.accounts.models import User
+from lifelong.customers.models import Customer
+from lifelong.demo import feedback_texts as texts
+from lifelong.demo.people import CUSTOMER_PREFIX
+from lifelong.feedback.fixes import fix_announce
+from lifelong.feedback.inbox import (
+    conversation_assign,
+    conversation_status_set,
+    inbound_receive,
+    reply_send,
+    review_record,
+)
+from lifelong.feedback.models import (
+    Conversation,
+    ConversationStatus,
+    Fix,
+    Invite,
+    Item,
+    ItemSource,
+    Question,
+    Survey,
+    Theme,
+)
+from lifelong.feedback.surveys import (
+    SurveyClosed,
+    first_scored,
+    questions_of,
+    response_submit,
+    survey_invite_create,
+)
+from lifelong.journeys.library import NPS_SURVEY_NAME
+from lifelong.messaging.dispatch import dispatch_due
+from lifelong.messaging.models import Message
+from lifelong.messaging.services import message_engagement_record
+
+WEEKS = 8
+ANSWERS_PER_WEEK = 32  # insights show a week's NPS from 30 answers
+# How much more often than usual a detractor blames delivery, week by week: it rises,
+# peaks, and falls after the fix announced at the start of FIX_WEEK.
+DELIVERY_TREND = (0.15, 0.3, 0.5, 0.7, 0.8, 0.6, 0.2, 0.1)
+FIX_WEEK = 6
+MESSAGES_PER_WEEK = 4
+SCORES = (0, 2, 3, 4, 5, 6, 7, 7, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 10)
+REVIEW_PREFIX = "prana-"
+# The demo's owner and support lead (generator.STAFF), who answer during `simulate`.
+STAFF_USERNAMES = ("demo", "demo-support")
+
+
+def feedback_history_write(
+    rng: random.Random, *, customer_ids: list[int], staff: dict[str, User], end: dt.datetime
+) -> None:
+    """Write the feedback of the last WEEKS weeks before `end`, in time order."""
+    survey = Survey.objects.get(name=NPS_SURVEY_NAME)
+    questions = questions_of(survey)
+    customers = {
+        c.pk: c
+        for c in Customer.objects.filter(
+            pk__in=rng.sample(customer_ids, min(len(customer_ids), WEEKS * ANSWERS_PER_WEEK))
+        )
+    }
+    pool = list(customers.values())
+    rng.shuffle(pool)
+    start = end - dt.timedelta(weeks=WEEKS)
+    for week in range(WEEKS):
+        week_start = start + dt.timedelta(weeks=week)
+        if week == FIX_WEEK:
+            # In the morning, Moscow time: quiet hours would hold the messages.
+            _fix(rng, at=week_start.replace(hour=8, minute=0), owner=staff["owner"])
+        plan: list[tuple[dt.datetime, str, object]] = []
+        for _n in range(ANSWERS_PER_WEEK):
+            if pool:
+                plan.append((_moment(rng, week_start), "answer", pool.pop()))
+        for _n in range(MESSAGES_PER_WEEK):
+            plan.append((_moment(rng, week_start), "message", rng.choice(list(customers.values()))))
+        if week % 2 == 1:
+            plan.append((_moment(rng, week_start), "review", texts.REVIEWS[week // 2]))
+        for moment, what, subject in sorted(plan, key=lambda p: p[0]):
+            with clock.rewound(moment):
+                if what == "answer":
+                    assert isinstance(subject, Customer)
+                    _answer(
+                        rng,
+                        survey,
+                        questions,
+                        subject,
+                        key=f"demo:{week}:{subject.pk}",
+                        delivery=DELIVERY_TREND[week],
+                        fixed=week >= FIX_WEEK,
+                    )
+                elif what == "message":
+                    assert isinstance(subject, Customer)
+                    _message(rng, subject)
+                else:
+                    _review(rng, subject, n=week, customers=customers)
+        # Staff work through the week's conversations the next morning; the last week's
+        # wait in the inbox.
+        if week < WEEKS - 1:
+            with clock.rewound(week_start + dt.timedelta(days=7, hours=7)):
+                staff_work(rng, staff=staff, close_share=0.85)
+                dispatch_due()
+        else:
+            with clock.rewound(end - dt.timedelta(hours=2)):
+                staff_work(rng, staff=staff, close_share=0.3, limit=8)
+                dispatch_due()
+
+
+def _moment(rng: random.Random, week_start: dt.datetime) -> dt.datetime:
+    # Customers write in the daytime, Moscow time.
+    day = rng.randrange(7)
+    return week_start + dt.timedelta(days=day, hours=rng.randint(5, 18), minutes=rng.randrange(60))
+
+
+def _channel(customer: Customer) -> str:
+    return "telegram" if customer.telegram_chat_id else "email"
+
+
+def _comment(rng: random.Random, score: int, *, delivery: float, fixed: bool) -> str:
+    if score <= 6:
+        if rng.random() < delivery:
+            return rng.choice(texts.DELIVERY_BAD)
+        return rng.choice(rng.choice((texts.PRICE_BAD, texts.QUALITY_BAD, texts.SITE_BAD)))
+    if score <= 8:
+        return rng.choice(texts.PASSIVE)
+    if fixed and rng.random() < 0.3:
+        return rng.choice(texts.DELIVERY_GOOD)
+    return rng.choice(texts.PROMOTER)
+
+
+def _answer(
+    rng: random.Random,
+    survey: Survey,
+    questions: list[Question],
+    customer: Customer,
+    *,
+    key: str,
+    delivery: float,
+    fixed: bool,
+) -> bool:
+    """Ask the customer (as the NPS journey would) and have them answer a few hours later."""
+    invite = survey_invite_create(
+        survey=survey, customer=customer, key=key, channel=_channel(customer)
+    )
+    if invite is None:
+        return False
+    clock.advance(dt.timedelta(hours=rng.randint(1, 6)))
+    return _respond(rng, invite, questions, delivery=delivery, fixed=fixed)
+
+
+def _respond(
+    rng: random.Random, invite: Invite, questions: list[Question], *, delivery: float, fixed: bool
+) -> bool:
+    scored = first_scored(questions)
+    assert scored is not None
+    score = rng.choice(SCORES)
+    answers: dict[int, int | list[int] | str | None] = {scored.pk: score}
+    # Most detractors say why; fewer of the others bother.
+    if rng.random() < (0.85 if score <= 6 else 0.45):
+        comment = _comment(rng, score, delivery=delivery, fixed=fixed)
+        for question in questions:
+            if question.show_if_id == scored.pk and question.shown_after(score):
+                answers[question.pk] = comment
+    try:
+        response_submit(invite=invite, answers=answers)
+    except SurveyClosed:
+        return False
+    return True
+
+
+def _message(rng: random.Random, customer: Customer) -> bool:
+    channel = _channel(customer)
+    address = customer.telegram_chat_id if channel == "telegram" else customer.email
+    return inbound_receive(channel=channel, address=address, text=rng.choice(texts.MESSAGES))
+
+
+def _review(
+    rng: random.Random,
+    review: object,
+    *,
+    n: int,
+    customers: dict[int, Customer],
+) -> None:
+    assert isinstance(review, tuple)
+    site, author, rating, text = review
+    # Half the reviewers are customers the shop knows; the others open a conversation alone.
+    customer = rng.choice(list(customers.values())) if rng.random() < 0.5 else None
+    where = "https://yandex.ru/maps/org/prana/" if site == "yandex_maps" else "https://2gis.ru/"
+    review_record(
+        source=site,
+        external_id=f"{REVIEW_PREFIX}{site}-{n}",
+        customer=customer,
+        text=text,
+        rating=rating,
+        author=author,
+        url=where,
+        published_at=clock.now(),
+    )
+
+
+def staff_work(
+    rng: random.Random, *, staff: dict[str, User], close_share: float, limit: int = 1000
+) -> Counter[str]:
+    """Staff answer the open conversations whose move is theirs, oldest first, and close the
+    answered ones the customer did not come back to; what they did, counted."""
+    done: Counter[str] = Counter()
+    support, owner = staff["support"], staff["owner"]
+    waiting = Conversation.objects.filter(status=ConversationStatus.WAITING).order_by("pk")
+    for conversation in waiting[:limit]:
+        if rng.random() < close_share:
+            conversation_status_set(
+                conversation=conversation, status=ConversationStatus.CLOSED, actor=support
+            )
+            done["closed"] += 1
+    ours = (
+        Conversation.objects.filter(
+            status__in=(ConversationStatus.NEW, ConversationStatus.IN_PROGRESS)
+        )
+        .select_related("customer")
+        .order_by("opened_at", "pk")
+    )
+    for conversation in ours[:limit]:
+        # The hard ones go to the founder; everything else to the support lead.
+        author = owner if conversation.urgent else support
+        conversation = conversation_assign(conversation=conversation, assignee=author, actor=author)
+        if conversation.customer is None:
+            # A review by a stranger: answered on the site itself, then closed here.
+            conversation_status_set(
+                conversation=conversation, status=ConversationStatus.CLOSED, actor=author
+            )
+            done["closed"] += 1
+            continue
+        last = conversation.items.order_by("-received_at", "-pk").first()
+        pool: tuple[str, ...] = texts.REPLY_ANSWER
+        if last is not None and last.source != ItemSource.MESSAGE:
+            pool = texts.REPLY_SORRY if conversation.urgent else texts.REPLY_THANKS
+        name = conversation.customer.first_name or "Здравствуйте"
+        reply_send(
+            conversation=conversation,
+            author=author,
+            text=rng.choice(pool).format(name=name),
+            signer=texts.SIGNER_FOUNDER if conversation.urgent else texts.SIGNER_SUPPORT,
+            key=f"demo:{conversation.pk}:{clock.now().isoformat()}",
+        )
+        done["replied"] += 1
+    return done
+
+
+def _fix(rng: random.Random, *, at: dt.datetime, owner: User) -> None:
+    """The shop changed courier: tell those who complained, then some open, reply, buy."""
+    with clock.rewound(at):
+        fix = fix_announce(
+            theme=Theme.objects.get(slug="delivery"),
+            note=texts.FIX_NOTE,
+            subject=texts.FIX_SUBJECT,
+            text=texts.FIX_TEXT,
+            holdout_percent=10,
+            actor=owner,
+        )
+        dispatch_due()
+        # The next day: those a quiet hour or a cap held back go out, and people read.
+        clock.advance(dt.timedelta(days=1))
+        dispatch_due()
+        messages = Message.objects.filter(
+            dedupe_key__startswith=f"fix:{fix.pk}:", sent_at__isnull=False
+        ).select_related("customer")
+        for n, message in enumerate(messages.order_by("pk")):
+            if rng.random() < 0.6:
+                message_engagement_record(message=message, kind="opened")
+            if n < len(texts.FIX_REPLIES):
+                customer = message.customer
+                assert customer is not None
+                address = (
+                    customer.telegram_chat_id if message.channel == "telegram" else customer.email
+                )
+                inbound_receive(channel=message.channel, address=address, text=texts.FIX_REPLIES[n])
+
+
+def demo_feedback_wipe() -> None:
+    """The demo's fix and the conversations of reviewers it made up (its customers'
+    conversations, invites and answers go with them)."""
+    strangers = Item.objects.filter(
+        source_key__startswith="review:",
+        source_key__contains=f":{REVIEW_PREFIX}",
+        conversation__customer__isnull=True,
+    )
+    Conversation.objects.filter(pk__in=strangers.values("conversation_id")).delete()
+    Fix.objects.filter(note=texts.FIX_NOTE).delete()
+
+
+def feedback_reactions_apply(
+    rng: random.Random, *, customer_ids: list[int], since: dt.datetime, tally: Counter[str]
+) -> None:
+    """One pass of `lifelong simulate`: some customers answer the survey invites sent since
+    the last pass, one or two write in, a review comes now and then, and staff answer."""
+    for invite in Invite.objects.filter(
+        created_at__gt=since,
+        response__isnull=True,
+        customer__external_id__startswith=CUSTOMER_PREFIX,
+    ).select_related("survey")[:200]:
+        if rng.random() < 0.35 and _respond(
+            rng, invite, questions_of(invite.survey), delivery=0.1, fixed=True
+        ):
+            tally["survey_answers"] += 1
+    customers = Customer.objects.filter(pk__in=rng.sample(customer_ids, min(2, len(customer_ids))))
+    for customer in customers:
+        tally["feedback_messages"] += _message(rng, customer)
+    if rng.random() < 0.25:
+        n = rng.randrange(10**6)
+        site, author, rating, text = rng.choice(texts.REVIEWS)
+        review_record(
+            source=site,
+            external_id=f"{REVIEW_PREFIX}sim-{n}",
+            customer=None,
+            text=text,
+            rating=rating,
+            author=author,
+        )
+        tally["reviews"] += 1
+    staff = {str(u.role): u for u in User.objects.filter(username__in=STAFF_USERNAMES)}
+    tally.update(staff_work(rng, staff=staff, close_share=0.5, limit=5))
