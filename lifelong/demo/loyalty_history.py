@@ -39,7 +39,7 @@ from lifelong.demo.loyalty import (
     programme_switch_on,
     referrals_switch_on,
 )
-from lifelong.demo.people import Person
+from lifelong.demo.people import HISTORY_DAYS, Person
 from lifelong.demo.purchases import ORDER_PREFIX
 from lifelong.events.models import Event
 from lifelong.events.services import events_record
@@ -58,10 +58,10 @@ from lifelong.loyalty.services import award_post
 from lifelong.loyalty.sweeps import loyalty_expire_due, loyalty_release_pending
 from lifelong.loyalty.tiers import loyalty_tiers_review
 
-# The shop switched the programme on eight months ago and its points live six months: long
-# enough for the first lots to have expired and the next to expire soon, short enough to
-# keep the demo's build quick (every earn, release and expiry is a real posting).
-PROGRAMME_DAYS = 240
+# The shop started the programme ten weeks into the demo's two years (it had customers to
+# refer friends by then) and its points live six months: the early lots have expired, the
+# latest expire soon (every earn, release and expiry is a real posting).
+PROGRAMME_DAYS = HISTORY_DAYS - 70
 STEP = dt.timedelta(days=28)
 CHECKOUT_DAYS = 10  # the last days: a step a day, and checkout through holds
 # The tier sweep writes the row of every customer active since its last run: about quarterly
