@@ -588,8 +588,9 @@ class CustomerTier(models.Model):
 
 class ReferralCondition(models.TextChoices):
     FIRST_ORDER = "first_order", _("At once, when the friend's first order is paid")
-    RETURN_WINDOW = "return_window", _(
-        "When the friend's first order has passed the return window (the pending period)"
+    RETURN_WINDOW = (
+        "return_window",
+        _("When the friend's first order has passed the return window (the pending period)"),
     )
 
 
