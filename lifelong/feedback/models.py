@@ -229,6 +229,13 @@ class Response(models.Model):
     themes = models.JSONField(_("themes"), default=list, blank=True)
     sentiment = models.CharField(_("sentiment"), max_length=10, blank=True)
     polarity = models.FloatField(null=True, blank=True)
+    # Staff corrected the themes (corrections.py): a later re-tag keeps them, and what the
+    # tagger said is kept beside them for the theme rules to learn from.
+    tagger_themes = models.JSONField(default=list, blank=True)
+    themes_corrected_at = models.DateTimeField(null=True, blank=True)
+    themes_corrected_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     submitted_at = models.DateTimeField(_("answered"), default=clock.now)
     updated_at = models.DateTimeField(_("updated"), default=clock.now)
     editable_until = models.DateTimeField()
@@ -429,12 +436,26 @@ class Item(models.Model):
     sentiment = models.CharField(_("sentiment"), max_length=10, blank=True)
     urgent = models.BooleanField(_("urgent"), default=False)
     received_at = models.DateTimeField(_("received"), default=clock.now)
+    # As on Response: staff's themes win over any later re-tag; the tagger's are kept.
+    tagger_themes = models.JSONField(default=list, blank=True)
+    themes_corrected_at = models.DateTimeField(null=True, blank=True)
+    themes_corrected_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["source_key"], name="feedback_item_source_key")
         ]
-        indexes = [models.Index(fields=["conversation", "received_at"], name="feedback_item_conv")]
+        indexes = [
+            models.Index(fields=["conversation", "received_at"], name="feedback_item_conv"),
+            # The themes page's "recent corrections" (only corrected rows are indexed).
+            models.Index(
+                fields=["-themes_corrected_at"],
+                name="feedback_item_corrected",
+                condition=Q(themes_corrected_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.text[:60]

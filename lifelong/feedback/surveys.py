@@ -231,8 +231,11 @@ def answers_clean(
 def _tag(response: Response, scored: Question | None) -> None:
     scale = {"nps": "nps", "csat": "csat"}.get(scored.kind if scored else "")
     score = response.score if scale else None
+    corrected = response.themes_corrected_at is not None
     if not response.comment and score is None:
-        response.themes, response.sentiment, response.polarity = [], "", None
+        response.sentiment, response.polarity = "", None
+        if not corrected:
+            response.themes = []
         return
     tagging = tag(
         response.comment,
@@ -241,7 +244,12 @@ def _tag(response: Response, scored: Question | None) -> None:
         scale=scale or "nps",
         staff=staff_names(),
     )
-    response.themes = list(tagging.themes)
+    if corrected:
+        # Staff set the themes by hand (corrections.py): they stay; the tagger's new view
+        # is kept beside them.
+        response.tagger_themes = list(tagging.themes)
+    else:
+        response.themes = list(tagging.themes)
     response.sentiment = tagging.sentiment
     response.polarity = round(tagging.polarity, 3)
 

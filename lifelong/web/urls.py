@@ -184,6 +184,11 @@ urlpatterns = [
         name="conversation_comment",
     ),
     path(
+        "inbox/conversations/<int:pk>/items/<int:item_pk>/themes/",
+        conversations.conversation_item_themes,
+        name="conversation_item_themes",
+    ),
+    path(
         "inbox/conversations/<int:pk>/assign/",
         conversations.conversation_assign,
         name="conversation_assign",

@@ -29,6 +29,7 @@ from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Customer
 from lifelong.customers.selectors import customer_search_q
 from lifelong.feedback import inbox as services
+from lifelong.feedback.corrections import item_themes_correct
 from lifelong.feedback.models import (
     OUR_MOVE,
     Conversation,
@@ -242,6 +243,10 @@ def _detail(
         "statuses": ConversationStatus.choices,
         "neighbours": _neighbours(conversation),
         "can_act": user.can(WORK_TASKS),
+        # The checkboxes of the theme correction form: the active themes.
+        "theme_choices": [
+            (t.slug, t.name(request.LANGUAGE_CODE)) for t in Theme.objects.filter(active=True)
+        ],
     }
     return render(request, "web/conversations/detail.html", context, status=status)
 
@@ -283,6 +288,24 @@ def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
         form.add_error(None, str(exc))
         return _detail(request, conversation, reply_form=form, status=400)
     messages.success(request, _("The reply is on its way."))
+    return _back(conversation)
+
+
+@require(WORK_TASKS)
+@require_POST
+def conversation_item_themes(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+    """Staff's themes for one item (checkboxes; none ticked clears them)."""
+    conversation = _get(request, pk, WORK_TASKS)
+    item = conversation.items.filter(pk=item_pk).first()
+    if item is None:
+        return HttpResponse(_("No such item."), status=404)
+    try:
+        item_themes_correct(
+            item=item, themes=request.POST.getlist("themes"), actor=staff_user(request)
+        )
+    except DomainError as exc:
+        return HttpResponse(str(exc), status=400)
+    messages.success(request, _("Themes corrected; later re-tagging keeps them."))
     return _back(conversation)
 
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from lifelong.accounts.models import User
 from lifelong.accounts.permissions import MANAGE_MARKETING
+from lifelong.feedback.corrections import corrections_recent
 from lifelong.feedback.models import Theme
 from lifelong.feedback.selectors import rule_index_current, staff_names
 from lifelong.feedback.services import THEME_FIELDS, theme_save
@@ -47,10 +48,25 @@ def _tried(form: TryForm) -> dict[str, object] | None:
     }
 
 
+def _corrections() -> list[dict[str, object]]:
+    """Recent corrections by staff: the tagger's themes against theirs, for new rule words."""
+    name_field = "name_en" if (get_language() or "").startswith("en") else "name_ru"
+    names = dict(Theme.objects.values_list("slug", name_field))
+    return [
+        {
+            "item": c,
+            "tagger": [names.get(slug, slug) for slug in c.tagger],
+            "staff": [names.get(slug, slug) for slug in c.staff],
+        }
+        for c in corrections_recent()
+    ]
+
+
 def _page(request: HttpRequest, *, form: ThemeForm, status: int = 200) -> HttpResponse:
     try_form = TryForm(request.GET if "text" in request.GET else None)
     context = {
         "themes": Theme.objects.annotate(rule_count=Count("rules")).order_by("-active", "name_ru"),
+        "corrections": _corrections(),
         "form": form,
         "try_form": try_form,
         "tried": _tried(try_form),
