@@ -164,8 +164,15 @@ def test_nps_per_segment_tier_and_journey(nps, frozen_time):
     SegmentMembership.objects.create(segment=segment, customer=inside)
     answers(nps, inside, [10] * 30 + [0] * 10, at(MONDAY - dt.timedelta(days=3)))
     answers(nps, outside, [0] * 30, at(MONDAY - dt.timedelta(days=3)))
+    everyone = Segment.objects.create(name="Все", rules={})
+    SegmentMembership.objects.create(segment=everyone, customer=inside)
+    SegmentMembership.objects.create(segment=everyone, customer=outside)
     by_segment = insights.nps_by_segment()
-    assert [(g.key, g.estimate.n, g.estimate.value) for g in by_segment] == [(segment.pk, 40, 50.0)]
+    # A customer in two segments counts once in each.
+    assert [(g.key, g.estimate.n, g.estimate.value) for g in by_segment] == [
+        (everyone.pk, 70, pytest.approx(100 * (30 - 40) / 70)),
+        (segment.pk, 40, 50.0),
+    ]
     by_journey = insights.nps_by_journey()
     assert [(g.key, g.estimate.n) for g in by_journey] == [(None, 70)]
     by_tier = insights.nps_by_tier()
