@@ -21,7 +21,7 @@ from lifelong.accounts.permissions import (
 from lifelong.events.models import Event, ImportJob, SetAsideEvent
 from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
-from lifelong.feedback.models import Conversation, Fix, Survey, Theme
+from lifelong.feedback.models import Conversation, Fix, Item, Survey, Theme
 from lifelong.journeys.services import journey_create
 from lifelong.loyalty.models import EarningRule, RuleKind, Tier
 from lifelong.messaging.models import Message, Template
@@ -115,6 +115,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "conversation_comment": (WORK_TASKS, "post"),
     "conversation_assign": (WORK_TASKS, "post"),
     "conversation_status": (WORK_TASKS, "post"),
+    "conversation_item_themes": (WORK_TASKS, "post"),
     "inbox_settings": (MANAGE_MARKETING, "get"),
     "inbox_reviews_import": (IMPORT_DATA, "get"),
     "channels": (MANAGE_ACCOUNTS, "get"),
@@ -185,6 +186,7 @@ def objects(db):
     set_aside = SetAsideEvent.objects.create(reactor="journeys", event=event, error="odd data")
     rule = EarningRule.objects.create(kind=RuleKind.EVENT, name="Review", event_type="review")
     tier = Tier.objects.create(slug="novichok", name="Новичок", position=1)
+    conversation = Conversation.objects.create(customer=customer)
     return {
         "loyalty_rule": rule.pk,
         "loyalty_tier": tier.pk,
@@ -193,7 +195,10 @@ def objects(db):
             theme=Theme.objects.get(slug="delivery"), note="n", subject="s", text="t"
         ).pk,
         "survey": Survey.objects.create(name="NPS", kind="nps").pk,
-        "conversation": Conversation.objects.create(customer=customer).pk,
+        "conversation": conversation.pk,
+        "item": Item.objects.create(
+            conversation=conversation, source="other", source_key="r-1", text="ok"
+        ).pk,
         "set_aside": set_aside.pk,
         "template": template.pk,
         "journey": journey.pk,
@@ -259,6 +264,9 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "feedback_survey": "survey",
         "feedback_survey_responses": "survey",
     }
+    if name == "conversation_item_themes":
+        kwargs = {"pk": objects["conversation"], "item_pk": objects["item"]}
+        return reverse(f"web:{name}", kwargs=kwargs)
     if name == "journey_library_install":
         return reverse("web:journey_library_install", kwargs={"slug": "customer-day"})
     if name == "channel_edit":
