@@ -207,6 +207,8 @@ class Invite(models.Model):
             # The throttle: this customer's recent invites.
             models.Index(fields=["customer", "-created_at"], name="feedback_invite_recent"),
             models.Index(fields=["survey", "-created_at"], name="feedback_invite_survey"),
+            # Insights: response rates by the period an invite was made in.
+            models.Index(fields=["created_at"], name="feedback_invite_created"),
         ]
 
     def __str__(self) -> str:
@@ -245,6 +247,8 @@ class Response(models.Model):
             models.Index(fields=["survey", "-submitted_at"], name="feedback_response_survey"),
             # The throttle: "answered within the window".
             models.Index(fields=["customer", "-submitted_at"], name="feedback_response_recent"),
+            # Insights and the weekly digest: every survey's answers in a span of time.
+            models.Index(fields=["submitted_at"], name="feedback_response_at"),
         ]
 
     def __str__(self) -> str:
