@@ -229,7 +229,7 @@ def staff_work(
             conversation_status_set(
                 conversation=conversation, status=ConversationStatus.CLOSED, actor=support
             )
-            done["closed"] += 1
+            done["staff_closed"] += 1
     ours = (
         Conversation.objects.filter(
             status__in=(ConversationStatus.NEW, ConversationStatus.IN_PROGRESS),
@@ -255,7 +255,7 @@ def staff_work(
             signer=texts.SIGNER_FOUNDER if conversation.urgent else texts.SIGNER_SUPPORT,
             key=f"demo:{conversation.pk}:{clock.now().isoformat()}",
         )
-        done["replied"] += 1
+        done["staff_replies"] += 1
     return done
 
 
@@ -320,7 +320,7 @@ def feedback_reactions_apply(
             key=f"sim-{rng.randrange(10**9)}",
             customer=rng.choice(list(customers)),
         )
-        tally["reviews"] += 1
+        tally["outside_reviews"] += 1
     staff = {str(u.role): u for u in User.objects.filter(username__in=STAFF_USERNAMES)}
     if {"owner", "support"} <= staff.keys():
         tally.update(staff_work(rng, staff=staff, close_share=0.5, limit=5))
