@@ -62,7 +62,7 @@ ANSWERS_PER_WEEK = 24
 # How much more often than usual a detractor blames delivery, week by week: it rises,
 # peaks, and falls after the fix announced at the start of FIX_WEEK: five weeks before the
 # end, so the fix's 30-day window of repeat purchases has closed and its results show.
-DELIVERY_TREND = (0.25, 0.55, 0.85, 0.45, 0.3, 0.2, 0.1, 0.1)
+DELIVERY_TREND = (0.25, 0.6, 0.9, 0.3, 0.15, 0.1, 0.05, 0.05)
 FIX_WEEK = 3
 MESSAGES_PER_WEEK = 3
 SCORES = (0, 2, 3, 4, 5, 6, 7, 7, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 10)
@@ -147,7 +147,7 @@ def _comment(rng: random.Random, score: int, *, delivery: float, fixed: bool) ->
         return rng.choice(rng.choice((texts.PRICE_BAD, texts.QUALITY_BAD, texts.SITE_BAD)))
     if score <= 8:
         return rng.choice(texts.PASSIVE)
-    if fixed and rng.random() < 0.3:
+    if fixed and rng.random() < 0.1:
         return rng.choice(texts.DELIVERY_GOOD)
     return rng.choice(texts.PROMOTER)
 
@@ -177,11 +177,15 @@ def _respond(
 ) -> bool:
     scored = first_scored(questions)
     assert scored is not None
-    score = rng.choice(SCORES)
-    answers: dict[int, int | list[int] | str | None] = {scored.pk: score}
-    # Most detractors say why; fewer of the others bother.
-    if rng.random() < (0.85 if score <= 6 else 0.45):
+    score, comment = rng.choice(SCORES), ""
+    if rng.random() < delivery * 0.4:
+        # Late parcels turn customers into detractors who say so, while it lasts.
+        score, comment = rng.randint(1, 6), rng.choice(texts.DELIVERY_BAD)
+    elif rng.random() < (0.85 if score <= 6 else 0.45):
+        # Most detractors say why; fewer of the others bother.
         comment = _comment(rng, score, delivery=delivery, fixed=fixed)
+    answers: dict[int, int | list[int] | str | None] = {scored.pk: score}
+    if comment:
         for question in questions:
             if question.show_if_id == scored.pk and question.shown_after(score):
                 answers[question.pk] = comment
