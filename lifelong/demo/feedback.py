@@ -265,9 +265,14 @@ def staff_work(
 
 def _fix(rng: random.Random, *, at: dt.datetime, owner: User) -> None:
     """The shop changed courier: tell those who complained, then some open, reply, buy."""
+    # The delivery theme is seeded by a migration; a shop (or a flushed test database) may
+    # have none, and then there is nothing to announce.
+    theme = Theme.objects.filter(slug="delivery").first()
+    if theme is None:
+        return
     with clock.rewound(at):
         fix = fix_announce(
-            theme=Theme.objects.get(slug="delivery"),
+            theme=theme,
             note=texts.FIX_NOTE,
             subject=texts.FIX_SUBJECT,
             text=texts.FIX_TEXT,

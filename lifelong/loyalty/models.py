@@ -90,6 +90,12 @@ class Programme(models.Model):
         row, _created = cls.objects.get_or_create(pk=1)
         return row
 
+    @classmethod
+    def read(cls) -> Programme:
+        """The settings as they are, for pages that only read: the defaults, unsaved, before the
+        row exists (a GET never writes)."""
+        return cls.objects.filter(pk=1).first() or cls()
+
     def clean(self) -> None:
         if self.point_value <= 0:
             raise ValidationError({"point_value": _("A point must be worth more than zero.")})

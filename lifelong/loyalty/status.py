@@ -210,7 +210,7 @@ def loyalty_status(
     (one read while referrals are off, a few when on) and the personal manager.
     """
     # A read writes nothing: before the settings row exists, its defaults apply.
-    programme = Programme.objects.filter(pk=1).first() or Programme()
+    programme = Programme.read()
     account = Account.objects.filter(customer_id=customer_id).first()
     now = clock.now()
     horizon = now + dt.timedelta(days=EXPIRING_DAYS)

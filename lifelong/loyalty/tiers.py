@@ -270,7 +270,7 @@ def tier_current(*, customer_id: int) -> Tier | None:
 
 def tier_progress(*, customer_id: int) -> TierProgress:
     """The customer's tier, window totals and exactly what the next tier still takes."""
-    ladder, now, programme = Ladder(), clock.now(), Programme.current()
+    ladder, now, programme = Ladder(), clock.now(), Programme.read()
     row = CustomerTier.objects.filter(customer_id=customer_id).first()
     totals = window_totals(customer_ids=[customer_id], at=now, programme=programme).get(
         customer_id, Totals()

@@ -169,6 +169,8 @@ def route_kwargs(name: str, route: str, params: list[str], shop: dict[str, Any])
             kwargs[param] = tokens.get(name) or token_make(purpose="preferences", value=customer.pk)
         elif param == "channel":
             kwargs[param] = "email"
+        elif param.endswith("_pk"):
+            kwargs[param] = 1
         else:
             kwargs[param] = "x"
     return kwargs
