@@ -79,9 +79,11 @@ def feedback_history_write(
     questions = questions_of(survey)
     customers = {
         c.pk: c
+        # In id order: the database's own order differs between SQLite and PostgreSQL, and
+        # the same seed must build the same shop.
         for c in Customer.objects.filter(
             pk__in=rng.sample(customer_ids, min(len(customer_ids), WEEKS * ANSWERS_PER_WEEK))
-        )
+        ).order_by("pk")
     }
     people = list(customers.values())
     pool = list(people)
@@ -310,16 +312,22 @@ def feedback_reactions_apply(
 ) -> None:
     """One pass of `lifelong simulate`: some customers answer the survey invites sent since
     the last pass, one or two write in, a review comes now and then, and staff answer."""
-    for invite in Invite.objects.filter(
-        created_at__gt=since,
-        response__isnull=True,
-        customer__external_id__startswith=CUSTOMER_PREFIX,
-    ).select_related("survey")[:200]:
+    for invite in (
+        Invite.objects.filter(
+            created_at__gt=since,
+            response__isnull=True,
+            customer__external_id__startswith=CUSTOMER_PREFIX,
+        )
+        .select_related("survey")
+        .order_by("pk")[:200]
+    ):
         if rng.random() < 0.35 and _respond(
             rng, invite, questions_of(invite.survey), delivery=0.1, fixed=True
         ):
             tally["survey_answers"] += 1
-    customers = Customer.objects.filter(pk__in=rng.sample(customer_ids, min(2, len(customer_ids))))
+    customers = Customer.objects.filter(
+        pk__in=rng.sample(customer_ids, min(2, len(customer_ids)))
+    ).order_by("pk")
     for customer in customers:
         tally["feedback_messages"] += _message(rng, customer)
     if rng.random() < 0.25 and customers:
