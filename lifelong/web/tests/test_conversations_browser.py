@@ -126,3 +126,23 @@ def test_the_marketer_imports_reviews_from_a_spreadsheet(
     expect(page.locator("#import-result")).to_contain_text("Строка 3")
     page.get_by_role("link", name="Входящие", exact=True).first.click()
     expect(page.locator("table.conversations")).to_contain_text("Доставку ждали неделю")
+
+
+def test_the_marketer_sets_the_sla_rules(browser, live_server, transactional_db):
+    marketer = UserFactory.create(username="mila", role=Role.MARKETER, password=None)
+    client = Client()
+    client.force_login(marketer)
+    context = browser.new_context(locale="ru-RU")
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/inbox/rules/")
+    page.fill("input[name=urgent_hours]", "3")
+    page.fill("input[name=normal_hours]", "12")
+    page.locator("form button[type=submit]").last.click()
+    page.wait_for_url(f"{live_server.url}/inbox/rules/")
+    row = InboxSettings.current()
+    assert (row.urgent_hours, row.normal_hours) == (3, 12)
+    context.close()
