@@ -90,6 +90,9 @@ class Template(models.Model):
     sender_manager = models.BooleanField(
         _("sender name: the customer's personal manager"), default=False
     )
+    # The email designer's blocks ({"blocks": [...], "brand": {...}}); empty for a template
+    # written by hand. Saving a design writes body_html and body_text from it.
+    design = models.JSONField(_("email design"), default=dict, blank=True)
     updated_at = models.DateTimeField(default=clock.now)
 
     def __str__(self) -> str:
