@@ -79,11 +79,21 @@ class Template(models.Model):
         _("purpose"), max_length=16, choices=Purpose.choices, default=Purpose.MARKETING
     )
     topic = models.SlugField(_("topic"), max_length=40, blank=True)
+    # The email variant: subject, HTML and its text part.
     subject = models.CharField(_("subject"), max_length=300, blank=True)
-    body_text = models.TextField(_("text"))
+    body_text = models.TextField(_("text"), blank=True)
     body_html = models.TextField(_("HTML"), blank=True)
-    # Other languages: {"en": {"subject": ..., "body_text": ..., "body_html": ...}}; the
-    # customer's language picks one, the fields above are the default (Russian).
+    # One variant per other kind of channel (see messaging/variants.py): what a template
+    # says by SMS, in a messenger (with link buttons [{"label": ..., "url": ...}], both
+    # templates too), and a short text any channel without its own variant falls back to.
+    # Never the email body: 418 characters are seven SMS.
+    sms_text = models.TextField(_("SMS text"), blank=True)
+    messenger_text = models.TextField(_("messenger text"), blank=True)
+    messenger_buttons = models.JSONField(_("messenger buttons"), default=list, blank=True)
+    short_text = models.TextField(_("short text"), blank=True)
+    # Other languages: {"en": {"subject": ..., "body_text": ..., "body_html": ...,
+    # "sms_text": ..., "messenger_text": ..., "messenger_buttons": [...], "short_text": ...}};
+    # the customer's language picks one, the fields above are the default (Russian).
     translations = models.JSONField(_("translations"), default=dict, blank=True)
     # Email: From shows the customer's personal manager's name (the channel's sender name
     # for customers without one), so a privileged customer hears from a person.
