@@ -259,17 +259,22 @@ def inbound_record(*, channel: str, address: str, text: str, provider_id: str = 
     )
 
 
-def inbound_event_record(
-    *, channel: str, address: str, text: str, provider_id: str = ""
-) -> Event | None:
-    """inbound_record's `message_replied` event (the first one on a replay), or None when
-    nobody matches; the feedback inbox makes an item of it."""
+def customer_by_address(*, channel: str, address: str) -> Customer | None:
+    """The live customer (not a merged duplicate) with this address on the channel."""
     field = ADDRESS_FIELDS.get(Channel(channel))
     if field is None or not address:
         return None
     if channel == Channel.EMAIL:
         field += "__iexact"  # mail clients change the case of addresses
-    customer = Customer.objects.live().filter(Q(**{field: address})).first()
+    return Customer.objects.live().filter(Q(**{field: address})).first()
+
+
+def inbound_event_record(
+    *, channel: str, address: str, text: str, provider_id: str = ""
+) -> Event | None:
+    """inbound_record's `message_replied` event (the first one on a replay), or None when
+    nobody matches; the feedback inbox makes an item of it."""
+    customer = customer_by_address(channel=channel, address=address)
     if customer is None:
         log.info("inbound_unmatched", extra={"channel": channel})
         return None

@@ -1,7 +1,9 @@
 """A provider API stand-in for transport tests: a real HTTP server on 127.0.0.1.
 
 It records every request as it arrived on the wire and answers with the responses the
-test queued, in order (or a default answer). `delay` makes it hold the answer, which is
+test queued, in order; with none queued, with the answer `route` set for the request's
+path (a provider with several endpoints hit in one dispatch run, such as MAX's /messages
+and /answers), else a default answer. `delay` makes it hold the answer, which is
 how a read timeout after the request was sent looks to the client.
 """
 
@@ -46,6 +48,7 @@ class FakeApi:
         self.requests: list[Recorded] = []
         self.replies: deque[Reply] = deque()
         self.default = Reply()
+        self.routes: dict[str, Reply] = {}
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -61,7 +64,10 @@ class FakeApi:
                         body=self.rfile.read(length),
                     )
                 )
-                reply = api.replies.popleft() if api.replies else api.default
+                if api.replies:
+                    reply = api.replies.popleft()
+                else:
+                    reply = api.routes.get(parts.path, api.default)
                 if reply.delay:
                     time.sleep(reply.delay)
                 body = reply.body
@@ -97,6 +103,13 @@ class FakeApi:
 
     def reply(self, status: int = 200, body: Any = None, **kwargs: Any) -> None:
         self.replies.append(Reply(status=status, body={} if body is None else body, **kwargs))
+
+    def route(self, path: str, status: int = 200, body: Any = None) -> None:
+        """The answer to every request for `path` while nothing is queued."""
+        self.routes[path] = Reply(status=status, body={} if body is None else body)
+
+    def at(self, path: str) -> list[Recorded]:
+        return [request for request in self.requests if request.path == path]
 
     @property
     def last(self) -> Recorded:

@@ -138,13 +138,15 @@ class HttpSmsTransport(Transport):
 
     Settings: url; method (POST, or GET to send the body as query parameters); body, a JSON
     object whose strings may hold {to} (E.164 with +), {to_digits} and {text}; auth_header,
-    "Name: value"; id_path, where the gateway's message id is in its JSON answer.
+    "Name: value"; id_path, where the gateway's message id is in its JSON answer;
+    webhook_signing_key, for a gateway that reports replies and deliveries the way SMS
+    Gateway for Android does (see gateway_hooks.py).
     """
 
     name = "http_sms"
     channels: ClassVar[tuple[str, ...]] = ("sms",)
     required: ClassVar[tuple[str, ...]] = ("url", "body")
-    secrets: ClassVar[tuple[str, ...]] = ("auth_header",)
+    secrets: ClassVar[tuple[str, ...]] = ("auth_header", "webhook_signing_key")
     destinations: ClassVar[tuple[str, ...]] = ("url",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
