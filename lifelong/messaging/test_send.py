@@ -17,13 +17,9 @@ from lifelong.accounts.models import User
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.messaging.models import ChannelConfig, Message, Template
 from lifelong.messaging.services import MessagingError, address_of, message_enqueue
-from lifelong.messaging.templating import (
-    TemplateRenderError,
-    fields_render,
-    sample_context,
-    template_fields,
-)
+from lifelong.messaging.templating import TemplateRenderError, fields_render, sample_context
 from lifelong.messaging.templating.context import brand_context
+from lifelong.messaging.variants import variant_for
 
 
 class TestSendError(MessagingError):
@@ -77,20 +73,19 @@ def template_test_send(
     context = sample_context()
     context["channel"] = channel
     context["brand"] = brand_context(channel, context)
-    fields = template_fields(template, "ru")
+    variant = variant_for(template, channel)
+    if variant is None:
+        raise TestSendError(
+            _("The template has no text for %(channel)s.") % {"channel": label}, field="template"
+        )
     try:
         rendered = fields_render(
-            subject=fields["subject"],
-            text=fields["body_text"],
-            html=fields["body_html"] if channel == Channel.EMAIL else "",
-            context=context,
+            subject=variant.subject, text=variant.text, html=variant.html, context=context
         )
     except TemplateRenderError as exc:
         raise TestSendError(
             _("The template does not render: %(error)s") % {"error": exc}, field="template"
         ) from exc
-    if not (rendered.text or rendered.html):
-        raise TestSendError(_("The template has no text for this channel."), field="template")
     payload: dict[str, str] = {}
     if template.sender_manager and channel == Channel.EMAIL and context["manager"]["name"]:
         payload["from_name"] = context["manager"]["name"]

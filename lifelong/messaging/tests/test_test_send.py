@@ -23,6 +23,7 @@ def template():
         subject="Здравствуйте, {{ customer.first_name }}",
         body_text="{{ brand.greeting }} Ваш заказ {{ last_order.external_id }}.",
         body_html="<p>Заказ <b>{{ last_order.external_id }}</b></p>",
+        messenger_text="Заказ {{ last_order.external_id }} в пути",
     )
 
 
@@ -80,7 +81,12 @@ def test_other_channels_go_to_the_customer_record_with_the_staff_email(
 
     message = template_test_send(template=template, user=staff, channel="telegram")
 
-    assert (message.to, message.body_html) == ("777", "")
+    # The messenger variant, never the email body.
+    assert (message.to, message.body_text, message.body_html) == (
+        "777",
+        "Заказ O0000001 в пути",
+        "",
+    )
     assert dispatch_due() == 1
 
 
@@ -111,3 +117,7 @@ def test_a_template_that_does_not_render_is_reported(frozen_time, staff):
 
     with pytest.raises(TestSendError, match="does not render"):
         template_test_send(template=broken, user=staff, channel="email")
+    ChannelConfig.objects.create(channel="sms", transport="sandbox", active=True)
+    CustomerFactory(email=staff.email, phone="+79160000001")
+    with pytest.raises(TestSendError, match="no text for SMS"):
+        template_test_send(template=broken, user=staff, channel="sms")
