@@ -259,6 +259,13 @@ class Reentry(_Base):
     days: int = Field(default=0, ge=0, le=3650)
 
 
+class Position(_Base):
+    """Where the visual builder drew a node; the engine never reads it."""
+
+    x: int = Field(ge=-10_000, le=100_000)
+    y: int = Field(ge=-10_000, le=100_000)
+
+
 class Definition(_Base):
     trigger: Trigger
     start: str | None
@@ -266,6 +273,8 @@ class Definition(_Base):
     goal: Goal | None = None
     reentry: Reentry = Reentry()
     holdout_percent: int = Field(default=0, ge=0, le=50)
+    # The builder's node positions by node id; stored definitions without it lay out anew.
+    layout: dict[str, Position] = Field(default_factory=dict, max_length=MAX_NODES)
 
     @model_validator(mode="after")
     def _graph(self) -> Definition:

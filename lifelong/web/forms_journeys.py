@@ -140,14 +140,19 @@ class DefinitionForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 22, "class": "json", "spellcheck": "false"}),
     )
+    # The visual builder's node positions, {"node id": {"x": .., "y": ..}}; kept by the canvas.
+    layout = forms.CharField(required=False, widget=forms.HiddenInput)
 
     definition: Definition | None = None
     # Readable problems from the pydantic model: (where, what).
     problems: list[tuple[str, str]]
+    # The same problems by node id (None: the journey as a whole), for the canvas's badges.
+    node_problems: list[tuple[str | None, str]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.problems = []
+        self.node_problems = []
         segments = Segment.objects.order_by("-active", "name").values_list("pk", "name")
         self.fields["trigger_segment"].choices = [("", "—"), *segments]  # type: ignore[attr-defined]
 
@@ -175,6 +180,7 @@ class DefinitionForm(forms.Form):
             "reentry_days": reentry.get("days", 0),
             "holdout_percent": definition.get("holdout_percent", 0),
             "nodes": json.dumps(definition.get("nodes") or [], ensure_ascii=False, indent=2),
+            "layout": json.dumps(definition.get("layout") or {}),
         }
 
     def clean(self) -> dict[str, Any]:
@@ -226,13 +232,44 @@ class DefinitionForm(forms.Form):
             ),
             "reentry": {"policy": data["reentry_policy"], "days": data.get("reentry_days") or 0},
             "holdout_percent": data["holdout_percent"],
+            "layout": _layout(data.get("layout") or "", nodes),
         }
         try:
             self.definition = definition_parse(raw)
         except pydantic.ValidationError as exc:
             self.problems = validation_problems(exc, nodes)
+            self.node_problems = _by_node(exc, nodes)
             self.add_error(None, _("The journey has problems; nothing was saved."))
         return data
+
+
+def _layout(text: str, nodes: list[Any]) -> dict[str, Any]:
+    """The canvas's positions of the nodes that exist; anything unreadable is laid out anew."""
+    try:
+        layout = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(layout, dict):
+        return {}
+    ids = {n.get("id") for n in nodes if isinstance(n, dict)}
+    return {key: at for key, at in layout.items() if key in ids}
+
+
+def _by_node(exc: pydantic.ValidationError, nodes: list[Any]) -> list[tuple[str | None, str]]:
+    """Each pydantic error with the id of the node it is about, for the canvas."""
+    found = []
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        node_id, where = None, ""
+        if len(loc) > 1 and loc[0] == "nodes" and isinstance(loc[1], int) and loc[1] < len(nodes):
+            raw = nodes[loc[1]]
+            node_id = raw.get("id") if isinstance(raw, dict) else None
+            # A tagged union adds the node type to the path; the badge is on that node already.
+            rest = [p for p in loc[2:] if not (isinstance(raw, dict) and p == raw.get("type"))]
+            where = " › ".join(str(p) for p in rest) if node_id else ""
+        message = error["msg"].removeprefix("Value error, ")
+        found.append((node_id, f"{where}: {message}" if where else message))
+    return found
 
 
 def validation_problems(exc: pydantic.ValidationError, nodes: list[Any]) -> list[tuple[str, str]]:

@@ -38,20 +38,6 @@ from lifelong.journeys.definition import (
 from lifelong.journeys.selectors import NodeCounts
 from lifelong.web.segment_sentences import Sentence, rules_sentences
 
-ICONS = {
-    "wait": "⏱",
-    "wait_event": "⌛",
-    "condition": "◇",
-    "split": "⑂",
-    "send": "✉",
-    "survey": "☆",
-    "task": "☐",
-    "tag": "#",
-    "attribute": "✎",
-    "award_points": "★",
-    "webhook": "⇄",
-    "exit": "⏹",
-}
 NODE = "node"
 LOOP = "loop"
 JUMP = "jump"
@@ -73,7 +59,7 @@ class Box:
     node_type: str = ""
     title: str = ""
     label: str = ""
-    icon: str = ""
+    icon: str = ""  # the node type's symbol in static/web/journey-icons.svg
     counts: NodeCounts | None = None
     lanes: list[Lane] = field(default_factory=list)
 
@@ -260,7 +246,7 @@ class _Layout:
                 node_type=node.type,
                 title=node_title(node, self.template_names),
                 label=node.label,
-                icon=ICONS.get(node.type, "•"),
+                icon=node.type,
                 counts=self.counts.get(node_id, NodeCounts()),
             )
             boxes.append(box)

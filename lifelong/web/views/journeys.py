@@ -45,6 +45,7 @@ from lifelong.segments.models import Segment
 from lifelong.web import journey_diagram as diagram
 from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.forms_journeys import DefinitionForm, JourneyCreateForm
+from lifelong.web.journey_canvas import canvas_editor, canvas_view
 
 # A new journey starts empty and manual, so nothing enters it before it is designed.
 EMPTY_DEFINITION: dict[str, Any] = {"trigger": {"kind": "manual"}, "start": None, "nodes": []}
@@ -205,11 +206,12 @@ def journey_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_edit": staff_user(request).can(MANAGE_MARKETING),
     }
     if definition is not None:
+        counts, names = node_stats(journey), _template_names(definition)
+        trigger = diagram.trigger_text(definition.trigger, _segment_names(definition))
         context.update(
-            diagram=diagram.diagram_build(
-                definition, node_stats(journey), _template_names(definition)
-            ),
-            trigger=diagram.trigger_text(definition.trigger, _segment_names(definition)),
+            diagram=diagram.diagram_build(definition, counts, names),
+            canvas=canvas_view(definition, trigger=trigger, counts=counts, template_names=names),
+            trigger=trigger,
             goal=diagram.goal_text(definition.goal),
             reentry=diagram.reentry_text(definition.reentry),
             holdout=diagram.holdout_text(definition.holdout_percent),
@@ -250,6 +252,7 @@ def journey_edit(request: HttpRequest, pk: int) -> HttpResponse:
     status = 200
     if request.method == "POST":
         form = DefinitionForm(request.POST)
+        shown = None  # an invalid graph has no titles or shop problems, only the form's
         if form.is_valid() and form.definition is not None:
             version = journey_version_save(
                 journey=journey,
@@ -274,12 +277,18 @@ def journey_edit(request: HttpRequest, pk: int) -> HttpResponse:
         form = DefinitionForm(
             initial=DefinitionForm.initial_from(current.definition if current else EMPTY_DEFINITION)
         )
+        shown = current.parsed() if current else None
     context = {
         "journey": journey,
         "form": form,
         "current": current,
         "next_number": (current.number if current else 0) + 1,
         "examples": NODE_EXAMPLES,
+        "canvas": canvas_editor(
+            shown,
+            template_names=_template_names(shown) if shown else {},
+            form_problems=form.node_problems,
+        ),
     }
     return render(request, "web/journeys/edit.html", context, status=status)
 
