@@ -11,7 +11,9 @@ message carries for the first scored question depends on the channel:
   the link to the rest of the survey when that score has follow-ups;
 - VK: the page's link and a keyboard of text buttons with the same signed value as their
   payload; the Callback API hook records a tap the same way;
-- any other channel (SMS, MAX, WhatsApp, push): the survey page's link.
+- MAX: an inline keyboard attachment of callback buttons with the same signed value as
+  their payload; the bot webhook records a tap the same way and queues MAX's answer;
+- any other channel (SMS, WhatsApp, push): the survey page's link.
 
 Promoters (NPS 9–10) may be asked once per invite for a public review (`review_ask_send`)
 when the owner has switched it on and given the pages; detractors never are.
@@ -153,6 +155,23 @@ def inline_keyboard(invite: Invite, question: Question) -> dict[str, Any]:
     return {"inline_keyboard": rows}
 
 
+def max_keyboard(invite: Invite, question: Question) -> list[dict[str, Any]]:
+    """MAX message attachments: an inline keyboard of callback buttons (the signed value as
+    their payload), then the page as a link button (MAX allows 7 buttons a row, 3 links)."""
+    low, high = question.scale or (0, 10)
+    buttons = [
+        {
+            "type": "callback",
+            "text": _score_label(question, score),
+            "payload": callback_data(invite, score),
+        }
+        for score in range(low, high + 1)
+    ]
+    rows = [buttons[i : i + _ROW] for i in range(0, len(buttons), _ROW)]
+    rows.append([{"type": "link", "text": _("Open the survey"), "url": invite_url(invite)}])
+    return [{"type": "inline_keyboard", "payload": {"buttons": rows}}]
+
+
 def vk_keyboard(invite: Invite, question: Question) -> dict[str, Any]:
     """A VK keyboard of text buttons whose payload is the signed value: a tap sends the
     number as the customer's message, with the payload, to the community's Callback API.
@@ -201,6 +220,9 @@ def compose(
     if channel == Channel.VK:
         payload = {"keyboard": vk_keyboard(invite, question)}
         return Composed(subject, f"{text}\n\n{question.text}\n{page}".strip(), "", payload)
+    if channel == Channel.MAX:
+        payload = {"attachments": max_keyboard(invite, question)}
+        return Composed(subject, f"{text}\n\n{question.text}".strip(), "", payload)
     return Composed(subject, f"{text}\n\n{question.text}\n{page}".strip(), "")
 
 
@@ -282,7 +304,7 @@ class CallbackAnswer:
 
 
 def score_button_receive(*, channel: str, address: str, data: str) -> CallbackAnswer | None:
-    """A score button tapped in a messenger (a Telegram callback, a VK keyboard button):
+    """A score button tapped in a messenger (a Telegram or MAX callback, a VK keyboard button):
     record the score once, then, through the outbox on the same channel, the link to the
     rest of the survey, and a promoter's review ask.
 

@@ -7,6 +7,12 @@ POST {base_url}/messages?chat_id=<id> (or ?user_id=<id>), header "Authorization:
 
 The customer's address is the dialog's chat_id by default; settings key "address" =
 "user_id" switches both sending and reply matching to the MAX user id.
+
+A message whose payload carries "attachments" (a survey's inline keyboard of callback
+buttons) sends them with the text. A payload with "callback_id" is not a new message but
+the answer to a tapped button: POST {base_url}/answers?callback_id=<id> with
+{"notification": text}, answered {"success": true} or {"success": false, "message": ...}.
+The webhook queues it through the outbox, so no request leaves inside the webhook's own.
 """
 
 from __future__ import annotations
@@ -50,19 +56,28 @@ class MaxTransport(Transport):
     secrets: ClassVar[tuple[str, ...]] = ("access_token", "webhook_secret")
     destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
-    def send(self, message: Outgoing) -> SendResult:
-        body: dict[str, Any] = {"text": message.text}
-        if message.html:
-            body.update(text=message.html, format="html")
-        response = http_request(
+    def _post(self, path: str, params: dict[str, str], body: dict[str, Any]) -> HttpResponse:
+        return http_request(
             "POST",
-            str(self.config.get("base_url") or MAX_URL).rstrip("/") + "/messages",
-            params={max_address_kind(self.config): message.to},
+            str(self.config.get("base_url") or MAX_URL).rstrip("/") + path,
+            params=params,
             json=body,
             headers={"Authorization": str(self.config["access_token"])},
             timeout=float(self.config.get("timeout") or READ_TIMEOUT),
             label="MAX",
         )
+
+    def send(self, message: Outgoing) -> SendResult:
+        callback_id = message.payload.get("callback_id")
+        if callback_id:
+            return self._answer(str(callback_id), message.text)
+        body: dict[str, Any] = {"text": message.text}
+        if message.html:
+            body.update(text=message.html, format="html")
+        if message.payload.get("attachments"):
+            # Buttons under the text (a survey's score buttons), stored with the message.
+            body["attachments"] = message.payload["attachments"]
+        response = self._post("/messages", {max_address_kind(self.config): message.to}, body)
         if not response.ok:
             raise max_error(response)
         answer = response.json()
@@ -73,3 +88,17 @@ class MaxTransport(Transport):
                 f"MAX: unreadable answer {response.text()[:200]!r}", may_have_sent=True
             )
         return SendResult(provider_id=str(mid))
+
+    def _answer(self, callback_id: str, text: str) -> SendResult:
+        """The notice over the chat after a tapped button (POST /answers)."""
+        response = self._post("/answers", {"callback_id": callback_id}, {"notification": text})
+        if not response.ok:
+            refused = max_error(response)
+            # An answer refused says nothing about the chat itself: never a bounce.
+            raise TransportError(str(refused), permanent=refused.permanent)
+        answer = response.json()
+        if not isinstance(answer, dict) or answer.get("success") is not True:
+            detail = answer.get("message", "") if isinstance(answer, dict) else response.text()
+            # An answer MAX refused (the callback expired, say) is not worth sending again.
+            raise TransportError(f"MAX answer refused: {str(detail)[:200]}", permanent=True)
+        return SendResult(provider_id=f"answer:{callback_id}")
