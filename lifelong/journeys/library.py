@@ -520,12 +520,17 @@ def template_ensure(slug: str) -> Template:
         slug=slug,
         defaults={
             "name": text.name,
-            # Written for e-mail (it has a subject); the same text reads fine in a messenger.
+            # Written for e-mail first (it has a subject); a messenger gets the same text with
+            # the preferences link as a button, SMS and the other channels a short text.
             "channel": Channel.EMAIL,
             "purpose": text.purpose,
             "topic": text.topic,
             "subject": text.subject,
             "body_text": text.body_text(),
+            "messenger_text": text.messenger_text(),
+            "messenger_buttons": text.messenger_buttons(),
+            "sms_text": text.sms_text(),
+            "short_text": text.sms_text(),
             "translations": text.translations(),
         },
     )

@@ -50,29 +50,78 @@ _PREFS_EN = "Fewer messages or other topics: {{ links.preferences }}"
 
 @dataclass(frozen=True)
 class Text:
+    """One message in four variants: the email (subject and text), the same text in a
+    messenger (the preferences link as a button), and an SMS of one or two segments that
+    is also the short text of any other channel. An SMS cannot be answered and every
+    segment is paid for, so it says the one thing, without the «просто ответьте» and
+    without long links."""
+
     name: str
     subject: str
     body: str
     subject_en: str
     body_en: str
+    sms: str
+    sms_en: str
     purpose: str = Purpose.MARKETING
     topic: str = ""
 
     def body_text(self) -> str:
         return _wrap(self.body, _HELLO, _HONEST, _SIGN, _PREFS, self.purpose)
 
-    def translations(self) -> dict[str, dict[str, str]]:
+    def messenger_text(self) -> str:
+        return _wrap(self.body, _HELLO, _HONEST, _SIGN, "", self.purpose)
+
+    def sms_text(self) -> str:
+        return _named(self.sms, "{{ customer.first_name }}, ")
+
+    def messenger_buttons(self, *, english: bool = False) -> list[dict[str, str]]:
+        if self.purpose != Purpose.MARKETING:
+            return []
+        label = "Fewer messages or other topics" if english else "Писать реже или о другом"
+        return [{"label": label, "url": "{{ links.preferences }}"}]
+
+    def translations(self) -> dict[str, dict[str, object]]:
         body = _wrap(self.body_en, _HELLO_EN, _HONEST_EN, _SIGN_EN, _PREFS_EN, self.purpose)
-        return {"en": {"subject": self.subject_en, "body_text": body, "body_html": ""}}
+        messenger = _wrap(self.body_en, _HELLO_EN, _HONEST_EN, _SIGN_EN, "", self.purpose)
+        sms = _named(self.sms_en, "{{ customer.first_name }}, ", english=True)
+        return {
+            "en": {
+                "subject": self.subject_en,
+                "body_text": body,
+                "body_html": "",
+                "messenger_text": messenger,
+                "messenger_buttons": self.messenger_buttons(english=True),
+                "sms_text": sms,
+                "short_text": sms,
+            }
+        }
 
 
 def _wrap(body: str, hello: str, honest: str, sign: str, prefs: str, purpose: str) -> str:
     parts = [hello, body.strip(), sign, honest]
-    if purpose == Purpose.MARKETING:
+    if purpose == Purpose.MARKETING and prefs:
         # Marketing only: service messages about a purchase are not something to opt out of.
         parts.append(prefs)
     # The renderer trims the line break right after a block tag: give such parts one more.
-    return "".join(p + ("\n\n\n" if p.endswith("%}") else "\n\n") for p in parts)
+    return "".join(p + ("\n\n\n" if p.endswith("%}") else "\n\n") for p in parts).strip()
+
+
+def _named(text: str, name: str, *, english: bool = False) -> str:
+    """ "Ирина, спасибо…" for a customer whose first name we know, "Спасибо…" otherwise.
+    A text that starts with a template tag or a name keeps its first letter as it is."""
+    if not text[:1].isalpha():
+        return text
+    first = text[0] if english and text.split()[0] in ("I", "I'm") else text[0].lower()
+    return (
+        "{% if customer.first_name %}"
+        + name
+        + first
+        + text[1:]
+        + "{% else %}"
+        + text
+        + "{% endif %}"
+    )
 
 
 TEXTS: dict[str, Text] = {
@@ -94,6 +143,11 @@ TEXTS: dict[str, Text] = {
             "and we will sort it out."
         ),
         purpose=Purpose.TRANSACTIONAL,
+        sms="Спасибо за первый заказ! Если что-то не так — напишите нам, разберёмся.",
+        sms_en=(
+            "Thank you for your first order! If anything is wrong, write to us and we will "
+            "sort it out."
+        ),
     ),
     "welcome-howto": Text(
         name="Знакомство: как всё устроено",
@@ -116,6 +170,11 @@ TEXTS: dict[str, Text] = {
             "We will answer any question — just reply to this message."
         ),
         purpose=Purpose.TRANSACTIONAL,
+        sms="Надеемся, заказ уже у вас. Вопросы об уходе, баллах или обмене — пишите, ответим.",
+        sms_en=(
+            "We hope your order has arrived. Questions about care, points or exchanges: "
+            "write to us."
+        ),
     ),
     "welcome-invite": Text(
         name="Знакомство: приглашение в сообщество",
@@ -132,6 +191,8 @@ TEXTS: dict[str, Text] = {
             "We would be glad to see you there."
         ),
         topic="news",
+        sms="Приглашаем в наше сообщество: практики, ответы на вопросы и новинки раз в неделю.",
+        sms_en="Join our community: practices, answers and new things once a week.",
     ),
     # After a course
     "course-start": Text(
@@ -155,6 +216,11 @@ TEXTS: dict[str, Text] = {
             "Your access is in your account."
         ),
         purpose=Purpose.TRANSACTIONAL,
+        sms="Спасибо за курс! Выберите постоянное время на 20–30 минут и начните с первого урока.",
+        sms_en=(
+            "Thank you for choosing the course! Pick a regular 20-30 minutes and start with "
+            "lesson one."
+        ),
     ),
     "course-faq": Text(
         name="Курс: ответы на частые вопросы новичков",
@@ -175,6 +241,14 @@ TEXTS: dict[str, Text] = {
             "If your question is different, just reply."
         ),
         purpose=Purpose.TRANSACTIONAL,
+        sms=(
+            "Неделя на курсе! Не получается, как у преподавателя, — это нормально. Вопросы — "
+            "пишите."
+        ),
+        sms_en=(
+            "One week into the course! Not like the teacher yet? That is normal. Questions: "
+            "write to us."
+        ),
     ),
     "course-chat": Text(
         name="Курс: приглашение в закрытый чат",
@@ -193,6 +267,14 @@ TEXTS: dict[str, Text] = {
             "To join, reply to this message and we will send the link."
         ),
         purpose=Purpose.TRANSACTIONAL,
+        sms=(
+            "Месяц практики — уже привычка! Хотите в закрытый чат курса? Напишите нам — "
+            "пришлём ссылку."
+        ),
+        sms_en=(
+            "A month of practice is a habit! Want to join the closed course chat? Write to "
+            "us for the link."
+        ),
     ),
     # After a tool (equipment)
     "tool-checklist": Text(
@@ -216,6 +298,14 @@ TEXTS: dict[str, Text] = {
             "If anything bothers you, reply and we will help with an exchange."
         ),
         purpose=Purpose.TRANSACTIONAL,
+        sms=(
+            "Проверьте покупку, пока действует обмен: запах, дефекты, размер. Что-то не так "
+            "— напишите."
+        ),
+        sms_en=(
+            "Check your purchase while an exchange is easy: smell, defects, size. Anything "
+            "wrong? Write to us."
+        ),
     ),
     "tool-mistakes": Text(
         name="Инвентарь: 5 частых ошибок (видео)",
@@ -234,6 +324,14 @@ TEXTS: dict[str, Text] = {
             "The video is in your account, under “Useful”."
         ),
         purpose=Purpose.TRANSACTIONAL,
+        sms=(
+            "5 ошибок, которые сокращают жизнь инвентаря, — видео в личном кабинете, раздел "
+            "«Полезное»."
+        ),
+        sms_en=(
+            "5 mistakes that shorten the life of your gear: a short video in your account, "
+            "under Useful."
+        ),
     ),
     # Abandoned cart
     "cart-reminder-1": Text(
@@ -250,6 +348,11 @@ TEXTS: dict[str, Text] = {
             "us and we will help."
         ),
         topic="reminders",
+        sms="Товары всё ещё ждут в корзине. Если что-то остановило — напишите нам, подскажем.",
+        sms_en=(
+            "Your items are still in your cart. If something stopped you, write to us and we "
+            "will help."
+        ),
     ),
     "cart-reminder-2": Text(
         name="Корзина: второе и последнее напоминание",
@@ -264,6 +367,11 @@ TEXTS: dict[str, Text] = {
             "are still in stock, but we cannot hold them for long."
         ),
         topic="reminders",
+        sms="Последнее напоминание о корзине: товары пока в наличии, но долго держать их не можем.",
+        sms_en=(
+            "A last reminder about your cart: the items are in stock, but we cannot hold "
+            "them for long."
+        ),
     ),
     # Sleeping customer
     "winback-picks": Text(
@@ -286,6 +394,8 @@ TEXTS: dict[str, Text] = {
             "There are new things in those sections since then — have a look.{% endif %}"
         ),
         topic="offers",
+        sms="Давно не виделись! Там, где вы выбирали в прошлый раз, появились новинки — загляните.",
+        sms_en="It's been a while! There are new things where you shopped last time: have a look.",
     ),
     "winback-last": Text(
         name="Давно не виделись: писать ли дальше",
@@ -302,6 +412,11 @@ TEXTS: dict[str, Text] = {
             "you were simply busy — we are here when you need us."
         ),
         topic="news",
+        sms="Мы не хотим надоедать и будем писать реже. А если понадобимся — мы рядом.",
+        sms_en=(
+            "We do not want to be a nuisance and will write less often. We are here when you "
+            "need us."
+        ),
     ),
     # Replenishment
     "replenish-reminder": Text(
@@ -320,6 +435,15 @@ TEXTS: dict[str, Text] = {
             "If you like, repeat the order and we will ship it the same day."
         ),
         topic="reminders",
+        sms=(
+            "{% if journey.product %}«{{ journey.product }}» обычно заканчивается примерно "
+            "сейчас.{% else %}Кажется, пора пополнить запас.{% endif %} Повторите заказ — "
+            "отправим в тот же день."
+        ),
+        sms_en=(
+            "{% if journey.product %}{{ journey.product }} usually runs out about now.{% "
+            "else %}Time to restock?{% endif %} Repeat the order and we ship it the same day."
+        ),
     ),
     # Birthday
     "birthday-greeting": Text(
@@ -337,6 +461,11 @@ TEXTS: dict[str, Text] = {
             "for yourself. Your balance and its history: {{ loyalty.status_url }}"
         ),
         topic="offers",
+        sms=(
+            "С днём рождения! Мы начислили вам 100 бонусных баллов — потратьте их на "
+            "что-нибудь приятное."
+        ),
+        sms_en="Happy birthday! We have added 100 bonus points: spend them on something nice.",
     ),
     # Anniversary of the first purchase
     "anniversary-thanks": Text(
@@ -363,6 +492,14 @@ TEXTS: dict[str, Text] = {
             "If there is anything we should improve, reply — we read every message."
         ),
         topic="news",
+        sms=(
+            "Сегодня годовщина вашего первого заказа у нас. Спасибо! В подарок — 100 "
+            "бонусных баллов."
+        ),
+        sms_en=(
+            "Today is the anniversary of your first order with us. Thank you! A gift: 100 "
+            "bonus points."
+        ),
     ),
     # Customer Day, 19 March
     "customer-day-thanks": Text(
@@ -390,6 +527,10 @@ TEXTS: dict[str, Text] = {
             "every one."
         ),
         topic="offers",
+        sms="Сегодня День клиента — спасибо, что вы с нами! Мы начислили вам 100 бонусных баллов.",
+        sms_en=(
+            "Today is Customer Day: thank you for being with us! We have added 100 bonus points."
+        ),
     ),
     # Welcome to the tier (a tier_changed event, direction "up"; journey.tier from the reactor)
     "tier-welcome": Text(
@@ -413,6 +554,13 @@ TEXTS: dict[str, Text] = {
             "Where you stand and what the next tier takes: {{ loyalty.status_url }}"
         ),
         purpose=Purpose.TRANSACTIONAL,
+        sms=(
+            "Поздравляем: ваш новый уровень — «{{ journey.tier.name }}». Спасибо, что "
+            "возвращаетесь!"
+        ),
+        sms_en=(
+            "Congratulations: your new tier is {{ journey.tier.name }}. Thank you for coming back!"
+        ),
     ),
     # Surveys: the journey survey node adds the question and its scale under this text
     # (links in an email, buttons in Telegram, the page's link elsewhere).
@@ -431,6 +579,10 @@ TEXTS: dict[str, Text] = {
             "of seconds, simply tap a number."
         ),
         purpose=Purpose.TRANSACTIONAL,
+        sms="Две недели назад к вам приехал заказ. Один вопрос о нём — ответ займёт пару секунд.",
+        sms_en=(
+            "Your order arrived two weeks ago. One question about it: it takes a couple of seconds."
+        ),
     ),
     # Back in stock
     "back-in-stock": Text(
@@ -448,5 +600,7 @@ TEXTS: dict[str, Text] = {
             "The batch is small, so if you still need it, better not wait."
         ),
         purpose=Purpose.TRANSACTIONAL,
+        sms="То, что вы ждали, снова в наличии. Партия небольшая — лучше не откладывать.",
+        sms_en="What you were waiting for is back in stock. The batch is small: better not wait.",
     ),
 }

@@ -30,6 +30,7 @@ from lifelong.messaging.models import (
     Suppression,
     Template,
 )
+from lifelong.messaging.variants import buttons_delivery
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,9 @@ def message_enqueue(
             template=template, customer=customer, channel=channel, extra=context or {}
         )
         subject, text, html = rendered.subject, rendered.text, rendered.html
+        text, keyboard = buttons_delivery(channel, text, rendered.buttons)
+        if keyboard:
+            payload = {**keyboard, **(payload or {})}
         topic = topic or template.topic
         if template.sender_manager and channel == Channel.EMAIL:
             # Decided now, like the text: the transport puts it in From (see email/transport.py).

@@ -167,3 +167,24 @@ def kinds_present(template: Template) -> list[str]:
     """The variants the template has in its default language, in the editor's order."""
     default = template_sources(template)
     return [kind for kind in KINDS if _variant(default, kind, language="", subject="")]
+
+
+def buttons_delivery(
+    channel: str, text: str, buttons: tuple[Button, ...]
+) -> tuple[str, dict[str, Any]]:
+    """A messenger text and its buttons as the channel's transport takes them: Telegram's
+    inline keyboard and VK's inline keyboard of link buttons (in the outbox payload), and
+    for MAX and WhatsApp, whose transports send plain text, the links under the text."""
+    if not buttons:
+        return text, {}
+    if channel == Channel.TELEGRAM:
+        rows = [[{"text": b.label, "url": b.url}] for b in buttons]
+        return text, {"reply_markup": {"inline_keyboard": rows}}
+    if channel == Channel.VK:
+        rows = [
+            [{"action": {"type": "open_link", "link": b.url, "label": b.label[:40]}}]
+            for b in buttons
+        ]
+        return text, {"keyboard": {"inline": True, "buttons": rows}}
+    lines = "\n".join(f"{b.label}: {b.url}" for b in buttons)
+    return f"{text}\n\n{lines}".strip(), {}

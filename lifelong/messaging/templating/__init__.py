@@ -26,7 +26,7 @@ from lifelong.messaging.templating.context import (
     template_fields,
 )
 from lifelong.messaging.templating.limits import TemplateRenderError
-from lifelong.messaging.templating.sandbox import Rendered, fields_render
+from lifelong.messaging.templating.sandbox import Rendered, fields_render, variant_render
 from lifelong.messaging.templating.validation import (
     TemplateProblem,
     sample_context,
@@ -46,4 +46,5 @@ __all__ = [
     "sample_context",
     "template_fields",
     "template_validate",
+    "variant_render",
 ]

@@ -6,14 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 
 from lifelong.commerce.models import Order, OrderLine, OrderStatus
-from lifelong.customers.models import Customer
+from lifelong.customers.models import Channel, Customer
 from lifelong.lib import russian
 from lifelong.messaging.links import preferences_url, unsubscribe_url
 from lifelong.messaging.models import BrandVoice, Template
+from lifelong.messaging.templating.limits import TemplateRenderError
 from lifelong.messaging.templating.loyalty import loyalty_context
-from lifelong.messaging.templating.sandbox import Rendered, field_render, fields_render
+from lifelong.messaging.templating.sandbox import Rendered, field_render, variant_render
+from lifelong.messaging.variants import variant_for
 
 FIELDS = ("subject", "body_text", "body_html")
 
@@ -28,7 +31,8 @@ EXTRA_NAMES = frozenset({"journey", "products", "cart", "survey"})
 
 
 def template_fields(template: Template, language: str) -> dict[str, str]:
-    """The subject and bodies in the customer's language, else the default (Russian) ones."""
+    """The email variant's subject and bodies in the customer's language, else the default
+    (Russian) ones. What another channel sends is `variants.variant_for`'s answer."""
     fields = {
         "subject": template.subject,
         "body_text": template.body_text,
@@ -48,14 +52,18 @@ def message_render(
     Raises `TemplateRenderError` (with field and line) when the template breaks a limit
     or fails; the caller decides whether that skips the message.
     """
-    fields = template_fields(template, customer.language)
+    variant = variant_for(template, channel, language=customer.language)
+    if variant is None:
+        raise TemplateRenderError(no_variant_text(template, channel), field="channel")
     context = message_context(customer=customer, channel=channel, extra=extra)
-    return fields_render(
-        subject=fields["subject"],
-        text=fields["body_text"],
-        html=fields["body_html"],
-        context=context,
-    )
+    return variant_render(variant, context)
+
+
+def no_variant_text(template: Template, channel: str) -> str:
+    label = Channel(channel).label if channel in Channel.values else channel
+    return _(
+        "“%(template)s” has no text for %(channel)s: write its %(channel)s text or its short text."
+    ) % {"template": template.name, "channel": label}
 
 
 def message_context(

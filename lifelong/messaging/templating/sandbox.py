@@ -11,7 +11,7 @@ import datetime as dt
 import functools
 import types
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +58,7 @@ from lifelong.messaging.templating.limits import (
     tick,
     too_long,
 )
+from lifelong.messaging.variants import Button, Variant
 
 # What a template may call on the plain data it sees. Anything else is refused.
 STR_METHODS = frozenset(
@@ -95,6 +96,8 @@ class Rendered:
     subject: str
     text: str
     html: str
+    # A messenger variant's link buttons, rendered.
+    buttons: tuple[Button, ...] = ()
 
 
 def _safe_range(*args: int) -> range:
@@ -421,3 +424,29 @@ def fields_render(
         text=rendered_text.strip(),
         html=rendered_html.strip(),
     )
+
+
+def variant_render(
+    variant: Variant, context: Mapping[str, Any], *, strict: bool = False
+) -> Rendered:
+    """Render one variant (see messaging/variants.py): its subject and bodies, and its
+    buttons, each label on one line. A button whose address does not render to a web
+    address is left out: a messenger refuses the whole message for one bad button."""
+    rendered = fields_render(
+        subject=variant.subject,
+        text=variant.text,
+        html=variant.html,
+        context=context,
+        strict=strict,
+    )
+    buttons = []
+    for button in variant.buttons:
+        label = field_render(
+            button.label, context, field="messenger_buttons", autoescape=False, strict=strict
+        )
+        url = field_render(
+            button.url, context, field="messenger_buttons", autoescape=False, strict=strict
+        ).strip()
+        if label.strip() and url.startswith(("https://", "http://")):
+            buttons.append(Button(" ".join(label.split()), url))
+    return replace(rendered, buttons=tuple(buttons))

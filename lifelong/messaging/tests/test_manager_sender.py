@@ -36,6 +36,7 @@ def _template(*, sender_manager: bool, channel: str = "email") -> Template:
         purpose="transactional",
         subject="Ваш уровень",
         body_text="{{ customer.first_name }}, я на связи. {{ manager.first_name }}",
+        short_text="{{ customer.first_name }}, я на связи. {{ manager.first_name }}",
         sender_manager=sender_manager,
     )
 

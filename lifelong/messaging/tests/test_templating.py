@@ -128,7 +128,7 @@ def test_render_for_a_real_customer(alexey):
 def test_gender_comes_from_the_name_when_not_stored(frozen_time):
     maria = CustomerFactory(first_name="Мария", gender=Gender.UNKNOWN)
     sasha = CustomerFactory(first_name="Саша", gender=Gender.UNKNOWN)
-    template = Template(slug="t", name="t", channel="sms", body_text="{{ customer|verb('купил') }}")
+    template = Template(slug="t", name="t", channel="sms", sms_text="{{ customer|verb('купил') }}")
     assert message_render(template=template, customer=maria, channel="sms").text == "купила"
     assert message_render(template=template, customer=sasha, channel="sms").text == "купил(а)"
 
