@@ -5,7 +5,8 @@ email score links):
 
 - `survey_invite_create` asks one customer one survey, or returns None when the throttle
   says not now; a replay with the same key returns the same invite.
-- `invite_url(invite, score=None)`: the page's address; a score in it is only pre-selected.
+- `invite_url(invite, score=None)`: the page's address; a score in it is pre-selected, and
+  counted once a browser has shown the page (`score_seen_url`, `score_seen_record`).
 - `response_submit` records the answers; one response per invite, whatever the races.
 - `invite_open` finds the invite a link's token names.
 """
@@ -41,6 +42,12 @@ from lifelong.feedback.themes import tag
 from lifelong.lib.signing import absolute_url, token_make, token_open
 
 LINK_PURPOSE = "survey"
+# The stylesheet a page shown for `?score=N` loads: a token of its own purpose, so neither
+# the page's link nor any other token opens it.
+SEEN_PURPOSE = "survey_seen"
+# A browser loads the stylesheet within seconds of the page; an hour allows a slow phone and
+# keeps an old copied address from counting.
+SEEN_MINUTES = 60
 # How long a customer may change what they answered (a slip, a second thought).
 EDIT_HOURS = 24
 MAX_TEXT = 2000
@@ -131,8 +138,8 @@ def invite_token(invite: Invite) -> str:
 
 def invite_url(invite: Invite, score: int | None = None) -> str:
     """The survey page of this invite. A `score` (an email's 0–10 links) is shown chosen on
-    the page and recorded only when the customer sends the form: link scanners open every
-    link in a message and must record nothing."""
+    the page; opening the link records nothing (link scanners open every link in a message),
+    the stylesheet of `score_seen_url` that the shown page loads records it."""
     url = absolute_url(reverse("portal:survey", args=[invite_token(invite)]))
     return url if score is None else f"{url}?score={int(score)}"
 
@@ -144,6 +151,52 @@ def invite_open(token: str) -> Invite | None:
     if opened is None or not opened.value.isdigit():
         return None
     return Invite.objects.select_related("survey", "customer").filter(pk=int(opened.value)).first()
+
+
+def score_seen_url(invite: Invite, score: int) -> str:
+    """The address of the empty stylesheet the page shown for `?score=` loads. Fetching it
+    records the score (`score_seen_record`): a browser that shows the page loads it, a
+    scanner that only requests the link does not. The token seals the invite and the score."""
+    mark = token_make(purpose=SEEN_PURPOSE, value=f"{invite.pk}:{int(score)}")
+    return reverse("portal:survey_seen", args=[invite_token(invite), mark])
+
+
+def score_seen_open(*, invite: Invite, mark: str) -> int | None:
+    """The score a stylesheet token carries, or None when it is forged, damaged, made for
+    another invite, or older than SEEN_MINUTES."""
+    opened = token_open(purpose=SEEN_PURPOSE, token=mark)
+    if opened is None or clock.now() - opened.made_at > dt.timedelta(minutes=SEEN_MINUTES):
+        return None
+    invite_id, _sep, score = opened.value.partition(":")
+    if invite_id != str(invite.pk) or not score.lstrip("-").isdigit():
+        return None
+    return int(score)
+
+
+@transaction.atomic
+def score_seen_record(*, invite: Invite, score: int) -> Response | None:
+    """Record a score from an email link once a browser has shown its page; the response
+    when this call made it, else None.
+
+    Only the first answer to an invite: once the customer has a response (from this, the
+    form, or a messenger button), nothing changes, so a reload, a second tab or a late
+    fetch never overwrites what they sent or edited. The invite row is locked first, so
+    the check and `response_submit` (which keeps one response per invite, the edit window
+    and the expiry) see the same state. Kept as the invite's first score, like a tap in a
+    messenger; the page then asks the rest."""
+    invite = Invite.objects.select_for_update().select_related("survey").get(pk=invite.pk)
+    if Response.objects.filter(invite=invite).exists():
+        return None
+    scored = first_scored(questions_of(invite.survey))
+    if scored is None:
+        return None
+    try:
+        response, created = response_submit(
+            invite=invite, answers={scored.pk: score}, complete=False, from_message=True
+        )
+    except (SurveyClosed, ValidationError):
+        return None  # the link ran out, or the score is off the scale
+    return response if created else None
 
 
 def questions_of(survey: Survey) -> list[Question]:

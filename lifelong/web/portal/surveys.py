@@ -1,8 +1,10 @@
 """The survey page a customer reaches from an invite's sealed link, and its thank-you page.
 
-A GET records nothing, not even a `?score=` from an email's score links: mail scanners open
-every link in a message, so the score is only shown chosen, and counts once the customer
-sends the form. The page works without JavaScript: the answers sent, it asks the follow-ups
+A GET of the page records nothing, not even a `?score=` from an email's score links: mail
+scanners open every link in a message. The page shown for a score loads a tiny stylesheet
+whose address seals the invite and the score (`score_seen`); fetching it records the score,
+so it counts once a browser has shown the page, with no script. The page works without
+JavaScript: the answers sent, it asks the follow-ups
 the score calls for on the same page, then thanks. It speaks the survey's language.
 """
 
@@ -29,8 +31,16 @@ from lifelong.feedback.surveys import (
     questions_shown,
     response_answers,
     response_submit,
+    score_seen_open,
+    score_seen_record,
+    score_seen_url,
 )
+from lifelong.lib.client_ip import client_ip
+from lifelong.web import ratelimit
 from lifelong.web.portal.guard import customer_page, refuse_staff, staff_preview
+
+# What the score stylesheet always answers: it styles nothing and says nothing of what it did.
+_EMPTY_CSS = b"/* */\n"
 
 
 def _invite(request: HttpRequest, token: str) -> Invite:
@@ -116,6 +126,7 @@ def _page(
     answers: dict[int, AnswerValue],
     errors: dict[str, list[str]] | None = None,
     response: Response | None = None,
+    seen_css: str = "",
     status: int = 200,
 ) -> HttpResponse:
     questions = questions_of(invite.survey)
@@ -129,6 +140,7 @@ def _page(
         "response": response,
         "preview": staff_preview(request),
         "scale_hint": scored.kind if scored else "",
+        "seen_css": seen_css,
     }
     return render(request, "portal/survey.html", context, status=status)
 
@@ -163,11 +175,43 @@ def survey(request: HttpRequest, token: str) -> HttpResponse:
     answers = response_answers(response)
     scored = first_scored(questions)
     score = _int(request.GET.get("score"))
+    seen_css = ""
     if response is None and scored and scored.scale and isinstance(score, int):
         low, high = scored.scale
         if low <= score <= high:
-            answers[scored.pk] = score  # shown chosen; recorded only by the POST
-    return _page(request, invite, answers=answers, response=response)
+            answers[scored.pk] = score  # shown chosen; recorded by the stylesheet or the POST
+            if not staff_preview(request):
+                seen_css = score_seen_url(invite, score)
+    return _page(request, invite, answers=answers, response=response, seen_css=seen_css)
+
+
+def _asked_as_stylesheet(request: HttpRequest) -> bool:
+    """Whether a browser asks for this as the page's stylesheet. Browsers send `text/css`
+    in Accept for a stylesheet (and `Sec-Fetch-Dest: style` where they send fetch metadata);
+    a scanner fetching every address it finds, or someone opening it as a page, does not."""
+    destination = request.headers.get("Sec-Fetch-Dest")
+    if destination is not None and destination != "style":
+        return False
+    return "text/css" in request.headers.get("Accept", "")
+
+
+@never_cache
+@require_http_methods(["GET"])
+def score_seen(request: HttpRequest, token: str, mark: str) -> HttpResponse:
+    """The empty stylesheet of a page shown for `?score=`: fetching it records the score once
+    (`score_seen_record`: nothing if the customer already answered, the link expired, or the
+    mark is forged, old or another invite's). A signed-in staff member records nothing.
+    Counted against the address's portal limit like every customer page."""
+    if (
+        _asked_as_stylesheet(request)
+        and not staff_preview(request)
+        and ratelimit.portal_blocked_for(ip=client_ip(request) or "") is None
+    ):
+        invite = invite_open(token)
+        score = score_seen_open(invite=invite, mark=mark) if invite is not None else None
+        if invite is not None and score is not None:
+            score_seen_record(invite=invite, score=score)
+    return HttpResponse(_EMPTY_CSS, content_type="text/css; charset=utf-8")
 
 
 @never_cache

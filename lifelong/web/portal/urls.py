@@ -15,6 +15,7 @@ urlpatterns = [
     path("l/<str:token>", loyalty.status, name="loyalty"),
     path("s/<str:token>", surveys.survey, name="survey"),
     path("s/<str:token>/thanks", surveys.thanks, name="survey_thanks"),
+    path("s/<str:token>/seen/<str:mark>.css", surveys.score_seen, name="survey_seen"),
     # A referral code, not a signed token: it is shared on purpose (the view only redirects).
     path("ref/<str:code>", referrals.referral, name="referral"),
 ]
