@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.utils.translation import get_language, ngettext
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 
 from lifelong.commerce.models import Product
@@ -33,18 +33,18 @@ WAIT_PRESETS = ((1, 0), (0, 1), (0, 3), (0, 7))  # (hours, days): 1 h, 1 day, 3 
 
 # Node types in the palette's order, with their names.
 NODE_TYPES = (
-    ("wait", "Wait"),
-    ("send", "Send a message"),
-    ("wait_event", "Wait for an action"),
-    ("condition", "Check a condition"),
-    ("split", "A/B split"),
-    ("survey", "Ask a survey"),
-    ("task", "Task for staff"),
-    ("tag", "Tag"),
-    ("attribute", "Set an attribute"),
-    ("award_points", "Award points"),
-    ("webhook", "Call a webhook"),
-    ("exit", "Leave the journey"),
+    ("wait", gettext_lazy("Wait")),
+    ("send", gettext_lazy("Send a message")),
+    ("wait_event", gettext_lazy("Wait for an action")),
+    ("condition", gettext_lazy("Check a condition")),
+    ("split", gettext_lazy("A/B split")),
+    ("survey", gettext_lazy("Ask a survey")),
+    ("task", gettext_lazy("Task for staff")),
+    ("tag", gettext_lazy("Tag")),
+    ("attribute", gettext_lazy("Set an attribute")),
+    ("award_points", gettext_lazy("Award points")),
+    ("webhook", gettext_lazy("Call a webhook")),
+    ("exit", gettext_lazy("Leave the journey")),
 )
 
 
@@ -56,7 +56,7 @@ def _plural(singular: str, plural: str) -> list[str]:
 def texts() -> dict[str, Any]:
     """The canvas's words in the page's language (the JavaScript has none of its own)."""
     return {
-        "types": {kind: _(name) for kind, name in NODE_TYPES},
+        "types": {kind: str(name) for kind, name in NODE_TYPES},
         "days": _plural("%(n)d day", "%(n)d days"),
         "hours": _plural("%(n)d hour", "%(n)d hours"),
         "wait": _("Wait %(duration)s"),
@@ -78,7 +78,7 @@ def texts() -> dict[str, Any]:
         "no": _("no"),
         "happened": _("it happened"),
         "timeout": _("time ran out"),
-        "next": _("next"),
+        "next": _("Next step"),
         "end": _("End of the journey"),
         "choose": _("— choose —"),
         "name": _("Name on the canvas"),

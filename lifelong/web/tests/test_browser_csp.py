@@ -2,7 +2,7 @@
 pages or the portal is refused, and what the pages draw with script still draws.
 
 Every console message and every `securitypolicyviolation` event is collected; a page passes with
-none. The charts must be real Chart.js charts with a non-zero canvas, the journey diagram must be
+none. The charts must be real Chart.js charts with a non-zero canvas, the journey canvas must be
 laid out, the segment builder must still swap its rules, and the template editor's preview must
 show the email's inline styles in its sandboxed frame while the email's script does not run.
 """
@@ -188,8 +188,10 @@ def test_staff_pages_and_portal_run_under_the_policy(browser, live_server, shop)
     watched.assert_clean()
 
     watched.open(f"{site}{reverse('web:journey', args=[shop['journey'].pk])}")
-    expect(page.locator(".diagram #node-ab")).to_be_visible()
-    expect(page.locator(".diagram .lane")).to_have_count(2)
+    # The flow is the builder's canvas, read-only: cards placed and wires drawn by script.
+    expect(page.locator("#jc-root .jc-node[data-node=ab]")).to_be_visible()
+    expect(page.locator("#jc-root .jc-wire-label")).to_have_count(2)
+    expect(page.locator(".jc-fallback")).to_be_hidden()
     size = chart_size(page, "chart-results")
     assert size is not None and size[0] > 0 and size[1] > 0
     watched.assert_clean()

@@ -16,7 +16,7 @@
   const P = data.pickers || {};
   const READONLY = data.readonly;
   const ICONS = root.dataset.icons;
-  const NODE_W = 230, NODE_H = 84, GAP_X = 50, GAP_Y = 70, TOP = 24, LEFT = 24;
+  const NODE_W = 230, NODE_H = 84, GAP_X = 50, GAP_Y = 52, TOP = 20, LEFT = 24;
   const TRIGGER = "__trigger";
   const SVG = "http://www.w3.org/2000/svg";
   const form = READONLY ? null : root.closest("form");

@@ -1,0 +1,208 @@
+"""The visual journey builder in a real browser (Debian's Chromium), in Russian.
+
+A marketer builds "first order → wait 3 days → email → wait 7 days → Telegram" on the canvas
+with clicks, drags and pickers (no JSON typed), saves it, starts it; then time moves on the
+way `lifelong simulate` moves it (the clock's offset and every sweep), and a customer's first
+order brings the email step's message. The journey's page draws the same canvas read-only.
+
+Set LIFELONG_SCREENSHOTS=docs/img to write the canvas's screenshot for the docs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from playwright.sync_api import Page, expect
+
+from lifelong import clock
+from lifelong.accounts.models import Role
+from lifelong.commerce.services import order_upsert
+from lifelong.customers.models import Purpose
+from lifelong.customers.services import consent_record
+from lifelong.factories import CustomerFactory, UserFactory
+from lifelong.jobs import sweeps
+from lifelong.journeys.models import Enrollment, Journey, JourneyStatus
+from lifelong.journeys.services import journey_create
+from lifelong.messaging.models import ChannelConfig, Message, Template
+
+pytestmark = pytest.mark.browser
+
+EMPTY = {"trigger": {"kind": "manual"}, "start": None, "nodes": []}
+
+
+def _shop() -> tuple[Journey, Client]:
+    marketer = UserFactory.create(username="masha", role=Role.MARKETER, password=None)
+    for channel in ("email", "telegram"):
+        ChannelConfig.objects.create(channel=channel, transport="sandbox")
+    Template.objects.create(
+        slug="first-thanks",
+        name="Спасибо за первый заказ",
+        channel="email",
+        subject="Спасибо!",
+        body_text="Спасибо, что выбрали нас.",
+    )
+    Template.objects.create(
+        slug="how-is-it",
+        name="Как вам покупка?",
+        channel="telegram",
+        body_text="Как вам покупка? Ответьте прямо здесь.",
+    )
+    journey = journey_create(name="Первый заказ", slug="first-order", definition=EMPTY)
+    client = Client()
+    client.force_login(marketer)
+    return journey, client
+
+
+def _page(browser, live_server, client: Client) -> Page:
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ru-RU")
+    context.add_cookies(
+        [
+            {
+                "name": "sessionid",
+                "value": client.cookies["sessionid"].value,
+                "url": live_server.url,
+            },
+            {"name": "django_language", "value": "ru", "url": live_server.url},
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+def _card(page: Page, node_type: str, n: int = 0):
+    return page.locator(f"#jc-root .jc-node[data-type={node_type}]").nth(n)
+
+
+def test_a_marketer_builds_a_first_order_journey_on_the_canvas_and_it_runs(
+    browser, live_server, transactional_db
+):
+    journey, client = _shop()
+    page = _page(browser, live_server, client)
+    page.goto(f"{live_server.url}/journeys/{journey.pk}/edit/")
+
+    # The trigger's panel is open first, with only the fields its kind uses.
+    expect(page.locator(".jc-panel select[name=trigger_kind]")).to_be_visible()
+    expect(page.locator("input[name=trigger_day]")).to_be_hidden()
+    page.locator("select[name=trigger_kind]").select_option("first_order")
+    expect(_card(page, "trigger")).to_contain_text("Оформлен первый заказ")
+
+    # Wait 3 days: added under the trigger, its length from a preset.
+    page.locator(".jc-palette [data-add=wait]").click()
+    page.locator(".jc-panel .jc-presets button", has_text="3 дня").click()
+    expect(_card(page, "wait")).to_contain_text("Ждать 3 дня")
+
+    # The email: added after the selected wait; until a template is chosen, the node says so.
+    page.locator(".jc-palette [data-add=send]").click()
+    expect(_card(page, "send")).to_contain_text("Выберите шаблон.")
+    page.locator(".jc-panel select[name=jc-template]").select_option(
+        label="Спасибо за первый заказ · Email"
+    )
+    expect(page.locator(".jc-panel select[name=jc-channel]")).to_have_value("email")
+    expect(_card(page, "send")).not_to_contain_text("Выберите шаблон.")
+
+    page.locator(".jc-palette [data-add=wait]").click()
+    page.locator(".jc-panel .jc-presets button", has_text="7 дней").click()
+
+    # The Telegram step is added loose (the trigger is selected, the journey already starts),
+    # so nothing leads to it until a wire is dragged from the second wait's port onto it.
+    _card(page, "trigger").click()
+    page.locator(".jc-palette [data-add=send]").click()
+    page.locator(".jc-panel select[name=jc-template]").select_option(
+        label="Как вам покупка? · Telegram"
+    )
+    expect(_card(page, "send", 1)).to_contain_text("Ни один шаг не ведёт сюда.")
+    second_wait = _card(page, "wait", 1).get_attribute("data-node")
+    page.locator(f".jc-port[data-node={second_wait}]").drag_to(_card(page, "send", 1))
+    expect(_card(page, "send", 1)).not_to_contain_text("Ни один шаг не ведёт сюда.")
+
+    # Moving a card by dragging it (under the second wait) keeps its place in the saved version.
+    telegram, wait = _card(page, "send", 1), _card(page, "wait", 1).bounding_box()
+    before = telegram.bounding_box()
+    assert before is not None and wait is not None
+    page.mouse.move(before["x"] + 40, before["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(wait["x"] + 40, wait["y"] + wait["height"] + 72, steps=8)
+    page.mouse.up()
+    after = telegram.bounding_box()
+    assert after is not None
+    assert abs(after["x"] - wait["x"]) < 3 and after["y"] > wait["y"] + wait["height"]
+    telegram_id = telegram.get_attribute("data-node")
+    assert telegram_id
+
+    page.locator(".save-bar button[type=submit]").click()
+    expect(page.locator("body")).to_contain_text("Сохранено как версия 2.")
+    definition = Journey.objects.get(pk=journey.pk).current_version.parsed()
+    assert definition.trigger.kind == "first_order"
+    chain = []
+    node_id = definition.start
+    while node_id:
+        node = definition.node(node_id)
+        chain.append(
+            (
+                node.type,
+                getattr(node, "days", None),
+                getattr(node, "template", None),
+                getattr(node, "channel", None),
+            )
+        )
+        node_id = getattr(node, "next", None)
+    assert chain == [
+        ("wait", 3, None, None),
+        ("send", None, "first-thanks", "email"),
+        ("wait", 7, None, None),
+        ("send", None, "how-is-it", "telegram"),
+    ]
+    second_wait_at, telegram_at = definition.layout[second_wait], definition.layout[telegram_id]
+    assert telegram_at.x == second_wait_at.x and telegram_at.y > second_wait_at.y
+
+    # The journey's page draws the same flow, read-only, and starts it.
+    expect(page.locator("#jc-root.jc-view .jc-node")).to_have_count(5)
+    expect(page.locator(".jc-fallback")).to_be_hidden()
+    expect(page.locator("#jc-root .jc-port")).to_have_count(0)
+    page.locator(".actions form button[type=submit]", has_text="Запустить").click()
+    expect(page.locator("body")).to_contain_text("Сценарий запущен")
+    assert Journey.objects.get(pk=journey.pk).status == JourneyStatus.ACTIVE
+
+    # Simulated time: a first order, the sweeps, three days on, the sweeps again.
+    try:
+        sweeps.run_all()  # the reactor starts at the end of the event log
+        customer = CustomerFactory.create(first_name="Оля")
+        consent_record(
+            customer=customer, channel="email", purpose=Purpose.MARKETING, granted=True, source="t"
+        )
+        order_upsert(
+            external_id="F-1", customer=customer, total=Decimal("2400"), placed_at=clock.now()
+        )
+        sweeps.run_all()
+        enrollment = Enrollment.objects.get(journey=journey, customer=customer)
+        assert enrollment.current_node == definition.start and enrollment.waiting
+        assert not Message.objects.filter(customer=customer).exists()
+        clock.advance(dt.timedelta(days=3, hours=1))
+        sweeps.run_all()
+        enrollment.refresh_from_db()
+        second_wait_id = definition.node(definition.node(definition.start).next).next
+        assert enrollment.current_node == second_wait_id
+        message = Message.objects.get(customer=customer)
+        assert (message.template.slug, message.channel) == ("first-thanks", "email")
+    finally:
+        clock.reset()
+
+    page.reload()
+    expect(_card(page, "send")).to_contain_text("прошли")
+    shots = os.environ.get("LIFELONG_SCREENSHOTS")
+    if shots:
+        page.goto(f"{live_server.url}/journeys/{journey.pk}/edit/")
+        _card(page, "send").click()
+        page.locator(".jc-palette").evaluate("bar => window.scrollTo(0, bar.offsetTop - 8)")
+        page.screenshot(path=str(Path(shots) / "journey-canvas.png"))
+    assert page.errors == []  # type: ignore[attr-defined]
