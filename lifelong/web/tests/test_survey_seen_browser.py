@@ -9,15 +9,32 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from lifelong.events.models import Event
-from lifelong.feedback.models import Response
-from lifelong.feedback.surveys import invite_url
-from lifelong.web.tests.test_surveys_browser import _phone, invite  # noqa: F401 (fixture)
+from lifelong.factories import CustomerFactory
+from lifelong.feedback.models import Invite, Response, SurveyKind
+from lifelong.feedback.survey_editor import survey_save
+from lifelong.feedback.surveys import invite_url, survey_invite_create
+from lifelong.web.tests.test_surveys_browser import _phone
 
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture
+def emailed(transactional_db, settings, live_server) -> Invite:
+    settings.SITE_URL = live_server.url
+    survey = survey_save(
+        survey=None,
+        values={"name": "Как мы вам?", "kind": SurveyKind.NPS, "language": "ru"},
+        questions=[],
+        actor=None,
+    )
+    made = survey_invite_create(survey=survey, customer=CustomerFactory.create(), key="email-1")
+    assert made is not None
+    return made
+
+
 @pytest.mark.parametrize("scripts", [False, True], ids=["scripts-off", "scripts-on"])
-def test_the_score_counts_once_the_page_is_shown_and_the_rest_edits_it(browser, invite, scripts):
+def test_the_score_counts_once_the_page_is_shown_and_the_rest_edits_it(browser, emailed, scripts):
+    invite = emailed
     link = invite_url(invite, score=4)
     # A link scanner requests the link (and follows redirects): nothing.
     assert Client().get("/" + link.split("/", 3)[3], follow=True).status_code == 200
