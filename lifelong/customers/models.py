@@ -12,6 +12,7 @@ from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from lifelong import clock
+from lifelong.lib.yo import yo_folded
 
 
 class Gender(models.TextChoices):
@@ -86,7 +87,8 @@ class Customer(models.Model):
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         indexes = [
-            models.Index(Upper("last_name"), name="customer_last_name_upper"),
+            # The surname as search compares it: upper case, ё as е.
+            models.Index(Upper(yo_folded("last_name")), name="customer_last_name_folded"),
             models.Index(fields=["last_order_at"]),
             models.Index(fields=["-created_at"]),
         ]

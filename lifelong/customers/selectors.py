@@ -13,12 +13,14 @@ from typing import TypedDict
 
 from django.db import connection
 from django.db.models import F, Q, QuerySet
+from django.db.models.lookups import IStartsWith
 from django.utils import timezone
 
 from lifelong.commerce.models import Order
 from lifelong.customers.models import Consent, Customer, Fact, Note
 from lifelong.followups.models import Task, TaskStatus
 from lifelong.lib.phones import normalize_phone
+from lifelong.lib.yo import yo_fold, yo_folded
 from lifelong.segments.models import ClvModelFit, ClvProblem, CustomerState
 
 # The customer list's sort keys and the column each sorts by ("-key" sorts descending).
@@ -79,9 +81,9 @@ def _ci_variants(term: str) -> set[str]:
 
 def _name_q(term: str) -> Q:
     q = Q()
-    for variant in _ci_variants(term):
+    for variant in _ci_variants(yo_fold(term)):
         for field in ("last_name", "first_name", "patronymic"):
-            q |= Q(**{f"{field}__istartswith": variant})
+            q |= Q(IStartsWith(yo_folded(field), variant))
     return q
 
 

@@ -23,11 +23,13 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import (
     Exact,
     GreaterThan,
     GreaterThanOrEqual,
+    IContains,
     LessThan,
     LessThanOrEqual,
 )
@@ -40,6 +42,7 @@ from lifelong.commerce.models import OrderLine, OrderStatus
 from lifelong.customers.models import Channel, Consent, Customer, Purpose
 from lifelong.events.field_limits import FieldLimitError, text_check
 from lifelong.events.models import Event
+from lifelong.lib.yo import yo_fold, yo_folded
 from lifelong.loyalty.models import Account, CustomerTier, Tier
 from lifelong.loyalty.privileges import PRIVILEGES
 from lifelong.segments.models import CustomerState
@@ -450,13 +453,13 @@ def _column_condition(node: _Node, now: dt.datetime) -> Q:
         if node.op == "exists":
             return Q(attributes__has_key=node.key)
         if node.op == "contains":
-            return Q(**{f"{path}__icontains": str(node.value)})
+            return Q(IContains(yo_folded(KT(path)), yo_fold(str(node.value))))
         return _lookup(path, node.op, node.value)
     if isinstance(node, ProfileCondition):
         if node.op == "empty":
             return _lookup(node.field, "eq", "")
         if node.op == "contains":
-            return Q(**{f"{node.field}__icontains": node.value})
+            return Q(IContains(yo_folded(node.field), yo_fold(str(node.value))))
         return _lookup(node.field, node.op, node.value)
     if isinstance(node, SummaryCondition):
         value: Any = int(node.value) if node.field == "orders_count" else node.value

@@ -213,3 +213,21 @@ def test_stage_values_in_rules_are_the_stage_names():
         }
     )
     assert parsed.model_dump(mode="json")["rules"][0]["value"] == "at_risk"
+
+
+def matched(condition: dict) -> set[int]:
+    q = rules_compile(rules_parse({"op": "and", "rules": [condition]}), now=clock.now())
+    return set(Customer.objects.filter(q).values_list("pk", flat=True))
+
+
+def test_text_rules_read_yo_as_ye(db):
+    """«Королева» finds «Королёва» and «Орёл» finds «Орел»: people type ё as е and back."""
+    yo = CustomerFactory(last_name="Королёва", attributes={"city": "Орёл"})
+    ye = CustomerFactory(last_name="Королева", attributes={"city": "Орел"})
+    CustomerFactory(last_name="Королькова", attributes={"city": "Омск"})
+    for value in ("оролев", "оролёв"):
+        rule = {"kind": "profile", "field": "last_name", "op": "contains", "value": value}
+        assert matched(rule) == {yo.pk, ye.pk}
+    for value in ("рел", "рёл"):
+        rule = {"kind": "attribute", "key": "city", "op": "contains", "value": value}
+        assert matched(rule) == {yo.pk, ye.pk}

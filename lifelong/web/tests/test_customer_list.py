@@ -67,6 +67,24 @@ def test_search(owner_client, people, query, expected):
     assert sorted(names(response)) == sorted(expected)
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Соловьева", ["Соловьёва"]),
+        ("соловьёва", ["Соловьёва"]),
+        ("Алена", ["Соловьёва"]),
+        ("Фёдоров", ["Федоров"]),
+        ("ПЁТР", ["Федоров"]),
+    ],
+)
+def test_search_reads_yo_as_ye(owner_client, db, query, expected):
+    """ё and е are one letter to a searcher, whichever of them is stored or typed."""
+    CustomerFactory(last_name="Соловьёва", first_name="Алёна")
+    CustomerFactory(last_name="Федоров", first_name="Пётр")
+    CustomerFactory(last_name="Соловьянова", first_name="Анна")
+    assert names(owner_client.get(URL, {"q": query})) == expected
+
+
 def test_merged_customers_are_hidden(owner_client, people):
     Customer.objects.filter(pk=people["smith"].pk).update(merged_into=people["petrov"])
     assert "Smith" not in names(owner_client.get(URL))
