@@ -16,6 +16,7 @@ from lifelong.messaging.models import BrandVoice, Template
 from lifelong.messaging.templating.limits import TemplateRenderError
 from lifelong.messaging.templating.loyalty import loyalty_context
 from lifelong.messaging.templating.sandbox import Rendered, field_render, variant_render
+from lifelong.messaging.templating.words import context_as_words
 from lifelong.messaging.variants import variant_for
 
 FIELDS = ("subject", "body_text", "body_html")
@@ -122,7 +123,10 @@ def message_context(
         "channel": channel,
         "manager": manager_context(customer),
     }
+    # The brand's greeting may print `{{ customer }}`: words first, then the brand's own.
+    context_as_words(context)
     context["brand"] = brand_context(channel, context)
+    context_as_words(context)
     context.update(extra or {})
     return context
 

@@ -32,6 +32,7 @@ from jinja2.utils import Cycler, Joiner, Namespace
 from jinja2.visitor import NodeTransformer
 
 from lifelong.lib import russian
+from lifelong.messaging.templating.errors import jinja_message
 from lifelong.messaging.templating.filters import template_filters
 from lifelong.messaging.templating.limits import (
     MAX_ITERATIONS,
@@ -405,8 +406,9 @@ def field_render(
         ) from exc
     except Exception as exc:
         # Staff-written code: whatever it raised is a problem of the template, shown to staff.
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        raise TemplateRenderError(message, field=field, line=_template_line(exc)) from exc
+        raise TemplateRenderError(
+            jinja_message(exc, context), field=field, line=_template_line(exc)
+        ) from exc
 
 
 def fields_render(

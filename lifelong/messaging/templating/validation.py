@@ -21,9 +21,11 @@ from lifelong.loyalty.status import (
     TierView,
 )
 from lifelong.messaging.templating.context import CONTEXT_NAMES, EXTRA_NAMES
+from lifelong.messaging.templating.errors import jinja_message
 from lifelong.messaging.templating.limits import MAX_SOURCE, TemplateRenderError
 from lifelong.messaging.templating.loyalty import LoyaltyData, loyalty_data
 from lifelong.messaging.templating.sandbox import Sandbox, environment, field_render
+from lifelong.messaging.templating.words import context_as_words
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def sample_context(extra_names: Iterable[str] = ()) -> dict[str, Any]:
             "email": "anna@example.ru",
         },
     }
+    context_as_words(context)
     for name in {*EXTRA_NAMES, *extra_names}:
         context[name] = _AnyKeys()
     return context
@@ -163,7 +166,7 @@ def template_validate(
         try:
             tree = env.parse(source)
         except TemplateSyntaxError as exc:
-            problems.append(TemplateProblem(field, exc.lineno, exc.message or str(exc)))
+            problems.append(TemplateProblem(field, exc.lineno, jinja_message(exc)))
             continue
         found = _static_problems(field, tree, env, known)
         problems += found
