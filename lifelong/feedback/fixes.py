@@ -2,9 +2,9 @@
 
 Staff mark a theme fixed with a note (`fix_announce`); every customer whose survey response
 or conversation item carried the theme (optionally only feedback within a date range) is
-affected. A holdout share of them, drawn from a hash of the fix and the customer, gets
-nothing, so `fix_results` can compare. The others get one personal message through the
-outbox, keyed `fix:<fix>:<customer>`.
+affected. A holdout share of them, drawn from a hash of the fix's salt and the customer's
+external id (`holdout_draw`), gets nothing, so `fix_results` can compare. The others get one
+personal message through the outbox, keyed `fix:<fix>:<customer>`.
 
 The message goes as **marketing**: it is not something the customer asked for just now, and
 telling them what the shop improved is close enough to advertising that only customers with a
@@ -37,10 +37,20 @@ from lifelong.messaging.services import (
 BATCH = 500
 
 
-def holdout_draw(*, fix_id: int, customer_id: int, percent: int) -> bool:
-    """Whether the customer is kept back from the fix's message: the same answer every time,
-    and about `percent` in 100 customers (a 64-bit slice of SHA-256, in 10,000 buckets)."""
-    digest = hashlib.sha256(f"fix:{fix_id}:{customer_id}".encode()).digest()
+def holdout_key(customer: Customer) -> str:
+    """What the holdout draw knows a customer by: the shop's own id for them, which a rebuild,
+    a restore or another database keeps (row ids are not); the row id only for a customer who
+    has none (say, one who first wrote in from an unknown address)."""
+    if customer.external_id:
+        return f"ext:{customer.external_id}"
+    return f"pk:{customer.pk}"
+
+
+def holdout_draw(*, salt: str, key: str, percent: int) -> bool:
+    """Whether the customer (`holdout_key`) is kept back from the fix (`Fix.holdout_salt`):
+    the same answer every time, and about `percent` in 100 customers (a 64-bit slice of
+    SHA-256, in 10,000 buckets)."""
+    digest = hashlib.sha256(f"fix:{salt}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % 10_000 < percent * 100
 
 
@@ -155,9 +165,11 @@ def fix_announce(
     actor: User | None,
     since: dt.date | None = None,
     until: dt.date | None = None,
+    holdout_salt: str | None = None,
 ) -> Fix:
-    """Record the fix, audit it, and send it (`fix_send`)."""
-    fix = Fix.objects.create(
+    """Record the fix, audit it, and send it (`fix_send`). The holdout's salt is random unless
+    given (the demo gives one from its seed, so a rebuild draws the same holdout)."""
+    fix = Fix(
         theme=theme,
         note=note,
         subject=subject,
@@ -167,6 +179,9 @@ def fix_announce(
         feedback_until=until,
         staff=actor,
     )
+    if holdout_salt is not None:
+        fix.holdout_salt = holdout_salt
+    fix.save()
     audit_record(
         actor=actor,
         action="feedback.fix.announce",
@@ -200,7 +215,7 @@ def fix_send(*, fix: Fix) -> int:
             for customer in batch:
                 channel = channels.get(customer.pk, "")
                 holdout = holdout_draw(
-                    fix_id=fix.pk, customer_id=customer.pk, percent=fix.holdout_percent
+                    salt=fix.holdout_salt, key=holdout_key(customer), percent=fix.holdout_percent
                 )
                 row = FixRecipient(
                     fix=fix, customer=customer, holdout=holdout, channel=channel, created_at=now

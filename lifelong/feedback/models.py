@@ -12,6 +12,8 @@ conversations inbox joins this app later.
 
 from __future__ import annotations
 
+import secrets
+
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -538,10 +540,18 @@ class FixStatus(models.TextChoices):
     SENT = "sent", _("Sent")
 
 
+def holdout_salt_new() -> str:
+    return secrets.token_hex(8)
+
+
 class Fix(models.Model):
     """Staff's word that a theme customers complained about is fixed ("you told us, we fixed
     it"): the note of what changed and the message text sent to each customer whose feedback
-    carried the theme, less a holdout drawn per customer (fixes.py, fix_results.py)."""
+    carried the theme, less a holdout drawn per customer (fixes.py, fix_results.py).
+
+    The holdout draw hashes `holdout_salt` with the customer's external id, never row ids: a
+    fix's own salt keeps one fix's holdout apart from another's, and the same salt and
+    customers draw the same holdout in any database (the demo rebuilds its fix exactly)."""
 
     theme = models.ForeignKey(Theme, on_delete=models.PROTECT, related_name="fixes")
     note = models.CharField(_("what changed"), max_length=300)
@@ -552,6 +562,7 @@ class Fix(models.Model):
     holdout_percent = models.PositiveSmallIntegerField(
         _("holdout, %"), default=10, validators=[MaxValueValidator(50)]
     )
+    holdout_salt = models.CharField(max_length=32, default=holdout_salt_new, editable=False)
     staff = models.ForeignKey(
         "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
