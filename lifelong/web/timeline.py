@@ -3,17 +3,20 @@ customer's gender in Russian, and a few details."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from lifelong.customers.models import Channel, Gender, Purpose
+from lifelong.customers.models import Channel, Customer, Gender, Purpose
 from lifelong.events.models import Event
+from lifelong.segments.models import Stage
 from lifelong.web.templatetags.web import money
+from lifelong.web.timeline_names import timeline_names
 
 # What the card shows of an event nobody styled: its first properties, each cut short.
 MAX_DETAILS = 12
@@ -84,11 +87,20 @@ def _task(props: dict[str, Any]) -> list[tuple[Promise, str]]:
     return [r for r in rows if r[1]]
 
 
+def _field_label(name: str) -> str:
+    if name == "tags":
+        return str(_("tags"))
+    try:
+        return str(Customer._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:  # a field since removed: its name is all there is
+        return name
+
+
 def _changes(props: dict[str, Any]) -> list[tuple[Promise, str]]:
     changes = props.get("changes") or {}
     if not isinstance(changes, dict):
         return []
-    return [(_("Changed"), ", ".join(sorted(changes)))] if changes else []
+    return [(_("Changed"), ", ".join(sorted(_field_label(k) for k in changes)))] if changes else []
 
 
 def _merged(props: dict[str, Any]) -> list[tuple[Promise, str]]:
@@ -135,6 +147,68 @@ def _points(props: dict[str, Any]) -> list[tuple[Promise, str]]:
         (_("Reason"), str(props.get("reason", ""))),
     ]
     return [r for r in rows if r[1]]
+
+
+def _stage(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    stages: dict[str, Any] = dict(Stage.choices)
+    old, new = str(props.get("from") or ""), str(props.get("to") or "")
+    moved = f"{stages.get(old, old)} → {stages.get(new, new)}" if old else str(stages.get(new, new))
+    return [(_("Stage"), moved)]
+
+
+def _segment(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    return [(_("Segment"), str(props.get("segment_name", "")))]
+
+
+def _products(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    cart = props.get("cart") if isinstance(props.get("cart"), dict) else {}
+    rows = [
+        (_("Products"), ", ".join(props.get("product_names") or [])),
+        (_("Total"), _money(cart, "total") if cart.get("total") is not None else ""),
+    ]
+    return [r for r in rows if r[1]]
+
+
+def _visit(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    page = props.get("url") or props.get("page") or props.get("path") or ""
+    return [(_("Page"), _clip(str(page)))] if page else []
+
+
+def _churn(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    return [(_("Reason"), str(props.get("reason", "")))]
+
+
+def _closed(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    themes = props.get("themes") if isinstance(props.get("themes"), list) else []
+    rows = [
+        (_("Themes"), ", ".join(str(t) for t in themes)),
+        (_("Replies"), str(props.get("replies", ""))),
+    ]
+    return [r for r in rows if r[1]]
+
+
+def _replied(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    rows = [*_message(props), (_("Signed"), str(props.get("signer", "")))]
+    return [r for r in rows if r[1]]
+
+
+def _review(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    rating = props.get("rating")
+    rows = [
+        (_("Rating"), "" if rating is None else str(rating)),
+        (_("Source"), str(props.get("source", ""))),
+        (_("Text"), _clip(str(props.get("text", "")))),
+    ]
+    return [r for r in rows if r[1]]
+
+
+def _tier(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    old, new = str(props.get("from_name") or ""), str(props.get("to_name") or "")
+    return [(_("Tier"), f"{old} → {new}" if old else new)]
+
+
+def _topic(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    return [(_("Topic"), str(props.get("topic_name", "")))]
 
 
 STYLES: dict[str, Style] = {
@@ -285,6 +359,131 @@ STYLES: dict[str, Style] = {
     "nps_promoter": Style("☺", "good", _same(_("Promoter: NPS 9–10")), _survey),
     "nps_detractor": Style("☹", "bad", _same(_("Detractor: NPS 0–6")), _survey),
     "points_award_requested": Style("★", "good", _same(_("Points requested")), _points),
+    "stage_changed": Style("↕", "staff", _same(_("Lifecycle stage changed")), _stage),
+    "segment_entered": Style(
+        "+",
+        "staff",
+        (
+            pgettext_lazy("male customer", "Entered a segment"),
+            pgettext_lazy("female customer", "Entered a segment"),
+            pgettext_lazy("customer of unknown gender", "Entered a segment"),
+        ),
+        _segment,
+    ),
+    "segment_exited": Style(
+        "−",
+        "staff",
+        (
+            pgettext_lazy("male customer", "Left a segment"),
+            pgettext_lazy("female customer", "Left a segment"),
+            pgettext_lazy("customer of unknown gender", "Left a segment"),
+        ),
+        _segment,
+    ),
+    "cart_updated": Style(
+        "◫",
+        "other",
+        (
+            pgettext_lazy("male customer", "Updated the cart"),
+            pgettext_lazy("female customer", "Updated the cart"),
+            pgettext_lazy("customer of unknown gender", "Updated the cart"),
+        ),
+        _products,
+    ),
+    "cart_abandoned": Style(
+        "◫",
+        "bad",
+        (
+            pgettext_lazy("male customer", "Left a cart without ordering"),
+            pgettext_lazy("female customer", "Left a cart without ordering"),
+            pgettext_lazy("customer of unknown gender", "Left a cart without ordering"),
+        ),
+        _products,
+    ),
+    "product_viewed": Style(
+        "◉",
+        "other",
+        (
+            pgettext_lazy("male customer", "Viewed a product"),
+            pgettext_lazy("female customer", "Viewed a product"),
+            pgettext_lazy("customer of unknown gender", "Viewed a product"),
+        ),
+        _products,
+    ),
+    "visit": Style(
+        "→",
+        "other",
+        (
+            pgettext_lazy("male customer", "Visited the website"),
+            pgettext_lazy("female customer", "Visited the website"),
+            pgettext_lazy("customer of unknown gender", "Visited the website"),
+        ),
+        _visit,
+    ),
+    "churn_reason_recorded": Style("✎", "bad", _same(_("Reason for leaving recorded")), _churn),
+    "review_received": Style(
+        "★",
+        "good",
+        (
+            pgettext_lazy("male customer", "Left a review"),
+            pgettext_lazy("female customer", "Left a review"),
+            pgettext_lazy("customer of unknown gender", "Left a review"),
+        ),
+        _review,
+    ),
+    "review_posted": Style(
+        "★",
+        "good",
+        (
+            pgettext_lazy("male customer", "Left a review"),
+            pgettext_lazy("female customer", "Left a review"),
+            pgettext_lazy("customer of unknown gender", "Left a review"),
+        ),
+        _review,
+    ),
+    "feedback_replied": Style("↪", "staff", _same(_("Staff replied")), _replied),
+    "feedback_closed": Style("☑", "good", _same(_("Conversation closed")), _closed),
+    "referral_converted": Style(
+        "♥",
+        "good",
+        (
+            pgettext_lazy("male customer", "Brought a friend"),
+            pgettext_lazy("female customer", "Brought a friend"),
+            pgettext_lazy("customer of unknown gender", "Brought a friend"),
+        ),
+        _points,
+    ),
+    "telegram_linked": Style(
+        "✈",
+        "good",
+        (
+            pgettext_lazy("male customer", "Connected Telegram"),
+            pgettext_lazy("female customer", "Connected Telegram"),
+            pgettext_lazy("customer of unknown gender", "Connected Telegram"),
+        ),
+        lambda p: [],
+    ),
+    "tier_changed": Style("▲", "good", _same(_("Loyalty tier changed")), _tier),
+    "topic_opted_in": Style(
+        "✔",
+        "good",
+        (
+            pgettext_lazy("male customer", "Subscribed to a topic"),
+            pgettext_lazy("female customer", "Subscribed to a topic"),
+            pgettext_lazy("customer of unknown gender", "Subscribed to a topic"),
+        ),
+        _topic,
+    ),
+    "topic_opted_out": Style(
+        "⊘",
+        "bad",
+        (
+            pgettext_lazy("male customer", "Unsubscribed from a topic"),
+            pgettext_lazy("female customer", "Unsubscribed from a topic"),
+            pgettext_lazy("customer of unknown gender", "Unsubscribed from a topic"),
+        ),
+        _topic,
+    ),
 }
 
 
@@ -301,12 +500,14 @@ def _gender_index(gender: str) -> int:
     return {Gender.MALE: 0, Gender.FEMALE: 1}.get(gender, 2)  # type: ignore[call-overload]
 
 
-def timeline_items(events: Iterable[Event], *, gender: str) -> list[Item]:
-    """Readable items for events of one customer (no queries)."""
+def timeline_items(events: Sequence[Event], *, gender: str) -> list[Item]:
+    """Readable items for events of one customer (a query per kind of name they refer to)."""
     index = _gender_index(gender)
+    names = timeline_names(events)
     items = []
     for event in events:
         props = event.properties if isinstance(event.properties, dict) else {}
+        props = names.fill(event.type, props)
         style = STYLES.get(event.type)
         if style is None:
             items.append(
