@@ -23,9 +23,10 @@ from lifelong.journeys.definition import Definition
 from lifelong.journeys.problems import definition_problems
 from lifelong.journeys.selectors import NodeCounts
 from lifelong.messaging.models import Template
+from lifelong.messaging.variants import variant_for
 from lifelong.segments.models import Segment
 from lifelong.web.forms_journeys import TRIGGER_KINDS
-from lifelong.web.journey_diagram import EVENT_LABELS, channel_text, node_title
+from lifelong.web.journey_diagram import EVENT_LABELS, channel_text, event_text, node_title
 
 # The product picker lists this many; a shop with more types the SKU into the field.
 PRODUCTS_SHOWN = 500
@@ -121,7 +122,7 @@ def texts() -> dict[str, Any]:
         "bad_rule": _("The rule is not valid JSON."),
         "unreachable": _("Nothing leads to this step."),
         "bad_json": _("The JSON below has an error; the canvas shows the last good graph."),
-        "wrong_channel": _("This template is written for %(channel)s."),
+        "wrong_channel": _("This template has no text for %(channel)s."),
         "here_now": _("here now"),
         "passed": _("passed"),
         "sent": _("sent"),
@@ -138,20 +139,27 @@ def _choices(rows: Iterable[tuple[Any, Any]]) -> list[list[Any]]:
 
 def pickers() -> dict[str, Any]:
     """What the side panel offers to choose from."""
-    templates = Template.objects.order_by("name", "pk").values_list("slug", "name", "channel")
+    templates = Template.objects.order_by("name", "pk")
     products = Product.objects.order_by("name", "sku").values_list("sku", "name")
     events = sorted(BUILT_IN_TYPES | set(EVENT_LABELS))
     return {
         "templates": [
-            {"slug": slug, "name": name, "channel": channel, "channel_name": channel_text(channel)}
-            for slug, name, channel in templates
+            {
+                "slug": t.slug,
+                "name": t.name,
+                "channel": t.channel,
+                "channel_name": channel_text(t.channel),
+                # Where it has something to send: its own variant there, or its short text.
+                "sends_on": [c for c in Channel.values if variant_for(t, c) is not None],
+            }
+            for t in templates
         ],
         "channels": _choices([("preferred", channel_text("preferred")), *Channel.choices]),
         "segments": _choices(
             Segment.objects.order_by("-active", "name", "pk").values_list("pk", "name")
         ),
         "surveys": _choices(Survey.objects.order_by("name", "pk").values_list("pk", "name")),
-        "events": _choices((e, EVENT_LABELS.get(e, e.replace("_", " "))) for e in events),
+        "events": _choices((e, event_text(e)) for e in events),
         "products": _choices(products[:PRODUCTS_SHOWN]),
         "trigger_kinds": _choices(TRIGGER_KINDS),
         "wait_presets": [

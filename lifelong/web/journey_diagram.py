@@ -182,8 +182,9 @@ def node_title(node: Any, template_names: Mapping[str, str]) -> str:
     return _("Leave the journey")
 
 
-def _name(node: Any) -> str:
-    return node.label or node.id
+def _name(node: Any, template_names: Mapping[str, str]) -> str:
+    """A node as people know it: its label, else what it does (never its internal id)."""
+    return node.label or node_title(node, template_names)
 
 
 def _lanes(node: Any) -> list[tuple[str, str | None]]:
@@ -231,11 +232,21 @@ class _Layout:
                 return boxes
             node = self.nodes[node_id]
             if node_id in path:
-                boxes.append(Box(kind=LOOP, node_id=node_id, title=_("↩ back to %s") % _name(node)))
+                boxes.append(
+                    Box(
+                        kind=LOOP,
+                        node_id=node_id,
+                        title=_("↩ back to %s") % _name(node, self.template_names),
+                    )
+                )
                 return boxes
             if node_id in self.drawn:
                 boxes.append(
-                    Box(kind=JUMP, node_id=node_id, title=_("→ continue at %s") % _name(node))
+                    Box(
+                        kind=JUMP,
+                        node_id=node_id,
+                        title=_("→ continue at %s") % _name(node, self.template_names),
+                    )
                 )
                 return boxes
             self.drawn.add(node_id)

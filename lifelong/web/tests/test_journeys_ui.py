@@ -171,6 +171,8 @@ def test_diagram_turns_loops_and_joins_into_leaves():
     assert (yes.label, no.label) == ("yes", "no")
     assert [(b.kind, b.title) for b in yes.boxes] == [(LOOP, "↩ back to Письмо")]
     assert [(b.kind, b.node_id) for b in no.boxes] == [(JUMP, "done")]
+    # Leaves name a step without a label by what it does, never by its internal id.
+    assert no.boxes[0].title == "→ continue at Add the tag «done»"
     assert [[b.node_id for b in column] for column in tree.unreachable] == [["orphan"]]
 
 

@@ -71,6 +71,7 @@
     if (hours) parts.push(Number.isInteger(hours) ? plural(T.hours, hours) : hours + " h");
     return parts.join(" ");
   }
+  const channelName = (channel) => ((P.channels || []).find((c) => c[0] === channel) || [0, channel])[1];
   const byId = (id) => graph.nodes.find((n) => n.id === id);
   const template = (slug) => (P.templates || []).find((t) => t.slug === slug);
 
@@ -189,9 +190,7 @@
       }
       case "send": {
         const t = template(node.template);
-        const channel = node.channel === "preferred" ? T.preferred
-          : ((P.channels || []).find((c) => c[0] === node.channel) || [0, node.channel])[1];
-        return fmt(T.send, { template: t ? t.name : node.template || "…", channel: channel });
+        return fmt(T.send, { template: t ? t.name : node.template || "…", channel: channelName(node.channel) });
       }
       case "survey": {
         const t = template(node.template);
@@ -216,8 +215,8 @@
       case "send": case "survey": {
         need(node.template, T.no_template);
         const t = template(node.template);
-        if (t && node.channel !== "preferred" && t.channel !== node.channel) {
-          found.push(fmt(T.wrong_channel, { channel: t.channel_name }));
+        if (t && node.channel !== "preferred" && !t.sends_on.includes(node.channel)) {
+          found.push(fmt(T.wrong_channel, { channel: channelName(node.channel) }));
         }
         if (node.type === "survey") need(node.survey, T.no_survey);
         break;
@@ -418,8 +417,9 @@
   function select(id) {
     selected = id;
     draw();
-    const first = panel.querySelector("input, select, textarea");
-    if (first && id !== TRIGGER) first.focus({ preventScroll: true });
+    // Drawing replaced the cards; the chosen one keeps the focus, so Delete removes it.
+    const box = plane.querySelector(`.jc-node[data-node="${CSS.escape(id)}"]`);
+    if (box) box.focus({ preventScroll: true });
   }
 
   /* --- adding and deleting ------------------------------------------------------------- */
@@ -501,8 +501,12 @@
     const choices = (P.templates || []).map((t) => [t.slug, t.name + " · " + t.channel_name]);
     const control = select_(node, "template", choices, true);
     control.addEventListener("change", () => {
+      // A template that cannot go by the chosen channel switches the step to its own.
       const t = template(node.template);
-      if (t && node.channel !== t.channel) { node.channel = t.channel; changed(node); }
+      if (t && node.channel !== t.channel && !t.sends_on.includes(node.channel)) {
+        node.channel = t.channel;
+        changed(node);
+      }
     }, { once: true });
     return control;
   }
