@@ -1,5 +1,14 @@
 """What action nodes do. Every effect is a database row written in the step's transaction,
 keyed by (enrollment, node, visit), so a re-run after a crash finds it already there.
+
+A message step whose template, survey or channel is gone (or whose template has nothing for
+the channel) did not do its work because of how the journey is set up, not because of the
+customer: its outcome starts with PROBLEM, the engine records it as a problem step, and the
+journey pages count it on the node and on the journeys list. The enrollment then moves on
+as after any step: holding customers until someone fixes the template would send the
+message late, out of step with the waits around it ("thanks for your order" a month on),
+and would hold back the rest of the journey too. The problem is fixed for the customers
+who enter after the fix; launching refuses a journey with such problems in the first place.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from typing import Any
 from lifelong import clock
 from lifelong.customers.models import Customer, Purpose
 from lifelong.customers.services import customer_tag_remove, customer_tags_add
+from lifelong.feedback.models import Survey
 from lifelong.feedback.sending import survey_send
 from lifelong.followups.models import TaskSource
 from lifelong.followups.services import task_create
@@ -23,9 +33,13 @@ from lifelong.journeys.definition import (
     TagChange,
 )
 from lifelong.journeys.models import Enrollment
+from lifelong.journeys.problems import PREFERRED, template_sends_on
 from lifelong.loyalty.services import points_award
-from lifelong.messaging.models import WEBHOOK, Template
+from lifelong.messaging.models import WEBHOOK, ChannelConfig, Template
 from lifelong.messaging.services import channel_choose, message_enqueue
+
+# The outcome of a step that could not do its work (see the module docstring).
+PROBLEM = "problem: "
 
 
 def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: str) -> str:
@@ -33,6 +47,9 @@ def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: s
     if isinstance(node, Send):
         return _send(node, enrollment=enrollment, customer=customer, key=key)
     if isinstance(node, SurveySend):
+        problem = _survey_problem(node)
+        if problem:
+            return PROBLEM + problem
         # The invite's key is the step's (enrollment, node, visit): one invite and one
         # message per visit, however often the step runs.
         return survey_send(
@@ -101,17 +118,42 @@ def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: s
     raise ValueError(f"no effect for node type {node.type!r}")
 
 
+def _channel_off(channel: str) -> bool:
+    return (
+        channel != PREFERRED
+        and not ChannelConfig.objects.filter(channel=channel, active=True).exists()
+    )
+
+
+def _survey_problem(node: SurveySend) -> str:
+    """Why the survey step cannot work whoever the customer is; "" when it can."""
+    if not Survey.objects.filter(pk=node.survey).exists():
+        return "survey missing"
+    template = Template.objects.filter(slug=node.template).first()
+    if template is None:
+        return "template missing"
+    if _channel_off(node.channel):
+        return f"channel {node.channel} not set up"
+    if node.channel != PREFERRED and not template_sends_on(template, node.channel):
+        return f"template has nothing for {node.channel}"
+    return ""
+
+
 def _send(node: Send, *, enrollment: Enrollment, customer: Customer, key: str) -> str:
     template = Template.objects.filter(slug=node.template).first()
     if template is None:
-        return "skipped: template missing"
+        return PROBLEM + "template missing"
+    if _channel_off(node.channel):
+        return PROBLEM + f"channel {node.channel} not set up"
     channel = (
         channel_choose(customer=customer, purpose=template.purpose)
-        if node.channel == "preferred"
+        if node.channel == PREFERRED
         else node.channel
     )
     if channel is None:
         return "skipped: no channel reaches the customer"
+    if not template_sends_on(template, channel, language=customer.language):
+        return PROBLEM + f"template has nothing for {channel}"
     message_enqueue(
         customer=customer,
         dedupe_key=key,

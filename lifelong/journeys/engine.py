@@ -162,7 +162,12 @@ def _advance(
         outcome, nxt = _run(enrollment, node, customer, visit=visit, now=now)
         runs.append(
             StepRun(
-                enrollment=enrollment, node_id=node.id, visit=visit, ran_at=now, outcome=outcome
+                enrollment=enrollment,
+                node_id=node.id,
+                visit=visit,
+                ran_at=now,
+                outcome=outcome,
+                problem=outcome.startswith(effects.PROBLEM),
             )
         )
         if isinstance(node, Wait | WaitEvent):

@@ -126,12 +126,19 @@ class StepRun(models.Model):
     visit = models.PositiveIntegerField()
     ran_at = models.DateTimeField(default=clock.now)
     outcome = models.CharField(max_length=200, blank=True)
+    # The step could not do its work because of how the journey is set up (a template or a
+    # channel gone): counted on the node and flagged on the journeys list.
+    problem = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["enrollment", "node_id", "visit"], name="step_run_unique"
             )
+        ]
+        indexes = [
+            # Problems are rare: the journeys list counts recent ones from this small index.
+            models.Index(fields=["ran_at"], name="step_run_problem", condition=Q(problem=True))
         ]
 
 

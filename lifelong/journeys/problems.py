@@ -30,6 +30,7 @@ from lifelong.journeys.definition import (
 from lifelong.lib.outbound import OutboundRefused, url_check
 from lifelong.loyalty.models import Programme
 from lifelong.messaging.models import ChannelConfig, Template
+from lifelong.messaging.variants import variant_for
 from lifelong.segments.models import Segment
 
 PREFERRED = "preferred"
@@ -41,11 +42,10 @@ class Problem:
     message: str  # translated, human, names things as the marketer sees them
 
 
-def template_sends_on(template: Template, channel: str) -> bool:
-    """True when the template has something to send on this channel."""
-    if template.channel != channel:
-        return False
-    return bool(template.body_text.strip() or template.body_html.strip())
+def template_sends_on(template: Template, channel: str, *, language: str = "") -> bool:
+    """True when the template has something to send on this channel (its own variant or
+    the short text; never the email body on a messenger)."""
+    return variant_for(template, channel, language=language) is not None
 
 
 def channel_name(channel: str) -> str:
@@ -115,6 +115,8 @@ def definition_problems(definition: Definition) -> list[Problem]:
 
 def _journey_problems(definition: Definition, shop: _Shop) -> list[Problem]:
     problems: list[Problem] = []
+    if definition.start is None:
+        problems.append(Problem(None, _("Add at least one step before starting the journey.")))
     trigger = definition.trigger
     if trigger.kind == "event" and trigger.event_type in shop.unknown_events:
         problems.append(Problem(None, _event_unknown(trigger.event_type or "")))

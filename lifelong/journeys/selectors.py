@@ -25,6 +25,8 @@ from lifelong.journeys.models import (
 from lifelong.messaging.models import Message
 
 Z95 = NormalDist().inv_cdf(0.975)
+# The journeys list flags steps with a problem this recent: an old one fixed since is history.
+PROBLEMS_RECENT = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class JourneyStats:
     treated_arm: Arm = field(default_factory=Arm)
     holdout_arm: Arm = field(default_factory=Arm)
     has_goal: bool = False
+    problems: int = 0  # problem steps within PROBLEMS_RECENT
 
     @property
     def total(self) -> int:
@@ -102,7 +105,8 @@ class JourneyStats:
 @dataclass(frozen=True)
 class NodeCounts:
     waiting: int = 0
-    passed: int = 0
+    passed: int = 0  # steps that did their work (a customer-level skip included)
+    problems: int = 0  # steps that could not: a template or channel gone (effects.PROBLEM)
     converted: int = 0
     sent: int = 0
     opened: int = 0
@@ -170,7 +174,7 @@ def _decided_q(journey_ids: list[int], now: dt.datetime) -> tuple[Q, set[int]]:
 
 
 def journey_list_stats() -> list[JourneyStats]:
-    """Every journey with its enrollment counts: three queries in all."""
+    """Every journey with its enrollment counts and recent problems: four queries in all."""
     journeys = list(
         Journey.objects.select_related("current_version").order_by("status", "name", "pk")
     )
@@ -214,6 +218,15 @@ def journey_list_stats() -> list[JourneyStats]:
             entry.converted = row["converted"]
             entry.cancelled = row["cancelled"]
             entry.treated_arm = arm
+    problems = (
+        StepRun.objects.filter(problem=True, ran_at__gte=clock.now() - PROBLEMS_RECENT)
+        .values_list("enrollment__journey_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for journey_id, count in problems:
+        if journey_id in stats:
+            stats[journey_id].problems = count
     for pk, entry in stats.items():
         entry.has_goal = pk in with_goal
     return list(stats.values())
@@ -246,7 +259,8 @@ def node_stats(journey: Journey) -> dict[str, NodeCounts]:
         for row in StepRun.objects.filter(enrollment__journey=journey)
         .values("node_id")
         .annotate(
-            passed=Count("pk"),
+            passed=Count("pk", filter=Q(problem=False)),
+            problems=Count("pk", filter=Q(problem=True)),
             converted=Count(
                 "enrollment_id", distinct=True, filter=Q(enrollment__goal_met_at__isnull=False)
             ),
@@ -271,6 +285,7 @@ def node_stats(journey: Journey) -> dict[str, NodeCounts]:
         counts[node_id] = NodeCounts(
             waiting=waiting.get(node_id, 0),
             passed=step.get("passed", 0),
+            problems=step.get("problems", 0),
             converted=step.get("converted", 0),
             sent=send.get("sent", 0),
             opened=send.get("opened", 0),

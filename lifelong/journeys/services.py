@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from lifelong import clock
 from lifelong.accounts.models import User
@@ -26,11 +27,20 @@ from lifelong.journeys.models import (
     JourneyVersion,
     ReactorCursor,
 )
+from lifelong.journeys.problems import Problem, definition_problems
 from lifelong.lib.errors import DomainError
 
 
 class JourneyError(DomainError):
     """A change a journey cannot take in its current state."""
+
+
+class JourneyProblems(JourneyError):
+    """A journey that would not work in this shop as it is: `problems` lists why."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems), field="definition")
+        self.problems = problems
 
 
 @transaction.atomic
@@ -75,8 +85,32 @@ def journey_version_save(
     return version
 
 
+def journey_launch_problems(journey: Journey) -> list[Problem]:
+    """Why the journey cannot start (or resume) now; empty when it can."""
+    version = journey.current_version
+    if version is None:
+        return [Problem(None, _("Add at least one step before starting the journey."))]
+    return definition_problems(version.parsed())
+
+
+def journey_launch(*, journey: Journey, actor: User | None = None) -> Journey:
+    """Start a draft or resume a paused journey, after checking every reference it makes.
+
+    Raises JourneyProblems listing them when a template, channel, segment, survey or event
+    type it names does not work here: nothing changes then. This is how people start a
+    journey (the staff pages, and any API); `journey_status_set` is the bare transition.
+    """
+    problems = journey_launch_problems(journey)
+    if problems:
+        raise JourneyProblems(problems)
+    return journey_status_set(journey=journey, status=JourneyStatus.ACTIVE, actor=actor)
+
+
 def journey_status_set(*, journey: Journey, status: str, actor: User | None = None) -> Journey:
-    """Activate, pause, resume or archive. Archiving cancels every running enrollment."""
+    """Activate, pause, resume or archive. Archiving cancels every running enrollment.
+
+    No checks of what the journey names: people start journeys through `journey_launch`.
+    """
     if status not in JourneyStatus.values:
         raise JourneyError(f"unknown status {status!r}")
     if journey.status == JourneyStatus.ARCHIVED and status != JourneyStatus.ARCHIVED:
