@@ -97,3 +97,14 @@ def portal_blocked_for(*, ip: str) -> float | None:
         return None
     until = cache.get(f"{key}:until")
     return 0.0 if until is None else max(0.0, until - time.time())
+
+
+# "Send a test" on a channel calls the provider (and may send a paid SMS) each time.
+CHANNEL_TEST_LIMIT = 10
+CHANNEL_TEST_WINDOW_SECONDS = 600
+
+
+def channel_test_allowed(*, user_id: int) -> bool:
+    """Count one channel test by this staff member: False once over the limit for the window."""
+    count = _count(f"channel-test:{user_id}", CHANNEL_TEST_WINDOW_SECONDS)
+    return count <= CHANNEL_TEST_LIMIT

@@ -206,6 +206,7 @@ urlpatterns = [
     path("channels/", channels.channel_list, name="channels"),
     path("channels/policy/", channels.sending_policy, name="sending_policy"),
     path("channels/<slug:channel>/", channels.channel_edit, name="channel_edit"),
+    path("channels/<slug:channel>/test/", channels.channel_test, name="channel_test"),
     path("templates/", templates.template_list, name="templates"),
     path("templates/new/", templates.template_new, name="template_new"),
     path("templates/<int:pk>/", templates.template_edit, name="template_edit"),

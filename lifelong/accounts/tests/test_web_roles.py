@@ -120,6 +120,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "inbox_reviews_import": (IMPORT_DATA, "get"),
     "channels": (MANAGE_ACCOUNTS, "get"),
     "channel_edit": (MANAGE_ACCOUNTS, "get"),
+    "channel_test": (MANAGE_ACCOUNTS, "post"),
     "sending_policy": (MANAGE_ACCOUNTS, "post"),
     "jobs": (VIEW_OPERATIONS, "get"),
     "loyalty_settings": (MANAGE_MARKETING, "get"),
@@ -269,8 +270,8 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         return reverse(f"web:{name}", kwargs=kwargs)
     if name == "journey_library_install":
         return reverse("web:journey_library_install", kwargs={"slug": "customer-day"})
-    if name == "channel_edit":
-        return reverse("web:channel_edit", kwargs={"channel": "email"})
+    if name in ("channel_edit", "channel_test"):
+        return reverse(f"web:{name}", kwargs={"channel": "email"})
     if name in kwargs_by_name:
         return reverse(f"web:{name}", kwargs={"pk": objects[kwargs_by_name[name]]})
     return reverse(f"web:{name}")

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from importlib import import_module
 from typing import Any, ClassVar
 
+from django.utils.functional import Promise
+
 # Transport modules, imported on first use so that each registers itself.
 TRANSPORT_MODULES = (
     "lifelong.messaging.channels.sandbox.transport",
@@ -24,6 +26,37 @@ TRANSPORT_MODULES = (
     "lifelong.messaging.channels.webpush.transport",
     "lifelong.messaging.channels.webhook.transport",
 )
+
+
+# The kinds of a setting: how the set-up form asks for it and what it stores.
+TEXT, SECRET, URL, EMAIL, INT, BOOL, CHOICE, JSON = (
+    "text",
+    "secret",
+    "url",
+    "email",
+    "int",
+    "bool",
+    "choice",
+    "json",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One key of a transport's settings, as the owner fills it in on the set-up page.
+
+    A SECRET is never shown again once saved; `example` is a placeholder, never a default.
+    `choices` are (stored value, label) pairs of a CHOICE, the first being the default.
+    """
+
+    name: str
+    label: str | Promise
+    help: str | Promise = ""
+    kind: str = TEXT
+    required: bool = False
+    example: str = ""
+    choices: tuple[tuple[str, str | Promise], ...] = ()
+    multiline: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,13 +111,23 @@ class Transport:
 
     name: ClassVar[str]
     channels: ClassVar[tuple[str, ...]]
-    # Keys of `config` the owner must fill in; checked when the channel is set up.
+    # The settings the owner fills in, in the order the set-up form asks for them. Other
+    # keys (timeouts, API versions) stay possible in the form's advanced JSON.
+    settings: ClassVar[tuple[Setting, ...]] = ()
+    # Derived from `settings`: keys the owner must fill in, checked when the channel is
+    # set up, and keys that are credentials (never shown again, kept when left blank).
     required: ClassVar[tuple[str, ...]] = ()
-    # Keys that are credentials: never shown again once saved, kept when left blank.
     secrets: ClassVar[tuple[str, ...]] = ()
     # Keys that say where requests (and the credentials in them) go: changing one asks for
     # the stored secrets again, so an edited address cannot collect them.
     destinations: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "settings" not in cls.__dict__:
+            return  # a transport without declared settings keeps its own (tests' fakes)
+        cls.required = tuple(setting.name for setting in cls.settings if setting.required)
+        cls.secrets = tuple(setting.name for setting in cls.settings if setting.kind == SECRET)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         missing = [key for key in self.required if not config.get(key)]

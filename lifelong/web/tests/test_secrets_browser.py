@@ -6,8 +6,6 @@ secret rotates with the old one still valid for the chosen hours.
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import Any
 
 import pytest
 from django.test import Client
@@ -22,7 +20,7 @@ from lifelong.messaging.models import ChannelConfig
 
 pytestmark = pytest.mark.browser
 
-SAVE = "form:has(textarea[name=config]) button[type=submit]"
+SAVE = "#channel-settings button[type=submit]"
 
 SMTP = {
     "host": "smtp.example.ru",
@@ -46,10 +44,6 @@ def owner_page(browser, live_server, transactional_db) -> Page:
     return page
 
 
-def _settings_json(page: Page) -> dict[str, Any]:
-    return json.loads(page.input_value("textarea[name=config]"))
-
-
 def test_channel_secret_is_kept_when_blank_and_asked_for_when_the_host_changes(
     owner_page, live_server
 ):
@@ -61,17 +55,19 @@ def test_channel_secret_is_kept_when_blank_and_asked_for_when_the_host_changes(
     secret = page.locator("[data-secret=password]")
     expect(secret.locator("[data-state=set]")).to_be_visible()
     expect(secret.locator("input[type=password]")).to_have_value("")
-    shown = _settings_json(page)
-    assert "password" not in shown
+    expect(secret.locator("input[type=password]")).to_have_attribute("placeholder", "••••••")
+    expect(page.locator("#id_smtp__host")).to_have_value("smtp.example.ru")
 
-    page.fill("textarea[name=config]", json.dumps({**shown, "username": "shop2"}))
+    page.fill("#id_smtp__username", "shop2")
     page.click(SAVE)
-    page.wait_for_url(f"{live_server.url}/channels/")
-    assert ChannelConfig.objects.get().config == {**SMTP, "username": "shop2"}
+    page.wait_for_url(f"{live_server.url}/channels/email/")
+    assert ChannelConfig.objects.get().config == {
+        **SMTP,
+        "username": "shop2",
+        "security": "starttls",
+    }
 
-    page.goto(f"{live_server.url}/channels/email/")
-    moved = {**_settings_json(page), "host": "mail.elsewhere.example"}
-    page.fill("textarea[name=config]", json.dumps(moved))
+    page.fill("#id_smtp__host", "mail.elsewhere.example")
     page.click(SAVE)
     expect(secret.locator(".errorlist")).to_contain_text("host changed: enter this secret again")
     page.screenshot(path="/tmp/lifelong-channel-secret-asked-again.png", full_page=True)
@@ -79,7 +75,7 @@ def test_channel_secret_is_kept_when_blank_and_asked_for_when_the_host_changes(
 
     secret.locator("input[type=password]").fill("smtp-pass-7731")
     page.click(SAVE)
-    page.wait_for_url(f"{live_server.url}/channels/")
+    page.wait_for_url(f"{live_server.url}/channels/email/")
     saved = ChannelConfig.objects.get().config
     assert (saved["host"], saved["password"]) == ("mail.elsewhere.example", "smtp-pass-7731")
 

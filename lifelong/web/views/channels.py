@@ -1,8 +1,10 @@
-"""Channel set-up (transport, credentials, per-channel cap) and the sending policy: owner only."""
+"""Channel set-up (transport, credentials, per-channel cap), its test, and the sending policy.
+
+Owner only: the settings hold the shop's credentials.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -10,15 +12,23 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from lifelong.accounts.permissions import MANAGE_ACCOUNTS
 from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel
 from lifelong.messaging.channels.base import Transport, transports
+from lifelong.messaging.channels.probes import ProbeResult, channel_probe
 from lifelong.messaging.models import WEBHOOK, ChannelConfig, SendingPolicy
+from lifelong.web import ratelimit
 from lifelong.web.access import require, staff_user
-from lifelong.web.forms_channels import ChannelConfigForm, secrets_set, settings_shown
+from lifelong.web.forms_channels import (
+    ChannelConfigForm,
+    ChannelTestForm,
+    secrets_set,
+    settings_shown,
+)
 from lifelong.web.forms_journeys import SendingPolicyForm
 
 CHANNELS: list[tuple[str, Any]] = [*Channel.choices, (WEBHOOK, "Webhook")]
@@ -67,44 +77,118 @@ def _list_page(
 def channel_edit(request: HttpRequest, channel: str) -> HttpResponse:
     label = _channel_label(channel)
     config = ChannelConfig.objects.filter(channel=channel).first()
-    available = _transports_for(channel)
-    stored = config.config if config else {}
-    stored_transport = config.transport if config else ""
-    status = 200
-    if request.method == "POST":
-        form = ChannelConfigForm(
-            request.POST, transports=available, stored=stored, stored_transport=stored_transport
-        )
-        if form.is_valid():
-            _config_save(request, channel, config, form.cleaned_data)
-            messages.success(request, _("%(channel)s settings saved.") % {"channel": label})
-            return redirect("web:channels")
-        status = 400
-    else:
-        initial: dict[str, Any] = {"active": True, "cap_count": 0, "cap_hours": 24}
-        if config is not None:
-            initial = {
-                "transport": config.transport,
-                "config": json.dumps(
-                    settings_shown(stored, available.get(config.transport)),
-                    ensure_ascii=False,
-                    indent=2,
-                ),
-                "active": config.active,
-                "cap_count": config.cap_count,
-                "cap_hours": config.cap_hours,
-            }
-        form = ChannelConfigForm(
-            initial=initial, transports=available, stored=stored, stored_transport=stored_transport
-        )
+    if request.method != "POST":
+        return _edit_page(request, channel, config)
+    form = _config_form(channel, config, request.POST)
+    if not form.is_valid():
+        return _edit_page(request, channel, config, form=form, status=400)
+    _config_save(request, channel, config, form.cleaned_data)
+    messages.success(request, _("%(channel)s settings saved.") % {"channel": label})
+    return redirect("web:channel_edit", channel=channel)
+
+
+def _config_form(channel: str, config: ChannelConfig | None, data: Any = None) -> ChannelConfigForm:
+    initial: dict[str, Any] = {"active": True, "cap_count": 0, "cap_hours": 24}
+    if config is not None:
+        initial = {
+            "transport": config.transport,
+            "active": config.active,
+            "cap_count": config.cap_count,
+            "cap_hours": config.cap_hours,
+        }
+    return ChannelConfigForm(
+        data,
+        initial=initial,
+        transports=_transports_for(channel),
+        stored=config.config if config else {},
+        stored_transport=config.transport if config else "",
+    )
+
+
+def _edit_page(
+    request: HttpRequest,
+    channel: str,
+    config: ChannelConfig | None,
+    *,
+    form: ChannelConfigForm | None = None,
+    test_form: ChannelTestForm | None = None,
+    probe: ProbeResult | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    if test_form is None:
+        default = staff_user(request).email if channel == Channel.EMAIL else ""
+        test_form = ChannelTestForm(initial={"to": default})
     context = {
         "channel": channel,
-        "label": label,
-        "form": form,
+        "label": _channel_label(channel),
+        "form": form or _config_form(channel, config),
         "config": config,
-        "required": {name: cls.required for name, cls in available.items()},
+        "test_form": test_form,
+        "test_address": TEST_ADDRESS.get(channel),
+        "probe": probe,
     }
     return render(request, "web/channels/edit.html", context, status=status)
+
+
+# What "send a test" asks for on each channel; push has no address to ask for.
+TEST_ADDRESS = {
+    Channel.EMAIL: (gettext_lazy("Email address"), gettext_lazy("Yours, by default.")),
+    Channel.TELEGRAM: (
+        gettext_lazy("Chat id"),
+        gettext_lazy(
+            "A chat that has pressed Start in the bot, e.g. yours. Empty: only the token is "
+            "checked."
+        ),
+    ),
+    Channel.SMS: (gettext_lazy("Phone number"), gettext_lazy("Empty: only the key is checked.")),
+    Channel.WHATSAPP: (
+        gettext_lazy("Phone number"),
+        gettext_lazy("Empty: only the token is checked."),
+    ),
+    Channel.VK: (
+        gettext_lazy("VK user id"),
+        gettext_lazy("Someone who allowed the community's messages. Empty: only the token."),
+    ),
+    Channel.MAX: (
+        gettext_lazy("MAX chat id"),
+        gettext_lazy("A dialog with the bot. Empty: only the token is checked."),
+    ),
+    WEBHOOK: (gettext_lazy("Receiver URL"), gettext_lazy("Gets a signed test event.")),
+}
+
+
+@require(MANAGE_ACCOUNTS)
+@require_POST
+def channel_test(request: HttpRequest, channel: str) -> HttpResponse:
+    """Ask the provider now, with the saved settings, and show its answer on the set-up page."""
+    label = _channel_label(channel)
+    config = ChannelConfig.objects.filter(channel=channel).first()
+    if config is None:
+        messages.error(request, _("Save the settings first, then send a test."))
+        return redirect("web:channel_edit", channel=channel)
+    test_form = ChannelTestForm(request.POST)
+    if not test_form.is_valid():
+        return _edit_page(request, channel, config, test_form=test_form, status=400)
+    user = staff_user(request)
+    if not ratelimit.channel_test_allowed(user_id=user.pk):
+        probe = ProbeResult(False, _("Too many tests: wait a few minutes and try again."), [])
+        return _edit_page(request, channel, config, test_form=test_form, probe=probe, status=429)
+    transport = transports().get(config.transport)
+    if transport is None:
+        probe = ProbeResult(
+            False, _("Unknown transport %(name)s.") % {"name": config.transport}, []
+        )
+    else:
+        stored = config.config if isinstance(config.config, dict) else {}
+        probe = channel_probe(transport, stored, channel=channel, to=test_form.cleaned_data["to"])
+    # The address typed may be a person's: the log keeps only the verdict.
+    audit_record(
+        actor=user,
+        action="channel.test",
+        obj=config,
+        changes={"channel": label, "transport": config.transport, "ok": probe.ok},
+    )
+    return _edit_page(request, channel, config, test_form=test_form, probe=probe)
 
 
 def _config_save(

@@ -20,12 +20,18 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import dkim
+from django.utils.translation import gettext_lazy as _
 
 from lifelong import clock
 from lifelong.customers.models import Channel
 from lifelong.messaging.channels.base import (
+    CHOICE,
+    EMAIL,
+    INT,
+    SECRET,
     Outgoing,
     SendResult,
+    Setting,
     Transport,
     TransportError,
     register,
@@ -86,8 +92,57 @@ class _Dropped(TransportError):
 class SmtpTransport(Transport):
     name = "smtp"
     channels: ClassVar[tuple[str, ...]] = (Channel.EMAIL.value,)
-    required = ("host", "from_email")
-    secrets = ("password", "dkim_private_key")
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting("host", _("SMTP server"), required=True, example="smtp.yandex.ru"),
+        Setting(
+            "security",
+            _("Encryption"),
+            kind=CHOICE,
+            choices=(
+                ("starttls", _("STARTTLS (port 587)")),
+                ("ssl", _("SSL/TLS (port 465)")),
+                ("none", _("None (port 25, only inside your own network)")),
+            ),
+        ),
+        Setting("port", _("Port"), _("Empty: the encryption's usual port."), kind=INT),
+        Setting(
+            "username",
+            _("Login"),
+            _("Usually the full mailbox address."),
+            example="shop@yandex.ru",
+        ),
+        Setting(
+            "password",
+            _("Password"),
+            _("Yandex, Mail.ru and Gmail want an app password from the account's security page."),
+            kind=SECRET,
+        ),
+        Setting(
+            "from_email", _("From address"), kind=EMAIL, required=True, example="hello@shop.ru"
+        ),
+        Setting("from_name", _("From name"), example="Йога-лавка"),
+        Setting(
+            "reply_to",
+            _("Reply-To address"),
+            _("Where replies go, if not to the From address."),
+            kind=EMAIL,
+        ),
+        Setting(
+            "unsubscribe_mailbox",
+            _("Unsubscribe mailbox"),
+            _("A mailbox you read, offered to mail clients as a second way to unsubscribe."),
+            kind=EMAIL,
+        ),
+        Setting("dkim_domain", _("DKIM domain"), example="shop.ru"),
+        Setting("dkim_selector", _("DKIM selector"), example="mail"),
+        Setting(
+            "dkim_private_key",
+            _("DKIM private key"),
+            _("PEM; its public key goes in DNS at <selector>._domainkey.<domain>."),
+            kind=SECRET,
+            multiline=True,
+        ),
+    )
     destinations = ("host", "port", "security")
 
     def __init__(self, config: Mapping[str, Any]) -> None:

@@ -20,9 +20,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext_lazy as _
+
 from lifelong.messaging.channels.base import (
+    CHOICE,
+    SECRET,
+    URL,
     Outgoing,
     SendResult,
+    Setting,
     Transport,
     TransportError,
     register,
@@ -52,8 +58,37 @@ def max_error(response: HttpResponse) -> TransportError:
 class MaxTransport(Transport):
     name = "max"
     channels: ClassVar[tuple[str, ...]] = ("max",)
-    required: ClassVar[tuple[str, ...]] = ("access_token",)
-    secrets: ClassVar[tuple[str, ...]] = ("access_token", "webhook_secret")
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting(
+            "access_token",
+            _("Bot token"),
+            _("From the MAX partner platform: Chat bots → Integration → Get token."),
+            kind=SECRET,
+            required=True,
+        ),
+        Setting(
+            "webhook_secret",
+            _("Webhook secret"),
+            _(
+                "The secret given when subscribing the webhook; MAX sends it with every update "
+                "(X-Max-Bot-Api-Secret)."
+            ),
+            kind=SECRET,
+        ),
+        Setting(
+            "address",
+            _("Customer address"),
+            _("Which MAX id a customer is written to and recognised by."),
+            kind=CHOICE,
+            choices=(("chat_id", _("Dialog (chat_id)")), ("user_id", _("User (user_id)"))),
+        ),
+        Setting(
+            "base_url",
+            _("API address"),
+            _("Leave empty for the provider's own address; set only for a proxy or a test server."),
+            kind=URL,
+        ),
+    )
     destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def _post(self, path: str, params: dict[str, str], body: dict[str, Any]) -> HttpResponse:

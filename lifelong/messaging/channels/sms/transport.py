@@ -12,9 +12,17 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext_lazy as _
+
 from lifelong.messaging.channels.base import (
+    BOOL,
+    CHOICE,
+    JSON,
+    SECRET,
+    URL,
     Outgoing,
     SendResult,
+    Setting,
     Transport,
     TransportError,
     register,
@@ -62,8 +70,34 @@ def sms_digits(phone: str) -> str:
 class SmsRuTransport(Transport):
     name = "smsru"
     channels: ClassVar[tuple[str, ...]] = ("sms",)
-    required: ClassVar[tuple[str, ...]] = ("api_id",)
-    secrets: ClassVar[tuple[str, ...]] = ("api_id",)
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting(
+            "api_id",
+            _("API key (api_id)"),
+            _("In your SMS.ru account: Settings → API, the api_id field."),
+            kind=SECRET,
+            required=True,
+            example="A1B2C3D4-…",
+        ),
+        Setting(
+            "sender",
+            _("Sender name"),
+            _("As approved in SMS.ru; empty sends from SMS.ru's default sender."),
+            example="YogaShop",
+        ),
+        Setting(
+            "test",
+            _("Test mode"),
+            _("SMS.ru accepts the messages but delivers none and charges nothing."),
+            kind=BOOL,
+        ),
+        Setting(
+            "base_url",
+            _("API address"),
+            _("Leave empty for the provider's own address; set only for a proxy or a test server."),
+            kind=URL,
+        ),
+    )
     destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def send(self, message: Outgoing) -> SendResult:
@@ -145,8 +179,50 @@ class HttpSmsTransport(Transport):
 
     name = "http_sms"
     channels: ClassVar[tuple[str, ...]] = ("sms",)
-    required: ClassVar[tuple[str, ...]] = ("url", "body")
-    secrets: ClassVar[tuple[str, ...]] = ("auth_header", "webhook_signing_key")
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting(
+            "url",
+            _("Gateway address"),
+            _("The URL each message is sent to."),
+            kind=URL,
+            required=True,
+            example="https://gateway.example/api/send",
+        ),
+        Setting(
+            "method",
+            _("Method"),
+            _("GET sends the body's fields as query parameters."),
+            kind=CHOICE,
+            choices=(("POST", "POST"), ("GET", "GET")),
+        ),
+        Setting(
+            "body",
+            _("Request body (JSON)"),
+            _("{to} becomes the number with +, {to_digits} the digits only, {text} the message."),
+            kind=JSON,
+            required=True,
+            example='{"phone": "{to_digits}", "message": "{text}"}',
+        ),
+        Setting(
+            "auth_header",
+            _("Authorization header"),
+            _("Name: value, sent with every request."),
+            kind=SECRET,
+            example="Authorization: Bearer …",
+        ),
+        Setting(
+            "id_path",
+            _("Message id in the answer"),
+            _("Where the gateway's JSON answer holds the message id, as a dotted path."),
+            example="result.id",
+        ),
+        Setting(
+            "webhook_signing_key",
+            _("Webhook signing key"),
+            _("The gateway signs the replies and delivery reports it sends us with it."),
+            kind=SECRET,
+        ),
+    )
     destinations: ClassVar[tuple[str, ...]] = ("url",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:

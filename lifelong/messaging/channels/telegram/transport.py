@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.utils.translation import gettext_lazy as _
+
 from lifelong.messaging.channels.base import (
+    SECRET,
+    URL,
     Outgoing,
     SendResult,
+    Setting,
     Transport,
     TransportError,
     register,
@@ -28,8 +33,37 @@ DEAD_CHAT = ("chat not found", "user not found", "peer_id_invalid", "have no rig
 class TelegramTransport(Transport):
     name = "telegram"
     channels: ClassVar[tuple[str, ...]] = ("telegram",)
-    required: ClassVar[tuple[str, ...]] = ("bot_token",)
-    secrets: ClassVar[tuple[str, ...]] = ("bot_token", "webhook_secret")
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting(
+            "bot_token",
+            _("Bot token"),
+            _("From @BotFather in Telegram: /newbot for a new bot, /token for an existing one."),
+            kind=SECRET,
+            required=True,
+            example="123456789:AAF…",
+        ),
+        Setting(
+            "bot_username",
+            _("Bot username"),
+            _("Without @. Customers' personal links open this bot: t.me/<username>."),
+            example="yoga_shop_bot",
+        ),
+        Setting(
+            "webhook_secret",
+            _("Webhook secret"),
+            _(
+                "Any long random string; give the same one to setWebhook as secret_token, so "
+                "only Telegram can deliver customers' replies."
+            ),
+            kind=SECRET,
+        ),
+        Setting(
+            "base_url",
+            _("API address"),
+            _("Leave empty for the provider's own address; set only for a proxy or a test server."),
+            kind=URL,
+        ),
+    )
     destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def send(self, message: Outgoing) -> SendResult:

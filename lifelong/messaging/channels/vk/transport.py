@@ -13,9 +13,14 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from django.utils.translation import gettext_lazy as _
+
 from lifelong.messaging.channels.base import (
+    SECRET,
+    URL,
     Outgoing,
     SendResult,
+    Setting,
     Transport,
     TransportError,
     register,
@@ -46,8 +51,43 @@ def vk_error(error: dict[str, object]) -> TransportError:
 class VkTransport(Transport):
     name = "vk"
     channels: ClassVar[tuple[str, ...]] = ("vk",)
-    required: ClassVar[tuple[str, ...]] = ("access_token",)
-    secrets: ClassVar[tuple[str, ...]] = ("access_token", "secret")
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting(
+            "access_token",
+            _("Community token"),
+            _(
+                "Community → Manage → API usage → Access tokens: create one with access to "
+                "community messages."
+            ),
+            kind=SECRET,
+            required=True,
+            example="vk1.a.…",
+        ),
+        Setting(
+            "group_id",
+            _("Community id"),
+            _("Digits only: the number in vk.com/club123456."),
+            example="123456",
+        ),
+        Setting(
+            "confirmation",
+            _("Confirmation code"),
+            _("Manage → API usage → Callback API: the string the server must return."),
+            example="a1b2c3d4",
+        ),
+        Setting(
+            "secret",
+            _("Callback API secret key"),
+            _("The same secret key as in the Callback API settings: VK sends it with every event."),
+            kind=SECRET,
+        ),
+        Setting(
+            "base_url",
+            _("API address"),
+            _("Leave empty for the provider's own address; set only for a proxy or a test server."),
+            kind=URL,
+        ),
+    )
     destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def send(self, message: Outgoing) -> SendResult:

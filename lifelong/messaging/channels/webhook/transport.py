@@ -13,13 +13,17 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
+from django.utils.translation import gettext_lazy as _
 
 from lifelong import clock
 from lifelong.events.webhooks import webhook_sign
 from lifelong.lib.outbound import OutboundRefused, outbound_session, request_may_have_arrived
 from lifelong.messaging.channels.base import (
+    BOOL,
+    SECRET,
     Outgoing,
     SendResult,
+    Setting,
     Transport,
     TransportError,
     register,
@@ -34,8 +38,25 @@ RETRY_STATUSES = (408, 425, 429)
 class WebhookTransport(Transport):
     name = "webhook"
     channels: ClassVar[tuple[str, ...]] = (WEBHOOK,)
-    required = ("secret",)
-    secrets = ("secret",)
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting(
+            "secret",
+            _("Signing secret"),
+            _(
+                "Receivers check the webhook-signature header with it (Standard Webhooks): "
+                "whsec_ and base64, or any long random string."
+            ),
+            kind=SECRET,
+            required=True,
+            example="whsec_…",
+        ),
+        Setting(
+            "allow_private_networks",
+            _("Allow private networks"),
+            _("Lets journeys call addresses inside your own network, such as an on-premises CRM."),
+            kind=BOOL,
+        ),
+    )
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

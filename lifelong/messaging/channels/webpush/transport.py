@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.utils.translation import gettext_lazy as _
 from py_vapid import Vapid, VapidException
 from pywebpush import WebPusher, WebPushException
 
@@ -23,8 +24,10 @@ from lifelong import clock
 from lifelong.customers.models import Channel
 from lifelong.lib.outbound import OutboundRefused, outbound_session, request_may_have_arrived
 from lifelong.messaging.channels.base import (
+    SECRET,
     Outgoing,
     SendResult,
+    Setting,
     Transport,
     TransportError,
     register,
@@ -42,8 +45,32 @@ TOKEN_LIFETIME = 12 * 3600
 class WebPushTransport(Transport):
     name = "webpush"
     channels: ClassVar[tuple[str, ...]] = (Channel.PUSH.value,)
-    required = ("vapid_private_key", "vapid_subject")
-    secrets = ("vapid_private_key",)
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting(
+            "vapid_private_key",
+            _("VAPID private key"),
+            _(
+                "A P-256 key as PEM or base64url, e.g. from `vapid --gen`. Changing it drops "
+                "every browser subscription."
+            ),
+            kind=SECRET,
+            required=True,
+            multiline=True,
+        ),
+        Setting(
+            "vapid_public_key",
+            _("VAPID public key"),
+            _("The pair of the private key, base64url; browsers subscribe with it."),
+            example="BNcRd…",
+        ),
+        Setting(
+            "vapid_subject",
+            _("Contact for push services"),
+            _("A mailto: or https: address push services can reach you at."),
+            required=True,
+            example="mailto:shop@example.ru",
+        ),
+    )
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)

@@ -14,9 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext_lazy as _
+
 from lifelong.messaging.channels.base import (
+    SECRET,
+    URL,
     Outgoing,
     SendResult,
+    Setting,
     Transport,
     TransportError,
     register,
@@ -84,8 +89,53 @@ def whatsapp_template(message: Outgoing, config: Mapping[str, Any]) -> dict[str,
 class WhatsAppTransport(Transport):
     name = "whatsapp"
     channels: ClassVar[tuple[str, ...]] = ("whatsapp",)
-    required: ClassVar[tuple[str, ...]] = ("access_token", "phone_number_id")
-    secrets: ClassVar[tuple[str, ...]] = ("access_token", "app_secret", "verify_token")
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting(
+            "access_token",
+            _("Access token"),
+            _(
+                "A permanent system user token from Meta Business settings, with "
+                "whatsapp_business_messaging."
+            ),
+            kind=SECRET,
+            required=True,
+        ),
+        Setting(
+            "phone_number_id",
+            _("Phone number ID"),
+            _("In the Meta app: WhatsApp → API Setup, under the sending number."),
+            required=True,
+            example="106540352242922",
+        ),
+        Setting(
+            "app_secret",
+            _("App secret"),
+            _("App settings → Basic: checks the signature of incoming webhooks."),
+            kind=SECRET,
+        ),
+        Setting(
+            "verify_token",
+            _("Verify token"),
+            _("Any string; the same one in the app's webhook settings."),
+            kind=SECRET,
+        ),
+        Setting(
+            "template_name",
+            _("Marketing template"),
+            _(
+                "An approved template with one body parameter: marketing messages outside "
+                "the 24-hour window are sent with it."
+            ),
+            example="news",
+        ),
+        Setting("template_language", _("Template language"), example="ru"),
+        Setting(
+            "base_url",
+            _("API address"),
+            _("Leave empty for the provider's own address; set only for a proxy or a test server."),
+            kind=URL,
+        ),
+    )
     destinations: ClassVar[tuple[str, ...]] = ("base_url",)
 
     def send(self, message: Outgoing) -> SendResult:

@@ -1,4 +1,4 @@
-// Channel set-up: show only the secret fields of the transport chosen in the list.
+// Channel set-up: show only the settings of the transport chosen in the list.
 // Without this script every transport's fields show; the server reads the chosen one's.
 document.addEventListener("DOMContentLoaded", () => {
   const select = document.querySelector("select[name=transport]");
