@@ -61,12 +61,19 @@ class SendingPolicy(models.Model):
 
 
 class BrandVoice(models.Model):
-    """How the business sounds on one channel: sender name, greeting, signature."""
+    """How the business sounds on one channel: sender name, greeting, signature.
+
+    The email row also carries how it looks: the designer's colours and logo.
+    """
 
     channel = models.CharField(_("channel"), max_length=16, unique=True)
     sender_name = models.CharField(_("sender name"), max_length=100, blank=True)
     greeting = models.CharField(_("greeting"), max_length=200, blank=True)
     signature = models.TextField(_("signature"), blank=True)
+    color_accent = models.CharField(_("accent colour"), max_length=7, default="#2f6f4f")
+    color_text = models.CharField(_("text colour"), max_length=7, default="#222222")
+    color_background = models.CharField(_("background colour"), max_length=7, default="#f4f1ec")
+    logo_url = models.URLField(_("logo address"), max_length=1000, blank=True)
 
 
 class Template(models.Model):

@@ -9,6 +9,8 @@ on a real one: a real customer's unsubscribe link in a staff mailbox would unsub
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -42,6 +44,29 @@ def staff_address(user: User, channel: str) -> str:
     return address_of(customer, channel) if customer is not None else ""
 
 
+def preview_context(channel: str) -> dict[str, Any]:
+    """The sample customer of template checks, with the channel's real brand voice and a
+    cart of two items (so a designed product list shows in a test)."""
+    context = sample_context()
+    context["channel"] = channel
+    context["brand"] = brand_context(channel, context)
+    product = context["last_order"]["products"][0]
+    context["cart"] = {
+        "products": [
+            product,
+            {
+                **product,
+                "name": "Блок для йоги",
+                "sku": "BLOCK-1",
+                "price": Decimal("790.00"),
+                "total": Decimal("790.00"),
+            },
+        ],
+        "total": product["total"] + Decimal("790.00"),
+    }
+    return context
+
+
 def template_test_send(
     *, template: Template, user: User, channel: str, attempt: str = ""
 ) -> Message:
@@ -70,9 +95,7 @@ def template_test_send(
                 "the customer with your account's email: link %(channel)s there."
             ) % {"channel": label}
         raise TestSendError(problem, field="channel")
-    context = sample_context()
-    context["channel"] = channel
-    context["brand"] = brand_context(channel, context)
+    context = preview_context(channel)
     variant = variant_for(template, channel)
     if variant is None:
         raise TestSendError(

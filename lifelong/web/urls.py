@@ -29,6 +29,7 @@ from lifelong.web.views import (
     staff,
     surveys,
     tasks,
+    template_designer,
     templates,
 )
 
@@ -213,4 +214,19 @@ urlpatterns = [
     path("templates/preview/", templates.template_preview, name="template_preview"),
     path("templates/preview/html/", templates.template_preview_html, name="template_preview_html"),
     path("templates/brand-voice/", templates.brand_voice, name="brand_voice"),
+    path(
+        "templates/<int:template_pk>/design/",
+        template_designer.template_designer,
+        name="template_designer",
+    ),
+    path(
+        "templates/design/preview/",
+        template_designer.template_design_preview,
+        name="template_design_preview",
+    ),
+    path(
+        "templates/design/brand/",
+        template_designer.template_design_brand,
+        name="template_design_brand",
+    ),
 ]

@@ -99,6 +99,9 @@ VIEWS: dict[str, tuple[str, str]] = {
     "template_preview": (MANAGE_MARKETING, "post"),
     "template_preview_html": (MANAGE_MARKETING, "post"),
     "brand_voice": (MANAGE_MARKETING, "get"),
+    "template_designer": (MANAGE_MARKETING, "get"),
+    "template_design_preview": (MANAGE_MARKETING, "post"),
+    "template_design_brand": (MANAGE_MARKETING, "post"),
     "journeys": (VIEW, "get"),
     "journey": (VIEW, "get"),
     "journey_new": (MANAGE_MARKETING, "get"),
@@ -268,6 +271,8 @@ def url_for(name: str, objects: dict[str, int]) -> str:
     if name == "conversation_item_themes":
         kwargs = {"pk": objects["conversation"], "item_pk": objects["item"]}
         return reverse(f"web:{name}", kwargs=kwargs)
+    if name == "template_designer":
+        return reverse(f"web:{name}", kwargs={"template_pk": objects["template"]})
     if name == "journey_library_install":
         return reverse("web:journey_library_install", kwargs={"slug": "customer-day"})
     if name in ("channel_edit", "channel_test"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from lifelong.accounts.models import Role
 from lifelong.customers.models import Purpose
@@ -12,6 +13,12 @@ from lifelong.messaging.models import BrandVoice, ChannelConfig, Message, Status
 from lifelong.messaging.test_send import TestSendError, template_test_send
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
