@@ -72,6 +72,12 @@ def _call(method: str, url: str, label: str, **kwargs: Any) -> HttpResponse:
         raise _Failed(_("Could not reach %(provider)s: %(error)s") % _words(label, exc)) from exc
 
 
+def _json_object(response: HttpResponse) -> dict[str, Any]:
+    """The answer's JSON object; {} for anything else (an HTML error page, a list)."""
+    answer = response.json()
+    return answer if isinstance(answer, dict) else {}
+
+
 def _words(provider: str, exc: Exception) -> dict[str, str]:
     return {"provider": provider, "error": str(exc), "answer": str(exc)}
 
@@ -87,7 +93,7 @@ def _refused(provider: str, answer: str, *, credentials: bool) -> _Failed:
 def _telegram(config: Mapping[str, Any], answers: list[Answer]) -> str:
     url = f"{_base(config, TELEGRAM_URL)}/bot{config['bot_token']}/getMe"
     response = _call("GET", url, "Telegram")
-    body = response.json() if isinstance(response.json(), dict) else {}
+    body = _json_object(response)
     if body.get("ok") is True:
         username = (body.get("result") or {}).get("username", "")
         answers.append(Answer("getMe", True, f"HTTP {response.status}", f"@{username}"))
@@ -104,7 +110,7 @@ def _smsru(config: Mapping[str, Any], answers: list[Answer]) -> str:
         "SMS.ru",
         params={"api_id": config["api_id"], "json": 1},
     )
-    body = response.json() if isinstance(response.json(), dict) else {}
+    body = _json_object(response)
     if body.get("status") == "OK":
         balance = body.get("balance")
         answers.append(Answer("my/balance", True, f"HTTP {response.status}", f"{balance}"))
@@ -124,7 +130,7 @@ def _vk(config: Mapping[str, Any], answers: list[Answer]) -> str:
         # The token in the body, as messages.send sends it: never in a URL.
         form={"access_token": config["access_token"], "v": config.get("api_version") or VK_VERSION},
     )
-    body = response.json() if isinstance(response.json(), dict) else {}
+    body = _json_object(response)
     error = body.get("error")
     if isinstance(error, dict) or not response.ok:
         error = error if isinstance(error, dict) else {}
@@ -147,7 +153,7 @@ def _max(config: Mapping[str, Any], answers: list[Answer]) -> str:
         "MAX",
         headers={"Authorization": str(config["access_token"])},
     )
-    body = response.json() if isinstance(response.json(), dict) else {}
+    body = _json_object(response)
     if response.ok:
         name = str(body.get("username") or body.get("name") or body.get("user_id") or "")
         answers.append(Answer("GET /me", True, f"HTTP {response.status}", name))
@@ -166,12 +172,13 @@ def _whatsapp(config: Mapping[str, Any], answers: list[Answer]) -> str:
         params={"fields": "display_phone_number,verified_name"},
         headers={"Authorization": f"Bearer {config['access_token']}"},
     )
-    body = response.json() if isinstance(response.json(), dict) else {}
+    body = _json_object(response)
     if response.ok:
         name = f"{body.get('verified_name', '')} {body.get('display_phone_number', '')}".strip()
         answers.append(Answer("GET phone number", True, f"HTTP {response.status}", name))
         return _("number %(name)s") % {"name": name}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    found = body.get("error")
+    error: dict[str, Any] = found if isinstance(found, dict) else {}
     answer = f"{error.get('code', response.status)} {error.get('message', '')}".strip()
     answers.append(Answer("GET phone number", False, f"HTTP {response.status}", answer))
     # 190: the access token is invalid or expired.
