@@ -6,6 +6,7 @@ inside the webhook request."""
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 from typing import Any
@@ -210,6 +211,30 @@ def test_a_tap_is_recorded_once_and_answered_through_the_outbox(
     assert Message.objects.get(dedupe_key="max_answer:cb.7f3a9e01").status == Status.SENT
     # A tap is an answer, not a message for the inbox.
     assert not Conversation.objects.exists()
+
+    # A minute on she taps again (answered, later than the link went out); then her next
+    # words answer the survey's link, not MAX's notice over the chat.
+    frozen_time.shift(dt.timedelta(minutes=1))
+    post(client, tap(callback_data(invite, 9), "cb.7f3a9e03"))
+    assert dispatch_due() == 1 and api.last.path == "/answers"
+    written = {
+        "message": {
+            "recipient": {"chat_id": CHAT, "chat_type": "dialog"},
+            "timestamp": 1775053299000,
+            "body": {
+                "mid": "mid.ffffbdb48e6c3775019d496b34394b90",
+                "seq": 2,
+                "text": "Курьер опоздал",
+            },
+            "sender": {"user_id": USER, "first_name": "Анна", "is_bot": False, "name": "Анна"},
+        },
+        "timestamp": 1775053299000,
+        "update_type": "message_created",
+        "user_locale": "ru",
+    }
+    assert post(client, json.dumps(written, ensure_ascii=False).encode()).status_code == 200
+    item = Conversation.objects.get().items.get()
+    assert item.message_id == Message.objects.get(dedupe_key=f"{invite.dedupe_key}:rest").pk
 
 
 def test_forged_or_foreign_buttons_record_nothing(frozen_time, max_channel, api, client):
