@@ -79,6 +79,19 @@ def secrets_set(config: Mapping[str, Any], transport: type[Transport] | None) ->
     return [key for key in (transport.secrets if transport else ()) if config.get(key)]
 
 
+def settings_listed(
+    config: Mapping[str, Any], transport: type[Transport] | None
+) -> list[tuple[str, Any, bool]]:
+    """(label, value shown, secret?) for the channel list: a secret says only that it is set."""
+    if transport is None:
+        return []
+    labels = {setting.name: str(setting.label) for setting in transport.settings}
+    shown = settings_shown(config, transport)
+    rows = [(labels.get(key, key), value, False) for key, value in shown.items()]
+    rows += [(labels.get(key, key), "", True) for key in secrets_set(config, transport)]
+    return rows
+
+
 def field_name(transport: str, key: str) -> str:
     return f"{transport}__{key}"
 

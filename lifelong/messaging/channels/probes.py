@@ -308,7 +308,18 @@ def channel_probe(
         with instance:
             check = CHECKS.get(transport.name)
             who = check(config, answers) if check else ""
-            if not to or transport.name == "webpush":
+            if transport.name == "webpush":
+                # A push needs a browser's subscription: the keys are all there is to check.
+                return ProbeResult(
+                    True, _("The settings work (%(answer)s).") % {"answer": who}, answers
+                )
+            if not to and not who:
+                return ProbeResult(
+                    False,
+                    _("This provider has nothing to ask without an address: enter one."),
+                    answers,
+                )
+            if not to:
                 return ProbeResult(
                     True,
                     _("The settings work (%(answer)s). Enter an address to send a test message.")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 from aiosmtpd.controller import Controller
+from cryptography.hazmat.primitives import serialization
 from django.utils import translation
+from py_vapid import Vapid
+from py_vapid.utils import b64urlencode
 
 from lifelong.messaging.channels.base import transport_class
 from lifelong.messaging.channels.probes import channel_probe
@@ -216,3 +219,29 @@ def test_smtp_wrong_password_is_named(smtp_server):
     assert not result.ok and smtp_server.messages == []
     assert result.summary.startswith("Неверный логин или пароль: сервер ответил 535 ")
     assert result.answers[-1].step == "AUTH" and result.answers[-1].status == "SMTP 535"
+
+
+def test_a_transport_with_nothing_to_ask_needs_an_address():
+    result = probe("webhook", {"secret": "whsec_dGVzdA=="}, to="")
+    assert not result.ok and result.answers == []
+    assert result.summary == "This provider has nothing to ask without an address: enter one."
+
+
+def test_web_push_checks_that_the_vapid_keys_are_one_pair():
+    key, other = Vapid(), Vapid()
+    key.generate_keys()
+    other.generate_keys()
+    pem = key.private_pem().decode()
+
+    def public(vapid) -> str:
+        return b64urlencode(
+            vapid.public_key.public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        )
+
+    config = {"vapid_private_key": pem, "vapid_subject": "mailto:shop@example.ru"}
+    result = probe("webpush", {**config, "vapid_public_key": public(key)}, channel="push")
+    assert result.ok and result.summary == "The settings work (the VAPID keys are one pair)."
+    result = probe("webpush", {**config, "vapid_public_key": public(other)}, channel="push")
+    assert not result.ok and "not the private key's pair" in result.summary

@@ -160,6 +160,8 @@ def test_secrets_never_reach_the_browser(owner):
         for secret in ("gw-pass-5521", "tok-8812", "smtp-pass-7731"):
             assert secret not in page
     assert "https://shop:••••••@gateway.example/send" in pages[0]
+    assert "<dt>SMTP server</dt><dd>smtp.example.ru</dd>" in pages[0]
+    assert '<dt>Password</dt><dd class="muted">saved, hidden</dd>' in pages[0]
     assert 'value="smtp.example.ru"' in pages[2] and 'data-state="set"' in pages[2]
 
 

@@ -26,8 +26,7 @@ from lifelong.web.access import require, staff_user
 from lifelong.web.forms_channels import (
     ChannelConfigForm,
     ChannelTestForm,
-    secrets_set,
-    settings_shown,
+    settings_listed,
 )
 from lifelong.web.forms_journeys import SendingPolicyForm
 
@@ -65,8 +64,7 @@ def _list_page(
                 "channel": channel,
                 "label": label,
                 "config": config,
-                "settings": settings_shown(stored, transport),
-                "secrets": secrets_set(stored, transport),
+                "settings": settings_listed(stored, transport),
             }
         )
     context = {"rows": rows, "policy_form": policy_form}
