@@ -52,9 +52,43 @@ def test_task_list_query_count_is_fixed(rows, django_assert_num_queries):
     me = member()
     TaskFactory.create_batch(rows, assignee=me)
     client = client_of(me)
-    with django_assert_num_queries(3):  # session, user, tasks with customer and assignee
+    # session, user, tasks with customer and assignee, the people to filter by
+    with django_assert_num_queries(4):
         response = client.get(reverse("web:tasks"))
     assert len(response.context["page"].rows) == rows
+
+
+def test_an_owner_sees_all_open_tasks_or_one_persons(frozen_time):
+    owner, sveta, kolya = member(Role.OWNER, "owner"), member(), member(username="kolya")
+    TaskFactory(title="Светы", assignee=sveta, due_at=days(1))
+    TaskFactory(title="Коли", assignee=kolya, due_at=days(-1))
+    TaskFactory(title="ничья", assignee=None, due_at=days(2))
+    TaskFactory(title="закрыта", assignee=kolya, status=TaskStatus.DONE)
+    client = client_of(owner)
+
+    def shown(**params) -> list[str]:
+        return [t.title for t in client.get(reverse("web:tasks"), params).context["page"].rows]
+
+    assert shown() == ["ничья"]  # none of them are the owner's own
+    assert shown(who="all") == ["Коли", "Светы", "ничья"]
+    assert shown(who=str(kolya.pk)) == ["Коли"]
+    assert shown(who="none") == ["ничья"]
+    assert shown(who="nonsense") == ["ничья"]
+    # The home page's count is the list it links to.
+    home = client.get(reverse("web:home"))
+    assert home.context["counts"]["open_tasks"] == len(shown(who="all"))
+    assert f"{reverse('web:tasks')}?who=all" in home.content.decode()
+
+
+def test_closing_a_task_opens_the_next_one(frozen_time):
+    me = member()
+    task = TaskFactory(assignee=me, due_at=days(-1))
+    waiting = TaskFactory(assignee=me, due_at=days(1))
+    response = client_of(me).post(
+        reverse("web:task", kwargs={"pk": task.pk}),
+        {"outcome": "Готово", "no_next_step": "on", "next_kind": "call"},
+    )
+    assert response["Location"] == reverse("web:task", kwargs={"pk": waiting.pk})
 
 
 def test_my_next_task_opens_the_most_urgent(frozen_time):

@@ -20,7 +20,7 @@ from lifelong.web.exports import csv_download
 from lifelong.web.forms import CustomerFilterForm
 from lifelong.web.views.customers import customer_list_queryset
 from lifelong.web.views.staff import audit_log_queryset
-from lifelong.web.views.tasks import my_tasks_queryset
+from lifelong.web.views.tasks import tasks_queryset
 
 # Rows fetched (and tags prefetched) per round trip while streaming.
 FETCH = 2000
@@ -73,7 +73,7 @@ def customers_csv(request: HttpRequest) -> StreamingHttpResponse:
     return csv_download(_customer_rows(form, staff_user(request)), filename="customers.csv")
 
 
-def _task_rows(user: User) -> Iterator[Sequence[object]]:
+def _task_rows(user: User, who: str) -> Iterator[Sequence[object]]:
     yield [
         _("id"),
         _("due"),
@@ -84,8 +84,8 @@ def _task_rows(user: User) -> Iterator[Sequence[object]]:
         _("assignee"),
         _("created"),
     ]
-    # my_tasks_queryset joins the customer and the assignee: no query per row.
-    for task in my_tasks_queryset(user).iterator(chunk_size=FETCH):
+    # tasks_queryset joins the customer and the assignee: no query per row.
+    for task in tasks_queryset(user, who).iterator(chunk_size=FETCH):
         yield [
             task.pk,
             _local(task.due_at),
@@ -100,8 +100,9 @@ def _task_rows(user: User) -> Iterator[Sequence[object]]:
 
 @require(VIEW)
 def tasks_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """The task list as on the page: mine first, then unassigned, by due time."""
-    return csv_download(_task_rows(staff_user(request)), filename="tasks.csv")
+    """The task list as on the page (mine first, then unassigned, or whose it names), by due time."""
+    who = request.GET.get("who", "")
+    return csv_download(_task_rows(staff_user(request), who), filename="tasks.csv")
 
 
 def _audit_rows() -> Iterator[Sequence[object]]:

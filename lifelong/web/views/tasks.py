@@ -1,4 +1,5 @@
-"""The follow-up queue: my tasks, the next task, closing a task with its next step."""
+"""The follow-up queue: my tasks (or everyone's, or one person's), the next task, closing a
+task with its next step and going straight on to the next one."""
 
 from __future__ import annotations
 
@@ -34,13 +35,39 @@ def my_tasks_queryset(user: User) -> QuerySet[Task]:
     )
 
 
+# Whose tasks the list shows: "" mine and unassigned, "all", "none" (unassigned), or a user id.
+ALL, UNASSIGNED = "all", "none"
+
+
+def tasks_queryset(user: User, who: str) -> QuerySet[Task]:
+    """The open tasks the list shows for `who`, the most urgent first."""
+    if who == ALL:
+        return task_services.open_tasks()
+    if who == UNASSIGNED:
+        return task_services.open_tasks().filter(assignee=None)
+    if who.isdigit():
+        return task_services.open_tasks().filter(assignee_id=int(who))
+    return my_tasks_queryset(user)
+
+
+def _who(request: HttpRequest) -> str:
+    who = request.GET.get("who", "")
+    return who if who in (ALL, UNASSIGNED) or who.isdigit() else ""
+
+
 @require(VIEW)
 def task_list(request: HttpRequest) -> HttpResponse:
     user = staff_user(request)
+    who = _who(request)
     page = page_slice(
-        my_tasks_queryset(user), number=page_number(request.GET.get("page")), per_page=PER_PAGE
+        tasks_queryset(user, who), number=page_number(request.GET.get("page")), per_page=PER_PAGE
     )
-    return render(request, "web/tasks/list.html", {"page": page})
+    assignees = User.objects.filter(is_active=True).order_by("first_name", "username")
+    return render(
+        request,
+        "web/tasks/list.html",
+        {"page": page, "who": who, "assignees": assignees, "all": ALL, "unassigned": UNASSIGNED},
+    )
 
 
 @require(WORK_TASKS)
@@ -92,6 +119,10 @@ def _complete(request: HttpRequest, task: Task, form: OutcomeForm) -> HttpRespon
         )
     else:
         messages.success(request, _("Done. No next step for this customer."))
+    # Straight on to the most urgent open task, so a queue is worked without going back.
+    following = task_services.next_task(staff_user(request))
+    if following is not None:
+        return redirect("web:task", pk=following.pk)
     return redirect("web:tasks")
 
 
