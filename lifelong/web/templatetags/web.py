@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django import template
@@ -26,6 +26,16 @@ def money(value: Decimal | str | None, currency: str = "") -> str:
     text = number_format(amount, places, use_l10n=True, force_grouping=True)
     code = currency or settings.DEFAULT_CURRENCY
     return f"{text}\u00a0{CURRENCY_SIGNS.get(code, code)}"
+
+
+@register.filter
+def roubles(value: Decimal | float | str | None, currency: str = "") -> str:
+    """A forecast in whole roubles: "12 346 ₽", not "12 345,67 ₽" (kopecks claim a precision
+    a prediction does not have)."""
+    if value in (None, ""):
+        return ""
+    whole = Decimal(str(value)).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
+    return money(whole, currency)
 
 
 @register.filter

@@ -1,12 +1,16 @@
-"""A count beside a noun agrees with it in Russian: 1 заказ, 3 заказа, 5 заказов."""
+"""Counts and money read as people say them: 1 заказ, 3 заказа, 5 заказов; forecasts in whole
+roubles."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
 from lifelong.customers.models import Customer
 from lifelong.factories import CustomerFactory, TaskFactory
+from lifelong.segments.models import CustomerState
 
 pytestmark = pytest.mark.django_db
 
@@ -28,3 +32,15 @@ def test_the_home_page_counts_tasks_and_customers_in_russian(owner_client):
     body = owner_client.get(reverse("web:home"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     assert "<span>открытая задача</span>" in body
     assert "<span>клиент</span>" in body
+
+
+def test_forecasts_show_whole_roubles(owner_client):
+    customer = CustomerFactory()
+    CustomerState.objects.update_or_create(
+        customer=customer, defaults={"predicted_clv": Decimal("12345.67"), "stage": "repeat"}
+    )
+    body = owner_client.get(
+        reverse("web:customer", kwargs={"pk": customer.pk}), HTTP_ACCEPT_LANGUAGE="ru"
+    ).content.decode()
+    assert "12\xa0346\xa0₽" in body
+    assert "12\xa0345,67" not in body
