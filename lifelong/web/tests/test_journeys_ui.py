@@ -30,6 +30,7 @@ from lifelong.journeys.services import (
     journey_status_set,
     journey_version_save,
 )
+from lifelong.loyalty.models import Programme
 from lifelong.messaging.models import Message, Template
 from lifelong.segments.models import Segment
 from lifelong.web.journey_diagram import END, JUMP, LOOP, NODE, diagram_build
@@ -389,6 +390,7 @@ def test_create_then_start_pause_resume_archive(db):
     journey.refresh_from_db()
     assert journey.status == JourneyStatus.DRAFT  # no steps yet
     journey_version_save(journey=journey, definition=FLOW)
+    Programme.objects.create(enabled=True)  # FLOW awards points: a launch checks for them
     for action, status in [
         ("activate", JourneyStatus.ACTIVE),
         ("pause", JourneyStatus.PAUSED),

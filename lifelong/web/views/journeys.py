@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -27,7 +27,9 @@ from lifelong.journeys.models import (
     JourneyStatus,
     JourneyVersion,
 )
+from lifelong.journeys.problems import Problem, definition_problems
 from lifelong.journeys.selectors import (
+    NodeCounts,
     Results,
     journey_list_stats,
     journey_results,
@@ -36,7 +38,9 @@ from lifelong.journeys.selectors import (
 )
 from lifelong.journeys.services import (
     JourneyError,
+    JourneyProblems,
     journey_create,
+    journey_launch,
     journey_status_set,
     journey_version_save,
 )
@@ -208,15 +212,56 @@ def journey_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if definition is not None:
         counts, names = node_stats(journey), _template_names(definition)
         trigger = diagram.trigger_text(definition.trigger, _segment_names(definition))
+        canvas = canvas_view(definition, trigger=trigger, counts=counts, template_names=names)
+        run_problems = _run_problem_rows(definition, counts, names)
+        # The canvas draws each node's problems: the ones that happened at run time too.
+        canvas["problems"] += [[row["node_id"], row["message"]] for row in run_problems]
         context.update(
+            problems=_problem_rows(definition, definition_problems(definition), names),
+            run_problems=run_problems,
             diagram=diagram.diagram_build(definition, counts, names),
-            canvas=canvas_view(definition, trigger=trigger, counts=counts, template_names=names),
+            canvas=canvas,
             trigger=trigger,
             goal=diagram.goal_text(definition.goal),
             reentry=diagram.reentry_text(definition.reentry),
             holdout=diagram.holdout_text(definition.holdout_percent),
         )
     return render(request, "web/journeys/detail.html", context)
+
+
+def _problem_rows(
+    definition: Definition, problems: list[Problem], names: dict[str, str]
+) -> list[dict[str, str]]:
+    """The definition's problems with the step each is about, as the marketer sees it."""
+    steps = {n.id: n.label or diagram.node_title(n, names) for n in definition.nodes}
+    return [
+        {"node_id": p.node_id or "", "step": steps.get(p.node_id or "", ""), "message": p.message}
+        for p in problems
+    ]
+
+
+def _run_problem_rows(
+    definition: Definition, counts: dict[str, NodeCounts], names: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Steps that ran into a problem (a template or a channel gone) and how often."""
+    return [
+        {
+            "node_id": n.id,
+            "step": n.label or diagram.node_title(n, names),
+            "count": counts[n.id].problems,
+            "message": _run_problem_text(counts[n.id].problems),
+        }
+        for n in definition.nodes
+        if n.id in counts and counts[n.id].problems
+    ]
+
+
+def _run_problem_text(count: int) -> str:
+    return ngettext(
+        "%(n)d time this step could not send: its template or channel was missing.",
+        "%(n)d times this step could not send: its template or channel was missing.",
+        count,
+    ) % {"n": count}
 
 
 def _actions_for(journey: Journey) -> list[str]:
@@ -270,7 +315,17 @@ def journey_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     "Customers already in the journey stay on version %(old)d; "
                     "new entrants get version %(new)d."
                 ) % {"old": current.number, "new": version.number}
-            messages.success(request, text)
+            problems = definition_problems(form.definition)
+            if problems:
+                # Saved all the same: a draft is work in progress. The page lists them.
+                text += " " + ngettext(
+                    "It has %(n)d problem to fix before it can start; see below.",
+                    "It has %(n)d problems to fix before it can start; see below.",
+                    len(problems),
+                ) % {"n": len(problems)}
+                messages.warning(request, text)
+            else:
+                messages.success(request, text)
             return redirect("web:journey", pk=journey.pk)
         status = 400
     else:
@@ -304,12 +359,22 @@ def journey_status(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("This journey cannot do that now."))
         return redirect("web:journey", pk=journey.pk)
     new_status = ACTIONS[action][0]
-    version = journey.current_version
-    if new_status == JourneyStatus.ACTIVE and (version is None or not version.definition["start"]):
-        messages.error(request, _("Add at least one node before starting the journey."))
-        return redirect("web:journey", pk=journey.pk)
     try:
-        journey_status_set(journey=journey, status=new_status, actor=staff_user(request))
+        if new_status == JourneyStatus.ACTIVE:
+            journey_launch(journey=journey, actor=staff_user(request))
+        else:
+            journey_status_set(journey=journey, status=new_status, actor=staff_user(request))
+    except JourneyProblems as exc:
+        messages.error(
+            request,
+            ngettext(
+                "The journey cannot start: %(n)d problem, listed below.",
+                "The journey cannot start: %(n)d problems, listed below.",
+                len(exc.problems),
+            )
+            % {"n": len(exc.problems)},
+        )
+        return redirect("web:journey", pk=journey.pk)
     except JourneyError as exc:
         messages.error(request, str(exc))
         return redirect("web:journey", pk=journey.pk)
