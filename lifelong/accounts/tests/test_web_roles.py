@@ -98,6 +98,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "template_edit": (MANAGE_MARKETING, "get"),
     "template_preview": (MANAGE_MARKETING, "post"),
     "template_preview_html": (MANAGE_MARKETING, "post"),
+    "template_test_send": (MANAGE_MARKETING, "post"),
     "brand_voice": (MANAGE_MARKETING, "get"),
     "template_designer": (MANAGE_MARKETING, "get"),
     "template_design_preview": (MANAGE_MARKETING, "post"),
@@ -271,7 +272,7 @@ def url_for(name: str, objects: dict[str, int]) -> str:
     if name == "conversation_item_themes":
         kwargs = {"pk": objects["conversation"], "item_pk": objects["item"]}
         return reverse(f"web:{name}", kwargs=kwargs)
-    if name == "template_designer":
+    if name in ("template_designer", "template_test_send"):
         return reverse(f"web:{name}", kwargs={"template_pk": objects["template"]})
     if name == "journey_library_install":
         return reverse("web:journey_library_install", kwargs={"slug": "customer-day"})

@@ -71,7 +71,15 @@ def test_create_saves_and_redirects_to_the_editor(marketer_client, frozen_time):
     assert response["Location"] == reverse("web:template_edit", args=[template.pk])
     assert template.body_text == FIELDS["body_text"]
     assert template.translations == {
-        "en": {"subject": "Thanks", "body_text": "Hi {{ customer.first_name }}", "body_html": ""}
+        "en": {
+            "subject": "Thanks",
+            "body_text": "Hi {{ customer.first_name }}",
+            "body_html": "",
+            "sms_text": "",
+            "messenger_text": "",
+            "messenger_buttons": [],
+            "short_text": "",
+        }
     }
     page = marketer_client.get(response["Location"])
     assert page.status_code == 200
@@ -252,7 +260,7 @@ def test_brand_voice_is_edited_per_channel(marketer_client, frozen_time):
     assert response.context["form"].errors["greeting"] == ["Line 1: Unknown variable “nme”."]
     # The saved greeting is what previews and messages use.
     buyer("Алексей", days_ago=1)
-    body = preview(marketer_client, preview_channel="sms", body_text="{{ brand.greeting }}")
+    body = preview(marketer_client, preview_channel="sms", sms_text="{{ brand.greeting }}")
     assert "Привет, Алексей!" in body.content.decode()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -12,24 +13,33 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from lifelong.accounts.models import AuditLog
 from lifelong.accounts.permissions import MANAGE_MARKETING
 from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel, Customer
 from lifelong.customers.selectors import customer_search_q
 from lifelong.messaging.models import BrandVoice, Template
+from lifelong.messaging.sms_segments import sms_count
 from lifelong.messaging.templating import (
     CONTEXT_NAMES,
     EXTRA_NAMES,
     Rendered,
     TemplateRenderError,
-    fields_render,
     message_context,
-    template_fields,
     template_validate,
+    variant_render,
 )
+from lifelong.messaging.templating.context import no_variant_text
+from lifelong.messaging.test_send import TestSendError, template_test_send
+from lifelong.messaging.variants import Variant, variant_for
 from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.forms_templates import (
+    BUTTONS,
+    EMPTY,
+    EN_BUTTONS,
     TRANSLATED,
+    TRANSLATION,
+    VARIANT_LABELS,
     BrandVoiceForm,
     PreviewForm,
     TemplateForm,
@@ -74,6 +84,13 @@ def _edit_page(
         "preview_form": PreviewForm(),
         "customers": _recent_buyers(),
         "names": sorted(CONTEXT_NAMES | EXTRA_NAMES),
+        # The counts shown without JavaScript; sms_counter.js keeps them live as one types.
+        "sms_counts": {
+            name: sms_count(str(form[name].value() or "")) for name in ("sms_text", "en_sms_text")
+        },
+        "channels": Channel.choices,
+        # One press of "send a test": a reload of the same form sends nothing new.
+        "attempt": uuid.uuid4().hex,
     }
     return render(request, "web/templates/edit.html", context, status=status)
 
@@ -125,47 +142,86 @@ def _preview_customer(request: HttpRequest, form: PreviewForm) -> Customer | Non
     return buyers[0] if buyers else Customer.objects.live().order_by("-pk").first()
 
 
-def _draft_fields(request: HttpRequest) -> tuple[Customer | None, str, dict[str, str]]:
-    """The preview's customer and channel, and the posted (unsaved) fields in their language."""
+def _draft(request: HttpRequest) -> Template:
+    """The posted (unsaved) template, every variant and its English version."""
+    post = request.POST
+    english: dict[str, Any] = {source: post.get(field, "") for field, source in TRANSLATED.items()}
+    english["messenger_buttons"] = [
+        {"label": post.get(label, ""), "url": post.get(url, "")} for label, url in EN_BUTTONS
+    ]
+    return Template(
+        name=post.get("name", ""),
+        subject=post.get("subject", ""),
+        body_text=post.get("body_text", ""),
+        body_html=post.get("body_html", ""),
+        sms_text=post.get("sms_text", ""),
+        messenger_text=post.get("messenger_text", ""),
+        messenger_buttons=[
+            {"label": post.get(label, ""), "url": post.get(url, "")} for label, url in BUTTONS
+        ],
+        short_text=post.get("short_text", ""),
+        translations={TRANSLATION: english},
+    )
+
+
+def _draft_variant(request: HttpRequest) -> tuple[Customer | None, str, Variant | None]:
+    """The preview's customer and channel, and what the posted template sends there."""
     form = PreviewForm(request.POST)
     form.is_valid()
     customer = _preview_customer(request, form)
     channel = form.cleaned_data.get("preview_channel") or request.POST.get("channel") or "email"
-    draft = Template(
-        subject=request.POST.get("subject", ""),
-        body_text=request.POST.get("body_text", ""),
-        body_html=request.POST.get("body_html", ""),
-        translations={
-            "en": {source: request.POST.get(field, "") for field, source in TRANSLATED.items()}
-        },
-    )
-    return customer, channel, template_fields(draft, customer.language if customer else "")
+    if channel not in Channel.values:
+        channel = Channel.EMAIL
+    language = customer.language if customer else ""
+    return customer, channel, variant_for(_draft(request), channel, language=language)
 
 
-def _draft_render(*, customer: Customer, channel: str, fields: dict[str, str]) -> Rendered:
-    return fields_render(
-        subject=fields["subject"],
-        text=fields["body_text"],
-        html=fields["body_html"],
-        context=message_context(customer=customer, channel=channel),
-    )
+def _draft_render(*, customer: Customer, channel: str, variant: Variant) -> Rendered:
+    return variant_render(variant, message_context(customer=customer, channel=channel))
+
+
+def _problems(request: HttpRequest) -> list[tuple[str, str]]:
+    """Every posted text's problems, each under its field's label."""
+    form = TemplateForm()
+    problems = []
+    for field in (*TRANSLATED.values(), *TRANSLATED):
+        source = request.POST.get(field, "")
+        if not source:
+            continue
+        kind = field.removeprefix("en_")
+        kind = kind if kind in ("subject", "body_html") else "body_text"
+        label = str(form.fields[field].label)
+        if field.startswith("en_"):
+            label = _("%(field)s (English)") % {"field": label}
+        problems += [
+            (label, problem_text(problem))
+            for problem in template_validate(**{**EMPTY, kind: source})
+        ]
+    return problems
 
 
 @require(MANAGE_MARKETING)
 @require_POST
 def template_preview(request: HttpRequest) -> HttpResponse:
     """The current (unsaved) fields rendered for one real customer, as htmx swaps it in."""
-    customer, channel, fields = _draft_fields(request)
-    context: dict[str, Any] = {"customer": customer, "channel": channel}
+    customer, channel, variant = _draft_variant(request)
+    context: dict[str, Any] = {"customer": customer, "channel": Channel(channel).label}
     if customer is None:
         return render(request, "web/templates/_preview.html", context)
-    context["problems"] = [
-        (problem.field, problem_text(problem)) for problem in template_validate(**fields)
-    ]
+    context["problems"] = _problems(request)
+    if variant is None:
+        context["error"] = no_variant_text(Template(name=request.POST.get("name", "")), channel)
+        return render(request, "web/templates/_preview.html", context)
+    context["variant"] = VARIANT_LABELS[variant.kind]
+    context["fallback"] = variant.fallback_for(channel)
     try:
-        context["rendered"] = _draft_render(customer=customer, channel=channel, fields=fields)
+        rendered = _draft_render(customer=customer, channel=channel, variant=variant)
     except TemplateRenderError as exc:
         context["error"] = exc
+    else:
+        context["rendered"] = rendered
+        if channel == Channel.SMS:
+            context["sms"] = sms_count(rendered.text)
     return render(request, "web/templates/_preview.html", context)
 
 
@@ -173,14 +229,52 @@ def template_preview(request: HttpRequest) -> HttpResponse:
 @require_POST
 def template_preview_html(request: HttpRequest) -> HttpResponse:
     """The preview's HTML body as its own document, posted into the preview's sandboxed frame."""
-    customer, channel, fields = _draft_fields(request)
+    customer, channel, variant = _draft_variant(request)
     if customer is None:
         return HttpResponse(status=404)
+    if variant is None:
+        problem = no_variant_text(Template(name=request.POST.get("name", "")), channel)
+        return HttpResponse(problem, status=400, content_type="text/plain; charset=utf-8")
     try:
-        rendered = _draft_render(customer=customer, channel=channel, fields=fields)
+        rendered = _draft_render(customer=customer, channel=channel, variant=variant)
     except TemplateRenderError as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
     return message_html(rendered.html)
+
+
+@require(MANAGE_MARKETING)
+@require_POST
+def template_test(request: HttpRequest, template_pk: int) -> HttpResponse:
+    """Send a test to me: the template on the chosen channel, to the staff member's own
+    address, through the outbox (see messaging/test_send.py)."""
+    template = object_get(request, Template, template_pk, MANAGE_MARKETING)
+    channel = request.POST.get("test_channel") or template.channel
+    try:
+        message = template_test_send(
+            template=template,
+            user=staff_user(request),
+            channel=channel,
+            attempt=request.POST.get("attempt", "")[:64],
+        )
+    except TestSendError as exc:
+        messages.error(request, exc.message)
+    else:
+        # A repeated press (the same attempt) finds the same message: audited once.
+        if not AuditLog.objects.filter(
+            action="template.test_send", object_type="messaging.message", object_id=str(message.pk)
+        ).exists():
+            audit_record(
+                actor=staff_user(request),
+                action="template.test_send",
+                obj=message,
+                changes={"template": template.pk, "channel": channel},
+            )
+        messages.success(
+            request,
+            _("A test is queued for %(address)s on %(channel)s.")
+            % {"address": message.to, "channel": Channel(channel).label},
+        )
+    return redirect("web:template_edit", pk=template.pk)
 
 
 @require(MANAGE_MARKETING)
