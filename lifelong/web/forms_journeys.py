@@ -16,6 +16,7 @@ from lifelong.journeys.definition import Definition, TriggerKind, definition_par
 from lifelong.journeys.models import Journey
 from lifelong.messaging.models import SendingPolicy
 from lifelong.segments.models import Segment
+from lifelong.web.journey_node_errors import node_errors
 
 TRIGGER_KINDS = [
     ("order_placed", gettext_lazy("An order is placed")),
@@ -238,7 +239,7 @@ class DefinitionForm(forms.Form):
             self.definition = definition_parse(raw)
         except pydantic.ValidationError as exc:
             self.problems = validation_problems(exc, nodes)
-            self.node_problems = _by_node(exc, nodes)
+            self.node_problems = node_errors(exc, nodes)
             self.add_error(None, _("The journey has problems; nothing was saved."))
         return data
 
@@ -253,23 +254,6 @@ def _layout(text: str, nodes: list[Any]) -> dict[str, Any]:
         return {}
     ids = {n.get("id") for n in nodes if isinstance(n, dict)}
     return {key: at for key, at in layout.items() if key in ids}
-
-
-def _by_node(exc: pydantic.ValidationError, nodes: list[Any]) -> list[tuple[str | None, str]]:
-    """Each pydantic error with the id of the node it is about, for the canvas."""
-    found = []
-    for error in exc.errors(include_url=False):
-        loc = error["loc"]
-        node_id, where = None, ""
-        if len(loc) > 1 and loc[0] == "nodes" and isinstance(loc[1], int) and loc[1] < len(nodes):
-            raw = nodes[loc[1]]
-            node_id = raw.get("id") if isinstance(raw, dict) else None
-            # A tagged union adds the node type to the path; the badge is on that node already.
-            rest = [p for p in loc[2:] if not (isinstance(raw, dict) and p == raw.get("type"))]
-            where = " › ".join(str(p) for p in rest) if node_id else ""
-        message = error["msg"].removeprefix("Value error, ")
-        found.append((node_id, f"{where}: {message}" if where else message))
-    return found
 
 
 def validation_problems(exc: pydantic.ValidationError, nodes: list[Any]) -> list[tuple[str, str]]:

@@ -109,9 +109,24 @@ def test_a_rejected_graph_puts_each_error_on_its_node_and_saves_nothing():
     response = _marketer().post(url, {**FORM, "nodes": json.dumps(nodes)})
     assert response.status_code == 400
     problems = _canvas(response)["problems"]
-    assert ["hello", "template: Field required"] in problems
-    assert ["pause", "a wait needs a duration, a time of day or a date"] in problems
+    assert ["hello", "Fill in: Template."] in problems
+    assert ["pause", "Set how long to wait."] in problems
     assert journey.versions.count() == 1
+
+    # In Russian, and a loop without a wait marks each of its steps (by what they are).
+    loop = [
+        {"id": "a", "type": "tag", "tag": "x", "next": "b"},
+        {"id": "b", "type": "award_points", "points": 0, "next": "a"},
+    ]
+    response = _marketer("ru").post(url, {**FORM, "nodes": json.dumps(loop)})
+    problems = _canvas(response)["problems"]
+    assert ["b", "Баллы: больше 0."] in problems
+    response = _marketer("ru").post(
+        url, {**FORM, "nodes": json.dumps([loop[0], {**loop[1], "points": 5}])}
+    )
+    problems = _canvas(response)["problems"]
+    stuck = "В этой петле нет ожидания: клиенты проходили бы её по кругу без остановки."
+    assert problems == [["a", stuck], ["b", stuck]]
 
 
 def test_positions_are_saved_for_the_nodes_that_exist_only():
