@@ -13,6 +13,7 @@ from lifelong.customers.models import Channel, Customer
 from lifelong.lib import russian
 from lifelong.messaging.links import preferences_url, unsubscribe_url
 from lifelong.messaging.models import BrandVoice, Template
+from lifelong.messaging.templating.cart import cart_context
 from lifelong.messaging.templating.limits import TemplateRenderError
 from lifelong.messaging.templating.loyalty import loyalty_context
 from lifelong.messaging.templating.sandbox import Rendered, field_render, variant_render
@@ -79,7 +80,7 @@ def message_context(
     `loyalty` is the customer's points (`{{ loyalty }}` prints them as words) beside their
     segment facts. Six queries: facts, tags, last order with its lines, state, brand voice;
     eight for the points and tier (see templating/loyalty.py); one more for the personal manager of
-    a customer who has one.
+    a customer who has one; one for `cart` when a journey was started by a cart (see cart.py).
     """
     from lifelong.segments.models import CustomerState
 
@@ -127,6 +128,10 @@ def message_context(
     context_as_words(context)
     context["brand"] = brand_context(channel, context)
     context_as_words(context)
+    # `cart` is a producer's name (EXTRA_NAMES); a journey started by a cart has its SKUs.
+    cart = cart_context(extra) if "cart" not in (extra or {}) else None
+    if cart is not None:
+        context["cart"] = cart
     context.update(extra or {})
     return context
 

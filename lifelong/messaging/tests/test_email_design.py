@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from lifelong import clock
 from lifelong.accounts.models import AuditLog
 from lifelong.commerce.models import OrderStatus
-from lifelong.commerce.services import LineInput, order_upsert
+from lifelong.commerce.services import LineInput, order_upsert, product_upsert
 from lifelong.customers.models import Purpose
 from lifelong.factories import CustomerFactory
 from lifelong.messaging.designs import email_brand_save, template_design_save
@@ -262,3 +262,37 @@ def test_a_new_brand_look_rebuilds_every_designed_template(frozen_time):
     # Dark text on a light accent, so the button's label reads.
     assert "color:#111111;text-decoration:none" in designed.body_html
     assert by_hand.body_html == "<p>x</p>"
+
+
+@pytest.mark.django_db
+def test_a_cart_journey_lists_the_cart_by_name(frozen_time):
+    product_upsert(sku="MAT-1", name="Коврик", price=Decimal("1990"))
+    product_upsert(sku="BLOCK-1", name="Блок", price=Decimal("790"))
+    template = Template.objects.create(slug="cart", name="Корзина", channel="email", body_text="x")
+    design = {"blocks": [{"type": "products", "source": "cart", "title": ""}]}
+    template_design_save(template=template, design=design, actor=None)
+    customer = CustomerFactory()
+
+    message, _created = message_enqueue(
+        customer=customer,
+        dedupe_key="cart-1",
+        channel="email",
+        purpose=Purpose.TRANSACTIONAL,
+        template=template,
+        # What the reactor keeps of a cart_updated event; a SKU the catalogue lacks is left out.
+        context={"journey": {"cart": {"skus": ["MAT-1", "BLOCK-1", "BLOCK-1", "GONE"]}}},
+    )
+    empty, _created = message_enqueue(
+        customer=customer,
+        dedupe_key="cart-2",
+        channel="email",
+        purpose=Purpose.TRANSACTIONAL,
+        template=template,
+        context={"journey": {}},
+    )
+
+    assert message.body_text == (
+        "В вашей корзине\n• Коврик — 1\u00a0990\u00a0₽\n• Блок × 2 — 1\u00a0580\u00a0₽"
+    )
+    assert "Блок × 2" in message.body_html
+    assert (empty.body_text, "Корзин" in empty.body_html) == ("", False)
