@@ -115,10 +115,11 @@ def test_a_marketer_builds_a_first_order_journey_on_the_canvas_and_it_runs(
     page.locator(".jc-palette [data-add=wait]").click()
     page.locator(".jc-panel .jc-presets button", has_text="7 дней").click()
 
-    # The Telegram step is added loose (the trigger is selected, the journey already starts),
-    # so nothing leads to it until a wire is dragged from the second wait's port onto it.
-    _card(page, "trigger").click()
-    page.locator(".jc-palette [data-add=send]").click()
+    # The Telegram step is dragged from the palette onto an empty spot: it lands loose, so
+    # nothing leads to it until a wire is dragged from the second wait's port onto it.
+    page.locator(".jc-palette [data-add=send]").drag_to(
+        page.locator("#jc-root .jc-stage"), target_position={"x": 620, "y": 260}
+    )
     page.locator(".jc-panel select[name=jc-template]").select_option(
         label="Как вам покупка? · Telegram"
     )

@@ -437,10 +437,20 @@
     webhook: { url: "" },
     exit: {},
   };
-  function add(kind) {
+  /* A step from the palette: clicked, it goes after the selected step and is connected to it;
+   * dropped on the canvas, it stays where it was dropped, loose until a wire is drawn to it. */
+  function add(kind, dropped) {
     let n = 1;
     while (byId(kind + "_" + n)) n += 1;
     const node = Object.assign({ id: kind + "_" + n, type: kind }, JSON.parse(JSON.stringify(DEFAULTS[kind])));
+    if (dropped) {
+      graph.nodes.push(node);
+      graph.layout[node.id] = { x: Math.max(0, Math.round(dropped.x - NODE_W / 2)), y: Math.max(0, Math.round(dropped.y - 20)) };
+      if (!graph.start) graph.start = node.id;
+      selected = node.id;
+      changed(null);
+      return;
+    }
     const after = selected === TRIGGER ? null : byId(selected);
     const base = selected === TRIGGER || !after ? at(TRIGGER) : at(after.id);
     let x = base.x, y = base.y + NODE_H + GAP_Y;
@@ -666,11 +676,24 @@
     store(); // positions laid out now are kept on save
     const palette = el("div", { className: "jc-palette", role: "toolbar" },
       Object.entries(T.types).map(([kind, name]) => {
-        const button = el("button", { type: "button", className: "outline", "data-add": kind }, [icon(kind), el("span", { text: name })]);
+        const button = el("button", { type: "button", className: "outline", "data-add": kind, draggable: "true" }, [icon(kind), el("span", { text: name })]);
         button.addEventListener("click", () => add(kind));
+        button.addEventListener("dragstart", (event) => {
+          event.dataTransfer.setData("application/x-journey-step", kind);
+          event.dataTransfer.effectAllowed = "copy";
+        });
         return button;
       }));
     root.append(palette, el("div", { className: "jc-work" }, [stage, panel]));
+    stage.addEventListener("dragover", (event) => {
+      if (event.dataTransfer.types.includes("application/x-journey-step")) event.preventDefault();
+    });
+    stage.addEventListener("drop", (event) => {
+      const kind = event.dataTransfer.getData("application/x-journey-step");
+      if (!DEFAULTS[kind]) return;
+      event.preventDefault();
+      add(kind, planePoint(event));
+    });
     stage.addEventListener("pointerdown", onDown);
     stage.addEventListener("pointermove", onMove);
     stage.addEventListener("pointerup", onUp);
