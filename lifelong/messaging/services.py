@@ -30,7 +30,7 @@ from lifelong.messaging.models import (
     Suppression,
     Template,
 )
-from lifelong.messaging.variants import buttons_delivery
+from lifelong.messaging.variants import buttons_delivery, variant_for
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,15 @@ def address_of(customer: Customer, channel: str) -> str:
     return str(getattr(customer, field, "") or "") if field else ""
 
 
-def channel_choose(*, customer: Customer, purpose: str) -> str | None:
+def channel_choose(
+    *, customer: Customer, purpose: str, template: Template | None = None
+) -> str | None:
     """The preferred channel if it can reach the customer, else the first fallback that can.
 
     "Can reach" means: the channel is set up, we have an address, and for marketing a
-    stored consent exists. Returns None when no channel qualifies.
+    stored consent exists; with a template, also that the template has something to say
+    there (its own variant or its short text: an email-only template does not go by SMS).
+    Returns None when no channel qualifies.
     """
     configured = set(ChannelConfig.objects.filter(active=True).values_list("channel", flat=True))
     consents = consent_current(customer) if purpose == Purpose.MARKETING else {}
@@ -82,6 +86,11 @@ def channel_choose(*, customer: Customer, purpose: str) -> str | None:
     order += [c for c in FALLBACK_ORDER if c != customer.preferred_channel]
     for channel in order:
         if channel not in configured or not address_of(customer, channel):
+            continue
+        if (
+            template is not None
+            and variant_for(template, channel, language=customer.language) is None
+        ):
             continue
         if purpose == Purpose.MARKETING:
             consent = consents.get((channel, Purpose.MARKETING))

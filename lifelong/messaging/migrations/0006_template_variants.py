@@ -16,7 +16,8 @@ def _split(fields, channel):
     if not text.strip():
         return fields
     if channel == "email":
-        fields.setdefault("messenger_text", text)
+        if not (fields.get("messenger_text") or "").strip():
+            fields["messenger_text"] = text
     elif channel in _MOVED and not (fields.get("body_html") or "").strip():
         fields[_MOVED[channel]] = text
         fields["body_text"] = ""
