@@ -33,7 +33,7 @@ def cart_context(extra: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     wanted = list(counts)[:MAX_ITEMS]
     products = {p.sku: p for p in Product.objects.filter(sku__in=wanted)}
-    lines = [
+    lines: list[dict[str, Any]] = [
         {
             "name": product.name,
             "sku": product.sku,
@@ -49,6 +49,6 @@ def cart_context(extra: Mapping[str, Any] | None) -> dict[str, Any] | None:
     try:
         total = Decimal(str(cart.get("total")))
     except InvalidOperation:
-        total = sum((line["total"] for line in lines), Decimal(0))
+        total = sum((Decimal(line["total"]) for line in lines), Decimal(0))
     currency = next((p.currency for p in products.values()), "RUB")
     return {"products": lines, "total": total, "currency": currency}

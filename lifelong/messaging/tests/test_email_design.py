@@ -149,7 +149,8 @@ def test_a_design_that_cannot_be_built_says_which_block(blocks, problem):
 class _TextOf(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.inside, self.found = False, []
+        self.inside = False
+        self.found: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         self.inside = tag == "p"

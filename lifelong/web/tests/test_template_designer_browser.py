@@ -8,6 +8,7 @@ Set LIFELONG_SCREENSHOTS=docs/img to write the designer's screenshot for the doc
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def designer_page(browser, live_server, transactional_db) -> Page:
+def designer_page(browser, live_server, transactional_db) -> Iterator[Page]:
     marketer = UserFactory.create(
         username="marina", email="marina@prana.example", role=Role.MARKETER, password=None
     )
