@@ -11,6 +11,8 @@ import json
 
 import pytest
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Purpose
@@ -18,7 +20,7 @@ from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
 from lifelong.feedback.inbox import reply_send
 from lifelong.feedback.models import Conversation, Item, ItemSource
-from lifelong.messaging.channels.sms.gateway_hooks import sender_phone
+from lifelong.messaging.channels.sms.gateway_hooks import sender_phone, signature_valid
 from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import ChannelConfig, Message, Status
 from lifelong.messaging.services import message_enqueue
@@ -271,3 +273,31 @@ def test_staff_answer_an_sms_reply_by_sms_exactly_once(frozen_time, gateway, api
 )
 def test_sender_phone(raw, e164):
     assert sender_phone(raw) == e164
+
+
+@given(
+    operator=st.sampled_from(["903", "916", "925", "985"]),
+    rest=st.integers(min_value=0, max_value=9_999_999),
+    style=st.sampled_from(["+7{}", "7{}", "8{}", "+7 ({}) {}-{}-{}", "8 {} {} {} {}", "{}"]),
+)
+def test_every_spelling_of_a_russian_mobile_is_one_e164(operator, rest, style):
+    number = f"{operator}{rest:07d}"
+    if style.count("{}") == 4:
+        written = style.format(number[:3], number[3:6], number[6:8], number[8:])
+    else:
+        written = style.format(number)
+    assert sender_phone(written) == f"+7{number}"
+
+
+@given(body=st.binary(min_size=1, max_size=300), at=st.integers(0, 2**40), data=st.data())
+def test_only_the_exact_bytes_and_timestamp_pass_the_signature(body, at, data):
+    timestamp = str(at)
+    signature = sign(body, timestamp)
+    assert signature_valid(SIGNING_KEY, body, timestamp, signature)
+    assert not signature_valid("", body, timestamp, signature)
+    assert not signature_valid(SIGNING_KEY, body, str(at + 1), signature)
+    index = data.draw(st.integers(0, len(body) - 1))
+    flipped = (
+        body[:index] + bytes([body[index] ^ data.draw(st.integers(1, 255))]) + body[index + 1 :]
+    )
+    assert not signature_valid(SIGNING_KEY, flipped, timestamp, signature)
