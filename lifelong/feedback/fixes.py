@@ -6,6 +6,10 @@ affected. A holdout share of them, drawn from a hash of the fix's salt and the c
 external id (`holdout_draw`), gets nothing, so `fix_results` can compare. The others get one
 personal message through the outbox, keyed `fix:<fix>:<customer>`.
 
+Staff may also pick items in the inbox and mark them fixed (`fix_announce(items=...)`): then
+the affected are exactly those items' customers. The message is a template (fix_messages.py):
+a theme keeps its own, the fix form starts from it.
+
 The message goes as **marketing**: it is not something the customer asked for just now, and
 telling them what the shop improved is close enough to advertising that only customers with a
 marketing consent on some channel get it; the outbox's gates check the consent again at send
@@ -17,7 +21,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -26,6 +31,7 @@ from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel, Consent, Customer, Purpose
+from lifelong.feedback.fix_messages import fix_message, told_by
 from lifelong.feedback.models import Fix, FixRecipient, FixStatus, Item, Response, Theme
 from lifelong.messaging.models import ChannelConfig, PushSubscription
 from lifelong.messaging.services import (
@@ -33,8 +39,10 @@ from lifelong.messaging.services import (
     FALLBACK_ORDER,
     message_enqueue,
 )
+from lifelong.messaging.templating import TemplateRenderError
 
 BATCH = 500
+log = logging.getLogger(__name__)
 
 
 def holdout_key(customer: Customer) -> str:
@@ -76,6 +84,25 @@ def affected_customers(
         | Q(pk__in=items.values("conversation__customer_id")),
         merged_into__isnull=True,
     )
+
+
+def item_customers(items: Sequence[Item] | QuerySet[Item]) -> QuerySet[Customer]:
+    """The customers of these inbox items: exactly them, one query. Items from someone we do
+    not know (a review without a customer) affect no one; merged duplicates are left out."""
+    ids = [item.pk for item in items] if isinstance(items, Sequence) else items.values("pk")
+    return Customer.objects.filter(
+        pk__in=Item.objects.filter(pk__in=ids).values("conversation__customer_id"),
+        merged_into__isnull=True,
+    )
+
+
+def fix_customers(fix: Fix) -> QuerySet[Customer]:
+    """Whom the fix is about: its items' customers when staff picked items, else the
+    customers whose feedback carried its theme."""
+    if fix.items.exists():
+        return item_customers(fix.items.all())
+    assert fix.theme is not None, "a fix names a theme or items"
+    return affected_customers(theme=fix.theme, since=fix.feedback_since, until=fix.feedback_until)
 
 
 def _batches(customers: QuerySet[Customer]) -> Iterator[list[Customer]]:
@@ -133,11 +160,21 @@ class Preview:
 
 
 def fix_preview(
-    *, theme: Theme, since: dt.date | None = None, until: dt.date | None = None
+    *,
+    theme: Theme | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    items: Sequence[Item] | None = None,
 ) -> Preview:
-    """How many customers a fix would reach, before it is announced."""
+    """How many customers a fix would reach, before it is announced: of the `items` when
+    given, else of the theme."""
     preview = Preview()
-    for batch in _batches(affected_customers(theme=theme, since=since, until=until)):
+    if items is not None:
+        customers = item_customers(items)
+    else:
+        assert theme is not None, "a fix names a theme or items"
+        customers = affected_customers(theme=theme, since=since, until=until)
+    for batch in _batches(customers):
         reachable = len(marketing_channels(batch))
         preview.affected += len(batch)
         preview.reachable += reachable
@@ -145,23 +182,17 @@ def fix_preview(
     return preview
 
 
-def message_text(*, fix: Fix, customer: Customer) -> str:
-    """The fix's text for one customer: {name}, {theme} and {note} filled in (plain
-    replacement, so braces staff type elsewhere stay as they are)."""
-    theme = fix.theme.name_en if customer.language == "en" else fix.theme.name_ru
-    text = fix.text.replace("{name}", customer.first_name).replace("{theme}", theme)
-    # "Здравствуйте, {name}!" for a customer without a name reads "Здравствуйте!".
-    return text.replace("{note}", fix.note).replace(", !", "!")
-
-
 @transaction.atomic
 def fix_announce(
     *,
-    theme: Theme,
+    theme: Theme | None,
     note: str,
     subject: str,
     text: str,
     holdout_percent: int,
+    items: Sequence[Item] = (),
+    subject_en: str = "",
+    text_en: str = "",
     actor: User | None,
     since: dt.date | None = None,
     until: dt.date | None = None,
@@ -174,6 +205,8 @@ def fix_announce(
         note=note,
         subject=subject,
         text=text,
+        subject_en=subject_en,
+        text_en=text_en,
         holdout_percent=holdout_percent,
         feedback_since=since,
         feedback_until=until,
@@ -182,12 +215,16 @@ def fix_announce(
     if holdout_salt is not None:
         fix.holdout_salt = holdout_salt
     fix.save()
+    if not theme and not items:
+        raise ValueError("a fix names a theme or items")
+    fix.items.set(items)
     audit_record(
         actor=actor,
         action="feedback.fix.announce",
         obj=fix,
         changes={
-            "theme": theme.slug,
+            "theme": theme.slug if theme else None,
+            "items": sorted(item.pk for item in items),
             "note": note,
             "holdout_percent": holdout_percent,
             "since": since.isoformat() if since else None,
@@ -204,14 +241,15 @@ def fix_send(*, fix: Fix) -> int:
     (one recipient row per customer, one outbox message per dedupe key). Returns the number
     of messages queued by this run."""
     queued = 0
-    customers = affected_customers(
-        theme=fix.theme, since=fix.feedback_since, until=fix.feedback_until
-    ).exclude(pk__in=FixRecipient.objects.filter(fix=fix).values("customer_id"))
+    customers = fix_customers(fix).exclude(
+        pk__in=FixRecipient.objects.filter(fix=fix).values("customer_id")
+    )
     for batch in _batches(customers):
         with transaction.atomic():
             now = clock.now()
             rows = []
             channels = marketing_channels(batch)
+            told = told_by(fix, [c.pk for c in batch if c.pk in channels])
             for customer in batch:
                 channel = channels.get(customer.pk, "")
                 holdout = holdout_draw(
@@ -221,13 +259,23 @@ def fix_send(*, fix: Fix) -> int:
                     fix=fix, customer=customer, holdout=holdout, channel=channel, created_at=now
                 )
                 if channel and not holdout:
+                    try:
+                        subject, text = fix_message(
+                            fix=fix, customer=customer, told=told.get(customer.pk, "")
+                        )
+                    except TemplateRenderError:
+                        # Checked on a sample when staff wrote it; a customer's own data can
+                        # still break a limit. They are recorded, and get nothing.
+                        log.exception("fix %s: the message for customer %s", fix.pk, customer.pk)
+                        rows.append(row)
+                        continue
                     row.message, created = message_enqueue(
                         customer=customer,
                         dedupe_key=f"fix:{fix.pk}:{customer.pk}",
                         channel=channel,
                         purpose=Purpose.MARKETING,
-                        subject=fix.subject,
-                        text=message_text(fix=fix, customer=customer),
+                        subject=subject,
+                        text=text,
                     )
                     queued += created
                 rows.append(row)

@@ -43,6 +43,12 @@ class Theme(models.Model):
     name_en = models.CharField(_("name in English"), max_length=80)
     active = models.BooleanField(_("active"), default=True)
     updated_at = models.DateTimeField(_("updated"), default=clock.now)
+    # The "you told us, we fixed it" message of this theme (feedback/fix_messages.py), a
+    # template like any message's; left empty, the default of its language is used.
+    fix_subject_ru = models.CharField(_("subject in Russian"), max_length=200, blank=True)
+    fix_text_ru = models.TextField(_("message in Russian"), blank=True)
+    fix_subject_en = models.CharField(_("subject in English"), max_length=200, blank=True)
+    fix_text_en = models.TextField(_("message in English"), blank=True)
 
     class Meta:
         ordering = ["name_ru"]
@@ -553,10 +559,19 @@ class Fix(models.Model):
     fix's own salt keeps one fix's holdout apart from another's, and the same salt and
     customers draw the same holdout in any database (the demo rebuilds its fix exactly)."""
 
-    theme = models.ForeignKey(Theme, on_delete=models.PROTECT, related_name="fixes")
+    # A theme's fix affects the customers whose feedback carried the theme; a fix of items
+    # staff picked in the inbox affects exactly those items' customers (its theme, if any,
+    # only lent its message template).
+    theme = models.ForeignKey(
+        Theme, on_delete=models.PROTECT, related_name="fixes", null=True, blank=True
+    )
+    items = models.ManyToManyField(Item, blank=True, related_name="fixes")
     note = models.CharField(_("what changed"), max_length=300)
+    # Templates (fix_messages.py); customers who read English get the English ones if given.
     subject = models.CharField(_("subject"), max_length=200)
     text = models.TextField(_("message"))
+    subject_en = models.CharField(_("subject in English"), max_length=200, blank=True)
+    text_en = models.TextField(_("message in English"), blank=True)
     feedback_since = models.DateField(_("feedback from"), null=True, blank=True)
     feedback_until = models.DateField(_("feedback until"), null=True, blank=True)
     holdout_percent = models.PositiveSmallIntegerField(

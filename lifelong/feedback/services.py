@@ -18,6 +18,8 @@ from lifelong.feedback.models import Language, Theme, ThemeRule
 from lifelong.feedback.themes import phrase_words
 
 THEME_FIELDS = ("slug", "name_ru", "name_en", "active")
+# The theme's "we fixed it" message (fix_messages.py), saved and audited like the rest.
+TEMPLATE_FIELDS = ("fix_subject_ru", "fix_text_ru", "fix_subject_en", "fix_text_en")
 MAX_PHRASE_WORDS = 6
 _CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 
@@ -66,19 +68,22 @@ def theme_save(
 ) -> Theme:
     """Create a theme (`theme` None) or change one and replace its rules, audited.
 
-    `rules` maps a language to its cleaned phrases (rule_phrases_clean); a language left
-    out keeps its rules. Themes are switched off, never deleted.
+    `values` are THEME_FIELDS and TEMPLATE_FIELDS (any of them). `rules` maps a language to
+    its cleaned phrases (rule_phrases_clean); a language left out keeps its rules. Themes
+    are switched off, never deleted.
     """
-    unknown = set(values) - set(THEME_FIELDS)
+    fields = (*THEME_FIELDS, *TEMPLATE_FIELDS)
+    unknown = set(values) - set(fields)
     if unknown:
         raise ValueError(f"unknown theme fields: {sorted(unknown)}")
     row = Theme() if theme is None else Theme.objects.select_for_update().get(pk=theme.pk)
-    before = {} if theme is None else model_to_dict(row, fields=THEME_FIELDS)
+    before = {} if theme is None else model_to_dict(row, fields=fields)
     before_rules = _rules_of(None if theme is None else row)
     for name, value in values.items():
         setattr(row, name, value)
     row.full_clean()
-    after = model_to_dict(row, fields=THEME_FIELDS)
+    # A new theme's empty template is not news.
+    after = {k: v for k, v in model_to_dict(row, fields=fields).items() if v != "" or before}
     changes: dict[str, Any] = {
         name: {"from": str(before[name]), "to": str(after[name])}
         if name in before

@@ -7,8 +7,9 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from lifelong.feedback.fix_messages import fix_template_problems, template_stored, theme_template
 from lifelong.feedback.models import Language, Theme
-from lifelong.feedback.services import THEME_FIELDS, rule_phrases_clean
+from lifelong.feedback.services import TEMPLATE_FIELDS, THEME_FIELDS, rule_phrases_clean
 
 
 class ThemeForm(forms.ModelForm):
@@ -31,18 +32,52 @@ class ThemeForm(forms.ModelForm):
 
     class Meta:
         model = Theme
-        fields = THEME_FIELDS
-        help_texts = {"slug": _("Latin letters; shown in exports and the command's output.")}
+        fields = (*THEME_FIELDS, *TEMPLATE_FIELDS)
+        help_texts = {
+            "slug": _("Latin letters; shown in exports and the command's output."),
+            "fix_subject_ru": _(
+                "The «you told us, we fixed it» message of this theme: the fix form starts from it."
+            ),
+            "fix_text_ru": _(
+                "A template: {{ name }} is the customer's first name, {{ told }} what they "
+                "told us, {{ theme }} the theme's name and {{ note }} what changed."
+            ),
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        if not self.instance.pk:
+            # A new theme starts with the default message; its page edits it.
+            for name in TEMPLATE_FIELDS:
+                del self.fields[name]
+        elif not self.is_bound:
+            for language in Language.values:
+                subject, text = theme_template(self.instance, language)
+                self.initial[f"fix_subject_{language}"] = subject
+                self.initial[f"fix_text_{language}"] = text
         if self.instance.pk and not self.is_bound:
             for language in Language.values:
                 phrases = self.instance.rules.filter(language=language).values_list(
                     "phrase", flat=True
                 )
                 self.initial[f"rules_{language}"] = "\n".join(phrases)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for language in Language.values:
+            subject, text = f"fix_subject_{language}", f"fix_text_{language}"
+            if subject not in self.fields:
+                continue
+            for problem in fix_template_problems(
+                subject=data.get(subject) or "", text=data.get(text) or ""
+            ):
+                self.add_error(text, problem)
+            # The default is stored as nothing, so a better default reaches this theme too.
+            data[subject], data[text] = template_stored(
+                language, data.get(subject) or "", data.get(text) or ""
+            )
+        return data
 
     def clean_rules_ru(self) -> list[str]:
         return rule_phrases_clean(self.cleaned_data["rules_ru"], language=Language.RU)

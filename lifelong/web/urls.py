@@ -13,6 +13,7 @@ from lifelong.web.views import (
     dashboard,
     exports,
     feedback,
+    fix_items,
     fixes,
     home,
     imports,
@@ -75,6 +76,7 @@ urlpatterns = [
     path("feedback/themes/<int:pk>/", feedback.theme_edit, name="feedback_theme"),
     path("feedback/fixes/", fixes.fixes, name="feedback_fixes"),
     path("feedback/fixes/<int:pk>/", fixes.fix_detail, name="feedback_fix"),
+    path("feedback/fixes/items/", fix_items.fix_items, name="feedback_fix_items"),
     path("feedback/insights/", insights.insights_page, name="feedback_insights"),
     path("feedback/surveys/", surveys.surveys, name="feedback_surveys"),
     path("feedback/surveys/new/", surveys.survey_edit, name="feedback_survey_new"),
@@ -164,6 +166,7 @@ urlpatterns = [
     path("journeys/<int:pk>/status/", journeys.journey_status, name="journey_status"),
     path("inbox/", conversations.conversation_list, name="conversations"),
     path("inbox/rules/", conversations.inbox_settings, name="inbox_settings"),
+    path("inbox/fixed/", fix_items.fix_items_pick, name="inbox_fix_items"),
     path(
         "inbox/reviews/import/",
         conversations.reviews_import_page,

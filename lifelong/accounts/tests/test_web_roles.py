@@ -145,6 +145,8 @@ VIEWS: dict[str, tuple[str, str]] = {
     "feedback_theme": (MANAGE_MARKETING, "get"),
     "feedback_fixes": (MANAGE_MARKETING, "post"),
     "feedback_fix": (MANAGE_MARKETING, "get"),
+    "feedback_fix_items": (MANAGE_MARKETING, "post"),
+    "inbox_fix_items": (MANAGE_MARKETING, "get"),
     "feedback_insights": (VIEW_INSIGHTS, "get"),
     "feedback_surveys": (MANAGE_MARKETING, "get"),
     "feedback_survey_new": (MANAGE_MARKETING, "get"),

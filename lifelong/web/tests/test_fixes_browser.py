@@ -10,6 +10,7 @@ from lifelong.accounts.models import AuditLog
 from lifelong.customers.models import Purpose
 from lifelong.customers.services import consent_record
 from lifelong.factories import CustomerFactory
+from lifelong.feedback.fix_messages import DEFAULTS
 from lifelong.feedback.inbox import item_record
 from lifelong.feedback.models import Fix, ItemSource, Theme, ThemeRule
 from lifelong.messaging.models import ChannelConfig, Message
@@ -42,11 +43,8 @@ def test_the_marketer_previews_and_announces_a_fix(marketer_page, live_server): 
     expect(page.get_by_role("heading", name="Исправления", exact=True)).to_be_visible()
     page.get_by_label("Тема", exact=True).select_option(label=theme.name_ru)
     page.get_by_label("Что изменилось").fill("теперь привозим за два дня")
-    expect(page.get_by_label("Сообщение", exact=True)).to_have_value(
-        "Здравствуйте, {name}! Вы писали нам о том, что было не так: «{theme}». Мы услышали и "
-        "исправили: {note}. Спасибо, что сказали — без вас мы бы не узнали. Если что-то всё "
-        "ещё не так, просто ответьте на это сообщение: ответ прочитает живой человек."
-    )
+    # The theme's template (its default): the form starts from it.
+    expect(page.get_by_label("Сообщение", exact=True)).to_have_value(DEFAULTS["ru"][1])
     page.get_by_label("Контрольная группа, %").fill("0")
     page.get_by_role("button", name="Предпросмотр").click()
     preview = page.locator("#fix-preview")
@@ -64,7 +62,9 @@ def test_the_marketer_previews_and_announces_a_fix(marketer_page, live_server): 
     assert fix.note == "теперь привозим за два дня" and fix.holdout_percent == 0
     messages = Message.objects.filter(dedupe_key__startswith=f"fix:{fix.pk}:")
     assert [m.customer_id for m in messages] == [with_consent.pk]
-    assert "теперь привозим за два дня" in messages[0].body_text
+    assert "«Доставка заняла неделю»? Мы услышали и исправили: теперь привозим за два дня." in (
+        messages[0].body_text
+    )
     assert AuditLog.objects.filter(action="feedback.fix.announce", object_id=str(fix.pk)).exists()
 
     page.goto(f"{live_server.url}/feedback/fixes/")

@@ -14,7 +14,7 @@ from lifelong.accounts.permissions import MANAGE_MARKETING
 from lifelong.feedback.corrections import corrections_recent
 from lifelong.feedback.models import Theme
 from lifelong.feedback.selectors import rule_index_current, staff_names
-from lifelong.feedback.services import THEME_FIELDS, theme_save
+from lifelong.feedback.services import TEMPLATE_FIELDS, THEME_FIELDS, theme_save
 from lifelong.feedback.suggestions import themes_suggest
 from lifelong.feedback.themes import tag
 from lifelong.web.access import require, staff_user
@@ -82,7 +82,11 @@ def themes(request: HttpRequest) -> HttpResponse:
 def _save(request: HttpRequest, form: ThemeForm, theme: Theme | None) -> Theme:
     return theme_save(
         theme=theme,
-        values={name: form.cleaned_data[name] for name in THEME_FIELDS},
+        values={
+            name: form.cleaned_data[name]
+            for name in (*THEME_FIELDS, *TEMPLATE_FIELDS)
+            if name in form.fields
+        },
         rules={"ru": form.cleaned_data["rules_ru"], "en": form.cleaned_data["rules_en"]},
         actor=staff_user(request),
     )
