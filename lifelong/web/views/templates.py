@@ -31,7 +31,7 @@ from lifelong.messaging.templating import (
 )
 from lifelong.messaging.templating.context import no_variant_text
 from lifelong.messaging.test_send import TestSendError, template_test_send
-from lifelong.messaging.variants import Variant, variant_for
+from lifelong.messaging.variants import MESSENGER, SHORT, SMS, Variant, variant_for
 from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.forms_templates import (
     BUTTONS,
@@ -180,6 +180,21 @@ def _draft_render(*, customer: Customer, channel: str, variant: Variant) -> Rend
     return variant_render(variant, message_context(customer=customer, channel=channel))
 
 
+# The field a variant's text comes from (a render names it as the email's text part).
+_TEXT_FIELD = {SMS: "sms_text", MESSENGER: "messenger_text", SHORT: "short_text"}
+
+
+def _field_label(variant: Variant, field: str) -> str:
+    """The editor's label of the field a render error of `variant` is in."""
+    if field == "body_text":
+        field = _TEXT_FIELD.get(variant.kind, field)
+    if field == "messenger_buttons":
+        return str(_("Link buttons"))
+    form_field = TemplateForm.base_fields.get(field)
+    label = str(form_field.label) if form_field is not None else field
+    return _("%(field)s (English)") % {"field": label} if variant.language else label
+
+
 def _problems(request: HttpRequest) -> list[tuple[str, str]]:
     """Every posted text's problems, each under its field's label."""
     form = TemplateForm()
@@ -217,6 +232,7 @@ def template_preview(request: HttpRequest) -> HttpResponse:
     try:
         rendered = _draft_render(customer=customer, channel=channel, variant=variant)
     except TemplateRenderError as exc:
+        exc.field = _field_label(variant, exc.field)
         context["error"] = exc
     else:
         context["rendered"] = rendered
