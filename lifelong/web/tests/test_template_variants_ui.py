@@ -210,3 +210,13 @@ def test_a_render_error_names_the_variant_field_it_is_in(client, frozen_time):
     assert "Cannot render: SMS text, line 2: division by zero" in body
     body = preview(client, preview_channel="telegram", en_short_text="x", short_text="{{ 1 / 0 }}")
     assert "Cannot render: Short text, line 1:" in body
+
+
+def test_the_list_shows_each_templates_variants_in_a_fixed_number_of_queries(
+    client, frozen_time, django_assert_num_queries
+):
+    Template.objects.create(slug="a", name="A", channel="email", body_text="Hi", short_text="Hi")
+    Template.objects.create(slug="b", name="B", channel="sms", sms_text="Hi", messenger_text="Hi")
+    with django_assert_num_queries(4):  # session, user, templates, brand voices
+        page = client.get(reverse("web:templates")).content.decode()
+    assert "Email · Short text" in page and "SMS text · Messenger text" in page

@@ -31,7 +31,14 @@ from lifelong.messaging.templating import (
 )
 from lifelong.messaging.templating.context import no_variant_text
 from lifelong.messaging.test_send import TestSendError, template_test_send
-from lifelong.messaging.variants import MESSENGER, SHORT, SMS, Variant, variant_for
+from lifelong.messaging.variants import (
+    MESSENGER,
+    SHORT,
+    SMS,
+    Variant,
+    kinds_present,
+    variant_for,
+)
 from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.forms_templates import (
     BUTTONS,
@@ -50,17 +57,30 @@ from lifelong.web.listing import page_number, page_slice
 
 PER_PAGE = 50
 PREVIEW_CUSTOMERS = 30
+# What kinds_present reads: loaded with the page, not one query per row.
+VARIANT_FIELDS = (
+    "subject",
+    "body_text",
+    "body_html",
+    "sms_text",
+    "messenger_text",
+    "messenger_buttons",
+    "short_text",
+)
 
 
 @require(MANAGE_MARKETING)
 def template_list(request: HttpRequest) -> HttpResponse:
     page = page_slice(
         Template.objects.order_by("name", "pk").only(
-            "pk", "slug", "name", "channel", "purpose", "topic", "updated_at"
+            "pk", "slug", "name", "channel", "purpose", "topic", "updated_at", *VARIANT_FIELDS
         ),
         number=page_number(request.GET.get("page")),
         per_page=PER_PAGE,
     )
+    for template in page.rows:
+        # What it can send: the variants it has (the list shows them instead of one channel).
+        template.variants = [VARIANT_LABELS[kind] for kind in kinds_present(template)]  # type: ignore[attr-defined]
     voices = {voice.channel: voice for voice in BrandVoice.objects.all()}
     channels = [(value, label, voices.get(value)) for value, label in Channel.choices]
     return render(request, "web/templates/list.html", {"page": page, "channels": channels})
