@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 
 import pytest
 from django.conf import settings
+from django.db import connection, connections
 from django.test import Client
 from django.utils import translation
 
@@ -20,6 +22,8 @@ from lifelong.feedback.surveys import (
     SEEN_PURPOSE,
     invite_token,
     questions_of,
+    response_submit,
+    score_seen_record,
     score_seen_url,
 )
 from lifelong.lib.signing import token_make
@@ -154,3 +158,42 @@ def test_the_stylesheet_counts_against_the_address_limit(settings):
         client.get(f"/c/s/guess{n}")
     client.get(score_seen_url(invite, 9), **AS_STYLESHEET)
     assert not Response.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stylesheet_fetches_racing_a_sent_form_store_one_response_and_keep_the_form():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers, so the race needs PostgreSQL")
+    invite = _invite()
+    nps, went_wrong = questions_of(invite.survey)[:2]
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def seen() -> None:
+        try:
+            barrier.wait()
+            score_seen_record(invite=invite, score=3)
+        except BaseException as exc:  # reported below; a thread must not die silently
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def sent() -> None:
+        try:
+            barrier.wait()
+            response_submit(invite=invite, answers={nps.pk: 5, went_wrong.pk: "Долго"})
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=seen) for _ in range(3)] + [threading.Thread(target=sent)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    response = Response.objects.get(invite=invite)
+    assert Event.objects.filter(type="survey_answered").count() == 1
+    # Whoever came first made the response; the form, an edit, always has the last word.
+    assert (response.score, response.comment) == (5, "Долго")
