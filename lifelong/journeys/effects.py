@@ -47,7 +47,7 @@ def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: s
     if isinstance(node, Send):
         return _send(node, enrollment=enrollment, customer=customer, key=key)
     if isinstance(node, SurveySend):
-        problem = _survey_problem(node)
+        problem = _survey_problem(node, customer)
         if problem:
             return PROBLEM + problem
         # The invite's key is the step's (enrollment, node, visit): one invite and one
@@ -125,8 +125,8 @@ def _channel_off(channel: str) -> bool:
     )
 
 
-def _survey_problem(node: SurveySend) -> str:
-    """Why the survey step cannot work whoever the customer is; "" when it can."""
+def _survey_problem(node: SurveySend, customer: Customer) -> str:
+    """Why the survey step cannot ask this customer, as a problem; "" when it can."""
     if not Survey.objects.filter(pk=node.survey).exists():
         return "survey missing"
     template = Template.objects.filter(slug=node.template).first()
@@ -134,8 +134,14 @@ def _survey_problem(node: SurveySend) -> str:
         return "template missing"
     if _channel_off(node.channel):
         return f"channel {node.channel} not set up"
-    if node.channel != PREFERRED and not template_sends_on(template, node.channel):
-        return f"template has nothing for {node.channel}"
+    # The channel survey_send will choose (the same choice, made on the same rows).
+    channel = (
+        channel_choose(customer=customer, purpose=template.purpose)
+        if node.channel == PREFERRED
+        else node.channel
+    )
+    if channel is not None and not template_sends_on(template, channel, language=customer.language):
+        return f"template has nothing for {channel}"
     return ""
 
 

@@ -317,12 +317,25 @@ def test_a_step_that_sends_is_not_a_problem(shop, frozen_time):
     assert journey.enrollments.get().status == EnrollmentStatus.ACTIVE
 
 
-def test_a_survey_step_whose_survey_vanished_is_a_problem_step(shop, frozen_time):
+@pytest.mark.parametrize(
+    ("vanish", "outcome"),
+    [
+        (lambda survey: survey.delete(), "problem: survey missing"),
+        (
+            lambda survey: Template.objects.filter(slug="thanks").update(body_text=""),
+            "problem: template has nothing for email",
+        ),
+    ],
+    ids=["survey-deleted", "template-emptied"],
+)
+def test_a_survey_step_whose_survey_or_text_vanished_is_a_problem_step(
+    shop, frozen_time, vanish, outcome
+):
     survey = Survey.objects.create(name="NPS", kind=SurveyKind.NPS)
     node = {"id": "ask", "type": "survey", "survey": survey.pk, "template": "thanks"}
     journey = _running(definition({**node, "next": "pause"}, PAUSE), customers=1)
-    survey.delete()
+    vanish(survey)
     advance_due()
     step = StepRun.objects.get(node_id="ask")
-    assert (step.problem, step.outcome) == (True, "problem: survey missing")
+    assert (step.problem, step.outcome) == (True, outcome)
     assert node_stats(journey)["ask"].problems == 1

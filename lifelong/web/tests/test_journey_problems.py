@@ -79,6 +79,20 @@ def test_saving_a_journey_with_problems_saves_it_and_lists_them(shop):
     assert "The journey cannot start until these are fixed." in html
 
 
+def test_saving_a_running_journey_with_problems_says_new_entrants_get_them(shop):
+    journey = journey_create(name="Welcome", slug="welcome", definition=FLOW)
+    journey_launch(journey=journey)
+    form = {"trigger_kind": "manual", "reentry_policy": "once", "holdout_percent": "0"}
+    response = marketer().post(
+        reverse("web:journey_edit", kwargs={"pk": journey.pk}),
+        {**form, "nodes": json.dumps(MISSING["nodes"])},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Saved as version 2. New entrants get it with 1 problem; see below." in html
+    assert "New entrants meet these as they reach the step" in html
+
+
 def test_a_vanished_template_shows_on_the_node_and_on_the_list(
     shop, frozen_time, django_assert_max_num_queries
 ):

@@ -318,11 +318,18 @@ def journey_edit(request: HttpRequest, pk: int) -> HttpResponse:
             problems = definition_problems(form.definition)
             if problems:
                 # Saved all the same: a draft is work in progress. The page lists them.
-                text += " " + ngettext(
-                    "It has %(n)d problem to fix before it can start; see below.",
-                    "It has %(n)d problems to fix before it can start; see below.",
-                    len(problems),
-                ) % {"n": len(problems)}
+                if journey.status == JourneyStatus.ACTIVE:
+                    text += " " + ngettext(
+                        "New entrants get it with %(n)d problem; see below.",
+                        "New entrants get it with %(n)d problems; see below.",
+                        len(problems),
+                    ) % {"n": len(problems)}
+                else:
+                    text += " " + ngettext(
+                        "It has %(n)d problem to fix before it can start; see below.",
+                        "It has %(n)d problems to fix before it can start; see below.",
+                        len(problems),
+                    ) % {"n": len(problems)}
                 messages.warning(request, text)
             else:
                 messages.success(request, text)
