@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from lifelong.accounts.models import Role
 from lifelong.factories import CustomerFactory, UserFactory
-from lifelong.messaging.models import Template
+from lifelong.messaging.models import ChannelConfig, Message, Template
 from lifelong.messaging.sms_segments import GSM_BASIC, GSM_EXTENSION, sms_count
 
 pytestmark = pytest.mark.browser
@@ -20,7 +20,9 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def marketer_page(browser, live_server, transactional_db) -> Page:
-    marketer = UserFactory.create(username="mila", role=Role.MARKETER, password=None)
+    marketer = UserFactory.create(
+        username="mila", role=Role.MARKETER, email="mila@shop.example", password=None
+    )
     client = Client()
     client.force_login(marketer)
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ru-RU")
@@ -77,7 +79,10 @@ def test_the_marketer_writes_an_sms_and_sees_its_parts(marketer_page, live_serve
 
     # The preview on SMS renders it for a customer and counts that.
     page.locator("#preview-controls select[name=preview_channel]").select_option("sms")
-    expect(page.locator("#preview")).to_contain_text("Ирина, товары ждут в корзине.")
+    # (htmx renders after a pause; a loaded machine may take a while.)
+    expect(page.locator("#preview")).to_contain_text(
+        "Ирина, товары ждут в корзине.", timeout=20_000
+    )
     expect(page.locator("#preview")).not_to_contain_text("Длинное письмо")
 
     page.get_by_role("button", name="Сохранить").click()
@@ -87,6 +92,19 @@ def test_the_marketer_writes_an_sms_and_sees_its_parts(marketer_page, live_serve
     assert template.body_text.startswith("Длинное письмо")
     # Saved and shown again: the same count.
     assert counter(page) == ("75", "2", "59")
+
+    # A test of the SMS to the marketer: SMS is not set up, so the page says so.
+    form = page.locator("form.test-send")
+    form.locator("select[name=test_channel]").select_option("sms")
+    form.get_by_role("button", name="Отправить тест себе").click()
+    expect(page.locator("body")).to_contain_text("SMS ещё не настроен")
+    assert not Message.objects.exists()
+    # By email (the sandbox) it goes to the marketer's own address.
+    ChannelConfig.objects.create(channel="email", transport="sandbox", active=True)
+    page.locator("form.test-send select[name=test_channel]").select_option("email")
+    page.locator("form.test-send").get_by_role("button", name="Отправить тест себе").click()
+    expect(page.locator("body")).to_contain_text("Тест поставлен в очередь: mila@shop.example")
+    assert Message.objects.get().to == "mila@shop.example"
 
 
 def test_the_page_counts_like_the_server(marketer_page, live_server):
