@@ -24,6 +24,7 @@
 
   let graph = { start: null, nodes: [], layout: {} };
   let selected = TRIGGER;
+  const heights = {}; // each card's drawn height: the wires leave from its bottom
   const titles = Object.assign({}, data.titles || {}); // the server's, until a node changes
   const serverProblems = {}; // node id ("" for the journey) -> messages, until it changes
   (data.problems || []).forEach(([id, message]) => {
@@ -131,7 +132,8 @@
     field("layout").value = JSON.stringify(graph.layout);
   }
 
-  /* Nodes without a stored position go in rows by distance from the start. */
+  /* Nodes without a stored position go in rows by distance from the start; returns those
+   * rows (node id -> row) so `settle` can space them by the cards' real heights. */
   function arrange() {
     const depth = {};
     const queue = graph.start ? [[graph.start, 0]] : [];
@@ -142,21 +144,43 @@
       depth[id] = d;
       ports(node).forEach((p) => { const t = exitOf(node, p.key); if (t) queue.push([t, d + 1]); });
     }
-    const rows = {};
+    const inRow = {}, placed = {};
     let spare = 0;
     graph.nodes.forEach((node) => {
       if (graph.layout[node.id]) return;
       if (node.id in depth) {
         const d = depth[node.id];
-        rows[d] = (rows[d] || 0) + 1;
+        inRow[d] = (inRow[d] || 0) + 1;
+        placed[node.id] = d;
         graph.layout[node.id] = {
-          x: LEFT + (rows[d] - 1) * (NODE_W + GAP_X),
+          x: LEFT + (inRow[d] - 1) * (NODE_W + GAP_X),
           y: TOP + (d + 1) * (NODE_H + GAP_Y),
         };
       } else {
-        graph.layout[node.id] = { x: LEFT + 3 * (NODE_W + GAP_X), y: TOP + (spare++ + 1) * (NODE_H + GAP_Y) };
+        placed[node.id] = -1; // nothing leads to it: a column of its own, to the right
+        graph.layout[node.id] = { x: LEFT + Math.max(3, ...Object.values(inRow)) * (NODE_W + GAP_X), y: TOP + spare++ * (NODE_H + GAP_Y) };
       }
     });
+    return placed;
+  }
+  /* Once drawn, rows laid out just now are spaced by their tallest card. */
+  function settle(placed) {
+    const ids = Object.keys(placed);
+    if (!ids.length) return;
+    let top = TOP + (heights[TRIGGER] || NODE_H) + GAP_Y;
+    const last = Math.max(...ids.map((id) => placed[id]));
+    for (let d = 0; d <= last; d += 1) {
+      const row = ids.filter((id) => placed[id] === d);
+      row.forEach((id) => { graph.layout[id].y = top; });
+      if (row.length) top += Math.max(...row.map((id) => heights[id] || NODE_H)) + GAP_Y;
+    }
+    let spare = TOP;
+    ids.filter((id) => placed[id] === -1).forEach((id) => {
+      graph.layout[id].y = spare;
+      spare += (heights[id] || NODE_H) + GAP_Y;
+    });
+    store();
+    draw();
   }
   function at(id) {
     if (id === TRIGGER) return { x: LEFT, y: TOP };
@@ -265,7 +289,7 @@
       el("div", { className: "jc-title", text: text }),
     ]);
     if (issues.length) {
-      box.append(el("ul", { className: "jc-problems" }, issues.map((m) => el("li", { text: m }))));
+      box.append(el("ul", { className: "jc-problems", title: issues.join("\n") }, issues.map((m) => el("li", { text: m }))));
     }
     const pos = at(id);
     box.style.left = pos.x + "px";
@@ -278,7 +302,7 @@
   }
   function portPoint(id, index, count) {
     const pos = at(id);
-    return { x: pos.x + (NODE_W * (index + 1)) / (count + 1), y: pos.y + NODE_H };
+    return { x: pos.x + (NODE_W * (index + 1)) / (count + 1), y: pos.y + (heights[id] || NODE_H) };
   }
   function targetOf(id, key) {
     return id === TRIGGER ? graph.start : exitOf(byId(id), key);
@@ -314,9 +338,12 @@
       const line = node && countsLine(id);
       if (line) box.append(line);
       plane.append(box);
+      heights[id] = box.offsetHeight || NODE_H;
+    });
+    ids.forEach((id) => {
       const pos = at(id);
       width = Math.max(width, pos.x + NODE_W);
-      height = Math.max(height, pos.y + NODE_H);
+      height = Math.max(height, pos.y + heights[id]);
       const list = portsOf(id);
       list.forEach((port, i) => {
         const point = portPoint(id, i, list.length);
@@ -669,7 +696,7 @@
     root.classList.add("jc-on");
     return;
   }
-  arrange();
+  const placed = arrange();
   if (READONLY) {
     root.append(stage);
   } else {
@@ -720,10 +747,11 @@
       const control = field(name);
       if (control) control.setAttribute("list", "jc-event-types");
     });
-    field("nodes").addEventListener("change", () => { if (load()) { arrange(); draw(); } });
+    field("nodes").addEventListener("change", () => { if (load()) { const fresh = arrange(); draw(); settle(fresh); } });
     const advanced = document.getElementById("jc-advanced");
     if (advanced) advanced.open = false;
   }
   root.classList.add("jc-on");
   draw();
+  settle(placed);
 })();
