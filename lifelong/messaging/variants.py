@@ -172,19 +172,23 @@ def kinds_present(template: Template) -> list[str]:
 def buttons_delivery(
     channel: str, text: str, buttons: tuple[Button, ...]
 ) -> tuple[str, dict[str, Any]]:
-    """A messenger text and its buttons as the channel's transport takes them: Telegram's
-    inline keyboard and VK's inline keyboard of link buttons (in the outbox payload), and
-    for MAX and WhatsApp, whose transports send plain text, the links under the text."""
+    """A messenger text and its buttons as the channel's transport takes them (in the outbox
+    payload): Telegram's inline keyboard of URL buttons, VK's inline keyboard of open_link
+    buttons, MAX's inline keyboard attachment of link buttons; for WhatsApp, whose free-form
+    messages have no link buttons, the links under the text."""
     if not buttons:
         return text, {}
     if channel == Channel.TELEGRAM:
-        rows = [[{"text": b.label, "url": b.url}] for b in buttons]
-        return text, {"reply_markup": {"inline_keyboard": rows}}
+        telegram = [[{"text": b.label, "url": b.url}] for b in buttons]
+        return text, {"reply_markup": {"inline_keyboard": telegram}}
     if channel == Channel.VK:
-        rows = [
+        vk = [
             [{"action": {"type": "open_link", "link": b.url, "label": b.label[:40]}}]
             for b in buttons
         ]
-        return text, {"keyboard": {"inline": True, "buttons": rows}}
+        return text, {"keyboard": {"inline": True, "buttons": vk}}
+    if channel == Channel.MAX:
+        links = [[{"type": "link", "text": b.label, "url": b.url}] for b in buttons]
+        return text, {"attachments": [{"type": "inline_keyboard", "payload": {"buttons": links}}]}
     lines = "\n".join(f"{b.label}: {b.url}" for b in buttons)
     return f"{text}\n\n{lines}".strip(), {}

@@ -3,6 +3,8 @@ encodes the text (septets or UTF-16 bytes) and cuts it into segments."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -52,19 +54,20 @@ def test_the_review_email_by_sms_was_seven_segments_a_short_text_is_one_or_two()
 
 def _reference(text: str) -> tuple[str, int, int]:
     text = text.replace("\r\n", "\n")
+    units: list[str] | list[bytes]
     if all(ch in GSM_BASIC or ch in GSM_EXTENSION for ch in text):
         units = [u for ch in text for u in ((ESC, ch) if ch in GSM_EXTENSION else (ch,))]
         single, each, encoding = 160, 153, "gsm7"
 
-        def splits_pair(chunk: list[str]) -> bool:
-            return chunk[-1] == ESC
+        def splits_pair(chunk: list[Any]) -> bool:
+            return bool(chunk[-1] == ESC)
     else:
         raw = text.encode("utf-16-be")
         units = [raw[i : i + 2] for i in range(0, len(raw), 2)]
         single, each, encoding = 70, 67, "ucs2"
 
-        def splits_pair(chunk: list[str]) -> bool:
-            return 0xD8 <= chunk[-1][0] <= 0xDB  # a high surrogate
+        def splits_pair(chunk: list[Any]) -> bool:
+            return bool(0xD8 <= chunk[-1][0] <= 0xDB)  # a high surrogate
 
     if len(units) <= single:
         return encoding, len(units), 1 if units else 0

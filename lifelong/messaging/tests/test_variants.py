@@ -177,9 +177,22 @@ def test_messenger_buttons_reach_the_outbox(frozen_time):
     assert key["action"]["type"] == "open_link" and key["action"]["label"] == "Настройки"
 
 
-def test_transports_without_keyboards_get_the_links_under_the_text():
+def test_max_gets_link_buttons_and_whatsapp_the_links_under_the_text():
     buttons = (Button("Магазин", "https://shop.example/"),)
     assert buttons_delivery("max", "Привет", buttons) == (
+        "Привет",
+        {
+            "attachments": [
+                {
+                    "type": "inline_keyboard",
+                    "payload": {
+                        "buttons": [[{"type": "link", "text": "Магазин", "url": buttons[0].url}]]
+                    },
+                }
+            ]
+        },
+    )
+    assert buttons_delivery("whatsapp", "Привет", buttons) == (
         "Привет\n\nМагазин: https://shop.example/",
         {},
     )

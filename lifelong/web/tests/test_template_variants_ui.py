@@ -181,7 +181,7 @@ def test_send_a_test_to_me(client, marketer, frozen_time):
     )
     url = reverse("web:template_test_send", args=[template.pk])
     page = client.get(reverse("web:template_edit", args=[template.pk])).content.decode()
-    attempt = re.search(r'name="attempt" value="(\w+)"', page).group(1)  # type: ignore[union-attr]
+    attempt = re.search(r'name="attempt" value="(\w+)"', page).group(1)
 
     # No SMS channel set up: said plainly, nothing queued.
     response = client.post(url, {"test_channel": "sms", "attempt": attempt}, follow=True)
