@@ -253,3 +253,31 @@ def test_a_problem_shows_on_its_step_and_deleting_the_step_joins_its_neighbours(
     assert [n.id for n in saved.nodes] == ["pause", "bye"]
     assert saved.node("pause").next == "bye"
     assert errors == []
+
+
+def test_without_javascript_an_expert_saves_the_steps_as_json(
+    browser, live_server, transactional_db
+):
+    marketer = UserFactory.create(username="expert", role=Role.MARKETER, password=None)
+    journey = journey_create(name="Первый заказ", slug="first-order", definition=EMPTY)
+    client = Client()
+    client.force_login(marketer)
+    context = browser.new_context(java_script_enabled=False, locale="ru-RU")
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/journeys/{journey.pk}/edit/")
+    expect(page.locator("#jc-root .jc-stage")).to_have_count(0)  # no canvas without script
+    page.locator("select[name=trigger_kind]").select_option("first_order")
+    page.locator("textarea[name=nodes]").fill(
+        '[{"id": "pause", "type": "wait", "days": 3, "next": "bye"}, {"id": "bye", "type": "exit"}]'
+    )
+    page.locator(".save-bar button[type=submit]").click()
+    expect(page.locator("body")).to_contain_text("Сохранено как версия 2.")
+    saved = Journey.objects.get(pk=journey.pk).current_version.parsed()
+    assert saved.trigger.kind == "first_order"
+    assert saved.start == "pause" and saved.node("pause").days == 3
+    assert saved.layout == {}  # laid out by the canvas when it next opens
+    context.close()
