@@ -93,8 +93,8 @@ class RollupState(models.Model):
     `kpis` holds, per period length in days ("30", "90", "365"), the raw counts of the
     current window and the ones before it (see `lifelong.analytics.metrics`); `lorenz`
     the revenue concentration curve; `value_histogram` the distribution of predicted
-    CLV, or of spend while no CLV is predicted; `journey_results` what each journey did
-    against its holdout.
+    CLV, or of spend while no CLV is predicted. Journeys' results are not here: the
+    dashboard reads them live, as the journey pages do, so the figures agree.
     """
 
     computed_at = models.DateTimeField(_("computed"), null=True, blank=True)
@@ -102,8 +102,6 @@ class RollupState(models.Model):
     kpis = models.JSONField(default=dict, encoder=FiniteJSONEncoder)
     lorenz = models.JSONField(default=list, encoder=FiniteJSONEncoder)
     value_histogram = models.JSONField(default=dict, encoder=FiniteJSONEncoder)
-    # Per journey with a goal: treated and holdout conversions and the uplift interval.
-    journey_results = models.JSONField(default=list, encoder=FiniteJSONEncoder)
 
     @classmethod
     def current(cls) -> RollupState:

@@ -283,9 +283,8 @@ def _refresh(state: RollupState, *, since: dt.datetime | None, now: dt.datetime)
     _stage_counts_write(_local_date(now))
     periods = PERIODS if since is None else HOURLY_PERIODS
     state.kpis = {**state.kpis, **kpi_snapshots(now=now, periods=periods)}
-    state.journey_results = journey_results_snapshot()
     state.computed_at = now
-    fields = ["kpis", "journey_results", "computed_at"]
+    fields = ["kpis", "computed_at"]
     if since is None:
         # Whole-base distributions move slowly: the daily rebuild refreshes them, so the
         # hourly runs skip reading a million spend and CLV values.
@@ -294,33 +293,6 @@ def _refresh(state: RollupState, *, since: dt.datetime | None, now: dt.datetime)
         state.rebuilt_at = now
         fields += ["lorenz", "value_histogram", "rebuilt_at"]
     state.save(update_fields=fields)
-
-
-def journey_results_snapshot() -> list[dict[str, Any]]:
-    """Treated vs holdout conversion per journey with a goal, for the dashboard.
-
-    Three grouped queries over the enrollments, once an hour instead of per page view.
-    """
-    from lifelong.journeys.selectors import journey_list_stats
-
-    rows = []
-    for stats in journey_list_stats():
-        results = stats.results
-        if not results.has_goal or not (results.treated.n or results.holdout.n):
-            continue
-        uplift = results.uplift
-        rows.append(
-            {
-                "journey_id": stats.journey.pk,
-                "name": stats.journey.name,
-                "treated_n": results.treated.n,
-                "treated_converted": results.treated.converted,
-                "holdout_n": results.holdout.n,
-                "holdout_converted": results.holdout.converted,
-                "uplift": None if uplift is None else [uplift.diff, uplift.low, uplift.high],
-            }
-        )
-    return rows
 
 
 def _locked_state() -> RollupState | None:

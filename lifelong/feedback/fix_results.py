@@ -18,7 +18,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from lifelong import clock
 from lifelong.commerce.models import Order, OrderStatus
 from lifelong.feedback.models import Fix, FixRecipient, Item, ItemSource
-from lifelong.journeys.selectors import uplift_interval
+from lifelong.journeys.uplift import uplift_interval
 
 WINDOW_DAYS = 30
 

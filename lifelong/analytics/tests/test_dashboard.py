@@ -119,8 +119,9 @@ def test_query_count_does_not_grow_with_the_shop(
 ):
     shop(customers)
     # session, user, rollup state, churn reasons, the feedback digest's themes and NPS,
-    # latest stage counts, stage flows, daily trend, cohorts
-    with django_assert_num_queries(10):
+    # latest stage counts, stage flows, daily trend, cohorts, journeys (none here, so no
+    # goal windows to read)
+    with django_assert_num_queries(11):
         response = client.get(URL, {"period": "90"})
     assert response.status_code == 200
 
@@ -222,7 +223,6 @@ def test_kpi_changes_are_points_for_rates_and_colour_by_direction():
 def test_journey_results_show_uplift_against_the_holdout(client, frozen_time):
     from lifelong.journeys.models import Enrollment, JourneyStatus
     from lifelong.journeys.services import journey_create, journey_status_set
-    from lifelong.web.views.dashboard import journey_rows
 
     journey = journey_create(
         name="После покупки",
@@ -247,19 +247,24 @@ def test_journey_results_show_uplift_against_the_holdout(client, frozen_time):
             key="once",
             holdout=holdout,
             status="converted" if converted else "completed",
-            goal_met_at=clock.now() if converted else None,
+            goal_met_at=clock.now() - DAY * 35 if converted else None,
             entered_at=clock.now() - DAY * 40,
         )
     shop(3)
     response = client.get(URL, {"period": "30"})
     [row] = response.context["journeys"]
-    assert (row["treated_n"], row["treated_converted"]) == (40, 20)
-    assert (row["holdout_n"], row["holdout_converted"]) == (40, 8)
-    diff, low, high = row["uplift_pp"]
-    assert diff == pytest.approx(30.0)
-    assert 0 < low < diff < high
-    assert row["better"] and not row["worse"]
-    assert "После покупки" in response.content.decode()
+    texts = row["texts"]
+    assert (texts.treated, texts.treated_count) == ("50,0 %", "20 из 40")
+    assert (texts.holdout, texts.holdout_count) == ("20,0 %", "8 из 40")
+    assert texts.uplift == "+30,0 п. п."
+    assert texts.interval == "9,1 … 47,6 п. п."
+    assert texts.verdict == "good" and texts.in_progress == ""
+    html = response.content.decode()
+    assert "После покупки" in html and texts.interval in html
     # The plot puts zero in the middle and the interval right of it.
     assert row["plot"]["low"] > 50
-    assert journey_rows([]) == []
+    # The axis ends on round numbers in percentage points, zero in the middle.
+    ticks = response.context["journey_ticks"]
+    assert [t["label"] for t in ticks] == ["−50,0", "−25,0", "0", "+25,0", "+50,0"]
+    assert ticks[2]["x"] == 50 and ticks[2]["zero"]
+    assert "разница, п. п." in html

@@ -13,23 +13,21 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
+from lifelong import clock
 from lifelong.accounts.models import Role, User
 from lifelong.factories import CustomerFactory
 from lifelong.journeys.definition import definition_parse
 from lifelong.journeys.engine import advance_due
 from lifelong.journeys.models import Enrollment, EnrollmentStatus, Journey, JourneyStatus, StepRun
-from lifelong.journeys.selectors import (
-    journey_list_stats,
-    journey_results,
-    node_stats,
-    uplift_interval,
-)
+from lifelong.journeys.results import journeys_results
+from lifelong.journeys.selectors import journey_list_stats, node_stats
 from lifelong.journeys.services import (
     enrollment_start,
     journey_create,
     journey_status_set,
     journey_version_save,
 )
+from lifelong.journeys.uplift import Results, uplift_interval
 from lifelong.loyalty.models import Programme
 from lifelong.messaging.models import Message, Template
 from lifelong.segments.models import Segment
@@ -217,7 +215,11 @@ def test_node_stats_count_waiting_passed_converted_and_messages(running):
     assert "ab" not in counts
 
 
-def test_results_compare_decided_treated_and_holdout(running, frozen_time):
+def journey_results(journey: Journey) -> Results:
+    return journeys_results([journey.pk], clock.now())[journey.pk]
+
+
+def test_results_compare_treated_and_holdout_once_the_window_closed(running, frozen_time):
     journey, enrollments = running
     assert journey_results(journey).treated.n == 0  # the goal window is still open
     treated = [e for e in enrollments if not e.holdout]
@@ -226,11 +228,15 @@ def test_results_compare_decided_treated_and_holdout(running, frozen_time):
         goal_met_at=dt.datetime(2026, 3, 3, tzinfo=dt.UTC)
     )
     results = journey_results(journey)
-    assert (results.treated.n, results.treated.converted) == (1, 1)  # converted counts at once
+    # An early converter waits for its window like everybody else: no 100 % of 1.
+    assert (results.treated.n, results.treated.converted) == (0, 0)
+    assert (results.treated_open, results.holdout_open) == (len(treated), len(holdout))
+    assert results.uplift is None
     frozen_time.shift(dt.timedelta(days=11))
     results = journey_results(journey)
     assert (results.treated.n, results.treated.converted) == (len(treated), 1)
     assert (results.holdout.n, results.holdout.converted) == (len(holdout), 0)
+    assert results.in_progress == 0
     assert results.uplift is not None
     expected = uplift_interval(1, len(treated), 0, len(holdout))
     assert (results.uplift.diff, results.uplift.low, results.uplift.high) == expected

@@ -1,8 +1,9 @@
 """The analytics dashboard and its CSV exports: reads the rollup tables.
 
 Everything shown is computed by the `analytics_rollup` sweep, except the churn reasons
-staff recorded (one grouped query); a request runs a fixed handful of small queries
-whatever the size of the shop.
+staff recorded (one grouped query) and the journeys' results (read live, as the journey
+pages read them); a request runs a fixed handful of small queries whatever the size of
+the shop.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from lifelong.accounts.permissions import VIEW
 from lifelong.analytics.metrics import PERIODS, Kpi, kpis_compute
 from lifelong.analytics.models import CohortMonth, DailyMetrics, RollupState, StageCount, StageFlow
 from lifelong.analytics.rollups import HOURLY_PERIODS
+from lifelong.journeys.models import Journey
+from lifelong.journeys.results import journeys_results
 from lifelong.segments.models import Stage
 from lifelong.web.access import require
 from lifelong.web.exports import csv_download
+from lifelong.web.journey_results import forest_rows
 from lifelong.web.templatetags.web import money
 from lifelong.web.views.churn import churn_summary
 from lifelong.web.views.insights import digest_context
@@ -148,6 +152,9 @@ class CohortCell:
     share: float | None  # of the cohort active this month; None for months still ahead
     customers: int
     heat: int  # 0..10 on the colour scale: a class of the stylesheet, as pages carry no style
+    # The current month: not over, so its share is still growing and is drawn apart (it
+    # would otherwise read as a collapse along the diagonal).
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,7 @@ class CohortRow:
     cohort: dt.date
     size: int
     cells: Sequence[CohortCell]
+    partial: bool = False  # this month's cohort, still gaining customers
 
 
 def cohort_rows(today: dt.date) -> tuple[list[CohortRow], float]:
@@ -163,6 +171,7 @@ def cohort_rows(today: dt.date) -> tuple[list[CohortRow], float]:
     Month 0 is everybody by definition, so it is shown as the cohort's size instead.
     The colour scale runs from 0 to the highest share on the grid (returned too): repeat
     shares are usually a few per cent, and a scale up to 100 % would paint them all white.
+    The current month's cells (the diagonal) are flagged partial: the month is not over.
     """
     first = _month_start(today, COHORT_MONTHS - 1)
     active: dict[dt.date, dict[int, int]] = {}
@@ -191,9 +200,17 @@ def cohort_rows(today: dt.date) -> tuple[list[CohortRow], float]:
                     share=share,
                     customers=active.get(cohort, {}).get(offset, 0),
                     heat=round(HEAT_STEPS * share / top) if share and top else 0,
+                    partial=offset == back,
                 )
             )
-        rows.append(CohortRow(cohort=cohort, size=active.get(cohort, {}).get(0, 0), cells=cells))
+        rows.append(
+            CohortRow(
+                cohort=cohort,
+                size=active.get(cohort, {}).get(0, 0),
+                cells=cells,
+                partial=back == 0,
+            )
+        )
     return rows, top
 
 
@@ -201,7 +218,8 @@ def daily_trend(*, since: dt.date, period: int) -> list[tuple[dt.date, Decimal, 
     """(first day, net revenue, orders) per day of the period, or per week for a year.
 
     Days without orders are zeros on the chart, not gaps that squeeze the axis; buckets
-    end today, so the newest bar is a whole week and the oldest may be shorter.
+    end today, so the newest bar is a whole week and the oldest may be shorter. The newest
+    bucket holds today, which is not over: the chart draws it as partial.
     """
     by_day = {
         day: (revenue, orders)
@@ -263,6 +281,8 @@ def _charts(
             "labels": [formats.date_format(day, "SHORT_DATE_FORMAT") for day, *_rest in trend],
             "revenue": [float(revenue) for _day, revenue, _n in trend],
             "orders": [n for _day, _revenue, n in trend],
+            # The bucket holding today, still filling up: drawn dashed and pale.
+            "partial": len(trend) - 1 if trend else None,
         },
         "text": {
             "customers": _("Customers"),
@@ -324,44 +344,31 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         value_source=(state.value_histogram or {}).get("source", ""),
         pareto=pareto,
         flows_total=sum(f["n"] for f in flows),
-        journeys=journey_rows(state.journey_results),
     )
+    context["journeys"], context["journey_ticks"] = journey_rows()
     return render(request, "web/dashboard/index.html", context)
 
 
-def journey_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Journey results for a forest plot: rates and the uplift interval placed on one scale.
+def journey_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every journey with a goal and someone in it, for the forest plot: read live.
 
-    The scale is symmetric around zero (no effect) and wide enough for every interval.
+    The figures come from `journeys_results`, as on the journey list and page (three
+    queries), so the dashboard never shows an older figure than they do.
     """
-    rows = []
-    for row in results:
-        uplift = row["uplift"]
-        rows.append(
-            {
-                **row,
-                "treated_rate": _percent(row["treated_converted"], row["treated_n"]),
-                "holdout_rate": _percent(row["holdout_converted"], row["holdout_n"]),
-                "uplift_pp": None if uplift is None else [100 * x for x in uplift],
-            }
-        )
-    reach = max(
+    journeys = list(Journey.objects.order_by("name", "pk"))
+    results = journeys_results([j.pk for j in journeys], clock.now())
+    return forest_rows(
         [
-            5.0,
-            *(max(abs(r["uplift_pp"][1]), abs(r["uplift_pp"][2])) for r in rows if r["uplift_pp"]),
+            (journey, results[journey.pk])
+            for journey in journeys
+            if results[journey.pk].has_goal
+            and (
+                results[journey.pk].treated.n
+                or results[journey.pk].holdout.n
+                or results[journey.pk].in_progress
+            )
         ]
     )
-    for row in rows:
-        if row["uplift_pp"]:
-            diff, low, high = (50 + 50 * x / reach for x in row["uplift_pp"])
-            row["plot"] = {"low": low, "width": high - low, "diff": diff}
-            row["better"] = row["uplift_pp"][1] > 0
-            row["worse"] = row["uplift_pp"][2] < 0
-    return rows
-
-
-def _percent(part: int, whole: int) -> float | None:
-    return 100 * part / whole if whole else None
 
 
 @require(VIEW)

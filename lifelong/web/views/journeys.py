@@ -12,6 +12,7 @@ from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from lifelong import clock
 from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW
 from lifelong.journeys.definition import Definition, Send, SurveySend
 from lifelong.journeys.library import (
@@ -28,14 +29,8 @@ from lifelong.journeys.models import (
     JourneyVersion,
 )
 from lifelong.journeys.problems import Problem, definition_problems
-from lifelong.journeys.selectors import (
-    NodeCounts,
-    Results,
-    journey_list_stats,
-    journey_results,
-    node_stats,
-    wilson_interval,
-)
+from lifelong.journeys.results import journeys_results
+from lifelong.journeys.selectors import NodeCounts, journey_list_stats, node_stats
 from lifelong.journeys.services import (
     JourneyError,
     JourneyProblems,
@@ -44,12 +39,14 @@ from lifelong.journeys.services import (
     journey_status_set,
     journey_version_save,
 )
+from lifelong.journeys.uplift import Results, wilson_interval
 from lifelong.messaging.models import Template
 from lifelong.segments.models import Segment
 from lifelong.web import journey_diagram as diagram
 from lifelong.web.access import object_get, require, staff_user
 from lifelong.web.forms_journeys import DefinitionForm, JourneyCreateForm
 from lifelong.web.journey_canvas import canvas_editor, canvas_view
+from lifelong.web.journey_results import result_texts
 
 # A new journey starts empty and manual, so nothing enters it before it is designed.
 EMPTY_DEFINITION: dict[str, Any] = {"trigger": {"kind": "manual"}, "start": None, "nodes": []}
@@ -110,9 +107,8 @@ def journey_list(request: HttpRequest) -> HttpResponse:
         }
         for entry in library_available()
     ]
-    return render(
-        request, "web/journeys/list.html", {"rows": journey_list_stats(), "library": library}
-    )
+    rows = [(stats, result_texts(stats.results)) for stats in journey_list_stats()]
+    return render(request, "web/journeys/list.html", {"rows": rows, "library": library})
 
 
 @require(MANAGE_MARKETING)
@@ -198,12 +194,13 @@ def journey_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if wanted.isdigit() and (version is None or int(wanted) != version.number):
         version = journey.versions.filter(number=int(wanted)).first() or version
     definition = version.parsed() if version else None
-    results = journey_results(journey)
+    results = journeys_results([journey.pk], clock.now())[journey.pk]
     context: dict[str, Any] = {
         "journey": journey,
         "version": version,
         "definition": definition,
         "results": results,
+        "texts": result_texts(results),
         "chart": _arm_chart(results) if results.holdout.n else None,
         "versions": _versions(journey),
         "actions": _actions_for(journey),

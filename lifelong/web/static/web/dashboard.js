@@ -22,14 +22,24 @@
   }
   function ticks(value) { return number.format(value); }
 
+  /* The bucket holding today is not over: the line into it is dashed and its bar pale,
+     so a half-filled day does not read as a collapse. */
+  var partial = data.trend.partial;
+  function isPartial(index) { return partial !== null && index >= partial; }
   draw("chart-trend", {
     type: "bar",
     data: {
       labels: data.trend.labels,
       datasets: [
         { type: "line", label: text.revenue, data: data.trend.revenue, borderColor: primary,
-          backgroundColor: primary, pointRadius: 0, borderWidth: 2, tension: 0.2, yAxisID: "y" },
-        { label: text.orders, data: data.trend.orders, backgroundColor: "rgba(148,163,184,0.45)", yAxisID: "y1" }
+          backgroundColor: primary, pointRadius: 0, borderWidth: 2, tension: 0.2, yAxisID: "y",
+          segment: { borderDash: function (ctx) { return isPartial(ctx.p1DataIndex) ? [5, 4] : undefined; } } },
+        { label: text.orders, data: data.trend.orders, yAxisID: "y1",
+          backgroundColor: data.trend.orders.map(function (_, i) {
+            return isPartial(i) ? "rgba(148,163,184,0.18)" : "rgba(148,163,184,0.45)";
+          }),
+          borderColor: "rgba(100,116,139,0.7)",
+          borderWidth: data.trend.orders.map(function (_, i) { return isPartial(i) ? 1 : 0; }) }
       ]
     },
     options: {
