@@ -15,17 +15,11 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from lifelong.loyalty.status import LoyaltyStatus, loyalty_status, missing_text, status_url
+from lifelong.messaging.templating.words import Words
 
 
-class LoyaltyData(dict[str, Any]):
-    """A plain mapping (what the sandbox allows) that prints as its words."""
-
-    def __init__(self, data: dict[str, Any], *, words: str) -> None:
-        super().__init__(data)
-        self._words = words
-
-    def __str__(self) -> str:
-        return self._words
+class LoyaltyData(Words):
+    """The loyalty object: a plain mapping (what the sandbox allows) that prints as its words."""
 
 
 def loyalty_context(*, customer_id: int, language: str, segments: dict[str, Any]) -> LoyaltyData:
