@@ -49,7 +49,8 @@ def test_channel_secret_is_kept_when_blank_and_asked_for_when_the_host_changes(
 ):
     ChannelConfig.objects.create(channel="email", transport="smtp", config=SMTP)
     page = owner_page
-    page.goto(f"{live_server.url}/channels/email/")
+    # The live server's first request imports every view (seconds on a loaded test machine).
+    page.goto(f"{live_server.url}/channels/email/", timeout=60_000)
 
     assert "smtp-pass-7731" not in page.content()
     secret = page.locator("[data-secret=password]")
