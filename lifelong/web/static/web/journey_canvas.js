@@ -325,9 +325,7 @@
     }
   }
   function draw() {
-    plane.querySelectorAll(".jc-node, .jc-port").forEach((n) => n.remove());
-    wires.replaceChildren();
-    let width = LEFT + NODE_W, height = TOP + NODE_H;
+    plane.querySelectorAll(".jc-node").forEach((n) => n.remove());
     const journeyIssues = serverProblems[""] || [];
     const ids = [TRIGGER, ...graph.nodes.map((n) => n.id)];
     ids.forEach((id) => {
@@ -340,7 +338,15 @@
       plane.append(box);
       heights[id] = box.offsetHeight || NODE_H;
     });
-    ids.forEach((id) => {
+    connections();
+    if (!READONLY) drawPanel();
+  }
+  /* The wires and the ports, from where the cards are now (also while one is dragged). */
+  function connections() {
+    plane.querySelectorAll(".jc-port").forEach((n) => n.remove());
+    wires.replaceChildren();
+    let width = LEFT + NODE_W, height = TOP + NODE_H;
+    [TRIGGER, ...graph.nodes.map((n) => n.id)].forEach((id) => {
       const pos = at(id);
       width = Math.max(width, pos.x + NODE_W);
       height = Math.max(height, pos.y + heights[id]);
@@ -371,7 +377,6 @@
     plane.style.height = height + GAP_Y + 40 + "px";
     wires.setAttribute("width", width + NODE_W);
     wires.setAttribute("height", height + GAP_Y + 40);
-    if (!READONLY) drawPanel();
   }
   function triggerText() {
     const kind = field("trigger_kind");
@@ -420,6 +425,7 @@
     const box = plane.querySelector(`.jc-node[data-node="${CSS.escape(drag.id)}"]`);
     box.style.left = x + "px";
     box.style.top = y + "px";
+    connections();
   }
   function onUp(event) {
     if (!drag) return;
