@@ -52,6 +52,10 @@ def test_the_marketer_marks_ticked_items_fixed(marketer_no_scripts, live_server)
     Theme.objects.filter(pk=theme.pk).update(
         fix_text_ru="{{ name }}, вы писали: «{{ told }}». Исправили: {{ note }}."
     )
+    price, _ = Theme.objects.get_or_create(
+        slug="price", defaults={"name_ru": "Цены", "name_en": "Prices"}
+    )
+    Theme.objects.filter(pk=price.pk).update(fix_text_ru="Про цены: {{ note }}")
     olga, irina, anna = (
         CustomerFactory.create(first_name=name) for name in ("Ольга", "Ирина", "Анна")
     )
@@ -78,6 +82,16 @@ def test_the_marketer_marks_ticked_items_fixed(marketer_no_scripts, live_server)
         "{{ name }}, вы писали: «{{ told }}». Исправили: {{ note }}."
     )
     page.get_by_label("Что изменилось").fill("теперь курьер звонит за час")
+    # Another theme's template, without a script: the button posts the form back filled.
+    page.get_by_label("Тема", exact=True).select_option(label="Цены")
+    page.get_by_role("button", name="Взять шаблон темы").click()
+    expect(page.get_by_label("Сообщение", exact=True)).to_have_value("Про цены: {{ note }}")
+    expect(page.get_by_label("Что изменилось")).to_have_value("теперь курьер звонит за час")
+    page.get_by_label("Тема", exact=True).select_option(label="Доставка")
+    page.get_by_role("button", name="Взять шаблон темы").click()
+    expect(page.get_by_label("Сообщение", exact=True)).to_have_value(
+        "{{ name }}, вы писали: «{{ told }}». Исправили: {{ note }}."
+    )
     page.get_by_label("Контрольная группа, %").fill("0")
     page.get_by_role("button", name="Предпросмотр").click()
     preview = page.locator("#fix-preview")
