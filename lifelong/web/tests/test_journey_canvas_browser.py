@@ -23,6 +23,7 @@ from playwright.sync_api import Page, expect
 
 from lifelong import clock
 from lifelong.accounts.models import Role
+from lifelong.commerce.models import Product
 from lifelong.commerce.services import order_upsert
 from lifelong.customers.models import Purpose
 from lifelong.customers.services import consent_record
@@ -226,6 +227,7 @@ def test_a_problem_shows_on_its_step_and_deleting_the_step_joins_its_neighbours(
     browser, live_server, transactional_db
 ):
     marketer = UserFactory.create(username="kate", role=Role.MARKETER, password=None)
+    Product.objects.create(sku="MAT-PRO", name="Yoga mat Pro")
     journey = journey_create(name="After an order", slug="after", definition=BROKEN)
     client = Client()
     client.force_login(marketer)
@@ -242,6 +244,10 @@ def test_a_problem_shows_on_its_step_and_deleting_the_step_joins_its_neighbours(
     expect(_card(page, "wait")).to_have_text(re.compile("Wait 1 day"))
     expect(page.locator("#jc-root .jc-stage")).not_to_contain_text("hello")
 
+    # The trigger's product filter is picked by name.
+    page.locator("#jc-product").select_option(label="Yoga mat Pro · MAT-PRO")
+    expect(page.locator("input[name=trigger_skus]")).to_have_value("MAT-PRO")
+
     send.click()
     page.keyboard.press("Delete")
     expect(page.locator("#jc-root .jc-node")).to_have_count(3)
@@ -252,6 +258,7 @@ def test_a_problem_shows_on_its_step_and_deleting_the_step_joins_its_neighbours(
     saved = Journey.objects.get(pk=journey.pk).current_version.parsed()
     assert [n.id for n in saved.nodes] == ["pause", "bye"]
     assert saved.node("pause").next == "bye"
+    assert saved.trigger.skus == ["MAT-PRO"]
     assert errors == []
 
 
