@@ -278,6 +278,16 @@ CHECKS: dict[str, Callable[[Mapping[str, Any], list[Answer]], str]] = {
     "smtp": _smtp,
     "webpush": _webpush,
 }
+# The provider's name for the call that sends, as the answers table shows it.
+SEND_STEPS = {
+    "telegram": "sendMessage",
+    "smsru": "sms/send",
+    "vk": "messages.send",
+    "max": "POST /messages",
+    "whatsapp": "POST /messages",
+    "smtp": "MAIL, RCPT, DATA",
+    "webhook": "POST",
+}
 # How the summary names the provider.
 PROVIDERS = {
     "telegram": "Telegram",
@@ -351,10 +361,11 @@ def _send(instance: Transport, *, channel: str, to: str, answers: list[Answer]) 
         text=text,
         payload={"type": "channel.test", "text": text},
     )
+    step = SEND_STEPS.get(instance.name, "send")
     try:
         result = instance.send(message)
     except TransportError as exc:
-        answers.append(Answer("send", False, "", str(exc)))
+        answers.append(Answer(step, False, "", str(exc)))
         raise _Failed(_("The test message was not sent: %(error)s") % {"error": str(exc)}) from exc
-    answers.append(Answer("send", True, "OK", result.provider_id))
+    answers.append(Answer(step, True, "OK", result.provider_id))
     return result.provider_id

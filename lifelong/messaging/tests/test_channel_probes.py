@@ -57,7 +57,7 @@ def test_telegram_asks_getme_then_sends_the_test_to_the_chat(api):
     }
     assert [(a.step, a.ok, a.status, a.detail) for a in result.answers] == [
         ("getMe", True, "HTTP 200", "@lavka_bot"),
-        ("send", True, "OK", "289374625:4410"),
+        ("sendMessage", True, "OK", "289374625:4410"),
     ]
     assert result.summary == "It works: Telegram took the test message (289374625:4410)."
 
@@ -208,7 +208,7 @@ def test_smtp_connects_authenticates_and_sends_to_the_staff_member(smtp_server):
 
     assert result.ok, result.summary
     steps = [(a.step, a.status) for a in result.answers]
-    assert steps == [("EHLO", "SMTP 250"), ("AUTH", "SMTP 235"), ("send", "OK")]
+    assert steps == [("EHLO", "SMTP 250"), ("AUTH", "SMTP 235"), ("MAIL, RCPT, DATA", "OK")]
     [raw] = smtp_server.messages
     assert b"To: olga@example.ru" in raw and b"Subject: Lifelong test message" in raw
 
