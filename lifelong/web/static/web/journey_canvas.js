@@ -462,7 +462,7 @@
     condition: { rule: { op: "and", rules: [] } },
     split: { branches: [{ weight: 50, next: null }, { weight: 50, next: null }] },
     send: { template: "", channel: "preferred" },
-    survey: { survey: null, template: "", channel: "preferred" },
+    survey: { template: "", channel: "preferred" },
     task: { title: "", due_hours: 24 },
     tag: { action: "add", tag: "" },
     attribute: { key: "", value: "" },
@@ -535,7 +535,8 @@
     choices.forEach(([value, text]) => control.append(el("option", { value: value, text: text })));
     control.value = node[key] == null ? "" : String(node[key]);
     control.addEventListener("change", () => {
-      node[key] = parse ? parse(control.value) : control.value;
+      const value = parse ? parse(control.value) : control.value;
+      if (value === null || value === "") delete node[key]; else node[key] = value;
       changed(node);
     });
     return control;
