@@ -4,8 +4,8 @@ reviews, staff answering and closing them, and one closed loop ("delivery fixed"
 Everything goes through the real services (`survey_invite_create`, `response_submit`,
 `inbound_receive`, `review_record`, `reply_send`, `conversation_status_set`, `fix_announce`),
 with the clock set back to each moment (`clock.rewound`), so the inbox, the themes, the
-insights and the fix's results read exactly what a live shop would have written. A few
-hundred rows in all: quick enough to go one by one.
+insights and the fix's results read exactly what a live shop would have written. About
+1,200 invites and 400 answers on the default demo: quick enough to go one by one.
 
 Delivery complaints rise over the first weeks, peak, and fall once the shop changes courier
 and says so to the customers who complained (`fix_announce`); the last week's conversations
@@ -22,6 +22,7 @@ from collections import Counter
 
 from lifelong import clock
 from lifelong.accounts.models import User
+from lifelong.commerce.models import Order
 from lifelong.customers.models import Customer
 from lifelong.demo import feedback_texts as texts
 from lifelong.demo.people import CUSTOMER_PREFIX
@@ -56,14 +57,21 @@ from lifelong.messaging.models import Message
 from lifelong.messaging.services import message_engagement_record
 
 WEEKS = 8
-# Fewer than the 30 a week insights need for a week's NPS: the build stays quick, and
-# `lifelong simulate` adds more.
-ANSWERS_PER_WEEK = 24
+# As the ready NPS-after-delivery journey does: each delivered order's customer is asked 14
+# days later (the survey's 90-day throttle asks a customer once however many orders came), and
+# about a third answer, the same share `lifelong simulate` answers. On the default demo that is
+# 120–190 invites and 40–66 answers a week: enough for a week's NPS (30 answers at least).
+INVITE_AFTER = dt.timedelta(days=14)
+WEEK = dt.timedelta(weeks=1)
+RESPONSE_RATE = 0.35
+# Customers who write in or leave a review outside: a few hundred at most.
+WRITERS = 200
 # How much more often than usual a detractor blames delivery, week by week: it rises,
 # peaks, and falls after the fix announced at the start of FIX_WEEK: five weeks before the
 # end, so the fix's 30-day window of repeat purchases has closed and its results show.
 DELIVERY_TREND = (0.25, 0.6, 0.9, 0.3, 0.15, 0.1, 0.05, 0.05)
 FIX_WEEK = 3
+HOLDOUT_PERCENT = 20
 MESSAGES_PER_WEEK = 3
 SCORES = (0, 2, 3, 4, 5, 6, 7, 7, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 10)
 REVIEW_PREFIX = "prana-"
@@ -77,43 +85,39 @@ def feedback_history_write(
     """Write the feedback of the last WEEKS weeks before `end`, in time order."""
     survey = Survey.objects.get(name=NPS_SURVEY_NAME)
     questions = questions_of(survey)
-    customers = {
-        c.pk: c
-        # In id order: the database's own order differs between SQLite and PostgreSQL, and
-        # the same seed must build the same shop.
-        for c in Customer.objects.filter(
-            pk__in=rng.sample(customer_ids, min(len(customer_ids), WEEKS * ANSWERS_PER_WEEK))
+    # In id order: the database's own order differs between SQLite and PostgreSQL, and the
+    # same seed must build the same shop.
+    people = list(
+        Customer.objects.filter(
+            pk__in=rng.sample(customer_ids, min(len(customer_ids), WRITERS))
         ).order_by("pk")
-    }
-    people = list(customers.values())
-    pool = list(people)
-    rng.shuffle(pool)
+    )
     start = end - dt.timedelta(weeks=WEEKS)
     for week in range(WEEKS):
         week_start = start + dt.timedelta(weeks=week)
         if week == FIX_WEEK:
             # In the morning, Moscow time: quiet hours would hold the messages.
             _fix(rng, at=week_start.replace(hour=8, minute=0), owner=staff["owner"])
-        plan: list[tuple[dt.datetime, str, object]] = []
-        for _n in range(ANSWERS_PER_WEEK):
-            if pool:
-                plan.append((_moment(rng, week_start), "answer", pool.pop()))
+        plan: list[tuple[dt.datetime, str, object]] = [
+            (moment, "invite", order)
+            for moment, order in _invites(since=week_start, until=min(end, week_start + WEEK))
+        ]
         for _n in range(MESSAGES_PER_WEEK):
-            plan.append((_moment(rng, week_start), "message", rng.choice(list(customers.values()))))
+            plan.append((_moment(rng, week_start), "message", rng.choice(people)))
         if week % 2 == 1:
             plan.append((_moment(rng, week_start), "review", texts.REVIEWS[week // 2]))
         for moment, what, subject in sorted(plan, key=lambda p: p[0]):
             with clock.rewound(moment):
-                if what == "answer":
-                    assert isinstance(subject, Customer)
-                    _answer(
+                if what == "invite":
+                    assert isinstance(subject, Order)
+                    _invite(
                         rng,
                         survey,
                         questions,
                         subject,
-                        key=f"demo:{week}:{subject.pk}",
                         delivery=DELIVERY_TREND[week],
                         fixed=week >= FIX_WEEK,
+                        end=end,
                     )
                 elif what == "message":
                     assert isinstance(subject, Customer)
@@ -130,6 +134,21 @@ def feedback_history_write(
             with clock.rewound(end - dt.timedelta(hours=2)):
                 staff_work(rng, staff=staff, close_share=0.3, limit=8)
                 dispatch_due()
+
+
+def _invites(*, since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, Order]]:
+    """When each order's customer is asked (INVITE_AFTER its delivery), for the moments in
+    [since, until), in a fixed order."""
+    orders = (
+        Order.objects.filter(
+            delivered_at__gte=since - INVITE_AFTER,
+            delivered_at__lt=until - INVITE_AFTER,
+            customer__merged_into__isnull=True,
+        )
+        .select_related("customer")
+        .order_by("delivered_at", "external_id")
+    )
+    return [(order.delivered_at + INVITE_AFTER, order) for order in orders if order.delivered_at]
 
 
 def _moment(rng: random.Random, week_start: dt.datetime) -> dt.datetime:
@@ -154,23 +173,31 @@ def _comment(rng: random.Random, score: int, *, delivery: float, fixed: bool) ->
     return rng.choice(texts.PROMOTER)
 
 
-def _answer(
+def _invite(
     rng: random.Random,
     survey: Survey,
     questions: list[Question],
-    customer: Customer,
+    order: Order,
     *,
-    key: str,
     delivery: float,
     fixed: bool,
+    end: dt.datetime,
 ) -> bool:
-    """Ask the customer (as the NPS journey would) and have them answer a few hours later."""
+    """Ask the order's customer (as the NPS journey would); about a third answer, within a
+    day or so, if that is before the demo's `end`."""
+    customer = order.customer
+    assert customer is not None
     invite = survey_invite_create(
-        survey=survey, customer=customer, key=key, channel=_channel(customer)
+        survey=survey,
+        customer=customer,
+        key=f"demo:{order.external_id}",
+        channel=_channel(customer),
     )
-    if invite is None:
+    if invite is None or rng.random() >= RESPONSE_RATE:
         return False
-    clock.advance(dt.timedelta(hours=rng.randint(1, 6)))
+    clock.advance(dt.timedelta(hours=rng.randint(1, 30)))
+    if clock.now() >= end:
+        return False
     return _respond(rng, invite, questions, delivery=delivery, fixed=fixed)
 
 
@@ -278,9 +305,10 @@ def _fix(rng: random.Random, *, at: dt.datetime, owner: User) -> None:
             note=texts.FIX_NOTE,
             subject=texts.FIX_SUBJECT,
             text=texts.FIX_TEXT,
-            # No holdout: its draw hashes database ids, which a rebuild changes, and the
-            # demo must rebuild the same for the same seed.
-            holdout_percent=0,
+            # A fifth kept back, so the results page compares; a salt from the seed, so the
+            # same seed keeps back the same customers (the draw uses their external ids).
+            holdout_percent=HOLDOUT_PERCENT,
+            holdout_salt=f"demo-{rng.getrandbits(64):016x}",
             actor=owner,
         )
         dispatch_due()
@@ -321,7 +349,7 @@ def feedback_reactions_apply(
         .select_related("survey")
         .order_by("pk")[:200]
     ):
-        if rng.random() < 0.35 and _respond(
+        if rng.random() < RESPONSE_RATE and _respond(
             rng, invite, questions_of(invite.survey), delivery=0.1, fixed=True
         ):
             tally["survey_answers"] += 1

@@ -22,6 +22,7 @@ from lifelong.demo.generator import STAFF, DemoRefused, demo_build
 from lifelong.demo.segments import SAMPLES
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
+from lifelong.feedback.models import FixRecipient, Response
 from lifelong.followups.models import Task, TaskStatus
 from lifelong.lib.phones import normalize_phone
 from lifelong.segments.models import Segment, SegmentMembership
@@ -68,6 +69,15 @@ def _snapshot() -> dict[str, list[tuple[object, ...]]]:
         ),
         "tasks": sorted(
             Task.objects.values_list("customer__external_id", "title", "status", "due_at")
+        ),
+        "survey answers": sorted(
+            Response.objects.values_list(
+                "customer__external_id", "submitted_at", "score", "comment", "themes"
+            )
+        ),
+        # Who the fix kept back (its holdout) and whom it reached, by the customers' own ids.
+        "fix recipients": sorted(
+            FixRecipient.objects.values_list("customer__external_id", "holdout", "channel")
         ),
     }  # fmt: skip
 
@@ -213,6 +223,7 @@ def test_same_seed_rebuilds_the_same_shop_without_duplicates(frozen_time):
     assert {m.__name__: m.objects.count() for m in (Product, Note, Fact, Refund, User)} == counts
     assert len(first["customers"]) == SMALL
     assert 35 <= Product.objects.count() <= 45
+    assert first["survey answers"] and first["fix recipients"]
 
 
 def test_another_seed_builds_another_shop(frozen_time):
