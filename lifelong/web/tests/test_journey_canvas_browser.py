@@ -253,11 +253,30 @@ def test_a_problem_shows_on_its_step_and_deleting_the_step_joins_its_neighbours(
     expect(page.locator("#jc-root .jc-node")).to_have_count(3)
     _card(page, "wait").click()
     expect(page.locator(".jc-panel select[name=jc-exit-next]")).to_have_value("bye")
+
+    # A check goes between them: the wait's exit is freed, the check added after it and set
+    # up with its quick pickers, and its "yes" pointed at the exit.
+    page.locator(".jc-panel select[name=jc-exit-next]").select_option("")
+    page.locator(".jc-palette [data-add=condition]").click()
+    page.locator(".jc-panel select[name=jc-quick]").select_option("bought")
+    page.locator(".jc-panel select[name=jc-quick-value]").select_option("MAT-PRO")
+    expect(_card(page, "condition")).to_contain_text("Check: bought the product — Yoga mat Pro")
+    page.locator(".jc-panel select[name=jc-exit-yes]").select_option("bye")
+
     page.locator(".save-bar button[type=submit]").click()
     expect(page.locator("body")).to_contain_text("Saved as version 2.")
     saved = Journey.objects.get(pk=journey.pk).current_version.parsed()
-    assert [n.id for n in saved.nodes] == ["pause", "bye"]
-    assert saved.node("pause").next == "bye"
+    assert [n.id for n in saved.nodes] == ["pause", "bye", "condition_1"]
+    check = saved.node("condition_1")
+    assert saved.node("pause").next == "condition_1"
+    assert (check.yes, check.no) == ("bye", None)
+    assert check.rule.model_dump(mode="json")["rules"][0] == {
+        "kind": "bought",
+        "sku": "MAT-PRO",
+        "category": None,
+        "within_days": None,
+        "negate": False,
+    }
     assert saved.trigger.skus == ["MAT-PRO"]
     assert errors == []
 

@@ -224,6 +224,14 @@
       case "tag": return fmt(node.action === "remove" ? T.tag_remove : T.tag_add, { tag: node.tag || "…" });
       case "attribute": return fmt(T.attribute, { key: node.key || "…", value: node.value == null ? "" : node.value });
       case "award_points": return plural(T.award_points, Number(node.points) || 0);
+      case "condition": {
+        const quick = quickOf(node.rule);
+        if (!quick) return T.condition;
+        let value = quick[1];
+        if (quick[0] === "bought") value = ((P.products || []).find((p) => p[0] === value) || [0, value])[1];
+        if (quick[0] === "event") value = ((P.events || []).find((e) => e[0] === value) || [0, value])[1];
+        return fmt(T.quick_title, { check: T["quick_" + quick[0]], value: value });
+      }
       default: return T[node.type] || node.type;
     }
   }
@@ -598,6 +606,7 @@
         break;
       }
       case "condition": {
+        out.push(...quickRule(node));
         out.push(labelled(T.segment, select_(node, "in_segment", P.segments || [], true, number)));
         const rule = el("textarea", { name: "jc-rule", rows: 5, className: "json", spellcheck: "false" });
         rule.value = JSON.stringify(node.rule || { op: "and", rules: [] }, null, 1);
@@ -653,6 +662,56 @@
       default: break;
     }
     return out;
+  }
+  /* One common check as a rule with a single condition; anything else is the JSON below. */
+  const QUICK = {
+    orders: (v) => ({ kind: "summary", field: "orders_count", op: "gte", value: Number(v) || 1 }),
+    bought: (v) => ({ kind: "bought", sku: v }),
+    event: (v) => ({ kind: "event", type: v, within_days: 30 }),
+    tag: (v) => ({ kind: "tag", tag: v }),
+  };
+  function quickOf(rule) {
+    const only = rule && rule.op === "and" && (rule.rules || []).length === 1 ? rule.rules[0] : null;
+    if (!only) return null;
+    if (only.kind === "summary" && only.field === "orders_count" && only.op === "gte") return ["orders", String(only.value)];
+    if (only.kind === "bought" && only.sku && !only.within_days) return ["bought", only.sku];
+    if (only.kind === "event" && only.within_days === 30) return ["event", only.type];
+    if (only.kind === "tag") return ["tag", only.tag];
+    return null;
+  }
+  const quickPending = {}; // node id -> the quick check chosen, until its value is
+  function quickRule(node) {
+    const found = quickOf(node.rule);
+    const chosen = found ? found[0] : quickPending[node.id] || "";
+    const kind = el("select", { name: "jc-quick" });
+    kind.append(el("option", { value: "", text: T.choose }));
+    Object.keys(QUICK).forEach((k) => kind.append(el("option", { value: k, text: T["quick_" + k] })));
+    kind.value = chosen;
+    kind.addEventListener("change", () => {
+      quickPending[node.id] = kind.value;
+      if (!kind.value) return;
+      node.rule = { op: "and", rules: kind.value === "orders" ? [QUICK.orders("2")] : [] };
+      changed(node);
+    });
+    const rows = [labelled(T.quick, kind)];
+    if (!chosen) return rows;
+    let value;
+    if (chosen === "bought" || chosen === "event") {
+      value = el("select", { name: "jc-quick-value" }, [el("option", { value: "", text: T.choose })]);
+      const list = chosen === "bought"
+        ? (P.products || []).map(([sku, name]) => [sku, name + " · " + sku])
+        : P.events || [];
+      list.forEach(([v, text]) => value.append(el("option", { value: v, text: text })));
+    } else {
+      value = el("input", { name: "jc-quick-value", type: chosen === "orders" ? "number" : "text", min: 1 });
+    }
+    value.value = found ? found[1] : "";
+    value.addEventListener("change", () => {
+      node.rule = { op: "and", rules: value.value ? [QUICK[chosen](value.value)] : [] };
+      changed(node);
+    });
+    rows.push(labelled(T["quick_" + chosen + "_value"], value));
+    return rows;
   }
   function exitPickers(node) {
     const others = graph.nodes.filter((n) => n.id !== node.id)
