@@ -32,7 +32,6 @@ from lifelong.messaging.channels.max.transport import MAX_URL
 from lifelong.messaging.channels.sms.transport import SMSRU_URL
 from lifelong.messaging.channels.telegram.transport import TELEGRAM_URL
 from lifelong.messaging.channels.vk.transport import VK_URL, VK_VERSION
-from lifelong.messaging.channels.webpush.transport import _vapid
 from lifelong.messaging.channels.whatsapp.transport import GRAPH_URL, GRAPH_VERSION
 
 PROBE_TIMEOUT = 10.0
@@ -237,6 +236,9 @@ def _smtp(config: Mapping[str, Any], answers: list[Answer]) -> str:
 
 def _webpush(config: Mapping[str, Any], answers: list[Answer]) -> str:
     """No request: a push needs a browser's subscription. The keys must be one pair."""
+    # Imported here: pywebpush brings aiohttp, which the set-up pages need only for this check.
+    from lifelong.messaging.channels.webpush.transport import _vapid
+
     public = _vapid(str(config["vapid_private_key"])).public_key
     assert public is not None  # a key loaded from a private key has its public half
     derived = (
