@@ -109,5 +109,6 @@ def test_a_wrong_token_is_reported_in_russian(browser, live_server, transactiona
     verdict = page.locator(".probe[data-probe=failed]")
     expect(verdict).to_contain_text("Неверный токен: Telegram ответил 401 Unauthorized")
     expect(verdict.locator("tr[data-ok=no]")).to_contain_text("getMe")
+    page.screenshot(path="/tmp/lifelong-channel-telegram-wrong-token.png", full_page=True)
     assert len(api.requests) == 1
     assert "1:revoked" not in page.content()
