@@ -59,7 +59,7 @@ def shop(db) -> None:
 
 
 def test_a_journey_whose_references_all_hold_has_no_problems(shop, django_assert_max_num_queries):
-    Programme.objects.create(enabled=True)
+    Programme.objects.update_or_create(pk=1, defaults={"enabled": True})
     segment = Segment.objects.create(name="Regulars", rules={"op": "and", "rules": []})
     survey = Survey.objects.create(name="NPS", kind=SurveyKind.NPS)
     data = definition(
@@ -177,7 +177,7 @@ def test_awarding_points_needs_the_loyalty_programme_on(shop):
     assert problems_of(data) == [
         Problem("gift", "Points are awarded only while the loyalty programme is on.")
     ]
-    Programme.objects.create(enabled=True)
+    Programme.objects.update_or_create(pk=1, defaults={"enabled": True})
     assert problems_of(data) == []
 
 
