@@ -396,9 +396,8 @@ def test_create_then_start_pause_resume_archive(db):
     journey.refresh_from_db()
     assert journey.status == JourneyStatus.DRAFT  # no steps yet
     journey_version_save(journey=journey, definition=FLOW)
-    Programme.objects.update_or_create(
-        pk=1, defaults={"enabled": True}
-    )  # FLOW awards points: a launch checks for them
+    # FLOW awards points, and a launch checks the loyalty programme is on.
+    Programme.objects.update_or_create(pk=1, defaults={"enabled": True})
     for action, status in [
         ("activate", JourneyStatus.ACTIVE),
         ("pause", JourneyStatus.PAUSED),
