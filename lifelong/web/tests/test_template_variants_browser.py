@@ -76,6 +76,8 @@ def test_the_marketer_writes_an_sms_and_sees_its_parts(marketer_page, live_serve
     assert counter(page) == ("75", "2", "59")
     expect(page.locator('#variant-sms [data-sms-encoding="ucs2"]')).to_be_visible()
     expect(page.locator('#variant-sms [data-sms-encoding="gsm7"]')).to_be_hidden()
+    # Its variables print something else than their tags: the page says where to count that.
+    expect(page.locator("#variant-sms [data-sms-variables]")).to_be_visible()
 
     # The preview on SMS renders it for a customer and counts that.
     page.locator("#preview-controls select[name=preview_channel]").select_option("sms")

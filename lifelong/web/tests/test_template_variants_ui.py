@@ -220,3 +220,16 @@ def test_the_list_shows_each_templates_variants_in_a_fixed_number_of_queries(
     with django_assert_num_queries(4):  # session, user, templates, brand voices
         page = client.get(reverse("web:templates")).content.decode()
     assert "Email · Short text" in page and "SMS text · Messenger text" in page
+
+
+def test_a_text_with_variables_is_also_counted_as_the_sample_customer_gets_it(client, frozen_time):
+    text = "{% if customer.first_name %}{{ customer.first_name }}, ждём!{% else %}Ждём!{% endif %}"
+    template = Template.objects.create(slug="v", name="v", channel="sms", sms_text=text)
+    page = html.unescape(
+        client.get(reverse("web:template_edit", args=[template.pk])).content.decode()
+    )
+    assert count_of(page, "sms_text")["length"] == str(len(text))
+    # «Алексей, ждём!»: 14 characters, one part.
+    assert (
+        "With its variables filled in for the sample customer: characters 14, SMS parts 1." in page
+    )

@@ -19,17 +19,19 @@ from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel, Customer
 from lifelong.customers.selectors import customer_search_q
 from lifelong.messaging.models import BrandVoice, Template
-from lifelong.messaging.sms_segments import sms_count
+from lifelong.messaging.sms_segments import SmsCount, sms_count
 from lifelong.messaging.templating import (
     CONTEXT_NAMES,
     EXTRA_NAMES,
     Rendered,
     TemplateRenderError,
     message_context,
+    sample_context,
     template_validate,
     variant_render,
 )
 from lifelong.messaging.templating.context import no_variant_text
+from lifelong.messaging.templating.sandbox import field_render
 from lifelong.messaging.test_send import TestSendError, template_test_send
 from lifelong.messaging.variants import (
     MESSENGER,
@@ -95,6 +97,20 @@ def _recent_buyers() -> list[Customer]:
     )
 
 
+def _sample_sms_count(text: str) -> SmsCount | None:
+    """The count of an SMS text with variables as the sample customer gets it (the text as
+    written counts its tags, not what they print); None for plain text or a broken template."""
+    if "{{" not in text and "{%" not in text:
+        return None
+    try:
+        rendered = field_render(
+            text, sample_context(), field="sms_text", autoescape=False, strict=False
+        )
+    except TemplateRenderError:
+        return None
+    return sms_count(rendered.strip())
+
+
 def _edit_page(
     request: HttpRequest, *, form: TemplateForm, template: Template | None, status: int = 200
 ) -> HttpResponse:
@@ -107,6 +123,10 @@ def _edit_page(
         # The counts shown without JavaScript; sms_counter.js keeps them live as one types.
         "sms_counts": {
             name: sms_count(str(form[name].value() or "")) for name in ("sms_text", "en_sms_text")
+        },
+        "sms_samples": {
+            name: _sample_sms_count(str(form[name].value() or ""))
+            for name in ("sms_text", "en_sms_text")
         },
         "channels": Channel.choices,
         # One press of "send a test": a reload of the same form sends nothing new.

@@ -44,10 +44,19 @@
     });
   }
 
+  // The server's count for the sample customer is of the text as loaded: once it is edited,
+  // a text with variables points at the preview instead.
+  function edited(box, field) {
+    var sample = box.querySelector("[data-sms-sample]");
+    if (sample) { sample.hidden = true; }
+    var variables = box.querySelector("[data-sms-variables]");
+    if (variables) { variables.hidden = !/\{[{%]/.test(field.value); }
+  }
+
   document.querySelectorAll("[data-sms-count-for]").forEach(function (box) {
     var field = document.getElementById(box.dataset.smsCountFor);
     if (!field) { return; }
-    field.addEventListener("input", function () { show(box, field); });
+    field.addEventListener("input", function () { show(box, field); edited(box, field); });
     show(box, field);
   });
 })();
