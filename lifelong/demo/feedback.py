@@ -26,6 +26,7 @@ from lifelong.commerce.models import Order
 from lifelong.customers.models import Customer
 from lifelong.demo import feedback_texts as texts
 from lifelong.demo.people import CUSTOMER_PREFIX
+from lifelong.demo.purchases import ORDER_PREFIX
 from lifelong.feedback.fixes import fix_announce
 from lifelong.feedback.inbox import (
     conversation_assign,
@@ -77,6 +78,7 @@ SCORES = (0, 2, 3, 4, 5, 6, 7, 7, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 10)
 REVIEW_PREFIX = "prana-"
 # The demo's owner and support lead (generator.STAFF), who answer during `simulate`.
 STAFF_USERNAMES = ("demo", "demo-support")
+SIMULATED_ORDER_PREFIX = f"{ORDER_PREFIX}sim-"  # reactions.py's orders
 
 
 def feedback_history_write(
@@ -100,7 +102,7 @@ def feedback_history_write(
             _fix(rng, at=week_start.replace(hour=8, minute=0), owner=staff["owner"])
         plan: list[tuple[dt.datetime, str, object]] = [
             (moment, "invite", order)
-            for moment, order in _invites(since=week_start, until=min(end, week_start + WEEK))
+            for moment, order in invites_due(since=week_start, until=min(end, week_start + WEEK))
         ]
         for _n in range(MESSAGES_PER_WEEK):
             plan.append((_moment(rng, week_start), "message", rng.choice(people)))
@@ -136,7 +138,7 @@ def feedback_history_write(
                 dispatch_due()
 
 
-def _invites(*, since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, Order]]:
+def invites_due(*, since: dt.datetime, until: dt.datetime) -> list[tuple[dt.datetime, Order]]:
     """When each order's customer is asked (INVITE_AFTER its delivery), for the moments in
     [since, until), in a fixed order."""
     orders = (
@@ -330,6 +332,29 @@ def _fix(rng: random.Random, *, at: dt.datetime, owner: User) -> None:
                 inbound_receive(channel=message.channel, address=address, text=texts.FIX_REPLIES[n])
 
 
+def _history_ask(*, since: dt.datetime, tally: Counter[str]) -> None:
+    """Ask about the orders `lifelong demo` wrote, as `feedback_history_write` did up to the
+    demo's end: the journey only sees deliveries from the last 48 hours before it first runs,
+    so without this the weeks after the demo would hear from almost no one. Orders placed
+    during the simulation are the journey's to ask; the survey's throttle keeps it to one
+    invite a customer either way."""
+    survey = Survey.objects.filter(name=NPS_SURVEY_NAME).first()
+    if survey is None:
+        return
+    for moment, order in invites_due(since=since, until=clock.now()):
+        customer = order.customer
+        if customer is None or order.external_id.startswith(SIMULATED_ORDER_PREFIX):
+            continue
+        with clock.rewound(moment):
+            invite = survey_invite_create(
+                survey=survey,
+                customer=customer,
+                key=f"demo:{order.external_id}",
+                channel=_channel(customer),
+            )
+        tally["surveys_after_demo_orders"] += invite is not None
+
+
 def demo_feedback_wipe() -> None:
     """The demo's fix (its customers' conversations, invites and answers go with them)."""
     Fix.objects.filter(note=texts.FIX_NOTE).delete()
@@ -338,8 +363,10 @@ def demo_feedback_wipe() -> None:
 def feedback_reactions_apply(
     rng: random.Random, *, customer_ids: list[int], since: dt.datetime, tally: Counter[str]
 ) -> None:
-    """One pass of `lifelong simulate`: some customers answer the survey invites sent since
-    the last pass, one or two write in, a review comes now and then, and staff answer."""
+    """One pass of `lifelong simulate`: the customers of the demo's own orders whose 14 days
+    ran out since the last pass are asked, some customers answer the survey invites sent
+    since, one or two write in, a review comes now and then, and staff answer."""
+    _history_ask(since=since, tally=tally)
     for invite in (
         Invite.objects.filter(
             created_at__gt=since,

@@ -3,6 +3,8 @@ loop with its holdout, and new feedback while `lifelong simulate` runs."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -10,7 +12,14 @@ from django.urls import reverse
 from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.commerce.models import Order
-from lifelong.demo.feedback import DELIVERY_TREND, FIX_WEEK, HOLDOUT_PERCENT, INVITE_AFTER
+from lifelong.demo.feedback import (
+    DELIVERY_TREND,
+    FIX_WEEK,
+    HOLDOUT_PERCENT,
+    INVITE_AFTER,
+    SIMULATED_ORDER_PREFIX,
+    invites_due,
+)
 from lifelong.demo.generator import demo_build
 from lifelong.demo.reactions import demo_simulate
 from lifelong.feedback.fix_results import fix_results
@@ -104,7 +113,23 @@ def test_delivered_orders_asked_delivery_complaints_fall_and_the_fix_has_a_holdo
 
 def test_simulate_adds_new_feedback_and_staff_keep_answering(demo):
     items, replies = Item.objects.count(), Reply.objects.count()
-    simulation = demo_simulate(days=2, seed=3)
+    start = clock.now()
+    simulation = demo_simulate(days=4, seed=3)
     assert Item.objects.count() > items
     assert Reply.objects.count() > replies
     assert simulation.tally["feedback_messages"] >= 1
+    # The demo's own orders go on being asked about 14 days after delivery (the journey only
+    # sees deliveries from its first run on): each such customer has an invite by then.
+    due = [
+        (moment, order)
+        for moment, order in invites_due(since=start, until=clock.now())
+        if not order.external_id.startswith(SIMULATED_ORDER_PREFIX)
+    ]
+    assert due
+    for moment, order in due:
+        assert Invite.objects.filter(
+            customer=order.customer,
+            created_at__lte=moment,
+            created_at__gt=moment - dt.timedelta(days=90),
+        ).exists()
+    assert simulation.tally["surveys_after_demo_orders"] >= 1
