@@ -34,9 +34,9 @@ class ResultTexts:
     in_progress: str  # "in progress: 12", or "" when every window has closed
 
 
-def _number(value: float, sign: bool = False) -> str:
-    value = round(value, 1)
-    text = formats.number_format(abs(value), decimal_pos=1)
+def _number(value: float, sign: bool = False, places: int = 1) -> str:
+    value = round(value, places)
+    text = formats.number_format(abs(value), decimal_pos=places)
     if value < 0:
         return MINUS + text
     return ("+" if sign and value > 0 else "") + text
@@ -80,9 +80,9 @@ def result_texts(results: Results) -> ResultTexts:
 
 
 def _nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10^k at or above `value`: round axis ends."""
+    """The smallest of 1, 2, 5 × 10^k at or above `value`: round axis ends."""
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 2, 5, 10):
         if step * power >= value:
             return step * power
     return 10 * power  # unreachable: 10 × power is always enough
@@ -121,7 +121,12 @@ def forest_rows(
             row["plot"] = {"low": low, "width": high - low, "diff": position(u.diff_pp)}
         rows.append(row)
     ticks = [
-        {"x": position(pp), "label": _number(pp, sign=True) if pp else "0", "zero": not pp}
+        {
+            "x": position(pp),
+            # Whole numbers but for the half of a 5 (2.5) or of a 1 (0.5).
+            "label": _number(pp, sign=True, places=0 if pp == int(pp) else 1),
+            "zero": not pp,
+        }
         for pp in (-reach, -reach / 2, 0.0, reach / 2, reach)
     ]
     return rows, ticks

@@ -265,6 +265,6 @@ def test_journey_results_show_uplift_against_the_holdout(client, frozen_time):
     assert row["plot"]["low"] > 50
     # The axis ends on round numbers in percentage points, zero in the middle.
     ticks = response.context["journey_ticks"]
-    assert [t["label"] for t in ticks] == ["−50,0", "−25,0", "0", "+25,0", "+50,0"]
+    assert [t["label"] for t in ticks] == ["−50", "−25", "0", "+25", "+50"]
     assert ticks[2]["x"] == 50 and ticks[2]["zero"]
     assert "разница, п. п." in html
