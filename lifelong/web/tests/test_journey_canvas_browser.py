@@ -11,6 +11,7 @@ Set LIFELONG_SCREENSHOTS=docs/img to write the canvas's screenshot for the docs.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from decimal import Decimal
@@ -243,6 +244,14 @@ def test_a_problem_shows_on_its_step_and_deleting_the_step_joins_its_neighbours(
     # No internal id is shown: the cards read as what they do.
     expect(_card(page, "wait")).to_have_text(re.compile("Wait 1 day"))
     expect(page.locator("#jc-root .jc-stage")).not_to_contain_text("hello")
+
+    # The JSON view and the canvas are the same graph: JSON typed there is drawn here.
+    page.locator("#jc-advanced > summary").click()
+    nodes = [dict(node) for node in BROKEN["nodes"]]
+    nodes[0]["days"] = 2
+    page.locator("textarea[name=nodes]").fill(json.dumps(nodes))
+    page.locator("textarea[name=nodes]").dispatch_event("change")
+    expect(_card(page, "wait")).to_have_text(re.compile("Wait 2 days"))
 
     # The trigger's product filter is picked by name.
     page.locator("#jc-product").select_option(label="Yoga mat Pro · MAT-PRO")

@@ -617,7 +617,14 @@ import { panelFor, quickOf } from "./journey_canvas_panel.js";
       const control = field(name);
       if (control) control.setAttribute("list", "jc-event-types");
     });
-    field("nodes").addEventListener("change", () => { if (load()) { const fresh = arrange(); draw(); settle(fresh); } });
+    field("nodes").addEventListener("change", () => {
+      if (!load()) return;
+      // Typed JSON may reuse ids for other steps: titles are worked out afresh.
+      Object.keys(titles).forEach((id) => delete titles[id]);
+      const fresh = arrange();
+      draw();
+      settle(fresh);
+    });
     const advanced = document.getElementById("jc-advanced");
     if (advanced) advanced.open = false;
   }
