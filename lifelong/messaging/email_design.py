@@ -57,6 +57,8 @@ DEFAULT_BRAND = {
     "name": "",
 }
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+# A web address with a host; the rest is anything without spaces (Jinja may sit in a query).
+_WEB_ADDRESS = re.compile(r"https?://[^\s/?#\"'<>]+[^\s]*")
 # Jinja's own markup inside a block's text: kept for the renderer, never escaped here.
 _JINJA = re.compile(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", re.DOTALL)
 # The customer-facing words the HTML adds itself; emails are written in Russian first.
@@ -81,7 +83,7 @@ def _text(block: Mapping[str, Any], key: str, limit: int = MAX_LINE) -> str:
 
 def url_allowed(url: str) -> bool:
     """A web address, or one a template variable gives (`{{ links.preferences }}`)."""
-    return url.startswith(("https://", "http://")) or (
+    return bool(_WEB_ADDRESS.fullmatch(url)) or (
         url.startswith("{{") and url.endswith("}}") and "{{" not in url[2:]
     )
 

@@ -136,8 +136,12 @@ def test_the_cart_list_reads_the_cart(frozen_time):
             [{"type": "button", "label": "Жми", "url": "{{ a }}{{ b }}"}],
             "Block 1 (Button): the link must be a web address (https://…).",
         ),
+        (
+            [{"type": "button", "label": "Жми", "url": "https://"}],
+            "Block 1 (Button): the link must be a web address (https://…).",
+        ),
     ],
-    ids=["empty", "unknown", "no-text", "javascript-url", "no-alt", "two-variables"],
+    ids=["empty", "unknown", "no-text", "javascript-url", "no-alt", "two-variables", "no-host"],
 )
 def test_a_design_that_cannot_be_built_says_which_block(blocks, problem):
     with translation.override("en"), pytest.raises(DesignError) as caught:

@@ -150,3 +150,29 @@ def test_a_design_with_a_mistake_is_refused_with_its_block_named(designer_page, 
     )
     template.refresh_from_db()
     assert (template.design, template.body_text) == ({}, "Текст")
+
+
+def test_the_brand_look_recolours_the_designed_emails(designer_page, live_server):
+    template = Template.objects.create(
+        slug="look", name="Оформление", channel="email", subject="Тема", body_text="Текст"
+    )
+    page = designer_page
+    page.goto(f"{live_server.url}/templates/{template.pk}/design/")
+    page.get_by_role("button", name="+ Кнопка").click()
+    _block(page, 3).locator("[data-field=label]").fill("В магазин")
+    _block(page, 3).locator("[data-field=url]").fill("https://prana.example/")
+    page.get_by_role("button", name="Сохранить", exact=True).click()
+    expect(page.get_by_text("Макет сохранён.")).to_be_visible()
+
+    page.get_by_text("Оформление: цвета и логотип").click()
+    page.get_by_label("Акцент (кнопки)").fill("#aa3300")
+    page.get_by_label("Адрес логотипа").fill("https://prana.example/logo.png")
+    page.get_by_role("button", name="Сохранить оформление").click()
+
+    expect(page.get_by_text("Оформление сохранено; пересобран 1 шаблон")).to_be_visible()
+    template.refresh_from_db()
+    assert 'bgcolor="#aa3300"' in template.body_html
+    assert 'src="https://prana.example/logo.png"' in template.body_html
+    # The preview shows the new colour on the button.
+    button = page.frame_locator("#design-preview").get_by_role("link", name="В магазин")
+    expect(button.locator("xpath=..")).to_have_attribute("bgcolor", "#aa3300")

@@ -142,6 +142,7 @@ def test_save_and_send_a_test_queues_it_to_the_staff_member_once_per_press(templ
         "[Test] Новости",
     )
     assert "Здравствуйте, Алексей!" in message.body_html
+    assert AuditLog.objects.filter(action="template.test_send").count() == 1
 
 
 def test_a_test_without_an_address_says_so(template):

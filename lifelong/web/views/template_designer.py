@@ -24,7 +24,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
+from lifelong import clock
 from lifelong.accounts.permissions import MANAGE_MARKETING
+from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel
 from lifelong.messaging.designs import (
     design_preview,
@@ -201,6 +203,7 @@ def template_designer(request: HttpRequest, template_pk: int) -> HttpResponse:
 
 
 def _test_send(request: HttpRequest, template: Template) -> None:
+    started = clock.now()
     try:
         message = template_test_send(
             template=template,
@@ -211,6 +214,14 @@ def _test_send(request: HttpRequest, template: Template) -> None:
     except TestSendError as exc:
         messages.error(request, exc.message)
         return
+    # A repeated press (the same attempt) queued nothing new: it is not a second test.
+    if message.created_at >= started:
+        audit_record(
+            actor=staff_user(request),
+            action="template.test_send",
+            obj=template,
+            changes={"channel": Channel.EMAIL, "message": message.pk},
+        )
     messages.success(
         request,
         format_html(
