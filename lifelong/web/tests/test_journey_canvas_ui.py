@@ -12,6 +12,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lifelong.accounts.models import Role
 from lifelong.commerce.models import Product
@@ -20,6 +22,7 @@ from lifelong.journeys.models import Journey
 from lifelong.journeys.services import journey_create
 from lifelong.messaging.models import ChannelConfig, Template
 from lifelong.segments.models import Segment
+from lifelong.web.forms_journeys import DefinitionForm
 from lifelong.web.tests.conftest import staff
 
 pytestmark = pytest.mark.django_db
@@ -187,3 +190,30 @@ def test_the_canvas_speaks_russian_with_russian_plurals():
         "3 дня",
         "7 дней",
     ]
+
+
+POINT = st.integers(min_value=-10_000, max_value=100_000)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    positions=st.dictionaries(
+        st.sampled_from(["pause", "thanks", "gone", "other"]),
+        st.fixed_dictionaries({"x": POINT, "y": POINT}),
+    )
+)
+def test_the_editor_round_trips_a_definition_with_any_positions(positions):
+    """What the editor shows, saved as shown, is the same definition: positions of the nodes
+    that exist kept exactly, the others dropped."""
+    stored = definition_parse({**FLOW, "layout": positions_known(positions)}).model_dump(
+        mode="json"
+    )
+    initial = DefinitionForm.initial_from({**stored, "layout": positions})
+    form = DefinitionForm(data={k: "" if v is None else str(v) for k, v in initial.items()})
+    assert form.is_valid(), form.errors
+    assert form.definition is not None
+    assert form.definition.model_dump(mode="json") == stored
+
+
+def positions_known(positions: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in positions.items() if k in {"pause", "thanks"}}
