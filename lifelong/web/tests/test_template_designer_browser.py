@@ -62,7 +62,8 @@ def test_the_marketer_designs_an_email_and_reads_her_test_in_the_sandbox(
         slug="spring", name="Весенняя подборка", channel="email", subject="", body_text="Старый"
     )
     page = designer_page
-    page.goto(f"{live_server.url}/templates/{template.pk}/design/")
+    page.goto(f"{live_server.url}/templates/{template.pk}/")
+    page.get_by_role("link", name="Собрать письмо из блоков").click()
     expect(
         page.get_by_role("heading", name="Конструктор письма: Весенняя подборка")
     ).to_be_visible()
