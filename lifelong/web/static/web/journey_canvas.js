@@ -137,18 +137,21 @@ import { panelFor, quickOf } from "./journey_canvas_panel.js";
   /* Nodes without a stored position go in rows by distance from the start; returns those
    * rows (node id -> row) so `settle` can space them by the cards' real heights. */
   function arrange() {
-    const depth = {};
+    const depth = {}, reached = [];
     const queue = graph.start ? [[graph.start, 0]] : [];
     while (queue.length) {
       const [id, d] = queue.shift();
       const node = byId(id);
       if (!node || id in depth) continue;
       depth[id] = d;
+      reached.push(node);
       ports(node).forEach((p) => { const t = exitOf(node, p.key); if (t) queue.push([t, d + 1]); });
     }
     const inRow = {}, placed = {};
     let spare = 0;
-    graph.nodes.forEach((node) => {
+    // In the order the flow reaches them, so branches sit left to right as their exits do.
+    const order = reached.concat(graph.nodes.filter((n) => !(n.id in depth)));
+    order.forEach((node) => {
       if (graph.layout[node.id]) return;
       if (node.id in depth) {
         const d = depth[node.id];

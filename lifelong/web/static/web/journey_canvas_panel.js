@@ -200,8 +200,10 @@ export function panelFor(api) {
     return rows;
   }
   function exitPickers(node) {
-    const others = nodes().filter((n) => n.id !== node.id)
-      .map((n) => [n.id, (n.label || T.types[n.type]) + " — " + title(n)]);
+    const others = nodes().filter((n) => n.id !== node.id).map((n) => {
+      const name = n.label || T.types[n.type], what = title(n);
+      return [n.id, name === what ? name : name + " — " + what];
+    });
     return ports(node).map((port) => {
       const control = el("select", { name: "jc-exit-" + port.key });
       control.append(el("option", { value: "", text: T.end }));
