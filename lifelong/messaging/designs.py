@@ -8,6 +8,8 @@ know no variables), so saving the brand rebuilds every designed template.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +36,7 @@ from lifelong.messaging.templating import (
 )
 from lifelong.messaging.test_send import preview_context
 
+_TITLE = re.compile(r"<title>.*?</title>", re.DOTALL)
 # The block fields that are templates (Jinja), checked one by one so a problem names its block.
 _TEMPLATE_FIELDS = ("text", "label", "url", "alt", "link", "title", "unsubscribe")
 
@@ -87,6 +90,20 @@ def design_preview(raw: Any, *, subject: str = "") -> tuple[str, str]:
     except TemplateRenderError as exc:
         raise DesignError([str(exc)]) from exc
     return rendered.html, rendered.text
+
+
+def design_edited_by_hand(template: Template) -> bool:
+    """True when the template has a design but its email HTML or text is no longer what the
+    design makes (edited in the template editor since): saving the design would replace it."""
+    if not template.design:
+        return False
+    try:
+        _design, html, text = design_build(template.design, title=template.subject)
+    except DesignError:
+        return True
+    # The title follows the subject, which the template page edits on its own.
+    untitled = functools.partial(_TITLE.sub, "")
+    return (untitled(html), text) != (untitled(template.body_html), template.body_text)
 
 
 @transaction.atomic

@@ -183,3 +183,18 @@ def test_the_brand_look_is_saved_and_rebuilds_designs(template):
     template.refresh_from_db()
     assert 'bgcolor="#aa3300"' in template.body_html
     assert AuditLog.objects.filter(action="brand_voice.look_update").exists()
+
+
+def test_the_designer_warns_when_the_html_was_edited_by_hand(template):
+    client = logged_in(staff(Role.MARKETER))
+    url = reverse("web:template_designer", args=[template.pk])
+    client.post(url, {"subject": "Новости", "design": json.dumps(DESIGN)})
+    assert client.get(url).context["edited_by_hand"] is False
+    Template.objects.filter(pk=template.pk).update(subject="Другая тема")  # the template page's
+    assert client.get(url).context["edited_by_hand"] is False
+
+    Template.objects.filter(pk=template.pk).update(body_html="<p>Поправлено руками</p>")
+
+    response = client.get(url)
+    assert response.context["edited_by_hand"] is True
+    assert "Saving the design here replaces those changes." in response.content.decode()

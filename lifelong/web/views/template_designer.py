@@ -29,6 +29,7 @@ from lifelong.accounts.permissions import MANAGE_MARKETING
 from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel
 from lifelong.messaging.designs import (
+    design_edited_by_hand,
     design_preview,
     email_brand,
     email_brand_save,
@@ -161,6 +162,7 @@ def _page(
         "form": form or DesignForm(initial={"subject": template.subject}),
         "design": design if design is not None else (template.design or _starter_design(template)),
         "problems": problems or [],
+        "edited_by_hand": not problems and design_edited_by_hand(template),
         "brand_form": BrandLookForm(initial=brand),
         "block_types": [(kind, BLOCK_NAMES[kind]) for kind in BLOCK_TYPES],
         "staff_email": staff_user(request).email,
