@@ -10,6 +10,7 @@ Every check reads in bulk: a fixed handful of queries whatever the number of nod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,12 +65,13 @@ class _Shop:
     unknown_events: frozenset[str]
 
 
-def _shop_load(definition: Definition) -> _Shop:
-    slugs = {n.template for n in definition.nodes if isinstance(n, Send | SurveySend)}
-    segment_ids = {n.in_segment for n in definition.nodes if isinstance(n, Condition)}
-    segment_ids.add(definition.trigger.segment_id)
+def _shop_load(definitions: Sequence[Definition]) -> _Shop:
+    nodes = [node for definition in definitions for node in definition.nodes]
+    slugs = {n.template for n in nodes if isinstance(n, Send | SurveySend)}
+    segment_ids = {n.in_segment for n in nodes if isinstance(n, Condition)}
+    segment_ids |= {d.trigger.segment_id for d in definitions}
     segment_ids.discard(None)
-    survey_ids = {n.survey for n in definition.nodes if isinstance(n, SurveySend)}
+    survey_ids = {n.survey for n in nodes if isinstance(n, SurveySend)}
     return _Shop(
         templates=({t.slug: t for t in Template.objects.filter(slug__in=slugs)} if slugs else {}),
         channels=frozenset(
@@ -85,10 +87,10 @@ def _shop_load(definition: Definition) -> _Shop:
             if survey_ids
             else frozenset()
         ),
-        loyalty_on=(
-            any(isinstance(n, AwardPoints) for n in definition.nodes) and Programme.read().enabled
+        loyalty_on=any(isinstance(n, AwardPoints) for n in nodes) and Programme.read().enabled,
+        unknown_events=frozenset(
+            event_types_unknown(set().union(*(_event_types(d) for d in definitions)))
         ),
-        unknown_events=frozenset(event_types_unknown(_event_types(definition))),
     )
 
 
@@ -106,11 +108,21 @@ def _event_types(definition: Definition) -> set[str]:
 
 def definition_problems(definition: Definition) -> list[Problem]:
     """Every reference the definition makes that this shop cannot honour, in node order."""
-    shop = _shop_load(definition)
-    problems = _journey_problems(definition, shop)
-    for node in definition.nodes:
-        problems += [Problem(node.id, message) for message in _node_problems(node, shop)]
-    return problems
+    return definitions_problems([definition])[0]
+
+
+def definitions_problems(definitions: Sequence[Definition]) -> list[list[Problem]]:
+    """`definition_problems` for each definition, reading the shop once for all (a list page)."""
+    if not definitions:
+        return []
+    shop = _shop_load(definitions)
+    found = []
+    for definition in definitions:
+        problems = _journey_problems(definition, shop)
+        for node in definition.nodes:
+            problems += [Problem(node.id, message) for message in _node_problems(node, shop)]
+        found.append(problems)
+    return found
 
 
 def _journey_problems(definition: Definition, shop: _Shop) -> list[Problem]:

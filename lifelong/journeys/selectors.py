@@ -17,8 +17,10 @@ from lifelong.journeys.models import (
     Enrollment,
     EnrollmentStatus,
     Journey,
+    JourneyStatus,
     StepRun,
 )
+from lifelong.journeys.problems import definitions_problems
 from lifelong.journeys.results import journeys_results
 from lifelong.journeys.uplift import NO_GOAL, Results
 from lifelong.messaging.models import Message
@@ -40,6 +42,8 @@ class JourneyStats:
     holdout_total: int = 0
     results: Results = field(default=NO_GOAL)
     problems: int = 0  # problem steps within PROBLEMS_RECENT
+    # What the current version names that does not work here (problems.definition_problems).
+    setup_problems: int = 0
 
     @property
     def total(self) -> int:
@@ -58,7 +62,8 @@ class NodeCounts:
 
 
 def journey_list_stats() -> list[JourneyStats]:
-    """Every journey with its counts, results and recent problems: five queries in all."""
+    """Every journey with its counts, results and problems: five queries, and the handful
+    `definitions_problems` reads once for all journeys."""
     journeys = list(
         Journey.objects.select_related("current_version").order_by("status", "name", "pk")
     )
@@ -107,7 +112,22 @@ def journey_list_stats() -> list[JourneyStats]:
             stats[journey_id].problems = count
     for pk, results in journeys_results(list(stats), clock.now()).items():
         stats[pk].results = results
+    _setup_problems_count(stats)
     return list(stats.values())
+
+
+def _setup_problems_count(stats: dict[int, JourneyStats]) -> None:
+    """Count what each journey's current version names that does not work (archived ones
+    never run again, so they are left alone)."""
+    checked = [
+        (entry, entry.journey.current_version.parsed())
+        for entry in stats.values()
+        if entry.journey.current_version is not None
+        and entry.journey.status != JourneyStatus.ARCHIVED
+    ]
+    found = definitions_problems([definition for _entry, definition in checked])
+    for (entry, _definition), problems in zip(checked, found, strict=True):
+        entry.setup_problems = len(problems)
 
 
 def node_stats(journey: Journey) -> dict[str, NodeCounts]:

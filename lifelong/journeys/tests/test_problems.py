@@ -16,7 +16,7 @@ from lifelong.feedback.models import Survey, SurveyKind
 from lifelong.journeys.definition import definition_parse
 from lifelong.journeys.engine import advance_due
 from lifelong.journeys.models import EnrollmentStatus, Journey, JourneyStatus, StepRun
-from lifelong.journeys.problems import Problem, definition_problems
+from lifelong.journeys.problems import Problem, definition_problems, definitions_problems
 from lifelong.journeys.selectors import journey_list_stats, node_stats
 from lifelong.journeys.services import (
     JourneyProblems,
@@ -198,6 +198,28 @@ def test_a_journey_without_steps(shop):
     assert problems_of(definition()) == [
         Problem(None, "Add at least one step before starting the journey.")
     ]
+
+
+def test_many_definitions_read_the_shop_once_and_find_what_each_finds_alone(
+    shop, django_assert_max_num_queries
+):
+    Programme.objects.update_or_create(pk=1, defaults={"enabled": True})
+    many = [
+        definition_parse(data)
+        for data in (
+            definition({**SEND, "template": "gone"}),
+            definition({"id": "vip", "type": "condition", "in_segment": 404}),
+            definition({"id": "gift", "type": "award_points", "points": 1}),
+            definition(SEND, goal={"event": "order_place", "within_days": 30}),
+            definition(),
+        )
+    ]
+    with translation.override("en"):
+        alone = [definition_problems(d) for d in many]
+        with django_assert_max_num_queries(6):
+            together = definitions_problems(many)
+    assert together == alone
+    assert [len(found) for found in together] == [1, 1, 0, 1, 1]
 
 
 def test_problems_read_in_russian(shop):
