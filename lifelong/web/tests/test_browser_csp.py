@@ -189,7 +189,7 @@ def test_staff_pages_and_portal_run_under_the_policy(browser, live_server, shop)
 
     watched.open(f"{site}{reverse('web:journey', args=[shop['journey'].pk])}")
     # The flow is the builder's canvas, read-only: cards placed and wires drawn by script.
-    expect(page.locator("#jc-root .jc-node[data-node=ab]")).to_be_visible()
+    expect(page.locator("#jc-root #node-ab")).to_be_visible()
     expect(page.locator("#jc-root .jc-wire-label")).to_have_count(2)
     expect(page.locator(".jc-fallback")).to_be_hidden()
     size = chart_size(page, "chart-results")

@@ -233,6 +233,12 @@ def test_a_problem_shows_on_its_step_and_deleting_the_step_joins_its_neighbours(
     client = Client()
     client.force_login(marketer)
     page, errors = _page(browser, live_server, client, "en")
+    # On the journey's page a link to the step with a problem lands on its card of the canvas.
+    page.goto(f"{live_server.url}/journeys/{journey.pk}/")
+    page.locator("a[href='#node-hello']").first.click()
+    expect(page.locator("#jc-root .jc-node:target")).to_have_attribute("data-node", "hello")
+    expect(page.locator("#node-hello")).to_be_in_viewport()
+
     page.goto(f"{live_server.url}/journeys/{journey.pk}/edit/")
 
     # The template "gone" does not exist: the server's finding is on the send card, not elsewhere.

@@ -304,6 +304,8 @@ import { panelFor, quickOf } from "./journey_canvas_panel.js";
     if (issues.length) {
       box.append(el("ul", { className: "jc-problems", title: issues.join("\n") }, issues.map((m) => el("li", { text: m }))));
     }
+    // On the journey's page, links to a step ("#node-…", from its problems) land on its card.
+    if (READONLY && id !== TRIGGER) box.id = "node-" + id;
     const pos = at(id);
     box.style.left = pos.x + "px";
     box.style.top = pos.y + "px";
@@ -571,6 +573,8 @@ import { panelFor, quickOf } from "./journey_canvas_panel.js";
   }
   const placed = arrange();
   if (READONLY) {
+    // The list drawn for pages without script gives its ids up to the cards.
+    document.querySelectorAll(".jc-fallback [id^='node-']").forEach((box) => box.removeAttribute("id"));
     root.append(stage);
   } else {
     store(); // positions laid out now are kept on save
