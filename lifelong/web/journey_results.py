@@ -80,9 +80,9 @@ def result_texts(results: Results) -> ResultTexts:
 
 
 def _nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 5 × 10^k at or above `value`: round axis ends."""
+    """The smallest of 1, 2, 3, 4, 5, 6, 8 × 10^k at or above `value`: round axis ends."""
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
+    for step in (1, 2, 3, 4, 5, 6, 8, 10):
         if step * power >= value:
             return step * power
     return 10 * power  # unreachable: 10 × power is always enough
