@@ -301,3 +301,48 @@ def test_a_cart_journey_lists_the_cart_by_name(frozen_time):
     )
     assert "Блок × 2" in message.body_html
     assert (empty.body_text, "Корзин" in empty.body_html) == ("", False)
+
+
+plain = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("<>&\"'\n"),
+    min_size=1,
+    max_size=40,
+).filter(lambda s: s.strip() and not re.search(r"[{}%#]", s))
+web = st.from_regex(r"https://[a-z]{1,10}\.example/[a-z0-9?=&]{0,12}", fullmatch=True)
+blocks = st.one_of(
+    st.builds(lambda t: {"type": "heading", "text": t}, plain),
+    st.builds(lambda t: {"type": "text", "text": t}, plain),
+    st.builds(lambda u, a: {"type": "image", "url": u, "alt": a, "link": u}, web, plain),
+    st.builds(lambda label, u: {"type": "button", "label": label, "url": u}, plain, web),
+    st.builds(
+        lambda s: {"type": "products", "source": s, "title": ""},
+        st.sampled_from(["last_order", "cart"]),
+    ),
+    st.just({"type": "divider"}),
+    st.builds(lambda t: {"type": "footer", "text": t, "unsubscribe": ""}, plain),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    design=st.lists(blocks, min_size=1, max_size=8),
+    accent=st.from_regex(r"#[0-9a-f]{6}", fullmatch=True),
+)
+def test_any_design_makes_email_safe_html_and_a_text_part_with_every_word(design, accent):
+    cleaned = design_clean({"blocks": design})
+    rendered = fields_render(
+        subject="",
+        text=design_text(cleaned),
+        html=design_html(cleaned, brand_clean({"accent": accent})),
+        context=sample_context(),
+        strict=True,
+    )
+
+    assert email_html_problems(rendered.html) == []
+    assert rendered.html.count("<table") == rendered.html.count("</table>")
+    for block in cleaned["blocks"]:
+        for key in ("text", "label"):
+            for line in block.get(key, "").split("\n"):
+                if line.strip():
+                    assert line.strip() in rendered.text
+                    assert html.escape(line.strip(), quote=False) in rendered.html
