@@ -148,8 +148,9 @@ def variant_for(template: Template, channel: str, *, language: str = "") -> Vari
         return None
     wanted = (kind,) if kind == SHORT else (kind, SHORT)
     default = template_sources(template)
-    # A variant without its own subject keeps the template's (a push title, the timeline).
-    subject = template.subject or template.name
+    # A variant without its own subject keeps the template's (a push title, the timeline),
+    # else its name (rendered like any subject, so only a name without template syntax).
+    subject = template.subject or ("" if "{" in template.name else template.name)
     translation = (template.translations or {}).get(language) if language else None
     sources: list[tuple[str, Mapping[str, Any]]] = []
     if isinstance(translation, Mapping):
