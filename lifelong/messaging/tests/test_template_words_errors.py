@@ -22,9 +22,7 @@ from lifelong.web.forms_templates import problem_text
 
 
 def text(source: str, context=None) -> str:
-    return fields_render(
-        subject="", text=source, html="", context=context or sample_context()
-    ).text
+    return fields_render(subject="", text=source, html="", context=context or sample_context()).text
 
 
 def test_objects_printed_whole_are_words_on_the_sample():
