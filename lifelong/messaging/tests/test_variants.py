@@ -8,14 +8,14 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import translation
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lifelong.customers.models import Channel
 from lifelong.factories import CustomerFactory
 from lifelong.messaging.models import ChannelConfig, Template
 from lifelong.messaging.services import channel_choose, message_enqueue
-from lifelong.messaging.templating import TemplateRenderError
+from lifelong.messaging.templating import TemplateRenderError, message_render
 from lifelong.messaging.variants import (
     EMAIL,
     MESSENGER,
@@ -264,3 +264,39 @@ def test_the_preferred_channel_is_one_the_template_can_speak_on(frozen_time):
     assert channel_choose(customer=irina, purpose="transactional", template=email_only) == "email"
     email_only.short_text = "Коротко"
     assert channel_choose(customer=irina, purpose="transactional", template=email_only) == "sms"
+
+
+PLAIN = st.text(
+    alphabet=st.characters(blacklist_characters="{}%#", blacklist_categories=("Cs", "Cc")),
+    max_size=15,
+).filter(lambda text: "EMAIL" not in text)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    texts=st.fixed_dictionaries(
+        {name: st.one_of(st.just(""), PLAIN) for name in ("sms", "messenger", "short")}
+    ),
+    channel=st.sampled_from(NOT_EMAIL),
+)
+def test_what_is_rendered_for_a_customer_is_never_the_email(texts, channel, frozen_time):
+    customer = CustomerFactory.build(pk=1, first_name="Ирина", language="ru")
+    t = template(
+        subject="Тема",
+        body_text="EMAIL-TEXT {{ customer.first_name }}",
+        body_html="<p>EMAIL-HTML</p>",
+        **{
+            f"{kind}_text": f"{kind.upper()}:{text}" if text.strip() else text
+            for kind, text in texts.items()
+        },
+    )
+    try:
+        rendered = message_render(template=t, customer=customer, channel=channel)
+    except TemplateRenderError:
+        own = {"sms": "sms", "push": "short"}.get(channel, "messenger")
+        assert not texts[own].strip() and not texts["short"].strip()
+        return
+    assert "EMAIL" not in rendered.text and rendered.html == ""
