@@ -95,9 +95,20 @@ def test_the_marketer_designs_an_email_and_reads_her_test_in_the_sandbox(
     expect(preview.get_by_role("link", name="Смотреть коврики")).to_be_visible()
     expect(preview.get_by_text("Коврик для йоги")).to_be_visible()  # the sample's last order
     expect(preview.get_by_role("link", name="Отписаться от этих писем")).to_be_visible()
+    # On a phone the column narrows to the screen: the button still fits inside it.
+    page.get_by_role("button", name="Телефон").click()
+    expect(page.locator("#design-preview")).to_have_class("designer-frame phone")
+    phone = page.locator("#design-preview").bounding_box()
+    button = preview.get_by_role("link", name="Смотреть коврики").bounding_box()
+    assert phone and button and button["width"] < phone["width"] == 375
+    page.get_by_role("button", name="Компьютер").click()
+    expect(page.get_by_role("button", name="Телефон")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#design-preview")).to_have_class("designer-frame")
     shots = os.environ.get("LIFELONG_SCREENSHOTS")
     if shots:
         page.locator("h1").evaluate("title => window.scrollTo(0, title.offsetTop - 8)")
+        page.mouse.move(0, 0)  # no hover on whatever the scroll brought under the pointer
+        page.wait_for_timeout(500)  # and the buttons' colour transitions over
         page.screenshot(path=str(Path(shots) / "email-designer.png"))
 
     page.get_by_role("button", name="Сохранить и прислать мне проверку").click()

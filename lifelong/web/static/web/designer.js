@@ -176,6 +176,17 @@
     field.value = JSON.stringify(design);
   });
 
+  // The same email in a phone-wide frame: the 600 px column narrows to fit.
+  const frame = document.getElementById("design-preview");
+  document.querySelectorAll("[data-width]").forEach((button) => {
+    button.addEventListener("click", () => {
+      frame.classList.toggle("phone", button.dataset.width === "phone");
+      document.querySelectorAll("[data-width]").forEach((other) => {
+        other.setAttribute("aria-pressed", String(other === button));
+      });
+    });
+  });
+
   draw();
   field.value = JSON.stringify(design);
   preview();
