@@ -53,9 +53,11 @@ def enroll(
 ) -> Enrollment:
     entered = clock.now() - DAY * age_days
     goal = None if converted_after_days is None else entered + DAY * converted_after_days
+    version = version or journey.current_version
+    assert version is not None
     return Enrollment.objects.create(
         journey=journey,
-        version=version or journey.current_version,
+        version=version,
         customer=customer,
         key=f"k{next(KEYS)}",
         holdout=holdout,

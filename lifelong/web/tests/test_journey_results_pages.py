@@ -81,16 +81,14 @@ def enroll(
 @pytest.fixture
 def journeys(db, frozen_time) -> dict[str, Journey]:
     customer = CustomerFactory.create()
-    made = {
-        slug: make_journey(slug, **options)
-        for slug, options in [
-            ("young", {}),
-            ("works", {}),
-            ("mixed", {}),
-            ("no-holdout", {"holdout": 0}),
-            ("no-goal", {"goal": False}),
-        ]
-    }
+    options: list[tuple[str, dict[str, Any]]] = [
+        ("young", {}),
+        ("works", {}),
+        ("mixed", {}),
+        ("no-holdout", {"holdout": 0}),
+        ("no-goal", {"goal": False}),
+    ]
+    made = {slug: make_journey(slug, **option) for slug, option in options}
     # Nine early converters of thirteen, three days in: the review's «100,0 % (9 из 9)».
     enroll(made["young"], customer, 13, age_days=3, converted=9)
     enroll(made["young"], customer, 5, age_days=3, holdout=True)
