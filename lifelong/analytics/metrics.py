@@ -23,6 +23,10 @@ PERIODS = (30, 90, 365)
 WINDOWS = 3
 HISTOGRAM_BINS = 20
 UNCHANGED = 0.0005
+# The fewest customers a share of customers is computed over. Below it one or two buyers
+# swing the figure between 0 and 100 % (a previous period with a single buyer read as
+# "retention 0 %, churn 100 %"), so the value and its change are shown as "—" instead.
+MIN_BASE = 30
 # The histogram's x axis stops at this quantile; the few above it share the last bar,
 # otherwise one whale squeezes everybody else into the first bin.
 HISTOGRAM_QUANTILE = 0.99
@@ -41,6 +45,8 @@ class Kpi:
     value: float | None
     previous: float | None
     higher_is_better: bool = True
+    # A share of fewer than MIN_BASE customers: the figure (now or before) is left out.
+    too_few: bool = False
 
     @property
     def change(self) -> float | None:
@@ -74,55 +80,75 @@ def _window(snapshot: Mapping[str, Any], index: int) -> Mapping[str, Any]:
     return windows[index] if index < len(windows) else {}
 
 
-def kpis_compute(snapshot: Mapping[str, Any]) -> list[Kpi]:
+def kpis_compute(snapshot: Mapping[str, Any], *, min_base: int = MIN_BASE) -> list[Kpi]:
     """The dashboard's KPIs for one period from its stored window counts.
 
     Definitions (window 0 against window 1, and window 1 against window 2):
     - active customers: customers with a counted order in the window;
-    - repeat purchase rate: share of them who placed a repeat order (any order after
-      their very first one) in the window;
+    - repeat purchase rate: share of them with two or more orders in the window;
+    - returning customers: share of them who had bought before, i.e. placed an order
+      after their very first one in the window (a customer whose first order ever
+      falls in the window and who bought again counts too);
     - retention: share of the previous window's active customers active again in this
       one; churn is the rest;
     - average order value: net revenue / orders; purchase frequency: orders / active
       customers; repeat revenue share: net revenue of repeat orders / net revenue.
+
+    Shares over fewer than `min_base` customers (of their buyers, for the revenue share)
+    are None, with too_few set.
+    Snapshots stored before "multi" was counted give no repeat purchase rate.
     """
     cur, prev, before = _window(snapshot, 0), _window(snapshot, 1), _window(snapshot, 2)
 
     def n(window: Mapping[str, Any], key: str) -> Decimal:
         return Decimal(str(window.get(key) or 0))
 
-    def both(func: Any) -> tuple[float | None, float | None]:
-        return func(cur, prev), func(prev, before)
+    def share(part: float | Decimal, base: Decimal) -> float | None:
+        return ratio(part, base) if base >= min_base else None
 
-    def retention(w: Mapping[str, Any], earlier: Mapping[str, Any]) -> float | None:
-        return ratio(n(w, "retained"), n(earlier, "active")) if earlier else None
+    def customers_kpi(key: str, part: str, *, higher_is_better: bool = True) -> Kpi:
+        values = []
+        too_few = False
+        for w in (cur, prev):
+            if not w or part not in w:
+                values.append(None)
+                continue
+            too_few = too_few or n(w, "active") < min_base
+            values.append(share(n(w, part), n(w, "active")))
+        return Kpi(key, "rate", values[0], values[1], higher_is_better, too_few)
 
-    def churn(w: Mapping[str, Any], earlier: Mapping[str, Any]) -> float | None:
-        kept = retention(w, earlier)
-        return None if kept is None else 1.0 - kept
+    def kept(w: Mapping[str, Any], earlier: Mapping[str, Any]) -> float | None:
+        return share(n(w, "retained"), n(earlier, "active")) if earlier else None
 
+    retention = (kept(cur, prev), kept(prev, before))
+    churn = tuple(None if k is None else 1.0 - k for k in retention)
+    small_base = any(w and n(w, "active") < min_base for w in (prev, before))
     active = (float(n(cur, "active")), float(n(prev, "active")) if prev else None)
-    repeat_rate = (
-        ratio(n(cur, "repeat"), n(cur, "active")),
-        ratio(n(prev, "repeat"), n(prev, "active")),
-    )
     aov = (ratio(n(cur, "revenue"), n(cur, "orders")), ratio(n(prev, "revenue"), n(prev, "orders")))
     frequency = (
         ratio(n(cur, "orders"), n(cur, "active")),
         ratio(n(prev, "orders"), n(prev, "active")),
     )
-    repeat_share = (
-        ratio(n(cur, "repeat_revenue"), n(cur, "revenue")),
-        ratio(n(prev, "repeat_revenue"), n(prev, "revenue")),
+    # A share of revenue, but of a few buyers' revenue: the same minimum base of buyers.
+    repeat_share = tuple(
+        ratio(n(w, "repeat_revenue"), n(w, "revenue")) if n(w, "active") >= min_base else None
+        for w in (cur, prev)
     )
     return [
         Kpi("active_customers", "count", *active),
-        Kpi("repeat_rate", "rate", *repeat_rate),
-        Kpi("retention", "rate", *both(retention)),
-        Kpi("churn", "rate", *both(churn), higher_is_better=False),
+        customers_kpi("repeat_rate", "multi"),
+        customers_kpi("returning", "repeat"),
+        Kpi("retention", "rate", *retention, too_few=small_base),
+        Kpi("churn", "rate", churn[0], churn[1], higher_is_better=False, too_few=small_base),
         Kpi("average_order", "money", *aov),
         Kpi("frequency", "number", *frequency),
-        Kpi("repeat_revenue_share", "rate", *repeat_share),
+        Kpi(
+            "repeat_revenue_share",
+            "rate",
+            repeat_share[0],
+            repeat_share[1],
+            too_few=any(w and n(w, "active") < min_base for w in (cur, prev)),
+        ),
     ]
 
 

@@ -225,6 +225,8 @@ def kpi_snapshots(*, now: dt.datetime, periods: Sequence[int] = PERIODS) -> dict
             per_customer[f"m{days}_{k}"] = Sum(NET, filter=inside)
             per_customer[f"rm{days}_{k}"] = Sum(NET, filter=inside & REPEAT)
             totals[f"{days}_{k}_repeat"] = Count("customer_id", filter=Q(**{f"r{days}_{k}__gt": 0}))
+            # Two or more orders inside the window: the usual repeat purchase rate's count.
+            totals[f"{days}_{k}_multi"] = Count("customer_id", filter=Q(**{f"{o}__gt": 1}))
             totals[f"{days}_{k}_retained"] = Count(
                 "customer_id", filter=Q(**{f"{o}__gt": 0, f"o{days}_{k + 1}__gt": 0})
             )
@@ -247,6 +249,7 @@ def kpi_snapshots(*, now: dt.datetime, periods: Sequence[int] = PERIODS) -> dict
             if k < WINDOWS - 1:
                 window.update(
                     repeat=result[f"{days}_{k}_repeat"] or 0,
+                    multi=result[f"{days}_{k}_multi"] or 0,
                     retained=result[f"{days}_{k}_retained"] or 0,
                     orders=result[f"{days}_{k}_orders"] or 0,
                     revenue=str(_money(result[f"{days}_{k}_revenue"])),

@@ -66,6 +66,7 @@ def test_the_page_shows_kpis_charts_and_the_cohort_heatmap(client, frozen_time):
     assert set(kpis) == {
         "active_customers",
         "repeat_rate",
+        "returning",
         "retention",
         "churn",
         "average_order",
@@ -143,7 +144,7 @@ def test_flows_show_customers_moving_between_stages(client, frozen_time):
 def test_kpi_and_cohort_csv_exports(client, frozen_time):
     shop(9)
     kpis = csv_rows(client.get(reverse("web:dashboard_kpis_csv")))
-    assert len(kpis) == 1 + 3 * 7
+    assert len(kpis) == 1 + 3 * 8
     assert {row[0] for row in kpis[1:]} == {"30", "90", "365"}
     cohorts = csv_rows(client.get(reverse("web:dashboard_cohorts_csv")))
     assert len(cohorts) > 1

@@ -155,6 +155,7 @@ def test_kpis_match_hand_counts(frozen_time):
     assert current == {
         "active": 3,
         "repeat": 2,
+        "multi": 1,
         "retained": 1,
         "orders": 4,
         "revenue": "2950.00",
@@ -162,9 +163,11 @@ def test_kpis_match_hand_counts(frozen_time):
     }
     # 30-60 days ago: anna's partly refunded order only, and she came back (retained).
     assert previous["active"] == 1 and previous["revenue"] == "500.00"
-    kpis = {k.key: k for k in kpis_compute(snapshot)}
+    kpis = {k.key: k for k in kpis_compute(snapshot, min_base=1)}
     assert kpis["active_customers"].value == 3
-    assert kpis["repeat_rate"].value == pytest.approx(2 / 3)
+    # Two or more orders in the window: boris only. Returning: anna and boris.
+    assert kpis["repeat_rate"].value == pytest.approx(1 / 3)
+    assert kpis["returning"].value == pytest.approx(2 / 3)
     assert kpis["average_order"].value == pytest.approx(2950 / 4)
     assert kpis["frequency"].value == pytest.approx(4 / 3)
     assert kpis["repeat_revenue_share"].value == pytest.approx(1200 / 2950)
@@ -176,11 +179,12 @@ def test_retention_counts_customers_active_in_both_windows(frozen_time):
         buy(customer, ago=DAY * 45)
     buy(kept, ago=DAY * 10)
     summaries()
-    kpis = {k.key: k for k in kpis_compute(kpi_snapshots(now=clock.now())["30"])}
+    kpis = {k.key: k for k in kpis_compute(kpi_snapshots(now=clock.now())["30"], min_base=1)}
     assert kpis["retention"].value == pytest.approx(0.5)
     assert kpis["churn"].value == pytest.approx(0.5)
     assert kpis["churn"].improved is None  # nothing two periods back to compare with
-    assert kpis["repeat_rate"].value == 1.0
+    assert kpis["returning"].value == 1.0
+    assert kpis["repeat_rate"].value == 0.0
 
 
 def test_stage_counts_and_flows_come_from_customer_states(frozen_time):

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from lifelong import clock
 from lifelong.accounts.permissions import VIEW
-from lifelong.analytics.metrics import PERIODS, Kpi, kpis_compute
+from lifelong.analytics.metrics import MIN_BASE, PERIODS, Kpi, kpis_compute
 from lifelong.analytics.models import CohortMonth, DailyMetrics, RollupState, StageCount, StageFlow
 from lifelong.analytics.rollups import HOURLY_PERIODS
 from lifelong.journeys.models import Journey
@@ -60,6 +60,7 @@ STAGE_COLOURS = {
 KPI_LABELS = {
     "active_customers": gettext_lazy("Active customers"),
     "repeat_rate": gettext_lazy("Repeat purchase rate"),
+    "returning": gettext_lazy("Returning customers"),
     "retention": gettext_lazy("Retention"),
     "churn": gettext_lazy("Churn"),
     "average_order": gettext_lazy("Average order value"),
@@ -68,12 +69,34 @@ KPI_LABELS = {
 }
 KPI_HINTS = {
     "active_customers": gettext_lazy("customers with an order in the period"),
-    "repeat_rate": gettext_lazy("of active customers bought again"),
+    "repeat_rate": gettext_lazy("of active customers ordered twice or more"),
+    "returning": gettext_lazy("of active customers had bought before"),
     "retention": gettext_lazy("of the previous period's buyers bought again"),
     "churn": gettext_lazy("of the previous period's buyers did not return"),
     "average_order": gettext_lazy("net of refunds"),
     "frequency": gettext_lazy("orders per active customer"),
     "repeat_revenue_share": gettext_lazy("share of net revenue"),
+}
+# Shown on hover: what exactly each figure counts (docs/analytics.md says the same).
+KPI_DEFINITIONS = {
+    "active_customers": gettext_lazy("Customers with at least one counted order in the period."),
+    "repeat_rate": gettext_lazy(
+        "Customers with two or more orders in the period, of the period's active customers."
+    ),
+    "returning": gettext_lazy(
+        "Active customers with an order in the period that was not their first ever order, "
+        "of the period's active customers."
+    ),
+    "retention": gettext_lazy(
+        "Customers who bought in the previous period and again in this one, "
+        "of the previous period's buyers."
+    ),
+    "churn": gettext_lazy("The previous period's buyers who bought nothing in this one."),
+    "average_order": gettext_lazy("Net revenue (after refunds) divided by the number of orders."),
+    "frequency": gettext_lazy("Orders divided by active customers."),
+    "repeat_revenue_share": gettext_lazy(
+        "Net revenue of orders after a customer's first, of all net revenue."
+    ),
 }
 
 
@@ -106,7 +129,8 @@ def _format(kind: str, value: float | None) -> str:
 def _change(kpi: Kpi) -> str:
     change = kpi.change
     if change is None:
-        return ""
+        # A share over too few customers, now or before: no change to speak of either.
+        return "—" if kpi.too_few else ""
     sign = "±" if kpi.improved is None else "+" if change > 0 else "−"
     unit = _("pp") if kpi.kind == "rate" else "%"
     return f"{sign}{_fixed(abs(change) * 100, 1)} {unit}"
@@ -117,10 +141,12 @@ class KpiView:
     key: str
     label: str
     hint: str
+    definition: str
     value: str
     previous: str
     change: str
     trend: str  # "good", "bad" or "" (no change, or nothing to compare with)
+    too_few: str = ""  # why a share is "—": too few customers to compute it over
 
 
 def kpi_views(snapshot: dict[str, Any]) -> list[KpiView]:
@@ -132,10 +158,18 @@ def kpi_views(snapshot: dict[str, Any]) -> list[KpiView]:
                 key=kpi.key,
                 label=str(KPI_LABELS[kpi.key]),
                 hint=str(KPI_HINTS[kpi.key]),
+                definition=str(KPI_DEFINITIONS[kpi.key]),
                 value=_format(kpi.kind, kpi.value),
                 previous=_format(kpi.kind, kpi.previous),
                 change=_change(kpi),
                 trend="" if improved is None else "good" if improved else "bad",
+                too_few=_(
+                    "Not shown below %(n)s customers: one or two buyers would swing it "
+                    "between 0 and 100 %%."
+                )
+                % {"n": MIN_BASE}
+                if kpi.too_few
+                else "",
             )
         )
     return views
