@@ -19,6 +19,6 @@ def yo_fold(text: str) -> str:
 def yo_folded(field: str | Any) -> Replace:
     """The column (or expression) with ё and Ё written as е and Е."""
     expression = F(field) if isinstance(field, str) else field
-    text = TextField()
+    text: TextField[str, str] = TextField()
     lower = Replace(expression, Value("ё"), Value("е"), output_field=text)
     return Replace(lower, Value("Ё"), Value("Е"), output_field=text)

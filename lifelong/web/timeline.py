@@ -91,9 +91,10 @@ def _field_label(name: str) -> str:
     if name == "tags":
         return str(_("tags"))
     try:
-        return str(Customer._meta.get_field(name).verbose_name)
+        field = Customer._meta.get_field(name)
     except FieldDoesNotExist:  # a field since removed: its name is all there is
         return name
+    return str(getattr(field, "verbose_name", name))
 
 
 def _changes(props: dict[str, Any]) -> list[tuple[Promise, str]]:
@@ -161,7 +162,8 @@ def _segment(props: dict[str, Any]) -> list[tuple[Promise, str]]:
 
 
 def _products(props: dict[str, Any]) -> list[tuple[Promise, str]]:
-    cart = props.get("cart") if isinstance(props.get("cart"), dict) else {}
+    cart = props.get("cart")
+    cart = cart if isinstance(cart, dict) else {}
     rows = [
         (_("Products"), ", ".join(props.get("product_names") or [])),
         (_("Total"), _money(cart, "total") if cart.get("total") is not None else ""),
@@ -179,7 +181,8 @@ def _churn(props: dict[str, Any]) -> list[tuple[Promise, str]]:
 
 
 def _closed(props: dict[str, Any]) -> list[tuple[Promise, str]]:
-    themes = props.get("themes") if isinstance(props.get("themes"), list) else []
+    themes = props.get("themes")
+    themes = themes if isinstance(themes, list) else []
     rows = [
         (_("Themes"), ", ".join(str(t) for t in themes)),
         (_("Replies"), str(props.get("replies", ""))),
