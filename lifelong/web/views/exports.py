@@ -100,7 +100,7 @@ def _task_rows(user: User, who: str) -> Iterator[Sequence[object]]:
 
 @require(VIEW)
 def tasks_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """The task list as on the page (mine first, then unassigned, or whose it names), by due time."""
+    """The task list as on the page (mine and unassigned, or whose it names), by due time."""
     who = request.GET.get("who", "")
     return csv_download(_task_rows(staff_user(request), who), filename="tasks.csv")
 
