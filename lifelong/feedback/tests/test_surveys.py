@@ -183,7 +183,8 @@ def test_a_score_tapped_in_a_message_is_kept_as_the_first_score(survey):
     assert invite.first_score == 8
 
 
-def test_tokens_name_their_invite_and_nothing_else(survey):
+def test_tokens_name_their_invite_and_nothing_else(survey, frozen_time):
+    # Frozen: a token seals the second it was made, so two made across a second differ.
     invite = survey_invite_create(survey=survey, customer=CustomerFactory.create(), key="a")
     token = invite_token(invite)
     assert invite_open(token) == invite
