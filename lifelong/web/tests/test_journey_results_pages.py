@@ -168,3 +168,6 @@ def test_nothing_young_is_shown_as_significant(journeys):
     assert "Рано судить: окно цели ещё не закрылось в обеих группах." in bodies["dashboard"]
     for body in bodies.values():
         assert "из 0" not in body and "против %" not in body
+    # Only a journey without a holdout is told it needs one.
+    needs = [slug for slug in journeys if "нужна контрольная группа" in bodies[f"page:{slug}"]]
+    assert needs == ["no-holdout"]
