@@ -250,7 +250,7 @@ def survey_send(
     if template is None:
         return "skipped: template missing"
     chosen = (
-        channel_choose(customer=customer, purpose=template.purpose)
+        channel_choose(customer=customer, purpose=template.purpose, template=template)
         if channel == "preferred"
         else channel
     )

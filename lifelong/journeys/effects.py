@@ -135,14 +135,20 @@ def _survey_problem(node: SurveySend, customer: Customer) -> str:
     if _channel_off(node.channel):
         return f"channel {node.channel} not set up"
     # The channel survey_send will choose (the same choice, made on the same rows).
-    channel = (
-        channel_choose(customer=customer, purpose=template.purpose)
-        if node.channel == PREFERRED
-        else node.channel
-    )
+    channel = _channel_for(node.channel, customer=customer, template=template)
     if channel is not None and not template_sends_on(template, channel, language=customer.language):
         return f"template has nothing for {channel}"
     return ""
+
+
+def _channel_for(channel: str, *, customer: Customer, template: Template) -> str | None:
+    """The node's channel, or for "preferred" the first that reaches the customer and that the
+    template has words for. A customer reached only where the template has none gets that
+    channel back, so the step records the missing text as a problem instead of a quiet skip."""
+    if channel != PREFERRED:
+        return channel
+    chosen = channel_choose(customer=customer, purpose=template.purpose, template=template)
+    return chosen or channel_choose(customer=customer, purpose=template.purpose)
 
 
 def _send(node: Send, *, enrollment: Enrollment, customer: Customer, key: str) -> str:
@@ -151,11 +157,7 @@ def _send(node: Send, *, enrollment: Enrollment, customer: Customer, key: str) -
         return PROBLEM + "template missing"
     if _channel_off(node.channel):
         return PROBLEM + f"channel {node.channel} not set up"
-    channel = (
-        channel_choose(customer=customer, purpose=template.purpose)
-        if node.channel == PREFERRED
-        else node.channel
-    )
+    channel = _channel_for(node.channel, customer=customer, template=template)
     if channel is None:
         return "skipped: no channel reaches the customer"
     if not template_sends_on(template, channel, language=customer.language):

@@ -310,7 +310,7 @@ def test_a_send_step_whose_template_or_channel_vanished_is_a_problem_step(
     assert listed.problems == 2
 
 
-def test_a_preferred_channel_without_the_templates_text_is_a_problem_step(shop, frozen_time):
+def test_a_preferred_channel_without_the_templates_text_gives_way_to_one_with_it(shop, frozen_time):
     ChannelConfig.objects.create(channel="telegram", transport="sandbox")
     journey = _running(
         definition({**SEND, "channel": "preferred", "next": "pause"}, PAUSE), customers=1
@@ -318,6 +318,25 @@ def test_a_preferred_channel_without_the_templates_text_is_a_problem_step(shop, 
     customer = journey.enrollments.get().customer
     customer.preferred_channel = "telegram"
     customer.telegram_chat_id = "42"
+    customer.save()
+    consent_record(
+        customer=customer, channel="telegram", purpose=Purpose.MARKETING, granted=True, source="t"
+    )
+    advance_due()
+    step = StepRun.objects.get(node_id="hello")
+    assert (step.problem, step.outcome) == (False, "queued on email")
+    assert Message.objects.get().channel == "email"
+
+
+def test_a_customer_reached_only_where_the_template_is_silent_is_a_problem_step(shop, frozen_time):
+    ChannelConfig.objects.create(channel="telegram", transport="sandbox")
+    journey = _running(
+        definition({**SEND, "channel": "preferred", "next": "pause"}, PAUSE), customers=1
+    )
+    customer = journey.enrollments.get().customer
+    customer.preferred_channel = "telegram"
+    customer.telegram_chat_id = "42"
+    customer.email = ""
     customer.save()
     consent_record(
         customer=customer, channel="telegram", purpose=Purpose.MARKETING, granted=True, source="t"
