@@ -214,9 +214,7 @@ urlpatterns = [
     path("templates/", templates.template_list, name="templates"),
     path("templates/new/", templates.template_new, name="template_new"),
     path("templates/<int:pk>/", templates.template_edit, name="template_edit"),
-    path(
-        "templates/<int:template_pk>/test/", templates.template_test, name="template_test_send"
-    ),
+    path("templates/<int:template_pk>/test/", templates.template_test, name="template_test_send"),
     path("templates/preview/", templates.template_preview, name="template_preview"),
     path("templates/preview/html/", templates.template_preview_html, name="template_preview_html"),
     path("templates/brand-voice/", templates.brand_voice, name="brand_voice"),
