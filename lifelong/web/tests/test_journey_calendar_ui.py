@@ -68,6 +68,7 @@ def test_a_marketer_sets_customer_day_in_the_browser(browser, live_server, trans
     context.add_cookies([{"name": n, "value": v, "url": live_server.url} for n, v in cookies])
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.set_default_navigation_timeout(60_000)  # a fresh live server under load is slow
     page.goto(f"{live_server.url}/journeys/{journey.pk}/edit/")
     page.locator("select[name=trigger_kind]").select_option("calendar_date")
     page.locator("input[name=trigger_day]").fill("30")

@@ -77,6 +77,8 @@ def _page(browser, live_server, client: Client, language: str = "ru") -> tuple[P
     )
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # A fresh live server's first page imports every view: seconds on a loaded machine.
+    page.set_default_navigation_timeout(60_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -309,6 +311,7 @@ def test_without_javascript_an_expert_saves_the_steps_as_json(
     )
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.set_default_navigation_timeout(60_000)
     page.goto(f"{live_server.url}/journeys/{journey.pk}/edit/")
     expect(page.locator("#jc-root .jc-stage")).to_have_count(0)  # no canvas without script
     page.locator("select[name=trigger_kind]").select_option("first_order")

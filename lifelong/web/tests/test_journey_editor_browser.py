@@ -39,6 +39,7 @@ def test_a_marketer_saves_where_a_leap_day_birthday_falls(browser, live_server, 
     )
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.set_default_navigation_timeout(60_000)  # a fresh live server under load is slow
     page.goto(f"{live_server.url}/journeys/{journey.pk}/edit/")
     page.locator("select[name=trigger_leap_day]").select_option("mar1")
     page.locator(".save-bar button[type=submit]").click()
