@@ -221,8 +221,8 @@ def compose(
         payload = {"keyboard": vk_keyboard(invite, question)}
         return Composed(subject, f"{text}\n\n{question.text}\n{page}".strip(), "", payload)
     if channel == Channel.MAX:
-        payload = {"attachments": max_keyboard(invite, question)}
-        return Composed(subject, f"{text}\n\n{question.text}".strip(), "", payload)
+        buttons: dict[str, Any] = {"attachments": max_keyboard(invite, question)}
+        return Composed(subject, f"{text}\n\n{question.text}".strip(), "", buttons)
     return Composed(subject, f"{text}\n\n{question.text}\n{page}".strip(), "")
 
 
