@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -27,7 +27,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 
 from lifelong import clock
 from lifelong.accounts.models import User
@@ -62,7 +62,7 @@ from lifelong.segments.sql import (
     table_of,
     update_from,
 )
-from lifelong.segments.stages import stage_expression
+from lifelong.segments.stages import Epoch, stage_expression, stage_start_expression
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +120,21 @@ def stages_refresh() -> int:
                 has_state=_as_boolean(Q(state__isnull=False)),
             )
             .exclude(old_stage=F("new_stage"))
-            .values_list("pk", "old_stage", "new_stage", "has_state")
+            .annotate(
+                # Never before the stage it follows began: the card's history stays in order.
+                since=Greatest(
+                    stage_start_expression(rules, now=now, stage="new_stage"),
+                    Coalesce(Epoch("state__stage_since"), Value(0.0)),
+                )
+            )
+            .values_list("pk", "old_stage", "new_stage", "has_state", "since")
         )
-        columns = "customer_id bigint, from_stage varchar(16), to_stage varchar(16), known boolean"
+        columns = (
+            "customer_id bigint, from_stage varchar(16), to_stage varchar(16), known boolean, "
+            "since double precision"
+        )
         with scratch_table("segments_stage_moves", columns) as table:
-            changed = insert_select(table, "customer_id, from_stage, to_stage, known", moves)
+            changed = insert_select(table, "customer_id, from_stage, to_stage, known, since", moves)
             if changed:
                 analyze(table)
                 _stage_moves_write(table, now=now)
@@ -134,18 +144,17 @@ def stages_refresh() -> int:
 def _stage_moves_write(moves: str, *, now: dt.datetime) -> None:
     at = db_datetime(now)
     states = table_of(CustomerState)
+    since = _from_epoch("m.since")
     execute(
-        f"UPDATE {states} SET stage = m.to_stage, stage_since = %s "  # noqa: S608 - names only
+        f"UPDATE {states} SET stage = m.to_stage, stage_since = {since} "  # noqa: S608 - names only
         f"FROM {moves} AS m WHERE m.known AND {states}.customer_id = m.customer_id",
-        [at],
     )
     execute(
         f"INSERT INTO {states} (customer_id, stage, stage_since, rfm_segment, loyal_type) "  # noqa: S608
-        f"SELECT customer_id, to_stage, %s, '', '' FROM {moves} WHERE NOT known "
+        f"SELECT m.customer_id, m.to_stage, {since}, '', '' FROM {moves} AS m WHERE NOT m.known "
         # A row created meanwhile by rfm_refresh or the CLV sweep keeps "unclassified"
         # until the next run; the sweep never fails on it.
         "ON CONFLICT DO NOTHING",
-        [at],
     )
     execute(
         f"INSERT INTO {table_of(StageChange)} (customer_id, from_stage, to_stage, at) "  # noqa: S608
@@ -159,6 +168,14 @@ def _stage_moves_write(moves: str, *, now: dt.datetime) -> None:
         "WHERE from_stage <> '' ORDER BY customer_id",
         [at, at, SOURCE],
     )
+
+
+def _from_epoch(column: str) -> str:
+    """SQL turning whole seconds since 1970 into a datetime as the backend stores it."""
+    if connection.vendor == "postgresql":
+        return f"to_timestamp({column})"
+    # Django keeps SQLite datetimes as naive UTC text, without a fraction when it is zero.
+    return f"strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}, 'unixepoch')"
 
 
 @transaction.atomic

@@ -21,7 +21,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Greatest
+from django.db.models.functions import Floor, Greatest, Least
 from django.db.models.lookups import GreaterThan
 
 from lifelong.segments.models import LifecycleRules, Stage
@@ -52,16 +52,10 @@ class Epoch(Func):
         )
 
 
-def stage_expression(
-    rules: LifecycleRules, *, now: dt.datetime, prefix: str = "", p_alive: str = "p_alive"
-) -> Case:
-    """CASE expression giving the stage of the customer row reached through `prefix`.
-
-    `p_alive` names the CustomerState column holding P(alive), as seen from the query.
-    """
+def _at_risk_after(rules: LifecycleRules, prefix: str) -> ExpressionWrapper:
+    """Seconds of silence after which the customer reached through `prefix` is at risk."""
     count = F(f"{prefix}orders_count")
     last = f"{prefix}last_order_at"
-    silence = ExpressionWrapper(Value(now.timestamp()) - Epoch(last), output_field=FloatField())
     own_gap = ExpressionWrapper(
         (Epoch(last) - Epoch(f"{prefix}first_order_at")) / (count - 1),
         output_field=FloatField(),
@@ -71,10 +65,22 @@ def stage_expression(
         default=Value(rules.default_gap_days * DAY),
         output_field=FloatField(),
     )
-    at_risk_after = ExpressionWrapper(
+    return ExpressionWrapper(
         Value(float(rules.at_risk_factor)) * Greatest(gap, Value(rules.min_gap_days * DAY)),
         output_field=FloatField(),
     )
+
+
+def stage_expression(
+    rules: LifecycleRules, *, now: dt.datetime, prefix: str = "", p_alive: str = "p_alive"
+) -> Case:
+    """CASE expression giving the stage of the customer row reached through `prefix`.
+
+    `p_alive` names the CustomerState column holding P(alive), as seen from the query.
+    """
+    last = f"{prefix}last_order_at"
+    silence = ExpressionWrapper(Value(now.timestamp()) - Epoch(last), output_field=FloatField())
+    at_risk_after = _at_risk_after(rules, prefix)
 
     def before(days: int) -> dict[str, dt.datetime]:
         return {f"{last}__lt": now - dt.timedelta(days=days)}
@@ -106,3 +112,33 @@ def stage_expression(
         default=Value(Stage.NEW.value),
         output_field=CharField(),
     )
+
+
+def stage_start_expression(rules: LifecycleRules, *, now: dt.datetime, stage: str) -> Func:
+    """Whole seconds since 1970 at which the customer's data says `stage` (an annotation
+    holding the stage) began, never after `now`.
+
+    The moment each rule first held: churned and sleeping the day their silence passed
+    the threshold, at risk when it passed k x the own gap (the P(alive) rule has no such
+    moment: now), new at the first order, repeat and loyal at the last order (the one
+    that kept them there), a lead when the customer record was created. So a history
+    imported at once, or the demo's, gets believable dates instead of the day of the run.
+    """
+    last = Epoch("last_order_at")
+
+    def after(days: int) -> ExpressionWrapper:
+        return ExpressionWrapper(last + Value(days * DAY), output_field=FloatField())
+
+    start = Case(
+        When(**{stage: Stage.LEAD.value}, then=Epoch("created_at")),
+        When(**{stage: Stage.CHURNED.value}, then=after(rules.churned_after_days)),
+        When(**{stage: Stage.SLEEPING.value}, then=after(rules.sleeping_after_days)),
+        When(
+            **{stage: Stage.AT_RISK.value},
+            then=ExpressionWrapper(last + _at_risk_after(rules, ""), output_field=FloatField()),
+        ),
+        When(**{stage: Stage.NEW.value}, then=Epoch("first_order_at")),
+        default=last,
+        output_field=FloatField(),
+    )
+    return Floor(Least(start, Value(float(int(now.timestamp())))))

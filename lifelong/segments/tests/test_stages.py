@@ -66,7 +66,8 @@ def test_transitions_are_recorded_once_and_first_classification_is_silent(frozen
     assert stages_refresh() == 1
     state = CustomerState.objects.get(customer=customer)
     assert state.stage == Stage.AT_RISK
-    assert state.stage_since == first.at + dt.timedelta(days=115)
+    # At risk since the day the silence passed 2 x 60 days, not the day the sweep noticed.
+    assert state.stage_since == first.at - dt.timedelta(days=10) + dt.timedelta(days=120)
     event = Event.objects.get(type="stage_changed")
     assert event.customer_id == customer.pk
     assert event.properties == {"from": "new", "to": "at_risk"}
