@@ -182,3 +182,45 @@ def value_histogram(
     counts = np.bincount(index, minlength=bins)
     used = int(np.flatnonzero(counts).max()) + 1
     return {"edges": edges[: used + 1].tolist(), "counts": counts[:used].tolist()}
+
+
+@dataclass(frozen=True)
+class ReturnsWindow:
+    """Orders placed in one window and what became of them (rates None below MIN_BASE).
+
+    `partial` marks the window ending now: its orders are young, and returns and
+    cancellations of them are still to come, so its rates can only grow.
+    """
+
+    orders: int
+    cancelled: int
+    returned: int
+    refunded: Decimal
+    cancelled_rate: float | None
+    returned_rate: float | None
+    partial: bool
+
+
+def returns_compute(
+    snapshot: Mapping[str, Any], *, min_base: int = MIN_BASE
+) -> list[ReturnsWindow]:
+    """Refusals (cancelled orders) and returns (goods back or whole order refunded) per
+    window, the newest first; rates are of the orders placed in the window, returns of the
+    orders not cancelled."""
+    rows = []
+    for index, window in enumerate(snapshot.get("returns") or []):
+        orders, cancelled = int(window["orders"]), int(window["cancelled"])
+        returned = int(window["returned"])
+        kept = orders - cancelled
+        rows.append(
+            ReturnsWindow(
+                orders=orders,
+                cancelled=cancelled,
+                returned=returned,
+                refunded=Decimal(window["refunded"]),
+                cancelled_rate=ratio(cancelled, orders) if orders >= min_base else None,
+                returned_rate=ratio(returned, kept) if kept >= min_base else None,
+                partial=index == 0,
+            )
+        )
+    return rows

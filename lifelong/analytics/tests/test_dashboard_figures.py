@@ -21,10 +21,12 @@ from lifelong import clock
 from lifelong.accounts.models import Role
 from lifelong.analytics.metrics import MIN_BASE, kpis_compute
 from lifelong.analytics.rollups import analytics_rollup
-from lifelong.commerce.services import customer_summaries_refresh
+from lifelong.commerce.models import OrderStatus
+from lifelong.commerce.services import customer_summaries_refresh, refund_record
 from lifelong.conftest import client_for
 from lifelong.customers.models import Customer
 from lifelong.factories import CustomerFactory, OrderFactory, UserFactory
+from lifelong.web.templatetags.web import money
 
 pytestmark = pytest.mark.django_db
 DAY = dt.timedelta(days=1)
@@ -137,3 +139,47 @@ def test_no_share_of_customers_is_shown_over_fewer_than_the_minimum_base(windows
             assert 0.0 <= kpi.value <= 1.0
     if kpis["retention"].value is not None:
         assert kpis["retention"].value + kpis["churn"].value == pytest.approx(1.0)
+
+
+def test_returns_and_refusals_per_period_with_the_current_one_flagged(
+    analyst, frozen_time, django_assert_max_num_queries
+):
+    # This month: 40 orders; 4 cancelled, 3 with goods back, 1 refunded in full, 2 partly
+    # refunded in money only. The month before: 30 orders, 3 cancelled, 1 with goods back.
+    def orders(count: int, first_day: int) -> list:
+        return [
+            OrderFactory(
+                customer=CustomerFactory(),
+                placed_at=clock.now() - DAY * (first_day + n % 25),
+                total=Decimal(1000),
+            )
+            for n in range(count)
+        ]
+
+    now_orders, old_orders = orders(40, 1), orders(30, 32)
+    for order in now_orders[:4] + old_orders[:3]:
+        order.status = OrderStatus.CANCELLED
+        order.save(update_fields=["status"])
+    refunds = [
+        *((o, Decimal(400), True) for o in now_orders[4:7]),
+        (now_orders[7], Decimal(1000), False),
+        *((o, Decimal(100), False) for o in now_orders[8:10]),
+        (old_orders[3], Decimal(1000), True),
+    ]
+    for n, (order, amount, goods_back) in enumerate(refunds):
+        refund_record(external_id=f"r{n}", order=order, amount=amount, is_return=goods_back)
+    customer_summaries_refresh(Customer.objects.values_list("pk", flat=True))
+    analytics_rollup()
+    with django_assert_max_num_queries(11):
+        response = analyst.get(URL, {"period": 30})
+    current, previous = response.context["returns"]
+    assert current["partial"] and not previous["partial"]
+    assert (current["orders"], current["cancelled"], current["returned"]) == ("40", "4", "4")
+    assert current["cancelled_rate"] == "10,0 %"
+    assert current["returned_rate"] == "11,1 %"  # 4 of the 36 not cancelled
+    assert current["refunded"] == money(Decimal(3 * 400 + 1000 + 2 * 100))
+    assert (previous["orders"], previous["cancelled"], previous["returned"]) == ("30", "3", "1")
+    # 27 orders not cancelled: below the minimum base, no share of them.
+    assert previous["cancelled_rate"] == "10,0 %" and previous["returned_rate"] == "—"
+    body = response.content.decode()
+    assert "Возвраты и отказы" in body and 'class="partial"' in body and "ещё не всё" in body

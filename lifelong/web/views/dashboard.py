@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from lifelong import clock
 from lifelong.accounts.permissions import VIEW
-from lifelong.analytics.metrics import MIN_BASE, PERIODS, Kpi, kpis_compute
+from lifelong.analytics.metrics import MIN_BASE, PERIODS, Kpi, kpis_compute, returns_compute
 from lifelong.analytics.models import CohortMonth, DailyMetrics, RollupState, StageCount, StageFlow
 from lifelong.analytics.rollups import HOURLY_PERIODS
 from lifelong.journeys.models import Journey
@@ -173,6 +173,23 @@ def kpi_views(snapshot: dict[str, Any]) -> list[KpiView]:
             )
         )
     return views
+
+
+def returns_views(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """The returns and refusals table: this period (still maturing) and the one before."""
+    return [
+        {
+            "label": _("This period, so far") if row.partial else _("Previous period"),
+            "partial": row.partial,
+            "orders": _format("count", row.orders),
+            "cancelled": _format("count", row.cancelled),
+            "cancelled_rate": _format("rate", row.cancelled_rate),
+            "returned": _format("count", row.returned),
+            "returned_rate": _format("rate", row.returned_rate),
+            "refunded": money(row.refunded),
+        }
+        for row in returns_compute(snapshot)
+    ]
 
 
 def _month_start(day: dt.date, back: int) -> dt.date:
@@ -371,6 +388,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context.update(
         as_of=state.computed_at if period in HOURLY_PERIODS else state.rebuilt_at,
         kpis=kpi_views(state.kpis.get(str(period), {})),
+        returns=returns_views(state.kpis.get(str(period), {})),
+        min_base=MIN_BASE,
         cohorts=cohorts,
         cohort_top=cohort_top,
         cohort_offsets=range(1, COHORT_MONTHS),
