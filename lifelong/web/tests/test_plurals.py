@@ -3,11 +3,13 @@ roubles."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
+from lifelong import clock
 from lifelong.customers.models import Customer
 from lifelong.factories import CustomerFactory, TaskFactory
 from lifelong.segments.models import CustomerState
@@ -44,3 +46,10 @@ def test_forecasts_show_whole_roubles(owner_client):
     ).content.decode()
     assert "12\xa0346\xa0₽" in body
     assert "12\xa0345,67" not in body
+
+
+def test_overdue_tasks_agree_with_their_count(owner_client, django_user_model, frozen_time):
+    owner = django_user_model.objects.get(role="owner")
+    TaskFactory(assignee=owner, due_at=clock.now() - dt.timedelta(days=1))
+    body = owner_client.get(reverse("web:home"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "<span>моя задача просрочена</span>" in body
