@@ -205,7 +205,7 @@ def test_a_marketer_builds_a_first_order_journey_on_the_canvas_and_it_runs(
         clock.reset()
 
     page.reload()
-    expect(_card(page, "send")).to_contain_text("прошли")
+    expect(_card(page, "send")).to_contain_text("прошли: 1")
     shots = os.environ.get("LIFELONG_SCREENSHOTS")
     if shots:
         page.goto(f"{live_server.url}/journeys/{journey.pk}/edit/")

@@ -286,9 +286,10 @@ import { panelFor, quickOf } from "./journey_canvas_panel.js";
     if (c.waiting) items.push([c.waiting, T.here_now]);
     items.push([c.passed, T.passed]);
     if (c.converted) items.push([c.converted, T.converted]);
-    if (c.sent) items.push([c.sent, T.sent], [c.opened, T.opened], [c.clicked, T.clicked]);
+    if (c.sent) items.push([c.sent, T.sent], [c.opened, T.opened], [c.clicked, T.clicked], [c.replied || 0, T.replied]);
     return el("ul", { className: "jc-counts" },
-      items.map(([n, word]) => el("li", {}, [el("strong", { text: n.toLocaleString(data.language) }), " " + word])));
+      // "passed: 1" as a label and its value: no number agreement needed in any language.
+      items.map(([n, word]) => el("li", {}, [word + ": ", el("strong", { text: n.toLocaleString(data.language) })])));
   }
   function card(id, kind, head, text, issues) {
     const box = el("div", {
