@@ -11,8 +11,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
+from django.db.models.fields.json import KT
 
 from lifelong import clock
+from lifelong.events.models import Event
 from lifelong.journeys.models import (
     Enrollment,
     EnrollmentStatus,
@@ -59,6 +61,7 @@ class NodeCounts:
     sent: int = 0
     opened: int = 0
     clicked: int = 0
+    replied: int = 0  # the step's messages a customer answered (message_replied events)
 
 
 def journey_list_stats() -> list[JourneyStats]:
@@ -131,7 +134,8 @@ def _setup_problems_count(stats: dict[int, JourneyStats]) -> None:
 
 
 def node_stats(journey: Journey) -> dict[str, NodeCounts]:
-    """Per node id: waiting there now, steps run, converters who passed it, message funnel."""
+    """Per node id: waiting there now, steps run, converters who passed it, message funnel
+    (sent, opened, clicked, replied to)."""
     waiting = dict(
         Enrollment.objects.filter(journey=journey, status=EnrollmentStatus.ACTIVE, holdout=False)
         .exclude(current_node="")
@@ -163,6 +167,14 @@ def node_stats(journey: Journey) -> dict[str, NodeCounts]:
         )
         .order_by()
     }
+    # A reply names the message it answers (its journey and node): counted once per message.
+    replies = dict(
+        Event.objects.filter(type="message_replied", properties__journey_id=journey.pk)
+        .annotate(node=KT("properties__node_id"))
+        .values_list("node")
+        .annotate(n=Count(KT("properties__message_id"), distinct=True))
+        .order_by()
+    )
     counts = {}
     for node_id in set(waiting) | set(steps) | set(sends):
         step = steps.get(node_id, {})
@@ -175,5 +187,6 @@ def node_stats(journey: Journey) -> dict[str, NodeCounts]:
             sent=send.get("sent", 0),
             opened=send.get("opened", 0),
             clicked=send.get("clicked", 0),
+            replied=replies.get(node_id, 0),
         )
     return counts

@@ -138,6 +138,7 @@ def texts() -> dict[str, Any]:
         "sent": _("sent"),
         "opened": _("opened"),
         "clicked": _("clicked"),
+        "replied": _("with a reply"),
         "converted": _("converted"),
         "preferred": channel_text("preferred"),
     }
@@ -238,6 +239,7 @@ def canvas_view(
                 "sent": c.sent,
                 "opened": c.opened,
                 "clicked": c.clicked,
+                "replied": c.replied,
             }
             for node_id, c in counts.items()
         },
