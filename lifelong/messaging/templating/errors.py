@@ -9,6 +9,7 @@ Jinja wrote them: a new Jinja wording is then visible, never hidden.
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import re
 from collections.abc import Iterator, Mapping
@@ -118,6 +119,16 @@ def _runtime(message: str, context: Mapping[str, Any] | None) -> str | None:
             "left": _kind(match[2]),
             "right": _kind(match[3]),
         }
+    if re.match(r"can only concatenate str \(not \"(\w+)\"\) to str$", message):
+        return _("Text and another value cannot be joined with +: join them with ~.")
+    if match := re.match(r"(?:\w+\.)?(\w+)\(\) takes (.+?) given\)$", message):
+        return _("“%(name)s” was given a different number of values than it takes.") % {
+            "name": match[1]
+        }
+    if match := re.match(r"'(\w+)' object is not iterable$", message):
+        return _("{%% for %%} needs a list; this value is %(kind)s.") % {"kind": _kind(match[1])}
+    if match := re.match(r"'(\w+)' object is not subscriptable$", message):
+        return _("[ ] takes items from a list; this value is %(kind)s.") % {"kind": _kind(match[1])}
     return None
 
 
@@ -126,6 +137,13 @@ def jinja_message(exc: BaseException, context: Mapping[str, Any] | None = None) 
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     if isinstance(exc, TemplateSyntaxError):
         return _syntax(message) or message
+    if isinstance(exc, ZeroDivisionError | decimal.DivisionByZero | decimal.InvalidOperation):
+        return _("Division by zero.")
     if isinstance(exc, UndefinedError | TypeError):
-        return _runtime(message, context) or message
-    return message
+        return _runtime(message, context) or _unknown(message)
+    return _unknown(message)
+
+
+def _unknown(message: str) -> str:
+    # Jinja's or Python's own words inside ours: a new wording stays visible, never hidden.
+    return _("The template stopped with an error: %(detail)s") % {"detail": message}

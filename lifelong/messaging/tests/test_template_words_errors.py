@@ -124,3 +124,39 @@ def test_a_type_error_at_render_is_words_too():
         text("a\n{{ customer.orders_count + 'шт' }}")
     assert caught.value.line == 2
     assert caught.value.message == "«+» не работает между числом и текстом."
+
+
+RUNTIME = [
+    ("{{ customer.orders_count / 0 }}", "Division by zero.", "Деление на ноль."),
+    (
+        "{{ 'Привет, ' + customer.orders_count }}",
+        "Text and another value cannot be joined with +: join them with ~.",
+        "Текст нельзя сложить с другим значением через +: соедините их через ~.",
+    ),
+    (
+        "{{ customer.first_name.upper(1) }}",
+        "“upper” was given a different number of values than it takes.",
+        "«upper» получает другое число значений.",
+    ),
+    (
+        "{% for x in customer.orders_count %}{% endfor %}",
+        "{% for %} needs a list; this value is a number.",
+        "{% for %} нужен список, а это значение является числом.",
+    ),
+    (
+        "{{ customer.orders_count.__class__ }}",
+        None,
+        "Шаблон остановился с ошибкой: ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "english", "russian"), RUNTIME, ids=[s[0] for s in RUNTIME])
+def test_errors_at_render_read_in_both_languages(source, english, russian):
+    with translation.override("en"), pytest.raises(TemplateRenderError) as caught:
+        text(source)
+    if english is not None:
+        assert caught.value.message == english
+    with translation.override("ru"), pytest.raises(TemplateRenderError) as caught:
+        text(source)
+    assert caught.value.message.startswith(russian)
