@@ -3,7 +3,7 @@
 `definition.py` checks the graph's shape; this checks what the graph names against the
 database: templates, channels, segments, surveys, event types, the loyalty programme and
 webhook addresses. A journey with problems may be saved (a draft is work in progress) but
-not launched (`services.journey_status_set` refuses).
+not launched (`services.journey_launch` refuses).
 
 Every check reads in bulk: a fixed handful of queries whatever the number of nodes.
 """
