@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.utils.translation import get_language, gettext_lazy, ngettext
+from django.utils.translation import get_language, gettext_lazy, ngettext, npgettext
 from django.utils.translation import gettext as _
 
 from lifelong.commerce.models import Product
@@ -20,7 +20,7 @@ from lifelong.customers.models import Channel
 from lifelong.events.catalogue import BUILT_IN_TYPES
 from lifelong.feedback.models import Survey
 from lifelong.journeys.definition import Definition
-from lifelong.journeys.problems import definition_problems
+from lifelong.journeys.problems import Problem, definition_problems
 from lifelong.journeys.selectors import NodeCounts
 from lifelong.messaging.models import Template
 from lifelong.messaging.variants import variant_for
@@ -52,6 +52,12 @@ NODE_TYPES = (
 def _plural(singular: str, plural: str) -> list[str]:
     """The forms for 1, 2 and 5: enough for English and for Russian's three."""
     return [ngettext(singular, plural, n) for n in (1, 2, 5)]
+
+
+def _count_forms(word: str) -> list[str]:
+    """A word that follows a count («1 прошёл», «3 прошли»), for 1, 2 and 5: the same
+    entries as the list drawn without script (journeys/_column.html)."""
+    return [npgettext("count", word, word, n) for n in (1, 2, 5)]
 
 
 def texts() -> dict[str, Any]:
@@ -134,12 +140,15 @@ def texts() -> dict[str, Any]:
         "bad_json": _("The JSON below has an error; the canvas shows the last good graph."),
         "wrong_channel": _("This template has no text for %(channel)s."),
         "here_now": _("here now"),
-        "passed": _("passed"),
+        "passed": _count_forms("passed"),
+        "passed_title": _("Times this step ran"),
+        "problem": _("not sent: a problem"),
+        "problem_title": _("Times this step could not send: its template or channel was missing"),
         "sent": _("sent"),
         "opened": _("opened"),
         "clicked": _("clicked"),
         "replied": _("with a reply"),
-        "converted": _("converted"),
+        "converted": _count_forms("converted"),
         "preferred": channel_text("preferred"),
     }
 
@@ -222,8 +231,10 @@ def canvas_view(
     trigger: str,
     counts: Mapping[str, NodeCounts],
     template_names: Mapping[str, str],
+    problems: Iterable[Problem],
 ) -> dict[str, Any]:
-    """Data for the read-only canvas on the journey's page: the graph with its live counts."""
+    """Data for the read-only canvas on the journey's page: the graph with its live counts
+    (a send step's failed runs among them) and the problems the page has already found."""
     return {
         "readonly": True,
         "language": get_language() or "en",
@@ -235,6 +246,7 @@ def canvas_view(
             node_id: {
                 "waiting": c.waiting,
                 "passed": c.passed,
+                "problems": c.problems,
                 "converted": c.converted,
                 "sent": c.sent,
                 "opened": c.opened,
@@ -243,5 +255,5 @@ def canvas_view(
             }
             for node_id, c in counts.items()
         },
-        "problems": _problems(definition, ()),
+        "problems": [[p.node_id, p.message] for p in problems],
     }

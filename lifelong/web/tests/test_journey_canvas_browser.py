@@ -1,9 +1,11 @@
 """The visual journey builder in a real browser (Debian's Chromium), in Russian.
 
 A marketer builds "first order → wait 3 days → email → wait 7 days → Telegram" on the canvas
-with clicks, drags and pickers (no JSON typed), saves it, starts it; then time moves on the
-way `lifelong simulate` moves it (the clock's offset and every sweep), and a customer's first
-order brings the email step's message. The journey's page draws the same canvas read-only.
+with clicks, drags and pickers (no JSON typed), saves it, starts it; then time moves on
+through `lifelong simulate`'s own days (`demo_simulate`): a customer's first order brings the
+email three days later and the Telegram message seven days after that, both through the
+sandbox. The journey's page draws the same canvas read-only, with its counts; a send step
+whose template vanished shows how often it could not send.
 
 Set LIFELONG_SCREENSHOTS=docs/img to write the canvas's screenshot for the docs.
 """
@@ -26,13 +28,14 @@ from lifelong import clock
 from lifelong.accounts.models import Role
 from lifelong.commerce.models import Product
 from lifelong.commerce.services import order_upsert
-from lifelong.customers.models import Purpose
+from lifelong.customers.models import Customer, Purpose
 from lifelong.customers.services import consent_record
+from lifelong.demo.reactions import demo_simulate
 from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.jobs import sweeps
-from lifelong.journeys.models import Enrollment, Journey, JourneyStatus
-from lifelong.journeys.services import journey_create
-from lifelong.messaging.models import ChannelConfig, Message, Template
+from lifelong.journeys.models import Enrollment, EnrollmentStatus, Journey, JourneyStatus
+from lifelong.journeys.services import journey_create, journey_launch, journey_version_save
+from lifelong.messaging.models import DONE_STATUSES, ChannelConfig, Message, Template
 
 pytestmark = pytest.mark.browser
 
@@ -83,6 +86,15 @@ def _page(browser, live_server, client: Client, language: str = "ru") -> tuple[P
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     return page, errors
+
+
+def _clock_to(*, hour: int) -> None:
+    """Move simulated time on to the next `hour`:00 UTC."""
+    now = clock.now()
+    target = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if target <= now:
+        target += dt.timedelta(days=1)
+    clock.advance(target - now)
 
 
 def _card(page: Page, node_type: str, n: int = 0):
@@ -180,13 +192,21 @@ def test_a_marketer_builds_a_first_order_journey_on_the_canvas_and_it_runs(
     expect(page.locator("body")).to_contain_text("Сценарий запущен")
     assert Journey.objects.get(pk=journey.pk).status == JourneyStatus.ACTIVE
 
-    # Simulated time: a first order, the sweeps, three days on, the sweeps again.
+    # Simulated time, moved on by what `lifelong simulate` runs for each day (every sweep,
+    # the journeys' and the dispatcher's passes, the customers' reactions), from 07:00 UTC
+    # so the days' passes fall at the same moments whenever the test runs.
     try:
+        _clock_to(hour=7)
         sweeps.run_all()  # the reactor starts at the end of the event log
-        customer = CustomerFactory.create(first_name="Оля")
-        consent_record(
-            customer=customer, channel="email", purpose=Purpose.MARKETING, granted=True, source="t"
-        )
+        customer = CustomerFactory.create(first_name="Оля", telegram_chat_id="700100")
+        for channel in ("email", "telegram"):
+            consent_record(
+                customer=customer,
+                channel=channel,
+                purpose=Purpose.MARKETING,
+                granted=True,
+                source="t",
+            )
         order_upsert(
             external_id="F-1", customer=customer, total=Decimal("2400"), placed_at=clock.now()
         )
@@ -194,24 +214,103 @@ def test_a_marketer_builds_a_first_order_journey_on_the_canvas_and_it_runs(
         enrollment = Enrollment.objects.get(journey=journey, customer=customer)
         assert enrollment.current_node == definition.start and enrollment.waiting
         assert not Message.objects.filter(customer=customer).exists()
-        clock.advance(dt.timedelta(days=3, hours=1))
-        sweeps.run_all()
+
+        demo_simulate(days=3)
         enrollment.refresh_from_db()
         second_wait_id = definition.node(definition.node(definition.start).next).next
         assert enrollment.current_node == second_wait_id
-        message = Message.objects.get(customer=customer)
-        assert (message.template.slug, message.channel) == ("first-thanks", "email")
+        email = Message.objects.get(customer=customer)
+        assert (email.template.slug, email.channel) == ("first-thanks", "email")
+
+        demo_simulate(days=7)
+        enrollment.refresh_from_db()
+        assert enrollment.status == EnrollmentStatus.COMPLETED
+        telegram_message = Message.objects.get(customer=customer, channel="telegram")
+        assert telegram_message.template.slug == "how-is-it"
+        assert telegram_message.node_id == telegram_id
+        assert telegram_message.to == "700100"
+        # Dispatched by the simulated days' sweeps, through the sandbox: in the sandbox inbox.
+        assert telegram_message.status in DONE_STATUSES
+        assert telegram_message.transport == "sandbox"
+        assert telegram_message.body_text == "Как вам покупка? Ответьте прямо здесь."
     finally:
         clock.reset()
 
     page.reload()
-    expect(_card(page, "send")).to_contain_text("прошли: 1")
+    expect(_card(page, "send")).to_contain_text("1 прошёл")
+    expect(_card(page, "send", 1)).to_contain_text("1 прошёл")
     shots = os.environ.get("LIFELONG_SCREENSHOTS")
     if shots:
         page.goto(f"{live_server.url}/journeys/{journey.pk}/edit/")
         _card(page, "send").click()
         page.locator(".jc-palette").evaluate("bar => window.scrollTo(0, bar.offsetTop - 8)")
         page.screenshot(path=str(Path(shots) / "journey-canvas.png"))
+    assert errors == []
+
+
+WELCOME = {
+    "trigger": {"kind": "first_order"},
+    "goal": {"event": "order_placed", "within_days": 30},
+    "start": "hello",
+    "nodes": [
+        {"id": "hello", "type": "send", "template": "first-thanks", "channel": "email"},
+    ],
+}
+
+
+def test_a_send_step_that_could_not_send_shows_how_often_on_the_canvas(
+    browser, live_server, transactional_db
+):
+    """The issue's «7 прошли» on a step that sent nothing: a running journey's template is
+    deleted, and the step's card counts the runs that could not send, in the problem colour."""
+    journey, client = _shop()
+    journey_version_save(journey=journey, definition=WELCOME)
+    journey_launch(journey=journey)
+    sweeps.run_all()  # the reactor starts at the end of the event log
+
+    def first_order(n: int) -> None:
+        customer = CustomerFactory.create(email=f"c{n}@example.com")
+        consent_record(
+            customer=customer, channel="email", purpose=Purpose.MARKETING, granted=True, source="t"
+        )
+        order_upsert(
+            external_id=f"W-{n}", customer=customer, total=Decimal("900"), placed_at=clock.now()
+        )
+
+    for n in range(3):
+        first_order(n)
+    sweeps.run_all()
+    assert Message.objects.filter(journey_id=journey.pk, node_id="hello").count() == 3
+    Template.objects.filter(slug="first-thanks").delete()
+    for n in range(3, 5):
+        first_order(n)
+    # One of the first three comes back: the journey's goal.
+    order_upsert(
+        external_id="W-0-2",
+        customer=Customer.objects.get(email="c0@example.com"),
+        total=Decimal("1200"),
+        placed_at=clock.now(),
+    )
+    sweeps.run_all()
+
+    page, errors = _page(browser, live_server, client)
+    page.goto(f"{live_server.url}/journeys/{journey.pk}/")
+    send = page.locator("#jc-root #node-hello")
+    expect(send).to_have_class(re.compile(r"\bjc-has-problems\b"))
+    expect(send.locator(".jc-counts li")).to_have_text(
+        [
+            "3 прошли",
+            "2 не отправлено: проблема",
+            "1 достиг цели",
+            "3 отправлено",
+            "0 открыто",
+            "0 с переходом",
+            "0 с ответом",
+        ]
+    )
+    expect(send.locator(".jc-count-problem")).to_have_css("color", "rgb(127, 29, 29)")
+    # The template is still gone: what to fix is on the card too.
+    expect(send.locator(".jc-problems")).to_contain_text("Шаблона с кодом «first-thanks» нет.")
     assert errors == []
 
 

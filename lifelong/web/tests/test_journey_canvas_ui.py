@@ -183,6 +183,9 @@ def test_the_canvas_speaks_russian_with_russian_plurals():
     assert texts["days"] == ["%(n)d день", "%(n)d дня", "%(n)d дней"]
     assert texts["types"]["wait_event"] == "Ждать действия"
     assert texts["no_template"] == "Выберите шаблон."
+    # The counts' words for 1, 2 and 5, as the list drawn without script has them.
+    assert texts["passed"] == ["прошёл", "прошли", "прошли"]
+    assert texts["converted"] == ["достиг цели", "достигли цели", "достигли цели"]
     assert canvas["titles"]["pause"] == "Ждать 3 дня"
     assert [p["label"] for p in canvas["pickers"]["wait_presets"]] == [
         "1 час",

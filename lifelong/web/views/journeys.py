@@ -209,15 +209,15 @@ def journey_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if definition is not None:
         counts, names = node_stats(journey), _template_names(definition)
         trigger = diagram.trigger_text(definition.trigger, _segment_names(definition))
-        canvas = canvas_view(definition, trigger=trigger, counts=counts, template_names=names)
-        run_problems = _run_problem_rows(definition, counts, names)
-        # The canvas draws each node's problems: the ones that happened at run time too.
-        canvas["problems"] += [[row["node_id"], row["message"]] for row in run_problems]
+        problems = definition_problems(definition)
         context.update(
-            problems=_problem_rows(definition, definition_problems(definition), names),
-            run_problems=run_problems,
+            problems=_problem_rows(definition, problems, names),
+            # A step's failed runs are among its counts, on the canvas and in the list.
+            run_problems=_run_problem_rows(definition, counts, names),
             diagram=diagram.diagram_build(definition, counts, names),
-            canvas=canvas,
+            canvas=canvas_view(
+                definition, trigger=trigger, counts=counts, template_names=names, problems=problems
+            ),
             trigger=trigger,
             goal=diagram.goal_text(definition.goal),
             reentry=diagram.reentry_text(definition.reentry),

@@ -279,17 +279,21 @@ import { panelFor, quickOf } from "./journey_canvas_panel.js";
   stage.append(plane);
   const panel = el("aside", { className: "jc-panel", "aria-live": "polite" });
 
+  /* The live counts under a step: each number with its word agreeing with it («1 прошёл»,
+   * «3 прошли»), and the runs that could not send in the problem colour. */
   function countsLine(id) {
     const c = (data.counts || {})[id];
-    if (!c || !(c.waiting || c.passed || c.sent)) return null;
+    if (!c || !(c.waiting || c.passed || c.sent || c.problems)) return null;
     const items = [];
-    if (c.waiting) items.push([c.waiting, T.here_now]);
-    items.push([c.passed, T.passed]);
-    if (c.converted) items.push([c.converted, T.converted]);
-    if (c.sent) items.push([c.sent, T.sent], [c.opened, T.opened], [c.clicked, T.clicked], [c.replied || 0, T.replied]);
-    return el("ul", { className: "jc-counts" },
-      // "passed: 1" as a label and its value: no number agreement needed in any language.
-      items.map(([n, word]) => el("li", {}, [word + ": ", el("strong", { text: n.toLocaleString(data.language) })])));
+    const item = (n, word, attrs) => el("li", attrs || {}, [el("strong", { text: n.toLocaleString(data.language) }), " " + word]);
+    if (c.waiting) items.push(item(c.waiting, T.here_now));
+    items.push(item(c.passed, plural(T.passed, c.passed), { title: T.passed_title }));
+    if (c.problems) items.push(item(c.problems, T.problem, { className: "jc-count-problem", title: T.problem_title }));
+    if (c.converted) items.push(item(c.converted, plural(T.converted, c.converted)));
+    if (c.sent) {
+      items.push(item(c.sent, T.sent), item(c.opened, T.opened), item(c.clicked, T.clicked), item(c.replied || 0, T.replied));
+    }
+    return el("ul", { className: "jc-counts" }, items);
   }
   function card(id, kind, head, text, issues) {
     const box = el("div", {
@@ -351,6 +355,8 @@ import { panelFor, quickOf } from "./journey_canvas_panel.js";
         : card(TRIGGER, "trigger", T.trigger, data.trigger || triggerText(), journeyIssues);
       const line = node && countsLine(id);
       if (line) box.append(line);
+      // A step that failed to send at run time is marked as a step with a problem is.
+      if (line && line.querySelector(".jc-count-problem")) box.classList.add("jc-has-problems");
       plane.append(box);
       heights[id] = box.offsetHeight || NODE_H;
     });
