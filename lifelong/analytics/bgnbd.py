@@ -296,6 +296,31 @@ def bgnbd_probability_alive(
     return np.where(repeat, expit(-log_odds_dead), 1.0)
 
 
+def bgnbd_probability_purchase(
+    *,
+    params: BGNBDParams,
+    horizon: float,
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    age: npt.ArrayLike,
+) -> FloatArray:
+    """P(at least one purchase in (T, T + horizon] | x, t_x, T).
+
+    Dead customers never buy, and an alive one buys nothing in the horizon with
+    probability exp(-lambda t) (no purchase, so no chance to drop out either). Over the
+    posterior this gives P(alive) x (1 - ((alpha + T) / (alpha + T + t))^(r + x)): for a
+    one-time buyer, whose P(alive) is 1 by construction, the figure still falls with the
+    silence, as the purchase rate the posterior allows them shrinks.
+    """
+    x = np.asarray(frequency, dtype=np.float64)
+    T = np.asarray(age, dtype=np.float64)
+    alive = bgnbd_probability_alive(params=params, frequency=x, recency=recency, age=T)
+    alpha = params.alpha
+    # 1 - ratio^(r + x) through expm1: exact for short horizons, where the ratio is near 1.
+    log_none_if_alive = (params.r + x) * (np.log(alpha + T) - np.log(alpha + T + horizon))
+    return alive * -np.expm1(log_none_if_alive)
+
+
 def bgnbd_expected_purchases(
     *,
     params: BGNBDParams,

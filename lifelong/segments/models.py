@@ -127,9 +127,9 @@ class CustomerState(models.Model):
     and the CLV scores of `scoring.clv_scores_refresh`.
 
     An empty `stage` means "not classified yet". RFM fields and the model scores
-    (p_alive, expected_purchases_90d, predicted_clv) are null for customers without
-    counted orders. loyalty_value = predicted_clv + referral_value + engagement_value,
-    null when all three are absent or zero.
+    (p_alive, expected_purchases_90d, p_purchase_90d, predicted_clv) are null for
+    customers without counted orders. loyalty_value = predicted_clv + referral_value +
+    engagement_value, null when all three are absent or zero.
     """
 
     customer = models.OneToOneField(
@@ -159,6 +159,9 @@ class CustomerState(models.Model):
     expected_purchases_90d = models.FloatField(
         _("expected purchases in 90 days"), null=True, blank=True
     )
+    # What the card shows one-time buyers instead of their P(alive), which is 1 for all of
+    # them by the model's construction.
+    p_purchase_90d = models.FloatField(_("chance of a purchase in 90 days"), null=True, blank=True)
     predicted_clv = models.DecimalField(
         _("predicted CLV, 12 months"), max_digits=14, decimal_places=2, null=True, blank=True
     )

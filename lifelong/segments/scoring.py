@@ -43,6 +43,7 @@ from lifelong.analytics.bgnbd import (
     bgnbd_expected_purchases,
     bgnbd_fit,
     bgnbd_probability_alive,
+    bgnbd_probability_purchase,
 )
 from lifelong.analytics.gamma_gamma import (
     GammaGammaParams,
@@ -87,6 +88,7 @@ LOOKUP_CHUNK = 5_000
 SCORES = (
     "p_alive",
     "expected_purchases_90d",
+    "p_purchase_90d",
     "predicted_clv",
     "referral_value",
     "engagement_value",
@@ -313,6 +315,7 @@ class Scores:
     gamma_gamma: GammaGammaParams | None
     p_alive: FloatArray
     expected_purchases_90d: FloatArray
+    p_purchase_90d: FloatArray
     predicted_clv: FloatArray  # NaN where no spend model could be fitted
 
 
@@ -332,7 +335,14 @@ def scores_compute(summary: PurchaseDays, *, settings: ClvSettings) -> Scores:
         recency=recency,
         age=age,
     )
-    forecast_require_finite(bgnbd.as_array(), bgnbd.log_likelihood, p_alive, expected)
+    p_purchase = bgnbd_probability_purchase(
+        params=bgnbd,
+        horizon=EXPECTED_HORIZON_DAYS / WEEK,
+        frequency=frequency,
+        recency=recency,
+        age=age,
+    )
+    forecast_require_finite(bgnbd.as_array(), bgnbd.log_likelihood, p_alive, expected, p_purchase)
     spend: GammaGammaParams | None = None
     clv = np.full(len(summary), np.nan)
     try:
@@ -360,6 +370,7 @@ def scores_compute(summary: PurchaseDays, *, settings: ClvSettings) -> Scores:
         gamma_gamma=spend,
         p_alive=np.clip(p_alive, 0.0, 1.0),
         expected_purchases_90d=expected,
+        p_purchase_90d=np.clip(p_purchase, 0.0, 1.0),
         predicted_clv=clv,
     )
 
@@ -489,6 +500,7 @@ def clv_scores_refresh() -> ClvModelFit | None:
         at = np.searchsorted(ids, summary.customer_ids)
         columns["p_alive"][at] = scores.p_alive
         columns["expected_purchases_90d"][at] = scores.expected_purchases_90d
+        columns["p_purchase_90d"][at] = scores.p_purchase_90d
         columns["predicted_clv"][at] = np.round(scores.predicted_clv, 2)
     columns["referral_value"] = np.round(_spread(referrers, ids, referral), 2)
     columns["engagement_value"] = np.round(_spread(engaged, ids, engagement), 2)
