@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from lifelong import clock
 from lifelong.accounts.models import User
-from lifelong.accounts.permissions import IMPORT_DATA, MANAGE_MARKETING, VIEW, WORK_TASKS
+from lifelong.accounts.permissions import IMPORT_DATA, MANAGE_MARKETING, WORK_TASKS
 from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Customer
 from lifelong.customers.selectors import customer_search_q
@@ -42,6 +42,7 @@ from lifelong.feedback.models import (
 from lifelong.feedback.reviews_csv import reviews_import
 from lifelong.lib.errors import DomainError
 from lifelong.web.access import object_get, require, staff_user
+from lifelong.web.conversation_thread import CONVERSATIONS_READ
 from lifelong.web.listing import page_number, page_slice
 
 PER_PAGE = 50
@@ -130,7 +131,7 @@ def _theme_names(language: str) -> dict[str, str]:
     return {t.slug: t.name(language) for t in Theme.objects.all()}
 
 
-@require(VIEW)
+@require(CONVERSATIONS_READ)
 def conversation_list(request: HttpRequest) -> HttpResponse:
     """Newest activity first; "My queue" is `?assignee=me`."""
     user = staff_user(request)
@@ -260,9 +261,9 @@ def _get(request: HttpRequest, pk: int, permission: str) -> Conversation:
     )
 
 
-@require(VIEW)
+@require(CONVERSATIONS_READ)
 def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return _detail(request, _get(request, pk, VIEW))
+    return _detail(request, _get(request, pk, CONVERSATIONS_READ))
 
 
 def _back(conversation: Conversation) -> HttpResponse:
