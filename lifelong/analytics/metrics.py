@@ -107,7 +107,7 @@ def kpis_compute(snapshot: Mapping[str, Any], *, min_base: int = MIN_BASE) -> li
         return ratio(part, base) if base >= min_base else None
 
     def customers_kpi(key: str, part: str, *, higher_is_better: bool = True) -> Kpi:
-        values = []
+        values: list[float | None] = []
         too_few = False
         for w in (cur, prev):
             if not w or part not in w:

@@ -36,7 +36,7 @@ def p_alive_cell(body: str) -> str:
 
 
 def buyer(orders_days_ago: list[int], p_alive: float):
-    customer = CustomerFactory()
+    customer = CustomerFactory.create()
     for days in orders_days_ago:
         OrderFactory(customer=customer, placed_at=clock.now() - DAY * days)
     customer_summaries_refresh([customer.pk])
