@@ -135,7 +135,9 @@ def _lifelong(var_dir: Path, *args: str, **env: str) -> subprocess.Popen[str]:
 
 
 def _serving(port: int) -> None:
-    deadline = time.monotonic() + 60
+    # Generous: a loaded machine builds the demo and imports every view slowly; this waits
+    # for readiness, it does not time it.
+    deadline = time.monotonic() + 180
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
