@@ -41,7 +41,7 @@ from lifelong.feedback.models import (
     SurveyKind,
 )
 from lifelong.feedback.selectors import rule_index_current, staff_names
-from lifelong.feedback.themes import tag
+from lifelong.feedback.themes import Tagging, tag
 from lifelong.followups.models import TaskKind, TaskSource
 from lifelong.followups.services import task_create
 from lifelong.lib.errors import DomainError
@@ -92,6 +92,18 @@ def _conversation_for(customer: Customer | None, now: dt.datetime) -> Conversati
     return Conversation.objects.create(customer=customer, opened_at=now, last_activity_at=now)
 
 
+def _tagging(text: str, *, score: int | None, scale: str, rating: int | None) -> Tagging:
+    """An item's themes, sentiment and named staff: from its score, else its rating."""
+    tag_score, tag_scale = (score, scale) if score is not None else (rating, "csat")
+    return tag(
+        text,
+        rule_index_current(),
+        score=tag_score,
+        scale=tag_scale if tag_scale in ("nps", "csat") else "nps",
+        staff=staff_names(),
+    )
+
+
 def item_record(
     *,
     source: str,
@@ -124,14 +136,7 @@ def item_record(
     if existing is not None:
         return existing, False
     text = text.strip()[:MAX_TEXT]
-    tag_score, tag_scale = (score, scale) if score is not None else (rating, "csat")
-    tagging = tag(
-        text,
-        rule_index_current(),
-        score=tag_score,
-        scale=tag_scale if tag_scale in ("nps", "csat") else "nps",
-        staff=staff_names(),
-    )
+    tagging = _tagging(text, score=score, scale=scale, rating=rating)
     rules = InboxSettings.current()
     urgent = _is_urgent(rules, score=score, scale=scale, rating=rating, sentiment=tagging.sentiment)
     now = clock.now()
@@ -156,6 +161,7 @@ def item_record(
                 urgent=urgent,
                 received_at=received_at or now,
             )
+            item.mentioned_staff.set(tagging.staff)
             _conversation_touch(conversation, item, rules, now)
             if source in REVIEW_SOURCES:
                 event_record(
@@ -249,17 +255,44 @@ def item_from_response(response: Response) -> Item | None:
     if not response_worth_answering(response):
         return None
     kind = response.survey.kind
+    scale = "csat" if kind == SurveyKind.CSAT else "nps"
+    source_key = f"survey_response:{response.pk}"
+    existing = Item.objects.filter(source_key=source_key).first()
+    if existing is not None:
+        return _item_retag(existing, text=response.comment, score=response.score, scale=scale)
     item, _created = item_record(
         source=ItemSource.SURVEY,
-        source_key=f"survey_response:{response.pk}",
+        source_key=source_key,
         customer=response.customer,
         text=response.comment,
         channel=response.invite.channel,
         score=response.score,
-        scale="csat" if kind == SurveyKind.CSAT else "nps",
+        scale=scale,
         response=response,
         received_at=response.submitted_at,
     )
+    return item
+
+
+def _item_retag(item: Item, *, text: str, score: int | None, scale: str) -> Item:
+    """A survey answer edited within its window: the item reads the new text and is tagged
+    again like a new one, except themes staff corrected (kept, as on the response)."""
+    text = text.strip()[:MAX_TEXT]
+    if item.text == text and item.score == score:
+        return item
+    tagging = _tagging(text, score=score, scale=scale, rating=None)
+    item.text, item.score, item.sentiment = text, score, tagging.sentiment
+    if item.themes_corrected_at is None:
+        item.themes = list(tagging.themes)
+    else:
+        item.tagger_themes = list(tagging.themes)
+    with transaction.atomic():
+        item.save(update_fields=["text", "score", "sentiment", "themes", "tagger_themes"])
+        item.mentioned_staff.set(tagging.staff)
+        conversation = Conversation.objects.select_for_update().get(pk=item.conversation_id)
+        themes = conversation.items.values_list("themes", flat=True)
+        conversation.themes = sorted({slug for slugs in themes for slug in slugs})
+        conversation.save(update_fields=["themes"])
     return item
 
 

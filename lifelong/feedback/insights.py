@@ -37,6 +37,7 @@ SATISFIED_MIN = 4  # CSAT 1–5
 QUOTE_CHARS = 160
 QUOTES_PER_THEME = 2
 TOP_THEMES = 3
+PRAISED_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,41 @@ def theme_trends(*, start: dt.date, period: Period = "week") -> list[ThemeTrend]
         for slug, now, before in rows
     ]
     return sorted(trends, key=lambda t: (-t.current, -t.change, t.slug))
+
+
+@dataclass(frozen=True)
+class PraisedStaff:
+    user_id: int
+    name: str
+    mentions: int  # positive inbox items naming them in the period
+
+
+def praised_staff(
+    *, start: dt.date, period: Period = "week", limit: int = PRAISED_SHOWN
+) -> list[PraisedStaff]:
+    """The staff members most often named in positive inbox items received in the period
+    from `start` (every survey comment is an item too, so it counts once): one query, the
+    mentions table read by its item and user indexes. A complaint or a neutral mention is
+    not praise and does not count."""
+    mentions = Item.mentioned_staff.through.objects.filter(
+        item__sentiment="positive",
+        item__received_at__gte=_at(start),
+        item__received_at__lt=_at(period_next(start, period)),
+    )
+    rows = (
+        mentions.values("user_id", "user__first_name", "user__last_name", "user__username")
+        .annotate(n=Count("item_id"))
+        .order_by("-n", "user__first_name", "user_id")[:limit]
+    )
+    return [
+        PraisedStaff(
+            user_id=row["user_id"],
+            name=f"{row['user__first_name']} {row['user__last_name']}".strip()
+            or row["user__username"],
+            mentions=row["n"],
+        )
+        for row in rows
+    ]
 
 
 def theme_quotes(*, slugs: Iterable[str], start: dt.date, end: dt.date) -> dict[str, list[str]]:

@@ -454,6 +454,12 @@ class Item(models.Model):
     themes_corrected_by = models.ForeignKey(
         "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The staff members the text names («спасибо Ольге»), set by the tagger with the themes;
+    # praise or complaint is the item's sentiment. The join table's user index answers
+    # "the items praising Ольга".
+    mentioned_staff = models.ManyToManyField(
+        "accounts.User", blank=True, related_name="feedback_mentions"
+    )
 
     class Meta:
         constraints = [

@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -71,18 +71,21 @@ class FilterForm(forms.Form):
         choices=[("", gettext_lazy("All sources")), *ItemSource.choices],
     )
     theme = forms.ChoiceField(label=gettext_lazy("Theme"), required=False)
+    praised = forms.ChoiceField(label=gettext_lazy("Praising"), required=False)
     overdue = forms.BooleanField(label=gettext_lazy("Overdue only"), required=False)
     q = forms.CharField(label=gettext_lazy("Search"), required=False, max_length=100)
 
     def __init__(self, *args: Any, themes: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        staff = _staff_choices()
         self.fields["assignee"].choices = [  # type: ignore[attr-defined]
             ("", gettext_lazy("Anyone")),
             ("me", gettext_lazy("Me")),
             ("none", gettext_lazy("Nobody")),
-            *_staff_choices(),
+            *staff,
         ]
         self.fields["theme"].choices = [("", gettext_lazy("All themes")), *themes]  # type: ignore[attr-defined]
+        self.fields["praised"].choices = [("", gettext_lazy("Anyone or no one")), *staff]  # type: ignore[attr-defined]
 
 
 def _case_variants(term: str) -> set[str]:
@@ -114,6 +117,13 @@ def conversations_filtered(data: dict[str, Any], user: User) -> QuerySet[Convers
         rows = rows.filter(sources__icontains=f'"{data["source"]}"')
     if data.get("theme"):
         rows = rows.filter(themes__icontains=f'"{data["theme"]}"')
+    praised = data.get("praised") or ""
+    if praised.isdigit():
+        # Conversations with an item praising that staff member (the Insights page's link).
+        praising = Item.objects.filter(
+            conversation=OuterRef("pk"), sentiment="positive", mentioned_staff=int(praised)
+        )
+        rows = rows.filter(Exists(praising))
     if data.get("overdue"):
         rows = rows.filter(status__in=OUR_MOVE, due_at__lt=clock.now())
     query = (data.get("q") or "").strip()
@@ -216,6 +226,19 @@ def _neighbours(conversation: Conversation) -> dict[str, int | None]:
     return {"next": older, "previous": newer}
 
 
+def _mentions(item: Item) -> str:
+    """«Хвалит: Ольга» — the staff the item names, as praise or complaint by its sentiment."""
+    people = [u.get_full_name() or u.get_username() for u in item.mentioned_staff.all()]
+    if not people:
+        return ""
+    names = {"names": ", ".join(people)}
+    if item.sentiment == "positive":
+        return _("Praises: %(names)s") % names
+    if item.sentiment == "negative":
+        return _("Criticises: %(names)s") % names
+    return _("Mentions: %(names)s") % names
+
+
 def _detail(
     request: HttpRequest,
     conversation: Conversation,
@@ -226,9 +249,15 @@ def _detail(
 ) -> HttpResponse:
     user = staff_user(request)
     names = _theme_names(request.LANGUAGE_CODE)
-    items = list(conversation.items.select_related("message").order_by("received_at", "pk"))
+    named = Prefetch("mentioned_staff", queryset=User.objects.order_by("first_name", "pk"))
+    items = list(
+        conversation.items.select_related("message")
+        .prefetch_related(named)
+        .order_by("received_at", "pk")
+    )
     for item in items:
         item.theme_names = [names.get(slug, slug) for slug in item.themes]  # type: ignore[attr-defined]
+        item.mentions = _mentions(item)  # type: ignore[attr-defined]
     signers = _signers(conversation, user)
     channel, _item = services.reply_channel(conversation)
     context = {

@@ -89,6 +89,7 @@ def insights_page(request: HttpRequest) -> HttpResponse:
     language = translation.get_language() or "ru"
     latest = nps[-1].start
     trends = insights.theme_trends(start=latest, period=period)
+    praised = insights.praised_staff(start=latest, period=period)
     names = theme_names([t.slug for t in trends], language=language)
     by_segment = insights.nps_by_segment(days=GROUP_DAYS)
     by_tier = insights.nps_by_tier(days=GROUP_DAYS)
@@ -109,6 +110,7 @@ def insights_page(request: HttpRequest) -> HttpResponse:
         "min_base": insights.MIN_BASE,
         "latest_label": _label(latest, period),
         "trends": [(names.get(t.slug, t.slug), t) for t in trends],
+        "praised": praised,
         "digest": digest_context(language),
         "group_days": GROUP_DAYS,
         "segments": _groups(by_segment, segment_names, ""),
