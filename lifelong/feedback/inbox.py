@@ -275,8 +275,9 @@ def item_from_response(response: Response) -> Item | None:
 
 
 def _item_retag(item: Item, *, text: str, score: int | None, scale: str) -> Item:
-    """A survey answer edited within its window: the item reads the new text and is tagged
-    again like a new one, except themes staff corrected (kept, as on the response)."""
+    """A survey answer edited within its window: the item reads the new text and score and
+    is tagged again (themes, sentiment, named staff); themes staff corrected stay, as on the
+    response. Its urgency and the conversation's due time stay as first set."""
     text = text.strip()[:MAX_TEXT]
     if item.text == text and item.score == score:
         return item
