@@ -209,7 +209,7 @@ def test_preview_html_says_why_it_cannot_render(marketer_client, frozen_time):
         reverse("web:template_preview_html"), FIELDS | {"body_html": "{{ 1/0 }}"}
     )
     assert response.status_code == 400
-    assert "division by zero" in response.content.decode()
+    assert "Division by zero." in response.content.decode()
 
 
 def test_preview_html_is_for_marketers_and_by_post_only(frozen_time):
