@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from django.core.cache import cache
@@ -11,6 +11,9 @@ from django.test import Client
 
 from lifelong.accounts.models import Role, User
 from lifelong.factories import UserFactory
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 # Debian's Chromium, driven by Playwright (never a browser build of Playwright's own).
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,6 +48,38 @@ def browser(monkeypatch) -> Iterator[Any]:
         # its plain ones, and nothing else can reach them once the loop stops: left open,
         # they keep PostgreSQL from dropping the test database at the end of the run.
         connections.close_all()
+
+
+DESKTOP = (1280, 900)
+PHONE = (390, 844)
+
+
+@pytest.fixture
+def staff_page(browser, live_server, transactional_db) -> Callable[..., Page]:
+    """Opens a browser page logged in as `user`: staff_page(user, viewport=..., locale=...)."""
+
+    def open_page(
+        user: User,
+        *,
+        viewport: tuple[int, int] | None = DESKTOP,
+        locale: str = "ru-RU",
+        language: str | None = "ru",
+        javascript: bool = True,
+    ) -> Page:
+        options: dict[str, Any] = {"locale": locale, "java_script_enabled": javascript}
+        if viewport is not None:  # None leaves Playwright's default window size
+            options["viewport"] = {"width": viewport[0], "height": viewport[1]}
+        context = browser.new_context(**options)
+        session = logged_in(user).cookies["sessionid"].value
+        cookies = [{"name": "sessionid", "value": session, "url": live_server.url}]
+        if language is not None:
+            cookies.append({"name": "django_language", "value": language, "url": live_server.url})
+        context.add_cookies(cookies)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        return page
+
+    return open_page
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from lifelong.accounts.models import AuditLog, Role
@@ -35,20 +34,13 @@ def api(settings):
         yield server
 
 
-def _page(browser, live_server, locale: str) -> Page:
+def _page(staff_page, locale: str) -> Page:
     owner = UserFactory.create(username="olga", role=Role.OWNER, password=None)
-    client = Client()
-    client.force_login(owner)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
-    session = client.cookies["sessionid"].value
-    context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
+    return staff_page(owner, locale=locale, language=None)
 
 
-def test_owner_sets_up_telegram_and_sends_a_test(browser, live_server, transactional_db, api):
-    page = _page(browser, live_server, "en-US")
+def test_owner_sets_up_telegram_and_sends_a_test(staff_page, live_server, api):
+    page = _page(staff_page, "en-US")
     page.goto(f"{live_server.url}/channels/telegram/", timeout=FIRST_PAGE_TIMEOUT)
 
     page.select_option("select[name=transport]", "telegram")
@@ -94,13 +86,13 @@ def test_owner_sets_up_telegram_and_sends_a_test(browser, live_server, transacti
     assert AuditLog.objects.get(action="channel.test").changes["ok"] is True
 
 
-def test_a_wrong_token_is_reported_in_russian(browser, live_server, transactional_db, api):
+def test_a_wrong_token_is_reported_in_russian(staff_page, live_server, api):
     ChannelConfig.objects.create(
         channel="telegram",
         transport="telegram",
         config={"bot_token": "1:revoked", "base_url": api.url},
     )
-    page = _page(browser, live_server, "ru-RU")
+    page = _page(staff_page, "ru-RU")
     page.goto(f"{live_server.url}/channels/telegram/", timeout=FIRST_PAGE_TIMEOUT)
 
     api.reply(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})

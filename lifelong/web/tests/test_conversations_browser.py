@@ -5,7 +5,6 @@ manager (a double click sends once), and closes it."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from lifelong.accounts.models import Role
@@ -15,31 +14,17 @@ from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.feedback.inbox import item_record
 from lifelong.feedback.models import Comment, ConversationStatus, InboxSettings, ItemSource, Reply
 from lifelong.messaging.models import ChannelConfig, Message
+from lifelong.web.tests.conftest import PHONE
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def support_page(browser, live_server, transactional_db) -> Page:
+def support_page(staff_page) -> Page:
     support = UserFactory.create(
         username="olga", first_name="Ольга", last_name="Смирнова", role=Role.SUPPORT, password=None
     )
-    client = Client()
-    client.force_login(support)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
-    context.add_cookies(
-        [
-            {
-                "name": "sessionid",
-                "value": client.cookies["sessionid"].value,
-                "url": live_server.url,
-            },
-            {"name": "django_language", "value": "ru", "url": live_server.url},
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
+    return staff_page(support)
 
 
 def test_support_takes_comments_replies_and_closes(support_page, live_server):
@@ -92,25 +77,9 @@ def test_support_takes_comments_replies_and_closes(support_page, live_server):
     assert Event.objects.filter(type="feedback_closed", customer=customer).count() == 1
 
 
-def test_the_marketer_imports_reviews_from_a_spreadsheet(
-    browser, live_server, transactional_db, tmp_path
-):
+def test_the_marketer_imports_reviews_from_a_spreadsheet(staff_page, live_server, tmp_path):
     marketer = UserFactory.create(username="marina", role=Role.MARKETER, password=None)
-    client = Client()
-    client.force_login(marketer)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU")
-    context.add_cookies(
-        [
-            {
-                "name": "sessionid",
-                "value": client.cookies["sessionid"].value,
-                "url": live_server.url,
-            },
-            {"name": "django_language", "value": "ru", "url": live_server.url},
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = staff_page(marketer, viewport=PHONE)
     reviews = tmp_path / "отзывы.csv"
     reviews.write_bytes(
         "source;external_id;rating;text\n"
@@ -128,16 +97,9 @@ def test_the_marketer_imports_reviews_from_a_spreadsheet(
     expect(page.locator("table.conversations")).to_contain_text("Доставку ждали неделю")
 
 
-def test_the_marketer_sets_the_sla_rules(browser, live_server, transactional_db):
+def test_the_marketer_sets_the_sla_rules(staff_page, live_server):
     marketer = UserFactory.create(username="mila", role=Role.MARKETER, password=None)
-    client = Client()
-    client.force_login(marketer)
-    context = browser.new_context(locale="ru-RU")
-    context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = staff_page(marketer, viewport=None, language=None)
     page.goto(f"{live_server.url}/inbox/rules/")
     page.fill("input[name=urgent_hours]", "3")
     page.fill("input[name=normal_hours]", "12")
@@ -145,4 +107,4 @@ def test_the_marketer_sets_the_sla_rules(browser, live_server, transactional_db)
     page.wait_for_url(f"{live_server.url}/inbox/rules/")
     row = InboxSettings.current()
     assert (row.urgent_hours, row.normal_hours) == (3, 12)
-    context.close()
+    page.context.close()

@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import cast
 
 import pytest
-from django.test import Client
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from lifelong.accounts.models import AuditLog, Role
 from lifelong.customers.models import Customer
@@ -19,33 +18,14 @@ from lifelong.messaging.models import Template
 pytestmark = pytest.mark.browser
 
 
-def page_for(browser, live_server, user) -> Page:
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
-    context.add_cookies(
-        [
-            {
-                "name": "sessionid",
-                "value": client.cookies["sessionid"].value,
-                "url": live_server.url,
-            },
-            {"name": "django_language", "value": "ru", "url": live_server.url},
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
-
-
 @pytest.fixture
 def anna(transactional_db) -> Customer:
     return cast(Customer, CustomerFactory(last_name="Иванова", first_name="Анна"))
 
 
-def test_a_marketer_adjusts_points_on_the_card(browser, live_server, anna):
+def test_a_marketer_adjusts_points_on_the_card(staff_page, live_server, anna):
     marketer = UserFactory.create(username="mila", role=Role.MARKETER, password=None)
-    page = page_for(browser, live_server, marketer)
+    page = staff_page(marketer)
     page.goto(f"{live_server.url}/customers/{anna.pk}/")
     section = page.locator("#loyalty")
     expect(section.get_by_role("heading", name="Бонусные баллы")).to_be_visible()
@@ -80,12 +60,12 @@ def test_a_marketer_adjusts_points_on_the_card(browser, live_server, anna):
     assert AuditLog.objects.filter(action="loyalty.adjust", actor=marketer).count() == 2
 
 
-def test_a_personal_manager_is_assigned_on_the_card(browser, live_server, anna):
+def test_a_personal_manager_is_assigned_on_the_card(staff_page, live_server, anna):
     owner = UserFactory.create(username="olga", role=Role.OWNER, password=None)
     sveta = UserFactory.create(
         username="sveta", first_name="Светлана", last_name="Котова", role=Role.SUPPORT
     )
-    page = page_for(browser, live_server, owner)
+    page = staff_page(owner)
     page.goto(f"{live_server.url}/customers/{anna.pk}/")
     box = page.locator("#manager")
     expect(box.locator("#manager-name")).to_contain_text("Не назначен")
@@ -108,9 +88,9 @@ def test_a_personal_manager_is_assigned_on_the_card(browser, live_server, anna):
     assert errors == []
 
 
-def test_an_email_template_is_set_to_send_as_the_personal_manager(browser, live_server, anna):
+def test_an_email_template_is_set_to_send_as_the_personal_manager(staff_page, live_server, anna):
     marketer = UserFactory.create(username="mila", role=Role.MARKETER, password=None)
-    page = page_for(browser, live_server, marketer)
+    page = staff_page(marketer)
     page.goto(f"{live_server.url}/templates/new/")
     form = page.locator("#template-form")
     form.locator("input[name=name]").fill("Новый уровень")

@@ -4,7 +4,6 @@ text, adds a theme from what it missed, sees the same text tagged, then edits a 
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from lifelong.accounts.models import AuditLog, Role
@@ -15,24 +14,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def marketer_page(browser, live_server, transactional_db) -> Page:
+def marketer_page(staff_page) -> Page:
     marketer = UserFactory.create(username="marina", role=Role.MARKETER, password=None)
-    client = Client()
-    client.force_login(marketer)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
-    context.add_cookies(
-        [
-            {
-                "name": "sessionid",
-                "value": client.cookies["sessionid"].value,
-                "url": live_server.url,
-            },
-            {"name": "django_language", "value": "ru", "url": live_server.url},
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
+    return staff_page(marketer)
 
 
 def test_the_marketer_adds_a_theme_and_tries_it(marketer_page, live_server):

@@ -6,7 +6,6 @@ consent, none to the customer whose item was not ticked."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from lifelong.accounts.models import AuditLog, Role
@@ -21,26 +20,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def marketer_no_scripts(browser, live_server, transactional_db) -> Page:
+def marketer_no_scripts(staff_page) -> Page:
     marketer = UserFactory.create(username="marina", role=Role.MARKETER, password=None)
-    client = Client()
-    client.force_login(marketer)
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="ru-RU", java_script_enabled=False
-    )
-    context.add_cookies(
-        [
-            {
-                "name": "sessionid",
-                "value": client.cookies["sessionid"].value,
-                "url": live_server.url,
-            },
-            {"name": "django_language", "value": "ru", "url": live_server.url},
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
+    return staff_page(marketer, javascript=False)
 
 
 def test_the_marketer_marks_ticked_items_fixed(marketer_no_scripts, live_server):

@@ -5,7 +5,6 @@ why a referral was refused."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from lifelong import clock
@@ -18,24 +17,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def owner_page(browser, live_server, transactional_db) -> Page:
+def owner_page(staff_page) -> Page:
     owner = UserFactory.create(username="olga", role=Role.OWNER, password=None)
-    client = Client()
-    client.force_login(owner)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
-    context.add_cookies(
-        [
-            {
-                "name": "sessionid",
-                "value": client.cookies["sessionid"].value,
-                "url": live_server.url,
-            },
-            {"name": "django_language", "value": "ru", "url": live_server.url},
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
+    return staff_page(owner)
 
 
 def test_the_owner_sets_up_referrals_and_sees_why_one_was_refused(owner_page, live_server):

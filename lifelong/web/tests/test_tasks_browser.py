@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.test import Client
 from playwright.sync_api import expect
 
 from lifelong import clock
@@ -17,7 +16,7 @@ from lifelong.followups.models import Task, TaskStatus
 pytestmark = pytest.mark.browser
 
 
-def test_owner_works_through_everyones_tasks(browser, live_server, transactional_db):
+def test_owner_works_through_everyones_tasks(staff_page, live_server):
     owner = UserFactory.create(username="olga", role=Role.OWNER, password=None)
     sveta = UserFactory.create(username="sveta", first_name="Света", role=Role.SUPPORT)
     now = clock.now()
@@ -28,14 +27,7 @@ def test_owner_works_through_everyones_tasks(browser, live_server, transactional
         customer=CustomerFactory.create(last_name="Соловьёва"),
     )
     second = TaskFactory.create(title="Ответить на отзыв", assignee=None, due_at=now)
-    client = Client()
-    client.force_login(owner)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ru-RU")
-    context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = staff_page(owner, language=None)
 
     page.goto(f"{live_server.url}/tasks/")
     expect(page.locator("table")).not_to_contain_text("Позвонить про коврик")  # Света's

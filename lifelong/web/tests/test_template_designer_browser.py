@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from lifelong.accounts.models import Role
@@ -25,25 +24,11 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def designer_page(browser, live_server, transactional_db) -> Iterator[Page]:
+def designer_page(staff_page) -> Iterator[Page]:
     marketer = UserFactory.create(
         username="marina", email="marina@prana.example", role=Role.MARKETER, password=None
     )
-    client = Client()
-    client.force_login(marketer)
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ru-RU")
-    context.add_cookies(
-        [
-            {
-                "name": "sessionid",
-                "value": client.cookies["sessionid"].value,
-                "url": live_server.url,
-            },
-            {"name": "django_language", "value": "ru", "url": live_server.url},
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = staff_page(marketer, viewport=(1366, 900))
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page

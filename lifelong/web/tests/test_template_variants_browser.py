@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from lifelong.accounts.models import Role
@@ -19,26 +18,11 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def marketer_page(browser, live_server, transactional_db) -> Page:
+def marketer_page(staff_page) -> Page:
     marketer = UserFactory.create(
         username="mila", role=Role.MARKETER, email="mila@shop.example", password=None
     )
-    client = Client()
-    client.force_login(marketer)
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="ru-RU")
-    context.add_cookies(
-        [
-            {
-                "name": "sessionid",
-                "value": client.cookies["sessionid"].value,
-                "url": live_server.url,
-            },
-            {"name": "django_language", "value": "ru", "url": live_server.url},
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
+    return staff_page(marketer, viewport=(1366, 900))
 
 
 def counter(page: Page) -> tuple[str, str, str]:

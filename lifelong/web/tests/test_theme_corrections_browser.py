@@ -5,38 +5,21 @@ JavaScript needed) and the page shows staff's themes."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from lifelong.accounts.models import AuditLog, Role
 from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.feedback.inbox import item_record
 from lifelong.feedback.models import Item, ItemSource, Theme
+from lifelong.web.tests.conftest import PHONE
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def support_page(browser, live_server, transactional_db) -> Page:
+def support_page(staff_page) -> Page:
     support = UserFactory.create(username="olga", role=Role.SUPPORT, password=None)
-    client = Client()
-    client.force_login(support)
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844}, locale="ru-RU", java_script_enabled=False
-    )
-    context.add_cookies(
-        [
-            {
-                "name": "sessionid",
-                "value": client.cookies["sessionid"].value,
-                "url": live_server.url,
-            },
-            {"name": "django_language", "value": "ru", "url": live_server.url},
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
+    return staff_page(support, viewport=PHONE, javascript=False)
 
 
 def test_support_corrects_the_themes_without_javascript(support_page, live_server):
