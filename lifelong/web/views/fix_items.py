@@ -14,11 +14,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lifelong.accounts.permissions import MANAGE_MARKETING
-from lifelong.feedback.fixes import fix_announce, fix_preview
+from lifelong.feedback.fixes import fix_preview
 from lifelong.feedback.models import Item, Theme
-from lifelong.web.access import require, staff_user
+from lifelong.web.access import require
 from lifelong.web.forms_fixes import ItemFilterForm, ItemsFixForm, common_theme, template_initial
-from lifelong.web.views.fixes import reloaded, theme_template_keep
+from lifelong.web.views.fixes import announced, reloaded
 
 # The page lists this many items at most, newest first; filters narrow it.
 PICK_LIMIT = 200
@@ -89,21 +89,6 @@ def fix_items(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     items = list(data["items"])
     if "confirm" in request.POST:
-        actor = staff_user(request)
-        if data["keep_template"]:
-            theme_template_keep(theme=data["theme"], data=data, actor=actor)
-        fix = fix_announce(
-            theme=data["theme"],
-            items=items,
-            note=data["note"],
-            subject=data["subject"],
-            text=data["text"],
-            subject_en=data["subject_en"],
-            text_en=data["text_en"],
-            holdout_percent=data["holdout_percent"],
-            actor=actor,
-        )
-        messages.success(request, _("The fix is announced; the messages are queued."))
-        return redirect("web:feedback_fix", pk=fix.pk)
+        return announced(request, data, items=items)
     preview = fix_preview(items=items)
     return _page(request, form, preview=preview, holdout_percent=data["holdout_percent"])

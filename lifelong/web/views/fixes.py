@@ -52,6 +52,27 @@ def reloaded(form_class: type[FixMessageForm], request: HttpRequest, **kwargs: A
     return form_class(initial=initial, **kwargs)
 
 
+def announced(request: HttpRequest, data: dict[str, Any], **audience: Any) -> HttpResponse:
+    """The confirmed fix form announced (its message kept as the theme's template if ticked),
+    then its page. `audience` says who hears of it: a date range, or the picked items."""
+    actor = staff_user(request)
+    if data["keep_template"]:
+        theme_template_keep(theme=data["theme"], data=data, actor=actor)
+    fix = fix_announce(
+        theme=data["theme"],
+        note=data["note"],
+        subject=data["subject"],
+        text=data["text"],
+        subject_en=data["subject_en"],
+        text_en=data["text_en"],
+        holdout_percent=data["holdout_percent"],
+        actor=actor,
+        **audience,
+    )
+    messages.success(request, _("The fix is announced; the messages are queued."))
+    return redirect("web:feedback_fix", pk=fix.pk)
+
+
 @require(MANAGE_MARKETING)
 def fixes(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {}
@@ -69,23 +90,7 @@ def fixes(request: HttpRequest) -> HttpResponse:
         return render(request, "web/feedback/fixes.html", _list(context), status=400)
     data = form.cleaned_data
     if "confirm" in request.POST:
-        actor = staff_user(request)
-        if data["keep_template"]:
-            theme_template_keep(theme=data["theme"], data=data, actor=actor)
-        fix = fix_announce(
-            theme=data["theme"],
-            note=data["note"],
-            subject=data["subject"],
-            text=data["text"],
-            subject_en=data["subject_en"],
-            text_en=data["text_en"],
-            holdout_percent=data["holdout_percent"],
-            since=data["since"],
-            until=data["until"],
-            actor=actor,
-        )
-        messages.success(request, _("The fix is announced; the messages are queued."))
-        return redirect("web:feedback_fix", pk=fix.pk)
+        return announced(request, data, since=data["since"], until=data["until"])
     context["preview"] = fix_preview(theme=data["theme"], since=data["since"], until=data["until"])
     context["holdout_percent"] = data["holdout_percent"]
     return render(request, "web/feedback/fixes.html", _list(context))
