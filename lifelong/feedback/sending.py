@@ -15,8 +15,9 @@ message carries for the first scored question depends on the channel:
   their payload; the bot webhook records a tap the same way and queues MAX's answer;
 - any other channel (SMS, WhatsApp, push): the survey page's link.
 
-Promoters (NPS 9–10) may be asked once per invite for a public review (`review_ask_send`)
-when the owner has switched it on and given the pages; detractors never are.
+Promoters (NPS 9–10) may be asked once per invite for a public review when the owner has
+switched it on and given the pages; detractors never are. The ask follows every recorded
+answer in `response_submit` (review_asks.py), whichever path recorded it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.feedback.models import Invite, Question, QuestionKind, Response, ReviewAsk, Survey
 from lifelong.feedback.surveys import (
-    PROMOTER,
     SurveyClosed,
     first_scored,
     invite_url,
@@ -305,8 +305,8 @@ class CallbackAnswer:
 
 def score_button_receive(*, channel: str, address: str, data: str) -> CallbackAnswer | None:
     """A score button tapped in a messenger (a Telegram or MAX callback, a VK keyboard button):
-    record the score once, then, through the outbox on the same channel, the link to the
-    rest of the survey, and a promoter's review ask.
+    record the score once (a promoter's review ask follows in `response_submit`), then,
+    through the outbox on the same channel, the link to the rest of the survey.
 
     None when the data is not a survey button's at all (another feature's button). A forged
     value, a button from someone else's chat, an expired link or an invite already answered
@@ -359,57 +359,7 @@ def score_button_receive(*, channel: str, address: str, data: str) -> CallbackAn
                 purpose=Purpose.TRANSACTIONAL,
                 text=text,
             )
-            review_ask_send(invite=invite)
             return CallbackAnswer(_("Thank you! Your score: %(score)s") % {"score": score}, True)
-
-
-def _promoter(invite: Invite) -> bool:
-    response = Response.objects.filter(invite=invite).only("score").first()
-    question = first_scored(questions_of(invite.survey))
-    return (
-        response is not None
-        and response.score is not None
-        and question is not None
-        and question.kind == QuestionKind.NPS
-        and PROMOTER[0] <= response.score <= PROMOTER[1]
-    )
-
-
-def review_ask_send(*, invite: Invite) -> bool:
-    """Ask a promoter (NPS 9–10) for a public review, once per invite, on the invite's channel.
-
-    Nothing when the ask is off, no page is given, or the answer is not a promoter's:
-    detractors and passives are never asked. The pages' links are rewritten to tracked
-    ones by the outbox (stored link ids), like every outside link in a message.
-    """
-    places = ReviewAsk.current().places()
-    if not places or not _promoter(invite):
-        return False
-    customer = invite.customer
-    channel = invite.channel or channel_choose(customer=customer, purpose=Purpose.TRANSACTIONAL)
-    if not channel or not address_of(customer, channel):
-        return False
-    with translation.override(customer.language or invite.survey.language):
-        lines = [
-            _(
-                "Thank you for the high score — it means a lot to us. If you have a minute, "
-                "tell others about us too: a short review helps people find us."
-            ),
-            "",
-            *(f"{name}: {url}" for name, url in places),
-            "",
-            _("Only if you feel like it: we give nothing for reviews, we just ask."),
-        ]
-        subject = _("Thank you for your answer")
-    message_enqueue(
-        customer=customer,
-        dedupe_key=f"review_ask:{invite.pk}",
-        channel=channel,
-        purpose=Purpose.TRANSACTIONAL,
-        subject=subject,
-        text="\n".join(lines),
-    )
-    return True
 
 
 REVIEW_ASK_FIELDS = (

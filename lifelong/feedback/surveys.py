@@ -37,6 +37,7 @@ from lifelong.feedback.models import (
     Survey,
     SurveyKind,
 )
+from lifelong.feedback.review_asks import review_ask_send
 from lifelong.feedback.selectors import rule_index_current, staff_names
 from lifelong.feedback.themes import tag
 from lifelong.lib.signing import absolute_url, token_make, token_open
@@ -415,6 +416,9 @@ def response_submit(
     # A comment or a low score is a conversation a person answers (keyed by the response, so
     # an edit that first adds a comment brings it to the inbox then, and only once).
     item_from_response(response)
+    # The promoter's review ask follows the recorded answer here, whichever path recorded it
+    # (form, email link's stylesheet, messenger button); once per invite (its dedupe key).
+    review_ask_send(response=response, scored=scored)
     return response, created
 
 

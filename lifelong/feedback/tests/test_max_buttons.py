@@ -16,7 +16,14 @@ from django.urls import reverse
 
 from lifelong.customers.models import Channel
 from lifelong.factories import CustomerFactory
-from lifelong.feedback.models import Conversation, Invite, Response, Survey, SurveyKind
+from lifelong.feedback.models import (
+    Conversation,
+    Invite,
+    Response,
+    ReviewAsk,
+    Survey,
+    SurveyKind,
+)
 from lifelong.feedback.sending import callback_data, survey_send
 from lifelong.feedback.survey_editor import survey_save
 from lifelong.feedback.surveys import invite_token, survey_invite_create
@@ -289,3 +296,23 @@ def test_an_answer_max_refuses_fails_without_closing_the_chat(
     # The chat itself is fine: later messages still go to it.
     assert not Suppression.objects.exists()
     assert Message.objects.get(dedupe_key=f"{invite.dedupe_key}:rest").status == Status.SENT
+
+
+def test_a_max_tap_asks_a_promoter_for_a_review_once_a_detractor_never(
+    frozen_time, max_channel, client
+):
+    ReviewAsk.objects.update_or_create(
+        pk=1, defaults={"enabled": True, "two_gis_url": "https://2gis.ru/moscow/firm/70000001"}
+    )
+    survey = nps_survey()
+    for n, (chat, score) in enumerate(((CHAT, 9), (CHAT + 1, 6))):
+        customer = CustomerFactory.create(max_chat_id=str(chat))
+        invite = survey_invite_create(survey=survey, customer=customer, key="m", channel="max")
+        assert invite is not None
+        for _ in range(2):  # MAX redelivers the update: still one ask
+            assert (
+                post(client, tap(callback_data(invite, score), f"cb.{n}", chat=chat)).status_code
+                == 200
+            )
+    asks = Message.objects.filter(dedupe_key__startswith="review_ask:")
+    assert [(m.customer.max_chat_id, m.channel) for m in asks] == [(str(CHAT), "max")]

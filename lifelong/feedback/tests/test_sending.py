@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import ipaddress
 import json
 import re
 from typing import Any
@@ -36,7 +35,6 @@ from lifelong.journeys.models import StepRun
 from lifelong.journeys.services import enrollment_start, journey_create, journey_status_set
 from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import ChannelConfig, Message, MessageLink
-from lifelong.messaging.tests.fake_api import FakeApi
 from lifelong.messaging.tests.test_email_transport import _config, smtp_server  # noqa: F401
 from lifelong.web.journey_diagram import node_title
 
@@ -46,16 +44,7 @@ CHAT = 289374625
 YANDEX = "https://yandex.ru/maps/org/lavka_ayurvedy/1234567890/reviews/"
 
 
-@pytest.fixture(autouse=True)
-def loopback_allowed(settings):
-    """The provider fakes listen on 127.0.0.1, which outbound calls refuse unless allowed."""
-    settings.OUTBOUND_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
-
-
-@pytest.fixture
-def api():
-    with FakeApi() as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
 
 
 @pytest.fixture
@@ -449,3 +438,18 @@ def test_a_vk_message_carries_score_buttons_and_a_tap_is_recorded_once(
     assert rest.channel == "vk"
     # The tap is an answer, not a message for the inbox.
     assert not Conversation.objects.exists()
+
+
+def test_a_vk_button_asks_a_promoter_for_a_review_once_a_detractor_never(frozen_time, vk, client):
+    ReviewAsk.objects.update_or_create(pk=1, defaults={"enabled": True, "yandex_maps_url": YANDEX})
+    survey = nps_survey(throttle_days=1)
+    promoter = CustomerFactory.create(vk_id=str(VK_USER))
+    detractor = CustomerFactory.create(vk_id=str(VK_USER + 1))
+    for n, (customer, score) in enumerate(((promoter, 10), (detractor, 2))):
+        invite = survey_invite_create(survey=survey, customer=customer, key="v", channel="vk")
+        assert invite is not None
+        body = vk_button(callback_data(invite, score), f"r{n}", from_id=int(customer.vk_id))
+        for _ in range(2):  # VK redelivers the event: still one ask
+            assert vk_post(client, body).content == b"ok"
+    asks = Message.objects.filter(dedupe_key__startswith="review_ask:")
+    assert [(m.customer_id, m.channel) for m in asks] == [(promoter.pk, "vk")]

@@ -21,7 +21,6 @@ from django.views.decorators.http import require_http_methods
 
 from lifelong import clock
 from lifelong.feedback.models import Invite, Question, QuestionKind, Response
-from lifelong.feedback.sending import review_ask_send
 from lifelong.feedback.surveys import (
     AnswerValue,
     SurveyClosed,
@@ -166,7 +165,6 @@ def survey(request: HttpRequest, token: str) -> HttpResponse:
             return _page(request, invite, answers=answers, errors=error.message_dict, status=400)
         except SurveyClosed as closed:
             return _closed(request, closed.reason)
-        review_ask_send(invite=invite)  # a promoter's review ask (sending.py), once
         shown_before = {int(v) for v in request.POST.getlist("shown") if v.isdigit()}
         shown_now = {q.pk for q in questions_shown(questions, _numbers(answers))}
         if shown_now - shown_before:

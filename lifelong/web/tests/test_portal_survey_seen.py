@@ -15,8 +15,9 @@ from django.test import Client
 from django.utils import translation
 
 from lifelong.conftest import client_for
+from lifelong.customers.models import Channel
 from lifelong.events.models import Event
-from lifelong.feedback.models import Response
+from lifelong.feedback.models import Response, ReviewAsk
 from lifelong.feedback.surveys import (
     SEEN_MINUTES,
     SEEN_PURPOSE,
@@ -27,6 +28,7 @@ from lifelong.feedback.surveys import (
     score_seen_url,
 )
 from lifelong.lib.signing import token_make
+from lifelong.messaging.models import ChannelConfig, Message
 from lifelong.web.tests.test_portal_survey import _invite, _path
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_time")]
@@ -197,3 +199,22 @@ def test_stylesheet_fetches_racing_a_sent_form_store_one_response_and_keep_the_f
     assert Event.objects.filter(type="survey_answered").count() == 1
     # Whoever came first made the response; the form, an edit, always has the last word.
     assert (response.score, response.comment) == (5, "Долго")
+
+
+def test_an_email_link_score_asks_a_promoter_for_a_review_once_a_detractor_never():
+    """The stylesheet records the score, and the review ask follows it: a promoter who never
+    sends the page's form is asked all the same, once; a detractor never."""
+    ChannelConfig.objects.create(channel=Channel.EMAIL, transport="sandbox")
+    ReviewAsk.objects.update_or_create(
+        pk=1, defaults={"enabled": True, "yandex_maps_url": "https://yandex.ru/maps/org/1/"}
+    )
+    invites = {}
+    for score in (10, 3):
+        invite = invites[score] = _invite()
+        client = Client()
+        sheet = _stylesheet(client.get(_path(invite, score)).content.decode())
+        client.get(sheet, **AS_STYLESHEET)
+        client.get(sheet, **AS_STYLESHEET)  # a reload's late fetch
+        assert Response.objects.get(invite=invite).score == score
+    asks = Message.objects.filter(dedupe_key__startswith="review_ask:")
+    assert [(m.dedupe_key, m.channel) for m in asks] == [(f"review_ask:{invites[10].pk}", "email")]
