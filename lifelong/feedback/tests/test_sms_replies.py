@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 
 import pytest
@@ -24,7 +23,6 @@ from lifelong.messaging.channels.sms.gateway_hooks import sender_phone, signatur
 from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import ChannelConfig, Message, Status
 from lifelong.messaging.services import message_enqueue
-from lifelong.messaging.tests.fake_api import FakeApi
 
 SIGNING_KEY = "a9Fz3kQ0lW"
 DEVICE = "ffffffffceb0b1db0000018e937c815b"
@@ -32,16 +30,7 @@ PHONE = "+79255070602"
 TIMESTAMP = "1772445600"
 
 
-@pytest.fixture(autouse=True)
-def loopback_allowed(settings):
-    """The gateway fake listens on 127.0.0.1, which outbound calls refuse unless allowed."""
-    settings.OUTBOUND_ALLOWED_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
-
-
-@pytest.fixture
-def api():
-    with FakeApi() as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
 
 
 @pytest.fixture
