@@ -71,10 +71,13 @@ def fix_results(*, fix: Fix, window_days: int = WINDOW_DAYS) -> FixResults:
         placed_at__gt=OuterRef("created_at"),
         placed_at__lte=OuterRef("created_at") + window,
     ).exclude(status=OrderStatus.CANCELLED)
+    # A reply counts only when it answers the fix's message itself: every inbound reply is
+    # linked to the message it answers (email by In-Reply-To, messengers and SMS to the last
+    # message sent to them on that channel, messaging.services.inbound_event_record), so a
+    # reply to a later message, or a message of the customer's own, is not the fix's.
     replied = Item.objects.filter(
-        conversation__customer_id=OuterRef("customer_id"),
         source=ItemSource.MESSAGE,
-        received_at__gt=OuterRef("message__sent_at"),
+        message_id=OuterRef("message_id"),
     )
     reachable = ~Q(channel="")
     mature = Q(created_at__lte=closed_before)

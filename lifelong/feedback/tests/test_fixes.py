@@ -30,7 +30,7 @@ from lifelong.feedback.survey_editor import survey_save
 from lifelong.feedback.surveys import questions_of, response_submit, survey_invite_create
 from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import ChannelConfig, Message, PushSubscription, Status
-from lifelong.messaging.services import channel_choose
+from lifelong.messaging.services import channel_choose, message_enqueue
 
 TEXT = "Здравствуйте, {name}! Вы писали нам: «{theme}». Мы исправили: {note}."
 
@@ -165,7 +165,28 @@ def test_results_match_an_independent_count(frozen_time, email):
         )
     replier = next(r for r in rows if r.message)
     item_record(
-        source=ItemSource.MESSAGE, source_key="reply", customer=replier.customer, text="Спасибо!"
+        source=ItemSource.MESSAGE,
+        source_key="reply",
+        customer=replier.customer,
+        text="Спасибо!",
+        message_id=replier.message_id,
+    )
+    # Later messages of the customer's own, not answering the fix's: not its replies.
+    other = next(r for r in rows if r.message and r != replier)
+    item_record(source=ItemSource.MESSAGE, source_key="own", customer=other.customer, text="А где?")
+    later_message, _created = message_enqueue(
+        customer=other.customer,
+        dedupe_key="later",
+        channel=other.channel,
+        purpose=Purpose.TRANSACTIONAL,
+        text="Ваш заказ собран",
+    )
+    item_record(
+        source=ItemSource.MESSAGE,
+        source_key="to-later",
+        customer=other.customer,
+        text="Да",
+        message_id=later_message.pk,
     )
     for n, row in enumerate(rows):
         if n % 3 == 0:  # bought within the window
