@@ -207,7 +207,7 @@ def test_send_a_test_to_me(client, marketer, frozen_time):
 def test_a_render_error_names_the_variant_field_it_is_in(client, frozen_time):
     CustomerFactory(first_name="Ирина")
     body = preview(client, preview_channel="sms", sms_text="ok\n{{ 1 / 0 }}")
-    assert "Cannot render: SMS text, line 2: division by zero" in body
+    assert "Cannot render: SMS text, line 2: Division by zero." in body
     body = preview(client, preview_channel="telegram", en_short_text="x", short_text="{{ 1 / 0 }}")
     assert "Cannot render: Short text, line 1:" in body
 
