@@ -295,7 +295,8 @@ def inbound_event_record(
         Message.objects.filter(customer=customer, channel=channel, sent_at__isnull=False)
         # A MAX callback answer is a notice over the chat, not a message anyone replies to.
         .exclude(payload__has_key="callback_id")
-        .order_by("-sent_at")
+        # Two sent in the same instant: the one queued later is the one answered.
+        .order_by("-sent_at", "-pk")
         .values("pk", "journey_id", "enrollment_id", "node_id")
         .first()
     )
