@@ -263,55 +263,65 @@ def test_a_send_step_that_could_not_send_shows_how_often_on_the_canvas(
 ):
     """The issue's «7 прошли» on a step that sent nothing: a running journey's template is
     deleted, and the step's card counts the runs that could not send, in the problem colour."""
-    journey, client = _shop()
-    journey_version_save(journey=journey, definition=WELCOME)
-    journey_launch(journey=journey)
-    sweeps.run_all()  # the reactor starts at the end of the event log
+    # Daytime on the customers' clock: in quiet hours the dispatcher holds the emails back.
+    _clock_to(hour=7)
+    try:
+        journey, client = _shop()
+        journey_version_save(journey=journey, definition=WELCOME)
+        journey_launch(journey=journey)
+        sweeps.run_all()  # the reactor starts at the end of the event log
 
-    def first_order(n: int) -> None:
-        customer = CustomerFactory.create(email=f"c{n}@example.com")
-        consent_record(
-            customer=customer, channel="email", purpose=Purpose.MARKETING, granted=True, source="t"
-        )
+        def first_order(n: int) -> None:
+            customer = CustomerFactory.create(email=f"c{n}@example.com")
+            consent_record(
+                customer=customer,
+                channel="email",
+                purpose=Purpose.MARKETING,
+                granted=True,
+                source="t",
+            )
+            order_upsert(
+                external_id=f"W-{n}", customer=customer, total=Decimal("900"), placed_at=clock.now()
+            )
+
+        for n in range(3):
+            first_order(n)
+        sweeps.run_all()
+        assert Message.objects.filter(journey_id=journey.pk, node_id="hello").count() == 3
+        Template.objects.filter(slug="first-thanks").delete()
+        for n in range(3, 5):
+            first_order(n)
+        # One of the first three comes back: the journey's goal.
         order_upsert(
-            external_id=f"W-{n}", customer=customer, total=Decimal("900"), placed_at=clock.now()
+            external_id="W-0-2",
+            customer=Customer.objects.get(email="c0@example.com"),
+            total=Decimal("1200"),
+            placed_at=clock.now(),
         )
+        sweeps.run_all()
 
-    for n in range(3):
-        first_order(n)
-    sweeps.run_all()
-    assert Message.objects.filter(journey_id=journey.pk, node_id="hello").count() == 3
-    Template.objects.filter(slug="first-thanks").delete()
-    for n in range(3, 5):
-        first_order(n)
-    # One of the first three comes back: the journey's goal.
-    order_upsert(
-        external_id="W-0-2",
-        customer=Customer.objects.get(email="c0@example.com"),
-        total=Decimal("1200"),
-        placed_at=clock.now(),
-    )
-    sweeps.run_all()
+        page, errors = _page(browser, live_server, client)
+        page.goto(f"{live_server.url}/journeys/{journey.pk}/")
+        send = page.locator("#jc-root #node-hello")
+        expect(send).to_have_class(re.compile(r"\bjc-has-problems\b"))
+        expect(send.locator(".jc-counts li")).to_have_text(
+            [
+                "3 прошли",
+                "2 не отправлено: проблема",
+                "1 достиг цели",
+                "3 отправлено",
+                "0 открыто",
+                "0 с переходом",
+                "0 с ответом",
+            ]
+        )
+        expect(send.locator(".jc-count-problem")).to_have_css("color", "rgb(127, 29, 29)")
+        # The template is still gone: what to fix is on the card too.
+        expect(send.locator(".jc-problems")).to_contain_text("Шаблона с кодом «first-thanks» нет.")
+        assert errors == []
 
-    page, errors = _page(browser, live_server, client)
-    page.goto(f"{live_server.url}/journeys/{journey.pk}/")
-    send = page.locator("#jc-root #node-hello")
-    expect(send).to_have_class(re.compile(r"\bjc-has-problems\b"))
-    expect(send.locator(".jc-counts li")).to_have_text(
-        [
-            "3 прошли",
-            "2 не отправлено: проблема",
-            "1 достиг цели",
-            "3 отправлено",
-            "0 открыто",
-            "0 с переходом",
-            "0 с ответом",
-        ]
-    )
-    expect(send.locator(".jc-count-problem")).to_have_css("color", "rgb(127, 29, 29)")
-    # The template is still gone: what to fix is on the card too.
-    expect(send.locator(".jc-problems")).to_contain_text("Шаблона с кодом «first-thanks» нет.")
-    assert errors == []
+    finally:
+        clock.reset()
 
 
 BROKEN = {
