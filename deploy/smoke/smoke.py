@@ -292,17 +292,16 @@ def smoke(tmp: Path, processes: Processes, services: Services) -> None:
     check(shown, "the new key's secret is shown once")
     assert shown is not None
     key = shown.group(0)
-    smtp = {
-        "host": "127.0.0.1",
-        "port": smtp_port,
-        "security": "none",
-        "from_email": "shop@example.ru",
-    }
+    # The set-up form's own fields, named transport__setting as the page names them.
     channel = browser.post_form(
         "/channels/email/",
         [
             ("transport", "smtp"),
-            ("config", json.dumps(smtp)),
+            ("smtp__host", "127.0.0.1"),
+            ("smtp__port", str(smtp_port)),
+            ("smtp__security", "none"),
+            ("smtp__from_email", "shop@example.ru"),
+            ("config", "{}"),
             ("active", "on"),
             ("cap_count", "0"),
             ("cap_hours", "24"),
