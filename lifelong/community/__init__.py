@@ -1,0 +1,1 @@
+"""Community: clubs for the best customers (Telegram groups, VK conversations), activity, lift."""

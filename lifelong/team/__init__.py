@@ -1,0 +1,1 @@
+"""The team: staff goals, progress, reports and recognition."""
