@@ -10,8 +10,8 @@ posting in memory and writes them all with a few bulk statements:
 - `order_cancelled` / `order_refunded`: take back all of the earn and give back all of the
   burn (key `reverse:order:<id>`);
 - `order_refund` / `order_returned`: the share refunded so far (key `refund:<refund id>`);
-- any type an event rule names: its award, within the rule's cap
-  (key `award:<event id>:<rule id>`).
+- any type an event rule names: its award, within the rule's cap and cooldown
+  (key `award:<event id>:<rule id>`; see `award_allowed`).
 
 Dates come from the event (a lot's pending period and expiry count from `occurred_at`) and
 caps count earlier awards by `occurred_at`, so reading the same stream again, or from
@@ -322,13 +322,14 @@ def _order_event_plan(
 def _rule_award_plan(
     book: Book, event: dict[str, Any], rule: EarningRule, programme: Programme
 ) -> None:
-    occurred_at = event["occurred_at"]
-    if rule.cap_count and _awards_within(book, rule, occurred_at) >= rule.cap_count:
+    if not award_allowed(
+        rule, event["occurred_at"], _award_times(book, rule, event["occurred_at"])
+    ):
         return
     posting = book.posting(
         key=f"award:{event['pk']}:{rule.pk}",
         kind=TxKind.AWARD,
-        occurred_at=occurred_at,
+        occurred_at=event["occurred_at"],
         rule=rule,
         event_id=event["pk"],
     )
@@ -342,17 +343,47 @@ def _rule_award_plan(
         )
 
 
-def _awards_within(book: Book, rule: EarningRule, moment: dt.datetime) -> int:
-    """The rule's awards to this customer in the cap period ending at `moment`."""
-    since = moment - dt.timedelta(days=rule.cap_days)
+def award_allowed(rule: EarningRule, moment: dt.datetime, times: list[dt.datetime]) -> bool:
+    """Whether one more award of `rule` at `moment` keeps the customer's awards (`times`, the
+    moments of the earlier ones) within the rule's cooldown and cap.
+
+    Events may arrive out of order (the shop sends yesterday's review today), so both hold
+    on either side of `moment`: no award closer than the cooldown before or after it, and
+    every cap period that would contain it (each ending at `moment` or at a later award
+    less than a period after it) still has room. That keeps the invariant true for the whole
+    history, however the stream is ordered.
+    """
+    cooldown = dt.timedelta(minutes=rule.cooldown_minutes)
+    if cooldown and any(abs(t - moment) < cooldown for t in times):
+        return False
+    if not (rule.cap_count and rule.cap_days):
+        return True
+    period = dt.timedelta(days=rule.cap_days)
+    ends = [moment, *(t for t in times if moment < t < moment + period)]
+    return all(sum(1 for t in times if end - period < t <= end) < rule.cap_count for end in ends)
+
+
+def award_span(rule: EarningRule) -> dt.timedelta:
+    """How far on either side of an award its cooldown and cap periods reach."""
+    return max(dt.timedelta(minutes=rule.cooldown_minutes), dt.timedelta(days=rule.cap_days))
+
+
+def _award_times(book: Book, rule: EarningRule, moment: dt.datetime) -> list[dt.datetime]:
+    """The moments of the rule's awards to this customer near `moment`: posted, and planned
+    in this batch. No query for a rule without a cooldown or cap."""
+    span = award_span(rule)
+    if not span:
+        return []
     posted = Transaction.objects.filter(
         rule=rule,
         customer_id=book.customer_id,
         kind=TxKind.AWARD,
-        occurred_at__gt=since,
-        occurred_at__lte=moment,
-    ).count()
-    planned = sum(
-        1 for p in book.postings if p.reason.get("rule") == rule and since < p.occurred_at <= moment
-    )
-    return posted + planned
+        occurred_at__gt=moment - span,
+        occurred_at__lt=moment + span,
+    ).values_list("occurred_at", flat=True)
+    planned = [
+        p.occurred_at
+        for p in book.postings
+        if p.reason.get("rule") == rule and abs(p.occurred_at - moment) < span
+    ]
+    return [*posted, *planned]

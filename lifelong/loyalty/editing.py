@@ -42,6 +42,7 @@ RULE_FIELDS = (
     "status_points",
     "cap_count",
     "cap_days",
+    "cooldown_minutes",
 )
 
 

@@ -134,13 +134,19 @@ class RateMode(models.TextChoices):
     PERCENT = "percent", _("percent of the amount, in points' value")
 
 
+# A cooldown longer than this is a cap: "once per N days" says it better.
+COOLDOWN_MAX_MINUTES = 30 * 24 * 60
+
+
 class EarningRule(models.Model):
     """One way to earn points; rules are data, edited on the loyalty settings page.
 
     Purchases: one active `purchase` rule gives the base rate; `category` and `product`
     rules multiply it for matching lines (the largest multiplier wins). Events: each active
     `event` rule awards `points` (spendable) and `status_points` (for tiers) for an event type,
-    at most `cap_count` times per `cap_days` per customer (0: no cap).
+    at most `cap_count` times per `cap_days` per customer (0: no cap), and never twice to the
+    same customer within `cooldown_minutes` (0: no cooldown), so a flood of events (a chat
+    member posting a thousand messages a minute) earns what one event does.
     """
 
     kind = models.CharField(_("kind"), max_length=16, choices=RuleKind.choices)
@@ -166,6 +172,7 @@ class EarningRule(models.Model):
     status_points = models.PositiveIntegerField(_("status points"), default=0)
     cap_count = models.PositiveIntegerField(_("at most N times"), default=0)
     cap_days = models.PositiveIntegerField(_("per N days"), default=0)
+    cooldown_minutes = models.PositiveIntegerField(_("at least N minutes apart"), default=0)
     created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
@@ -191,6 +198,8 @@ class EarningRule(models.Model):
                 errors["points"] = _("Award some points or status points.")
             if bool(self.cap_count) != bool(self.cap_days):
                 errors["cap_days"] = _("A cap needs both a count and a period.")
+            if self.cooldown_minutes > COOLDOWN_MAX_MINUTES:
+                errors["cooldown_minutes"] = _("At most 30 days (43 200 minutes).")
         if errors:
             raise ValidationError(errors)
 

@@ -17,6 +17,8 @@ EVENT_TYPE_SUGGESTIONS = (
     "referral_converted",
     "survey_answered",
     "community_post",
+    "community_joined",
+    "community_active_week",
     "profile_completed",
     "birthday",
 )
@@ -70,8 +72,17 @@ class EarningRuleForm(forms.ModelForm):
             "rate": _("Points per N roubles (1 per 100 is 1 %), or a percent paid back in points."),
             "multiplier": _("For a category or product rule: the base rate times this."),
             "cap_count": _("For an action: at most this many awards per customer per period."),
+            "cooldown_minutes": _(
+                "For an action: a customer's next award comes no sooner than this; "
+                "a flood of messages in a chat earns what one message does."
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        # Left empty: no cooldown (rules saved before the field existed post without it).
+        self.fields["cooldown_minutes"].required = False
+
+    def clean_cooldown_minutes(self) -> int:
+        return int(self.cleaned_data.get("cooldown_minutes") or 0)
