@@ -278,6 +278,8 @@ class CampaignRecipient(models.Model):
     # A plain id (the outbox may prune messages; results then count them as not sent).
     message_id = models.BigIntegerField(null=True, blank=True)
     decided_at = models.DateTimeField(default=clock.now)
+    # decided_at + the campaign's goal_days: results count the recipient once this has passed.
+    goal_until = models.DateTimeField(default=clock.now)
 
     class Meta:
         constraints = [
