@@ -317,3 +317,190 @@ class ClubUpdate(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "update_id"], name="club_update_once")
         ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Activity that counts, rewards for the month's most active, scheduled posts and early access
+# (community.activity, community.rewards, community.posts, community.early_access).
+
+
+WEEK_MESSAGES_DEFAULT = 3
+
+
+class ClubActivityRule(models.Model):
+    """How a club counts a member's ISO week as active (the `community_active_week` event).
+
+    A club without a row counts `WEEK_MESSAGES_DEFAULT` messages.
+    """
+
+    club = models.OneToOneField(Club, on_delete=models.CASCADE, related_name="activity_rule")
+    week_messages = models.PositiveIntegerField(
+        _("messages in a week that make a member active"), default=WEEK_MESSAGES_DEFAULT
+    )
+
+    def __str__(self) -> str:
+        return f"{self.club_id}: {self.week_messages}"
+
+
+class RewardKind(models.TextChoices):
+    POINTS = "points", _("Points")
+    BADGE = "badge", _("Badge")
+    THANKS = "thanks", _("Thank-you message")
+
+
+class RewardSettings(models.Model):
+    """The one row saying what the one-click rewards give (edited on the activity page)."""
+
+    points = models.PositiveIntegerField(_("points for an active member"), default=100)
+    # The badge is a customer tag: segments, journeys and the card already read tags.
+    badge = models.CharField(
+        _("badge (a customer tag)"), max_length=64, default="Активный участник клуба"
+    )
+    thanks_template = models.ForeignKey(
+        "messaging.Template",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("thank-you message template"),
+    )
+
+    def __str__(self) -> str:
+        return "community rewards"
+
+    @classmethod
+    def read(cls) -> RewardSettings:
+        """The settings as they are; the defaults, unsaved, before the row exists."""
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
+
+
+class ClubReward(models.Model):
+    """A reward given to a customer for a month's activity: once per customer, month and kind
+    whichever list it was clicked in, so a double click (or two staff at once) gives once."""
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    month = models.DateField()  # the month's first day
+    kind = models.CharField(max_length=16, choices=RewardKind.choices)
+    club = models.ForeignKey(
+        Club, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    points = models.PositiveIntegerField(default=0)
+    given_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "month", "kind"], name="club_reward_once_a_month"
+            )
+        ]
+        indexes = [models.Index(fields=["month", "customer"], name="club_reward_month")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.month:%Y-%m}:{self.kind}"
+
+
+class PostSchedule(models.TextChoices):
+    ONCE = "once", _("Once")
+    WEEKLY = "weekly", _("Every week")
+
+
+class ClubPost(models.Model):
+    """A post the bot makes in the club's chat from a template, once or every week.
+
+    `next_run_at` is the next due moment (None once a one-off post is done or the post is
+    paused); the posts sweep walks the partial index on it. Each run is one outbox message
+    keyed by the post and the run's moment, so a sweep that runs twice posts once.
+    """
+
+    club = models.ForeignKey(Club, on_delete=models.CASCADE, related_name="posts")
+    template = models.ForeignKey(
+        "messaging.Template", on_delete=models.PROTECT, related_name="+", verbose_name=_("template")
+    )
+    schedule = models.CharField(
+        _("when"), max_length=8, choices=PostSchedule.choices, default=PostSchedule.WEEKLY
+    )
+    once_at = models.DateTimeField(_("at"), null=True, blank=True)
+    weekday = models.PositiveSmallIntegerField(_("weekday"), null=True, blank=True)  # 0: Monday
+    time = models.TimeField(_("time"), null=True, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    runs = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_run_at"],
+                condition=Q(active=True, next_run_at__isnull=False),
+                name="club_post_due",
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(schedule="once") | Q(once_at__isnull=False),
+                name="club_post_once_has_moment",
+            ),
+            models.CheckConstraint(
+                condition=~Q(schedule="weekly") | Q(weekday__isnull=False, time__isnull=False),
+                name="club_post_weekly_has_day_and_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"post {self.pk} to {self.club_id}"
+
+
+class EarlyAccess(models.Model):
+    """Early access, a tier privilege (loyalty.privileges "early_access") with its settings: a
+    product (SKU) or a collection (a product category) that customers of `tier` or higher,
+    whose tier opens early access, see from `starts_at`, and everyone from `public_at`.
+
+    `opened_at` is when the early-access sweep recorded `early_access_opened` for the
+    qualifying customers (once each, by key). The shop asks the API whether a customer has
+    access now, by the customer's id or by the signed token in the link they were sent.
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    sku = models.CharField(_("product SKU"), max_length=64, blank=True)
+    collection = models.CharField(_("collection (product category)"), max_length=128, blank=True)
+    url = models.URLField(_("page in the shop"), max_length=500, blank=True)
+    tier = models.ForeignKey(
+        "loyalty.Tier", on_delete=models.PROTECT, related_name="+", verbose_name=_("from tier")
+    )
+    starts_at = models.DateTimeField(_("opens to the tier"))
+    public_at = models.DateTimeField(_("opens to everyone"))
+    opened_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["starts_at"], condition=Q(opened_at__isnull=True), name="early_access_due"
+            ),
+            models.Index(fields=["sku"], name="early_access_sku"),
+            models.Index(fields=["collection"], name="early_access_collection"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(sku="") | ~Q(collection=""), name="early_access_names_goods"
+            ),
+            models.CheckConstraint(
+                condition=Q(public_at__gt=models.F("starts_at")), name="early_access_before_all"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
