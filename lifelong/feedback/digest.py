@@ -71,21 +71,53 @@ def week_label(start: dt.date) -> str:
     return f"{first} – {last}"
 
 
-def _claim(user: User, week: str) -> bool:
-    """Record that `user` gets this week's digest; False if someone already did."""
+def _claim(user: User, week: str, *, object_type: str = DIGEST_OBJECT) -> bool:
+    """Record that `user` gets this week's mail of `object_type`; False if someone already did."""
     object_id = f"{user.pk}:{week}"
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
-        if AuditLog.objects.filter(object_type=DIGEST_OBJECT, object_id=object_id).exists():
+        if AuditLog.objects.filter(object_type=object_type, object_id=object_id).exists():
             return False
         audit_record(
             actor=None,
-            action="feedback.digest_sent",
-            object_type=DIGEST_OBJECT,
+            action=f"{object_type}_sent",
+            object_type=object_type,
             object_id=object_id,
             changes={"user": user.pk, "week": week},
         )
     return True
+
+
+def staff_mail_weekly(*, object_type: str, week: str, subject: str, body: str) -> int:
+    """Mail one weekly text to every active staff member with an address who has not had
+    this week's mail of `object_type` (the audit log keys it per member and week); returns how
+    many went. Shared by the feedback digest and the team's weekly thanks."""
+    done = set(
+        AuditLog.objects.filter(
+            object_type=object_type, object_id__endswith=f":{week}"
+        ).values_list("object_id", flat=True)
+    )
+    recipients = [
+        user
+        for user in User.objects.filter(is_active=True).exclude(email="").order_by("pk")
+        if f"{user.pk}:{week}" not in done
+    ]
+    sent, failed = 0, 0
+    for user in recipients:
+        if not _claim(user, week, object_type=object_type):
+            continue
+        try:
+            send_mail(subject, body, None, [user.email])
+        except Exception:
+            log.exception(
+                "digest_send_failed", extra={"user": user.pk, "week": week, "kind": object_type}
+            )
+            failed += 1
+        else:
+            sent += 1
+    if failed:
+        raise RuntimeError(f"{failed} weekly mail(s) of {object_type} failed; see the log")
+    return sent
 
 
 def digest_send_weekly() -> int:
@@ -97,33 +129,11 @@ def digest_send_weekly() -> int:
     digest = weekly_digest()
     if not digest.themes and not digest.nps.n:
         return 0
-    week = digest.start.isoformat()
-    done = set(
-        AuditLog.objects.filter(
-            object_type=DIGEST_OBJECT, object_id__endswith=f":{week}"
-        ).values_list("object_id", flat=True)
-    )
-    recipients = [
-        user
-        for user in User.objects.filter(is_active=True).exclude(email="").order_by("pk")
-        if f"{user.pk}:{week}" not in done
-    ]
-    sent, failed = 0, 0
     with translation.override(settings.LANGUAGE_CODE):
         subject, body = _render(digest)
-        for user in recipients:
-            if not _claim(user, week):
-                continue
-            try:
-                send_mail(subject, body, None, [user.email])
-            except Exception:
-                log.exception("digest_send_failed", extra={"user": user.pk, "week": week})
-                failed += 1
-            else:
-                sent += 1
-    if failed:
-        raise RuntimeError(f"{failed} weekly digest mail(s) failed; see the log")
-    return sent
+    return staff_mail_weekly(
+        object_type=DIGEST_OBJECT, week=digest.start.isoformat(), subject=subject, body=body
+    )
 
 
 def _render(digest: Digest) -> tuple[str, str]:

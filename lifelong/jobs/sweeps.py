@@ -61,6 +61,10 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("feedback.mailbox_read", "lifelong.feedback.mailbox:mailbox_read", 60),
     # Daily, so the first run after a week ends mails its digest; keyed per staff member and week.
     Sweep("feedback.digest_weekly", "lifelong.feedback.digest:digest_send_weekly", DAY, daily=True),
+    # Goals reached and round numbers passed, told once each (unique key); hourly so the home
+    # pages hear of them the same day. The thanks mail is keyed per member and week like the digest.
+    Sweep("team.milestones", "lifelong.team.milestones:milestones_sweep", 3600),
+    Sweep("team.thanks_weekly", "lifelong.team.thanks:thanks_send_weekly", DAY, daily=True),
     # Referrals first: the referral_converted events they write are earned in the same round.
     Sweep("loyalty.referrals", "lifelong.loyalty.referral_sweep:loyalty_referrals", 30),
     # Earn from new events, then release, then expire: a lot is never expired while pending.
