@@ -49,3 +49,265 @@ lifelong.campaigns.engine (the sweep, registered as "campaigns.due")
 lifelong.campaigns.schedule
     next_occurrence(campaign: Campaign, after: datetime) -> datetime | None
 """
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+from django.db import transaction
+
+from lifelong import clock
+from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
+from lifelong.campaigns.models import (
+    MAX_HOLDOUT_PERCENT,
+    PREFERRED,
+    AbMetric,
+    Campaign,
+    CampaignRecipient,
+    CampaignRun,
+    CampaignStatus,
+    Recurrence,
+    RunStatus,
+)
+from lifelong.campaigns.schedule import month_day, next_occurrence
+from lifelong.customers.models import Channel, Purpose
+from lifelong.lib.errors import DomainError
+from lifelong.messaging.models import DUE_STATUSES, Message, Status
+from lifelong.messaging.variants import variant_for
+from lifelong.segments.rules import rules_parse
+
+CAMPAIGN_FIELDS = (
+    "name",
+    "description",
+    "segment",
+    "rules",
+    "channel",
+    "template",
+    "purpose",
+    "topic",
+    "holdout_percent",
+    "template_b",
+    "ab_sample_percent",
+    "ab_metric",
+    "ab_wait_hours",
+    "window_start",
+    "window_end",
+    "per_minute",
+    "goal_event",
+    "goal_days",
+    "recurrence",
+    "send_at",
+    "send_time",
+    "weekday",
+    "nth",
+    "recur_dates",
+    "recur_until",
+)
+RELATIONS = ("segment", "template", "template_b")
+EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+MAX_WAIT_HOURS = 24 * 7
+
+
+class CampaignError(DomainError):
+    """A campaign that cannot be saved or moved as asked."""
+
+
+def campaign_validate(campaign: Campaign) -> None:
+    """Refuse a campaign that could not run as set; CampaignError names the field."""
+    if not campaign.name.strip():
+        raise CampaignError("A campaign needs a name.", field="name")
+    if campaign.segment_id is None and not campaign.rules:
+        raise CampaignError("Choose a segment or a filter.", field="segment")
+    if campaign.segment_id is not None and campaign.rules:
+        raise CampaignError("Either a segment or a filter, not both.", field="rules")
+    if campaign.rules:
+        try:
+            rules_parse(campaign.rules)
+        except pydantic.ValidationError as exc:
+            raise CampaignError("The filter is not valid.", field="rules") from exc
+    if campaign.channel != PREFERRED and campaign.channel not in Channel.values:
+        raise CampaignError("Unknown channel.", field="channel")
+    if campaign.purpose not in Purpose.values:
+        raise CampaignError("Unknown purpose.", field="purpose")
+    if campaign.template_id is None:
+        raise CampaignError("Choose a template.", field="template")
+    for field, template in (("template", campaign.template), ("template_b", campaign.template_b)):
+        if (
+            template is not None
+            and campaign.channel != PREFERRED
+            and variant_for(template, campaign.channel) is None
+        ):
+            raise CampaignError("The template has nothing to send on this channel.", field=field)
+    if campaign.template_b_id is not None and campaign.template_b_id == campaign.template_id:
+        raise CampaignError("Variant B must be another template.", field="template_b")
+    if not 0 <= campaign.holdout_percent <= MAX_HOLDOUT_PERCENT:
+        raise CampaignError("The holdout is 0 to 50 %.", field="holdout_percent")
+    if not 2 <= campaign.ab_sample_percent <= 100:
+        raise CampaignError("The test sample is 2 to 100 %.", field="ab_sample_percent")
+    if campaign.ab_metric not in AbMetric.values:
+        raise CampaignError("Unknown metric.", field="ab_metric")
+    if not 1 <= campaign.ab_wait_hours <= MAX_WAIT_HOURS:
+        raise CampaignError("Pick the winner after 1 to 168 hours.", field="ab_wait_hours")
+    if (campaign.window_start is None) != (campaign.window_end is None):
+        raise CampaignError("Give both ends of the send window, or neither.", field="window_end")
+    if campaign.window_start is not None and campaign.window_start == campaign.window_end:
+        raise CampaignError("The send window is empty.", field="window_end")
+    if not campaign.goal_event.strip():
+        raise CampaignError("Choose a goal.", field="goal_event")
+    if not 1 <= campaign.goal_days <= 365:
+        raise CampaignError("The goal window is 1 to 365 days.", field="goal_days")
+    _schedule_validate(campaign)
+
+
+def _schedule_validate(campaign: Campaign) -> None:
+    recurrence = campaign.recurrence
+    if recurrence not in Recurrence.values:
+        raise CampaignError("Unknown repetition.", field="recurrence")
+    if recurrence in (Recurrence.WEEKLY, Recurrence.MONTHLY) and campaign.weekday not in range(7):
+        raise CampaignError("Choose a weekday.", field="weekday")
+    if recurrence == Recurrence.MONTHLY and campaign.nth not in (1, 2, 3, 4, -1):
+        raise CampaignError("Choose which weekday of the month.", field="nth")
+    if recurrence == Recurrence.DATES:
+        dates = campaign.recur_dates
+        if not isinstance(dates, list) or not dates:
+            raise CampaignError("Add at least one date.", field="recur_dates")
+        try:
+            for value in dates:
+                month_day(str(value))
+        except ValueError as exc:
+            raise CampaignError("Dates are written as MM-DD.", field="recur_dates") from exc
+
+
+def _apply(campaign: Campaign, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Set `values` on the campaign; returns what changed (for the audit log)."""
+    unknown = set(values) - set(CAMPAIGN_FIELDS)
+    if unknown:
+        raise CampaignError(f"unknown fields: {', '.join(sorted(unknown))}")
+    changes = {}
+    for field, value in values.items():
+        if field == "recur_dates":
+            value = sorted({str(v) for v in value or []})
+        if field == "rules":
+            value = value or {}
+        if field in RELATIONS:
+            changed = getattr(campaign, f"{field}_id") != (value.pk if value else None)
+        else:
+            changed = getattr(campaign, field) != value
+        if changed:
+            changes[field] = _loggable(value)
+            setattr(campaign, field, value)
+    return changes
+
+
+def _loggable(value: Any) -> Any:
+    if hasattr(value, "pk"):
+        return value.pk
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    return value
+
+
+@transaction.atomic
+def campaign_create(*, values: Mapping[str, Any], actor: User | None) -> Campaign:
+    """A new draft campaign from `values` (Campaign field names)."""
+    now = clock.now()
+    campaign = Campaign(created_by=actor, created_at=now, updated_at=now)
+    changes = _apply(campaign, values)
+    campaign_validate(campaign)
+    campaign.save()
+    audit_record(actor=actor, action="campaign.create", obj=campaign, changes=changes)
+    return campaign
+
+
+def _locked(campaign: Campaign) -> Campaign:
+    return Campaign.objects.select_for_update().get(pk=campaign.pk)
+
+
+@transaction.atomic
+def campaign_update(
+    *, campaign: Campaign, values: Mapping[str, Any], actor: User | None
+) -> Campaign:
+    """Change a draft, or a scheduled campaign that has not run yet (its next run moves with it)."""
+    locked = _locked(campaign)
+    if locked.status not in EDITABLE or locked.runs_count:
+        raise CampaignError("A campaign that has started can no longer be changed.")
+    changes = _apply(locked, values)
+    campaign_validate(locked)
+    if changes:
+        locked.updated_at = clock.now()
+        if locked.status == CampaignStatus.SCHEDULED:
+            locked.next_run_at = _first_run(locked)
+        locked.save()
+        audit_record(actor=actor, action="campaign.update", obj=locked, changes=changes)
+    return locked
+
+
+def _first_run(campaign: Campaign) -> dt.datetime:
+    now = clock.now()
+    if campaign.recurrence == Recurrence.ONCE:
+        return max(campaign.send_at or now, now)
+    first = next_occurrence(campaign, now)
+    if first is None:
+        raise CampaignError("The repetition has no date ahead.", field="recur_until")
+    return first
+
+
+@transaction.atomic
+def campaign_schedule(*, campaign: Campaign, actor: User | None) -> Campaign:
+    """Draft -> scheduled: the sweep starts its first run at `next_run_at`."""
+    locked = _locked(campaign)
+    if locked.status != CampaignStatus.DRAFT:
+        raise CampaignError("Only a draft can be scheduled.")
+    campaign_validate(locked)
+    locked.status = CampaignStatus.SCHEDULED
+    locked.next_run_at = _first_run(locked)
+    locked.updated_at = clock.now()
+    locked.save(update_fields=["status", "next_run_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="campaign.schedule",
+        obj=locked,
+        changes={"next_run_at": _loggable(locked.next_run_at)},
+    )
+    return locked
+
+
+@transaction.atomic
+def campaign_unschedule(*, campaign: Campaign, actor: User | None) -> Campaign:
+    """Scheduled and never run -> draft again."""
+    locked = _locked(campaign)
+    if locked.status != CampaignStatus.SCHEDULED or locked.runs_count:
+        raise CampaignError("Only a scheduled campaign that has not started can go back to draft.")
+    locked.status, locked.next_run_at, locked.updated_at = CampaignStatus.DRAFT, None, clock.now()
+    locked.save(update_fields=["status", "next_run_at", "updated_at"])
+    audit_record(actor=actor, action="campaign.unschedule", obj=locked)
+    return locked
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign, actor: User | None) -> Campaign:
+    """Stop the campaign: no more runs, running ones cancelled with their unsent messages."""
+    locked = _locked(campaign)
+    if locked.status in (CampaignStatus.SENT, CampaignStatus.CANCELLED):
+        raise CampaignError("The campaign has already finished.")
+    now = clock.now()
+    running = CampaignRun.objects.filter(
+        campaign=locked, status__in=[RunStatus.QUEUEING, RunStatus.TESTING, RunStatus.QUEUEING_REST]
+    )
+    messages = CampaignRecipient.objects.filter(run__in=running, message_id__isnull=False).values(
+        "message_id"
+    )
+    cancelled = Message.objects.filter(pk__in=messages, status__in=DUE_STATUSES).update(
+        status=Status.CANCELLED, last_error="campaign cancelled"
+    )
+    running.update(status=RunStatus.CANCELLED, finished_at=now)
+    locked.status, locked.next_run_at, locked.updated_at = CampaignStatus.CANCELLED, None, now
+    locked.save(update_fields=["status", "next_run_at", "updated_at"])
+    audit_record(
+        actor=actor, action="campaign.cancel", obj=locked, changes={"messages_cancelled": cancelled}
+    )
+    return locked

@@ -1,0 +1,307 @@
+"""The campaigns sweep: start due runs, queue them batch by batch, pick A/B winners.
+
+Crash safety and concurrency. Every step is one transaction that first locks its run (or
+campaign) row with SKIP LOCKED: a second sweep running at the same time skips that row
+instead of doing the same batch. A batch's messages, its recipient rows and the run's
+cursor commit together, so after a crash the batch is simply done again; the messages'
+dedupe keys ("campaign:<id>:<run>:<customer>") and the recipients' unique (run, customer)
+make a repeat queue nothing twice.
+
+Timing. Each message's `next_attempt_at` is its slot: not before the customer's send window
+opens on their own clock, and, with throttling, one slot every 60 / per_minute seconds for
+the run as a whole (the slots only move forward, so the rate holds across batches).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.db.models import Q
+
+from lifelong import clock
+from lifelong.campaigns.audience import (
+    BATCH,
+    Decision,
+    audience_ids,
+    audience_queryset,
+    context_make,
+    decide,
+)
+from lifelong.campaigns.models import (
+    Arm,
+    Campaign,
+    CampaignRecipient,
+    CampaignRun,
+    CampaignStatus,
+    RecipientStatus,
+    RunStatus,
+)
+from lifelong.campaigns.results import metric_hits
+from lifelong.campaigns.schedule import next_occurrence
+from lifelong.customers.models import Customer
+from lifelong.messaging.gates import quiet_until
+from lifelong.messaging.models import Template
+from lifelong.messaging.services import message_enqueue
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (RunStatus.QUEUEING, RunStatus.TESTING, RunStatus.QUEUEING_REST)
+# One sweep call stops starting batches after this long, so the sweeps after it get their turn.
+BUDGET_SECONDS = 20.0
+
+
+def dedupe_key(campaign_id: int, run_number: int, customer_id: int) -> str:
+    return f"campaign:{campaign_id}:{run_number}:{customer_id}"
+
+
+def campaigns_due(*, batch_size: int = BATCH, budget_seconds: float = BUDGET_SECONDS) -> int:
+    """Run the campaigns' due work; returns the messages queued."""
+    started = time.monotonic()
+    runs_start(now=clock.now())
+    queued = 0
+    run_ids = list(
+        CampaignRun.objects.filter(status__in=ACTIVE)
+        .filter(~Q(status=RunStatus.TESTING) | Q(decide_at__lte=clock.now()))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for run_id in run_ids:
+        while time.monotonic() - started < budget_seconds:
+            done, more = run_step(run_id, batch_size=batch_size)
+            queued += done
+            if not more:
+                break
+    return queued
+
+
+def runs_start(*, now: dt.datetime) -> int:
+    """Start a run of every scheduled campaign whose time has come; returns runs started."""
+    started = 0
+    due = Campaign.objects.filter(status=CampaignStatus.SCHEDULED, next_run_at__lte=now)
+    for campaign_id in due.order_by("next_run_at", "pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            campaign = due.select_for_update(skip_locked=True).filter(pk=campaign_id).first()
+            if campaign is None:
+                continue
+            assert campaign.next_run_at is not None
+            number = campaign.runs_count + 1
+            CampaignRun.objects.create(
+                campaign=campaign,
+                number=number,
+                scheduled_for=campaign.next_run_at,
+                started_at=now,
+                audience_total=audience_queryset(campaign, now=now).count(),
+            )
+            # A sweep that was down misses the occurrences in between: one catch-up run.
+            following = next_occurrence(campaign, now) if campaign.is_recurring else None
+            campaign.runs_count, campaign.next_run_at = number, following
+            if following is None:
+                campaign.status = CampaignStatus.SENDING
+            campaign.save(update_fields=["runs_count", "next_run_at", "status"])
+            started += 1
+        log.info("campaign_run_started", extra={"campaign_id": campaign_id, "run": number})
+    return started
+
+
+def run_step(run_id: int, *, batch_size: int = BATCH) -> tuple[int, bool]:
+    """One step of a run in one transaction: (messages queued, whether more is due now)."""
+    now = clock.now()
+    with transaction.atomic():
+        run = (
+            CampaignRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("campaign__template", "campaign__template_b")
+            .filter(pk=run_id, status__in=ACTIVE)
+            .first()
+        )
+        if run is None:
+            return 0, False
+        if run.status == RunStatus.QUEUEING:
+            return _phase_one(run, now=now, batch_size=batch_size)
+        if run.status == RunStatus.TESTING:
+            if run.decide_at is None or run.decide_at > now:
+                return 0, False
+            winner_decide(run, now=now)
+            return 0, True
+        return _phase_two(run, now=now, batch_size=batch_size)
+
+
+def _phase_one(run: CampaignRun, *, now: dt.datetime, batch_size: int) -> tuple[int, bool]:
+    """Decide the next batch of the audience: recipient rows, and messages for A / B."""
+    campaign = run.campaign
+    # The audience as of the run's start: rules relative to "now" mean the same in every batch.
+    ids = audience_ids(campaign, now=run.started_at, after=run.cursor, limit=batch_size)
+    if not ids:
+        _phase_one_end(run, now=now)
+        return 0, False
+    decisions = decide(campaign, ids, now=now, context=context_make(campaign))
+    templates: dict[str, Template | None] = {Arm.A: campaign.template, Arm.B: campaign.template_b}
+    sending = [d for d in decisions if d.status == RecipientStatus.QUEUED]
+    messages = _enqueue(run, sending, templates, now=now)
+    CampaignRecipient.objects.bulk_create(
+        [
+            CampaignRecipient(
+                run=run,
+                campaign_id=campaign.pk,
+                customer_id=d.customer_id,
+                arm=d.arm,
+                status=d.status,
+                reason=d.reason,
+                channel=d.channel,
+                message_id=messages.get(d.customer_id),
+                decided_at=now,
+                goal_until=now + dt.timedelta(days=campaign.goal_days),
+            )
+            for d in decisions
+        ],
+        ignore_conflicts=True,
+    )
+    run.cursor = ids[-1]
+    run.processed += len(decisions)
+    run.queued += len(sending)
+    run.skipped += sum(d.status == RecipientStatus.SKIPPED for d in decisions)
+    run.held_out += sum(d.status == RecipientStatus.HOLDOUT for d in decisions)
+    run.save(
+        update_fields=["cursor", "processed", "queued", "skipped", "held_out", "throttle_next_at"]
+    )
+    return len(sending), True
+
+
+def _phase_one_end(run: CampaignRun, *, now: dt.datetime) -> None:
+    campaign = run.campaign
+    # The total counted at the start is an estimate; at the end it is what was decided.
+    run.audience_total = run.processed
+    if campaign.is_ab:
+        # A plain split (a sample of 100 %) has no rest, but its winner is still recorded.
+        run.status = RunStatus.TESTING
+        run.decide_at = now + dt.timedelta(hours=campaign.ab_wait_hours)
+        run.save(update_fields=["audience_total", "status", "decide_at"])
+        return
+    _run_finish(run, now=now)
+
+
+def _run_finish(run: CampaignRun, *, now: dt.datetime) -> None:
+    run.status, run.finished_at = RunStatus.DONE, now
+    run.audience_total = max(run.audience_total, run.processed)
+    run.save(update_fields=["status", "finished_at", "audience_total", "decide_at"])
+    Campaign.objects.filter(
+        pk=run.campaign_id, status=CampaignStatus.SENDING, next_run_at__isnull=True
+    ).exclude(runs__status__in=ACTIVE).update(status=CampaignStatus.SENT, updated_at=now)
+
+
+def winner_decide(run: CampaignRun, *, now: dt.datetime) -> str:
+    """Pick and record the A/B winner by the campaign's metric; ties go to A.
+
+    Compared as exact fractions of the queued sample in each arm (hits x n cross-multiplied),
+    so the same figures always give the same winner.
+    """
+    campaign = run.campaign
+    figures = metric_hits(run, metric=campaign.ab_metric, until=now)
+    a, b = figures[Arm.A], figures[Arm.B]
+    winner = Arm.B if b["n"] and b["hits"] * a["n"] > a["hits"] * b["n"] else Arm.A
+    run.winner, run.winner_decided_at = str(winner), now
+    run.winner_figures = {"metric": campaign.ab_metric, "a": a, "b": b}
+    run.status = RunStatus.QUEUEING_REST
+    run.save(update_fields=["winner", "winner_decided_at", "winner_figures", "status"])
+    log.info(
+        "campaign_winner_decided",
+        extra={"campaign_id": campaign.pk, "run": run.number, "winner": run.winner},
+    )
+    return run.winner
+
+
+def _phase_two(run: CampaignRun, *, now: dt.datetime, batch_size: int) -> tuple[int, bool]:
+    """Queue the winner for the next batch of the rest."""
+    campaign = run.campaign
+    rest = list(
+        CampaignRecipient.objects.filter(
+            run=run, arm=Arm.REST, status=RecipientStatus.WAITING, pk__gt=run.rest_cursor
+        )
+        .select_related("customer")
+        .only("pk", "customer_id", "channel", "customer__time_zone")
+        .order_by("pk")[:batch_size]
+    )
+    if not rest:
+        _run_finish(run, now=now)
+        return 0, False
+    winner = campaign.template_b if run.winner == Arm.B else campaign.template
+    decisions = [
+        Decision(
+            customer_id=r.customer_id,
+            name="",
+            time_zone=r.customer.time_zone,
+            arm=Arm.REST,
+            status=RecipientStatus.QUEUED,
+            channel=r.channel,
+        )
+        for r in rest
+    ]
+    messages = _enqueue(run, decisions, {Arm.REST: winner}, now=now)
+    for recipient in rest:
+        recipient.status = RecipientStatus.QUEUED
+        recipient.message_id = messages.get(recipient.customer_id)
+    CampaignRecipient.objects.bulk_update(rest, ["status", "message_id"])
+    run.rest_cursor = rest[-1].pk
+    run.queued += len(rest)
+    run.save(update_fields=["rest_cursor", "queued", "throttle_next_at"])
+    return len(rest), True
+
+
+def _enqueue(
+    run: CampaignRun,
+    decisions: Sequence[Decision],
+    templates: dict[str, Template | None],
+    *,
+    now: dt.datetime,
+) -> dict[int, int]:
+    """Queue one message per decision at its slot; returns customer id -> message id."""
+    if not decisions:
+        return {}
+    campaign = run.campaign
+    customers = Customer.objects.in_bulk([d.customer_id for d in decisions])
+    messages = {}
+    for decision in decisions:
+        customer = customers.get(decision.customer_id)
+        template = templates.get(decision.arm)
+        if customer is None or template is None:
+            continue
+        message, _created = message_enqueue(
+            customer=customer,
+            dedupe_key=dedupe_key(campaign.pk, run.number, customer.pk),
+            channel=decision.channel,
+            purpose=campaign.purpose,
+            template=template,
+            topic=campaign.topic,
+            not_before=_slot(run, decision.time_zone, now=now),
+        )
+        messages[customer.pk] = message.pk
+    return messages
+
+
+def _slot(run: CampaignRun, time_zone: str, *, now: dt.datetime) -> dt.datetime:
+    """The moment this message may go: inside the window, after the run's previous slot."""
+    campaign = run.campaign
+    at = now
+    if campaign.per_minute:
+        at = max(at, run.throttle_next_at or at)
+    at = _window_open(campaign, time_zone, at)
+    if campaign.per_minute:
+        run.throttle_next_at = at + dt.timedelta(seconds=60 / campaign.per_minute)
+    return at
+
+
+def _window_open(campaign: Campaign, time_zone: str, at: dt.datetime) -> dt.datetime:
+    """`at`, or when the send window next opens on the customer's clock if it is shut then.
+
+    Outside the window is a quiet period from its end to its start: the gates' arithmetic,
+    correct across daylight saving changes, answers when it ends.
+    """
+    if campaign.window_start is None or campaign.window_end is None:
+        return at
+    wake = quiet_until(
+        now=at, time_zone=time_zone, start=campaign.window_end, end=campaign.window_start
+    )
+    return wake or at

@@ -1,0 +1,166 @@
+"""A campaign to a segment goes out through the real dispatcher, once, within its gates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+
+from lifelong import clock
+from lifelong.campaigns.engine import campaigns_due, dedupe_key, run_step
+from lifelong.campaigns.models import (
+    Arm,
+    CampaignRecipient,
+    CampaignRun,
+    CampaignStatus,
+    RecipientStatus,
+    RunStatus,
+    SkipReason,
+)
+from lifelong.campaigns.services import campaign_schedule
+from lifelong.campaigns.tests.conftest import (
+    SENT,
+    campaign_make,
+    channels_set_up,
+    customers_make,
+    policy_set,
+    segment_of,
+    template_make,
+)
+from lifelong.customers.models import Purpose
+from lifelong.customers.services import consent_record
+from lifelong.messaging.dispatch import dispatch_due
+from lifelong.messaging.models import Message, Status
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_segment_campaign_is_sent_through_dispatch_respecting_consent_and_caps(frozen_time):
+    # 10:00 UTC is 13:00 in Moscow: daytime, outside quiet hours.
+    channels_set_up("email")
+    policy_set(cap_count=1, cap_hours=24)
+    willing = customers_make(4)
+    unwilling = customers_make(2, consent=())
+    withdrawn = customers_make(1)
+    consent_record(
+        customer=withdrawn[0],
+        channel="email",
+        purpose=Purpose.MARKETING,
+        granted=False,
+        source="test",
+    )
+    # One customer already had a marketing message today: the cap of one per day is full.
+    capped = willing[0]
+    Message.objects.create(
+        customer=capped,
+        dedupe_key="earlier",
+        channel="email",
+        purpose=Purpose.MARKETING,
+        status=Status.SENT,
+        sent_at=clock.now() - dt.timedelta(hours=2),
+    )
+    campaign = campaign_make(segment_of([*willing, *unwilling, *withdrawn]), template_make())
+    campaign_schedule(campaign=campaign, actor=None)
+
+    assert campaigns_due() == 4
+    dispatch_due()
+
+    recipients = {r.customer_id: r for r in CampaignRecipient.objects.all()}
+    assert len(recipients) == 7
+    assert {recipients[c.pk].reason for c in [*unwilling, *withdrawn]} == {SkipReason.NO_CONSENT}
+    sent = Message.objects.filter(pk__in=SENT)
+    assert {m.customer_id for m in sent} == {c.pk for c in willing[1:]}
+    held = Message.objects.get(dedupe_key=dedupe_key(campaign.pk, 1, capped.pk))
+    assert held.status == Status.DEFERRED
+    assert held.last_error == "frequency cap"
+    run = CampaignRun.objects.get(campaign=campaign)
+    assert (run.status, run.processed, run.queued, run.skipped) == (RunStatus.DONE, 7, 4, 3)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.SENT
+
+
+def test_a_crash_mid_run_and_a_rerun_send_nothing_twice(frozen_time):
+    channels_set_up("email")
+    customers = customers_make(7)
+    campaign = campaign_make(segment_of(customers), template_make())
+    campaign_schedule(campaign=campaign, actor=None)
+    campaigns_due(batch_size=3, budget_seconds=0)  # starts the run, queues nothing yet
+    run = CampaignRun.objects.get()
+    assert run_step(run.pk, batch_size=3) == (3, True)
+
+    # The process dies inside the second batch, after its messages were queued and as its
+    # recipient rows are written: the batch's transaction rolls back, messages and all.
+    class Died(BaseException):
+        pass
+
+    def dies_writing_recipients(execute, sql, params, many, context):
+        if sql.startswith("INSERT") and "campaigns_campaignrecipient" in sql:
+            raise Died
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(dies_writing_recipients), pytest.raises(Died):
+        run_step(run.pk, batch_size=3)
+    assert Message.objects.count() == 3
+
+    campaigns_due(batch_size=3)
+    campaigns_due(batch_size=3)  # nothing left: a second sweep changes nothing
+    dispatch_due()
+    dispatch_due()
+    assert sorted(SENT) == sorted(Message.objects.values_list("pk", flat=True))
+    assert len(SENT) == 7
+    assert CampaignRecipient.objects.count() == 7
+    run.refresh_from_db()
+    assert (run.processed, run.queued, run.status) == (7, 7, RunStatus.DONE)
+
+
+def test_throttling_spaces_the_messages_of_a_run_across_batches(frozen_time):
+    channels_set_up("email")
+    customers = customers_make(5)
+    campaign = campaign_make(segment_of(customers), template_make(), per_minute=2)
+    campaign_schedule(campaign=campaign, actor=None)
+    campaigns_due(batch_size=2)
+    due = sorted(Message.objects.values_list("next_attempt_at", flat=True))
+    start = clock.now()
+    assert due == [start + dt.timedelta(seconds=30 * n) for n in range(5)]
+
+
+def test_the_send_window_waits_for_the_customers_own_morning(frozen_time):
+    # 10:00 UTC: 13:00 in Moscow, 20:00 in Vladivostok, 02:00 in New York.
+    frozen_time.move_to("2026-03-02 10:00:00+00:00")
+    channels_set_up("email")
+    moscow, vladivostok, new_york = (
+        customers_make(1)
+        + customers_make(1, time_zone="Asia/Vladivostok")
+        + customers_make(1, time_zone="America/New_York")
+    )
+    campaign = campaign_make(
+        segment_of([moscow, vladivostok, new_york]),
+        template_make(),
+        window_start=dt.time(10),
+        window_end=dt.time(19),
+    )
+    campaign_schedule(campaign=campaign, actor=None)
+    campaigns_due()
+    due = dict(Message.objects.values_list("customer_id", "next_attempt_at"))
+    assert due[moscow.pk] == clock.now()
+    # Vladivostok is UTC+10: tomorrow 10:00 there is 00:00 UTC on 3 March.
+    assert due[vladivostok.pk] == dt.datetime(2026, 3, 3, 0, 0, tzinfo=dt.UTC)
+    # New York is UTC-5 in early March (summer time starts on the 8th): 10:00 is 15:00 UTC.
+    assert due[new_york.pk] == dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
+
+
+def test_a_scheduled_campaign_waits_for_its_time(frozen_time):
+    channels_set_up("email")
+    customers = customers_make(2)
+    campaign = campaign_make(
+        segment_of(customers), template_make(), send_at=clock.now() + dt.timedelta(hours=3)
+    )
+    campaign_schedule(campaign=campaign, actor=None)
+    assert campaigns_due() == 0
+    assert not CampaignRun.objects.exists()
+    frozen_time.shift(dt.timedelta(hours=3))
+    assert campaigns_due() == 2
+    assert set(CampaignRecipient.objects.values_list("arm", "status")) == {
+        (Arm.A, RecipientStatus.QUEUED)
+    }
