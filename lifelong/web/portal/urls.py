@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from lifelong.web.portal import loyalty, preferences, referrals, surveys, tracking
+from lifelong.web.portal import clubs, loyalty, preferences, referrals, surveys, tracking
 
 app_name = "portal"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("s/<str:token>", surveys.survey, name="survey"),
     path("s/<str:token>/thanks", surveys.thanks, name="survey_thanks"),
     path("s/<str:token>/seen/<str:mark>.css", surveys.score_seen, name="survey_seen"),
+    path("club/<str:token>", clubs.join, name="club_join"),
     # A referral code, not a signed token: it is shared on purpose (the view only redirects).
     path("ref/<str:code>", referrals.referral, name="referral"),
 ]

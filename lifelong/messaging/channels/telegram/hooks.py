@@ -1,8 +1,10 @@
-"""The Telegram bot webhook: start links, replies, and survey score buttons.
+"""The Telegram bot webhook: start links, replies, survey score buttons, and club chats.
 
 Telegram POSTs one Update per request and sends the secret given to setWebhook in the
 X-Telegram-Bot-Api-Secret-Token header. Any answer but 2xx makes Telegram deliver the
-update again, so updates we do not use are acknowledged, not refused.
+update again, so updates we do not use are acknowledged, not refused. Updates about groups,
+supergroups and channels (joins, leaves, messages, reactions in a club) go to the community
+app; only private chats reach the inbox.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from lifelong.community.updates import telegram_update_receive
 from lifelong.customers.models import Channel
 from lifelong.feedback.inbox import inbound_receive
 from lifelong.feedback.sending import score_button_receive
@@ -41,6 +44,8 @@ def telegram_webhook(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"detail": "Body is not JSON."}, status=400)
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         return JsonResponse({"detail": "Not a Telegram update."}, status=400)
+    if telegram_update_receive(update=update):
+        return JsonResponse({"ok": True})
     callback = update.get("callback_query")
     if isinstance(callback, dict) and isinstance(callback.get("id"), str):
         return _callback_receive(callback)
