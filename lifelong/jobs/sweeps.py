@@ -77,6 +77,9 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("loyalty.expire_due", "lifelong.loyalty.sweeps:loyalty_expire_due", 3600),
     Sweep("loyalty.holds_expire", "lifelong.loyalty.holds:loyalty_holds_expire", 60),
     Sweep("loyalty.verify", "lifelong.loyalty.verify:loyalty_verify", DAY, daily=True),
+    # After the tier review: a member whose tier went down is marked, removed after the
+    # club's grace period.
+    Sweep("community.members", "lifelong.community.services:club_members_sweep", 600),
 )
 
 

@@ -328,3 +328,9 @@ def test_the_join_page_refuses_a_customer_who_no_longer_qualifies(
 
     assert response.status_code == 200
     assert not api.requests
+
+
+def test_the_removal_sweep_is_registered():
+    from lifelong.jobs.sweeps import sweep_by_name
+
+    assert sweep_by_name("community.members").load() is club_members_sweep
