@@ -118,3 +118,21 @@ class RefundLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["refund", "sku"], name="refund_line_sku_once"),
         ]
+
+
+class SummaryPending(models.Model):
+    """A customer whose order summary waits for a refresh after a bulk write to their orders.
+
+    Written in the same transaction as the orders that made the summary stale, so a crash
+    between an import's batches leaves the customer queued, never forgotten;
+    `commerce.summaries.summaries_refresh_pending` (the import's last step, and a sweep)
+    refreshes the queue set-based and removes what it refreshed.
+    """
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The totals of the orders created or changed since the summary was last exact, capped
+    # at what total_spent can hold: the stale total_spent plus this bounds the true spend
+    # from above, which is all the import's check of the spend column needs.
+    spend_added = models.DecimalField(max_digits=14, decimal_places=2)

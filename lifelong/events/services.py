@@ -88,19 +88,38 @@ def events_record(events: Iterable[Event]) -> None:
 
 
 def events_record_from(
-    select: str, params: Sequence[Any] | Mapping[str, Any], *, keyed: bool = False
+    select: str,
+    params: Sequence[Any] | Mapping[str, Any],
+    *,
+    keyed: bool = False,
+    order_by: str = "",
 ) -> int:
     """Append the events a SELECT returns (columns as SELECTED_COLUMNS); returns how many.
 
-    `keyed`: the SELECT returns an idempotency key last, and a key recorded before (by the
-    API, or an earlier run) is skipped.
+    `keyed`: the SELECT also returns an idempotency_key column, and a key recorded before
+    (by the API, or an earlier run) is skipped. The SELECT's columns are then taken by name,
+    so it may return more, for `order_by` (the order the events get their ids in).
+
+    Recorded keys are left out by an anti-join, not per-row conflict handling (speculative
+    inserts cost PostgreSQL a lock and a WAL record per row). The unique constraint stays
+    the last guard: a key recorded concurrently makes the insert fail with IntegrityError,
+    and the caller runs its transaction again.
     """
-    columns = ", ".join([*SELECTED_COLUMNS, "idempotency_key"] if keyed else SELECTED_COLUMNS)
-    insert = f"INSERT INTO {Event._meta.db_table} ({columns}) "
-    if keyed:
-        # "WHERE true": SQLite would read ON CONFLICT right after a FROM as a join's ON.
-        select = f"SELECT * FROM ({select}) AS keyed WHERE true "  # noqa: S608 - ours
-        select += "ON CONFLICT (idempotency_key) DO NOTHING"
+    table = Event._meta.db_table
+    if not keyed:
+        columns = ", ".join(SELECTED_COLUMNS)
+        insert = f"INSERT INTO {table} ({columns}) {select}"
+    else:
+        names = [*SELECTED_COLUMNS, "idempotency_key"]
+        columns = ", ".join(names)
+        taken = ", ".join(f"keyed.{name}" for name in names)
+        insert = (
+            f"INSERT INTO {table} ({columns}) SELECT {taken} FROM ({select}) AS keyed "  # noqa: S608
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} e "
+            "WHERE e.idempotency_key = keyed.idempotency_key)"
+        )
+        if order_by:
+            insert += f" ORDER BY {order_by}"
     with connection.cursor() as cursor:
-        cursor.execute(insert + select, params)
+        cursor.execute(insert, params)
         return int(cursor.rowcount)

@@ -40,6 +40,12 @@ class Sweep:
 
 SWEEPS: tuple[Sweep, ...] = (
     Sweep("imports.run_pending", "lifelong.events.csv_import:imports_run_pending", 5),
+    # Summaries an import queued and did not refresh itself (it crashed, or was taken over).
+    Sweep(
+        "commerce.summaries_refresh",
+        "lifelong.commerce.summaries:summaries_refresh_pending",
+        60,
+    ),
     Sweep("idempotency.prune", "lifelong.events.idempotency:idempotency_prune", 3600),
     Sweep("segments.stages_refresh", "lifelong.segments.services:stages_refresh", 3600),
     Sweep("segments.rfm_refresh", "lifelong.segments.services:rfm_refresh", DAY, daily=True),

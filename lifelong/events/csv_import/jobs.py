@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
+from lifelong.commerce.summaries import summaries_refresh_pending
 from lifelong.events.csv_import.customers import CustomersBatch
 from lifelong.events.csv_import.layout import ImportFileError, Layout
 from lifelong.events.csv_import.orders import OrdersBatch
@@ -53,6 +54,8 @@ BATCH_ROWS: dict[str, int] = {
     ImportKind.ORDERS: 25_000,
     ImportKind.PRODUCTS: 5000,
 }
+# Tries of a batch that collided with keys another writer created at the same moment.
+BATCH_ATTEMPTS = 3
 # The report keeps every rejected row up to this many; a file that bad needs fixing first.
 MAX_STORED_ERRORS = 100_000
 # The thread started by import_job_start normally takes a job at once; the sweep leaves
@@ -199,6 +202,11 @@ def _job_process(job: ImportJob, progress: Callable[[ImportJob], None] | None) -
     path = Path(job.file_path)
     try:
         tally, notes = _job_batches(job, path, progress)
+        if not job.dry_run and job.kind == ImportKind.ORDERS:
+            # The batches queued their customers: one set-based refresh brings the summaries
+            # up to date before the job says it is done (and before the segments read them).
+            # Should it fail, they stay queued for the commerce.summaries_refresh sweep.
+            summaries_refresh_pending()
     except JobTakenOver:
         log.warning("import_taken_over", extra={"job_id": job.pk})
         return
@@ -298,14 +306,19 @@ def _job_beat(job: ImportJob, **progress: int) -> None:
 
 
 def _batch_run(handler: BatchHandler, prepared: Any, ctx: Context, rows: int) -> Tally:
-    """One batch in one transaction, tried again if an API call created the same key meanwhile."""
-    try:
-        with transaction.atomic():
-            return handler.write(prepared, ctx)
-    except IntegrityError:
-        log.warning("import_batch_retry", extra={"rows": rows})
-        with transaction.atomic():
-            return handler.write(prepared, ctx)
+    """One batch in one transaction, tried again if an API call created the same key meanwhile.
+
+    A retry reads what the other writer committed and skips it; only a key created again in
+    each attempt's own window could fail every attempt.
+    """
+    for _attempt in range(BATCH_ATTEMPTS - 1):
+        try:
+            with transaction.atomic():
+                return handler.write(prepared, ctx)
+        except IntegrityError:
+            log.warning("import_batch_retry", extra={"rows": rows})
+    with transaction.atomic():
+        return handler.write(prepared, ctx)
 
 
 def _job_message(job: ImportJob, tally: Tally, notes: list[str]) -> str:

@@ -5,8 +5,8 @@ rows give; an empty cell means "not given") and one per line. A batch loads them
 temporary tables (COPY on PostgreSQL) and a few statements, each over the whole batch, do
 the rest: resolve customers (a merged one to its survivor), compare with the stored orders
 and lines, update and insert orders, replace the lines that differ, record the events with
-order_upsert's idempotency keys and properties, and refresh the touched customers'
-summaries. The same SQL runs on PostgreSQL and SQLite.
+order_upsert's idempotency keys and properties, and queue the touched customers for one
+summary refresh at the end of the import. The same SQL runs on PostgreSQL and SQLite.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from django.db.backends.utils import CursorWrapper
 from django.utils.translation import gettext as _
 
 from lifelong import clock
-from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product
-from lifelong.commerce.services import customer_summaries_refresh
+from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product, SummaryPending
+from lifelong.commerce.summaries import summaries_queue_from
 from lifelong.customers.models import Customer
 from lifelong.events.csv_import.layout import Layout
 from lifelong.events.csv_import.order_rows import OrderParser
@@ -109,6 +109,7 @@ _TABLES = {
     "order": Order._meta.db_table,
     "line": OrderLine._meta.db_table,
     "product": Product._meta.db_table,
+    "pending": SummaryPending._meta.db_table,
 }
 
 _RESOLVE_CUSTOMERS = """
@@ -216,17 +217,17 @@ _PROPERTIES = (
     "{object}('order_id', o.id, 'external_id', o.external_id, 'total', s.total_text, "
     "'currency', o.currency, 'status', o.status, 'skus', {skus})"
 )
-# The placed events come first, so an order's events get ids in the order order_upsert
-# records them; a key recorded before (by the API, or an earlier import) is skipped.
+# Inserted ordered by (phase, seq): the placed events first, so an order's events get ids
+# in the order order_upsert records them.
 _SELECT_EVENTS = """
     SELECT o.customer_id, 'order_placed' AS type, {properties} AS properties,
         o.placed_at AS occurred_at, %(now)s AS received_at, %(source)s AS source,
-        'order:' || o.external_id || ':placed' AS idempotency_key
+        'order:' || o.external_id || ':placed' AS idempotency_key, 0 AS phase, s.seq AS seq
     FROM {stage} s JOIN {order} o ON o.id = s.order_id
     WHERE s.created = 1
     UNION ALL
     SELECT o.customer_id, {status_event_type}, {properties}, {status_event_at},
-        %(now)s, %(source)s, 'order:' || o.external_id || ':' || o.status
+        %(now)s, %(source)s, 'order:' || o.external_id || ':' || o.status, 1, s.seq
     FROM {stage} s JOIN {order} o ON o.id = s.order_id
     WHERE (s.created = 1 OR s.changed = 1 OR s.lines_changed = 1)
         AND o.status <> %(placed)s
@@ -234,13 +235,16 @@ _SELECT_EVENTS = """
 """
 
 # A customer's spend is the sum of their counted orders, and it has a column of its own:
-# a batch must not push it past what that column holds. The stored spend plus the batch's
-# totals bounds the new spend from above (totals are never negative), so this cheap test
-# finds every customer who may pass; only those are summed exactly.
+# a batch must not push it past what that column holds. The stored spend, plus what the
+# orders written since its last refresh may have added (kept with the customer in the
+# summaries queue), plus the batch's totals bounds the new spend from above (totals are
+# never negative), so this cheap test finds every customer who may pass; only those are
+# summed exactly.
 _SPEND_MAY_OVERFLOW = """
 SELECT s.customer_id FROM {stage} s JOIN {customer} c ON c.id = s.customer_id
-GROUP BY s.customer_id, c.total_spent
-HAVING c.total_spent + SUM(s.total) >= %(ceiling)s
+LEFT JOIN {pending} p ON p.customer_id = s.customer_id
+GROUP BY s.customer_id, c.total_spent, p.spend_added
+HAVING c.total_spent + COALESCE(p.spend_added, 0) + SUM(s.total) >= %(ceiling)s
 """
 # For those customers: what their other orders add up to, and what each staged order adds.
 _SPEND_BESIDES_STAGE = """
@@ -259,11 +263,16 @@ WHERE s.customer_id IN ({ids})
 ORDER BY s.seq
 """
 
+# The customers whose summary the batch made stale, with what it may add to their spend;
+# an order moved to another customer takes its spend away from the one it left.
 _TOUCHED_CUSTOMERS = """
-SELECT customer_id FROM {stage} WHERE created = 1 OR changed = 1 OR lines_changed = 1
-UNION
-SELECT prev_customer_id FROM {stage}
-WHERE (changed = 1 OR lines_changed = 1) AND prev_customer_id IS NOT NULL
+SELECT customer_id, SUM(added) AS added FROM (
+    SELECT customer_id, total AS added FROM {stage}
+    WHERE created = 1 OR changed = 1 OR lines_changed = 1
+    UNION ALL
+    SELECT prev_customer_id, 0 FROM {stage}
+    WHERE (changed = 1 OR lines_changed = 1) AND prev_customer_id IS NOT NULL
+) t GROUP BY customer_id
 """
 
 
@@ -444,6 +453,6 @@ def _write(cursor: CursorWrapper, now: dt.datetime) -> None:
     cursor.execute(_sql(_NEW_ORDER_IDS))
     cursor.execute(_sql(_DELETE_LINES))
     cursor.execute(_sql(_INSERT_LINES))
-    events_record_from(_sql(_SELECT_EVENTS), params, keyed=True)
-    cursor.execute(_sql(_TOUCHED_CUSTOMERS))
-    customer_summaries_refresh(customer_id for (customer_id,) in cursor.fetchall())
+    events_record_from(_sql(_SELECT_EVENTS), params, keyed=True, order_by="phase, seq")
+    # Refreshed once, when the import ends (or by the sweep, after a crash).
+    summaries_queue_from(_sql(_TOUCHED_CUSTOMERS))
