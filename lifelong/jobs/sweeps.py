@@ -61,6 +61,8 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("journeys.react", "lifelong.journeys.reactor:journeys_react", 5),
     Sweep("journeys.enroll_by_date", "lifelong.journeys.dates:journeys_enroll_by_date", 3600),
     Sweep("journeys.advance_due", "lifelong.journeys.engine:advance_due", 10),
+    # Campaigns queue their batches before the dispatcher runs, so a launch goes out at once.
+    Sweep("campaigns.due", "lifelong.campaigns.engine:campaigns_due", 10),
     Sweep("messaging.dispatch_due", "lifelong.messaging.dispatch:dispatch_due", 5),
     Sweep("feedback.escalate_overdue", "lifelong.feedback.inbox:escalate_overdue", 60),
     # Customers' email replies into the inbox; nothing when no reply mailbox is set.
