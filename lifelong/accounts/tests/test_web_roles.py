@@ -148,6 +148,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "feedback_fix_items": (MANAGE_MARKETING, "post"),
     "inbox_fix_items": (MANAGE_MARKETING, "get"),
     "feedback_insights": (VIEW_INSIGHTS, "get"),
+    "community": (VIEW, "get"),
     "feedback_surveys": (MANAGE_MARKETING, "get"),
     "feedback_survey_new": (MANAGE_MARKETING, "get"),
     "feedback_review_ask": (MANAGE_MARKETING, "post"),
