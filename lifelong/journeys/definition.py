@@ -113,6 +113,17 @@ class SurveySend(_Node):
     next: str | None = None
 
 
+class ClubInviteSend(_Node):
+    """Invite the customer to a club: the template's message with the club's join address
+    (`{{ club_invite_url }}`), only to customers the club's entry rule admits."""
+
+    type: Literal["club_invite"]
+    club: int = Field(ge=1)
+    template: str = Field(min_length=1, max_length=80)
+    channel: str = "preferred"  # or a channel name
+    next: str | None = None
+
+
 class CreateTask(_Node):
     type: Literal["task"]
     title: str = Field(min_length=1, max_length=200)
@@ -158,6 +169,7 @@ Node = Annotated[
     | Split
     | Send
     | SurveySend
+    | ClubInviteSend
     | CreateTask
     | TagChange
     | SetAttribute

@@ -17,6 +17,8 @@ import datetime as dt
 from typing import Any
 
 from lifelong import clock
+from lifelong.community.models import Club, InviteSource
+from lifelong.community.services import club_invite_prepare, club_invite_url
 from lifelong.customers.models import Customer, Purpose
 from lifelong.customers.services import customer_tag_remove, customer_tags_add
 from lifelong.feedback.models import Survey
@@ -26,6 +28,7 @@ from lifelong.followups.services import task_create
 from lifelong.journeys.definition import (
     AwardPoints,
     CallWebhook,
+    ClubInviteSend,
     CreateTask,
     Send,
     SetAttribute,
@@ -63,6 +66,8 @@ def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: s
             enrollment_id=enrollment.pk,
             node_id=node.id,
         )
+    if isinstance(node, ClubInviteSend):
+        return _club_invite(node, enrollment=enrollment, customer=customer, key=key)
     if isinstance(node, CreateTask):
         task_create(
             customer=customer,
@@ -151,7 +156,14 @@ def _channel_for(channel: str, *, customer: Customer, template: Template) -> str
     return chosen or channel_choose(customer=customer, purpose=template.purpose)
 
 
-def _send(node: Send, *, enrollment: Enrollment, customer: Customer, key: str) -> str:
+def _send(
+    node: Send | ClubInviteSend,
+    *,
+    enrollment: Enrollment,
+    customer: Customer,
+    key: str,
+    extra: dict[str, Any] | None = None,
+) -> str:
     template = Template.objects.filter(slug=node.template).first()
     if template is None:
         return PROBLEM + "template missing"
@@ -168,9 +180,36 @@ def _send(node: Send, *, enrollment: Enrollment, customer: Customer, key: str) -
         channel=channel,
         purpose=template.purpose,
         template=template,
-        context={"journey": enrollment.context},
+        context={"journey": enrollment.context, **(extra or {})},
         journey_id=enrollment.journey_id,
         enrollment_id=enrollment.pk,
         node_id=node.id,
     )
     return f"queued on {channel}"
+
+
+def _club_invite(
+    node: ClubInviteSend, *, enrollment: Enrollment, customer: Customer, key: str
+) -> str:
+    """The invitation goes only to customers the club admits now; the message carries our join
+    address, and the Telegram link behind it is made when the customer opens it."""
+    club = Club.objects.filter(pk=node.club).first()
+    if club is None:
+        return PROBLEM + "club missing"
+    if not club.active:
+        return PROBLEM + "club switched off"
+    if not Template.objects.filter(slug=node.template).exists():
+        return PROBLEM + "template missing"
+    if _channel_off(node.channel):
+        return PROBLEM + f"channel {node.channel} not set up"
+    invite = club_invite_prepare(club=club, customer=customer, source=InviteSource.JOURNEY)
+    if invite is None:
+        return "skipped: not admitted to the club or already in it"
+    url = club_invite_url(invite=invite)
+    return _send(
+        node,
+        enrollment=enrollment,
+        customer=customer,
+        key=key,
+        extra={"club_invite_url": url, "club": {"name": club.title, "url": url}},
+    )

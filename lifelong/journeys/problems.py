@@ -1,8 +1,8 @@
 """What stops a journey's definition from working in this shop, found before it runs.
 
 `definition.py` checks the graph's shape; this checks what the graph names against the
-database: templates, channels, segments, surveys, event types, the loyalty programme and
-webhook addresses. A journey with problems may be saved (a draft is work in progress) but
+database: templates, channels, segments, surveys, clubs, event types, the loyalty programme
+and webhook addresses. A journey with problems may be saved (a draft is work in progress) but
 not launched (`services.journey_launch` refuses).
 
 Every check reads in bulk: a fixed handful of queries whatever the number of nodes.
@@ -16,12 +16,14 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from lifelong.community.models import Club
 from lifelong.customers.models import Channel
 from lifelong.events.catalogue import event_types_unknown
 from lifelong.feedback.models import Survey
 from lifelong.journeys.definition import (
     AwardPoints,
     CallWebhook,
+    ClubInviteSend,
     Condition,
     Definition,
     Send,
@@ -61,17 +63,19 @@ class _Shop:
     channels: frozenset[str]  # configured and active
     segments: frozenset[int]
     surveys: frozenset[int]
+    clubs: frozenset[int]  # active ones
     loyalty_on: bool
     unknown_events: frozenset[str]
 
 
 def _shop_load(definitions: Sequence[Definition]) -> _Shop:
     nodes = [node for definition in definitions for node in definition.nodes]
-    slugs = {n.template for n in nodes if isinstance(n, Send | SurveySend)}
+    slugs = {n.template for n in nodes if isinstance(n, Send | SurveySend | ClubInviteSend)}
     segment_ids = {n.in_segment for n in nodes if isinstance(n, Condition)}
     segment_ids |= {d.trigger.segment_id for d in definitions}
     segment_ids.discard(None)
     survey_ids = {n.survey for n in nodes if isinstance(n, SurveySend)}
+    club_ids = {n.club for n in nodes if isinstance(n, ClubInviteSend)}
     return _Shop(
         templates=({t.slug: t for t in Template.objects.filter(slug__in=slugs)} if slugs else {}),
         channels=frozenset(
@@ -85,6 +89,13 @@ def _shop_load(definitions: Sequence[Definition]) -> _Shop:
         surveys=(
             frozenset(Survey.objects.filter(pk__in=survey_ids).values_list("pk", flat=True))
             if survey_ids
+            else frozenset()
+        ),
+        clubs=(
+            frozenset(
+                Club.objects.filter(pk__in=club_ids, active=True).values_list("pk", flat=True)
+            )
+            if club_ids
             else frozenset()
         ),
         loyalty_on=any(isinstance(n, AwardPoints) for n in nodes) and Programme.read().enabled,
@@ -146,10 +157,14 @@ def _journey_problems(definition: Definition, shop: _Shop) -> list[Problem]:
 
 
 def _node_problems(node: Any, shop: _Shop) -> list[str]:
-    if isinstance(node, Send | SurveySend):
+    if isinstance(node, Send | SurveySend | ClubInviteSend):
         problems = _send_problems(node, shop)
         if isinstance(node, SurveySend) and node.survey not in shop.surveys:
             problems.append(_("There is no survey number %(id)d.") % {"id": node.survey})
+        if isinstance(node, ClubInviteSend) and node.club not in shop.clubs:
+            problems.append(
+                _("There is no club number %(id)d, or it is switched off.") % {"id": node.club}
+            )
         return problems
     if isinstance(node, WaitEvent):
         return [_event_unknown(event) for event in node.events if event in shop.unknown_events]
@@ -164,7 +179,7 @@ def _node_problems(node: Any, shop: _Shop) -> list[str]:
     return []
 
 
-def _send_problems(node: Send | SurveySend, shop: _Shop) -> list[str]:
+def _send_problems(node: Send | SurveySend | ClubInviteSend, shop: _Shop) -> list[str]:
     template = shop.templates.get(node.template)
     if node.channel != PREFERRED and node.channel not in Channel.values:
         return [_('There is no channel called "%(channel)s".') % {"channel": node.channel}]

@@ -2,8 +2,8 @@
 
 The canvas edits the same definition the JSON editor does: it reads and writes the editor's
 form fields, so the server checks one thing whichever way it was made. This module gives it
-the pickers (templates with their channel, segments, surveys, event types, products), the
-texts in the page's language, the human title of each stored node, the counts of the live
+the pickers (templates with their channel, segments, surveys, clubs, event types, products),
+the texts in the page's language, the human title of each stored node, the counts of the live
 journey and the problems found on each node. One query per picker, whatever the graph.
 """
 
@@ -16,6 +16,7 @@ from django.utils.translation import get_language, gettext_lazy, ngettext, npget
 from django.utils.translation import gettext as _
 
 from lifelong.commerce.models import Product
+from lifelong.community.models import Club
 from lifelong.customers.models import Channel
 from lifelong.events.catalogue import BUILT_IN_TYPES
 from lifelong.feedback.models import Survey
@@ -40,6 +41,7 @@ NODE_TYPES = (
     ("condition", gettext_lazy("Check a condition")),
     ("split", gettext_lazy("A/B split")),
     ("survey", gettext_lazy("Ask a survey")),
+    ("club_invite", gettext_lazy("Invite to a club")),
     ("task", gettext_lazy("Task for staff")),
     ("tag", gettext_lazy("Tag")),
     ("attribute", gettext_lazy("Set an attribute")),
@@ -71,6 +73,7 @@ def texts() -> dict[str, Any]:
         "wait_event": _("Wait up to %(limit)s for: %(events)s"),
         "send": _("Send «%(template)s» by %(channel)s"),
         "survey": _("Ask a survey with «%(template)s»"),
+        "club_invite": _("Invite to «%(club)s» with «%(template)s»"),
         "task": _("Create a task «%(title)s»"),
         "tag_add": _("Add the tag «%(tag)s»"),
         "tag_remove": _("Remove the tag «%(tag)s»"),
@@ -93,6 +96,7 @@ def texts() -> dict[str, Any]:
         "channel": _("Channel"),
         "segment": _("Only customers in the segment"),
         "survey_field": _("Survey"),
+        "club_field": _("Club"),
         "events": _("Actions to wait for"),
         "timeout_hours": _("Give up after, hours"),
         "days_field": _("Days"),
@@ -130,6 +134,7 @@ def texts() -> dict[str, Any]:
         "no_events": _("Choose at least one action."),
         "no_timeout": _("Set when to give up waiting."),
         "no_survey": _("Choose a survey."),
+        "no_club": _("Choose a club."),
         "no_title": _("Write the task's title."),
         "no_tag": _("Write the tag."),
         "no_key": _("Name the attribute (latin letters, digits, _ and -)."),
@@ -179,6 +184,9 @@ def pickers() -> dict[str, Any]:
             Segment.objects.order_by("-active", "name", "pk").values_list("pk", "name")
         ),
         "surveys": _choices(Survey.objects.order_by("name", "pk").values_list("pk", "name")),
+        "clubs": _choices(
+            Club.objects.filter(active=True).order_by("title", "pk").values_list("pk", "title")
+        ),
         "events": _choices((e, event_text(e)) for e in events),
         "products": _choices(products[:PRODUCTS_SHOWN]),
         "trigger_kinds": _choices(TRIGGER_KINDS),

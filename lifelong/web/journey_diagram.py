@@ -21,6 +21,7 @@ from lifelong.customers.models import Channel
 from lifelong.journeys.definition import (
     AwardPoints,
     CallWebhook,
+    ClubInviteSend,
     Condition,
     CreateTask,
     Definition,
@@ -159,6 +160,13 @@ def node_title(node: Any, template_names: Mapping[str, str]) -> str:
         name = template_names.get(node.template, node.template)
         return _("Ask survey no. %(survey)s with «%(template)s» by %(channel)s") % {
             "survey": node.survey,
+            "template": name,
+            "channel": channel_text(node.channel),
+        }
+    if isinstance(node, ClubInviteSend):
+        name = template_names.get(node.template, node.template)
+        return _("Invite to club no. %(club)s with «%(template)s» by %(channel)s") % {
+            "club": node.club,
             "template": name,
             "channel": channel_text(node.channel),
         }

@@ -23,6 +23,7 @@ FIELDS = {
     "events": gettext_lazy("Actions to wait for"),
     "timeout_hours": gettext_lazy("Give up after, hours"),
     "survey": gettext_lazy("Survey"),
+    "club": gettext_lazy("Club"),
     "title": gettext_lazy("Task title"),
     "due_hours": gettext_lazy("Due in, hours"),
     "tag": gettext_lazy("Tag"),

@@ -28,8 +28,9 @@ CONTEXT_NAMES = frozenset(
 )
 # Names producers put in `extra` (journeys pass `journey`: the enrollment's context,
 # e.g. the trigger event's properties; recommendations `products`; abandoned carts `cart`;
-# the journey survey node `survey`: its `url` and `name`).
-EXTRA_NAMES = frozenset({"journey", "products", "cart", "survey"})
+# the journey survey node `survey`: its `url` and `name`; a club invitation `club`: its `url`
+# and `name`, and the same join address as `club_invite_url`).
+EXTRA_NAMES = frozenset({"journey", "products", "cart", "survey", "club", "club_invite_url"})
 
 
 def template_fields(template: Template, language: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from lifelong import clock
 from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW
-from lifelong.journeys.definition import Definition, Send, SurveySend
+from lifelong.journeys.definition import ClubInviteSend, Definition, Send, SurveySend
 from lifelong.journeys.library import (
     LibraryError,
     library_available,
@@ -134,7 +134,9 @@ def journey_library_install(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _template_names(definition: Definition) -> dict[str, str]:
-    slugs = {n.template for n in definition.nodes if isinstance(n, Send | SurveySend)}
+    slugs = {
+        n.template for n in definition.nodes if isinstance(n, Send | SurveySend | ClubInviteSend)
+    }
     if not slugs:
         return {}
     return dict(Template.objects.filter(slug__in=slugs).values_list("slug", "name"))

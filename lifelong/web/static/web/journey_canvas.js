@@ -225,6 +225,11 @@ import { panelFor, quickOf } from "./journey_canvas_panel.js";
         const t = template(node.template);
         return fmt(T.survey, { template: t ? t.name : node.template || "…" });
       }
+      case "club_invite": {
+        const t = template(node.template);
+        const club = (P.clubs || []).find((c) => c[0] === node.club);
+        return fmt(T.club_invite, { club: club ? club[1] : node.club || "…", template: t ? t.name : node.template || "…" });
+      }
       case "task": return fmt(T.task, { title: node.title || "…" });
       case "tag": return fmt(node.action === "remove" ? T.tag_remove : T.tag_add, { tag: node.tag || "…" });
       case "attribute": return fmt(T.attribute, { key: node.key || "…", value: node.value == null ? "" : node.value });
@@ -249,13 +254,14 @@ import { panelFor, quickOf } from "./journey_canvas_panel.js";
         need((node.events || []).length, T.no_events);
         need(Number(node.timeout_hours) > 0, T.no_timeout);
         break;
-      case "send": case "survey": {
+      case "send": case "survey": case "club_invite": {
         need(node.template, T.no_template);
         const t = template(node.template);
         if (t && node.channel !== "preferred" && !t.sends_on.includes(node.channel)) {
           found.push(fmt(T.wrong_channel, { channel: channelName(node.channel) }));
         }
         if (node.type === "survey") need(node.survey, T.no_survey);
+        if (node.type === "club_invite") need(node.club, T.no_club);
         break;
       }
       case "task": need(node.title, T.no_title); break;
@@ -485,6 +491,7 @@ import { panelFor, quickOf } from "./journey_canvas_panel.js";
     split: { branches: [{ weight: 50, next: null }, { weight: 50, next: null }] },
     send: { template: "", channel: "preferred" },
     survey: { template: "", channel: "preferred" },
+    club_invite: { template: "", channel: "preferred" },
     task: { title: "", due_hours: 24 },
     tag: { action: "add", tag: "" },
     attribute: { key: "", value: "" },

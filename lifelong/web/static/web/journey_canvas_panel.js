@@ -142,6 +142,11 @@ export function panelFor(api) {
         out.push(labelled(T.template, templatePicker(node)));
         out.push(labelled(T.channel, select_(node, "channel", P.channels || [])));
         break;
+      case "club_invite":
+        out.push(labelled(T.club_field, select_(node, "club", P.clubs || [], true, number)));
+        out.push(labelled(T.template, templatePicker(node)));
+        out.push(labelled(T.channel, select_(node, "channel", P.channels || [])));
+        break;
       case "task":
         out.push(labelled(T.title, input(node, "title", { type: "text", maxlength: 200 })));
         out.push(labelled(T.due_hours, input(node, "due_hours", { type: "number", min: 0 }, number)));
