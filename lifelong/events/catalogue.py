@@ -17,11 +17,20 @@ BUILT_IN_TYPES = frozenset(
         "cart_abandoned",
         "cart_updated",
         "churn_reason_recorded",
+        # The community: club joins, leaves and removals and posts come from the bot's updates
+        # (community.updates, community.services), active weeks from a sweep
+        # (community.activity), early-access openings from another (community.early_access).
+        "community_active_week",
+        "community_joined",
+        "community_left",
+        "community_post",
+        "community_removed",
         "consent_granted",
         "consent_withdrawn",
         "customer_created",
         "customer_merged",
         "customer_updated",
+        "early_access_opened",
         "fact_added",
         "feedback_closed",
         "feedback_replied",

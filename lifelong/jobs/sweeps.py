@@ -57,6 +57,15 @@ SWEEPS: tuple[Sweep, ...] = (
         daily=True,
     ),
     Sweep("analytics.rollup", "lifelong.analytics.rollups:analytics_rollup", 3600),
+    # Community events before the reactors read the log: journeys and earning see them at once.
+    Sweep(
+        "community.active_weeks",
+        "lifelong.community.activity:community_active_week_record",
+        600,
+    ),
+    Sweep("community.early_access", "lifelong.community.early_access:early_access_open_due", 60),
+    # Club posts are queued before the dispatcher runs, so a due post goes out in the same round.
+    Sweep("community.posts", "lifelong.community.posts:club_posts_send", 60),
     # Order matters for `run_all`: react to new events, enroll by date, advance, then send.
     Sweep("journeys.react", "lifelong.journeys.reactor:journeys_react", 5),
     Sweep("journeys.enroll_by_date", "lifelong.journeys.dates:journeys_enroll_by_date", 3600),

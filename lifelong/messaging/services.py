@@ -117,8 +117,12 @@ def message_enqueue(
     journey_id: int | None = None,
     enrollment_id: int | None = None,
     node_id: str = "",
+    to: str = "",
 ) -> tuple[Message, bool]:
     """Put one message in the outbox. A second call with the same dedupe key changes nothing.
+
+    `to` is the address of a message with no customer (a post to a club's group chat); a
+    customer's message goes to their address as it is when sent.
 
     With a template, subject and bodies are rendered now for this customer (so what is
     sent is what was decided, even if the template changes later). Returns (message, created).
@@ -165,6 +169,7 @@ def message_enqueue(
                 body_text=text,
                 body_html=html,
                 payload=dict(payload or {}),
+                to="" if customer is not None else to,
                 next_attempt_at=max(not_before or now, now),
                 expires_at=(
                     max(not_before or now, now) + dt.timedelta(hours=policy.expire_hours)

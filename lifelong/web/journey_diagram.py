@@ -107,6 +107,12 @@ EVENT_LABELS = {
     "nps_detractor": gettext_lazy("gave 0 to 6 (NPS)"),
     "product_viewed": gettext_lazy("viewed a product"),
     "cart_updated": gettext_lazy("updated the cart"),
+    "community_joined": gettext_lazy("joined the club"),
+    "community_post": gettext_lazy("wrote in the club"),
+    "community_active_week": gettext_lazy("had an active week in the club"),
+    "community_left": gettext_lazy("left the club"),
+    "community_removed": gettext_lazy("was removed from the club"),
+    "early_access_opened": gettext_lazy("early access opened"),
 }
 
 

@@ -214,6 +214,17 @@ def _topic(props: dict[str, Any]) -> list[tuple[Promise, str]]:
     return [(_("Topic"), str(props.get("topic_name", "")))]
 
 
+def _club(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    rows = [(_("Club"), str(props.get("club_name", ""))), (_("Week"), str(props.get("week", "")))]
+    return [r for r in rows if r[1]]
+
+
+def _early_access(props: dict[str, Any]) -> list[tuple[Promise, str]]:
+    goods = str(props.get("sku") or props.get("collection") or "")
+    rows = [(_("Early access"), str(props.get("name", ""))), (_("Goods"), goods)]
+    return [r for r in rows if r[1]]
+
+
 STYLES: dict[str, Style] = {
     "order_placed": Style(
         "₽",
@@ -467,6 +478,39 @@ STYLES: dict[str, Style] = {
         lambda p: [],
     ),
     "tier_changed": Style("▲", "good", _same(_("Loyalty tier changed")), _tier),
+    "community_joined": Style(
+        "✚",
+        "good",
+        (
+            pgettext_lazy("male customer", "Joined the club"),
+            pgettext_lazy("female customer", "Joined the club"),
+            pgettext_lazy("customer of unknown gender", "Joined the club"),
+        ),
+        _club,
+    ),
+    "community_left": Style(
+        "−",
+        "bad",
+        (
+            pgettext_lazy("male customer", "Left the club"),
+            pgettext_lazy("female customer", "Left the club"),
+            pgettext_lazy("customer of unknown gender", "Left the club"),
+        ),
+        _club,
+    ),
+    "community_removed": Style("⊘", "bad", _same(_("Removed from the club")), _club),
+    "community_post": Style(
+        "✎",
+        "good",
+        (
+            pgettext_lazy("male customer", "Wrote in the club"),
+            pgettext_lazy("female customer", "Wrote in the club"),
+            pgettext_lazy("customer of unknown gender", "Wrote in the club"),
+        ),
+        _club,
+    ),
+    "community_active_week": Style("★", "good", _same(_("An active week in the club")), _club),
+    "early_access_opened": Style("◆", "good", _same(_("Early access opened")), _early_access),
     "topic_opted_in": Style(
         "✔",
         "good",

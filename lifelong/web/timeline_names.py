@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifelong.commerce.models import Product
+from lifelong.community.models import Club
 from lifelong.events.models import Event
 from lifelong.loyalty.models import Tier
 from lifelong.messaging.models import Topic
@@ -21,6 +22,13 @@ SEGMENT_EVENTS = ("segment_entered", "segment_exited")
 PRODUCT_EVENTS = ("cart_updated", "cart_abandoned", "product_viewed")
 TIER_EVENTS = ("tier_changed",)
 TOPIC_EVENTS = ("topic_opted_in", "topic_opted_out")
+CLUB_EVENTS = (
+    "community_joined",
+    "community_left",
+    "community_removed",
+    "community_post",
+    "community_active_week",
+)
 
 
 def _skus(props: dict[str, Any]) -> list[str]:
@@ -36,6 +44,7 @@ class Names:
     products: dict[str, str] = field(default_factory=dict)
     tiers: dict[str, str] = field(default_factory=dict)
     topics: dict[str, str] = field(default_factory=dict)
+    clubs: dict[str, str] = field(default_factory=dict)
 
     def fill(self, event_type: str, props: dict[str, Any]) -> dict[str, Any]:
         """The event's properties with the names it refers to (keys ending in `_name(s)`)."""
@@ -55,6 +64,9 @@ class Names:
         if event_type in TOPIC_EVENTS:
             topic = str(props.get("topic", ""))
             return {**props, "topic_name": self.topics.get(topic, topic)}
+        if event_type in CLUB_EVENTS:
+            club = str(props.get("club_id", ""))
+            return {**props, "club_name": self.clubs.get(club, f"#{club}")}
         return props
 
 
@@ -63,6 +75,7 @@ def timeline_names(events: Iterable[Event]) -> Names:
     skus: set[str] = set()
     codes: set[str] = set()
     topics: set[str] = set()
+    clubs: set[int] = set()
     for event in events:
         props = event.properties if isinstance(event.properties, dict) else {}
         if event.type in SEGMENT_EVENTS and str(props.get("segment_id", "")).isdigit():
@@ -73,6 +86,8 @@ def timeline_names(events: Iterable[Event]) -> Names:
             codes.update(str(props.get(k) or "") for k in ("from", "to"))
         elif event.type in TOPIC_EVENTS:
             topics.add(str(props.get("topic", "")))
+        elif event.type in CLUB_EVENTS and str(props.get("club_id", "")).isdigit():
+            clubs.add(int(props["club_id"]))
     return Names(
         segments={
             str(pk): name
@@ -88,5 +103,11 @@ def timeline_names(events: Iterable[Event]) -> Names:
         else {},
         topics=dict(Topic.objects.filter(slug__in=topics).values_list("slug", "name"))
         if topics
+        else {},
+        clubs={
+            str(pk): title
+            for pk, title in Club.objects.filter(pk__in=clubs).values_list("pk", "title")
+        }
+        if clubs
         else {},
     )

@@ -61,6 +61,10 @@ EVENT_TYPES = (
     "stage_changed",
     "segment_entered",
     "segment_exited",
+    "community_joined",
+    "community_post",
+    "community_active_week",
+    "early_access_opened",
 )
 EXPORT_COLUMNS = (
     "customer_id",
