@@ -130,6 +130,10 @@ class TrendRow:
     figures: list[Figure]  # one per period, oldest first
     targets: list[float | None]  # the member's own goal for that period, if any
 
+    @property
+    def cells(self) -> list[tuple[Figure, float | None]]:
+        return list(zip(self.figures, self.targets, strict=True))
+
 
 @dataclass(frozen=True)
 class Trend:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -26,6 +28,7 @@ from lifelong.journeys.services import journey_create
 from lifelong.loyalty.models import EarningRule, RuleKind, Tier
 from lifelong.messaging.models import Message, Template
 from lifelong.segments.models import Segment
+from lifelong.team.models import Goal, Team
 
 PUBLIC = {
     "login",
@@ -78,6 +81,13 @@ VIEWS: dict[str, tuple[str, str]] = {
     "audit": (MANAGE_ACCOUNTS, "get"),
     "audit_csv": (MANAGE_ACCOUNTS, "get"),
     "dashboard": (VIEW, "get"),
+    "team_goals": (MANAGE_ACCOUNTS, "get"),
+    "team_goal_add": (MANAGE_ACCOUNTS, "post"),
+    "team_goal_edit": (MANAGE_ACCOUNTS, "get"),
+    "team_goal_delete": (MANAGE_ACCOUNTS, "post"),
+    "team_add": (MANAGE_ACCOUNTS, "post"),
+    "team_edit": (MANAGE_ACCOUNTS, "get"),
+    "team_report": (MANAGE_ACCOUNTS, "get"),
     "dashboard_kpis_csv": (VIEW, "get"),
     "dashboard_cohorts_csv": (VIEW, "get"),
     "customers_csv": (VIEW, "get"),
@@ -218,6 +228,14 @@ def objects(db):
         "webhook_source": webhook_source_create(slug="shop", actor=None).pk,
         "user": UserFactory(username="colleague", role=Role.SUPPORT, password=None).pk,
         "segment": segment.pk,
+        "goal": Goal.objects.create(
+            metric="reviews",
+            user=UserFactory(username="goal-keeper", password=None),
+            start=dt.date(2026, 3, 1),
+            end=dt.date(2026, 3, 31),
+            target=5,
+        ).pk,
+        "team": Team.objects.create(name="Зал").pk,
     }
 
 
@@ -271,6 +289,9 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "feedback_fix": "fix",
         "feedback_survey": "survey",
         "feedback_survey_responses": "survey",
+        "team_goal_edit": "goal",
+        "team_goal_delete": "goal",
+        "team_edit": "team",
     }
     if name == "conversation_item_themes":
         kwargs = {"pk": objects["conversation"], "item_pk": objects["item"]}

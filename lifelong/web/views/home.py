@@ -14,6 +14,7 @@ from lifelong.commerce.models import Order
 from lifelong.customers.models import Customer
 from lifelong.followups.models import Task, TaskStatus
 from lifelong.web.access import require, staff_user
+from lifelong.web.views.team_home import team_home_context
 
 
 @require(VIEW)
@@ -29,4 +30,4 @@ def home(request: HttpRequest) -> HttpResponse:
         "open_tasks": tasks["open"],
         "my_overdue": tasks["my_overdue"],
     }
-    return render(request, "web/home.html", {"counts": counts})
+    return render(request, "web/home.html", {"counts": counts, **team_home_context(user)})
