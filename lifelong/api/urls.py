@@ -11,6 +11,7 @@ from lifelong.api import errors
 from lifelong.api.ingest import NotFound
 from lifelong.api.routers import (
     customers,
+    early_access,
     events,
     journeys,
     loyalty,
@@ -62,6 +63,7 @@ api.add_router("", events.router)
 api.add_router("", segments.router)
 api.add_router("", loyalty.router)
 api.add_router("", reviews.router)
+api.add_router("", early_access.router)
 
 
 @api.get("/health", auth=None, tags=["meta"])
