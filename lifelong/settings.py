@@ -314,6 +314,16 @@ if REPLY_IMAP_SECURITY not in {"starttls", "tls", "none"}:
 REPLY_IMAP_FOLDER = env_str("REPLY_IMAP_FOLDER", "INBOX")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# The dispatcher sends each channel's batch over this many connections at once (lanes), each
+# with at most this many messages sent but not yet recorded (window). A crash leaves at most
+# lanes x window messages `unknown`; 1 and 1 send one message at a time, recording each.
+DISPATCH_LANES = env_int("DISPATCH_LANES", 1)
+DISPATCH_WINDOW = env_int("DISPATCH_WINDOW", 1)
+if not (1 <= DISPATCH_LANES <= 32 and 1 <= DISPATCH_WINDOW <= 256):
+    raise ImproperlyConfigured(
+        "LIFELONG_DISPATCH_LANES must be 1 to 32 and LIFELONG_DISPATCH_WINDOW 1 to 256"
+    )
+
 # Failed sign-ins per window: per login and address, per login, per address, and overall.
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 5)
 LOGIN_USER_RATE_LIMIT = env_int("LOGIN_USER_RATE_LIMIT", 20)

@@ -1,41 +1,55 @@
 """Delivery of the outbox: `dispatch_due` claims due messages in batches and sends them.
 
-Crash safety. A batch is claimed in one transaction (status `sending`, a claim token and a
-lease), then sent one message at a time in id order, each result committed before the next
-send starts. If the process dies mid-batch, the lease runs out and `stale_claims_recover`
-finds the batch: the lowest unfinished id may have left (it becomes `unknown`, never
-re-sent blindly); the rest never reached a transport and go back to the queue.
+Crash safety. A batch is claimed in one transaction (status `sending`, a claim token, a
+lease and, for email, the Message-ID the send will carry), then sent in id order. Each
+claim token stands for one sequence of sends, and at most `window` of its messages are
+ever sent but not yet recorded: the next send waits until the results before it are
+committed (in one grouped statement). If the process dies mid-batch, the lease runs out
+and `stale_claims_recover` finds the claim: its `window` lowest unfinished ids may have
+left (they become `unknown`, never re-sent blindly, and can be matched against the mail
+server's log by their Message-ID: `lifelong manage mail_log_reconcile`); the rest never
+reached a transport and go back to the queue. The window travels in the token, so
+recovery reads it from there, whatever the settings are by then.
+
+With LIFELONG_DISPATCH_LANES above 1, each channel's share of a batch is dealt to that
+many lanes (dispatch_lanes.py), each with its own claim token and connection; a crash
+then leaves at most lanes x window `unknown` per channel. Lanes 1 and window 1 is the
+old behaviour: one message at a time, each recorded before the next.
 
 Fencing. A slow batch may outlast its lease while its dispatcher is alive. So before each
 send the dispatcher checks that it still holds the message (its claim token is still on
 the row; recovery clears it) and stops the batch the moment it does not. Once half the
 lease is spent, that check is one committed UPDATE conditional on the token that renews
-the lease of every unsent row of the batch: the rows of a claim always share one lease,
-so recovery still finds the message in flight as the lowest unfinished id. Renewing the
-whole rest before every send would rewrite O(batch²) rows; it halved throughput.
+the lease of every unrecorded row of the claim: the rows of a claim always share one
+lease, so recovery still finds the messages in flight as the lowest unfinished ids.
+Renewing the whole rest before every send would rewrite O(batch²) rows; it halved
+throughput.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 
 from lifelong import clock
-from lifelong.customers.models import Channel, Customer, Purpose
-from lifelong.jobs.counters import FAILED, SENT, channel_sends_add
-from lifelong.messaging import links
-from lifelong.messaging.channels.base import (
-    Outgoing,
-    SendResult,
-    Transport,
-    TransportError,
-    transport_class,
+from lifelong.customers.models import Customer
+from lifelong.jobs.counters import channel_sends_add
+from lifelong.messaging.channels.base import Transport, TransportError, transport_class
+from lifelong.messaging.dispatch_lanes import lanes_deliver
+from lifelong.messaging.dispatch_record import (
+    Result,
+    outgoing,
+    results_record,
+    send,
+    transport_open,
 )
 from lifelong.messaging.gates import gates_apply
 from lifelong.messaging.models import (
@@ -43,11 +57,10 @@ from lifelong.messaging.models import (
     WEBHOOK,
     ChannelConfig,
     Message,
-    PushSubscription,
     SendingPolicy,
     Status,
 )
-from lifelong.messaging.services import address_of, message_event, suppression_add
+from lifelong.messaging.services import address_of
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +71,50 @@ BATCH_SIZE = 100
 # is alive. If a send outlives the lease anyway, recovery marks that message `unknown`
 # (never re-sent) and the holder's next check fails, which stops its batch.
 LEASE = dt.timedelta(minutes=15)
-# The only headers a message's payload may ask for: an email reply's place in its thread.
-THREAD_HEADERS = ("In-Reply-To", "References")
-MAX_BACKOFF = dt.timedelta(hours=6)
+# A claim token: 27 random hex digits, "w" and the window (hex has no "w": older tokens,
+# all hex, had a window of 1).
+TOKEN_WINDOW = re.compile(r"w(\d{4})$")
 
 
 def dispatch_due(
-    *, batch_size: int = BATCH_SIZE, max_batches: int | None = None, lease: dt.timedelta = LEASE
+    *,
+    batch_size: int = BATCH_SIZE,
+    max_batches: int | None = None,
+    lease: dt.timedelta = LEASE,
+    lanes: int | None = None,
+    window: int | None = None,
 ) -> int:
-    """Send every due message; returns how many were handed to a transport successfully."""
+    """Send every due message; returns how many were handed to a transport successfully.
+
+    `lanes` and `window` default to LIFELONG_DISPATCH_LANES and LIFELONG_DISPATCH_WINDOW.
+    """
+    lanes = lanes or settings.DISPATCH_LANES
+    window = window or settings.DISPATCH_WINDOW
     stale_claims_recover()
     sent = batches = 0
     while max_batches is None or batches < max_batches:
-        claim, settled, going = _claim(batch_size, lease)
+        settled, going = _claim(batch_size, lease, lanes=lanes, window=window)
         if not settled:
             break
-        sent += _deliver(claim, going, lease)
+        if lanes > 1:
+            sent += lanes_deliver(going, window=window, lease=lease)
+        else:
+            sent += _deliver(going, lease, window=window)
         batches += 1
     return sent
 
 
+def token_new(window: int) -> str:
+    return f"{uuid.uuid4().hex[:27]}w{window:04d}"
+
+
+def token_window(claim: str) -> int:
+    found = TOKEN_WINDOW.search(claim)
+    return max(1, int(found.group(1))) if found else 1
+
+
 def stale_claims_recover() -> int:
-    """Settle batches whose dispatcher died (lease over). Returns rows settled."""
+    """Settle claims whose dispatcher died (lease over). Returns rows settled."""
     now = clock.now()
     by_claim: dict[str, list[int]] = defaultdict(list)
     for pk, claim in Message.objects.filter(
@@ -89,16 +124,17 @@ def stale_claims_recover() -> int:
     settled = 0
     for claim, ids in by_claim.items():
         ids.sort()
+        window = token_window(claim)
         # Only while still expired: the holder may have renewed since the read above.
         held = Message.objects.filter(claim=claim, status=Status.SENDING, claimed_until__lt=now)
         with transaction.atomic():
-            settled += held.filter(pk=ids[0]).update(
+            settled += held.filter(pk__in=ids[:window]).update(
                 status=Status.UNKNOWN,
                 claim="",
                 claimed_until=None,
                 last_error="dispatcher stopped while sending; may have been delivered",
             )
-            settled += held.filter(pk__in=ids[1:]).update(
+            settled += held.filter(pk__in=ids[window:]).update(
                 status=Status.QUEUED,
                 claim="",
                 claimed_until=None,
@@ -109,13 +145,15 @@ def stale_claims_recover() -> int:
     return settled
 
 
-def _claim(batch_size: int, lease: dt.timedelta) -> tuple[str, int, list[Message]]:
-    """Claim up to a batch of due messages; returns (claim, rows settled, rows to send).
+def _claim(
+    batch_size: int, lease: dt.timedelta, *, lanes: int, window: int
+) -> tuple[int, list[Message]]:
+    """Claim up to a batch of due messages; returns (rows settled, rows to send), each row
+    to send carrying its claim token (one per lane of its channel) and provider reference.
 
     Rows the gates stop (deferred, cancelled, ...) are settled here and not sent.
     """
     now = clock.now()
-    claim = uuid.uuid4().hex
     policy = SendingPolicy.current()
     with transaction.atomic():
         rows = list(
@@ -124,16 +162,14 @@ def _claim(batch_size: int, lease: dt.timedelta) -> tuple[str, int, list[Message
             .order_by("next_attempt_at", "id")[:batch_size]
         )
         if not rows:
-            return claim, 0, []
+            return 0, []
         customers = {
             c.pk: c
             for c in Customer.objects.select_for_update(no_key=True)
             .filter(pk__in=sorted({m.customer_id for m in rows if m.customer_id}))
             .order_by("pk")
         }
-        configs = dict(
-            ChannelConfig.objects.filter(active=True).values_list("channel", "transport")
-        )
+        configs = {c.channel: c for c in ChannelConfig.objects.filter(active=True)}
         for message in rows:
             customer = customers.get(message.customer_id) if message.customer_id else None
             if message.channel == WEBHOOK:
@@ -141,19 +177,21 @@ def _claim(batch_size: int, lease: dt.timedelta) -> tuple[str, int, list[Message
             elif customer is not None:
                 message.to = address_of(customer, message.channel)
         verdicts = gates_apply(rows, now=now, policy=policy)
-        going: list[Message] = []
-        # One UPDATE per outcome rather than a CASE per row; the address each message
-        # went to is written with its result.
-        groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
+        going = [m for m in rows if verdicts[m.pk].status == Status.SENDING]
+        tokens = _tokens(going, lanes=lanes, window=window)
+        # One UPDATE per outcome rather than a CASE per row; rows to send carry their
+        # address and provider reference in a CASE.
+        groups: dict[tuple[object, ...], list[Message]] = defaultdict(list)
         for message in rows:
             verdict = verdicts[message.pk]
             message.status = verdict.status
             message.last_error = verdict.reason[:500]
             if verdict.status == Status.SENDING:
-                message.claim, message.claimed_until = claim, now + lease
+                message.claim, message.claimed_until = tokens[message.pk], now + lease
                 message.attempts += 1
-                message.transport = configs.get(message.channel, "")
-                going.append(message)
+                config = configs.get(message.channel)
+                message.transport = config.transport if config else ""
+                message.provider_id = _reference(config, message.pk)
             elif verdict.status == Status.DEFERRED and verdict.retry_at is not None:
                 message.next_attempt_at = verdict.retry_at
             key = (
@@ -164,10 +202,18 @@ def _claim(batch_size: int, lease: dt.timedelta) -> tuple[str, int, list[Message
                 message.transport,
                 message.next_attempt_at,
             )
-            groups[key].append(message.pk)
-        for (status, error, token, until, transport, due), ids in groups.items():
-            extra = {"attempts": F("attempts") + 1} if status == Status.SENDING else {}
-            Message.objects.filter(pk__in=ids).update(
+            groups[key].append(message)
+        for (status, error, token, until, transport, due), members in groups.items():
+            extra: dict[str, object] = {}
+            if status == Status.SENDING:
+                extra = {
+                    "attempts": F("attempts") + 1,
+                    "to": Case(*(When(pk=m.pk, then=Value(m.to)) for m in members)),
+                    "provider_id": Case(
+                        *(When(pk=m.pk, then=Value(m.provider_id)) for m in members)
+                    ),
+                }
+            Message.objects.filter(pk__in=[m.pk for m in members]).update(
                 status=status,
                 last_error=error,
                 claim=token,
@@ -176,40 +222,63 @@ def _claim(batch_size: int, lease: dt.timedelta) -> tuple[str, int, list[Message
                 next_attempt_at=due,
                 **extra,
             )
-    return claim, len(rows), going
+    return len(rows), going
 
 
-def _deliver(claim: str, messages: Sequence[Message], lease: dt.timedelta) -> int:
+def _tokens(going: Sequence[Message], *, lanes: int, window: int) -> dict[int, str]:
+    """The claim token of each message to send: one for the batch with one lane (sent in
+    id order whatever the channel), else one per lane of each channel, dealt in id order."""
+    if lanes == 1:
+        token = token_new(window)
+        return {m.pk: token for m in going}
+    by_channel: dict[str, list[int]] = defaultdict(list)
+    for message in sorted(going, key=lambda m: m.pk):
+        by_channel[message.channel].append(message.pk)
+    tokens: dict[int, str] = {}
+    for ids in by_channel.values():
+        lane_tokens = [token_new(window) for _ in range(min(lanes, len(ids)))]
+        for n, pk in enumerate(ids):
+            tokens[pk] = lane_tokens[n % len(lane_tokens)]
+    return tokens
+
+
+def _reference(config: ChannelConfig | None, message_id: int) -> str:
+    if config is None:
+        return ""
+    try:
+        return transport_class(config.transport).reference_new(config.config, message_id)[:200]
+    except TransportError:
+        return ""  # the send fails on the same error, with the reason
+
+
+def _deliver(messages: Sequence[Message], lease: dt.timedelta, *, window: int) -> int:
+    """One connection per channel, in id order, at most `window` sends unrecorded."""
     opened: dict[str, Transport] = {}
-    sent = 0
     tally: Counter[tuple[str, str]] = Counter()
     batch = sorted(messages, key=lambda m: m.pk)
+    claim = batch[0].claim if batch else ""
     # The claim gave the whole batch one lease; the checks renew it as it runs down.
     held_until = batch[0].claimed_until if batch else None
+    pending: list[tuple[Message, Result]] = []
+    sent = 0
     try:
         for n, message in enumerate(batch):
+            if len(pending) >= window:
+                sent += _flush(pending, tally)
             assert held_until is not None
-            held_until = _claim_check(claim, batch[n:], held_until, lease)
+            held_until = _claim_check(claim, batch[n - len(pending) :], held_until, lease)
             if held_until is None:
                 log.warning("dispatch_claim_lost", extra={"claim": claim, "message_id": message.pk})
                 break
             try:
                 transport = opened.get(message.channel)
                 if transport is None:
-                    transport = opened[message.channel] = _transport_open(message.channel)
-                result = transport.send(_outgoing(message))
+                    transport = opened[message.channel] = transport_open(message.channel)
+                result = send(transport, message, outgoing(message))
             except TransportError as exc:
-                _record_failure(claim, message, exc)
-                tally[message.channel, FAILED] += 1
-            except Exception as exc:
-                # A bug inside a transport: we cannot tell whether anything left.
-                log.exception("transport_crashed", extra={"message_id": message.pk})
-                _record_failure(claim, message, TransportError(repr(exc), may_have_sent=True))
-                tally[message.channel, FAILED] += 1
-            else:
-                recorded = _record_sent(claim, message, result)
-                sent += recorded
-                tally[message.channel, SENT] += recorded
+                result = exc
+            pending.append((message, result))
+        sent += _flush(pending, tally)
     finally:
         for transport in opened.values():
             try:
@@ -220,10 +289,17 @@ def _deliver(claim: str, messages: Sequence[Message], lease: dt.timedelta) -> in
     return sent
 
 
+def _flush(pending: list[tuple[Message, Result]], tally: Counter[tuple[str, str]]) -> int:
+    sent, _lost = results_record(pending, tally)
+    del pending[:]
+    return sent
+
+
 def _claim_check(
     claim: str, rest: Sequence[Message], held_until: dt.datetime, lease: dt.timedelta
 ) -> dt.datetime | None:
-    """Before a send: the lease `rest` (the unsent batch) is held until, or None once lost."""
+    """Before a send: the lease `rest` (the unrecorded batch) is held until, or None once
+    lost."""
     now = clock.now()
     if held_until - now < lease / 2:
         held_until = now + lease
@@ -233,96 +309,3 @@ def _claim_check(
         return held_until if renewed == len(rest) else None
     held = Message.objects.filter(pk=rest[0].pk, claim=claim, status=Status.SENDING).exists()
     return held_until if held else None
-
-
-def _transport_open(channel: str) -> Transport:
-    config = ChannelConfig.objects.filter(channel=channel, active=True).first()
-    if config is None:
-        raise TransportError(f"channel {channel} is not set up", permanent=True)
-    return transport_class(config.transport)(config.config)
-
-
-def _outgoing(message: Message) -> Outgoing:
-    payload = dict(message.payload)
-    to = message.to
-    if message.channel == Channel.PUSH:
-        subscription = PushSubscription.objects.filter(pk=to).first()
-        if subscription is None:
-            raise TransportError("push subscription is gone", permanent=True)
-        to = subscription.endpoint
-        payload["keys"] = {"p256dh": subscription.p256dh, "auth": subscription.auth}
-    marketing = message.purpose == Purpose.MARKETING
-    unsubscribe = token = ""
-    if marketing and message.channel == Channel.EMAIL and message.customer_id:
-        unsubscribe = links.unsubscribe_url(
-            customer_id=message.customer_id, channel=message.channel
-        )
-        token = links.unsubscribe_token(customer_id=message.customer_id, channel=message.channel)
-    # Threading headers a producer asked for (a staff reply answering a customer's mail).
-    asked = payload.pop("headers", None)
-    headers = (
-        {name: str(asked[name]) for name in THREAD_HEADERS if name in asked}
-        if isinstance(asked, dict)
-        else {}
-    )
-    return Outgoing(
-        message_id=message.pk,
-        channel=message.channel,
-        to=to,
-        subject=message.subject,
-        text=message.body_text,
-        html=message.body_html,
-        marketing=marketing,
-        payload=payload,
-        unsubscribe_url=unsubscribe,
-        unsubscribe_token=token,
-        headers=headers,
-    )
-
-
-def _record_sent(claim: str, message: Message, result: SendResult) -> int:
-    now = clock.now()
-    with transaction.atomic():
-        updated = Message.objects.filter(pk=message.pk, claim=claim, status=Status.SENDING).update(
-            to=message.to,
-            status=Status.SENT,
-            sent_at=now,
-            provider_id=result.provider_id[:200],
-            claim="",
-            claimed_until=None,
-            last_error="",
-        )
-        if not updated:
-            log.error("dispatch_claim_lost", extra={"message_id": message.pk})
-            return 0
-        message_event(message, "message_sent", now)
-    return 1
-
-
-def _record_failure(claim: str, message: Message, exc: TransportError) -> None:
-    now = clock.now()
-    error = str(exc)[:500]
-    fields: dict[str, object] = {
-        "to": message.to,
-        "claim": "",
-        "claimed_until": None,
-        "last_error": error,
-    }
-    if exc.may_have_sent:
-        fields["status"] = Status.UNKNOWN
-    elif exc.permanent or message.attempts >= SendingPolicy.current().max_attempts:
-        fields["status"] = Status.FAILED
-    else:
-        backoff = min(dt.timedelta(minutes=2 ** (message.attempts - 1)), MAX_BACKOFF)
-        fields.update(status=Status.QUEUED, next_attempt_at=now + backoff)
-    with transaction.atomic():
-        Message.objects.filter(pk=message.pk, claim=claim, status=Status.SENDING).update(**fields)
-        if exc.bounce and message.channel == Channel.PUSH:
-            # A dead subscription is removed, so an older working one becomes the address.
-            PushSubscription.objects.filter(pk=message.to).delete()
-        elif exc.bounce:
-            suppression_add(channel=message.channel, address=message.to, reason=error)
-    log.warning(
-        "message_send_failed",
-        extra={"message_id": message.pk, "status": fields["status"], "error": error},
-    )

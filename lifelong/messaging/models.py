@@ -156,16 +156,32 @@ DONE_STATUSES = (Status.SENT, Status.DELIVERED)
 
 
 class Message(models.Model):
-    """One outbound message. The dedupe key makes every producer idempotent."""
+    """One outbound message. The dedupe key makes every producer idempotent.
+
+    Indexes. A status change cannot be a heap-only update (status is in the sweeps'
+    partial indexes, sent_at in the caps' index), so every index on this table is written
+    again on each of a message's three or four status changes: each one kept names the
+    query that pays for it, below. Not indexed: customer alone (the two customer indexes
+    lead with it), topic and template (no query filters messages by them; deleting a
+    template, a rare staff act, reads the table once to unlink its messages).
+    """
 
     customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_index=False,
     )
+    # Unique: the idempotency of every producer (message_enqueue looks keys up).
     dedupe_key = models.CharField(max_length=200)
     channel = models.CharField(_("channel"), max_length=16)
     purpose = models.CharField(_("purpose"), max_length=16, choices=Purpose.choices)
-    topic = models.SlugField(_("topic"), max_length=40, blank=True)
-    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL)
+    topic = models.SlugField(_("topic"), max_length=40, blank=True, db_index=False)
+    template = models.ForeignKey(
+        Template, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
     to = models.CharField(_("to"), max_length=1000, blank=True)
     transport = models.CharField(_("transport"), max_length=32, blank=True)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
@@ -211,10 +227,15 @@ class Message(models.Model):
             models.Index(
                 fields=["claimed_until"], name="message_sending", condition=Q(status="sending")
             ),
-            # Caps count a customer's recent sends; the card lists a customer's messages.
+            # The customer card and inbox list a customer's messages newest first; a
+            # customer merge and a customer's deletion find their messages by it.
             models.Index(fields=["customer", "-created_at"]),
+            # Frequency caps count a customer's recent sends (gates.py, every claim).
             models.Index(fields=["customer", "sent_at"]),
+            # Delivery receipts and replies find a message by the provider's id (SMS
+            # status hooks, email References), and so does mail_log_reconcile.
             models.Index(fields=["channel", "provider_id"]),
+            # A journey's report counts its messages per node.
             models.Index(fields=["journey_id", "node_id"]),
         ]
 

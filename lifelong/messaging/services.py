@@ -330,25 +330,31 @@ def message_event(
     message: Message, type: str, at: dt.datetime, extra: Mapping[str, Any] | None = None
 ) -> None:
     """Put a message's progress on the customer's timeline (sent, opened, clicked, ...)."""
+    event = message_event_build(message, type, at, extra)
+    if event is not None:
+        events_record([event])
+
+
+def message_event_build(
+    message: Message, type: str, at: dt.datetime, extra: Mapping[str, Any] | None = None
+) -> Event | None:
+    """The unsaved timeline event of `message_event` (None without a customer), for callers
+    that record many at once."""
     if message.customer_id is None:
-        return
-    events_record(
-        [
-            Event(
-                customer_id=message.customer_id,
-                type=type,
-                properties={
-                    "channel": message.channel,
-                    "message_id": message.pk,
-                    "journey_id": message.journey_id,
-                    "enrollment_id": message.enrollment_id,
-                    "node_id": message.node_id,
-                    "subject": message.subject[:200],
-                    **(extra or {}),
-                },
-                occurred_at=at,
-                received_at=clock.now(),
-                source="messaging",
-            )
-        ]
+        return None
+    return Event(
+        customer_id=message.customer_id,
+        type=type,
+        properties={
+            "channel": message.channel,
+            "message_id": message.pk,
+            "journey_id": message.journey_id,
+            "enrollment_id": message.enrollment_id,
+            "node_id": message.node_id,
+            "subject": message.subject[:200],
+            **(extra or {}),
+        },
+        occurred_at=at,
+        received_at=clock.now(),
+        source="messaging",
     )

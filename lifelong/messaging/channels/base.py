@@ -76,6 +76,9 @@ class Outgoing:
     unsubscribe_url: str = ""
     unsubscribe_token: str = ""
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # The id the provider will know the message by, chosen and stored when the dispatcher
+    # claimed it (email: the Message-ID), so an `unknown` message can be found in its logs.
+    reference: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +139,12 @@ class Transport:
                 f"{self.name}: missing settings {', '.join(missing)}", permanent=True
             )
         self.config = config
+
+    @classmethod
+    def reference_new(cls, config: Mapping[str, Any], message_id: int) -> str:
+        """The provider's id for a message about to be sent, where we choose it ("" where
+        the provider does); the dispatcher stores it before the send."""
+        return ""
 
     def send(self, message: Outgoing) -> SendResult:
         raise NotImplementedError

@@ -1,0 +1,196 @@
+"""Lanes: one channel's share of a batch sent over several connections at once.
+
+Sending is mostly waiting (MAIL, RCPT, DATA each wait for the server), so a batch goes
+faster over several connections. Each lane is a thread with its own transport, its own
+claim token and its messages in id order; it does no database work. This thread does all
+of it: it records the lanes' results in groups as they come (one transaction for whatever
+has arrived), renews the leases and tells a lane to stop once its claim is lost.
+
+The bound on what a crash can leave `unknown`: a lane sends only while fewer than
+`window` of its sends are unrecorded, and results are recorded in the order each lane
+sent them, so its unrecorded sends are always the lowest unfinished ids of its claim,
+which is what recovery marks `unknown` (dispatch.py). A lane also sends only while at
+least half its lease is left, so a rival can never recover a claim whose lane may still
+send (the same invariant as the one-connection loop, without a query per send).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from lifelong import clock
+from lifelong.jobs.counters import channel_sends_add
+from lifelong.messaging.channels.base import Outgoing, Transport, TransportError
+from lifelong.messaging.dispatch_record import (
+    Result,
+    outgoing,
+    results_record,
+    send,
+    transport_open,
+)
+from lifelong.messaging.models import Message, Status
+
+log = logging.getLogger("lifelong.messaging.dispatch")
+
+# How often, at most, the recording thread looks at the leases when no result arrives.
+POLL_SECONDS = 0.5
+
+
+@dataclasses.dataclass(eq=False)
+class _Lane:
+    claim: str
+    items: list[tuple[Message, Outgoing | TransportError]]
+    transport: Transport | TransportError
+    held_until: dt.datetime
+    unrecorded: int = 0  # sent (or failed) and not yet committed
+    remaining: int = 0  # rows of the claim still `sending` in the database
+    lost: bool = False
+    done: bool = False
+
+
+@dataclasses.dataclass(eq=False)
+class _Shared:
+    window: int
+    lease: dt.timedelta
+    cond: threading.Condition = dataclasses.field(default_factory=threading.Condition)
+    results: list[tuple[_Lane, Message, Result]] = dataclasses.field(default_factory=list)
+    crashed: list[BaseException] = dataclasses.field(default_factory=list)
+    stop: bool = False
+
+
+def lanes_deliver(messages: Sequence[Message], *, window: int, lease: dt.timedelta) -> int:
+    """Send a claimed batch, one lane per claim token; returns how many were recorded sent."""
+    by_claim: dict[str, list[Message]] = defaultdict(list)
+    for message in sorted(messages, key=lambda m: m.pk):
+        by_claim[message.claim].append(message)
+    shared = _Shared(window=window, lease=lease)
+    lanes = [_lane(claim, rows) for claim, rows in by_claim.items()]
+    threads = [
+        threading.Thread(target=_run, args=(lane, shared), name=f"dispatch-lane-{n}")
+        for n, lane in enumerate(lanes)
+    ]
+    tally: Counter[tuple[str, str]] = Counter()
+    sent = 0
+    try:
+        for thread in threads:
+            thread.start()
+        while True:
+            with shared.cond:
+                while not (
+                    shared.results
+                    or shared.crashed
+                    or all(lane.done for lane in lanes)
+                    or _renewal_due(lanes, lease)
+                ):
+                    shared.cond.wait(POLL_SECONDS)
+                taken, shared.results = shared.results, []
+                finished = all(lane.done for lane in lanes)
+            if taken:
+                recorded, lost = results_record([(m, r) for _lane, m, r in taken], tally)
+                sent += recorded
+                with shared.cond:
+                    for lane, _message, _result in taken:
+                        lane.unrecorded -= 1
+                        lane.remaining -= 1
+                    for lane in lanes:
+                        lane.lost = lane.lost or lane.claim in lost
+                    shared.cond.notify_all()
+            _leases_renew(lanes, shared)
+            if shared.crashed:
+                raise shared.crashed[0]
+            if finished:
+                break
+    finally:
+        with shared.cond:
+            shared.stop = True
+            shared.cond.notify_all()
+        for thread in threads:
+            if thread.ident is not None:  # started
+                thread.join()
+        channel_sends_add(tally=tally)
+    return sent
+
+
+def _lane(claim: str, rows: list[Message]) -> _Lane:
+    items: list[tuple[Message, Outgoing | TransportError]] = []
+    for message in rows:
+        try:
+            items.append((message, outgoing(message)))
+        except TransportError as exc:
+            items.append((message, exc))
+    transport: Transport | TransportError
+    try:
+        transport = transport_open(rows[0].channel)
+    except TransportError as exc:
+        transport = exc
+    held_until = rows[0].claimed_until
+    assert held_until is not None
+    return _Lane(claim, items, transport, held_until, remaining=len(rows))
+
+
+def _run(lane: _Lane, shared: _Shared) -> None:
+    """A lane's thread: its messages in order, each only with a free slot in the window
+    and half the lease left."""
+    try:
+        for message, item in lane.items:
+            with shared.cond:
+                while not (shared.stop or lane.lost) and (
+                    lane.unrecorded >= shared.window
+                    or lane.held_until - clock.now() < shared.lease / 2
+                ):
+                    shared.cond.wait(POLL_SECONDS)
+                if shared.stop or lane.lost:
+                    break
+                lane.unrecorded += 1
+            if isinstance(item, TransportError):
+                result: Result = item
+            elif isinstance(lane.transport, TransportError):
+                result = lane.transport
+            else:
+                result = send(lane.transport, message, item)
+            with shared.cond:
+                shared.results.append((lane, message, result))
+                shared.cond.notify_all()
+    except BaseException as exc:  # handed to the recording thread, which raises it
+        with shared.cond:
+            shared.crashed.append(exc)
+            shared.stop = True
+    finally:
+        if isinstance(lane.transport, Transport):
+            try:
+                lane.transport.close()
+            except Exception:
+                log.exception("transport_close_failed")
+        with shared.cond:
+            lane.done = True
+            shared.cond.notify_all()
+
+
+def _renewal_due(lanes: Sequence[_Lane], lease: dt.timedelta) -> bool:
+    # Renewed a little before a lane would wait for it: at 60 % of the lease left.
+    soon = clock.now() + lease * 0.6
+    return any(not lane.done and not lane.lost and lane.held_until < soon for lane in lanes)
+
+
+def _leases_renew(lanes: Sequence[_Lane], shared: _Shared) -> None:
+    now = clock.now()
+    for lane in lanes:
+        if lane.done or lane.lost or lane.held_until >= now + shared.lease * 0.6:
+            continue
+        until = now + shared.lease
+        renewed = Message.objects.filter(claim=lane.claim, status=Status.SENDING).update(
+            claimed_until=until
+        )
+        with shared.cond:
+            # Rows whose results arrived since are still `sending` too: counted in remaining.
+            if renewed == lane.remaining:
+                lane.held_until = until
+            else:
+                log.warning("dispatch_claim_lost", extra={"claim": lane.claim})
+                lane.lost = True
+            shared.cond.notify_all()

@@ -1,0 +1,209 @@
+"""What the dispatcher does around one send: the transport, the Outgoing, the send itself,
+and recording results in groups (one UPDATE per claim for the sent ones, their timeline
+events in one insert). Shared by the one-connection loop (dispatch.py) and the lanes
+(dispatch_lanes.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, F, Value, When
+
+from lifelong import clock
+from lifelong.customers.models import Channel, Purpose
+from lifelong.events.services import events_record
+from lifelong.jobs.counters import FAILED, SENT
+from lifelong.messaging import links
+from lifelong.messaging.channels.base import (
+    Outgoing,
+    SendResult,
+    Transport,
+    TransportError,
+    transport_class,
+)
+from lifelong.messaging.models import (
+    ChannelConfig,
+    Message,
+    PushSubscription,
+    SendingPolicy,
+    Status,
+)
+from lifelong.messaging.services import message_event_build, suppression_add
+
+log = logging.getLogger("lifelong.messaging.dispatch")
+
+# The only headers a message's payload may ask for: an email reply's place in its thread.
+THREAD_HEADERS = ("In-Reply-To", "References")
+MAX_BACKOFF = dt.timedelta(hours=6)
+# One result of a send: what the transport answered, or why it did not take the message.
+Result = SendResult | TransportError
+
+
+class _Partial(Exception):
+    """Some rows of a group were no longer ours: record the group row by row."""
+
+
+def transport_open(channel: str) -> Transport:
+    config = ChannelConfig.objects.filter(channel=channel, active=True).first()
+    if config is None:
+        raise TransportError(f"channel {channel} is not set up", permanent=True)
+    return transport_class(config.transport)(config.config)
+
+
+def send(transport: Transport, message: Message, outgoing: Outgoing) -> Result:
+    try:
+        return transport.send(outgoing)
+    except TransportError as exc:
+        return exc
+    except Exception as exc:
+        # A bug inside a transport: we cannot tell whether anything left.
+        log.exception("transport_crashed", extra={"message_id": message.pk})
+        return TransportError(repr(exc), may_have_sent=True)
+
+
+def outgoing(message: Message) -> Outgoing:
+    payload = dict(message.payload)
+    to = message.to
+    if message.channel == Channel.PUSH:
+        subscription = PushSubscription.objects.filter(pk=to).first()
+        if subscription is None:
+            raise TransportError("push subscription is gone", permanent=True)
+        to = subscription.endpoint
+        payload["keys"] = {"p256dh": subscription.p256dh, "auth": subscription.auth}
+    marketing = message.purpose == Purpose.MARKETING
+    unsubscribe = token = ""
+    if marketing and message.channel == Channel.EMAIL and message.customer_id:
+        unsubscribe = links.unsubscribe_url(
+            customer_id=message.customer_id, channel=message.channel
+        )
+        token = links.unsubscribe_token(customer_id=message.customer_id, channel=message.channel)
+    # Threading headers a producer asked for (a staff reply answering a customer's mail).
+    asked = payload.pop("headers", None)
+    headers = (
+        {name: str(asked[name]) for name in THREAD_HEADERS if name in asked}
+        if isinstance(asked, dict)
+        else {}
+    )
+    return Outgoing(
+        message_id=message.pk,
+        channel=message.channel,
+        to=to,
+        subject=message.subject,
+        text=message.body_text,
+        html=message.body_html,
+        marketing=marketing,
+        payload=payload,
+        unsubscribe_url=unsubscribe,
+        unsubscribe_token=token,
+        headers=headers,
+        reference=message.provider_id,
+    )
+
+
+def results_record(
+    results: Sequence[tuple[Message, Result]], tally: Counter[tuple[str, str]]
+) -> tuple[int, set[str]]:
+    """Record sends and failures, each under its message's claim; returns how many were
+    recorded sent and the claims found lost (a rival recovered some of their rows: their
+    holder must stop)."""
+    now = clock.now()
+    by_claim: dict[str, list[tuple[Message, SendResult]]] = defaultdict(list)
+    for message, result in results:
+        if isinstance(result, SendResult):
+            by_claim[message.claim].append((message, result))
+    try:
+        recorded = _sent_record(by_claim, now, careful=False)
+    except _Partial:
+        # Rolled back whole: once more, finding out first which rows are still ours.
+        recorded = _sent_record(by_claim, now, careful=True)
+    held = {message.pk for message in recorded}
+    lost = {m.claim for m, r in results if isinstance(r, SendResult) and m.pk not in held}
+    for message in recorded:
+        tally[message.channel, SENT] += 1
+    for message, result in results:
+        if isinstance(result, TransportError):
+            failure_record(message.claim, message, result)
+            tally[message.channel, FAILED] += 1
+    return len(recorded), lost
+
+
+def _sent_record(
+    by_claim: dict[str, list[tuple[Message, SendResult]]], now: dt.datetime, *, careful: bool
+) -> list[Message]:
+    """One UPDATE per claim and one insert of timeline events, in one transaction. Not
+    careful: all rows are expected to be ours still (raises _Partial, rolling back, when
+    not); careful: the rows still ours are locked and read first."""
+    recorded: list[Message] = []
+    with transaction.atomic():
+        for claim, group in by_claim.items():
+            ours = Message.objects.filter(claim=claim, status=Status.SENDING)
+            ids = [message.pk for message, _result in group]
+            if careful:
+                held = set(ours.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
+                group = [(m, r) for m, r in group if m.pk in held]
+                for pk in sorted(set(ids) - held):
+                    log.error("dispatch_claim_lost", extra={"message_id": pk})
+                ids = [message.pk for message, _result in group]
+            if ids and ours.filter(pk__in=ids).update(**_sent_fields(group, now)) != len(ids):
+                raise _Partial
+            recorded += [message for message, _result in group]
+        events_record(
+            event
+            for message in recorded
+            if (event := message_event_build(message, "message_sent", now)) is not None
+        )
+    return recorded
+
+
+def _sent_fields(group: Sequence[tuple[Message, SendResult]], now: dt.datetime) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "status": Status.SENT,
+        "sent_at": now,
+        "claim": "",
+        "claimed_until": None,
+        "last_error": "",
+    }
+    # Email's id was stored at the claim; other providers name theirs in the answer.
+    changed = [
+        When(pk=message.pk, then=Value(result.provider_id[:200]))
+        for message, result in group
+        if result.provider_id[:200] != message.provider_id
+    ]
+    if changed:
+        fields["provider_id"] = Case(*changed, default=F("provider_id"))
+    return fields
+
+
+def failure_record(claim: str, message: Message, exc: TransportError) -> None:
+    now = clock.now()
+    error = str(exc)[:500]
+    fields: dict[str, object] = {
+        "to": message.to,
+        "claim": "",
+        "claimed_until": None,
+        "last_error": error,
+    }
+    if exc.may_have_sent:
+        fields["status"] = Status.UNKNOWN
+    elif exc.permanent or message.attempts >= SendingPolicy.current().max_attempts:
+        fields["status"] = Status.FAILED
+    else:
+        backoff = min(dt.timedelta(minutes=2 ** (message.attempts - 1)), MAX_BACKOFF)
+        fields.update(status=Status.QUEUED, next_attempt_at=now + backoff)
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk, claim=claim, status=Status.SENDING).update(**fields)
+        if exc.bounce and message.channel == Channel.PUSH:
+            # A dead subscription is removed, so an older working one becomes the address.
+            PushSubscription.objects.filter(pk=message.to).delete()
+        elif exc.bounce:
+            suppression_add(channel=message.channel, address=message.to, reason=error)
+    log.warning(
+        "message_send_failed",
+        extra={"message_id": message.pk, "status": fields["status"], "error": error},
+    )
