@@ -25,12 +25,12 @@ class GoalForm(forms.Form):
     period = forms.ChoiceField(label=_("Period"), choices=PeriodKind.choices)
     day = forms.DateField(
         label=_("Any day of the period (its first day for custom dates)"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     end = forms.DateField(
         label=_("Last day (custom dates only)"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     target = forms.DecimalField(label=_("Target"), max_digits=10, decimal_places=1)
 
@@ -78,4 +78,4 @@ class TeamForm(forms.Form):
         field = self.fields["members"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
         field.queryset = _staff()
-        field.label_from_instance = _label  # type: ignore[method-assign]
+        field.label_from_instance = _label  # type: ignore[method-assign, assignment]
