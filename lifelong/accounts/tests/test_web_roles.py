@@ -20,6 +20,7 @@ from lifelong.accounts.permissions import (
     WORK_TASKS,
     role_allows,
 )
+from lifelong.community.models import Club, ClubMember
 from lifelong.events.models import Event, ImportJob, SetAsideEvent
 from lifelong.events.webhooks import webhook_source_create
 from lifelong.factories import CustomerFactory, TaskFactory, UserFactory
@@ -159,6 +160,13 @@ VIEWS: dict[str, tuple[str, str]] = {
     "inbox_fix_items": (MANAGE_MARKETING, "get"),
     "feedback_insights": (VIEW_INSIGHTS, "get"),
     "community": (VIEW, "get"),
+    "clubs": (VIEW, "get"),
+    "club": (VIEW, "get"),
+    "club_new": (MANAGE_MARKETING, "get"),
+    "club_edit": (MANAGE_MARKETING, "get"),
+    "club_invite": (EDIT_CUSTOMERS, "post"),
+    "club_bot_check": (MANAGE_MARKETING, "post"),
+    "club_member_remove": (MANAGE_MARKETING, "post"),
     "feedback_surveys": (MANAGE_MARKETING, "get"),
     "feedback_survey_new": (MANAGE_MARKETING, "get"),
     "feedback_review_ask": (MANAGE_MARKETING, "post"),
@@ -236,7 +244,14 @@ def objects(db):
             target=5,
         ).pk,
         "team": Team.objects.create(name="Зал").pk,
+        **_club_objects(customer),
     }
+
+
+def _club_objects(customer) -> dict[str, int]:
+    club = Club.objects.create(title="Клуб", chat_id="-1001", entry="open")
+    member = ClubMember.objects.create(club=club, customer=customer, status="joined")
+    return {"club": club.pk, "club_member": member.pk}
 
 
 def url_for(name: str, objects: dict[str, int]) -> str:
@@ -298,6 +313,11 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         return reverse(f"web:{name}", kwargs=kwargs)
     if name in ("template_designer", "template_test_send"):
         return reverse(f"web:{name}", kwargs={"template_pk": objects["template"]})
+    if name == "club_member_remove":
+        kwargs = {"pk": objects["club"], "member_pk": objects["club_member"]}
+        return reverse("web:club_member_remove", kwargs=kwargs)
+    if name in ("club", "club_edit", "club_invite", "club_bot_check"):
+        return reverse(f"web:{name}", kwargs={"pk": objects["club"]})
     if name == "journey_library_install":
         return reverse("web:journey_library_install", kwargs={"slug": "customer-day"})
     if name in ("channel_edit", "channel_test"):

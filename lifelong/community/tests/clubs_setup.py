@@ -40,17 +40,16 @@ def api(loopback_allowed):
         yield server
 
 
-@pytest.fixture
-def bot(db, api) -> ChannelConfig:
+def bot_set_up(base_url: str) -> ChannelConfig:
+    """The Telegram channel with the bot's token, its webhook secret and the fake's address."""
     return ChannelConfig.objects.create(
         channel=Channel.TELEGRAM,
         transport="telegram",
-        config={"bot_token": TOKEN, "webhook_secret": SECRET, "base_url": api.url},
+        config={"bot_token": TOKEN, "webhook_secret": SECRET, "base_url": base_url},
     )
 
 
-@pytest.fixture
-def ladder(db) -> dict[str, Tier]:
+def ladder_make() -> dict[str, Tier]:
     Programme.objects.update_or_create(pk=1, defaults={"enabled": True})
     return {
         "novice": Tier.objects.create(slug="novichok", name="Новичок", position=1),
@@ -60,17 +59,31 @@ def ladder(db) -> dict[str, Tier]:
     }
 
 
-@pytest.fixture
-def club(ladder) -> Club:
+def club_make(tier: Tier) -> Club:
     return Club.objects.create(
         title="Клуб Гуру",
         kind=ClubKind.TELEGRAM_GROUP,
         chat_id=str(CHAT),
         entry=EntryRule.TIER,
-        tier=ladder["guru"],
+        tier=tier,
         grace_days=14,
         invite_days=7,
     )
+
+
+@pytest.fixture
+def bot(db, api) -> ChannelConfig:
+    return bot_set_up(api.url)
+
+
+@pytest.fixture
+def ladder(db) -> dict[str, Tier]:
+    return ladder_make()
+
+
+@pytest.fixture
+def club(ladder) -> Club:
+    return club_make(ladder["guru"])
 
 
 def link_created(link: str = LINK) -> dict[str, Any]:
