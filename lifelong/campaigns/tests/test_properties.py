@@ -1,0 +1,102 @@
+"""Laws of a run, whatever the audience, holdout, A/B split, batch size and throttle:
+every audience customer has exactly one recipient row, the arms partition the audience, and
+messages are exactly the recipients that are neither held out nor skipped."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lifelong.campaigns.engine import campaigns_due
+from lifelong.campaigns.models import (
+    Arm,
+    CampaignRecipient,
+    CampaignRun,
+    RecipientStatus,
+    RunStatus,
+)
+from lifelong.campaigns.services import campaign_schedule
+from lifelong.campaigns.tests.conftest import (
+    campaign_make,
+    channels_set_up,
+    customers_make,
+    policy_set,
+    segment_of,
+    template_make,
+)
+from lifelong.messaging.models import Message
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    consents=st.lists(st.booleans(), min_size=1, max_size=18),
+    holdout=st.integers(0, 50),
+    ab=st.one_of(st.none(), st.integers(2, 100)),
+    batch_size=st.integers(1, 7),
+    per_minute=st.integers(0, 3),
+)
+def test_a_run_gives_everyone_one_row_and_messages_only_to_the_sendable(
+    consents, holdout, ab, batch_size, per_minute
+):
+    with (
+        time_machine.travel(dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC), tick=False) as clock,
+        transaction.atomic(),
+    ):
+        channels_set_up("email")
+        policy_set(cap_count=0)
+        customers = [
+            customers_make(1, consent=("email",) if said_yes else ())[0] for said_yes in consents
+        ]
+        a = template_make("law-a")
+        extra = {"template_b": template_make("law-b"), "ab_sample_percent": ab} if ab else {}
+        campaign = campaign_make(
+            segment_of(customers),
+            a,
+            holdout_percent=holdout,
+            per_minute=per_minute,
+            ab_wait_hours=1,
+            **extra,
+        )
+        campaign_schedule(campaign=campaign, actor=None)
+        for _round in range(30):
+            campaigns_due(batch_size=batch_size)
+            clock.shift(dt.timedelta(hours=1))
+        run = CampaignRun.objects.get(campaign=campaign)
+        recipients = list(CampaignRecipient.objects.filter(run=run))
+
+        assert run.status == RunStatus.DONE
+        assert sorted(r.customer_id for r in recipients) == sorted(c.pk for c in customers)
+        assert {r.arm for r in recipients} <= set(Arm.values)
+        if not ab:
+            assert Arm.REST not in {r.arm for r in recipients}
+        sendable = [
+            r
+            for r in recipients
+            if r.status not in (RecipientStatus.SKIPPED, RecipientStatus.HOLDOUT)
+        ]
+        assert all(r.status == RecipientStatus.QUEUED for r in sendable)
+        assert all(r.arm != Arm.HOLDOUT for r in sendable)
+        messages = Message.objects.filter(dedupe_key__startswith=f"campaign:{campaign.pk}:")
+        assert messages.count() == len(sendable)
+        assert dict(messages.values_list("pk", "customer_id")) == {
+            r.message_id: r.customer_id for r in sendable
+        }
+        assert all(r.message_id is None for r in recipients if r not in sendable)
+        assert (run.processed, run.queued) == (len(customers), len(sendable))
+        assert run.queued + run.skipped + run.held_out == len(customers)
+        # Consent decides who is skipped, in every arm alike.
+        yes = {c.pk for c, said_yes in zip(customers, consents, strict=True) if said_yes}
+        assert {r.customer_id for r in recipients if r.status == RecipientStatus.SKIPPED} == (
+            {c.pk for c in customers} - yes
+        )
+        transaction.set_rollback(True)
