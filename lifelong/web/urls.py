@@ -8,6 +8,7 @@ from lifelong.web.views import (
     clubs,
     clv,
     community,
+    community_activity,
     conversations,
     customers,
     customers_loyalty,
@@ -90,6 +91,22 @@ urlpatterns = [
     path("team/teams/<int:pk>/", team.team_edit, name="team_edit"),
     path("team/report/", team_report.team_report, name="team_report"),
     path("community/", community.community_overview, name="community"),
+    path("community/activity/", community_activity.community_activity, name="community_activity"),
+    path("community/rewards/", community_activity.community_reward, name="community_reward"),
+    path(
+        "community/rewards/settings/",
+        community_activity.community_reward_settings,
+        name="community_reward_settings",
+    ),
+    path(
+        "community/activity/<int:pk>/rule/",
+        community_activity.community_activity_rule,
+        name="community_activity_rule",
+    ),
+    path("community/posts/", community_activity.community_posts, name="community_posts"),
+    path(
+        "community/posts/<int:pk>/", community_activity.community_post_edit, name="community_post"
+    ),
     path("community/clubs/", clubs.clubs, name="clubs"),
     path("community/clubs/new/", clubs.club_new, name="club_new"),
     path("community/clubs/<int:pk>/", clubs.club, name="club"),

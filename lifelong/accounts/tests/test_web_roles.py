@@ -145,6 +145,12 @@ VIEWS: dict[str, tuple[str, str]] = {
     "loyalty_tier_new": (MANAGE_MARKETING, "get"),
     "loyalty_tier": (MANAGE_MARKETING, "get"),
     "loyalty_referrals": (MANAGE_MARKETING, "get"),
+    "community_activity": (MANAGE_MARKETING, "get"),
+    "community_reward": (MANAGE_MARKETING, "post"),
+    "community_reward_settings": (MANAGE_MARKETING, "post"),
+    "community_activity_rule": (MANAGE_MARKETING, "post"),
+    "community_posts": (MANAGE_MARKETING, "get"),
+    "community_post": (MANAGE_MARKETING, "get"),
     "customer_tier": (VIEW, "get"),
     "loyalty_liability": (VIEW, "get"),
     "loyalty_liability_csv": (VIEW, "get"),
@@ -175,6 +181,24 @@ VIEWS: dict[str, tuple[str, str]] = {
     "set_aside_retry": (MANAGE_MARKETING, "post"),
 }
 ROLES = [*Role.values, "anonymous"]
+
+
+def _community_activity_pk(name: str) -> int:
+    """A club (its activity rule) or a club post of its own, made on first use."""
+    from lifelong.community.models import Club, ClubPost
+
+    club, _ = Club.objects.get_or_create(
+        chat_id="-1009", defaults={"title": "Клуб активных", "entry": "open"}
+    )
+    if name == "community_activity_rule":
+        return club.pk
+    template, _ = Template.objects.get_or_create(
+        slug="club-tip", defaults={"name": "Совет", "channel": "telegram", "short_text": "Совет"}
+    )
+    post, _ = ClubPost.objects.get_or_create(
+        club=club, template=template, defaults={"schedule": "once", "once_at": "2026-03-02T10:00Z"}
+    )
+    return post.pk
 
 
 def web_url_names() -> set[str]:
@@ -318,6 +342,8 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         return reverse("web:club_member_remove", kwargs=kwargs)
     if name in ("club", "club_edit", "club_invite", "club_bot_check"):
         return reverse(f"web:{name}", kwargs={"pk": objects["club"]})
+    if name in ("community_activity_rule", "community_post"):
+        return reverse(f"web:{name}", kwargs={"pk": _community_activity_pk(name)})
     if name == "journey_library_install":
         return reverse("web:journey_library_install", kwargs={"slug": "customer-day"})
     if name in ("channel_edit", "channel_test"):
