@@ -10,6 +10,7 @@ lifelong simulate --days N    (the demo's database only)
 lifelong createadmin [--username U] [--password P]   (asks for the password when left out)
 lifelong reencrypt             (after changing LIFELONG_ENCRYPTION_KEY)
 lifelong loyalty verify        (check the points ledger; exits 1 on any mismatch)
+lifelong mail-log-reconcile LOG [--dry-run]   (unknown emails the mail server's log shows taken)
 lifelong feedback tag FILE.csv [--scale nps|csat] [--evaluate [--min X]] [--staff NAMES]
 lifelong feedback suggest FILE.csv [--min-count N]   (new themes from untagged comments)
 lifelong manage ARGS...        (any Django management command)
@@ -267,6 +268,12 @@ def cmd_reencrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mail_log_reconcile(args: argparse.Namespace) -> int:
+    from lifelong.messaging.reconcile import reconcile_command
+
+    return reconcile_command(args.log, dry_run=args.dry_run)
+
+
 def cmd_loyalty_verify(args: argparse.Namespace) -> int:
     from lifelong.loyalty.verify import verify_command
 
@@ -363,6 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
         "reencrypt", help="encrypt stored secrets again with the current encryption key"
     )
     p.set_defaults(func=cmd_reencrypt)
+
+    p = sub.add_parser(
+        "mail-log-reconcile",
+        help="mark unknown emails sent where the mail server's log (Postfix) shows them taken",
+    )
+    p.add_argument("log", help="the mail log file, or - for standard input")
+    p.add_argument("--dry-run", action="store_true", help="report only, change nothing")
+    p.set_defaults(func=cmd_mail_log_reconcile)
 
     p = sub.add_parser("loyalty", help="the points ledger")
     loyalty_sub = p.add_subparsers(dest="loyalty_command", required=True)

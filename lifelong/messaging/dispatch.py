@@ -7,7 +7,7 @@ ever sent but not yet recorded: the next send waits until the results before it 
 committed (in one grouped statement). If the process dies mid-batch, the lease runs out
 and `stale_claims_recover` finds the claim: its `window` lowest unfinished ids may have
 left (they become `unknown`, never re-sent blindly, and can be matched against the mail
-server's log by their Message-ID: `lifelong manage mail_log_reconcile`); the rest never
+server's log by their Message-ID: `lifelong mail-log-reconcile`); the rest never
 reached a transport and go back to the queue. The window travels in the token, so
 recovery reads it from there, whatever the settings are by then.
 

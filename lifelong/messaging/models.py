@@ -233,7 +233,7 @@ class Message(models.Model):
             # Frequency caps count a customer's recent sends (gates.py, every claim).
             models.Index(fields=["customer", "sent_at"]),
             # Delivery receipts and replies find a message by the provider's id (SMS
-            # status hooks, email References), and so does mail_log_reconcile.
+            # status hooks, email References), and so does `lifelong mail-log-reconcile`.
             models.Index(fields=["channel", "provider_id"]),
             # A journey's report counts its messages per node.
             models.Index(fields=["journey_id", "node_id"]),

@@ -74,7 +74,9 @@ def start(out: Path, *, delay: float = 0.0) -> tuple[subprocess.Popen[bytes], in
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
+    """Stop the sink once it has written what it accepted; stopping twice is harmless."""
+    if process.poll() is None:
+        process.terminate()
     process.wait(30)
 
 
