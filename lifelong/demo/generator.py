@@ -28,6 +28,7 @@ from lifelong.demo.people import CUSTOMER_PREFIX, people_generate
 from lifelong.demo.purchases import ORDER_PREFIX, orders_plan
 from lifelong.demo.segments import demo_segments_ensure
 from lifelong.demo.staff_work import staff_work_plan
+from lifelong.demo.team import demo_team_write
 from lifelong.events.models import Event
 from lifelong.followups.models import Task
 from lifelong.loyalty.models import CustomerTier
@@ -117,6 +118,7 @@ def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False)
         feedback_history_write(
             random.Random(seed), customer_ids=list(customer_ids.values()), staff=staff, end=end
         )
+        demo_team_write(staff=staff, end=end)
         step("feedback written")
         step("done")
     return DemoLogin(username=STAFF[0][0], password=DEMO_PASSWORD)
