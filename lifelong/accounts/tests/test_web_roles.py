@@ -20,6 +20,7 @@ from lifelong.accounts.permissions import (
     WORK_TASKS,
     role_allows,
 )
+from lifelong.campaigns.services import campaign_create
 from lifelong.community.models import Club, ClubMember
 from lifelong.events.models import Event, ImportJob, SetAsideEvent
 from lifelong.events.webhooks import webhook_source_create
@@ -120,6 +121,12 @@ VIEWS: dict[str, tuple[str, str]] = {
     "journey_edit": (MANAGE_MARKETING, "get"),
     "journey_status": (MANAGE_MARKETING, "post"),
     "journey_library_install": (MANAGE_MARKETING, "post"),
+    "campaigns": (VIEW, "get"),
+    "campaign": (VIEW, "get"),
+    "campaign_progress": (VIEW, "get"),
+    "campaign_new": (MANAGE_MARKETING, "get"),
+    "campaign_edit": (MANAGE_MARKETING, "get"),
+    "campaign_status": (MANAGE_MARKETING, "post"),
     "inbox": (VIEW, "get"),
     "inbox_message": (VIEW, "get"),
     "inbox_message_html": (VIEW, "get"),
@@ -237,7 +244,11 @@ def objects(db):
     rule = EarningRule.objects.create(kind=RuleKind.EVENT, name="Review", event_type="review")
     tier = Tier.objects.create(slug="novichok", name="Новичок", position=1)
     conversation = Conversation.objects.create(customer=customer)
+    campaign = campaign_create(
+        values={"name": "News", "segment": segment, "template": template}, actor=None
+    )
     return {
+        "campaign": campaign.pk,
         "loyalty_rule": rule.pk,
         "loyalty_tier": tier.pk,
         "theme": Theme.objects.get(slug="delivery").pk,
@@ -311,6 +322,10 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         "journey": "journey",
         "journey_edit": "journey",
         "journey_status": "journey",
+        "campaign": "campaign",
+        "campaign_progress": "campaign",
+        "campaign_edit": "campaign",
+        "campaign_status": "campaign",
         "inbox_message": "message",
         "inbox_message_html": "message",
         "inbox_message_moved": "message",
