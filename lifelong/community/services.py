@@ -8,6 +8,8 @@ Public functions (keyword-only; the Bot API is called only outside transactions)
   in. No network.
 - `club_invite_url(invite=)`: our signed join address for the invite; journeys and campaigns
   put it in messages as the template variable `club_invite_url`.
+- `club_invite_context(club=, customer=, source=)`: prepare + url as a template context
+  ({"club_invite_url", "club": {"name", "url"}}), or None: what a campaign calls per recipient.
 - `club_invite_link(invite=)`: the Telegram single-use link behind the join address, asked of
   the Bot API once (createChatInviteLink, member_limit 1, expire_date) and reused until it
   expires; a VK club's reusable link. Outside transactions only.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -112,9 +115,9 @@ def club_invite_prepare(
             except IntegrityError:
                 # A concurrent call claimed it first: that row is the one.
                 invite = ClubInvite.objects.select_for_update().get(club=club, customer=customer)
-        elif invite.used_at is not None:
+        elif invite.used_at is not None or invite.revoked_at is not None:
             invite.link, invite.used_at, invite.expires_at, invite.created_at = "", None, None, now
-            invite.error = ""
+            invite.error, invite.revoked_at = "", None
             if source == InviteSource.STAFF:
                 invite.source, invite.invited_by = source, invited_by
             invite.save(
@@ -124,6 +127,7 @@ def club_invite_prepare(
                     "expires_at",
                     "created_at",
                     "error",
+                    "revoked_at",
                     "source",
                     "invited_by",
                 ]
@@ -150,6 +154,19 @@ def club_invite_url(*, invite: ClubInvite) -> str:
     """The join address for messages: our page, which hands out the club's link when opened."""
     token = token_make(purpose=JOIN_PURPOSE, value=f"{invite.customer_id}:{invite.club_id}")
     return absolute_url(reverse("portal:club_join", args=[token]))
+
+
+def club_invite_context(
+    *, club: Club, customer: Customer, source: str = InviteSource.CAMPAIGN
+) -> dict[str, Any] | None:
+    """What a message inviting the customer to the club renders with: `club_invite_url` and
+    `club` ({"name", "url"}), for a campaign's or a journey's template; None when the customer
+    is not to be invited (not admitted, already in, or the club is off)."""
+    invite = club_invite_prepare(club=club, customer=customer, source=source)
+    if invite is None:
+        return None
+    url = club_invite_url(invite=invite)
+    return {"club_invite_url": url, "club": {"name": club.title, "url": url}}
 
 
 def club_invite_link(*, invite: ClubInvite) -> str:
@@ -272,7 +289,13 @@ def club_member_remove(*, member: ClubMember, reason: str) -> bool:
     Returns False when someone else recorded it first.
     """
     club = member.club
-    if member.user_id is not None:
+    if member.status == MemberStatus.INVITED:
+        # Not in the chat yet: withdrawing the invitation is revoking its link.
+        invite = member.invite
+        if invite is not None and invite.link and club.on_telegram:
+            _revoke_quietly(club, invite.link)
+            ClubInvite.objects.filter(pk=invite.pk).update(revoked_at=clock.now())
+    elif member.user_id is not None:
         if club.on_telegram:
             telegram.member_remove(chat_id=club.chat_id, user_id=member.user_id)
         else:

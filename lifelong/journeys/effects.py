@@ -18,7 +18,7 @@ from typing import Any
 
 from lifelong import clock
 from lifelong.community.models import Club, InviteSource
-from lifelong.community.services import club_invite_prepare, club_invite_url
+from lifelong.community.services import club_invite_context
 from lifelong.customers.models import Customer, Purpose
 from lifelong.customers.services import customer_tag_remove, customer_tags_add
 from lifelong.feedback.models import Survey
@@ -202,14 +202,7 @@ def _club_invite(
         return PROBLEM + "template missing"
     if _channel_off(node.channel):
         return PROBLEM + f"channel {node.channel} not set up"
-    invite = club_invite_prepare(club=club, customer=customer, source=InviteSource.JOURNEY)
-    if invite is None:
+    invitation = club_invite_context(club=club, customer=customer, source=InviteSource.JOURNEY)
+    if invitation is None:
         return "skipped: not admitted to the club or already in it"
-    url = club_invite_url(invite=invite)
-    return _send(
-        node,
-        enrollment=enrollment,
-        customer=customer,
-        key=key,
-        extra={"club_invite_url": url, "club": {"name": club.title, "url": url}},
-    )
+    return _send(node, enrollment=enrollment, customer=customer, key=key, extra=invitation)

@@ -23,6 +23,7 @@ from lifelong.community.services import (
     club_invite_link,
     club_invite_prepare,
     club_invite_url,
+    club_member_remove,
     club_members_sweep,
 )
 from lifelong.community.tests.clubs_setup import (
@@ -41,6 +42,7 @@ from lifelong.community.tests.clubs_setup import (
 )
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
+from lifelong.jobs.sweeps import sweep_by_name
 from lifelong.loyalty.tiers import tier_set_manual
 from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import Message
@@ -331,6 +333,27 @@ def test_the_join_page_refuses_a_customer_who_no_longer_qualifies(
 
 
 def test_the_removal_sweep_is_registered():
-    from lifelong.jobs.sweeps import sweep_by_name
-
     assert sweep_by_name("community.members").load() is club_members_sweep
+
+
+def test_withdrawing_an_invitation_revokes_its_link_and_a_new_one_is_made_later(
+    frozen_time, bot, api, club, anna
+):
+    invite = club_invite_prepare(club=club, customer=anna, source=InviteSource.JOURNEY)
+    api.reply(body=link_created())
+    club_invite_link(invite=invite)
+    member = ClubMember.objects.select_related("club", "invite").get()
+
+    assert club_member_remove(member=member, reason="staff") is True
+
+    assert [r.json() for r in api.at(f"/bot{TOKEN}/revokeChatInviteLink")] == [
+        {"chat_id": str(CHAT), "invite_link": LINK}
+    ]
+    assert not api.at(f"/bot{TOKEN}/banChatMember")  # never in the chat: nothing to ban
+    assert not Message.objects.exists()  # and nothing to apologise for
+
+    again = club_invite_prepare(club=club, customer=anna, source=InviteSource.STAFF)
+    assert again is not None and again.pk == invite.pk and again.link == ""
+    api.reply(body=link_created("https://t.me/+Zx9club_invite_CCCC"))
+    assert club_invite_link(invite=again) == "https://t.me/+Zx9club_invite_CCCC"
+    assert ClubMember.objects.get().status == MemberStatus.INVITED
