@@ -29,7 +29,13 @@ from lifelong.commerce.summaries import summaries_queue_from
 from lifelong.customers.models import Customer
 from lifelong.events.csv_import.layout import Layout
 from lifelong.events.csv_import.order_rows import OrderParser
-from lifelong.events.csv_import.sql import StageTable, db_datetime, db_type, json_sql
+from lifelong.events.csv_import.sql import (
+    StageTable,
+    copy_text,
+    db_datetime,
+    db_type,
+    json_sql,
+)
 from lifelong.events.csv_import.tally import Context, Group, GroupError, RowError, Rows, Tally
 from lifelong.events.field_limits import (
     FieldLimitError,
@@ -112,22 +118,33 @@ _TABLES = {
     "pending": SummaryPending._meta.db_table,
 }
 
-_RESOLVE_CUSTOMERS = """
-UPDATE {stage} AS s SET customer_id = COALESCE(c.merged_into_id, c.id)
-FROM {customer} c WHERE c.external_id = s.customer_key
-"""
-
+# One pass over the batch: resolve each order's customer (a merged one to its survivor),
+# find the stored order and whether the file changes it, and flag new orders' lines to
+# insert. A new order gets its id here on PostgreSQL (so no second pass reads the ids
+# back); SQLite assigns it on insert.
+_RESOLVED = "COALESCE(c.merged_into_id, c.id)"
 _DIFFERS = " OR ".join(
-    f"(s.{name} IS NOT NULL AND s.{name} IS DISTINCT FROM o.{name})"
-    for name in ("customer_id", "placed_at", "total", *_OPTIONAL)
+    f"({value} IS NOT NULL AND {value} IS DISTINCT FROM o.{name})"
+    for name, value in (
+        ("customer_id", _RESOLVED),
+        *((name, f"s.{name}") for name in ("placed_at", "total", *_OPTIONAL)),
+    )
 )
-_COMPARE_ORDERS = """
-UPDATE {stage} AS s SET order_id = o.id, created = 0, prev_customer_id = o.customer_id,
-    prev_status = o.status, changed = CASE WHEN {differs} THEN 1 ELSE 0 END
-FROM {order} o WHERE o.external_id = s.external_id
+_RESOLVE_AND_COMPARE = """
+UPDATE {stage} AS t SET customer_id = r.customer_id, order_id = COALESCE(r.order_id, {new_id}),
+    created = CASE WHEN r.order_id IS NULL THEN 1 ELSE 0 END,
+    prev_customer_id = r.prev_customer_id, prev_status = r.prev_status, changed = r.changed,
+    lines_changed = CASE WHEN r.order_id IS NULL AND t.has_lines = 1 THEN 1 ELSE 0 END
+FROM (
+    SELECT s.seq, {resolved} AS customer_id, o.id AS order_id,
+        o.customer_id AS prev_customer_id, o.status AS prev_status,
+        CASE WHEN o.id IS NOT NULL AND ({differs}) THEN 1 ELSE 0 END AS changed
+    FROM {stage} s
+    LEFT JOIN {customer} c ON c.external_id = s.customer_key
+    LEFT JOIN {order} o ON o.external_id = s.external_id
+) r
+WHERE t.seq = r.seq
 """
-
-_NEW_ORDER_LINES = "UPDATE {stage} SET lines_changed = 1 WHERE has_lines = 1 AND created = 1"
 
 # Stored lines are compared position by position (in id order) with the file's: an order
 # whose lines differ has a line in one set that is not in the other. EXCEPT and a join
@@ -178,14 +195,15 @@ FROM {stage} s WHERE o.id = s.order_id AND s.changed = 1
 """
 
 _INSERT_ORDERS = """
-INSERT INTO {order} (external_id, customer_id, status, placed_at, paid_at, delivered_at,
+INSERT INTO {order} (id, external_id, customer_id, status, placed_at, paid_at, delivered_at,
     total, currency, refunded_total, discount, coupon, channel, created_at, updated_at)
-SELECT s.external_id, s.customer_id, COALESCE(s.status, %(placed)s), s.placed_at, s.paid_at,
-    s.delivered_at, s.total, COALESCE(s.currency, %(currency)s), 0, COALESCE(s.discount, 0),
-    COALESCE(s.coupon, ''), COALESCE(s.channel, ''), %(now)s, %(now)s
+SELECT s.order_id, s.external_id, s.customer_id, COALESCE(s.status, %(placed)s), s.placed_at,
+    s.paid_at, s.delivered_at, s.total, COALESCE(s.currency, %(currency)s), 0,
+    COALESCE(s.discount, 0), COALESCE(s.coupon, ''), COALESCE(s.channel, ''), %(now)s, %(now)s
 FROM {stage} s WHERE s.created = 1 ORDER BY s.seq
 """
 
+# SQLite only: the ids it gave the new orders.
 _NEW_ORDER_IDS = """
 UPDATE {stage} AS s SET order_id = o.id
 FROM {order} o WHERE s.created = 1 AND o.external_id = s.external_id
@@ -276,11 +294,19 @@ SELECT customer_id, SUM(added) AS added FROM (
 """
 
 
+def _new_order_id() -> str:
+    if connection.vendor == "postgresql":
+        return f"nextval(pg_get_serial_sequence('{_TABLES['order']}', 'id'))"
+    return "NULL"
+
+
 def _sql(template: str, **lists: str) -> str:
     return template.format(
         **_TABLES,
         **lists,
         differs=_DIFFERS,
+        resolved=_RESOLVED,
+        new_id=_new_order_id(),
         given=_GIVEN,
         properties=_PROPERTIES.format(**json_sql(_TABLES["line"])),
         stored_lines=_STORED_LINES.format(**_TABLES),
@@ -297,6 +323,9 @@ class ParsedOrders:
     lines: list[tuple[Any, ...]]
     rows_of: list[Rows]  # by the orders' seq
     rejected: Tally
+    # On PostgreSQL: orders and lines already in COPY's text format.
+    orders_text: bytes | None = None
+    lines_text: bytes | None = None
 
 
 class OrdersBatch:
@@ -360,6 +389,8 @@ class OrdersBatch:
                     (seq, pos, sku, quantity, price, name)
                     for pos, (sku, quantity, price, name) in enumerate(order_lines, 1)
                 )
+        if connection.vendor == "postgresql":
+            parsed.orders_text, parsed.lines_text = copy_text(orders), copy_text(lines)
         return parsed
 
     def write(self, parsed: ParsedOrders, ctx: Context) -> Tally:
@@ -372,9 +403,9 @@ class OrdersBatch:
         with connection.cursor() as cursor:
             stage.create(cursor)
             stage_lines.create(cursor)
-            stage.load(cursor, parsed.orders)
-            stage_lines.load(cursor, parsed.lines)
-            cursor.execute(_sql(_RESOLVE_CUSTOMERS))
+            stage.load(cursor, parsed.orders, parsed.orders_text)
+            stage_lines.load(cursor, parsed.lines, parsed.lines_text)
+            cursor.execute(_sql(_RESOLVE_AND_COMPARE))
             cursor.execute(_sql("SELECT seq FROM {stage} WHERE customer_id IS NULL ORDER BY seq"))
             for (seq,) in cursor.fetchall():
                 rows = parsed.rows_of[seq]
@@ -384,9 +415,7 @@ class OrdersBatch:
                 )
                 tally.reject_group(self.layout, rows, {rows[0][0]: failure})
             cursor.execute(_sql("DELETE FROM {stage} WHERE customer_id IS NULL"))
-            cursor.execute(_sql(_COMPARE_ORDERS))
             self._spend_overflows_reject(cursor, parsed, tally)
-            cursor.execute(_sql(_NEW_ORDER_LINES))
             cursor.execute(_sql(_COMPARE_LINES))
             cursor.execute(_sql(_COUNTS))
             tally.created, tally.updated, tally.unchanged = cursor.fetchone()
@@ -450,7 +479,8 @@ def _write(cursor: CursorWrapper, now: dt.datetime) -> None:
     }
     cursor.execute(_sql(_UPDATE_ORDERS), params)
     cursor.execute(_sql(_INSERT_ORDERS), params)
-    cursor.execute(_sql(_NEW_ORDER_IDS))
+    if connection.vendor != "postgresql":
+        cursor.execute(_sql(_NEW_ORDER_IDS))
     cursor.execute(_sql(_DELETE_LINES))
     cursor.execute(_sql(_INSERT_LINES))
     events_record_from(_sql(_SELECT_EVENTS), params, keyed=True, order_by="phase, seq")

@@ -34,13 +34,21 @@ class StageTable:
     def drop(self, cursor: CursorWrapper) -> None:
         cursor.execute(f"DROP TABLE {self.name}")
 
-    def load(self, cursor: CursorWrapper, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert rows given in column order: COPY on PostgreSQL, executemany elsewhere."""
+    def load(
+        self, cursor: CursorWrapper, rows: Sequence[tuple[Any, ...]], text: bytes | None = None
+    ) -> None:
+        """Insert rows given in column order: COPY on PostgreSQL, executemany elsewhere.
+
+        `text`: the same rows already in COPY's text format (`copy_text`), used on PostgreSQL.
+        """
         names = ", ".join(name for name, _kind in self.columns)
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {self.name} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                if text is not None:
+                    copy.write(text)
+                else:
+                    for row in rows:
+                        copy.write_row(row)
         elif rows:
             self._insert(cursor, names, rows)
 
@@ -51,6 +59,33 @@ class StageTable:
             f"INSERT INTO {self.name} ({names}) VALUES ({marks})",  # noqa: S608 - names only
             [tuple(adapt(v) if isinstance(v, dt.datetime) else v for v in row) for row in rows],
         )
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
+    """Rows of str, int, Decimal, aware datetime or None in COPY's text format.
+
+    For a thread other than the one holding the connection: a batch's rows are formatted
+    while the database still writes the batch before.
+    """
+    escapes = _COPY_ESCAPES
+    lines = [
+        "\t".join(
+            "\\N"
+            if value is None
+            else value.translate(escapes)
+            if isinstance(value, str)
+            else value.isoformat()
+            if isinstance(value, dt.datetime)
+            else str(value)
+            for value in row
+        )
+        for row in rows
+    ]
+    lines.append("")
+    return "\n".join(lines).encode()
 
 
 def db_type(model: type[Model], field_name: str) -> str:
