@@ -29,7 +29,7 @@ TABLE = StageTable(
 # Text as a cell may hold it: the characters COPY's format escapes, Cyrillic, quotes; no NUL
 # (the reader rejects such rows before anything is staged).
 texts = st.text(
-    st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=30
+    st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=30
 ) | st.sampled_from(["\\", "\\N", "a\tb", "a\nb", "a\r\nb", "\\\\t", "Ёлка «ёж»"])
 amounts = st.decimals(min_value=0, max_value=Decimal("999999999999.99"), places=2)
 # Hypothesis takes naive bounds and adds the zones itself.
