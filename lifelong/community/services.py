@@ -22,7 +22,8 @@ Public functions (keyword-only; the Bot API is called only outside transactions)
   grace period (ban + unban, the polite message, event community_removed).
 - `club_member_remove(member=, reason=)`: removes one member now (staff action too).
 - `club_bot_check(club=)`: asks getChatMember whether the bot is an admin with the rights a
-  club needs, and stores the answer on the club.
+  club needs, and stores the answer on the club; getWebhookInfo says which update kinds
+  (chat_member, message_reaction...) the webhook still has to be set up for.
 """
 
 from __future__ import annotations
@@ -354,8 +355,9 @@ def _removal_message(club: Club, customer: Customer, *, key: str) -> None:
     )
 
 
-def club_bot_check(*, club: Club) -> Club:
-    """Ask Telegram what the bot may do in the club's chat and store the answer."""
+def club_bot_check(*, club: Club) -> list[str]:
+    """Ask Telegram what the bot may do in the club's chat and store the answer; returns the
+    update kinds a club needs that the bot's webhook was not set up to receive."""
     if not club.on_telegram:
         raise ClubError(_("Only a Telegram club has a bot to check."))
     rights = telegram.bot_rights(chat_id=club.chat_id)
@@ -371,4 +373,4 @@ def club_bot_check(*, club: Club) -> Club:
     club.bot_can_restrict = bool(rights.get("can_restrict_members")) or status == "creator"
     club.bot_checked_at = clock.now()
     club.save(update_fields=["bot_status", "bot_can_invite", "bot_can_restrict", "bot_checked_at"])
-    return club
+    return telegram.updates_missing()

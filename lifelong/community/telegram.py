@@ -21,6 +21,9 @@ from lifelong.messaging.models import ChannelConfig
 
 # The statuses of a chat member who is in the chat (a restricted one only with is_member).
 IN_CHAT = ("creator", "administrator", "member")
+# Update kinds a club needs that Telegram leaves out unless setWebhook's allowed_updates names
+# them (an empty list means "the default": everything but these).
+OPT_IN_UPDATES = ("chat_member", "message_reaction", "message_reaction_count")
 
 
 class BotApiError(Exception):
@@ -106,3 +109,11 @@ def bot_rights(*, chat_id: str) -> dict[str, Any]:
     if not isinstance(result, dict):
         raise BotApiError("Telegram: unreadable chat member")
     return result
+
+
+def updates_missing() -> list[str]:
+    """The opt-in update kinds the bot's webhook does not receive (getWebhookInfo)."""
+    result = call("getWebhookInfo", {})
+    allowed = result.get("allowed_updates") if isinstance(result, dict) else None
+    allowed = allowed if isinstance(allowed, list) else []
+    return [kind for kind in OPT_IN_UPDATES if kind not in allowed]

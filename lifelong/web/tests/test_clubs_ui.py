@@ -170,8 +170,23 @@ def test_a_marketer_takes_a_member_out_and_checks_the_bot(telegram_api, guru_clu
             },
         }
     )
-    client.post(reverse("web:club_bot_check", args=[guru_club.pk]))
-    assert telegram_api.last.json() == {"chat_id": str(CHAT), "user_id": 7012345678}
+    telegram_api.reply(
+        body={
+            "ok": True,
+            "result": {
+                "url": "https://crm.example.ru/hooks/messaging/telegram",
+                "has_custom_certificate": False,
+                "pending_update_count": 0,
+                "allowed_updates": ["message", "callback_query", "chat_member"],
+            },
+        }
+    )
+    checked = client.post(reverse("web:club_bot_check", args=[guru_club.pk]), follow=True)
+    member_call, webhook_call = telegram_api.requests[-2:]
+    assert member_call.path == f"/bot{TOKEN}/getChatMember"
+    assert member_call.json() == {"chat_id": str(CHAT), "user_id": 7012345678}
+    assert webhook_call.path == f"/bot{TOKEN}/getWebhookInfo"
+    assert "message_reaction, message_reaction_count" in checked.text
     guru_club.refresh_from_db()
     assert (guru_club.bot_status, guru_club.bot_can_invite, guru_club.bot_can_restrict) == (
         "administrator",

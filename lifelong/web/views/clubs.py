@@ -227,11 +227,21 @@ def club_member_remove_view(request: HttpRequest, pk: int, member_pk: int) -> Ht
 def club_bot_check_view(request: HttpRequest, pk: int) -> HttpResponse:
     found = object_get(request, Club, pk, MANAGE_MARKETING)
     try:
-        club_bot_check(club=found)
+        missing = club_bot_check(club=found)
     except (BotApiError, ClubError) as exc:
         messages.error(request, _("Telegram did not answer: %(error)s") % {"error": exc})
     else:
         messages.success(request, _("The bot's rights are checked."))
+        if missing:
+            messages.warning(
+                request,
+                _(
+                    "The bot's webhook does not receive %(kinds)s: set it again with "
+                    "allowed_updates as the Telegram channel guide shows, or joins, leaves "
+                    "and reactions will not reach the club."
+                )
+                % {"kinds": ", ".join(missing)},
+            )
     return redirect(_club_url(found))
 
 
