@@ -20,6 +20,8 @@ from lifelong.community.models import EarlyAccess
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory, ProductFactory
 from lifelong.loyalty.models import Tier
+from lifelong.loyalty.status import status_url
+from lifelong.loyalty.tests.helpers import programme_start
 from lifelong.loyalty.tiers import tier_set_manual
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +142,21 @@ def test_the_privilege_switched_off_takes_early_access_away(ladder, frozen_time,
     guru.privileges = []
     guru.save()
     assert not _get(client, secret, sku="PRANA-MAT", customer_external_id="C-ANNA")[1]["access"]
+
+
+def test_the_status_page_lists_early_access_honestly(ladder, frozen_time, owner, client):
+    _entry, guru = ladder
+    programme_start()
+    anna, boris = CustomerFactory.create_batch(2)
+    _guru(anna, guru, owner)
+    text = client.get(status_url(customer_id=anna.pk)).content.decode()
+    assert "Ранний доступ" in text and "Сейчас заранее ничего не открыто." in text
+
+    _window(guru)
+    frozen_time.shift(dt.timedelta(hours=2))
+    text = client.get(status_url(customer_id=anna.pk)).content.decode()
+    assert "Осенняя коллекция" in text and "Для вас уже открыто, для всех — с" in text
+    assert "https://prana.example/autumn?ref=club&amp;early=" in text
+    # A customer whose tier opens nothing early reads nothing about it.
+    text = client.get(status_url(customer_id=boris.pk)).content.decode()
+    assert "Осенняя коллекция" not in text and "Ранний доступ" not in text

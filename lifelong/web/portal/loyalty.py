@@ -10,8 +10,10 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from lifelong import clock
+from lifelong.community.early_access import PRIVILEGE, early_access_for, early_access_link
 from lifelong.lib.zones import zone_of
-from lifelong.loyalty.models import TxKind
+from lifelong.loyalty.models import Tier, TxKind
 from lifelong.loyalty.status import (
     LINK_PURPOSE,
     STATUS_LINK_DAYS,
@@ -36,8 +38,34 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
         return render(
             request,
             "portal/loyalty.html",
-            {"customer": customer, "status": found, **_words(found)},
+            {
+                "customer": customer,
+                "status": found,
+                "early_access": _early_access(found),
+                **_words(found),
+            },
         )
+
+
+def _early_access(found: LoyaltyStatus) -> list[dict[str, object]] | None:
+    """What the customer's tier opens early now or soon (None when the tier does not open
+    early access: the page then says nothing about it). Two queries, only for such a tier."""
+    if found.tier is None or not any(p.code == PRIVILEGE for p in found.tier.privileges):
+        return None
+    tier = Tier.objects.filter(slug=found.tier.slug).first()
+    now = clock.now()
+    return [
+        {
+            "name": window.name,
+            "starts_at": window.starts_at,
+            "public_at": window.public_at,
+            "open": window.starts_at <= now,
+            "link": early_access_link(window, customer_id=found.customer_id)
+            if window.starts_at <= now
+            else "",
+        }
+        for window in early_access_for(tier=tier, now=now)
+    ]
 
 
 def _words(found: LoyaltyStatus) -> dict[str, object]:
