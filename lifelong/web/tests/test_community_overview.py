@@ -139,3 +139,14 @@ def test_the_page_costs_the_same_queries_for_one_club_or_many(frozen_time, owner
 
 def test_support_staff_see_the_page_too(frozen_time, support_client):
     assert support_client.get(URL).status_code == 200
+
+
+def test_links_lead_to_the_clubs_and_to_the_active_members_for_those_who_may_see_them(
+    frozen_time, owner_client, support_client
+):
+    club = _club()
+    owner_page = owner_client.get(URL).content.decode()
+    support_page = support_client.get(URL).content.decode()
+    assert reverse("web:club", args=[club.pk]) in support_page
+    assert reverse("web:community_activity") in owner_page
+    assert reverse("web:community_activity") not in support_page

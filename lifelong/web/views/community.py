@@ -16,7 +16,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import formats
 from django.utils.translation import gettext as _
 
@@ -205,14 +205,6 @@ def flow_chart(now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _url(name: str, *args: Any) -> str:
-    """A page of the clubs' own views when it exists (they are built alongside this one)."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
-
-
 @require(VIEW)
 def community_overview(request: HttpRequest) -> HttpResponse:
     now = clock.now()
@@ -232,9 +224,9 @@ def community_overview(request: HttpRequest) -> HttpResponse:
     lift = community_lift(now)
     min_base = lift.min_base
     context = {
-        "clubs": [(club, _url("web:club", club.pk)) for club in clubs],
-        "clubs_url": _url("web:clubs"),
-        "active_url": _url("web:community_active"),
+        "clubs": [(club, reverse("web:club", args=[club.pk])) for club in clubs],
+        "clubs_url": reverse("web:clubs"),
+        "active_url": reverse("web:community_activity"),
         "recent_days": RECENT_DAYS,
         "chart": flow_chart(now),
         "lift": lift,
