@@ -196,7 +196,7 @@ def _chat_member(club: Club, body: dict[str, Any], *, at: dt.datetime, update_id
         _joined(club, body, user, at=at, update_id=update_id)
         return
     member = (
-        ClubMember.objects.select_for_update()
+        ClubMember.objects.select_for_update(of=("self",))
         .filter(club=club, user_id=user["id"])
         .select_related("customer")
         .first()
