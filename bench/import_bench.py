@@ -4,15 +4,16 @@
         .venv/bin/python bench/import_bench.py --rows 1000000
 
 It creates (and afterwards drops) its own databases on that server: the one the URL names, or
-`lifelong_bench` when the URL names `postgres` (so that two people can bench at once), plus a
-copy of it suffixed `_floor`. It writes a realistic shop export (one row per order line, ~2.5
-lines per order, customers = rows / 5, Russian headers, `;`, decimal commas, dd.mm.yyyy
-dates), imports the customers and products (timed, not in the ratio), copies the database and
-measures:
+`lifelong_bench` when the URL names `postgres` (so that two people can bench at once), plus
+two copies of it suffixed `_floor` and `_floor2`. It writes a realistic shop export (one row
+per order line, ~2.5 lines per order, customers = rows / 5, Russian headers, `;`, decimal
+commas, dd.mm.yyyy dates), imports the customers and products (timed, not in the ratio),
+copies the database and measures:
 
   fair floor: hand-written set-based SQL doing exactly the writes the import must do (the
          orders, lines and events into the real tables, with their indexes and foreign keys,
-         and the customers' summaries), in one transaction, on the copy;
+         and the customers' summaries), in one transaction, on a copy; run before and after
+         ours, and the faster of the two counts;
   old floor: COPY of the file into an unindexed table of text columns (context only: no
          correct import can approach it);
   ours:  `lifelong import orders FILE` (import_file_cli).
@@ -293,9 +294,13 @@ def main() -> int:
     port = conninfo.get("port", "5432")
     password = f":{conninfo['password']}" if conninfo.get("password") else ""
 
-    floor_db = f"{db_name}_floor"
-    floor_url = psycopg.conninfo.make_conninfo("", **{**conninfo, "dbname": floor_db})
-    for name in (db_name, floor_db):
+    # Two copies for the fair floor: it runs before and after ours, and the faster run counts
+    # (on a shared machine the load moves; this way it never favours ours).
+    floor_dbs = [f"{db_name}_floor", f"{db_name}_floor2"]
+    floor_urls = [
+        psycopg.conninfo.make_conninfo("", **{**conninfo, "dbname": name}) for name in floor_dbs
+    ]
+    for name in (db_name, *floor_dbs):
         admin_execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin_execute(admin_url, f"CREATE DATABASE {db_name}")
     workdir = Path(tempfile.mkdtemp(prefix="lifelong-bench-"))
@@ -333,18 +338,19 @@ def main() -> int:
             )
         # The floor runs on a copy of the database as it is now: customers and products in.
         connections.close_all()
-        admin_execute(admin_url, f"CREATE DATABASE {floor_db} TEMPLATE {db_name}")
+        for name in floor_dbs:
+            admin_execute(admin_url, f"CREATE DATABASE {name} TEMPLATE {db_name}")
 
-        old_floor = copy_floor(floor_url, orders_path)
+        old_floor = copy_floor(floor_urls[0], orders_path)
         print(
             f"old floor (context): COPY into an unindexed text table in {old_floor:.2f}s = "
             f"{args.rows / old_floor:,.0f} rows/s",
             flush=True,
         )
-        floor = fair_floor(floor_url, orders_path)
+        floors = [fair_floor(floor_urls[0], orders_path)]
         print(
-            f"fair floor: set-based SQL into the real tables, one transaction, in {floor:.2f}s"
-            f" = {args.rows / floor:,.0f} rows/s",
+            f"fair floor, before ours: set-based SQL into the real tables, one transaction, in"
+            f" {floors[0]:.2f}s = {args.rows / floors[0]:,.0f} rows/s",
             flush=True,
         )
 
@@ -353,11 +359,14 @@ def main() -> int:
             return 1
         ours = time.perf_counter() - started
         print(f"ours: imported {args.rows:,} rows in {ours:.2f}s = {args.rows / ours:,.0f} rows/s")
-        print(f"ratio ours / fair floor: {floor / ours:.1%}")
+        floors.append(fair_floor(floor_urls[1], orders_path))
+        print(f"fair floor, after ours: {floors[1]:.2f}s = {args.rows / floors[1]:,.0f} rows/s")
+        floor = min(floors)
+        print(f"ratio ours / fair floor (the faster floor run): {floor / ours:.1%}")
         print(f"ratio ours / old floor: {old_floor / ours:.1%}")
 
         connections.close_all()
-        differ = results_compare(bench_url, floor_url)
+        differ = [d for url in floor_urls for d in results_compare(bench_url, url)]
         if differ:
             print("CHECK FAILED, the import and the fair floor wrote different rows:")
             for line in differ:
@@ -376,7 +385,7 @@ def main() -> int:
 
         connections.close_all()
         if not args.keep:
-            for name in (db_name, floor_db):
+            for name in (db_name, *floor_dbs):
                 admin_execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         for path in sorted(workdir.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()
