@@ -54,7 +54,19 @@ def test_the_customer_id_is_not_in_the_token(customer_id):
 
 @pytest.mark.parametrize(
     "token",
-    ["", "abc", "a" * 401, "not base64!", "%00", "....", "a:b", "a:b:c", "ab" * 20 + "/x"],
+    [
+        "",
+        "x",
+        "abcde",
+        "abc",
+        "a" * 401,
+        "not base64!",
+        "%00",
+        "....",
+        "a:b",
+        "a:b:c",
+        "ab" * 20 + "/x",
+    ],
 )
 def test_garbage_is_refused(token):
     assert token_open(purpose="preferences", token=token) is None
