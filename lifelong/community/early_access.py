@@ -21,12 +21,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.db import connection, transaction
 from django.db.models import Q
 
 from lifelong import clock
+from lifelong.accounts.models import User
+from lifelong.accounts.services import audit_record
 from lifelong.commerce.models import Product
 from lifelong.community.models import EarlyAccess
 from lifelong.events.models import Event
@@ -223,3 +226,33 @@ def early_access_for(*, tier: Tier | None, now: dt.datetime | None = None) -> li
         .order_by("starts_at", "pk")
         if qualifies(tier, w)
     ]
+
+
+EARLY_ACCESS_FIELDS = ("name", "sku", "collection", "url", "tier", "starts_at", "public_at")
+
+
+@transaction.atomic
+def early_access_save(
+    *, window: EarlyAccess | None, values: dict[str, Any], by: User
+) -> EarlyAccess:
+    """Create or change an early-access window (values as EARLY_ACCESS_FIELDS), audited.
+
+    A window whose opening moved later is opened again then (its events are keyed, so a
+    customer told once is not told twice)."""
+    window = window or EarlyAccess(created_by=by)
+    moved = window.pk is not None and values["starts_at"] != window.starts_at
+    for name in EARLY_ACCESS_FIELDS:
+        setattr(window, name, values[name])
+    if moved and window.starts_at > clock.now():
+        window.opened_at = None
+    window.save()
+    audit_record(
+        actor=by,
+        action="community.early_access_save",
+        obj=window,
+        changes={
+            name: str(values[name].pk if isinstance(values[name], Tier) else values[name])
+            for name in EARLY_ACCESS_FIELDS
+        },
+    )
+    return window

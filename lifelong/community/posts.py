@@ -28,9 +28,9 @@ from lifelong.accounts.services import audit_record
 from lifelong.community.models import ClubKind, ClubPost, PostSchedule
 from lifelong.customers.models import Channel, Purpose
 from lifelong.lib.zones import zone_of
-from lifelong.messaging.models import Template
 from lifelong.messaging.services import message_enqueue
 from lifelong.messaging.templating import TemplateRenderError, variant_render
+from lifelong.messaging.templating.context import no_variant_text
 from lifelong.messaging.variants import variant_for
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,7 @@ def club_post_render(post: ClubPost) -> tuple[str, str]:
     channel = post_channel(post.club.kind)
     variant = variant_for(post.template, channel)
     if variant is None:
-        raise TemplateRenderError(
-            f"“{post.template.name}” has no text for {channel}", field="channel"
-        )
+        raise TemplateRenderError(no_variant_text(post.template, channel), field="channel")
     rendered = variant_render(variant, post_context(post))
     return rendered.text, rendered.html
 
@@ -170,8 +168,3 @@ def _post_queue(post: ClubPost, run_at: dt.datetime) -> int:
         to=post.club.chat_id,
     )
     return int(created)
-
-
-def template_choices() -> list[Template]:
-    """Templates a post can use: those with something to say in a messenger."""
-    return list(Template.objects.order_by("name", "pk"))

@@ -109,6 +109,16 @@ urlpatterns = [
     path(
         "community/posts/<int:pk>/", community_activity.community_post_edit, name="community_post"
     ),
+    path(
+        "community/early-access/",
+        community_activity.community_early_access,
+        name="community_early_access",
+    ),
+    path(
+        "community/early-access/<int:pk>/",
+        community_activity.community_early_access_edit,
+        name="community_early_access_edit",
+    ),
     path("community/clubs/", clubs.clubs, name="clubs"),
     path("community/clubs/new/", clubs.club_new, name="club_new"),
     path("community/clubs/<int:pk>/", clubs.club, name="club"),

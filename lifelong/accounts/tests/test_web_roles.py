@@ -158,6 +158,8 @@ VIEWS: dict[str, tuple[str, str]] = {
     "community_activity_rule": (MANAGE_MARKETING, "post"),
     "community_posts": (MANAGE_MARKETING, "get"),
     "community_post": (MANAGE_MARKETING, "get"),
+    "community_early_access": (MANAGE_MARKETING, "get"),
+    "community_early_access_edit": (MANAGE_MARKETING, "get"),
     "customer_tier": (VIEW, "get"),
     "loyalty_liability": (VIEW, "get"),
     "loyalty_liability_csv": (VIEW, "get"),
@@ -192,13 +194,25 @@ ROLES = [*Role.values, "anonymous"]
 
 def _community_activity_pk(name: str) -> int:
     """A club (its activity rule) or a club post of its own, made on first use."""
-    from lifelong.community.models import Club, ClubPost
+    from lifelong.community.models import Club, ClubPost, EarlyAccess
 
     club, _ = Club.objects.get_or_create(
         chat_id="-1009", defaults={"title": "Клуб активных", "entry": "open"}
     )
     if name == "community_activity_rule":
         return club.pk
+    if name == "community_early_access_edit":
+        tier, _ = Tier.objects.get_or_create(slug="guru", defaults={"name": "Гуру", "position": 9})
+        window, _ = EarlyAccess.objects.get_or_create(
+            name="Осень",
+            defaults={
+                "collection": "Осень",
+                "tier": tier,
+                "starts_at": "2026-03-02T10:00Z",
+                "public_at": "2026-03-09T10:00Z",
+            },
+        )
+        return window.pk
     template, _ = Template.objects.get_or_create(
         slug="club-tip", defaults={"name": "Совет", "channel": "telegram", "short_text": "Совет"}
     )
@@ -357,7 +371,7 @@ def url_for(name: str, objects: dict[str, int]) -> str:
         return reverse("web:club_member_remove", kwargs=kwargs)
     if name in ("club", "club_edit", "club_invite", "club_bot_check"):
         return reverse(f"web:{name}", kwargs={"pk": objects["club"]})
-    if name in ("community_activity_rule", "community_post"):
+    if name in ("community_activity_rule", "community_post", "community_early_access_edit"):
         return reverse(f"web:{name}", kwargs={"pk": _community_activity_pk(name)})
     if name == "journey_library_install":
         return reverse("web:journey_library_install", kwargs={"slug": "customer-day"})

@@ -15,15 +15,17 @@ from lifelong.community.activity import month_start
 from lifelong.community.models import (
     Club,
     ClubActivity,
+    ClubActivityRule,
     ClubMember,
     ClubPost,
     ClubReward,
+    EarlyAccess,
     EntryRule,
     MemberStatus,
     RewardSettings,
 )
 from lifelong.factories import CustomerFactory
-from lifelong.loyalty.models import Account, Transaction
+from lifelong.loyalty.models import Account, Tier, Transaction
 from lifelong.loyalty.tests.helpers import programme_start
 from lifelong.messaging.models import Template
 from lifelong.web.tests.conftest import staff
@@ -95,3 +97,47 @@ def test_a_weekly_post_is_scheduled_from_the_form(staff_page, live_server):
     post = ClubPost.objects.get()
     assert (post.weekday, post.time, post.active) == (4, dt.time(10, 30), True)
     assert post.next_run_at is not None and post.next_run_at > clock.now()
+
+
+def test_the_reward_settings_and_the_active_week_threshold_are_saved(staff_page, live_server):
+    club, _anna = _club_with_activity()
+    page = staff_page(staff(Role.OWNER))
+    page.goto(f"{live_server.url}/community/activity/?club={club.pk}")
+    settings_form = page.locator("#reward-settings")
+    settings_form.locator("input[name=points]").fill("75")
+    settings_form.locator("input[name=badge]").fill("Душа клуба")
+    settings_form.locator("button[type=submit]").click()
+    expect(page.locator("body")).to_contain_text("Настройки наград сохранены.")
+    rule_form = page.locator("#activity-rule")
+    rule_form.locator("input[name=week_messages]").fill("5")
+    rule_form.locator("button[type=submit]").click()
+    expect(page.locator("body")).to_contain_text("Порог активной недели сохранён.")
+    assert (RewardSettings.read().points, RewardSettings.read().badge) == (75, "Душа клуба")
+    assert ClubActivityRule.objects.get(club=club).week_messages == 5
+
+
+def test_early_access_is_set_up_for_the_top_tier(staff_page, live_server):
+    Tier.objects.create(slug="novichok", name="Новичок", position=1)
+    Tier.objects.create(
+        slug="guru", name="Гуру", position=4, min_orders=10, privileges=["early_access"]
+    )
+    page = staff_page(staff(Role.MARKETER), language="en", locale="en-GB")
+    page.goto(f"{live_server.url}/community/early-access/")
+    form = page.locator("#early-access-form")
+    form.locator("input[name=name]").fill("Осенняя коллекция")
+    form.locator("input[name=collection]").fill("Осень")
+    form.locator("select[name=tier]").select_option(label="Новичок")
+    form.locator("input[name=starts_at]").fill("2026-10-01T10:00")
+    form.locator("input[name=public_at]").fill("2026-09-01T10:00")
+    form.locator("button[type=submit]").click()
+    # Open to everyone before the tier: refused, nothing saved.
+    expect(page.locator("body")).to_contain_text("Everyone gets it after the tier does.")
+    assert not EarlyAccess.objects.exists()
+    form = page.locator("#early-access-form")
+    form.locator("select[name=tier]").select_option(label="Гуру")
+    form.locator("input[name=public_at]").fill("2026-10-08T10:00")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#early-access-windows")).to_contain_text("Осенняя коллекция")
+    window = EarlyAccess.objects.get()
+    assert (window.collection, window.tier.slug) == ("Осень", "guru")
+    assert window.public_at - window.starts_at == dt.timedelta(days=7)

@@ -1,9 +1,10 @@
 """Community staff pages: the month's most active members with one-click rewards, the reward
-settings, and the clubs' scheduled posts (owner and marketer)."""
+settings, the clubs' scheduled posts and the early-access windows (owner and marketer)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
@@ -15,19 +16,23 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from lifelong import clock
 from lifelong.accounts.permissions import MANAGE_MARKETING
 from lifelong.accounts.services import audit_record
 from lifelong.community.activity import month_start, most_active
+from lifelong.community.early_access import EARLY_ACCESS_FIELDS, PRIVILEGE, early_access_save
 from lifelong.community.models import (
     Club,
     ClubActivityRule,
     ClubPost,
+    EarlyAccess,
     RewardKind,
     RewardSettings,
 )
-from lifelong.community.posts import POST_FIELDS, club_post_save
+from lifelong.community.posts import POST_FIELDS, club_post_render, club_post_save
 from lifelong.community.rewards import RewardError, reward_give
 from lifelong.customers.models import Customer
+from lifelong.loyalty.models import Tier
 from lifelong.messaging.models import Template
 from lifelong.messaging.templating import TemplateRenderError
 from lifelong.web.access import require, staff_user
@@ -86,6 +91,13 @@ class PostForm(forms.ModelForm):
             data.get("weekday") is None or data.get("time") is None
         ):
             self.add_error("time", _("Choose the weekday and the time."))
+        club, template = data.get("club"), data.get("template")
+        if isinstance(club, Club) and isinstance(template, Template):
+            # Rendered now against the club, so a post never fails silently at its hour.
+            try:
+                club_post_render(ClubPost(club=club, template=template))
+            except TemplateRenderError as exc:
+                self.add_error("template", str(exc))
         return data
 
 
@@ -238,3 +250,70 @@ def _post_page(request: HttpRequest, post: ClubPost | None) -> HttpResponse:
     context = {"form": form, "post": post, "posts": rows}
     status = 400 if request.method == "POST" else 200
     return render(request, "web/community/posts.html", context, status=status)
+
+
+class EarlyAccessForm(forms.ModelForm):
+    class Meta:
+        model = EarlyAccess
+        fields = EARLY_ACCESS_FIELDS
+        widgets = {
+            "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "public_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        }
+        help_texts = {
+            "collection": gettext_lazy("A product category, as the shop names it."),
+            "url": gettext_lazy(
+                "The link the announcement gives adds the customer's signed token (early=…); "
+                "the shop checks it with GET /api/v1/early-access."
+            ),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["tier"].queryset = Tier.objects.filter(active=True)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not (data.get("sku") or data.get("collection")):
+            self.add_error("sku", _("Name the product's SKU or the collection."))
+        starts, public = data.get("starts_at"), data.get("public_at")
+        if starts and public and public <= starts:
+            self.add_error("public_at", _("Everyone gets it after the tier does."))
+        tier = data.get("tier")
+        if isinstance(tier, Tier) and not any(
+            PRIVILEGE in (t.privileges or [])
+            for t in Tier.objects.filter(active=True, position__gte=tier.position)
+        ):
+            self.add_error(
+                "tier",
+                _("No tier from this one up opens early access: tick the privilege on the tier."),
+            )
+        return data
+
+
+@require(MANAGE_MARKETING)
+def community_early_access(request: HttpRequest) -> HttpResponse:
+    """Early-access windows and the form for a new one."""
+    return _early_access_page(request, None)
+
+
+@require(MANAGE_MARKETING)
+def community_early_access_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _early_access_page(request, get_object_or_404(EarlyAccess, pk=pk))
+
+
+def _early_access_page(request: HttpRequest, window: EarlyAccess | None) -> HttpResponse:
+    form = EarlyAccessForm(request.POST or None, instance=window)
+    if request.method == "POST" and form.is_valid():
+        early_access_save(
+            window=window,
+            values={name: form.cleaned_data[name] for name in EARLY_ACCESS_FIELDS},
+            by=staff_user(request),
+        )
+        messages.success(request, _("Early access saved."))
+        return redirect("web:community_early_access")
+    windows = EarlyAccess.objects.select_related("tier").order_by("-starts_at", "-pk")
+    context = {"form": form, "window": window, "windows": windows, "now": clock.now()}
+    status = 400 if request.method == "POST" else 200
+    return render(request, "web/community/posts_early_access.html", context, status=status)
