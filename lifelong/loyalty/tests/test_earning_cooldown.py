@@ -10,6 +10,9 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -131,3 +134,31 @@ def test_a_cooldown_is_at_most_thirty_days_and_optional():
     with pytest.raises(ValidationError) as caught:
         rule.full_clean()
     assert "cooldown_minutes" in caught.value.message_dict
+
+
+def test_the_rule_form_saves_a_cooldown_and_the_rules_table_shows_it(owner):
+    client = Client()
+    client.force_login(owner)
+    response = client.post(
+        reverse("web:loyalty_rule_new"),
+        {
+            "kind": "event",
+            "name": "Сообщения в клубе",
+            "active": "on",
+            "mode": "per_roubles",
+            "rate": "1",
+            "per_roubles": "100",
+            "multiplier": "1",
+            "event_type": "community_post",
+            "points": "5",
+            "status_points": "0",
+            "cap_count": "3",
+            "cap_days": "1",
+            "cooldown_minutes": "30",
+        },
+    )
+    assert response.status_code == 302
+    assert EarningRule.objects.get(name="Сообщения в клубе").cooldown_minutes == 30
+    with translation.override("ru"):
+        page = client.get(reverse("web:loyalty_settings"), HTTP_ACCEPT_LANGUAGE="ru")
+    assert "не чаще раза в 30 мин" in page.content.decode()
