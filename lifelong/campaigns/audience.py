@@ -1,8 +1,9 @@
 """Who a campaign reaches: its audience, each customer's arm, channel, and why not.
 
-The preview and the run decide with the same function, `decide`, batch by batch: a few
-queries per batch of customers (their addresses, consents, suppressions, topic opt-outs,
-recent sends), never one per customer. The channel is chosen as
+The preview and the run decide with the same function, `decide_next`, batch by batch: one
+query reads the batch with every fact about each customer as a column (addresses, the current
+consent per channel, suppressed addresses, topic opt-out), a second one their recent sends
+for the caps; never a query per customer. The channel is chosen as
 `messaging.services.channel_choose` chooses it (the preferred channel, else the first fallback
 that is set up, has an address, something to say there and, for marketing, consent), with
 the same building blocks, but for a whole batch at once. The dispatcher's gates check consent,
@@ -19,9 +20,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Lower
 
 from lifelong.campaigns.models import (
     PREFERRED,
@@ -46,7 +48,9 @@ from lifelong.messaging.variants import variant_for
 from lifelong.segments.models import SegmentMembership
 from lifelong.segments.rules import rules_compile, rules_parse
 
-BATCH = 1000
+# A batch's messages are rendered one by one (templating builds each customer's context):
+# small batches keep each transaction short.
+BATCH = 200
 CUSTOMER_FIELDS = ("pk", "first_name", "last_name", "preferred_channel", "language", "time_zone")
 ADDRESS_COLUMNS = tuple(sorted(set(ADDRESS_FIELDS.values())))
 
@@ -58,16 +62,6 @@ def audience_queryset(campaign: Campaign, *, now: dt.datetime) -> QuerySet[Custo
         members = SegmentMembership.objects.filter(segment_id=campaign.segment_id)
         return live.filter(pk__in=members.values("customer_id"))
     return live.filter(rules_compile(rules_parse(campaign.rules), now=now))
-
-
-def audience_ids(campaign: Campaign, *, now: dt.datetime, after: int, limit: int) -> list[int]:
-    """The next `limit` audience ids above `after`, in id order (the batches of a run)."""
-    return list(
-        audience_queryset(campaign, now=now)
-        .filter(pk__gt=after)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
 
 
 def _unit(text: str) -> float:
@@ -108,6 +102,9 @@ class Context:
     policy: SendingPolicy
     templates: tuple[Template, ...]
     topic: str
+    marketing: bool
+    # The channels to try, in order (the preferred one is tried first, per customer).
+    candidates: list[str]
     _variants: dict[tuple[str, str], bool] = dataclasses.field(default_factory=dict)
 
     def says_something(self, channel: str, language: str) -> bool:
@@ -121,90 +118,100 @@ class Context:
 
 
 def context_make(campaign: Campaign) -> Context:
-    templates = tuple(t for t in (campaign.template, campaign.template_b) if t is not None)
-    return Context(
-        configured={c.channel: c for c in ChannelConfig.objects.filter(active=True)},
-        policy=SendingPolicy.current(),
-        templates=templates,
-        topic=campaign.topic or campaign.template.topic,
-    )
-
-
-def decide(
-    campaign: Campaign, ids: Sequence[int], *, now: dt.datetime, context: Context
-) -> list[Decision]:
-    """Each customer's arm, and the channel to send on or the reason not to, in id order."""
-    if not ids:
-        return []
-    marketing = campaign.purpose == Purpose.MARKETING
-    rows = {
-        row["pk"]: row
-        for row in Customer.objects.filter(pk__in=ids).values(*CUSTOMER_FIELDS, *ADDRESS_COLUMNS)
-    }
+    configured = {c.channel: c for c in ChannelConfig.objects.filter(active=True)}
     candidates = (
         [campaign.channel]
         if campaign.channel != PREFERRED
-        else [str(c) for c in FALLBACK_ORDER if c in context.configured]
+        else [str(c) for c in FALLBACK_ORDER if c in configured]
     )
-    pushable: set[int] = set()
-    if Channel.PUSH in candidates and Channel.PUSH in context.configured:
-        pushable = set(
-            PushSubscription.objects.filter(customer_id__in=ids).values_list(
-                "customer_id", flat=True
+    return Context(
+        configured=configured,
+        policy=SendingPolicy.current(),
+        templates=tuple(t for t in (campaign.template, campaign.template_b) if t is not None),
+        topic=campaign.topic or campaign.template.topic,
+        marketing=campaign.purpose == Purpose.MARKETING,
+        candidates=[c for c in candidates if c in configured],
+    )
+
+
+def _facts(context: Context) -> dict[str, Any]:
+    """Per-customer facts as columns of the batch's one query: the current marketing consent
+    per channel (the newest row, over the consent index), a suppressed address per channel, a
+    push subscription, an opt-out of the topic."""
+    columns: dict[str, Any] = {}
+    for channel in context.candidates:
+        if context.marketing:
+            columns[f"consent_{channel}"] = Subquery(
+                Consent.objects.filter(
+                    customer_id=OuterRef("pk"), channel=channel, purpose=Purpose.MARKETING
+                )
+                .newest_first()
+                .values("granted")[:1]
             )
-        )
-    consented = _consents(ids, candidates) if marketing else set()
-
-    chosen: dict[int, tuple[str, str]] = {}  # customer -> (channel, address)
-    reasons: dict[int, str] = {}
-    for pk in ids:
-        row = rows.get(pk)
-        if row is None:  # deleted since the audience was read
-            continue
-        order = candidates
-        preferred = row["preferred_channel"]
-        if campaign.channel == PREFERRED and preferred in candidates:
-            order = [preferred, *(c for c in candidates if c != preferred)]
-        reason = SkipReason.NO_CHANNEL
-        for channel in order:
-            if channel not in context.configured:
-                continue
-            address = _address(row, channel, pushable)
-            if not address or not context.says_something(channel, row["language"]):
-                continue
-            if marketing and (pk, channel) not in consented:
-                reason = SkipReason.NO_CONSENT
-                continue
-            chosen[pk] = (channel, address)
-            break
+        if channel == Channel.PUSH:
+            columns["push"] = Exists(PushSubscription.objects.filter(customer_id=OuterRef("pk")))
         else:
-            reasons[pk] = reason
-
-    suppressed = set(
-        Suppression.objects.filter(
-            address__in=[a.lower() for c, a in chosen.values() if c != Channel.PUSH]
-        ).values_list("channel", "address")
-    )
-    opted_out: set[int] = set()
-    if marketing and context.topic:
-        opted_out = set(
-            TopicOptOut.objects.filter(
-                customer_id__in=list(chosen), topic__slug=context.topic
-            ).values_list("customer_id", flat=True)
+            field = ADDRESS_FIELDS[Channel(channel)]
+            columns[f"suppressed_{channel}"] = Exists(
+                Suppression.objects.filter(channel=channel, address=Lower(OuterRef(field)))
+            )
+    if context.marketing and context.topic:
+        columns["opted_out"] = Exists(
+            TopicOptOut.objects.filter(customer_id=OuterRef("pk"), topic__slug=context.topic)
         )
-    for pk, (channel, address) in chosen.items():
-        if (channel, address.lower()) in suppressed:
-            reasons[pk] = SkipReason.SUPPRESSED
-        elif pk in opted_out:
-            reasons[pk] = SkipReason.OPTED_OUT
-    sendable = [pk for pk in chosen if pk not in reasons]
-    capped = _capped(sendable, chosen, now=now, context=context) if marketing else set()
+    return columns
+
+
+def decide_next(
+    campaign: Campaign,
+    *,
+    now: dt.datetime,
+    after: int,
+    limit: int,
+    context: Context,
+    audience_at: dt.datetime | None = None,
+) -> list[Decision]:
+    """The next `limit` audience customers above id `after`, in id order, each with their arm
+    and the channel to send on or the reason not to. Two queries per batch at most.
+
+    Caps are counted as of `now`; the audience's rules are evaluated at `audience_at` (a run's
+    start, so that every batch of a run reads the same rules), `now` by default.
+    """
+    facts = _facts(context)
+    audience = audience_queryset(campaign, now=audience_at or now)
+    rows = list(
+        audience.filter(pk__gt=after)
+        .annotate(**facts)
+        .order_by("pk")
+        .values(*CUSTOMER_FIELDS, *ADDRESS_COLUMNS, *facts)[:limit]
+    )
+    chosen: dict[int, str] = {}
+    reasons: dict[int, str] = {}
+    for row in rows:
+        channel, reason = _choose(campaign, row, context)
+        if channel is None:
+            reasons[row["pk"]] = reason
+        elif row.get(f"suppressed_{channel}"):
+            reasons[row["pk"]] = SkipReason.SUPPRESSED
+        elif row.get("opted_out"):
+            reasons[row["pk"]] = SkipReason.OPTED_OUT
+        else:
+            chosen[row["pk"]] = channel
+    capped = set()
+    if context.marketing and chosen:
+        capped = _capped(
+            list(chosen),
+            chosen,
+            first=rows[0]["pk"],
+            last=rows[-1]["pk"],
+            now=now,
+            context=context,
+            audience=audience,
+        )
 
     decisions = []
-    for pk in ids:
-        row = rows.get(pk)
-        if row is None:
-            continue
+    for row in rows:
+        pk = row["pk"]
         arm = arm_of(campaign, pk)
         name = " ".join(p for p in (row["first_name"], row["last_name"]) if p) or f"#{pk}"
         common = {"customer_id": pk, "name": name, "time_zone": row["time_zone"], "arm": arm}
@@ -216,44 +223,55 @@ def decide(
             status = RecipientStatus.HOLDOUT
         elif arm == Arm.REST:
             status = RecipientStatus.WAITING
-        decisions.append(
-            Decision(**common, status=status, channel=chosen[pk][0], capped=pk in capped)
-        )
+        decisions.append(Decision(**common, status=status, channel=chosen[pk], capped=pk in capped))
     return decisions
 
 
-def _address(row: dict[str, object], channel: str, pushable: set[int]) -> str:
+def _choose(campaign: Campaign, row: dict[str, Any], context: Context) -> tuple[str | None, str]:
+    """`channel_choose` for one row of the batch: (channel, "") or (None, why not)."""
+    order = context.candidates
+    preferred = row["preferred_channel"]
+    if campaign.channel == PREFERRED and preferred in order:
+        order = [preferred, *(c for c in order if c != preferred)]
+    reason = SkipReason.NO_CHANNEL
+    for channel in order:
+        if not _address(row, channel) or not context.says_something(channel, row["language"]):
+            continue
+        if context.marketing and not row.get(f"consent_{channel}"):
+            reason = SkipReason.NO_CONSENT
+            continue
+        return channel, ""
+    return None, reason
+
+
+def _address(row: dict[str, Any], channel: str) -> str:
     if channel == Channel.PUSH:
-        return str(row["pk"]) if row["pk"] in pushable else ""
+        return "push" if row.get("push") else ""
     field = ADDRESS_FIELDS.get(Channel(channel))
     return str(row[field] or "") if field else ""
 
 
-def _consents(ids: Sequence[int], channels: Sequence[str]) -> set[tuple[int, str]]:
-    """(customer, channel) pairs whose current marketing consent is a grant."""
-    newest: dict[tuple[int, str], bool] = {}
-    for customer_id, channel, granted in (
-        Consent.objects.filter(customer_id__in=ids, channel__in=channels, purpose=Purpose.MARKETING)
-        .newest_first()
-        .values_list("customer_id", "channel", "granted")
-    ):
-        newest.setdefault((customer_id, channel), granted)
-    return {pair for pair, granted in newest.items() if granted}
-
-
 def _capped(
-    ids: list[int], chosen: dict[int, tuple[str, str]], *, now: dt.datetime, context: Context
+    ids: list[int],
+    chosen: dict[int, str],
+    *,
+    first: int,
+    last: int,
+    now: dt.datetime,
+    context: Context,
+    audience: QuerySet[Customer],
 ) -> set[int]:
     """Customers whose frequency cap (the policy's or their channel's) is full right now."""
     policy = context.policy
     caps = {c: (cfg.cap_count, cfg.cap_hours) for c, cfg in context.configured.items()}
-    if not ids or (policy.cap_count <= 0 and not any(n for n, _h in caps.values())):
+    if policy.cap_count <= 0 and not any(n for n, _h in caps.values()):
         return set()
     longest = max([policy.cap_hours, *(h for _n, h in caps.values())])
+    batch = audience.filter(pk__gte=first, pk__lte=last).values("pk")
     everywhere: Counter[int] = Counter()
     by_channel: defaultdict[int, Counter[str]] = defaultdict(Counter)
     for customer_id, channel, sent_at in (
-        Message.objects.filter(customer_id__in=ids, purpose=Purpose.MARKETING, status__in=COUNTED)
+        Message.objects.filter(customer_id__in=batch, purpose=Purpose.MARKETING, status__in=COUNTED)
         .filter(Q(sent_at__gte=now - dt.timedelta(hours=longest)) | Q(sent_at__isnull=True))
         .values_list("customer_id", "channel", "sent_at")
     ):
@@ -265,10 +283,9 @@ def _capped(
             by_channel[customer_id][channel] += 1
     full = set()
     for pk in ids:
-        channel = chosen[pk][0]
-        count, _hours = caps.get(channel, (0, 0))
+        count, _hours = caps.get(chosen[pk], (0, 0))
         if (policy.cap_count > 0 and everywhere[pk] >= policy.cap_count) or (
-            count > 0 and by_channel[pk][channel] >= count
+            count > 0 and by_channel[pk][chosen[pk]] >= count
         ):
             full.add(pk)
     return full

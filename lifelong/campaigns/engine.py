@@ -26,10 +26,9 @@ from lifelong import clock
 from lifelong.campaigns.audience import (
     BATCH,
     Decision,
-    audience_ids,
     audience_queryset,
     context_make,
-    decide,
+    decide_next,
 )
 from lifelong.campaigns.models import (
     Arm,
@@ -133,11 +132,17 @@ def _phase_one(run: CampaignRun, *, now: dt.datetime, batch_size: int) -> tuple[
     """Decide the next batch of the audience: recipient rows, and messages for A / B."""
     campaign = run.campaign
     # The audience as of the run's start: rules relative to "now" mean the same in every batch.
-    ids = audience_ids(campaign, now=run.started_at, after=run.cursor, limit=batch_size)
-    if not ids:
+    decisions = decide_next(
+        campaign,
+        now=now,
+        after=run.cursor,
+        limit=batch_size,
+        context=context_make(campaign),
+        audience_at=run.started_at,
+    )
+    if not decisions:
         _phase_one_end(run, now=now)
         return 0, False
-    decisions = decide(campaign, ids, now=now, context=context_make(campaign))
     templates: dict[str, Template | None] = {Arm.A: campaign.template, Arm.B: campaign.template_b}
     sending = [d for d in decisions if d.status == RecipientStatus.QUEUED]
     messages = _enqueue(run, sending, templates, now=now)
@@ -159,7 +164,7 @@ def _phase_one(run: CampaignRun, *, now: dt.datetime, batch_size: int) -> tuple[
         ],
         ignore_conflicts=True,
     )
-    run.cursor = ids[-1]
+    run.cursor = decisions[-1].customer_id
     run.processed += len(decisions)
     run.queued += len(sending)
     run.skipped += sum(d.status == RecipientStatus.SKIPPED for d in decisions)

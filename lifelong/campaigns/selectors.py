@@ -7,7 +7,7 @@ import datetime as dt
 from collections import Counter
 
 from lifelong import clock
-from lifelong.campaigns.audience import audience_ids, context_make, decide
+from lifelong.campaigns.audience import context_make, decide_next
 from lifelong.campaigns.models import Campaign, CampaignRun, RecipientStatus, SkipReason
 
 PREVIEW_BATCH = 5000
@@ -48,14 +48,16 @@ class Preview:
 def campaign_preview(
     *, campaign: Campaign, now: dt.datetime | None = None, samples: int = 5
 ) -> Preview:
-    """The preview of a (possibly unsaved) campaign: a handful of queries per 5000 customers."""
+    """The preview of a (possibly unsaved) campaign: two queries per 5000 customers."""
     now = now or clock.now()
     context = context_make(campaign)
     preview = Preview()
     after = 0
-    while ids := audience_ids(campaign, now=now, after=after, limit=PREVIEW_BATCH):
-        after = ids[-1]
-        for decision in decide(campaign, ids, now=now, context=context):
+    while decisions := decide_next(
+        campaign, now=now, after=after, limit=PREVIEW_BATCH, context=context
+    ):
+        after = decisions[-1].customer_id
+        for decision in decisions:
             preview.audience += 1
             keys = []
             if decision.status == RecipientStatus.SKIPPED:
