@@ -23,6 +23,7 @@ from lifelong.campaigns.models import (
     Campaign,
     CampaignRun,
     Recurrence,
+    RunStatus,
     SkipReason,
 )
 from lifelong.campaigns.results import ArmFigures, CampaignResults
@@ -48,6 +49,20 @@ def audience_text(campaign: Campaign) -> str:
     if stage is not None:
         return _("Customers at the stage «%(stage)s»") % {"stage": Stage(stage).label}
     return _("Customers matching the campaign's own filter")
+
+
+# A run's state as the progress block names it («Queued» alone would not say it is over).
+RUN_STATUS = {
+    RunStatus.QUEUEING: pgettext_lazy("campaign run", "Queueing"),
+    RunStatus.TESTING: pgettext_lazy("campaign run", "Testing A and B"),
+    RunStatus.QUEUEING_REST: pgettext_lazy("campaign run", "Queueing the winner"),
+    RunStatus.DONE: pgettext_lazy("campaign run", "All queued"),
+    RunStatus.CANCELLED: pgettext_lazy("campaign run", "Cancelled"),
+}
+
+
+def run_status_text(run: CampaignRun) -> str:
+    return str(RUN_STATUS.get(RunStatus(run.status), run.status))
 
 
 def channel_text(channel: str) -> str:

@@ -110,6 +110,7 @@ def progress_context(run: CampaignRun | None) -> dict[str, Any]:
         return {"run": None}
     return {
         "run": run,
+        "status": texts.run_status_text(run),
         "percent": campaign_progress(run),
         "running": run.status in (RunStatus.QUEUEING, RunStatus.QUEUEING_REST),
         "testing": run.status == RunStatus.TESTING,
@@ -140,7 +141,10 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         results = campaigns_results([campaign.pk], clock.now())[campaign.pk]
         context["results"] = texts.results_context(campaign, results)
         context["winner"] = texts.winner_text(campaign, run)
-        context["runs"] = campaign.runs.order_by("-number", "-pk")[:RUNS_SHOWN]
+        runs = list(campaign.runs.order_by("-number", "-pk")[:RUNS_SHOWN])
+        for each in runs:
+            each.status_text = texts.run_status_text(each)  # type: ignore[attr-defined]
+        context["runs"] = runs
     return render(request, "web/campaigns/detail.html", context)
 
 
