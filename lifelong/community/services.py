@@ -197,7 +197,8 @@ def club_invite_link(*, invite: ClubInvite) -> str:
         link=link, expires_at=expires_at, error=""
     )
     if not stored:
-        telegram.invite_link_revoke(chat_id=club.chat_id, link=link)
+        # Another opening stored its link first: ours is withdrawn, theirs is the one.
+        _revoke_quietly(club, link)
         invite.refresh_from_db()
         return invite.link
     if invite.link:
@@ -207,7 +208,8 @@ def club_invite_link(*, invite: ClubInvite) -> str:
 
 
 def _revoke_quietly(club: Club, link: str) -> None:
-    # An expired link cannot let anyone in; revoking it only tidies the chat's link list.
+    # Best effort: an expired link cannot let anyone in, and a duplicate one stays unknown to
+    # everyone (it was never stored or sent); revoking only tidies the chat's link list.
     try:
         telegram.invite_link_revoke(chat_id=club.chat_id, link=link)
     except telegram.BotApiError:

@@ -357,3 +357,45 @@ def test_withdrawing_an_invitation_revokes_its_link_and_a_new_one_is_made_later(
     api.reply(body=link_created("https://t.me/+Zx9club_invite_CCCC"))
     assert club_invite_link(invite=again) == "https://t.me/+Zx9club_invite_CCCC"
     assert ClubMember.objects.get().status == MemberStatus.INVITED
+
+
+def test_a_channels_anonymous_reactions_keep_the_highest_total_of_the_day(
+    frozen_time, bot, club, client
+):
+    def counted(update_id: int, message_id: int, totals: list[int]) -> dict:
+        return {
+            "update_id": update_id,
+            "message_reaction_count": {
+                "chat": {"id": CHAT, "title": "Клуб Гуру", "type": "channel"},
+                "message_id": message_id,
+                "date": int(clock.now().timestamp()),
+                "reactions": [
+                    {"type": {"type": "emoji", "emoji": e}, "total_count": n}
+                    for e, n in zip(["👍", "🔥"], totals, strict=False)
+                ],
+            },
+        }
+
+    for update in (counted(9951, 5, [3, 1]), counted(9952, 5, [2, 1]), counted(9952, 5, [9, 9])):
+        deliver(client, update)
+
+    row = ClubActivity.objects.get()
+    assert (row.member_id, row.reactions, row.messages) == (None, 4, 0)
+
+
+def test_a_group_that_becomes_a_supergroup_keeps_its_club(frozen_time, bot, club, client):
+    deliver(
+        client,
+        {
+            "update_id": 9961,
+            "message": {
+                "message_id": 3,
+                "from": {"id": 5550001, "is_bot": False, "first_name": "Владелец"},
+                "chat": {"id": CHAT, "title": "Клуб Гуру", "type": "group"},
+                "date": int(clock.now().timestamp()),
+                "migrate_to_chat_id": -1002000000001,
+            },
+        },
+    )
+    club.refresh_from_db()
+    assert club.chat_id == "-1002000000001"
