@@ -3,7 +3,10 @@ the Jobs page and /metrics show it next to each sweep's lag."""
 
 from __future__ import annotations
 
+from django.db.models import F, Sum
+
 from lifelong import clock
+from lifelong.campaigns.models import CampaignRecipient, CampaignRun, RecipientStatus, RunStatus
 from lifelong.events.models import Event, ImportJob, ImportStatus
 from lifelong.journeys.models import Enrollment, EnrollmentStatus, ReactorCursor
 from lifelong.journeys.reactor import CURSOR
@@ -31,11 +34,23 @@ def imports_pending() -> int:
     return ImportJob.objects.filter(status=ImportStatus.PENDING).count()
 
 
+def campaign_customers_waiting() -> int:
+    """Customers running campaigns have still to decide, or to give the A/B winner."""
+    left = CampaignRun.objects.filter(status=RunStatus.QUEUEING).aggregate(
+        n=Sum(F("audience_total") - F("processed"))
+    )["n"]
+    rest = CampaignRecipient.objects.filter(
+        run__status=RunStatus.QUEUEING_REST, status=RecipientStatus.WAITING
+    ).count()
+    return max(left or 0, 0) + rest
+
+
 BACKLOGS = {
     "journeys.advance_due": enrollments_due,
     "messaging.dispatch_due": messages_due,
     "journeys.react": events_unreacted,
     "imports.run_pending": imports_pending,
+    "campaigns.due": campaign_customers_waiting,
 }
 
 

@@ -30,6 +30,7 @@ from lifelong.campaigns.tests.conftest import (
 )
 from lifelong.customers.models import Purpose
 from lifelong.customers.services import consent_record
+from lifelong.jobs.backlog import campaign_customers_waiting
 from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import Message, Status
 
@@ -86,6 +87,7 @@ def test_a_crash_mid_run_and_a_rerun_send_nothing_twice(frozen_time):
     campaign = campaign_make(segment_of(customers), template_make())
     campaign_schedule(campaign=campaign, actor=None)
     campaigns_due(batch_size=3, budget_seconds=0)  # starts the run, queues nothing yet
+    assert campaign_customers_waiting() == 7  # the Jobs page's backlog of the sweep
     run = CampaignRun.objects.get()
     assert run_step(run.pk, batch_size=3) == (3, True)
 
@@ -112,6 +114,7 @@ def test_a_crash_mid_run_and_a_rerun_send_nothing_twice(frozen_time):
     assert CampaignRecipient.objects.count() == 7
     run.refresh_from_db()
     assert (run.processed, run.queued, run.status) == (7, 7, RunStatus.DONE)
+    assert campaign_customers_waiting() == 0
 
 
 def test_throttling_spaces_the_messages_of_a_run_across_batches(frozen_time):
