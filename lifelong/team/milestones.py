@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Max
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from lifelong import clock
@@ -49,22 +50,35 @@ def milestone_text(milestone: Milestone) -> str:
         else ""
     )
     what = Metric(milestone.metric).label
+    value = _number(milestone.value)
+    if milestone.kind == MilestoneKind.GOAL and milestone.goal is not None:
+        period = " – ".join(
+            formats.date_format(day, "SHORT_DATE_FORMAT")
+            for day in (milestone.goal.start, milestone.goal.end)
+        )
+        return _("%(who)s reached the goal «%(what)s» for %(period)s: %(value)s") % {
+            "who": who,
+            "what": what,
+            "period": period,
+            "value": value,
+        }
     if milestone.kind == MilestoneKind.GOAL:
         return _("%(who)s reached the goal «%(what)s»: %(value)s") % {
             "who": who,
             "what": what,
-            "value": _number(milestone.value),
+            "value": value,
         }
     return _("%(who)s: %(value)s — %(what)s, a round number!") % {
         "who": who,
         "what": str(what).lower(),
-        "value": _number(milestone.value),
+        "value": value,
     }
 
 
 def _number(value: object) -> str:
-    text = f"{float(str(value)):.1f}"
-    return text.removesuffix(".0")
+    number = Decimal(str(value))
+    whole = number == number.to_integral_value()
+    return formats.number_format(int(number) if whole else number, use_l10n=True)
 
 
 def _goal_candidates(now: dt.datetime) -> list[Milestone]:
@@ -144,7 +158,7 @@ def milestones_mail() -> int:
     # Older news is not mailed late (say, the day mail is first set up): the home pages had it.
     pending = Milestone.objects.filter(
         emailed_at__isnull=True, reached_at__gte=clock.now() - MAIL_WITHIN
-    ).select_related("user", "team")
+    ).select_related("user", "team", "goal")
     sent, failed = 0, 0
     for milestone in pending.order_by("reached_at", "pk"):
         claimed = Milestone.objects.filter(pk=milestone.pk, emailed_at__isnull=True).update(

@@ -98,7 +98,7 @@ def notices_for(user: User, *, now: dt.datetime | None = None) -> list[Milestone
     """The milestones of the last NOTICE_DAYS days the member should hear of: their own, their
     teams', and their teammates' (the whole staff when they are in no team)."""
     since = (now or clock.now()) - dt.timedelta(days=NOTICE_DAYS)
-    rows = Milestone.objects.filter(reached_at__gte=since).select_related("user", "team")
+    rows = Milestone.objects.filter(reached_at__gte=since).select_related("user", "team", "goal")
     teams = list(Team.objects.filter(members=user).values_list("pk", flat=True))
     if teams:
         mates = Team.members.through.objects.filter(team_id__in=teams).values("user_id")
