@@ -257,6 +257,7 @@ def club_members_sweep(*, batch_size: int = BATCH_SIZE) -> int:
     run. Members we could not match to a customer are never removed by the sweep.
     """
     now = clock.now()
+    _merges_follow(batch_size)
     removed = 0
     for club in Club.objects.filter(active=True).select_related("tier").order_by("pk"):
         qualifying = customers_qualifying(club).values("pk")
@@ -281,6 +282,42 @@ def club_members_sweep(*, batch_size: int = BATCH_SIZE) -> int:
                 log.warning("club_member_remove_failed", extra={"club": club.pk, "error": str(exc)})
     ClubUpdate.objects.filter(received_at__lt=now - UPDATES_KEPT).delete()
     return removed
+
+
+def _merges_follow(batch_size: int) -> None:
+    """Members and invitations of a merged duplicate move to the surviving customer, so a
+    merge never reads as "no longer qualifies". Where the survivor has its own row in the
+    club, the row of whoever is in the chat keeps the customer and the other keeps only its
+    counted history. Merges are rare: a small batch per run, row by row."""
+    stale = (
+        ClubMember.objects.filter(customer__merged_into__isnull=False)
+        .select_related("customer")
+        .order_by("pk")[:batch_size]
+    )
+    for member in stale:
+        assert member.customer is not None
+        survivor_id = member.customer.merged_into_id
+        with transaction.atomic():
+            theirs = ClubMember.objects.filter(club_id=member.club_id, customer_id=survivor_id)
+            taken = theirs.first()
+            if taken is not None and member.status == MemberStatus.JOINED:
+                theirs.update(customer=None)
+                taken = None
+            ClubMember.objects.filter(pk=member.pk).update(
+                customer_id=survivor_id if taken is None else None, updated_at=clock.now()
+            )
+    for invite in (
+        ClubInvite.objects.filter(customer__merged_into__isnull=False)
+        .select_related("customer")
+        .order_by("pk")[:batch_size]
+    ):
+        assert invite.customer is not None
+        survivor_id = invite.customer.merged_into_id
+        if not ClubInvite.objects.filter(club_id=invite.club_id, customer_id=survivor_id).exists():
+            ClubInvite.objects.filter(pk=invite.pk).update(customer_id=survivor_id)
+        else:
+            # The survivor was invited too: the duplicate's invitation is withdrawn.
+            ClubInvite.objects.filter(pk=invite.pk).delete()
 
 
 def club_member_remove(*, member: ClubMember, reason: str) -> bool:

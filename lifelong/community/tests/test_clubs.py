@@ -40,6 +40,7 @@ from lifelong.community.tests.clubs_setup import (
     posted,
     reacted,
 )
+from lifelong.customers.services import customer_merge
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
 from lifelong.jobs.sweeps import sweep_by_name
@@ -399,3 +400,24 @@ def test_a_group_that_becomes_a_supergroup_keeps_its_club(frozen_time, bot, club
     )
     club.refresh_from_db()
     assert club.chat_id == "-1002000000001"
+
+
+def test_a_merged_duplicate_stays_in_the_club_as_the_surviving_customer(
+    frozen_time, bot, api, club, anna, client
+):
+    duplicate = CustomerFactory.create(telegram_chat_id="777001")
+    deliver(client, joined(9971, 777001, link=None))
+    assert ClubMember.objects.get().customer_id == duplicate.pk
+
+    customer_merge(primary=anna, duplicate=duplicate, actor=None)
+    club_members_sweep()
+    frozen_time.shift(days(20))
+    club_members_sweep()
+
+    member = ClubMember.objects.get()
+    assert (member.customer_id, member.status, member.lapsed_at) == (
+        anna.pk,
+        MemberStatus.JOINED,
+        None,
+    )
+    assert not api.at(f"/bot{TOKEN}/banChatMember")
