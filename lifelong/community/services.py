@@ -295,8 +295,8 @@ def _merges_follow(batch_size: int) -> None:
         .order_by("pk")[:batch_size]
     )
     for member in stale:
-        assert member.customer is not None
-        survivor_id = member.customer.merged_into_id
+        survivor_id = member.customer.merged_into_id if member.customer else None
+        assert survivor_id is not None  # the filter's own condition
         with transaction.atomic():
             theirs = ClubMember.objects.filter(club_id=member.club_id, customer_id=survivor_id)
             taken = theirs.first()
@@ -311,8 +311,8 @@ def _merges_follow(batch_size: int) -> None:
         .select_related("customer")
         .order_by("pk")[:batch_size]
     ):
-        assert invite.customer is not None
         survivor_id = invite.customer.merged_into_id
+        assert survivor_id is not None  # the filter's own condition
         if not ClubInvite.objects.filter(club_id=invite.club_id, customer_id=survivor_id).exists():
             ClubInvite.objects.filter(pk=invite.pk).update(customer_id=survivor_id)
         else:
