@@ -6,6 +6,8 @@ Public API (keyword-only; `actor` is the staff user, recorded in the audit log):
 
 lifelong.campaigns.services (writes; raise CampaignError(message, field=...) for bad input)
     CAMPAIGN_FIELDS: tuple[str, ...]   the editable Campaign fields `values` may carry
+    MAX_WAIT_HOURS = 168               the longest A/B wait
+    campaign_validate(campaign: Campaign) -> None   what campaign_create refuses, unsaved
     campaign_create(*, values: Mapping[str, Any], actor: User | None) -> Campaign
         `values`: Campaign field names -> values; `segment` a Segment or None (then `rules`,
         a rule tree as segments store it), `template` / `template_b` Template instances.
@@ -37,14 +39,19 @@ lifelong.campaigns.results (one function for every page)
         a constant number of queries, whatever the number of ids
     CampaignResults: arms: dict[Arm value, ArmFigures] (present arms only); treated:
         ArmFigures (a + b + rest); holdout: ArmFigures; conversion: journeys.uplift.Results
-        (closed goal windows only, in both arms; in progress apart); revenue_per_recipient
-        treated / holdout: Decimal | None
+        (closed goal windows only, in both arms; in progress apart); properties
+        revenue_per_recipient_treated / revenue_per_recipient_holdout: Decimal | None
     ArmFigures: recipients, queued, skipped, sent, delivered, opened, clicked, replied,
         unsubscribed, closed, converted, in_progress: int; revenue: Decimal (closed windows)
+    metric_hits(run: CampaignRun, *, metric: str, until: datetime)
+        -> {"a": {"n", "hits"}, "b": {...}}   the figures an A/B winner is picked on
 
 lifelong.campaigns.engine (the sweep, registered as "campaigns.due")
-    campaigns_due() -> int     starts due runs, queues batches, picks A/B winners, plans
-                               the next run of recurring campaigns; returns messages queued
+    campaigns_due(*, batch_size: int = 200, budget_seconds: float = 20.0) -> int
+        starts due runs, queues batches, picks A/B winners, plans the next run of
+        recurring campaigns; returns messages queued
+    run_step(run_id: int, *, batch_size: int = 200) -> tuple[int, bool]   one batch
+    dedupe_key(campaign_id, run_number, customer_id) -> "campaign:<id>:<run>:<customer>"
 
 lifelong.campaigns.schedule
     next_occurrence(campaign: Campaign, after: datetime) -> datetime | None
