@@ -43,11 +43,22 @@ class GoalForm(forms.Form):
             choices.append((_("Teams"), teams))
         self.fields["who"].choices = choices  # type: ignore[attr-defined]
 
-    def owner(self) -> tuple[User | None, Team | None]:
+    def clean_who(self) -> tuple[User | None, Team | None]:
         kind, _sep, pk = self.cleaned_data["who"].partition(":")
+        # The choices were read when the form was drawn: the team may be gone since.
         if kind == "t":
-            return None, Team.objects.get(pk=int(pk))
-        return User.objects.get(pk=int(pk), is_active=True), None
+            team = Team.objects.filter(pk=int(pk)).first()
+            if team is None:
+                raise forms.ValidationError(_("This team no longer exists."))
+            return None, team
+        user = User.objects.filter(pk=int(pk), is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(_("This staff member can no longer sign in."))
+        return user, None
+
+    def owner(self) -> tuple[User | None, Team | None]:
+        who: tuple[User | None, Team | None] = self.cleaned_data["who"]
+        return who
 
     @classmethod
     def of(cls, goal: Goal) -> GoalForm:

@@ -153,3 +153,44 @@ def test_the_home_page_costs_the_same_queries_for_more_goals_and_staff(olga, iva
     with CaptureQueriesContext(connection) as many:
         client.get(reverse("web:home"))
     assert len(many) == len(few)
+
+
+def test_the_goals_page_costs_the_same_queries_for_more_staff_and_goals(olga, frozen_time):
+    client = logged_in(staff(Role.OWNER, "anna"))
+    team = Team.objects.create(name="Зал")
+    team.members.set([olga])
+    Goal.objects.create(metric=Metric.REVIEWS, user=olga, start=MARCH[0], end=MARCH[1], target=2)
+    Goal.objects.create(metric=Metric.REVIEWS, team=team, start=MARCH[0], end=MARCH[1], target=5)
+    client.get(reverse("web:team_goals"))
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("web:team_goals"))
+    for n in range(6):
+        member = UserFactory.create(username=f"extra{n}", role=Role.SUPPORT)
+        team.members.add(member)
+        Goal.objects.create(
+            metric=Metric.REVIEWS, user=member, start=MARCH[0], end=MARCH[1], target=2
+        )
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(reverse("web:team_goals"))
+    assert len(many) == len(few)
+    assert page.content.decode().count('class="goal-row"') == 8
+
+
+def test_a_goal_for_a_deactivated_member_is_refused(olga, frozen_time):
+    client = logged_in(staff(Role.OWNER, "anna"))
+    form = client.get(reverse("web:team_goals"))
+    assert f'value="u:{olga.pk}"' in form.content.decode()
+    olga.is_active = False
+    olga.save()
+    response = client.post(
+        reverse("web:team_goal_add"),
+        {
+            "who": f"u:{olga.pk}",
+            "metric": Metric.REVIEWS,
+            "period": "month",
+            "day": "2026-03-01",
+            "target": "3",
+        },
+    )
+    assert response.status_code == 400
+    assert not Goal.objects.exists()
