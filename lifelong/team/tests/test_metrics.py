@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from hypothesis import given
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from lifelong import clock
@@ -16,7 +17,7 @@ from lifelong.factories import CustomerFactory, OrderFactory, UserFactory
 from lifelong.feedback.inbox import review_record
 from lifelong.feedback.models import Survey, SurveyKind
 from lifelong.feedback.tests.test_insights import answers
-from lifelong.followups.models import TaskStatus
+from lifelong.followups.models import Task, TaskStatus
 from lifelong.team import metrics
 from lifelong.team.metrics import Window, figures, progress, reached
 from lifelong.team.models import Metric
@@ -178,3 +179,44 @@ def test_progress_stays_between_zero_and_one_and_is_one_exactly_when_reached(met
     share = progress(metric, value, target)
     assert 0.0 <= share <= 1.0
     assert (share == 1.0) == reached(metric, value, target)
+
+
+task_plan = st.lists(
+    st.tuples(
+        st.booleans(),  # whose: Ольга or Иван
+        st.integers(-40 * 24, 20 * 24),  # due, hours from the frozen now
+        st.one_of(st.none(), st.integers(-72, 72)),  # done, hours from the due time
+    ),
+    max_size=12,
+)
+
+
+@hsettings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(plan=task_plan)
+def test_tasks_on_time_match_a_direct_count_and_a_team_is_its_members_sum(
+    olga, ivan, frozen_time, plan
+):
+    Task.objects.all().delete()
+    now = clock.now()
+    window = march()
+    expected = {olga.pk: [0, 0], ivan.pk: [0, 0]}
+    for hers, due_hours, done_hours in plan:
+        user = olga if hers else ivan
+        due = now + dt.timedelta(hours=due_hours)
+        done = due + dt.timedelta(hours=done_hours) if done_hours is not None else None
+        if done is not None and done > now:
+            done = None  # nothing is done in the future
+        task(user, due=due, done=done)
+        if window.since <= due < now:
+            expected[user.pk][0] += 1
+            expected[user.pk][1] += int(done is not None and done <= due)
+    groups = {olga.pk: [olga.pk], ivan.pk: [ivan.pk], "team": [olga.pk, ivan.pk]}
+    found = figures(Metric.TASKS_ON_TIME_SHARE, window, groups)
+    for user, (n, hits) in expected.items():
+        assert (found[user].parts.n, found[user].parts.hits) == (n, hits)
+        assert found[user].value == (100 * hits / n if n else None)
+    team = found["team"].parts
+    assert (team.n, team.hits) == tuple(map(sum, zip(*expected.values(), strict=True)))
+    assert team.hits <= team.n
