@@ -30,9 +30,11 @@ Outcomes over 90 days
     other cohorts are "in progress".
 
 Cost
-    Two small queries over the members, then one statement over anchors x orders: every
-    weekly cohort scans the orders once, inside the database, and Python receives one row per
-    cohort and stratum, never one per customer.
+    Two small queries over the members, one INSERT ... SELECT that turns the tier events into
+    spans of time, then one statement over cohorts x orders: every weekly cohort reads the
+    orders placed before its window closed, inside the database, and Python receives one row
+    per cohort and stratum, never one per customer. The demo (5,000 customers, 13,000 orders,
+    about 40 cohorts) takes under a second on SQLite.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-import numpy as np
 from django.db import connection, transaction
 from django.db.models import Min
 
@@ -55,17 +56,23 @@ from lifelong.loyalty.models import CustomerTier
 from lifelong.loyalty.tiers import EVENT_TYPE as TIER_EVENT
 from lifelong.segments.models import LifecycleRules
 from lifelong.segments.rfm import rfm_segment_of
-from lifelong.segments.sql import analyze, fetch, scratch_fill, scratch_table, table_of
+from lifelong.segments.sql import (
+    analyze,
+    db_datetime,
+    execute,
+    fetch,
+    quote,
+    scratch_table,
+    table_of,
+)
 
 DAY = 86400.0
-WINDOW = WINDOW_DAYS * DAY
+WINDOW = dt.timedelta(days=WINDOW_DAYS)
 # Cohorts are weeks: one pass over the orders per week with members in it.
 COHORT = dt.timedelta(days=7)
 # Tenure buckets: first order less than this many days before the anchor.
 TENURE_DAYS = (91, 365, 730)
 TENURE_LABELS = ("<3m", "3-12m", "1-2y", "2y+")
-ANCHOR_COLUMNS = "id bigint, start float, stop float, t1 float, t2 float, t3 float"
-MEMBER_COLUMNS = "customer_id bigint, joined float, anchor float"
 
 
 def week_start(moment: dt.datetime) -> dt.datetime:
@@ -100,38 +107,34 @@ def _members() -> dict[int, dt.datetime]:
 
 
 def _strata_sql(rules: LifecycleRules) -> tuple[str, list[Any]]:
-    orders, customers = table_of(Order), table_of(Customer)
-    events, tiers = table_of(Event), table_of(CustomerTier)
-    placed, occurred = _epoch("o.placed_at"), _epoch("e.occurred_at")
+    orders, customers, tiers = table_of(Order), table_of(Customer), table_of(CustomerTier)
     net = "CAST(o.total - o.refunded_total AS double precision)"
     if connection.vendor != "postgresql":
         net = "CAST(o.total - o.refunded_total AS REAL)"
-    window = "(CASE WHEN m.anchor = a.id THEN m.joined ELSE a.start END)"
-    window_end = "(CASE WHEN m.anchor = a.id THEN m.joined + %s ELSE a.stop END)"
-    in_window = f"{placed} >= {window} AND {placed} < {window_end}"
-    before = f"{placed} < a.start"
-    gap = "(CASE WHEN p.n_upto >= 2 THEN (p.last_upto - p.first_at) / (p.n_upto - 1) ELSE %s END)"
+    # Dates are compared as stored (so the orders' and events' indexes serve the joins);
+    # only the lapse test, on one aggregated row per cohort and customer, needs seconds.
+    is_member = "m.anchor = a.id"
+    window_end = f"(CASE WHEN {is_member} THEN m.stop ELSE a.stop END)"
+    in_window = (
+        f"o.placed_at >= (CASE WHEN {is_member} THEN m.joined ELSE a.start END) "
+        f"AND o.placed_at < {window_end}"
+    )
+    before = "o.placed_at < a.start"
+    stop, last, first = _epoch("p.stop"), _epoch("p.last_upto"), _epoch("p.first_at")
+    gap = f"(CASE WHEN p.n_upto >= 2 THEN ({last} - {first}) / (p.n_upto - 1) ELSE %s END)"
     at_risk_after = f"(%s * (CASE WHEN {gap} < %s THEN %s ELSE {gap} END))"
     threshold = f"(CASE WHEN {at_risk_after} > %s THEN %s ELSE {at_risk_after} END)"
-    tier_event = f"FROM {events} AS e WHERE e.customer_id = p.cid AND e.type = %s"
     quintile = "((RANK() OVER (PARTITION BY p.aid ORDER BY {0}) - 1) * 5 / p.buyers + 1)"
     default_gap, min_gap = rules.default_gap_days * DAY, rules.min_gap_days * DAY
     risk = [float(rules.at_risk_factor), default_gap, min_gap, min_gap, default_gap]
     sleeping = rules.sleeping_after_days * DAY
-    threshold_params = [*risk, sleeping, sleeping, *risk]
     sql = f"""
     SELECT q.aid, q.role, q.tier, q.r, q.f, q.m, q.tenure, COUNT(*),
            SUM(q.bought), SUM(q.lapsed), SUM(q.spend), SUM(q.spend * q.spend)
     FROM (
       SELECT p.aid, p.role, p.bought, p.spend,
-        CASE WHEN (p.stop - p.last_upto) > {threshold} THEN 1 ELSE 0 END AS lapsed,
-        COALESCE(
-          (SELECT {_json_text("e.properties", "to")} {tier_event} AND {occurred} < p.start
-           ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1),
-          (SELECT {_json_text("e.properties", "from")} {tier_event} AND {occurred} >= p.start
-           ORDER BY e.occurred_at, e.id LIMIT 1),
-          (SELECT t.shown FROM {tiers} AS t WHERE t.customer_id = p.cid), ''
-        ) AS tier,
+        CASE WHEN ({stop} - {last}) > {threshold} THEN 1 ELSE 0 END AS lapsed,
+        COALESCE(ts.tier, t.shown, '') AS tier,
         {quintile.format("p.last_before")} AS r,
         {quintile.format("p.n_before")} AS f,
         {quintile.format("p.spend_before")} AS m,
@@ -143,41 +146,67 @@ def _strata_sql(rules: LifecycleRules) -> tuple[str, list[Any]]:
           SELECT a.id AS aid, o.customer_id AS cid, a.start AS start, a.t1 AS t1, a.t2 AS t2,
             a.t3 AS t3,
             MAX({window_end}) AS stop,
-            CASE WHEN m.anchor = a.id THEN 1 WHEN m.joined < a.start THEN 2 ELSE 0 END AS role,
+            CASE WHEN {is_member} THEN 1 WHEN m.joined < a.start THEN 2 ELSE 0 END AS role,
             SUM(CASE WHEN {before} THEN 1 ELSE 0 END) AS n_before,
-            MAX(CASE WHEN {before} THEN {placed} END) AS last_before,
+            MAX(CASE WHEN {before} THEN o.placed_at END) AS last_before,
             SUM(CASE WHEN {before} THEN {net} ELSE 0 END) AS spend_before,
             MAX(CASE WHEN {in_window} THEN 1 ELSE 0 END) AS bought,
             SUM(CASE WHEN {in_window} THEN {net} ELSE 0 END) AS spend,
-            MIN({placed}) AS first_at,
+            MIN(o.placed_at) AS first_at,
             COUNT(*) AS n_upto,
-            MAX({placed}) AS last_upto
+            MAX(o.placed_at) AS last_upto
           FROM lift_anchors AS a
-          JOIN {orders} AS o ON {placed} < a.stop + %s
+          JOIN {orders} AS o ON o.placed_at < a.reach
           JOIN {customers} AS c ON c.id = o.customer_id AND c.merged_into_id IS NULL
           LEFT JOIN lift_members AS m ON m.customer_id = o.customer_id
-          WHERE o.status NOT IN (%s, %s) AND {placed} < {window_end}
+          WHERE o.status NOT IN (%s, %s) AND o.placed_at < {window_end}
           GROUP BY a.id, o.customer_id, a.start, a.t1, a.t2, a.t3, m.anchor, m.joined
           HAVING SUM(CASE WHEN {before} THEN 1 ELSE 0 END) > 0
         ) AS g
       ) AS p
+      LEFT JOIN lift_tiers AS ts ON ts.customer_id = p.cid
+        AND (ts.since IS NULL OR ts.since < p.start) AND (ts.until IS NULL OR ts.until >= p.start)
+      LEFT JOIN {tiers} AS t ON t.customer_id = p.cid
     ) AS q
     WHERE q.role < 2
     GROUP BY q.aid, q.role, q.tier, q.r, q.f, q.m, q.tenure
     """  # noqa: S608 - table names and our own SQL only
     # Parameters in the order their placeholders appear.
-    params: list[Any] = [
-        *threshold_params,
-        TIER_EVENT,
-        TIER_EVENT,
-        WINDOW,  # MAX(window_end)
-        WINDOW,  # bought: in_window's window_end
-        WINDOW,  # spend: in_window's window_end
-        COHORT.total_seconds(),  # join: a member's window ends at most a week after a.stop
-        *UNCOUNTED_STATUSES,
-        WINDOW,  # WHERE window_end
-    ]
-    return sql, params
+    params: list[Any] = [*risk, sleeping, sleeping, *risk]
+    return sql, [*params, *UNCOUNTED_STATUSES]
+
+
+def _tier_spans_fill(table: str) -> None:
+    """Each customer's tiers as spans of time, from the tier sweep's events: from one change
+    to the next the tier is the change's `to`; before the first change, its `from`."""
+    events = table_of(Event)
+    to, old = _json_text("e.properties", "to"), _json_text("e.properties", "from")
+    execute(
+        f"INSERT INTO {table} (customer_id, since, until, tier) "  # noqa: S608 - ours
+        f"SELECT e.customer_id, e.occurred_at, LEAD(e.occurred_at) OVER "
+        f"(PARTITION BY e.customer_id ORDER BY e.occurred_at, e.id), COALESCE({to}, '') "
+        f"FROM {events} AS e WHERE e.type = %s "
+        f"UNION ALL SELECT e.customer_id, NULL, e.occurred_at, COALESCE({old}, '') FROM ("
+        f"SELECT x.*, ROW_NUMBER() OVER (PARTITION BY x.customer_id ORDER BY x.occurred_at, x.id)"
+        f" AS n FROM {events} AS x WHERE x.type = %s) AS e WHERE e.n = 1",
+        [TIER_EVENT, TIER_EVENT],
+    )
+    execute(f"CREATE INDEX {quote('lift_tiers_customer')} ON {table} (customer_id)")
+
+
+def _scratch_columns() -> tuple[str, str, str]:
+    when = "timestamp with time zone" if connection.vendor == "postgresql" else "datetime"
+    anchors = f"id bigint, start {when}, stop {when}, reach {when}, t1 {when}, t2 {when}, t3 {when}"
+    members = f"customer_id bigint, joined {when}, stop {when}, anchor bigint"
+    return anchors, members, f"customer_id bigint, since {when}, until {when}, tier varchar(40)"
+
+
+def _insert(table: str, rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    marks = ", ".join(["%s"] * len(rows[0]))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608 - ours
 
 
 def lift_strata(
@@ -189,35 +218,57 @@ def lift_strata(
     for cid, first in members.items():
         cohorts[week_start(first)].append(cid)
     # A cohort counts once its last possible member's window has closed.
-    closed = sorted(w for w in cohorts if w + COHORT + dt.timedelta(days=WINDOW_DAYS) <= now)
+    closed = sorted(w for w in cohorts if w + COHORT + WINDOW <= now)
     in_progress = sum(len(cids) for w, cids in cohorts.items() if w not in set(closed))
     if not closed:
         return {}, in_progress
     anchor_ids = {week: n for n, week in enumerate(closed)}
     rules = LifecycleRules.current()
     sql, params = _strata_sql(rules)
+    anchor_columns, member_columns, tier_columns = _scratch_columns()
     sums: dict[tuple[str, str, str], tuple[list[float], list[float]]] = defaultdict(
         lambda: ([0.0] * 5, [0.0] * 5)
     )
     with (
         transaction.atomic(),
-        scratch_table("lift_anchors", ANCHOR_COLUMNS) as anchors_table,
-        scratch_table("lift_members", MEMBER_COLUMNS) as members_table,
+        scratch_table("lift_anchors", anchor_columns) as anchors_table,
+        scratch_table("lift_members", member_columns) as members_table,
+        scratch_table("lift_tiers", tier_columns) as tiers_table,
     ):
-        starts = np.array([w.timestamp() for w in closed])
-        scratch_fill(
+        _tier_spans_fill(tiers_table)
+        _insert(
             anchors_table,
-            np.arange(len(closed), dtype=np.int64),
-            [starts, starts + WINDOW, *(starts - days * DAY for days in TENURE_DAYS)],
+            [
+                (
+                    n,
+                    *(
+                        db_datetime(moment)
+                        for moment in (
+                            week,
+                            week + WINDOW,
+                            week + WINDOW + COHORT,
+                            *(week - dt.timedelta(days=days) for days in TENURE_DAYS),
+                        )
+                    ),
+                )
+                for week, n in anchor_ids.items()
+            ],
         )
-        ids = np.fromiter(members, dtype=np.int64, count=len(members))
-        joined = np.array([members[cid].timestamp() for cid in members])
-        anchor = np.array(
-            [anchor_ids.get(week_start(members[cid]), -1) for cid in members], dtype=np.float64
+        _insert(
+            members_table,
+            [
+                (
+                    cid,
+                    db_datetime(first),
+                    db_datetime(first + WINDOW),
+                    anchor_ids.get(week_start(first), -1),
+                )
+                for cid, first in members.items()
+            ],
         )
-        scratch_fill(members_table, ids, [joined, anchor])
         analyze(anchors_table)
         analyze(members_table)
+        analyze(tiers_table)
         rows = fetch(sql, params)
     for _aid, role, tier, r, f, m, tenure, n, bought, lapsed, spend, spend_sq in rows:
         key = (tier or "", rfm_segment_of(int(r), int(f), int(m)).value, TENURE_LABELS[tenure])
