@@ -65,6 +65,7 @@ from typing import Any
 
 import pydantic
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from lifelong import clock
 from lifelong.accounts.models import User
@@ -126,67 +127,67 @@ class CampaignError(DomainError):
 def campaign_validate(campaign: Campaign) -> None:
     """Refuse a campaign that could not run as set; CampaignError names the field."""
     if not campaign.name.strip():
-        raise CampaignError("A campaign needs a name.", field="name")
+        raise CampaignError(_("A campaign needs a name."), field="name")
     if campaign.segment_id is None and not campaign.rules:
-        raise CampaignError("Choose a segment or a filter.", field="segment")
+        raise CampaignError(_("Choose a segment or a filter."), field="segment")
     if campaign.segment_id is not None and campaign.rules:
-        raise CampaignError("Either a segment or a filter, not both.", field="rules")
+        raise CampaignError(_("Either a segment or a filter, not both."), field="rules")
     if campaign.rules:
         try:
             rules_parse(campaign.rules)
         except pydantic.ValidationError as exc:
-            raise CampaignError("The filter is not valid.", field="rules") from exc
+            raise CampaignError(_("The filter is not valid."), field="rules") from exc
     if campaign.channel != PREFERRED and campaign.channel not in Channel.values:
-        raise CampaignError("Unknown channel.", field="channel")
+        raise CampaignError(_("Unknown channel."), field="channel")
     if campaign.purpose not in Purpose.values:
-        raise CampaignError("Unknown purpose.", field="purpose")
+        raise CampaignError(_("Unknown purpose."), field="purpose")
     if campaign.template_id is None:
-        raise CampaignError("Choose a template.", field="template")
+        raise CampaignError(_("Choose a template."), field="template")
     for field, template in (("template", campaign.template), ("template_b", campaign.template_b)):
         if (
             template is not None
             and campaign.channel != PREFERRED
             and variant_for(template, campaign.channel) is None
         ):
-            raise CampaignError("The template has nothing to send on this channel.", field=field)
+            raise CampaignError(_("The template has nothing to send on this channel."), field=field)
     if campaign.template_b_id is not None and campaign.template_b_id == campaign.template_id:
-        raise CampaignError("Variant B must be another template.", field="template_b")
+        raise CampaignError(_("Variant B must be another template."), field="template_b")
     if not 0 <= campaign.holdout_percent <= MAX_HOLDOUT_PERCENT:
-        raise CampaignError("The holdout is 0 to 50 %.", field="holdout_percent")
+        raise CampaignError(_("The holdout is 0 to 50 %."), field="holdout_percent")
     if not 2 <= campaign.ab_sample_percent <= 100:
-        raise CampaignError("The test sample is 2 to 100 %.", field="ab_sample_percent")
+        raise CampaignError(_("The test sample is 2 to 100 %."), field="ab_sample_percent")
     if campaign.ab_metric not in AbMetric.values:
-        raise CampaignError("Unknown metric.", field="ab_metric")
+        raise CampaignError(_("Unknown metric."), field="ab_metric")
     if not 1 <= campaign.ab_wait_hours <= MAX_WAIT_HOURS:
-        raise CampaignError("Pick the winner after 1 to 168 hours.", field="ab_wait_hours")
+        raise CampaignError(_("Pick the winner after 1 to 168 hours."), field="ab_wait_hours")
     if (campaign.window_start is None) != (campaign.window_end is None):
-        raise CampaignError("Give both ends of the send window, or neither.", field="window_end")
+        raise CampaignError(_("Give both ends of the send window, or neither."), field="window_end")
     if campaign.window_start is not None and campaign.window_start == campaign.window_end:
-        raise CampaignError("The send window is empty.", field="window_end")
+        raise CampaignError(_("The send window is empty."), field="window_end")
     if not campaign.goal_event.strip():
-        raise CampaignError("Choose a goal.", field="goal_event")
+        raise CampaignError(_("Choose a goal."), field="goal_event")
     if not 1 <= campaign.goal_days <= 365:
-        raise CampaignError("The goal window is 1 to 365 days.", field="goal_days")
+        raise CampaignError(_("The goal window is 1 to 365 days."), field="goal_days")
     _schedule_validate(campaign)
 
 
 def _schedule_validate(campaign: Campaign) -> None:
     recurrence = campaign.recurrence
     if recurrence not in Recurrence.values:
-        raise CampaignError("Unknown repetition.", field="recurrence")
+        raise CampaignError(_("Unknown repetition."), field="recurrence")
     if recurrence in (Recurrence.WEEKLY, Recurrence.MONTHLY) and campaign.weekday not in range(7):
-        raise CampaignError("Choose a weekday.", field="weekday")
+        raise CampaignError(_("Choose a weekday."), field="weekday")
     if recurrence == Recurrence.MONTHLY and campaign.nth not in (1, 2, 3, 4, -1):
-        raise CampaignError("Choose which weekday of the month.", field="nth")
+        raise CampaignError(_("Choose which weekday of the month."), field="nth")
     if recurrence == Recurrence.DATES:
         dates = campaign.recur_dates
         if not isinstance(dates, list) or not dates:
-            raise CampaignError("Add at least one date.", field="recur_dates")
+            raise CampaignError(_("Add at least one date."), field="recur_dates")
         try:
             for value in dates:
                 month_day(str(value))
         except ValueError as exc:
-            raise CampaignError("Dates are written as MM-DD.", field="recur_dates") from exc
+            raise CampaignError(_("Dates are written as MM-DD."), field="recur_dates") from exc
 
 
 def _apply(campaign: Campaign, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,7 +242,7 @@ def campaign_update(
     """Change a draft, or a scheduled campaign that has not run yet (its next run moves with it)."""
     locked = _locked(campaign)
     if locked.status not in EDITABLE or locked.runs_count:
-        raise CampaignError("A campaign that has started can no longer be changed.")
+        raise CampaignError(_("A campaign that has started can no longer be changed."))
     changes = _apply(locked, values)
     campaign_validate(locked)
     if changes:
@@ -259,7 +260,7 @@ def _first_run(campaign: Campaign) -> dt.datetime:
         return max(campaign.send_at or now, now)
     first = next_occurrence(campaign, now)
     if first is None:
-        raise CampaignError("The repetition has no date ahead.", field="recur_until")
+        raise CampaignError(_("The repetition has no date ahead."), field="recur_until")
     return first
 
 
@@ -268,7 +269,7 @@ def campaign_schedule(*, campaign: Campaign, actor: User | None) -> Campaign:
     """Draft -> scheduled: the sweep starts its first run at `next_run_at`."""
     locked = _locked(campaign)
     if locked.status != CampaignStatus.DRAFT:
-        raise CampaignError("Only a draft can be scheduled.")
+        raise CampaignError(_("Only a draft can be scheduled."))
     campaign_validate(locked)
     locked.status = CampaignStatus.SCHEDULED
     locked.next_run_at = _first_run(locked)
@@ -288,7 +289,9 @@ def campaign_unschedule(*, campaign: Campaign, actor: User | None) -> Campaign:
     """Scheduled and never run -> draft again."""
     locked = _locked(campaign)
     if locked.status != CampaignStatus.SCHEDULED or locked.runs_count:
-        raise CampaignError("Only a scheduled campaign that has not started can go back to draft.")
+        raise CampaignError(
+            _("Only a scheduled campaign that has not started can go back to draft.")
+        )
     locked.status, locked.next_run_at, locked.updated_at = CampaignStatus.DRAFT, None, clock.now()
     locked.save(update_fields=["status", "next_run_at", "updated_at"])
     audit_record(actor=actor, action="campaign.unschedule", obj=locked)
@@ -300,7 +303,7 @@ def campaign_cancel(*, campaign: Campaign, actor: User | None) -> Campaign:
     """Stop the campaign: no more runs, running ones cancelled with their unsent messages."""
     locked = _locked(campaign)
     if locked.status in (CampaignStatus.SENT, CampaignStatus.CANCELLED):
-        raise CampaignError("The campaign has already finished.")
+        raise CampaignError(_("The campaign has already finished."))
     now = clock.now()
     running = CampaignRun.objects.filter(
         campaign=locked, status__in=[RunStatus.QUEUEING, RunStatus.TESTING, RunStatus.QUEUEING_REST]
