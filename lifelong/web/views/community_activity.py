@@ -253,6 +253,17 @@ def _post_page(request: HttpRequest, post: ClubPost | None) -> HttpResponse:
 
 
 class EarlyAccessForm(forms.ModelForm):
+    url = forms.URLField(
+        label=gettext_lazy("page in the shop"),
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        help_text=gettext_lazy(
+            "The link the announcement gives adds the customer's signed token (early=…); "
+            "the shop checks it with GET /api/v1/early-access."
+        ),
+    )
+
     class Meta:
         model = EarlyAccess
         fields = EARLY_ACCESS_FIELDS
@@ -262,10 +273,6 @@ class EarlyAccessForm(forms.ModelForm):
         }
         help_texts = {
             "collection": gettext_lazy("A product category, as the shop names it."),
-            "url": gettext_lazy(
-                "The link the announcement gives adds the customer's signed token (early=…); "
-                "the shop checks it with GET /api/v1/early-access."
-            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
