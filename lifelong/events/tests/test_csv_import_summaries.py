@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, SummaryPending
 from lifelong.commerce.services import UNCOUNTED_STATUSES, order_upsert
 from lifelong.customers.models import Customer
+from lifelong.customers.services import customer_merge
 from lifelong.events.csv_import import import_job_create, import_job_run, jobs
 from lifelong.events.models import Event, ImportJob, ImportStatus
 from lifelong.events.tests.csv_helpers import MSK, counts, run
@@ -187,3 +188,25 @@ def test_summaries_equal_a_recomputation_after_imports_and_a_replay_changes_noth
     Order.objects.all().delete()
     Customer.objects.update(orders_count=0, total_spent=0, first_order_at=None, last_order_at=None)
     ImportJob.objects.all().delete()
+
+
+def test_the_spend_check_sums_a_merged_customers_survivor_exactly(frozen_time):
+    survivor = CustomerFactory(external_id="C-1")
+    duplicate = CustomerFactory(external_id="C-2")
+    order_upsert(
+        external_id="OLD",
+        customer=survivor,
+        total=Decimal("900000000000"),
+        placed_at=dt.datetime(2024, 1, 1, tzinfo=MSK),
+    )
+    customer_merge(primary=survivor, duplicate=duplicate, actor=None)
+    text = HEAD + (
+        "N-1;C-2;2025-01-01;paid;A;1;60 000 000 000\nN-2;C-2;2025-01-02;paid;A;1;50 000 000 000\n"
+    )
+
+    job = run("orders", text)
+
+    assert counts(job) == (1, 0, 0, 1)
+    assert job.errors[0]["row"] == 3
+    survivor.refresh_from_db()
+    assert survivor.total_spent == Decimal("960000000000.00")
