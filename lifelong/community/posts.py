@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
-from lifelong.community.models import ClubKind, ClubPost, PostSchedule
+from lifelong.community.models import ClubKind, ClubPost, EarlyAccess, PostSchedule
 from lifelong.customers.models import Channel, Purpose
 from lifelong.lib.zones import zone_of
 from lifelong.messaging.services import message_enqueue
@@ -36,6 +36,8 @@ from lifelong.messaging.variants import variant_for
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
+# An announcement names a few windows; a template that loops over them stays short.
+EARLY_ACCESS_SHOWN = 5
 POST_FIELDS = ("club", "template", "schedule", "once_at", "weekday", "time", "active")
 
 
@@ -70,10 +72,26 @@ def next_run(post: ClubPost, *, after: dt.datetime) -> dt.datetime | None:
 
 
 def post_context(post: ClubPost) -> dict[str, Any]:
-    """What a club post's template may use: plain data, no customer (the whole chat reads it)."""
+    """What a club post's template may use: plain data, no customer (the whole chat reads it).
+
+    `early_access` lists the early-access windows not yet open to everyone, soonest first
+    (name, goods, the tier, when for the tier and when for everyone), for an announcement:
+    «{% for w in early_access %}{{ w.name }} — с {{ w.starts_at|date }}{% endfor %}».
+    """
+    windows = EarlyAccess.objects.filter(public_at__gt=clock.now()).select_related("tier")
     return {
         "club": {"name": post.club.title},
         "channel": post_channel(post.club.kind),
+        "early_access": [
+            {
+                "name": w.name,
+                "goods": w.sku or w.collection,
+                "tier": w.tier.name,
+                "starts_at": w.starts_at,
+                "public_at": w.public_at,
+            }
+            for w in windows.order_by("starts_at", "pk")[:EARLY_ACCESS_SHOWN]
+        ],
     }
 
 

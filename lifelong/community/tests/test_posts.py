@@ -10,12 +10,14 @@ import json
 import pytest
 
 from lifelong import clock
-from lifelong.community.models import Club, ClubPost, EntryRule, PostSchedule
+from lifelong.community.models import Club, ClubPost, EarlyAccess, EntryRule, PostSchedule
 from lifelong.community.posts import club_post_save, club_posts_send, next_weekly
 from lifelong.customers.models import Channel, Purpose
 from lifelong.factories import UserFactory
+from lifelong.loyalty.models import Tier
 from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import ChannelConfig, Message, Status, Template
+from lifelong.messaging.templating import template_validate
 from lifelong.messaging.tests.fake_api import FakeApi
 
 pytestmark = pytest.mark.usefixtures("loopback_allowed")
@@ -144,3 +146,59 @@ def test_a_one_off_announcement_runs_once_and_then_rests(frozen_time):
     frozen_time.shift(dt.timedelta(days=8))
     assert club_posts_send() == 0
     assert Message.objects.get().body_text == "Скоро!"
+
+
+@pytest.mark.django_db
+def test_an_early_access_announcement_names_the_windows_ahead(frozen_time):
+    ChannelConfig.objects.create(
+        channel=Channel.TELEGRAM, transport="telegram", config={"bot_token": TOKEN}, active=True
+    )
+    club = Club.objects.create(title="Клуб Гуру", chat_id=CHAT, entry=EntryRule.STAFF)
+    guru = Tier.objects.create(slug="guru", name="Гуру", position=4, privileges=["early_access"])
+    now = clock.now()
+    EarlyAccess.objects.create(
+        name="Осенняя коллекция",
+        collection="Осень",
+        tier=guru,
+        starts_at=now + dt.timedelta(days=1),
+        public_at=now + dt.timedelta(days=8),
+    )
+    EarlyAccess.objects.create(
+        name="Прошлогодняя",
+        collection="Зима",
+        tier=guru,
+        starts_at=now - dt.timedelta(days=30),
+        public_at=now - dt.timedelta(days=20),
+    )
+    news = Template.objects.create(
+        slug="early-news",
+        name="Ранний доступ",
+        channel=Channel.TELEGRAM,
+        messenger_text=(
+            "{% for w in early_access %}«{{ w.name }}» ({{ w.goods }}) — сначала для «{{ w.tier }}»"
+            "{% endfor %}"
+        ),
+    )
+    club_post_save(
+        post=None,
+        values={
+            "club": club,
+            "template": news,
+            "schedule": PostSchedule.ONCE,
+            "once_at": now,
+            "weekday": None,
+            "time": None,
+            "active": True,
+        },
+        by=UserFactory.create(),
+    )
+    assert club_posts_send() == 1
+    assert Message.objects.get().body_text == "«Осенняя коллекция» (Осень) — сначала для «Гуру»"
+
+
+def test_a_post_template_using_the_club_and_early_access_passes_the_editors_checks():
+    text = (
+        "Клуб «{{ club.name }}»: {% for w in early_access %}«{{ w.name }}» — "
+        "с {{ w.starts_at|date }}{% endfor %}"
+    )
+    assert template_validate(subject="", body_text=text, body_html="") == []

@@ -29,8 +29,11 @@ CONTEXT_NAMES = frozenset(
 # Names producers put in `extra` (journeys pass `journey`: the enrollment's context,
 # e.g. the trigger event's properties; recommendations `products`; abandoned carts `cart`;
 # the journey survey node `survey`: its `url` and `name`; a club invitation `club`: its `url`
-# and `name`, and the same join address as `club_invite_url`).
-EXTRA_NAMES = frozenset({"journey", "products", "cart", "survey", "club", "club_invite_url"})
+# and `name`, and the same join address as `club_invite_url`; a club post `club` and
+# `early_access`: the early-access windows open to a tier or ahead, see community/posts.py).
+EXTRA_NAMES = frozenset(
+    {"journey", "products", "cart", "survey", "club", "club_invite_url", "early_access"}
+)
 
 
 def template_fields(template: Template, language: str) -> dict[str, str]:
