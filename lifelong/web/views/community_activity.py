@@ -72,6 +72,10 @@ class PostForm(forms.ModelForm):
     class Meta:
         model = ClubPost
         fields = POST_FIELDS
+        labels = {
+            "club": gettext_lazy("Club"),
+            "once_at": gettext_lazy("Date and time of a one-off post"),
+        }
         widgets = {
             "once_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
             "time": forms.TimeInput(attrs={"type": "time"}),
