@@ -34,10 +34,11 @@ import re
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db import connection, transaction
+from django.db.models import F
 
 from lifelong import clock
 from lifelong.customers.models import Customer
@@ -78,7 +79,7 @@ TOKEN_WINDOW = re.compile(r"w(\d{4})$")
 
 def dispatch_due(
     *,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     max_batches: int | None = None,
     lease: dt.timedelta = LEASE,
     lanes: int | None = None,
@@ -86,10 +87,14 @@ def dispatch_due(
 ) -> int:
     """Send every due message; returns how many were handed to a transport successfully.
 
-    `lanes` and `window` default to LIFELONG_DISPATCH_LANES and LIFELONG_DISPATCH_WINDOW.
+    `lanes` and `window` default to LIFELONG_DISPATCH_LANES and LIFELONG_DISPATCH_WINDOW;
+    a batch holds 100 messages, or 8 windows per lane where that is more.
     """
     lanes = lanes or settings.DISPATCH_LANES
     window = window or settings.DISPATCH_WINDOW
+    # Enough per batch to keep every lane's window full for a while: a batch's end is a
+    # pause (the last sends drain before the next claim).
+    batch_size = batch_size or max(BATCH_SIZE, 8 * lanes * window)
     stale_claims_recover()
     sent = batches = 0
     while max_batches is None or batches < max_batches:
@@ -179,9 +184,9 @@ def _claim(
         verdicts = gates_apply(rows, now=now, policy=policy)
         going = [m for m in rows if verdicts[m.pk].status == Status.SENDING]
         tokens = _tokens(going, lanes=lanes, window=window)
-        # One UPDATE per outcome rather than a CASE per row; rows to send carry their
-        # address and provider reference in a CASE.
-        groups: dict[tuple[object, ...], list[Message]] = defaultdict(list)
+        # The rows to send in one statement (each with its own token, address and provider
+        # reference); the others with one UPDATE per outcome.
+        groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
         for message in rows:
             verdict = verdicts[message.pk]
             message.status = verdict.status
@@ -192,37 +197,52 @@ def _claim(
                 config = configs.get(message.channel)
                 message.transport = config.transport if config else ""
                 message.provider_id = _reference(config, message.pk)
-            elif verdict.status == Status.DEFERRED and verdict.retry_at is not None:
+                continue
+            if verdict.status == Status.DEFERRED and verdict.retry_at is not None:
                 message.next_attempt_at = verdict.retry_at
-            key = (
-                message.status,
-                message.last_error,
-                message.claim,
-                message.claimed_until,
-                message.transport,
-                message.next_attempt_at,
+            groups[message.status, message.last_error, message.next_attempt_at].append(message.pk)
+        for (status, error, due), ids in groups.items():
+            Message.objects.filter(pk__in=ids).update(
+                status=status, last_error=error, claim="", claimed_until=None, next_attempt_at=due
             )
-            groups[key].append(message)
-        for (status, error, token, until, transport, due), members in groups.items():
-            extra: dict[str, object] = {}
-            if status == Status.SENDING:
-                extra = {
-                    "attempts": F("attempts") + 1,
-                    "to": Case(*(When(pk=m.pk, then=Value(m.to)) for m in members)),
-                    "provider_id": Case(
-                        *(When(pk=m.pk, then=Value(m.provider_id)) for m in members)
-                    ),
-                }
-            Message.objects.filter(pk__in=[m.pk for m in members]).update(
-                status=status,
-                last_error=error,
-                claim=token,
-                claimed_until=until,
-                transport=transport,
-                next_attempt_at=due,
-                **extra,
-            )
+        _sending_mark(going, now + lease)
     return len(rows), going
+
+
+def _sending_mark(going: Sequence[Message], until: dt.datetime) -> None:
+    """Rows to send become `sending` under their claim, in one statement."""
+    if not going:
+        return
+    table = connection.ops.quote_name(Message._meta.db_table)
+    columns: list[list[Any]] = [
+        [m.pk for m in going],
+        [m.to for m in going],
+        [m.provider_id for m in going],
+        [m.claim for m in going],
+        [m.transport for m in going],
+    ]
+    set_ = (
+        f"UPDATE {table} SET status = %s, last_error = '', claim = v.token, "  # noqa: S608
+        "claimed_until = %s, transport = v.via, attempts = attempts + 1, "
+        '"to" = v.addr, provider_id = v.ref '
+    )
+    if connection.vendor == "postgresql":
+        # Arrays: five parameters whatever the batch size (fast to bind and to plan).
+        sql = (
+            f"{set_}FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])"
+            f" AS v (id, addr, ref, token, via) WHERE {table}.id = v.id"
+        )
+        params: list[Any] = [Status.SENDING, until, *columns]
+    else:
+        values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(going))
+        sql = (
+            f"WITH v (id, addr, ref, token, via) AS (VALUES {values}) "
+            f"{set_}FROM v WHERE {table}.id = v.id"
+        )
+        rows = [value for row in zip(*columns, strict=True) for value in row]
+        params = [*rows, Status.SENDING, until]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _tokens(going: Sequence[Message], *, lanes: int, window: int) -> dict[int, str]:
@@ -246,9 +266,10 @@ def _reference(config: ChannelConfig | None, message_id: int) -> str:
     if config is None:
         return ""
     try:
-        return transport_class(config.transport).reference_new(config.config, message_id)[:200]
+        maker = transport_class(config.transport)
     except TransportError:
         return ""  # the send fails on the same error, with the reason
+    return maker.reference_new(config.config, message_id)[:200]
 
 
 def _deliver(messages: Sequence[Message], lease: dt.timedelta, *, window: int) -> int:

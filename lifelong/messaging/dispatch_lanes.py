@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
@@ -33,12 +34,14 @@ from lifelong.messaging.dispatch_record import (
     send,
     transport_open,
 )
-from lifelong.messaging.models import Message, Status
+from lifelong.messaging.models import ChannelConfig, Message, Status
 
 log = logging.getLogger("lifelong.messaging.dispatch")
 
 # How often, at most, the recording thread looks at the leases when no result arrives.
 POLL_SECONDS = 0.5
+# How long results wait for more to be recorded with (a slow server's lanes fill slowly).
+FLUSH_SECONDS = 0.2
 
 
 @dataclasses.dataclass(eq=False)
@@ -69,7 +72,12 @@ def lanes_deliver(messages: Sequence[Message], *, window: int, lease: dt.timedel
     for message in sorted(messages, key=lambda m: m.pk):
         by_claim[message.claim].append(message)
     shared = _Shared(window=window, lease=lease)
-    lanes = [_lane(claim, rows) for claim, rows in by_claim.items()]
+    configs = {c.channel: c for c in ChannelConfig.objects.filter(active=True)}
+    lanes = [_lane(claim, rows, configs.get(rows[0].channel)) for claim, rows in by_claim.items()]
+    # Results are recorded once a lane has half a window of them (or a lane is blocked,
+    # or they have waited a while): the other half goes on being sent meanwhile.
+    enough = max(1, window // 2)
+    waited_since: float | None = None
     threads = [
         threading.Thread(target=_run, args=(lane, shared), name=f"dispatch-lane-{n}")
         for n, lane in enumerate(lanes)
@@ -82,13 +90,21 @@ def lanes_deliver(messages: Sequence[Message], *, window: int, lease: dt.timedel
         while True:
             with shared.cond:
                 while not (
-                    shared.results
+                    any(lane.unrecorded >= enough for lane in lanes)
+                    or (
+                        shared.results
+                        and waited_since is not None
+                        and time.monotonic() - waited_since > FLUSH_SECONDS
+                    )
                     or shared.crashed
                     or all(lane.done for lane in lanes)
                     or _renewal_due(lanes, lease)
                 ):
-                    shared.cond.wait(POLL_SECONDS)
+                    if shared.results and waited_since is None:
+                        waited_since = time.monotonic()
+                    shared.cond.wait(FLUSH_SECONDS if shared.results else POLL_SECONDS)
                 taken, shared.results = shared.results, []
+                waited_since = None
                 finished = all(lane.done for lane in lanes)
             if taken:
                 recorded, lost = results_record([(m, r) for _lane, m, r in taken], tally)
@@ -116,7 +132,7 @@ def lanes_deliver(messages: Sequence[Message], *, window: int, lease: dt.timedel
     return sent
 
 
-def _lane(claim: str, rows: list[Message]) -> _Lane:
+def _lane(claim: str, rows: list[Message], config: ChannelConfig | None) -> _Lane:
     items: list[tuple[Message, Outgoing | TransportError]] = []
     for message in rows:
         try:
@@ -125,7 +141,7 @@ def _lane(claim: str, rows: list[Message]) -> _Lane:
             items.append((message, exc))
     transport: Transport | TransportError
     try:
-        transport = transport_open(rows[0].channel)
+        transport = transport_open(rows[0].channel, config)
     except TransportError as exc:
         transport = exc
     held_until = rows[0].claimed_until

@@ -49,8 +49,10 @@ class _Partial(Exception):
     """Some rows of a group were no longer ours: record the group row by row."""
 
 
-def transport_open(channel: str) -> Transport:
-    config = ChannelConfig.objects.filter(channel=channel, active=True).first()
+def transport_open(channel: str, config: ChannelConfig | None = None) -> Transport:
+    """The channel's transport, from its set-up row (read here unless given)."""
+    if config is None:
+        config = ChannelConfig.objects.filter(channel=channel, active=True).first()
     if config is None:
         raise TransportError(f"channel {channel} is not set up", permanent=True)
     return transport_class(config.transport)(config.config)
@@ -136,22 +138,30 @@ def results_record(
 def _sent_record(
     by_claim: dict[str, list[tuple[Message, SendResult]]], now: dt.datetime, *, careful: bool
 ) -> list[Message]:
-    """One UPDATE per claim and one insert of timeline events, in one transaction. Not
-    careful: all rows are expected to be ours still (raises _Partial, rolling back, when
-    not); careful: the rows still ours are locked and read first."""
+    """The UPDATE of the sent rows and one insert of their timeline events, in one
+    transaction. Not careful: one UPDATE, all rows expected to be ours still (raises
+    _Partial, rolling back, when not); careful: per claim, the rows still ours are locked
+    and read first."""
     recorded: list[Message] = []
     with transaction.atomic():
-        for claim, group in by_claim.items():
-            ours = Message.objects.filter(claim=claim, status=Status.SENDING)
+        if not careful:
+            # One UPDATE for every claim: a row still ours carries the token it was sent
+            # under, and a rival's token is never one of ours.
+            group = [pair for pairs in by_claim.values() for pair in pairs]
             ids = [message.pk for message, _result in group]
-            if careful:
-                held = set(ours.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
-                group = [(m, r) for m, r in group if m.pk in held]
-                for pk in sorted(set(ids) - held):
-                    log.error("dispatch_claim_lost", extra={"message_id": pk})
-                ids = [message.pk for message, _result in group]
+            ours = Message.objects.filter(claim__in=list(by_claim), status=Status.SENDING)
             if ids and ours.filter(pk__in=ids).update(**_sent_fields(group, now)) != len(ids):
                 raise _Partial
+            recorded = [message for message, _result in group]
+        for claim, group in by_claim.items() if careful else ():
+            ours = Message.objects.filter(claim=claim, status=Status.SENDING)
+            ids = [message.pk for message, _result in group]
+            held = set(ours.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
+            group = [(m, r) for m, r in group if m.pk in held]
+            for pk in sorted(set(ids) - held):
+                log.error("dispatch_claim_lost", extra={"message_id": pk})
+            if group:
+                ours.filter(pk__in=held).update(**_sent_fields(group, now))
             recorded += [message for message, _result in group]
         events_record(
             event

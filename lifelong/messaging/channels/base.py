@@ -180,6 +180,9 @@ def transports() -> dict[str, type[Transport]]:
 
 
 def transport_class(name: str) -> type[Transport]:
+    found = _REGISTRY.get(name)
+    if found is not None:
+        return found  # the dispatcher asks for every message it claims
     try:
         return transports()[name]
     except KeyError:

@@ -8,6 +8,7 @@ the message is on the wire, a missing answer means the server may have taken it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import secrets
 import smtplib
@@ -197,12 +198,9 @@ class SmtpTransport(Transport):
 
     @classmethod
     def reference_new(cls, config: Mapping[str, Any], message_id: int) -> str:
-        domain = str(config.get("from_email", "")).rpartition("@")[2].strip()
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            return ""  # the send fails on the same domain, with the reason
-        return f"<{message_id}.{secrets.token_hex(8)}@{domain}>"
+        domain = _id_domain(str(config.get("from_email", "")))
+        # The row id first: whoever reads the mail log can tell which message it was.
+        return f"<{message_id}.{secrets.token_hex(8)}@{domain}>" if domain else ""
 
     def _compose(self, message: Outgoing) -> tuple[str, bytes]:
         message_id = message.reference or make_msgid(domain=self.from_email.rpartition("@")[2])
@@ -374,6 +372,17 @@ def _refused(code: int, reply: bytes | str, *, recipient: bool = False) -> Trans
 
 def _text(reply: bytes | str) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+
+
+@functools.lru_cache(maxsize=16)
+def _id_domain(from_email: str) -> str:
+    """The From address's domain as ASCII, for Message-IDs ("" when it has none: the send
+    fails on that address, with the reason)."""
+    domain = from_email.rpartition("@")[2].strip()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
 
 
 def _ascii_address(address: str) -> str:
