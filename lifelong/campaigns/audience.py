@@ -49,8 +49,8 @@ from lifelong.segments.models import SegmentMembership
 from lifelong.segments.rules import rules_compile, rules_parse
 
 # A batch's messages are rendered one by one (templating builds each customer's context):
-# small batches keep each transaction short.
-BATCH = 200
+# small batches keep each transaction short (SQLite has one writer at a time).
+BATCH = 100
 CUSTOMER_FIELDS = ("pk", "first_name", "last_name", "preferred_channel", "language", "time_zone")
 ADDRESS_COLUMNS = tuple(sorted(set(ADDRESS_FIELDS.values())))
 

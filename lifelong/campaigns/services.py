@@ -47,10 +47,10 @@ lifelong.campaigns.results (one function for every page)
         -> {"a": {"n", "hits"}, "b": {...}}   the figures an A/B winner is picked on
 
 lifelong.campaigns.engine (the sweep, registered as "campaigns.due")
-    campaigns_due(*, batch_size: int = 200, budget_seconds: float = 20.0) -> int
+    campaigns_due(*, batch_size: int = 100, budget_seconds: float = 20.0) -> int
         starts due runs, queues batches, picks A/B winners, plans the next run of
         recurring campaigns; returns messages queued
-    run_step(run_id: int, *, batch_size: int = 200) -> tuple[int, bool]   one batch
+    run_step(run_id: int, *, batch_size: int = 100) -> tuple[int, bool]   one batch
     dedupe_key(campaign_id, run_number, customer_id) -> "campaign:<id>:<run>:<customer>"
 
 lifelong.campaigns.schedule

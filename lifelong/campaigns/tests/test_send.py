@@ -18,7 +18,7 @@ from lifelong.campaigns.models import (
     RunStatus,
     SkipReason,
 )
-from lifelong.campaigns.services import campaign_schedule
+from lifelong.campaigns.services import campaign_create, campaign_schedule
 from lifelong.campaigns.tests.conftest import (
     SENT,
     campaign_make,
@@ -166,4 +166,28 @@ def test_a_scheduled_campaign_waits_for_its_time(frozen_time):
     assert campaigns_due() == 2
     assert set(CampaignRecipient.objects.values_list("arm", "status")) == {
         (Arm.A, RecipientStatus.QUEUED)
+    }
+
+
+def test_a_filter_campaign_reaches_the_customers_its_rules_match(frozen_time):
+    channels_set_up("email")
+    regulars = customers_make(2, orders_count=3)
+    customers_make(2, orders_count=0)
+    campaign = campaign_create(
+        values={
+            "name": "Постоянным",
+            "template": template_make(),
+            "holdout_percent": 0,
+            "rules": {
+                "kind": "group",
+                "op": "and",
+                "rules": [{"kind": "summary", "field": "orders_count", "op": "gte", "value": 2}],
+            },
+        },
+        actor=None,
+    )
+    campaign_schedule(campaign=campaign, actor=None)
+    assert campaigns_due() == 2
+    assert set(CampaignRecipient.objects.values_list("customer_id", flat=True)) == {
+        c.pk for c in regulars
     }
