@@ -22,6 +22,7 @@ from lifelong.journeys.problems import definition_problems
 from lifelong.journeys.services import enrollment_start, journey_create, journey_status_set
 from lifelong.loyalty.tiers import tier_set_manual
 from lifelong.messaging.models import ChannelConfig, Message, Template
+from lifelong.messaging.templating.validation import template_validate
 
 INVITE = {
     "id": "invite",
@@ -107,3 +108,8 @@ def test_a_missing_or_switched_off_club_is_a_problem(frozen_time, shop, club, la
     run = StepRun.objects.get()
     assert (run.outcome, run.problem) == ("problem: club switched off", True)
     assert not Message.objects.exists()
+
+
+def test_a_template_may_use_the_club_variables(db):
+    body = "Ждём вас в «{{ club.name }}»: {{ club_invite_url }} (или {{ club.url }})"
+    assert template_validate(subject="В клуб", body_text=body, body_html="") == []
