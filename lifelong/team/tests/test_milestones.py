@@ -8,11 +8,14 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from lifelong.accounts.models import AuditLog
+from lifelong.factories import UserFactory
 from lifelong.jobs.sweeps import sweep_by_name, sweep_run
 from lifelong.team.milestones import ROUND_NUMBERS, milestone_text, milestones_sweep
 from lifelong.team.models import Goal, Metric, Milestone, MilestoneKind, Team
@@ -126,3 +129,18 @@ def test_no_thanks_mail_without_praise_or_mail_server(olga, settings, frozen_tim
     settings.EMAIL_HOST = ""
     assert thanks_send_weekly() == 0
     assert not mail.outbox
+
+
+def test_the_sweep_costs_the_same_queries_for_more_staff(olga, settings, frozen_time):
+    settings.EMAIL_HOST = ""
+    goal(Metric.TASKS_ON_TIME, 3, user=olga)
+    milestones_sweep()
+    with CaptureQueriesContext(connection) as few:
+        milestones_sweep()
+    for n in range(8):
+        member = UserFactory.create(username=f"extra{n}")
+        goal(Metric.TASKS_ON_TIME, 3, user=member)
+        on_time(member, 1)
+    with CaptureQueriesContext(connection) as many:
+        milestones_sweep()
+    assert len(many) == len(few)
