@@ -11,11 +11,14 @@ from django.urls import reverse
 
 from lifelong import clock
 from lifelong.community.models import (
+    Club,
     ClubActivity,
     ClubInvite,
+    ClubKind,
     ClubMember,
     ClubText,
     ClubUpdate,
+    EntryRule,
     InviteSource,
     MemberStatus,
 )
@@ -40,6 +43,7 @@ from lifelong.community.tests.clubs_setup import (
     posted,
     reacted,
 )
+from lifelong.customers.models import Customer
 from lifelong.customers.services import customer_merge
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
@@ -421,3 +425,24 @@ def test_a_merged_duplicate_stays_in_the_club_as_the_surviving_customer(
         None,
     )
     assert not api.at(f"/bot{TOKEN}/banChatMember")
+
+
+def test_a_vk_club_shows_its_reusable_link_only_to_customers_it_admits(frozen_time, db, client):
+    vk = Club.objects.create(
+        title="Беседа клуба",
+        kind=ClubKind.VK_CHAT,
+        chat_id="2000000001",
+        entry=EntryRule.OPEN,
+        vk_link="https://vk.me/join/AJQ1d_club",
+    )
+    linked = CustomerFactory.create(vk_id="12345")
+    invite = club_invite_prepare(club=vk, customer=linked, source=InviteSource.CAMPAIGN)
+    unlinked = CustomerFactory.create()
+    assert club_invite_prepare(club=vk, customer=unlinked, source=InviteSource.CAMPAIGN) is None
+
+    response = client.get(club_invite_url(invite=invite).removeprefix("http://testserver"))
+    assert (response.status_code, response["Location"]) == (302, "https://vk.me/join/AJQ1d_club")
+
+    Customer.objects.filter(pk=linked.pk).update(vk_id="")
+    refused = client.get(club_invite_url(invite=invite).removeprefix("http://testserver"))
+    assert refused.status_code == 200 and "vk.me" not in refused.text
