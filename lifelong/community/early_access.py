@@ -10,7 +10,7 @@ loses it with the tier.
 - `early_access_open_due` (the `community.early_access` sweep) records `early_access_opened`
   once for each customer who qualifies when a window opens (key
   `early_access_opened:<window>:<customer>`), with the window's name, goods, dates and the
-  customer's signed link; a journey started by the event sends the announcement.
+  customer's signed link (`url`); a journey started by the event sends the announcement.
 - `early_access_check` answers the shop: may this customer see these goods now?
 - `early_access_link`: the shop's page with a signed token that names the customer, for a
   shopper who is not logged in; the shop passes the token to the API.
@@ -157,7 +157,9 @@ def _event(window: EarlyAccess, customer_id: int) -> Event:
             "collection": window.collection,
             "starts_at": window.starts_at.isoformat(),
             "public_at": window.public_at.isoformat(),
-            "link": early_access_link(window, customer_id=customer_id),
+            # `url`: journeys copy it into their context, so the announcement says
+            # {{ journey.url }}.
+            "url": early_access_link(window, customer_id=customer_id),
         },
         occurred_at=window.starts_at,
         received_at=now,

@@ -57,6 +57,13 @@ _CONTEXT_KEYS = (
     "from",
     "to",
     "direction",
+    # early_access_opened: the window's name, collection and dates (its `url` is the
+    # customer's own signed link), and the club of a community event.
+    "name",
+    "collection",
+    "starts_at",
+    "public_at",
+    "club_id",
 )
 
 

@@ -19,6 +19,9 @@ from lifelong.community.early_access import (
 from lifelong.community.models import EarlyAccess
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory, ProductFactory
+from lifelong.journeys.models import Enrollment, JourneyStatus
+from lifelong.journeys.reactor import journeys_react
+from lifelong.journeys.services import journey_create, journey_status_set
 from lifelong.loyalty.models import Tier
 from lifelong.loyalty.status import status_url
 from lifelong.loyalty.tests.helpers import programme_start
@@ -73,7 +76,7 @@ def test_opening_records_the_event_once_for_customers_of_the_tier(ladder, frozen
     [event] = Event.objects.filter(type=EVENT_TYPE)
     assert event.customer_id == anna.pk
     assert event.properties["name"] == "Осенняя коллекция"
-    assert event.properties["link"].startswith("https://prana.example/autumn?ref=club&early=")
+    assert event.properties["url"].startswith("https://prana.example/autumn?ref=club&early=")
     window.refresh_from_db()
     assert window.opened_at is not None
     assert not Event.objects.filter(type=EVENT_TYPE, customer=boris).exists()
@@ -160,3 +163,27 @@ def test_the_status_page_lists_early_access_honestly(ladder, frozen_time, owner,
     # A customer whose tier opens nothing early reads nothing about it.
     text = client.get(status_url(customer_id=boris.pk)).content.decode()
     assert "Осенняя коллекция" not in text and "Ранний доступ" not in text
+
+
+def test_a_journey_started_by_the_opening_has_the_customers_link(ladder, frozen_time, owner):
+    _entry, guru = ladder
+    anna = CustomerFactory.create()
+    _guru(anna, guru, owner)
+    _window(guru)
+    journey = journey_create(
+        name="Ранний доступ",
+        slug="early",
+        definition={
+            "trigger": {"kind": "event", "event_type": EVENT_TYPE},
+            "start": "tag",
+            "nodes": [{"id": "tag", "type": "tag", "tag": "ранний доступ"}],
+        },
+    )
+    journey_status_set(journey=journey, status=JourneyStatus.ACTIVE)
+    journeys_react()  # the reactor starts at the end of the log
+    frozen_time.shift(dt.timedelta(hours=1))
+    early_access_open_due()
+    journeys_react()
+    enrollment = Enrollment.objects.get(customer=anna)
+    assert enrollment.context["name"] == "Осенняя коллекция"
+    assert enrollment.context["url"].startswith("https://prana.example/autumn?ref=club&early=")
