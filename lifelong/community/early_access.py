@@ -161,7 +161,9 @@ def _event(window: EarlyAccess, customer_id: int) -> Event:
             # {{ journey.url }}.
             "url": early_access_link(window, customer_id=customer_id),
         },
-        occurred_at=window.starts_at,
+        # When it opened for them here: a window saved with a start already past opens now,
+        # and journeys (which ignore events older than two days) still announce it.
+        occurred_at=now,
         received_at=now,
         source="community",
         idempotency_key=f"{EVENT_TYPE}:{window.pk}:{customer_id}",
