@@ -56,6 +56,9 @@ BATCH_ROWS: dict[str, int] = {
 }
 # Tries of a batch that collided with keys another writer created at the same moment.
 BATCH_ATTEMPTS = 3
+# Nothing is written while the first batch is read and parsed: a small first batch gets the
+# database working sooner; from the second on, reading overlaps writing.
+FIRST_BATCH_ROWS = 2500
 # The report keeps every rejected row up to this many; a file that bad needs fixing first.
 MAX_STORED_ERRORS = 100_000
 # The thread started by import_job_start normally takes a job at once; the sweep leaves
@@ -259,7 +262,7 @@ def _job_batches(
 
     def batches() -> Iterator[tuple[int, Any, Tally]]:
         with csv_open(path, encoding=encoding) as csv_file:
-            for groups in grouped(csv_file.rows, key_index, last_row, size):
+            for groups in grouped(csv_file.rows, key_index, last_row, size, first=FIRST_BATCH_ROWS):
                 count = sum(len(rows) for _key, rows in groups)
                 readable, unreadable = defective_split(groups, csv_file.defects, layout, encoding)
                 yield count, handler.prepare(readable), unreadable

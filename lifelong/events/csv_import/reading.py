@@ -117,9 +117,15 @@ def last_rows(path: Path, encoding: TextEncoding, key_index: int) -> tuple[int, 
 
 
 def grouped(
-    rows: Iterable[tuple[int, list[str]]], key_index: int, last_row: Mapping[str, int], size: int
+    rows: Iterable[tuple[int, list[str]]],
+    key_index: int,
+    last_row: Mapping[str, int],
+    size: int,
+    *,
+    first: int | None = None,
 ) -> Iterator[list[Group]]:
-    """Batches of about `size` rows in which every key's rows are together.
+    """Batches of about `size` rows (the first of about `first`) in which every key's rows
+    are together.
 
     A group is complete at its key's last row in the file (found by `last_rows`), so an
     order whose lines are scattered through the file is still written once, whole.
@@ -127,6 +133,7 @@ def grouped(
     pending: dict[str, Rows] = {}
     ready: list[Group] = []
     count = 0
+    limit = min(size, first) if first else size
     for number, cells in rows:
         key = cells[key_index]
         if not key:
@@ -140,9 +147,9 @@ def grouped(
             if last_row[key] == number:
                 ready.append((key, pending.pop(key)))
                 count += len(group)
-        if count >= size:
+        if count >= limit:
             yield ready
-            ready, count = [], 0
+            ready, count, limit = [], 0, size
     if ready:
         yield ready
 
