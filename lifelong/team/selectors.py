@@ -126,9 +126,10 @@ def praise_of(
 
 @dataclass(frozen=True)
 class TrendRow:
-    user: User
+    name: str
+    team: bool  # a team's pooled figure, not one member's
     figures: list[Figure]  # one per period, oldest first
-    targets: list[float | None]  # the member's own goal for that period, if any
+    targets: list[float | None]  # the member's or team's own goal for that period, if any
 
     @property
     def cells(self) -> list[tuple[Figure, float | None]]:
@@ -139,34 +140,37 @@ class TrendRow:
 class Trend:
     metric: str
     periods: list[tuple[dt.date, dt.date]]
-    rows: list[TrendRow]
+    rows: list[TrendRow]  # active staff members, then teams
 
 
 def manager_trend(
     metric: str, *, kind: str = "month", count: int = 6, now: dt.datetime | None = None
 ) -> Trend:
     """Every active staff member's figure over the last `count` periods, the current one last
-    (incomplete while it runs), with their own targets: one query per period, one for goals."""
+    (incomplete while it runs), with their own targets, then each team's pooled figure: one
+    query per period, one for the goals, two for staff and teams."""
     now = now or clock.now()
     periods = periods_back(kind, today=timezone.localdate(now), count=count)
     staff = list(User.objects.filter(is_active=True).order_by("first_name", "username", "pk"))
-    ids = [u.pk for u in staff]
-    by_period = [
-        figures(metric, Window(start=s, end=e, now=now), {pk: [pk] for pk in ids})
-        for s, e in periods
-    ]
-    targets = {
-        (g.user_id, g.start, g.end): float(g.target)
-        for g in Goal.objects.filter(
-            metric=metric, user__in=ids, start__in=[s for s, _e in periods]
-        )
-    }
+    teams = list(Team.objects.order_by("name", "pk"))
+    members = team_members(t.pk for t in teams)
+    groups: dict[tuple[str, int], list[int]] = {("u", u.pk): [u.pk] for u in staff}
+    groups |= {("t", t.pk): members.get(t.pk, []) for t in teams}
+    by_period = [figures(metric, Window(start=s, end=e, now=now), groups) for s, e in periods]
+    targets: dict[tuple[str, int, dt.date, dt.date], float] = {}
+    goals = Goal.objects.filter(metric=metric, start__in=[s for s, _e in periods])
+    for goal in goals.filter(Q(user__in=staff) | Q(team__in=teams)):
+        key = ("t", goal.team_id) if goal.team_id else ("u", goal.user_id)
+        targets[(key[0], key[1] or 0, goal.start, goal.end)] = float(goal.target)
+    named = [(("u", u.pk), u.get_full_name() or u.get_username()) for u in staff]
+    named += [(("t", t.pk), t.name) for t in teams]
     rows = [
         TrendRow(
-            user=user,
-            figures=[found[user.pk] for found in by_period],
-            targets=[targets.get((user.pk, s, e)) for s, e in periods],
+            name=name,
+            team=key[0] == "t",
+            figures=[found[key] for found in by_period],
+            targets=[targets.get((key[0], key[1], s, e)) for s, e in periods],
         )
-        for user in staff
+        for key, name in named
     ]
     return Trend(metric=metric, periods=periods, rows=rows)

@@ -42,12 +42,11 @@ def team_report(request: HttpRequest) -> HttpResponse:
         "incomplete": [not figure.complete for figure in trend.rows[0].figures]
         if trend.rows
         else [],
+        # One line per person: a team's pooled line would sit among its members' own.
         "series": [
-            {
-                "name": row.user.get_full_name() or row.user.get_username(),
-                "values": [f.value for f in row.figures],
-            }
+            {"name": row.name, "values": [f.value for f in row.figures]}
             for row in trend.rows
+            if not row.team
         ],
     }
     context = {
