@@ -4,11 +4,12 @@ messages are exactly the recipients that are neither held out nor skipped."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -98,5 +99,67 @@ def test_a_run_gives_everyone_one_row_and_messages_only_to_the_sendable(
         yes = {c.pk for c, said_yes in zip(customers, consents, strict=True) if said_yes}
         assert {r.customer_id for r in recipients if r.status == RecipientStatus.SKIPPED} == (
             {c.pk for c in customers} - yes
+        )
+        transaction.set_rollback(True)
+
+
+class Died(BaseException):
+    """The process dying: not an Exception, so nothing on the way catches it."""
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    n=st.integers(1, 15),
+    batch_size=st.integers(1, 5),
+    crash_at=st.integers(1, 6),
+    ab=st.booleans(),
+)
+def test_a_run_that_dies_anywhere_and_resumes_queues_each_message_once(n, batch_size, crash_at, ab):
+    writes = 0
+
+    def dies_at_a_write(execute, sql, params, many, context):
+        nonlocal writes
+        if sql.startswith(("INSERT", "UPDATE")) and "campaigns_campaign" in sql:
+            writes += 1
+            if writes == crash_at:
+                raise Died
+        return execute(sql, params, many, context)
+
+    with (
+        time_machine.travel(dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC), tick=False) as clock,
+        transaction.atomic(),
+    ):
+        channels_set_up("email")
+        policy_set(cap_count=0)
+        customers = customers_make(n)
+        extra = {"template_b": template_make("die-b"), "ab_sample_percent": 50} if ab else {}
+        campaign = campaign_make(
+            segment_of(customers), template_make("die-a"), ab_wait_hours=1, **extra
+        )
+        campaign_schedule(campaign=campaign, actor=None)
+        for _round in range(3):
+            # The step in flight rolls back (its savepoint here, its transaction in
+            # production); the steps before it stay done.
+            with connection.execute_wrapper(dies_at_a_write), contextlib.suppress(Died):
+                campaigns_due(batch_size=batch_size)
+            clock.shift(dt.timedelta(hours=1))
+        for _round in range(20):
+            campaigns_due(batch_size=batch_size)
+            clock.shift(dt.timedelta(hours=1))
+
+        run = CampaignRun.objects.get(campaign=campaign)
+        assert run.status == RunStatus.DONE
+        recipients = CampaignRecipient.objects.filter(run=run)
+        assert recipients.count() == n
+        queued = recipients.filter(status=RecipientStatus.QUEUED)
+        messages = Message.objects.filter(dedupe_key__startswith=f"campaign:{campaign.pk}:")
+        assert messages.count() == queued.count() == run.queued
+        assert set(messages.values_list("pk", flat=True)) == set(
+            queued.values_list("message_id", flat=True)
         )
         transaction.set_rollback(True)
