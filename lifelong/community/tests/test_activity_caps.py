@@ -5,6 +5,7 @@ allow, and the ledger stays balanced."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 from django.db.models import Count, Sum
@@ -16,6 +17,7 @@ from lifelong.factories import CustomerFactory
 from lifelong.jobs.sweeps import sweep_by_name, sweep_run
 from lifelong.loyalty.models import EarningRule, Entry, RuleKind, Transaction, TxKind
 from lifelong.loyalty.tests.helpers import assert_consistent, balances, programme_start
+from lifelong.loyalty.verify import verify_command
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +58,9 @@ def _earn() -> None:
 def _ledger_balanced() -> None:
     assert Entry.objects.aggregate(total=Sum("points"))["total"] == 0
     assert_consistent()
+    # What `lifelong loyalty verify` runs and prints.
+    out = io.StringIO()
+    assert verify_command(out) == 0, out.getvalue()
 
 
 def test_a_thousand_messages_in_a_minute_earn_once_then_the_cooldown_and_daily_cap_hold(
