@@ -38,7 +38,9 @@ class Customer(models.Model):
     """One person who buys (or may buy) from the business.
 
     The order summary fields are denormalised and kept exact by
-    `commerce.services.customer_summaries_refresh`; never write them elsewhere.
+    `commerce.services.customer_summaries_refresh`; never write them elsewhere. A bulk
+    import queues the customers it touches and refreshes them once, at its end
+    (`commerce.summaries`), so while it runs theirs lag behind their orders.
     """
 
     external_id = models.CharField(_("external id"), max_length=128, null=True)
