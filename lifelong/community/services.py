@@ -21,6 +21,7 @@ Public functions (keyword-only; the Bot API is called only outside transactions)
 - `club_members_sweep()`: marks members who stopped qualifying, removes those past the club's
   grace period (ban + unban, the polite message, event community_removed).
 - `club_member_remove(member=, reason=)`: removes one member now (staff action too).
+- `club_texts_forget(club=)`: deletes the texts kept while `keep_texts` was on.
 - `club_bot_check(club=)`: asks getChatMember whether the bot is an admin with the rights a
   club needs, and stores the answer on the club; getWebhookInfo says which update kinds
   (chat_member, message_reaction...) the webhook still has to be set up for.
@@ -46,6 +47,7 @@ from lifelong.community.models import (
     Club,
     ClubInvite,
     ClubMember,
+    ClubText,
     ClubUpdate,
     EntryRule,
     InviteSource,
@@ -392,6 +394,13 @@ def _removal_message(club: Club, customer: Customer, *, key: str) -> None:
         subject=club.title,
         text=text,
     )
+
+
+def club_texts_forget(*, club: Club) -> int:
+    """Delete the message texts kept for the club (its owner turned keeping them off);
+    the counts stay. Returns how many texts were deleted."""
+    deleted, _by_model = ClubText.objects.filter(club=club).delete()
+    return deleted
 
 
 def club_bot_check(*, club: Club) -> list[str]:

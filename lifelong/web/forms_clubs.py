@@ -72,7 +72,8 @@ class ClubForm(forms.ModelForm):
                 "polite words."
             ),
             "keep_texts": _(
-                "Off: only counts and times of messages are kept, never what members wrote."
+                "Off: only counts and times of messages are kept, never what members wrote. "
+                "Turning it off deletes the texts kept so far."
             ),
         }
 

@@ -18,6 +18,7 @@ from lifelong.community.models import (
     ClubActivity,
     ClubInvite,
     ClubMember,
+    ClubText,
     MemberStatus,
 )
 from lifelong.community.tests.clubs_setup import CHAT, TOKEN, bot_set_up, club_make, ladder_make
@@ -233,3 +234,29 @@ def test_the_members_list_costs_the_same_queries_for_3_or_30_members(
     with django_assert_num_queries(len(few.captured_queries)):
         response = client.get(url)
     assert response.text.count("data-member=") == 30
+
+
+def test_turning_off_keeping_texts_deletes_the_kept_ones(db, guru_club):
+    guru_club.keep_texts = True
+    guru_club.save()
+    member = ClubMember.objects.create(club=guru_club, user_id=5, status=MemberStatus.JOINED)
+    ClubText.objects.create(
+        club=guru_club, member=member, message_id=1, text="Привет всем", sent_at=clock.now()
+    )
+    client = logged_in(staff(Role.OWNER))
+    form = {
+        "title": guru_club.title,
+        "kind": guru_club.kind,
+        "chat_id": guru_club.chat_id,
+        "entry": "tier",
+        "tier": guru_club.tier_id,
+        "grace_days": 14,
+        "invite_days": 7,
+        "active": "on",
+    }
+
+    assert client.post(reverse("web:club_edit", args=[guru_club.pk]), form).status_code == 302
+
+    assert not ClubText.objects.exists()
+    log = AuditLog.objects.get(action="community.club_edit")
+    assert log.changes["texts_deleted"] == "1"

@@ -36,6 +36,7 @@ from lifelong.community.services import (
     club_bot_check,
     club_invite_send,
     club_member_remove,
+    club_texts_forget,
 )
 from lifelong.community.telegram import BotApiError
 from lifelong.web.access import object_get, require, staff_user
@@ -163,6 +164,8 @@ def club_edit(request: HttpRequest, pk: int) -> HttpResponse:
         edited = form.save(commit=False)
         edited.updated_at = clock.now()
         edited.save()
+        if "keep_texts" in form.changed_data and not edited.keep_texts:
+            changed["texts_deleted"] = str(club_texts_forget(club=edited))
         audit_record(
             actor=staff_user(request), action="community.club_edit", obj=edited, changes=changed
         )
