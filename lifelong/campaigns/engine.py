@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from lifelong import clock
 from lifelong.campaigns.audience import (
@@ -43,7 +43,7 @@ from lifelong.campaigns.results import metric_hits
 from lifelong.campaigns.schedule import next_occurrence
 from lifelong.customers.models import Customer
 from lifelong.messaging.gates import quiet_until
-from lifelong.messaging.models import Template
+from lifelong.messaging.models import Message, Template
 from lifelong.messaging.services import message_enqueue
 
 log = logging.getLogger(__name__)
@@ -181,8 +181,14 @@ def _phase_one_end(run: CampaignRun, *, now: dt.datetime) -> None:
     run.audience_total = run.processed
     if campaign.is_ab:
         # A plain split (a sample of 100 %) has no rest, but its winner is still recorded.
+        # The wait runs from the sample's last planned slot (a send window or a throttle may
+        # put it hours away), so both variants have had the same time to be read.
+        sample = CampaignRecipient.objects.filter(run=run, status=RecipientStatus.QUEUED)
+        last = Message.objects.filter(pk__in=sample.values("message_id")).aggregate(
+            last=Max("next_attempt_at")
+        )["last"]
         run.status = RunStatus.TESTING
-        run.decide_at = now + dt.timedelta(hours=campaign.ab_wait_hours)
+        run.decide_at = max(last or now, now) + dt.timedelta(hours=campaign.ab_wait_hours)
         run.save(update_fields=["audience_total", "status", "decide_at"])
         return
     _run_finish(run, now=now)

@@ -138,3 +138,23 @@ def test_the_winner_by_rates_not_by_counts(frozen_time):
     n_a, n_b = len(sample_a), len(sample_b)
     expected = Arm.B if 2 * n_a > 2 * n_b else Arm.A
     assert run.winner == expected
+
+
+def test_the_wait_runs_from_the_samples_last_slot(frozen_time):
+    # 10:00 UTC: the Vladivostok sample's window (10:00-19:00 there) opens at 00:00 UTC tomorrow.
+    channels_set_up("email")
+    policy_set(cap_count=0)
+    customers = customers_make(20, time_zone="Asia/Vladivostok")
+    campaign = campaign_make(
+        segment_of(customers),
+        template_make("far-a"),
+        template_b=template_make("far-b"),
+        ab_sample_percent=100,
+        ab_wait_hours=4,
+        window_start=dt.time(10),
+        window_end=dt.time(19),
+    )
+    campaign_schedule(campaign=campaign, actor=None)
+    campaigns_due()
+    run = CampaignRun.objects.get()
+    assert run.decide_at == dt.datetime(2026, 3, 3, 4, 0, tzinfo=dt.UTC)
