@@ -18,6 +18,7 @@ from lifelong.campaigns.models import (
     RunStatus,
     SkipReason,
 )
+from lifelong.campaigns.selectors import campaign_progress
 from lifelong.campaigns.services import campaign_create, campaign_schedule
 from lifelong.campaigns.tests.conftest import (
     SENT,
@@ -89,7 +90,10 @@ def test_a_crash_mid_run_and_a_rerun_send_nothing_twice(frozen_time):
     campaigns_due(batch_size=3, budget_seconds=0)  # starts the run, queues nothing yet
     assert campaign_customers_waiting() == 7  # the Jobs page's backlog of the sweep
     run = CampaignRun.objects.get()
+    assert campaign_progress(run) == 0
     assert run_step(run.pk, batch_size=3) == (3, True)
+    run.refresh_from_db()
+    assert campaign_progress(run) == 42  # 3 of 7
 
     # The process dies inside the second batch, after its messages were queued and as its
     # recipient rows are written: the batch's transaction rolls back, messages and all.
@@ -114,6 +118,7 @@ def test_a_crash_mid_run_and_a_rerun_send_nothing_twice(frozen_time):
     assert CampaignRecipient.objects.count() == 7
     run.refresh_from_db()
     assert (run.processed, run.queued, run.status) == (7, 7, RunStatus.DONE)
+    assert campaign_progress(run) == 100
     assert campaign_customers_waiting() == 0
 
 
