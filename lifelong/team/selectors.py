@@ -157,11 +157,11 @@ def manager_trend(
     groups: dict[tuple[str, int], list[int]] = {("u", u.pk): [u.pk] for u in staff}
     groups |= {("t", t.pk): members.get(t.pk, []) for t in teams}
     by_period = [figures(metric, Window(start=s, end=e, now=now), groups) for s, e in periods]
-    targets: dict[tuple[str, int, dt.date, dt.date], float] = {}
+    targets: dict[tuple[str, int | None, dt.date, dt.date], float] = {}
     goals = Goal.objects.filter(metric=metric, start__in=[s for s, _e in periods])
     for goal in goals.filter(Q(user__in=staff) | Q(team__in=teams)):
-        key = ("t", goal.team_id) if goal.team_id else ("u", goal.user_id)
-        targets[(key[0], key[1] or 0, goal.start, goal.end)] = float(goal.target)
+        whose = ("t", goal.team_id) if goal.team_id else ("u", goal.user_id)
+        targets[(*whose, goal.start, goal.end)] = float(goal.target)
     named = [(("u", u.pk), u.get_full_name() or u.get_username()) for u in staff]
     named += [(("t", t.pk), t.name) for t in teams]
     rows = [
