@@ -234,6 +234,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from django.conf import settings
 
     from lifelong import clock
+    from lifelong.accounts.models import User
+    from lifelong.demo.campaigns import demo_campaigns_write
     from lifelong.demo.generator import DemoRefused, demo_build, demo_refuse_foreign_data
     from lifelong.jobs import sweeps
 
@@ -249,6 +251,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # Stages, scores and dashboard rollups now, not an hour after the server starts.
     print("\ncomputing stages, scores and the dashboard…", flush=True)
     _sweep_failures_report(Counter(sweeps.run_all()))
+    # Apart from demo_build: a campaign's arms hash customer ids, which every build renews.
+    print("sending the demo's campaigns…", flush=True)
+    demo_campaigns_write(owner=User.objects.get(username=login.username), seed=args.seed)
     print(f"\nDemo is ready. Log in as {login.username} / {login.password}")
     if not args.no_serve:
         serve(host=args.host, port=args.port)

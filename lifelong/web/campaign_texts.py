@@ -48,6 +48,10 @@ def audience_text(campaign: Campaign) -> str:
     stage = stage_of(campaign.rules)
     if stage is not None:
         return _("Customers at the stage «%(stage)s»") % {"stage": Stage(stage).label}
+    rules = campaign.rules or {}
+    # An empty "all of" group: everyone (the root of a stored tree is always a group).
+    if not rules.get("rules") and rules.get("op", "and") == "and" and not rules.get("negate"):
+        return _("Every customer")
     return _("Customers matching the campaign's own filter")
 
 

@@ -331,11 +331,13 @@ def test_the_list_shows_each_campaign_in_a_fixed_number_of_queries(
         campaign = _draft(data, name=f"Ещё {n}", holdout_percent=20)
         campaign_schedule(campaign=campaign, actor=None)
     _draft(data, name="Черновик", rules=stage_rules(Stage.NEW), segment=None)
+    _draft(data, name="Всем", rules={"op": "and", "rules": []}, segment=None)
     campaigns_due()
     dispatch_due()
     with django_assert_num_queries(len(few.captured_queries)):
         response = marketer_client.get(url)
     html = response.content.decode()
-    assert html.count('class="cust-name"') == 6
+    assert html.count('class="cust-name"') == 7
     assert html.count("Сегмент «Чайные души»") == 5
     assert "Клиенты на этапе «Новый»" in html
+    assert '<td class="hide-sm">Все клиенты</td>' in html
