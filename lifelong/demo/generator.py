@@ -19,6 +19,7 @@ from lifelong.commerce.services import customer_summaries_refresh
 from lifelong.customers.models import Consent, Customer, Fact, Note
 from lifelong.demo import records
 from lifelong.demo.catalogue import SKU_PREFIX
+from lifelong.demo.community import demo_club_write
 from lifelong.demo.consents import consents_plan
 from lifelong.demo.dice import Dice
 from lifelong.demo.feedback import demo_feedback_wipe, feedback_history_write
@@ -118,6 +119,8 @@ def demo_build(*, customers: int = 5000, seed: int = 42, progress: bool = False)
         feedback_history_write(
             random.Random(seed), customer_ids=list(customer_ids.values()), staff=staff, end=end
         )
+        # After the tiers' history: the club admits those who reached the top tier.
+        demo_club_write(seed=seed, end=end)
         demo_team_write(staff=staff, end=end)
         step("feedback written")
         step("done")
