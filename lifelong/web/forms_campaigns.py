@@ -2,9 +2,9 @@
 throttle, goal and schedule, as plain fields; `values()` turns them into what
 `campaigns.services.campaign_create` / `campaign_update` take.
 
-The audience is a segment or a lifecycle stage (a filter stored as the campaign's rule tree,
-in the segments' own format), so nobody writes a rule by hand here; any other rule tree
-(made through the API) is kept as it is until another audience is picked.
+The audience is every customer, a segment or a lifecycle stage (the last two as a filter stored
+as the campaign's rule tree, in the segments' own format), so nobody writes a rule by hand
+here; any other rule tree (set in code) is kept as it is until another audience is picked.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from lifelong.segments.models import Segment, Stage
 
 SEGMENT = "segment:"
 STAGE = "stage:"
+EVERYONE = "everyone"
+EVERYONE_RULES: dict[str, Any] = {"op": "and", "rules": []}
 KEEP_RULES = "rules"  # a rule tree this form did not make: left as it is
 NOW, AT = "now", "at"
 # The schedule choice: when a one-off campaign goes, or how a recurring one repeats.
@@ -227,13 +229,18 @@ class CampaignForm(forms.ModelForm):
         self._audience: tuple[Segment | None, dict[str, Any]] = (None, {})
         fields = self.fields
         segments = Segment.objects.filter(active=True).order_by("name", "pk")
-        audience: list[tuple[str, Any]] = [("", "—")]
+        audience: list[tuple[str, Any]] = [("", "—"), (EVERYONE, _("Every customer"))]
         audience.append((_("Segments"), [(f"{SEGMENT}{s.pk}", s.name) for s in segments]))
         audience.append(
             (_("Lifecycle stage"), [(f"{STAGE}{v}", label) for v, label in Stage.choices])
         )
         campaign = self.instance
-        if campaign.pk and campaign.segment_id is None and stage_of(campaign.rules) is None:
+        if (
+            campaign.pk
+            and campaign.segment_id is None
+            and stage_of(campaign.rules) is None
+            and campaign.rules != EVERYONE_RULES
+        ):
             audience.append((KEEP_RULES, _("The campaign's own filter (kept as it is)")))
         fields["audience"].choices = audience  # type: ignore[attr-defined]
         fields["channel"] = forms.ChoiceField(
@@ -286,6 +293,8 @@ class CampaignForm(forms.ModelForm):
         initial: dict[str, Any] = {"send_time": campaign.send_time or DEFAULT_TIME}
         if campaign.segment_id is not None:
             initial["audience"] = f"{SEGMENT}{campaign.segment_id}"
+        elif campaign.pk and campaign.rules == EVERYONE_RULES:
+            initial["audience"] = EVERYONE
         elif campaign.pk:
             stage = stage_of(campaign.rules)
             initial["audience"] = f"{STAGE}{stage}" if stage else KEEP_RULES
@@ -324,6 +333,8 @@ class CampaignForm(forms.ModelForm):
                 self.add_error("audience", _("This segment is gone or archived."))
                 return
             self._audience = (segment, {})
+        elif raw == EVERYONE:
+            self._audience = (None, dict(EVERYONE_RULES))
         elif raw.startswith(STAGE):
             self._audience = (None, stage_rules(raw.removeprefix(STAGE)))
         elif raw == KEEP_RULES and campaign.pk and campaign.segment_id is None:

@@ -187,6 +187,8 @@ def test_the_schedule_choices_are_saved_as_the_services_store_them(marketer_clie
     marketer_client.post(reverse("web:campaign_new"), at)
     stage = form_data(data, save="1", name="Спящие", audience=f"stage:{Stage.SLEEPING}")
     marketer_client.post(reverse("web:campaign_new"), stage)
+    everyone = form_data(data, save="1", name="Всем", audience="everyone")
+    marketer_client.post(reverse("web:campaign_new"), everyone)
 
     saved = {c.name: c for c in Campaign.objects.all()}
     first_monday = saved["Новые коврики"]
@@ -197,6 +199,11 @@ def test_the_schedule_choices_are_saved_as_the_services_store_them(marketer_clie
     assert saved["Позже"].send_at == dt.datetime(2026, 3, 5, 9, tzinfo=dt.UTC)
     assert saved["Спящие"].segment is None
     assert saved["Спящие"].rules == stage_rules(Stage.SLEEPING)
+    assert saved["Всем"].segment is None and saved["Всем"].rules == {"op": "and", "rules": []}
+    # Editing shows each audience as it was chosen.
+    for name, chosen in (("Спящие", f"stage:{Stage.SLEEPING}"), ("Всем", "everyone")):
+        page = marketer_client.get(reverse("web:campaign_edit", args=[saved[name].pk]))
+        assert f'value="{chosen}" selected' in page.content.decode()
 
 
 def test_edit_changes_a_draft_and_keeps_its_audience(marketer_client):
