@@ -100,3 +100,24 @@ def test_the_report_chart_dashes_the_running_period(staff_page, live_server):
     )
     assert drawn["labels"] == 6 and drawn["names"] == ["Анна"]
     watched.assert_clean()
+
+
+def test_the_owner_renames_a_team_and_changes_its_members(staff_page, live_server):
+    owner = UserFactory.create(username="anna", first_name="Анна", role=Role.OWNER, password=None)
+    olga = UserFactory.create(username="olga", first_name="Ольга", role=Role.SUPPORT)
+    ivan = UserFactory.create(username="ivan", first_name="Иван", role=Role.SUPPORT)
+    team = Team.objects.create(name="Зал")
+    team.members.set([olga])
+    watched = Watched(staff_page(owner))
+    page = watched.page
+    watched.open(f"{live_server.url}{reverse('web:team_goals')}")
+    with page.expect_navigation():
+        page.click(f"a[href='{reverse('web:team_edit', args=[team.pk])}']")
+    page.fill("input[name=name]", "Торговый зал")
+    page.uncheck(f"input[name=members][value='{olga.pk}']")
+    page.check(f"input[name=members][value='{ivan.pk}']")
+    submit(page, page.locator("form:has(input[name=members]) button[type=submit]"))
+    team.refresh_from_db()
+    assert team.name == "Торговый зал" and list(team.members.all()) == [ivan]
+    assert "Торговый зал: Иван" in page.inner_text("main")
+    watched.assert_clean()
