@@ -81,6 +81,7 @@ class Lift:
     controls: int  # non-member windows compared with them (one customer may be in several cohorts)
     unmatched: int  # members with no non-member of their stratum
     in_progress: int  # members whose 90 days are not over yet
+    no_history: int  # closed members without an order before their cohort's start: no key
     repeat: Estimate | None
     lapsed: Estimate | None
     spend: Estimate | None
@@ -184,6 +185,7 @@ def lift_compute(
     strata: Mapping[Key, tuple[Cell, Cell]],
     *,
     in_progress: int = 0,
+    no_history: int = 0,
     min_base: int = MIN_BASE,
 ) -> Lift:
     """The lift of closed windows, stratum key -> (members, non-members)."""
@@ -197,6 +199,7 @@ def lift_compute(
             controls=0,
             unmatched=unmatched,
             in_progress=in_progress,
+            no_history=no_history,
             repeat=None,
             lapsed=None,
             spend=None,
@@ -207,6 +210,7 @@ def lift_compute(
         controls=controls,
         unmatched=unmatched,
         in_progress=in_progress,
+        no_history=no_history,
         repeat=rate_estimate(pairs, "repeat"),
         lapsed=rate_estimate(pairs, "lapsed"),
         spend=spend_estimate(pairs),

@@ -211,8 +211,9 @@ def _insert(table: str, rows: list[tuple[Any, ...]]) -> None:
 
 def lift_strata(
     now: dt.datetime,
-) -> tuple[dict[tuple[str, str, str], tuple[Cell, Cell]], int]:
-    """Closed-window counts per stratum (tier, RFM segment, tenure) and the members in progress."""
+) -> tuple[dict[tuple[str, str, str], tuple[Cell, Cell]], int, int]:
+    """Closed-window counts per stratum (tier, RFM segment, tenure), the members in progress,
+    and the closed members who had no order before their cohort's start (no key to match)."""
     members = _members()
     cohorts: dict[dt.datetime, list[int]] = defaultdict(list)
     for cid, first in members.items():
@@ -221,7 +222,7 @@ def lift_strata(
     closed = sorted(w for w in cohorts if w + COHORT + WINDOW <= now)
     in_progress = sum(len(cids) for w, cids in cohorts.items() if w not in set(closed))
     if not closed:
-        return {}, in_progress
+        return {}, in_progress, 0
     anchor_ids = {week: n for n, week in enumerate(closed)}
     rules = LifecycleRules.current()
     sql, params = _strata_sql(rules)
@@ -276,7 +277,8 @@ def lift_strata(
         for i, value in enumerate((n, bought, lapsed, spend or 0.0, spend_sq or 0.0)):
             side[i] += float(value)
     strata = {key: (_cell(members), _cell(others)) for key, (members, others) in sums.items()}
-    return strata, in_progress
+    counted = sum(side.n for side, _others in strata.values())
+    return strata, in_progress, len(members) - in_progress - counted
 
 
 def _cell(sums: list[float]) -> Cell:
@@ -286,5 +288,5 @@ def _cell(sums: list[float]) -> Cell:
 
 def community_lift(now: dt.datetime) -> Lift:
     """Members of the clubs against matched non-members, as of `now` (see the module's doc)."""
-    strata, in_progress = lift_strata(now)
-    return lift_compute(strata, in_progress=in_progress)
+    strata, in_progress, no_history = lift_strata(now)
+    return lift_compute(strata, in_progress=in_progress, no_history=no_history)

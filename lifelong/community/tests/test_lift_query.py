@@ -87,12 +87,12 @@ def test_members_are_counted_from_joining_and_matched_on_the_key_at_their_cohort
     early = _customer(anchor, orders=[(1, 5000)])
     _join(club, early, anchor - 300 * DAY)
 
-    strata, in_progress = lift_strata(now)
+    strata, in_progress, no_history = lift_strata(now)
 
     # F's cohort is still inside its 90 days. The early member's own cohort is closed and
     # counted too, but everyone's first order was then only 100 days old: another tenure
     # ("3-12m"), so the strata below hold this cohort alone.
-    assert in_progress == 1
+    assert in_progress == 1 and no_history == 0
     assert strata[("", LOST, "3-12m")][0].n == 1
     plain = strata[("", LOST, OLD)]
     members, controls = plain
@@ -103,6 +103,18 @@ def test_members_are_counted_from_joining_and_matched_on_the_key_at_their_cohort
     gold_members, gold_controls = strata[("gold", LOST, OLD)]
     assert (gold_members.n, gold_members.repeat, gold_members.spend) == (1, 1, 3000.0)
     assert (gold_controls.n, gold_controls.repeat) == (1, 0)
+
+
+def test_a_member_without_an_order_before_joining_is_counted_apart(frozen_time, club):
+    now = clock.now()
+    anchor = week_start(now - 200 * DAY)
+    newcomer = _customer(anchor, history=(), orders=[(10, 900)])
+    _join(club, newcomer, anchor + DAY)
+    _customer(anchor)
+
+    lift = community_lift(now)
+
+    assert (lift.members, lift.in_progress, lift.no_history) == (0, 0, 1)
 
 
 def test_cohorts_still_inside_their_window_are_in_progress_only(frozen_time, club):

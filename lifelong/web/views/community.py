@@ -237,6 +237,7 @@ def community_overview(request: HttpRequest) -> HttpResponse:
             "members": _count(lift.members),
             "controls": _count(lift.controls),
             "in_progress": _count(lift.in_progress),
+            "no_history": _count(lift.no_history),
             "unmatched": _count(lift.unmatched),
         },
         "window_days": WINDOW_DAYS,
