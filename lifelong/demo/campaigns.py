@@ -209,21 +209,31 @@ def _sent(
             campaigns_due()
             dispatch_due()
             _engage(rng, campaign, {Arm.REST: max(reaction.clicks.values())})
-        # The next day: those a quiet hour or a cap held back go out, and read it.
+        # The next day: those a quiet hour or a cap held back go out, and are read in turn.
         clock.advance(dt.timedelta(days=1))
+        next_day = clock.now()
         dispatch_due()
-        _engage(rng, campaign, {arm: share for arm, share in reaction.clicks.items()})
+        later = {**reaction.clicks, Arm.REST: max(reaction.clicks.values())}
+        _engage(rng, campaign, later, since=next_day)
     _buy(rng, campaign, code=code, reaction=reaction, end=end)
     return campaign
 
 
-def _engage(rng: random.Random, campaign: Campaign, clicks: dict[str, float]) -> None:
-    """Of the sent messages nobody has opened yet, a share is clicked, about half opened."""
+def _engage(
+    rng: random.Random,
+    campaign: Campaign,
+    clicks: dict[str, float],
+    *,
+    since: dt.datetime | None = None,
+) -> None:
+    """Of the messages sent (since `since`), a share is clicked and about half opened."""
     for arm, share in clicks.items():
         ids = CampaignRecipient.objects.filter(
             campaign=campaign, arm=arm, message_id__isnull=False
         ).values("message_id")
         unread = Message.objects.filter(pk__in=ids, sent_at__isnull=False, opened_at__isnull=True)
+        if since is not None:
+            unread = unread.filter(sent_at__gte=since)
         for message in unread.order_by("pk"):
             roll = rng.random()
             if roll < share:
