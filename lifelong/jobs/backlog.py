@@ -3,10 +3,10 @@ the Jobs page and /metrics show it next to each sweep's lag."""
 
 from __future__ import annotations
 
-from django.db.models import F, Sum
+from django.db.models import Case, F, Sum, When
 
 from lifelong import clock
-from lifelong.campaigns.models import CampaignRecipient, CampaignRun, RecipientStatus, RunStatus
+from lifelong.campaigns.models import CampaignRun, RunStatus
 from lifelong.events.models import Event, ImportJob, ImportStatus
 from lifelong.journeys.models import Enrollment, EnrollmentStatus, ReactorCursor
 from lifelong.journeys.reactor import CURSOR
@@ -35,14 +35,19 @@ def imports_pending() -> int:
 
 
 def campaign_customers_waiting() -> int:
-    """Customers running campaigns have still to decide, or to give the A/B winner."""
-    left = CampaignRun.objects.filter(status=RunStatus.QUEUEING).aggregate(
-        n=Sum(F("audience_total") - F("processed"))
+    """Customers running campaigns have still to decide, or to give the A/B winner: from the
+    runs' own counters (a recipient not skipped nor held out is either queued or waiting)."""
+    left = CampaignRun.objects.filter(
+        status__in=[RunStatus.QUEUEING, RunStatus.QUEUEING_REST]
+    ).aggregate(
+        n=Sum(
+            Case(
+                When(status=RunStatus.QUEUEING, then=F("audience_total") - F("processed")),
+                default=F("processed") - F("skipped") - F("held_out") - F("queued"),
+            )
+        )
     )["n"]
-    rest = CampaignRecipient.objects.filter(
-        run__status=RunStatus.QUEUEING_REST, status=RecipientStatus.WAITING
-    ).count()
-    return max(left or 0, 0) + rest
+    return max(left or 0, 0)
 
 
 BACKLOGS = {

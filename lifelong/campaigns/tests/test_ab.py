@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from lifelong import clock
-from lifelong.campaigns.engine import campaigns_due
+from lifelong.campaigns.engine import campaigns_due, run_step
 from lifelong.campaigns.models import (
     AbMetric,
     Arm,
@@ -27,6 +27,7 @@ from lifelong.campaigns.tests.conftest import (
     template_make,
 )
 from lifelong.events.services import event_record
+from lifelong.jobs.backlog import campaign_customers_waiting
 from lifelong.messaging.dispatch import dispatch_due
 from lifelong.messaging.models import Message
 from lifelong.messaging.services import message_engagement_record
@@ -98,8 +99,14 @@ def test_the_variant_with_more_clicks_goes_to_the_rest(frozen_time):
 def test_a_tie_goes_to_a(frozen_time):
     _campaign, a, _b = _ab(AbMetric.OPENED)
     frozen_time.shift(dt.timedelta(hours=4))
-    campaigns_due()
     run = CampaignRun.objects.get()
+    assert run_step(run.pk) == (0, True)  # the winner is picked; the rest waits for its batches
+    waiting = CampaignRecipient.objects.filter(status=RecipientStatus.WAITING).count()
+    assert waiting > 0
+    assert campaign_customers_waiting() == waiting  # the Jobs page's backlog
+    campaigns_due()
+    assert campaign_customers_waiting() == 0
+    run.refresh_from_db()
     assert run.winner == Arm.A
     assert run.winner_figures["a"]["hits"] == run.winner_figures["b"]["hits"] == 0
     rest = CampaignRecipient.objects.filter(arm=Arm.REST).values("message_id")
