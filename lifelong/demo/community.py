@@ -263,13 +263,22 @@ def demo_club_write(*, seed: int, end: dt.datetime) -> Club | None:
         will_be_removed = (
             removed is None
             and dropped is not None
-            and invited < dropped
+            and invited < dropped - 2 * DAY
             and dropped + dt.timedelta(days=club.grace_days + 1) < end
         )
         if not (customer_id in holders or will_be_removed):
             continue
         joins = dice.chance(0.8 if ordered_again.get(customer_id) else 0.45)
         if invited >= end - DAY or not (joins or will_be_removed):
+            continue
+        # Some open their invitation at once, others weeks later; the single-use Telegram
+        # link is made when they open it and expires `invite_days` after that.
+        opened = invited + dt.timedelta(hours=dice.between(1, 24 * 40))
+        if will_be_removed:
+            assert dropped is not None
+            opened = min(opened, dropped - DAY)
+        joined = opened + dt.timedelta(minutes=dice.between(2, 90))
+        if joined >= end:
             continue
         link = f"https://t.me/+{dice.between(10**11, 10**12 - 1):x}demo"
         ClubInvite.objects.create(
@@ -278,10 +287,9 @@ def demo_club_write(*, seed: int, end: dt.datetime) -> Club | None:
             link=link,
             source=InviteSource.JOURNEY,
             created_at=invited,
-            expires_at=invited + dt.timedelta(days=club.invite_days),
+            expires_at=opened + dt.timedelta(days=club.invite_days),
             used_at=None,
         )
-        joined = invited + dt.timedelta(hours=dice.between(1, 72))
         updates.append(_join(customer, link, joined))
         stop = end
         if will_be_removed:

@@ -19,6 +19,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import formats
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from lifelong import clock
 from lifelong.accounts.permissions import VIEW
@@ -201,7 +202,11 @@ def flow_chart(now: dt.datetime) -> dict[str, Any]:
         "leaves": [leaves.get(m, 0) for m in months],
         "removals": [removals.get(m, 0) for m in months],
         "partial": len(months) - 1,
-        "text": {"joins": _("Joined"), "leaves": _("Left"), "removals": _("Removed")},
+        "text": {
+            "joins": pgettext("club members, a chart's series", "Joined"),
+            "leaves": pgettext("club members, a chart's series", "Left"),
+            "removals": pgettext("club members, a chart's series", "Removed"),
+        },
     }
 
 
