@@ -315,8 +315,14 @@ def test_progress_shows_how_far_the_run_is_and_stops_polling_when_done(
     data = shop(willing=3, unwilling=1)
     campaign = _draft(data)
     campaign_schedule(campaign=campaign, actor=None)
+    url = reverse("web:campaign_progress", args=[campaign.pk])
+    # Started, no batch decided yet: the block asks for itself again in two seconds.
+    campaigns_due(budget_seconds=0)
+    started = marketer_client.get(url).content.decode()
+    assert figures(started)["progress"] == "решено по 0 из 4 клиентов"
+    assert 'hx-trigger="every 2s"' in started
     campaigns_due()
-    response = marketer_client.get(reverse("web:campaign_progress", args=[campaign.pk]))
+    response = marketer_client.get(url)
     html = response.content.decode()
     assert figures(html)["progress"] == "решено по 4 из 4 клиентов"
     assert '<progress value="100"' in html

@@ -150,7 +150,8 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require(VIEW)
 def campaign_progress_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """The progress block alone; htmx swaps it in every two seconds while a run queues."""
+    """The progress block alone; htmx swaps it in every two seconds while a run queues
+    (not while an A/B test waits hours for its winner)."""
     campaign = object_get(request, Campaign, pk, VIEW)
     context = {"campaign": campaign, "progress": progress_context(_latest_run(campaign))}
     return render(request, "web/campaigns/_progress.html", context)
