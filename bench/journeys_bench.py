@@ -1,4 +1,4 @@
-"""Journey engine benchmark: `advance_due` against a raw SQL UPDATE of the same rows.
+"""Journey engine benchmark: `advance_due` against a fair floor of the same writes.
 
     .venv/bin/python bench/journeys_bench.py                       # 100,000 enrollments
     .venv/bin/python bench/journeys_bench.py --enrollments 5000    # smoke run
@@ -15,23 +15,28 @@ enrolled everyone). The journey is a realistic welcome chain, four steps per enr
         [-> send a welcome email from a template (rendered, queued in the outbox), with --send]
         -> wait 1 day
 
-Timed:
-  floor: one raw `UPDATE journeys_enrollment SET current_node, visits, waiting,
-         wait_started_at, next_run_at WHERE <due>` over the same N rows, i.e. the end
-         position the engine writes, without its step records and effects. The rows are
-         then put back and the table rewritten (VACUUM FULL) before ours runs.
-  ours:  `lifelong.journeys.engine.advance_due()` until none is due; steps = StepRun rows.
+Timed, each from the same starting rows (put back and the tables rewritten in between):
+  old floor:  one raw `UPDATE journeys_enrollment` of the end positions only (context: no
+              correct implementation can approach it, it writes none of the effects).
+  fair floor: hand-written set-based SQL doing exactly the writes the product must do, in
+              one transaction: the step records, the tag links, the attribute, the outbox
+              rows (subject and text rendered in SQL), the new positions.
+  ours x1:    `advance_due()` in this process until none is due.
+  ours x4:    `advance_due()` in four worker processes at once (started and set up first,
+              timed from the moment they are told to go).
 
-Prints steps/s, enrollments/s, the floor's rows/s and ours / floor (enrollments against
-rows), the load average before and after, and checks every enrollment ended up waiting at
-the last node with one step record per node. `--profile` runs ours under cProfile and
-prints the top 15 functions. `--keep` keeps the database. Not part of the test suite.
+Each run is checked against the fair floor's rows (the reference): the same step records
+(enrollment, node, visit, outcome), the same outbox rows (key, customer, subject, texts), the
+same positions, tags and attributes. Prints enrollments/s for each, ours / fair floor, and
+the load average before and after. `--profile` runs ours x1 under cProfile and prints the
+top functions and statements. `--keep` keeps the database. Not part of the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import re
@@ -182,38 +187,229 @@ def set_up(count: int, *, send: bool) -> int:
     return journey.pk
 
 
-def floor(journey_id: int, count: int, *, send: bool) -> float:
-    """The raw UPDATE that moves the same rows to where the engine leaves them."""
-    from django.db import connection
+DUE = "journey_id = %(journey)s AND status = 'active' AND next_run_at <= now()"
+KAZAN_SQL = "c.attributes->>'city' = %(kazan)s"
+
+
+def old_floor(journey_id: int, count: int, *, send: bool) -> float:
+    """The raw UPDATE that moves the same rows to where the engine leaves them (positions only)."""
+    from django.db import connection, transaction
 
     visits = (
         '{"welcome_tag": 1, "is_kazan": 1, "offer_delivery": 1, '
         + ('"welcome_mail": 1, ' if send else "")
         + '"wait_day": 1}'
     )
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         started = time.perf_counter()
         cursor.execute(
-            """
-            UPDATE journeys_enrollment
-            SET current_node = 'wait_day', visits = %s::jsonb, waiting = true,
-                wait_started_at = now(), next_run_at = now() + interval '1 day'
-            WHERE journey_id = %s AND status = 'active' AND next_run_at <= now()
-            """,
-            [visits, journey_id],
+            "UPDATE journeys_enrollment SET current_node = 'wait_day', visits = %(visits)s::jsonb,"
+            " waiting = true, wait_started_at = now(), next_run_at = now() + interval '1 day'"
+            f" WHERE {DUE}",
+            {"visits": visits, "journey": journey_id},
         )
         elapsed = time.perf_counter() - started
         if cursor.rowcount != count:
-            raise SystemExit(f"floor updated {cursor.rowcount} rows, expected {count}")
-        # Back to the start, and a rewritten table, so ours finds what the floor found.
+            raise SystemExit(f"old floor updated {cursor.rowcount} rows, expected {count}")
+    reset(journey_id)
+    return elapsed
+
+
+def fair_floor(journey_id: int, count: int, *, send: bool) -> float:
+    """Hand-written set-based SQL writing exactly what the product writes, in one transaction."""
+    from django.db import connection, transaction
+
+    from lifelong.messaging.models import Message
+
+    params: dict[str, object] = {"journey": journey_id, "kazan": KAZAN, "text": WELCOME_TEXT}
+    mail_step = "('welcome_mail', 'queued on email')," if send else ""
+    mail_visit = '"welcome_mail": 1, ' if send else ""
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO customers_tag (name) VALUES ('welcome') ON CONFLICT DO NOTHING")
         cursor.execute(
-            "UPDATE journeys_enrollment SET current_node = 'welcome_tag', visits = '{}',"
-            " waiting = false, wait_started_at = NULL, next_run_at = now()"
-            " WHERE journey_id = %s",
+            "INSERT INTO customers_customer_tags (customer_id, tag_id)"
+            " SELECT e.customer_id, t.id FROM journeys_enrollment e"
+            f" JOIN customers_tag t ON t.name = 'welcome' WHERE {DUE} ON CONFLICT DO NOTHING",
+            params,
+        )
+        cursor.execute(
+            "INSERT INTO journeys_steprun (enrollment_id, node_id, visit, ran_at, outcome, problem)"
+            " SELECT e.id, s.node, 1, now(), s.outcome, false"
+            " FROM journeys_enrollment e JOIN customers_customer c ON c.id = e.customer_id,"
+            f" LATERAL (VALUES ('welcome_tag', 'tag add'),"
+            f" ('is_kazan', CASE WHEN {KAZAN_SQL} THEN 'yes' ELSE 'no' END),"
+            f" (CASE WHEN {KAZAN_SQL} THEN 'offer_pickup' ELSE 'offer_delivery' END,"
+            f" 'attribute set'), {mail_step} ('wait_day', 'waiting')) AS s (node, outcome)"
+            f" WHERE {DUE}",
+            params,
+        )
+        if send:
+            _floor_outbox(cursor, params, Message)
+        cursor.execute(
+            "UPDATE customers_customer c SET attributes = c.attributes || jsonb_build_object("
+            f"'offer', CASE WHEN {KAZAN_SQL} THEN 'pickup' ELSE 'delivery' END)"
+            f" FROM journeys_enrollment e WHERE e.customer_id = c.id AND {DUE}",
+            params,
+        )
+        cursor.execute(
+            "UPDATE journeys_enrollment e SET current_node = 'wait_day', waiting = true,"
+            " wait_started_at = now(), next_run_at = now() + interval '1 day',"
+            ' visits = (\'{"welcome_tag": 1, "is_kazan": 1, "\' || CASE WHEN'
+            f" {KAZAN_SQL} THEN 'offer_pickup' ELSE 'offer_delivery' END"
+            f' || \'": 1, {mail_visit}"wait_day": 1}}\')::jsonb'
+            f" FROM customers_customer c WHERE c.id = e.customer_id AND {DUE}",
+            params,
+        )
+        if cursor.rowcount != count:
+            raise SystemExit(f"fair floor moved {cursor.rowcount} rows, expected {count}")
+    return time.perf_counter() - started
+
+
+def _floor_outbox(cursor: Any, params: dict[str, object], message: Any) -> None:
+    """The outbox rows, rendered in SQL; columns the engine leaves at their defaults get them."""
+    from django.db.models import NOT_PROVIDED
+
+    from lifelong import clock
+
+    chosen = {
+        "customer_id": "c.id",
+        "dedupe_key": "'j' || e.id || ':welcome_mail:1'",
+        "channel": "'email'",
+        "purpose": "'transactional'",
+        "template_id": "(SELECT id FROM messaging_template WHERE slug = 'welcome')",
+        "subject": "c.first_name || ', добро пожаловать в наш магазин'",
+        "body_text": "replace(%(text)s, '{{ customer.first_name }}', c.first_name)",
+        "next_attempt_at": "now()",
+        "created_at": "now()",
+        "journey_id": "e.journey_id",
+        "enrollment_id": "e.id",
+        "node_id": "'welcome_mail'",
+    }
+    columns, values = [], []
+    for field in message._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(field.column)
+        if field.column in chosen:
+            values.append(chosen[field.column])
+            continue
+        default = field.default() if callable(field.default) else field.default
+        if default is NOT_PROVIDED:
+            default = None if field.null else ""
+        if isinstance(default, dict | list):
+            default = json.dumps(default)
+        if hasattr(default, "tzinfo"):
+            default = clock.now()
+        params[f"d_{field.column}"] = default
+        values.append(f"%(d_{field.column})s")
+    cursor.execute(
+        f"INSERT INTO messaging_message ({', '.join(columns)}) SELECT {', '.join(values)}"
+        " FROM journeys_enrollment e JOIN customers_customer c ON c.id = e.customer_id"
+        f" WHERE {DUE}",
+        params,
+    )
+
+
+def reset(journey_id: int) -> None:
+    """Every row back to where the set-up left it, and the written tables rewritten."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM journeys_steprun")
+        cursor.execute("DELETE FROM messaging_message")
+        cursor.execute("DELETE FROM customers_customer_tags")
+        cursor.execute("UPDATE customers_customer SET attributes = attributes - 'offer'")
+        cursor.execute(
+            "UPDATE journeys_enrollment SET status = 'active', current_node = 'welcome_tag',"
+            " visits = '{}', waiting = false, wait_started_at = NULL, waiting_for = '',"
+            " next_run_at = now(), ended_at = NULL, exit_reason = '' WHERE journey_id = %s",
             [journey_id],
         )
-        cursor.execute("VACUUM FULL ANALYZE journeys_enrollment")
-    return elapsed
+        for table in (
+            "journeys_steprun",
+            "messaging_message",
+            "customers_customer_tags",
+            "customers_customer",
+            "journeys_enrollment",
+        ):
+            cursor.execute(f"VACUUM FULL ANALYZE {table}")
+
+
+def digest() -> dict[str, str]:
+    """What a run wrote, as digests that leave out times: the reference comparison."""
+    from django.db import connection
+
+    queries = {
+        "steps": "SELECT md5(string_agg(concat_ws(':', enrollment_id, node_id, visit, outcome,"
+        " problem), '|' ORDER BY enrollment_id, node_id, visit)) FROM journeys_steprun",
+        "outbox": "SELECT md5(string_agg(concat_ws(':', dedupe_key, customer_id, channel,"
+        " purpose, template_id, subject, body_text, body_html, payload::text, status,"
+        " journey_id, enrollment_id, node_id), '|' ORDER BY dedupe_key)) FROM messaging_message",
+        "positions": "SELECT md5(string_agg(concat_ws(':', id, status, current_node,"
+        " visits::text, waiting, next_run_at - wait_started_at, exit_reason), '|'"
+        " ORDER BY id)) FROM journeys_enrollment",
+        "customers": "SELECT md5(string_agg(concat_ws(':', c.id, c.attributes::text,"
+        " (SELECT string_agg(tag_id::text, ',' ORDER BY tag_id) FROM customers_customer_tags"
+        " WHERE customer_id = c.id)), '|' ORDER BY c.id)) FROM customers_customer c",
+    }
+    with connection.cursor() as cursor:
+        result = {}
+        for name, sql in queries.items():
+            cursor.execute(sql)
+            result[name] = cursor.fetchone()[0] or ""
+    return result
+
+
+def compare(reference: dict[str, str], name: str) -> None:
+    differ = [key for key, value in digest().items() if reference[key] != value]
+    if differ:
+        raise SystemExit(f"{name}: differs from the fair floor's rows in {', '.join(differ)}")
+
+
+def workers_run(url: str, count: int) -> float:
+    """`count` worker processes, each set up first, then told to go at once; seconds to done."""
+    import subprocess
+
+    env = {**os.environ, "LIFELONG_DATABASE_URL": url}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit("a worker failed to start")
+    started = time.perf_counter()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        proc.communicate()
+        if proc.returncode:
+            raise SystemExit("a worker failed")
+    return time.perf_counter() - started
+
+
+def worker() -> int:
+    """One worker process: set up, say so, wait for the word, advance everything due."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifelong.settings")
+    import django
+
+    django.setup()
+    from lifelong.journeys.engine import advance_due
+
+    print("ready", flush=True)
+    sys.stdin.readline()
+    advance_due()
+    return 0
 
 
 class StatementTimer:
@@ -293,9 +489,13 @@ def main() -> int:
     )
     parser.add_argument("--enrollments", type=int, default=100_000)
     parser.add_argument("--send", action="store_true", help="add a send node (outbox row)")
-    parser.add_argument("--profile", action="store_true", help="run ours under cProfile")
+    parser.add_argument("--workers", type=int, default=4, help="processes for the parallel run")
+    parser.add_argument("--profile", action="store_true", help="run ours x1 under cProfile")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker()
 
     url = bench_database_url(DEFAULT_URL)
     if url is None:
@@ -307,6 +507,7 @@ def main() -> int:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connections
 
     call_command("migrate", verbosity=0)
     count = args.enrollments
@@ -320,22 +521,34 @@ def main() -> int:
             flush=True,
         )
         print(f"load average before: {load()}", flush=True)
-        floor_s = floor(journey_id, count, send=args.send)
-        print(
-            f"floor: raw UPDATE of {count:,} rows in {floor_s:.2f} s = "
-            f"{count / floor_s:,.0f} rows/s",
-            flush=True,
-        )
+        reset(journey_id)
+        old_s = old_floor(journey_id, count, send=args.send)
+        fair_s = fair_floor(journey_id, count, send=args.send)
+        reference = digest()
+        check(count, send=args.send)
+        reset(journey_id)
         from lifelong.journeys.engine import advance_due
 
         ours_s = run_timed(advance_due, profile=args.profile)
-        steps = check(count, send=args.send)
-        print(
-            f"ours:  advance_due, {count:,} enrollments, {steps:,} steps in {ours_s:.2f} s = "
-            f"{steps / ours_s:,.0f} steps/s, {count / ours_s:,.0f} enrollments/s",
-            flush=True,
-        )
-        print(f"ours / floor (enrollments/s against rows/s): {floor_s / ours_s:.2%}")
+        check(count, send=args.send)
+        compare(reference, "ours x1")
+        reset(journey_id)
+        connections.close_all()
+        many_s = workers_run(url, args.workers)
+        check(count, send=args.send)
+        compare(reference, f"ours x{args.workers}")
+        rows = [
+            ("old floor (positions only)", old_s),
+            ("fair floor (every write, set-based SQL)", fair_s),
+            ("ours, 1 worker", ours_s),
+            (f"ours, {args.workers} workers", many_s),
+        ]
+        for name, seconds in rows:
+            print(
+                f"{name:42} {seconds:8.2f} s {count / seconds:12,.0f} enrollments/s"
+                f" {fair_s / seconds:8.1%} of the fair floor"
+            )
+        print("checked: step records, outbox rows, positions, tags and attributes as the floor's")
         print(f"load average after: {load()}")
     finally:
         if not args.keep:
