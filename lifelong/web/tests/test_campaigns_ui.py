@@ -354,3 +354,17 @@ def test_the_list_shows_each_campaign_in_a_fixed_number_of_queries(
     assert html.count("Сегмент «Чайные души»") == 5
     assert "Клиенты на этапе «Новый»" in html
     assert '<td class="hide-sm">Все клиенты</td>' in html
+
+
+def test_the_pages_read_in_english_too(marketer_client, frozen_time):
+    data = shop(willing=2, unwilling=1)
+    campaign = _draft(data, recurrence=Recurrence.MONTHLY, weekday=2, nth=-1, send_time=dt.time(11))
+    marketer_client.cookies["django_language"] = "en"
+    page = marketer_client.get(reverse("web:campaign", args=[campaign.pk])).content.decode()
+    assert "every month on the last Wednesday at 11:00" in page
+    assert "Who it reaches" in page and "No marketing consent on the channel" in page
+    listed = marketer_client.get(reverse("web:campaigns")).content.decode()
+    assert "Segment «Чайные души»" in listed
+    marketer_client.cookies["django_language"] = "ru"
+    page = marketer_client.get(reverse("web:campaign", args=[campaign.pk])).content.decode()
+    assert "каждый месяц в последнюю среду, в 11:00" in page
