@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from django.urls import reverse
 
 from lifelong import clock
@@ -12,6 +13,8 @@ from lifelong.accounts.models import Role
 from lifelong.community.models import Club, ClubKind, ClubMember, EntryRule, MemberStatus
 from lifelong.factories import CustomerFactory
 from lifelong.web.tests.conftest import staff
+
+pytestmark = pytest.mark.browser
 
 
 def test_the_joins_chart_draws_with_the_current_month_pale(staff_page, live_server):

@@ -4,6 +4,7 @@ dashed, under the page policy."""
 
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Locator, Page
@@ -14,6 +15,8 @@ from lifelong.factories import UserFactory
 from lifelong.team.models import Goal, Metric, Team
 from lifelong.team.periods import period_bounds
 from lifelong.web.tests.test_browser_csp import Watched, chart_size
+
+pytestmark = pytest.mark.browser
 
 
 def submit(page: Page, button: Locator) -> None:
