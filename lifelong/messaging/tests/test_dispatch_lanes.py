@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import pytest
@@ -28,6 +29,7 @@ from lifelong import clock
 from lifelong.customers.models import Customer, Purpose
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
+from lifelong.messaging.channels.base import Outgoing, SendResult, Transport, register
 from lifelong.messaging.dispatch import LEASE, dispatch_due, stale_claims_recover
 from lifelong.messaging.models import ChannelConfig, Message, Status
 from lifelong.messaging.services import message_enqueue
@@ -223,3 +225,56 @@ def test_four_dispatchers_with_lanes_and_a_short_lease_send_each_message_once(si
     assert _received(out) == Counter({m.pk: 1 for m in messages})
     assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
     assert Event.objects.filter(type="message_sent").count() == len(messages)
+
+
+SENT: list[int] = []
+_overtaken = threading.Event()
+TRAVELLER: list[Any] = []  # the test's frozen clock, for the transport to move
+
+
+@register
+class OvertakenTransport(Transport):
+    """Its first send outlives the lease: meanwhile a rival settles the expired claims (in
+    the lane's own thread, on its own database connection)."""
+
+    name = "test_lane_overtaken"
+    channels: ClassVar[tuple[str, ...]] = ("email",)
+
+    def send(self, message: Outgoing) -> SendResult:
+        if not _overtaken.is_set():
+            _overtaken.set()
+            TRAVELLER[0].shift(LEASE + dt.timedelta(seconds=1))
+            try:
+                stale_claims_recover()
+            finally:
+                connections.close_all()
+        SENT.append(message.message_id)
+        return SendResult(provider_id=f"ov-{message.message_id}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lanes_whose_claims_were_taken_over_stop_and_send_nothing_twice():
+    SENT.clear()
+    _overtaken.clear()
+    messages = _queue(CustomerFactory.create_batch(4), 4)
+    ChannelConfig.objects.update_or_create(
+        channel="email", defaults={"transport": "test_lane_overtaken", "active": True}
+    )
+    with time_machine.travel(clock.now(), tick=False) as traveller:
+        TRAVELLER[:] = [traveller]
+        dispatch_due(batch_size=16, lanes=2, window=2, max_batches=1)
+        first_run = Counter(SENT)
+        dispatch_due(lanes=2, window=2)
+    counts = Counter(SENT)
+    statuses = dict(Message.objects.values_list("pk", "status"))
+    unknown = {pk for pk, status in statuses.items() if status == Status.UNKNOWN}
+    assert [pk for pk, n in counts.items() if n > 1] == [], "sent twice"
+    assert len(unknown) <= 2 * 2
+    assert set(statuses.values()) <= {Status.SENT, Status.UNKNOWN}
+    assert {pk for pk, s in statuses.items() if s == Status.SENT} == set(counts) - unknown
+    if unknown:
+        # The rival settled the claims before the holder renewed them (when the renewal
+        # comes first, the rival finds nothing expired and the holder sends everything).
+        assert len(first_run) < len(messages), "the overtaken lanes stopped"
+    else:
+        assert set(counts) == {m.pk for m in messages}
