@@ -60,6 +60,10 @@ class ActivityRuleForm(forms.ModelForm):
         fields = ("week_messages",)
 
 
+# What an <input type="datetime-local"> takes as its value.
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+
 class PostForm(forms.ModelForm):
     weekday = forms.TypedChoiceField(
         label=gettext_lazy("weekday"),
@@ -77,8 +81,10 @@ class PostForm(forms.ModelForm):
             "once_at": gettext_lazy("Date and time of a one-off post"),
         }
         widgets = {
-            "once_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
-            "time": forms.TimeInput(attrs={"type": "time"}),
+            # The format datetime-local and time inputs accept: with Django's default
+            # ("2026-10-01 10:00:00") the browser shows an empty field on the edit page.
+            "once_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT),
+            "time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -272,8 +278,8 @@ class EarlyAccessForm(forms.ModelForm):
         model = EarlyAccess
         fields = EARLY_ACCESS_FIELDS
         widgets = {
-            "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
-            "public_at": forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT),
+            "public_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT),
         }
         help_texts = {
             "collection": gettext_lazy("A product category, as the shop names it."),
