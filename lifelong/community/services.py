@@ -18,13 +18,17 @@ Public functions (keyword-only; the Bot API is called only outside transactions)
 - `updates.telegram_update_receive(update=)`: a group, supergroup or channel update from the
   bot's webhook (chat_member, my_chat_member, message, message_reaction,
   message_reaction_count); applied once per update_id.
+- `vk_updates.vk_event_receive(event=)`: a VK Callback API message_new event from a
+  conversation (joins, leaves, members' messages); applied once per event_id.
 - `club_members_sweep()`: marks members who stopped qualifying, removes those past the club's
-  grace period (ban + unban, the polite message, event community_removed).
+  grace period (Telegram: ban + unban; VK: messages.removeChatUser while the community is an
+  admin of the conversation), with the polite message and event community_removed.
 - `club_member_remove(member=, reason=)`: removes one member now (staff action too).
 - `club_texts_forget(club=)`: deletes the texts kept while `keep_texts` was on.
 - `club_bot_check(club=)`: asks getChatMember whether the bot is an admin with the rights a
   club needs, and stores the answer on the club; getWebhookInfo says which update kinds
-  (chat_member, message_reaction...) the webhook still has to be set up for.
+  (chat_member, message_reaction...) the webhook still has to be set up for. For a VK club,
+  messages.getConversationsById says whether the community administers the conversation.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from django.utils.translation import gettext as _
 
 from lifelong import clock
 from lifelong.accounts.models import User
-from lifelong.community import telegram
+from lifelong.community import telegram, vk
 from lifelong.community.entry import customer_qualifies, customers_qualifying
 from lifelong.community.models import (
     BotStatus,
@@ -270,6 +274,10 @@ def club_members_sweep(*, batch_size: int = BATCH_SIZE) -> int:
         joined.filter(lapsed_at__isnull=False, customer_id__in=qualifying).update(
             lapsed_at=None, updated_at=now
         )
+        if not club.on_telegram and club.bot_status in (BotStatus.MEMBER, BotStatus.GONE):
+            # VK refused: the community is no admin of the conversation. Marked members wait
+            # until staff make it one and check again on the club page.
+            continue
         due = list(
             joined.filter(lapsed_at__lte=now - dt.timedelta(days=club.grace_days))
             .select_related("club", "customer")
@@ -341,7 +349,7 @@ def club_member_remove(*, member: ClubMember, reason: str) -> bool:
         if club.on_telegram:
             telegram.member_remove(chat_id=club.chat_id, user_id=member.user_id)
         else:
-            raise ClubError(_("Removing from a VK conversation is done in VK itself."))
+            _vk_remove(club, member.user_id)
     now = clock.now()
     with transaction.atomic():
         changed = ClubMember.objects.filter(
@@ -371,12 +379,27 @@ def club_member_remove(*, member: ClubMember, reason: str) -> bool:
     return True
 
 
+def _vk_remove(club: Club, user_id: int) -> None:
+    """messages.removeChatUser; a refusal for want of rights is noted on the club (the sweep
+    then waits for staff to make the community an admin and check again)."""
+    try:
+        vk.member_remove(peer_id=club.chat_id, user_id=user_id)
+    except vk.VkApiError as exc:
+        if exc.code in vk.NO_RIGHTS:
+            club.bot_status, club.bot_can_restrict = BotStatus.MEMBER, False
+            club.bot_checked_at = clock.now()
+            club.save(update_fields=["bot_status", "bot_can_restrict", "bot_checked_at"])
+        raise ClubError(str(exc)) from exc
+
+
 def _removal_message(club: Club, customer: Customer, *, key: str) -> None:
-    """The club's own words (or ours) to the removed customer: on Telegram when their chat is
-    linked, else on whichever channel reaches them."""
-    channel: str | None = Channel.TELEGRAM
-    configured = ChannelConfig.objects.filter(channel=Channel.TELEGRAM, active=True).exists()
-    if not (club.on_telegram and configured and address_of(customer, Channel.TELEGRAM)):
+    """The club's own words (or ours) to the removed customer: on the club's messenger when
+    it reaches them (their linked Telegram chat, their VK id), else on whichever channel
+    reaches them."""
+    own = Channel.TELEGRAM if club.on_telegram else Channel.VK
+    configured = ChannelConfig.objects.filter(channel=own, active=True).exists()
+    channel: str | None = own
+    if not (configured and address_of(customer, own)):
         channel = channel_choose(customer=customer, purpose=Purpose.TRANSACTIONAL)
     if channel is None:
         return
@@ -407,7 +430,17 @@ def club_bot_check(*, club: Club) -> list[str]:
     """Ask Telegram what the bot may do in the club's chat and store the answer; returns the
     update kinds a club needs that the bot's webhook was not set up to receive."""
     if not club.on_telegram:
-        raise ClubError(_("Only a Telegram club has a bot to check."))
+        try:
+            club.bot_status = vk.community_rights(peer_id=club.chat_id)
+        except vk.VkApiError as exc:
+            raise ClubError(str(exc)) from exc
+        club.bot_can_invite = False  # VK has no personal links to make
+        club.bot_can_restrict = club.bot_status == BotStatus.ADMIN
+        club.bot_checked_at = clock.now()
+        club.save(
+            update_fields=["bot_status", "bot_can_invite", "bot_can_restrict", "bot_checked_at"]
+        )
+        return []
     rights = telegram.bot_rights(chat_id=club.chat_id)
     status = str(rights.get("status") or "")
     club.bot_status = (

@@ -12,9 +12,13 @@ update changes nothing; updates for chats that are not clubs are acknowledged an
 - my_chat_member: the bot was made an admin, lost its rights, or was removed.
 - message: one more message (a reply when it answers another member's message) on the
   member's day, and the event community_post with the club, never the text; the text is
-  kept only when the club's owner turned `keep_texts` on.
+  kept only when the club's owner turned `keep_texts` on. A message dated before the member
+  left or was removed (a late delivery) does not bring them back.
 - message_reaction: reactions a member added. message_reaction_count: a channel's anonymous
   reactions, on the club's anonymous row of the day (see `_reaction_count`).
+
+`member_in`, `member_out` and `member_posted` are shared with VK conversations
+(`community.vk_updates`).
 """
 
 from __future__ import annotations
@@ -145,19 +149,19 @@ def _name(user: dict[str, Any]) -> str:
     return name[:200]
 
 
-def _member_for(
+def member_for(
     club: Club, user: dict[str, Any], *, customer: Customer | None, at: dt.datetime
 ) -> ClubMember:
-    """The member row for a Telegram user, matched to a customer when we know one.
+    """The member row for a Telegram (or VK) user, matched to a customer when we know one.
 
     Found by the user id first, then by the customer (an invited customer's row has no user
     id yet); a customer whose chat is linked is matched even without our link.
     """
     user_id = user["id"]
     if customer is None:
-        customer = (
-            Customer.objects.live().filter(telegram_chat_id=str(user_id)).order_by("pk").first()
-        )
+        # A private chat's id is the Telegram user's id; a customer's vk_id is the VK user's.
+        linked = {"telegram_chat_id" if club.on_telegram else "vk_id": str(user_id)}
+        customer = Customer.objects.live().filter(**linked).order_by("pk").first()
     member = ClubMember.objects.select_for_update().filter(club=club, user_id=user_id).first()
     by_customer = None
     if customer is not None:
@@ -195,20 +199,36 @@ def _chat_member(club: Club, body: dict[str, Any], *, at: dt.datetime, update_id
     if is_in:
         _joined(club, body, user, at=at, update_id=update_id)
         return
+    actor = _user(body)
+    kicked = isinstance(new, dict) and new.get("status") == "kicked"
+    by_someone_else = actor is not None and actor["id"] != user["id"]
+    if (kicked or by_someone_else) and actor is not None and actor["id"] == telegram.bot_user_id():
+        return  # the bot's own removal: the service records it
+    member_out(
+        club,
+        user["id"],
+        removed=kicked or by_someone_else,
+        at=at,
+        key=f"telegram_update:{update_id}",
+        source=SOURCE,
+    )
+
+
+def member_out(
+    club: Club, user_id: int, *, removed: bool, at: dt.datetime, key: str, source: str
+) -> None:
+    """Someone went out of the chat: left on their own, or `removed` by a chat admin. Only a
+    member we have as in the chat changes (an earlier removal of ours is already recorded);
+    events community_left / community_removed (reason chat_admin) under `key`."""
     member = (
         ClubMember.objects.select_for_update(of=("self",))
-        .filter(club=club, user_id=user["id"])
+        .filter(club=club, user_id=user_id)
         .select_related("customer")
         .first()
     )
     if member is None or member.status != MemberStatus.JOINED:
         return  # never seen, or our own removal already recorded
-    actor = _user(body)
-    kicked = isinstance(new, dict) and new.get("status") == "kicked"
-    by_someone_else = actor is not None and actor["id"] != user["id"]
-    if kicked or by_someone_else:
-        if actor is not None and actor["id"] == telegram.bot_user_id():
-            return  # the bot's own removal: the service records it
+    if removed:
         member.status, member.removed_at = MemberStatus.REMOVED, at
         member.reason = RemovalReason.CHAT_ADMIN
         event = "community_removed"
@@ -228,8 +248,8 @@ def _chat_member(club: Club, body: dict[str, Any], *, at: dt.datetime, update_id
             type=event,
             properties=properties,
             occurred_at=at,
-            source=SOURCE,
-            idempotency_key=f"telegram_update:{update_id}",
+            source=source,
+            idempotency_key=key,
         )
 
 
@@ -246,8 +266,25 @@ def _joined(
             .select_related("customer")
             .first()
         )
+    member_in(club, user, invite=invite, at=at, key=f"telegram_update:{update_id}", source=SOURCE)
+
+
+def member_in(
+    club: Club,
+    user: dict[str, Any],
+    *,
+    invite: ClubInvite | None,
+    at: dt.datetime,
+    key: str,
+    source: str,
+) -> None:
+    """Someone came into the chat, through `invite` when we know it: the member row is
+    matched, marked in the club, and community_joined is recorded under `key`."""
     customer = invite.customer if invite is not None else None
-    member = _member_for(club, user, customer=customer, at=at)
+    member = member_for(club, user, customer=customer, at=at)
+    if invite is None and member.invite_id is not None and not club.on_telegram:
+        # A VK conversation's link is shared: the invitation we made is the one they used.
+        invite = ClubInvite.objects.filter(pk=member.invite_id, used_at__isnull=True).first()
     if invite is not None:
         if invite.used_at is None:
             ClubInvite.objects.filter(pk=invite.pk).update(used_at=at)
@@ -272,8 +309,8 @@ def _joined(
             type="community_joined",
             properties={"club_id": club.pk, "via": "invite" if invite else "linked_chat"},
             occurred_at=at,
-            source=SOURCE,
-            idempotency_key=f"telegram_update:{update_id}",
+            source=source,
+            idempotency_key=key,
         )
 
 
@@ -305,30 +342,68 @@ def _message(club: Club, body: dict[str, Any], *, at: dt.datetime, update_id: in
         return  # a bot, or someone posting as the chat itself (anonymous admins)
     if not any(body.get(field) for field in POST_FIELDS):
         return
-    member = _member_for(club, user, customer=None, at=at)
-    if member.status != MemberStatus.JOINED:
-        # Writing in the chat means they are in it, whatever we last heard.
-        member.status = MemberStatus.JOINED
-        member.save(update_fields=["status"])
-    reply = _is_reply(body)
+    member_posted(
+        club,
+        user,
+        at=at,
+        message_id=body.get("message_id"),
+        text=str(body.get("text") or body.get("caption") or ""),
+        reply=_is_reply(body),
+        key=f"telegram_update:{update_id}",
+        source=SOURCE,
+    )
+
+
+def member_posted(
+    club: Club,
+    user: dict[str, Any],
+    *,
+    at: dt.datetime,
+    message_id: object,
+    text: str,
+    reply: bool,
+    key: str,
+    source: str,
+) -> None:
+    """One more message (a reply when `reply`) on the member's day and community_post under
+    `key`; the text only while the club keeps texts, never in the event."""
+    member = member_for(club, user, customer=None, at=at)
+    _back_in(member, at=at)
     _count(club, member, at=at, messages=1, replies=int(reply))
-    if club.keep_texts:
-        text = str(body.get("text") or body.get("caption") or "")
-        if text and isinstance(body.get("message_id"), int):
-            ClubText.objects.get_or_create(
-                club=club,
-                message_id=body["message_id"],
-                defaults={"member": member, "text": text, "sent_at": at},
-            )
+    if club.keep_texts and text and isinstance(message_id, int):
+        ClubText.objects.get_or_create(
+            club=club,
+            message_id=message_id,
+            defaults={"member": member, "text": text, "sent_at": at},
+        )
     if member.customer_id is not None:
         event_record(
             customer=member.customer,
             type="community_post",
             properties={"club_id": club.pk, "reply": reply},
             occurred_at=at,
-            source=SOURCE,
-            idempotency_key=f"telegram_update:{update_id}",
+            source=source,
+            idempotency_key=key,
         )
+
+
+def _back_in(member: ClubMember, *, at: dt.datetime) -> None:
+    """Writing in the chat means they are in it: a member we missed joining (invited, or never
+    seen) is in from this message. A message written before their leaving or removal (a late
+    delivery) changes nothing: only one written after it says they came back."""
+    if member.status == MemberStatus.JOINED:
+        return
+    out_at = member.removed_at if member.status == MemberStatus.REMOVED else member.left_at
+    if out_at is not None and at <= out_at:
+        return
+    if member.joined_at is None or out_at is not None:
+        member.joined_at = at
+    member.status, member.lapsed_at = MemberStatus.JOINED, None
+    member.left_at = member.removed_at = None
+    member.reason = ""
+    member.save(
+        update_fields=["status", "joined_at", "lapsed_at", "left_at", "removed_at", "reason"]
+    )
 
 
 def _is_reply(body: dict[str, Any]) -> bool:
@@ -351,7 +426,7 @@ def _reaction(club: Club, body: dict[str, Any], *, at: dt.datetime) -> None:
     added = [r for r in new if r not in old]
     if not added:
         return
-    member = _member_for(club, user, customer=None, at=at)
+    member = member_for(club, user, customer=None, at=at)
     _count(club, member, at=at, reactions=len(added))
 
 

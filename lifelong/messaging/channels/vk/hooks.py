@@ -1,8 +1,11 @@
-"""VK Callback API: server confirmation, incoming community messages, survey score buttons.
+"""VK Callback API: server confirmation, incoming community messages, survey score buttons,
+and club conversations.
 
 VK POSTs JSON {"type", "group_id", "event_id", "secret", "object"}. A "confirmation"
 request must be answered with the string shown in the community's settings; every other
 event must be answered "ok" or VK sends it again. The "secret" field proves the sender.
+Messages from conversations (peer_id 2000000000 and up: joins, leaves, members' messages in a
+club) go to the community app; only private messages reach the inbox.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from lifelong.community.vk_updates import vk_event_receive
 from lifelong.customers.models import Channel
 from lifelong.feedback.inbox import inbound_receive
 from lifelong.feedback.sending import score_button_receive
@@ -48,6 +52,8 @@ def vk_callback(request: HttpRequest) -> HttpResponse:
     if not secret_matches(settings.get("secret"), event.get("secret")):
         log.warning("vk_callback_rejected")
         return _text("forbidden", 403)
+    if vk_event_receive(event=event):
+        return _text("ok")
     if event.get("type") == "message_new":
         payload = event.get("object")
         message = payload.get("message") if isinstance(payload, dict) else None
