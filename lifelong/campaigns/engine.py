@@ -18,9 +18,10 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 
 from lifelong import clock
 from lifelong.campaigns.audience import (
@@ -43,7 +44,7 @@ from lifelong.campaigns.results import metric_hits
 from lifelong.campaigns.schedule import next_occurrence
 from lifelong.customers.models import Customer
 from lifelong.messaging.gates import quiet_until
-from lifelong.messaging.models import Message, Template
+from lifelong.messaging.models import DUE_STATUSES, Message, Template
 from lifelong.messaging.services import message_enqueue
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def campaigns_due(*, batch_size: int = BATCH, budget_seconds: float = BUDGET_SEC
             queued += done
             if not more:
                 break
+    campaigns_finish(now=clock.now())
     return queued
 
 
@@ -195,12 +197,35 @@ def _phase_one_end(run: CampaignRun, *, now: dt.datetime) -> None:
 
 
 def _run_finish(run: CampaignRun, *, now: dt.datetime) -> None:
+    # The run has queued everything; the campaign is sent only once the outbox has sent it
+    # (`campaigns_finish`): until then it can still be cancelled.
     run.status, run.finished_at = RunStatus.DONE, now
     run.audience_total = max(run.audience_total, run.processed)
     run.save(update_fields=["status", "finished_at", "audience_total", "decide_at"])
-    Campaign.objects.filter(
-        pk=run.campaign_id, status=CampaignStatus.SENDING, next_run_at__isnull=True
-    ).exclude(runs__status__in=ACTIVE).update(status=CampaignStatus.SENT, updated_at=now)
+
+
+def due_messages_exist(campaign_ref: Any) -> Exists:
+    """Whether a message of the campaign (`campaign_ref`: an id or an OuterRef to one) is still
+    due in the outbox: queued, or held back by a window, a throttle, quiet hours or a cap.
+
+    Read from the due messages' side: they are few, and each is matched to a recipient by the
+    recipients' message_id index, instead of walking every recipient of a large campaign.
+    """
+    campaign = campaign_ref if isinstance(campaign_ref, int) else OuterRef(campaign_ref)
+    recipient = CampaignRecipient.objects.filter(message_id=OuterRef("pk")).filter(
+        Q(campaign_id=campaign)
+    )
+    return Exists(Message.objects.filter(status__in=DUE_STATUSES).filter(Exists(recipient)))
+
+
+def campaigns_finish(*, now: dt.datetime) -> int:
+    """Sending campaigns with no run left to queue and no message still due -> sent."""
+    return (
+        Campaign.objects.filter(status=CampaignStatus.SENDING, next_run_at__isnull=True)
+        .exclude(runs__status__in=ACTIVE)
+        .exclude(due_messages_exist(OuterRef("pk")))
+        .update(status=CampaignStatus.SENT, updated_at=now)
+    )
 
 
 def winner_decide(run: CampaignRun, *, now: dt.datetime) -> str:

@@ -35,8 +35,10 @@ class CampaignStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
     # Waiting for its next run (a one-off campaign's send time, a recurring one's next date).
     SCHEDULED = "scheduled", _("Scheduled")
-    # A one-off campaign whose run is under way (queueing, or an A/B test waiting for its winner).
+    # No run planned any more, and the last is under way (queueing, or an A/B test waiting for
+    # its winner) or its messages are still due in the outbox (a window, a throttle, a cap).
     SENDING = "sending", _("Sending")
+    # Every message has left the outbox (sent, or failed or dropped by the dispatcher).
     SENT = "sent", _("Sent")
     CANCELLED = "cancelled", _("Cancelled")
 
@@ -258,6 +260,8 @@ class SkipReason(models.TextChoices):
     NO_CONSENT = "no_consent", _("No marketing consent on the channel")
     SUPPRESSED = "suppressed", _("Address is suppressed")
     OPTED_OUT = "opted_out", _("Opted out of the topic")
+    # The campaign was cancelled before this recipient's message went out.
+    CANCELLED = "cancelled", _("The campaign was cancelled before the message went out")
 
 
 class CampaignRecipient(models.Model):

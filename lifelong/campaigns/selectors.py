@@ -34,8 +34,11 @@ class Preview:
     sendable: int = 0
     held_out: int = 0
     capped: int = 0
+    # A cancel's "cancelled" is no reason a customer would be skipped before a send.
     skipped: dict[str, int] = dataclasses.field(
-        default_factory=lambda: dict.fromkeys(SkipReason.values, 0)
+        default_factory=lambda: dict.fromkeys(
+            [r for r in SkipReason.values if r != SkipReason.CANCELLED], 0
+        )
     )
     arms: Counter[str] = dataclasses.field(default_factory=Counter)
     samples: dict[str, list[SampleCustomer]] = dataclasses.field(default_factory=dict)

@@ -20,8 +20,11 @@ lifelong.campaigns.services (writes; raise CampaignError(message, field=...) for
     campaign_unschedule(*, campaign: Campaign, actor: User | None) -> Campaign
         scheduled and never run -> draft
     campaign_cancel(*, campaign: Campaign, actor: User | None) -> Campaign
-        stops it: no further runs, running runs cancelled, their messages not yet sent
-        cancelled; recipients and results stay.
+        stops it: no further runs, running runs cancelled, every message of its runs not
+        yet sent cancelled (finished runs' too); recipients who now get nothing (the A/B
+        rest still waiting, those whose message was cancelled) become skipped, reason
+        "cancelled"; results stay. Allowed while the campaign is scheduled or sending (a
+        campaign is sent only once none of its messages is still due).
 
 lifelong.campaigns.selectors (reads)
     campaign_preview(*, campaign: Campaign, now: datetime | None = None, samples: int = 5)
@@ -65,11 +68,13 @@ from typing import Any
 
 import pydantic
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
 
 from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
+from lifelong.campaigns.engine import due_messages_exist
 from lifelong.campaigns.models import (
     MAX_HOLDOUT_PERCENT,
     PREFERRED,
@@ -78,8 +83,10 @@ from lifelong.campaigns.models import (
     CampaignRecipient,
     CampaignRun,
     CampaignStatus,
+    RecipientStatus,
     Recurrence,
     RunStatus,
+    SkipReason,
 )
 from lifelong.campaigns.schedule import month_day, next_occurrence
 from lifelong.customers.models import Channel, Purpose
@@ -298,21 +305,43 @@ def campaign_unschedule(*, campaign: Campaign, actor: User | None) -> Campaign:
     return locked
 
 
+CANCELLED_ERROR = "campaign cancelled"
+
+
 @transaction.atomic
 def campaign_cancel(*, campaign: Campaign, actor: User | None) -> Campaign:
-    """Stop the campaign: no more runs, running ones cancelled with their unsent messages."""
+    """Stop the campaign: no more runs, running ones cancelled, and every message of any of
+    its runs (a recurring campaign's finished ones too) that has not gone out yet cancelled.
+
+    Recipients who will now get nothing (the A/B rest still waiting for its winner, and those
+    whose message was cancelled) become skipped with the reason "cancelled": they were never
+    treated, so the results leave them out.
+    """
     locked = _locked(campaign)
-    if locked.status in (CampaignStatus.SENT, CampaignStatus.CANCELLED):
+    finished = locked.status == CampaignStatus.CANCELLED or (
+        locked.status == CampaignStatus.SENT
+        and not CampaignRun.objects.filter(campaign=locked)
+        .filter(due_messages_exist(locked.pk))
+        .exists()
+    )
+    if finished:
         raise CampaignError(_("The campaign has already finished."))
     now = clock.now()
     running = CampaignRun.objects.filter(
         campaign=locked, status__in=[RunStatus.QUEUEING, RunStatus.TESTING, RunStatus.QUEUEING_REST]
     )
-    messages = CampaignRecipient.objects.filter(run__in=running, message_id__isnull=False).values(
-        "message_id"
-    )
+    recipients = CampaignRecipient.objects.filter(campaign=locked)
+    messages = recipients.filter(message_id__isnull=False).values("message_id")
     cancelled = Message.objects.filter(pk__in=messages, status__in=DUE_STATUSES).update(
-        status=Status.CANCELLED, last_error="campaign cancelled"
+        status=Status.CANCELLED, last_error=CANCELLED_ERROR
+    )
+    unsent = Exists(
+        Message.objects.filter(
+            pk=OuterRef("message_id"), status=Status.CANCELLED, last_error=CANCELLED_ERROR
+        )
+    )
+    recipients.filter(Q(status=RecipientStatus.WAITING) | Q(unsent)).update(
+        status=RecipientStatus.SKIPPED, reason=SkipReason.CANCELLED
     )
     running.update(status=RunStatus.CANCELLED, finished_at=now)
     locked.status, locked.next_run_at, locked.updated_at = CampaignStatus.CANCELLED, None, now

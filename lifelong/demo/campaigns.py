@@ -213,6 +213,7 @@ def _sent(
         clock.advance(dt.timedelta(days=1))
         next_day = clock.now()
         dispatch_due()
+        campaigns_due()  # with nothing left due in the outbox, the campaign is sent
         later = {**reaction.clicks, Arm.REST: max(reaction.clicks.values())}
         _engage(rng, campaign, later, since=next_day)
     _buy(rng, campaign, code=code, reaction=reaction, end=end)

@@ -93,6 +93,10 @@ def test_the_variant_with_more_clicks_goes_to_the_rest(frozen_time):
     assert rest_messages.count() == rest.count()
     assert set(rest_messages.values_list("template_id", flat=True)) == {b.pk}
     campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.SENDING  # the rest's messages are still due
+    dispatch_due()
+    campaigns_due()
+    campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.SENT
 
 

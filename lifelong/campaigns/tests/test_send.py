@@ -78,8 +78,10 @@ def test_a_segment_campaign_is_sent_through_dispatch_respecting_consent_and_caps
     assert held.last_error == "frequency cap"
     run = CampaignRun.objects.get(campaign=campaign)
     assert (run.status, run.processed, run.queued, run.skipped) == (RunStatus.DONE, 7, 4, 3)
+    campaigns_due()
     campaign.refresh_from_db()
-    assert campaign.status == CampaignStatus.SENT
+    # The capped message is still due: the campaign is sending (and can be cancelled) until then.
+    assert campaign.status == CampaignStatus.SENDING
 
 
 def test_a_crash_mid_run_and_a_rerun_send_nothing_twice(frozen_time):
