@@ -9,6 +9,9 @@ staff at once), then in the same transaction
 - the thank-you is the chosen template through the outbox, keyed
   `community_reward:<customer>:<YYYY-MM>:thanks`, on the customer's preferred channel that
   can reach them.
+Only a customer on the month's most-active list of the same scope (the club, or all clubs)
+may be rewarded: the button is on that list, and a posted customer id off it (a hand-made
+request, or a page so old its customer has since dropped off) is refused, not trusted.
 Every reward is audited.
 """
 
@@ -21,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
+from lifelong.community.activity import most_active
 from lifelong.community.models import Club, ClubReward, RewardKind, RewardSettings
 from lifelong.customers.models import Customer, Purpose
 from lifelong.customers.services import customer_tag_add
@@ -43,8 +47,14 @@ def reward_give(
     """Give one reward for `month`; False when this customer already had it for the month."""
     if kind not in RewardKind.values:
         raise RewardError(f"unknown reward {kind!r}", field="kind")
-    rewards = RewardSettings.read()
     month = month.replace(day=1)
+    if customer.pk not in {row.customer_id for row in most_active(month=month, club=club)}:
+        raise RewardError(
+            _("%(name)s is not on this month's most active list.")
+            % {"name": customer.display_name},
+            field="customer",
+        )
+    rewards = RewardSettings.read()
     key = reward_key(customer_id=customer.pk, month=month, kind=kind)
     if kind == RewardKind.POINTS and not rewards.points:
         raise RewardError(_("Set the points of the reward first."), field="points")

@@ -139,6 +139,8 @@ def test_each_reward_is_given_once_per_customer_and_month(frozen_time):
     settings.points, settings.thanks_template = 150, template
     settings.save()
     month = month_start()
+    anna_in = member(club(), anna)
+    active(anna_in, month, 5)
 
     for kind in RewardKind.values:
         assert reward_give(customer=anna, month=month, kind=kind, by=staff) is True
@@ -154,14 +156,50 @@ def test_each_reward_is_given_once_per_customer_and_month(frozen_time):
 
     # Next month is a new month.
     frozen_time.shift(dt.timedelta(days=40))
+    active(anna_in, month_start(), 3)
     assert reward_give(customer=anna, month=month_start(), kind=RewardKind.POINTS, by=staff)
     assert balances(anna)[0] == 300
 
 
 def test_a_thank_you_needs_a_template():
     anna = CustomerFactory.create()
+    active(member(club(), anna), month_start(), 2)
     with pytest.raises(RewardError):
         reward_give(
             customer=anna, month=month_start(), kind=RewardKind.THANKS, by=UserFactory.create()
         )
     assert not ClubReward.objects.exists()
+
+
+def test_only_customers_on_the_months_most_active_list_of_that_scope_are_rewarded(frozen_time):
+    programme_start()
+    staff = UserFactory.create()
+    settings = RewardSettings.read()
+    settings.points = 100
+    settings.save()
+    month = month_start()
+    prana, yoga = club(), club("Йога по утрам", "-1009876543210")
+    anna, boris, vera = (CustomerFactory.create() for _ in range(3))
+    active(member(prana, anna, user_id=1), month, 9)
+    active(member(yoga, boris, user_id=2), month, 4)
+    # Vera is in the club but said nothing this month; last month she was the most active.
+    vera_in = member(prana, vera, user_id=3)
+    active(vera_in, (month - dt.timedelta(days=1)).replace(day=1), 50)
+
+    def refused(customer, **scope) -> bool:
+        """True when refused for the customer (not for anything else)."""
+        try:
+            reward_give(customer=customer, month=month, kind=RewardKind.POINTS, by=staff, **scope)
+        except RewardError as exc:
+            return exc.field == "customer"
+        return False
+
+    assert refused(vera)  # not on this month's list, in any scope
+    assert refused(vera, club=prana)
+    assert refused(boris, club=prana)  # on the overall list and his own club's, not this one
+    assert not refused(boris, club=yoga)
+    assert not refused(anna)
+    assert sorted(ClubReward.objects.values_list("customer_id", flat=True)) == sorted(
+        [anna.pk, boris.pk]
+    )
+    assert balances(vera)[0] == 0

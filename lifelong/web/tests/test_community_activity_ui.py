@@ -4,6 +4,7 @@ the lists, roles on every POST, and the reward refusals in words."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -95,3 +96,76 @@ def test_rewards_need_the_marketing_role_and_refusals_read_in_words():
     response = client.post("/community/rewards/", {**body, "customer": "x"}, follow=True)
     assert response.status_code == 200
     assert not ClubReward.objects.exists()
+
+
+def test_a_customer_off_the_most_active_list_is_refused_a_reward():
+    club = Club.objects.create(title="Клуб", chat_id="-1001", entry=EntryRule.STAFF)
+    _members(club, 1, 1)
+    outsider = CustomerFactory.create(first_name="Вера", last_name="Соколова")
+    body = {"customer": outsider.pk, "kind": "badge", "month": f"{month_start():%Y-%m}"}
+    client = logged_in(staff(Role.OWNER))
+
+    response = client.post(
+        "/community/rewards/", {**body, "club": club.pk}, follow=True, HTTP_ACCEPT_LANGUAGE="ru"
+    )
+
+    assert "нет в списке самых активных за этот месяц" in response.content.decode()
+    assert not ClubReward.objects.exists()
+    assert not outsider.tags.exists()
+
+
+def _posts_and_windows(count: int, start: int) -> tuple[ClubPost, EarlyAccess]:
+    """`count` weekly posts, each to its own club with its own template, and as many
+    early-access windows, each for its own tier: nothing the lists read is shared."""
+    post = window = None
+    for n in range(start, start + count):
+        club = Club.objects.create(title=f"Клуб {n}", chat_id=f"-100{n}", entry=EntryRule.STAFF)
+        template = Template.objects.create(
+            slug=f"tip-{n}", name=f"Совет {n}", channel="telegram", short_text="x"
+        )
+        post = ClubPost.objects.create(
+            club=club,
+            template=template,
+            schedule="weekly",
+            weekday=n % 7,
+            time=dt.time(10, 0),
+            next_run_at=clock.now() + dt.timedelta(days=1),
+        )
+        tier = Tier.objects.create(
+            slug=f"t{n}", name=f"Уровень {n}", position=n, privileges=["early_access"]
+        )
+        window = EarlyAccess.objects.create(
+            name=f"Окно {n}",
+            collection="Осень",
+            tier=tier,
+            starts_at=clock.now() + dt.timedelta(days=n),
+            public_at=clock.now() + dt.timedelta(days=n + 7),
+        )
+    assert post is not None and window is not None
+    return post, window
+
+
+@pytest.mark.parametrize("page", ["posts", "post", "early_access", "early_access_edit"])
+def test_the_post_and_early_access_lists_and_their_edit_pages_keep_their_query_count(
+    page, django_assert_num_queries
+):
+    client = logged_in(staff(Role.MARKETER))
+    post, window = _posts_and_windows(2, 1)
+    url = {
+        "posts": "/community/posts/",
+        "post": f"/community/posts/{post.pk}/",
+        "early_access": "/community/early-access/",
+        "early_access_edit": f"/community/early-access/{window.pk}/",
+    }[page]
+    few = _queries(client, url)
+    _posts_and_windows(12, 10)
+
+    with django_assert_num_queries(few):
+        response = client.get(url)
+
+    edit_links = (
+        r'href="/community/posts/\d+/"'
+        if "post" in page
+        else r'href="/community/early-access/\d+/"'
+    )
+    assert len(re.findall(edit_links, response.content.decode())) == 14
