@@ -8,8 +8,9 @@ dedupe keys ("campaign:<id>:<run>:<customer>") and the recipients' unique (run, 
 make a repeat queue nothing twice.
 
 Timing. Each message's `next_attempt_at` is its slot: not before the customer's send window
-opens on their own clock, and, with throttling, one slot every 60 / per_minute seconds for
-the run as a whole (the slots only move forward, so the rate holds across batches).
+opens on their own clock, and, with throttling, one slot every 60 / per_minute seconds among
+the customers whose window opens at the same moment (those open now share one clock); the
+clocks are kept on the run and only move forward, so the rate holds across batches.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ from lifelong.messaging.services import message_enqueue
 log = logging.getLogger(__name__)
 
 ACTIVE = (RunStatus.QUEUEING, RunStatus.TESTING, RunStatus.QUEUEING_REST)
+# The throttle clock of those whose send window is open now.
+OPEN = "open"
+# A throttle that fills window after window moves a message on at most this many openings.
+MAX_HOPS = 400
 # One sweep call stops starting batches after this long, so the sweeps after it get their turn.
 BUDGET_SECONDS = 20.0
 
@@ -172,7 +177,7 @@ def _phase_one(run: CampaignRun, *, now: dt.datetime, batch_size: int) -> tuple[
     run.skipped += sum(d.status == RecipientStatus.SKIPPED for d in decisions)
     run.held_out += sum(d.status == RecipientStatus.HOLDOUT for d in decisions)
     run.save(
-        update_fields=["cursor", "processed", "queued", "skipped", "held_out", "throttle_next_at"]
+        update_fields=["cursor", "processed", "queued", "skipped", "held_out", "throttle_clocks"]
     )
     return len(sending), True
 
@@ -282,7 +287,7 @@ def _phase_two(run: CampaignRun, *, now: dt.datetime, batch_size: int) -> tuple[
     CampaignRecipient.objects.bulk_update(rest, ["status", "message_id"])
     run.rest_cursor = rest[-1].pk
     run.queued += len(rest)
-    run.save(update_fields=["rest_cursor", "queued", "throttle_next_at"])
+    run.save(update_fields=["rest_cursor", "queued", "throttle_clocks"])
     return len(rest), True
 
 
@@ -297,6 +302,7 @@ def _enqueue(
     if not decisions:
         return {}
     campaign = run.campaign
+    _clocks_fold(run, now=now)
     customers = Customer.objects.in_bulk([d.customer_id for d in decisions])
     messages = {}
     for decision in decisions:
@@ -318,15 +324,37 @@ def _enqueue(
 
 
 def _slot(run: CampaignRun, time_zone: str, *, now: dt.datetime) -> dt.datetime:
-    """The moment this message may go: inside the window, after the run's previous slot."""
+    """The moment this message may go: inside the customer's window, after the previous slot
+    of those whose window opens at the same moment (see CampaignRun.throttle_clocks)."""
     campaign = run.campaign
-    at = now
-    if campaign.per_minute:
-        at = max(at, run.throttle_next_at or at)
-    at = _window_open(campaign, time_zone, at)
-    if campaign.per_minute:
-        run.throttle_next_at = at + dt.timedelta(seconds=60 / campaign.per_minute)
+    opens = _window_open(campaign, time_zone, now)
+    if not campaign.per_minute:
+        return opens
+    clocks = run.throttle_clocks
+    at = opens
+    key = OPEN
+    for _hop in range(MAX_HOPS):
+        key = OPEN if opens <= now else opens.isoformat()
+        paced = clocks.get(key)
+        at = max(opens, dt.datetime.fromisoformat(paced)) if paced else opens
+        later = _window_open(campaign, time_zone, at)
+        if later == at:
+            break
+        # This opening's pace ran past the window's end: the next opening, at its own pace.
+        opens = later
+    clocks[key] = (at + dt.timedelta(seconds=60 / campaign.per_minute)).isoformat()
     return at
+
+
+def _clocks_fold(run: CampaignRun, *, now: dt.datetime) -> None:
+    """Openings that have come join the "open" clock (the latest pace of them all wins)."""
+    clocks = run.throttle_clocks
+    passed = [k for k in clocks if k != OPEN and dt.datetime.fromisoformat(k) <= now]
+    if passed:
+        paces = [dt.datetime.fromisoformat(clocks.pop(k)) for k in passed]
+        if OPEN in clocks:
+            paces.append(dt.datetime.fromisoformat(clocks[OPEN]))
+        clocks[OPEN] = max(paces).isoformat()
 
 
 def _window_open(campaign: Campaign, time_zone: str, at: dt.datetime) -> dt.datetime:

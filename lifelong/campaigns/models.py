@@ -213,8 +213,12 @@ class CampaignRun(models.Model):
     held_out = models.PositiveIntegerField(default=0)
     cursor = models.BigIntegerField(default=0)
     rest_cursor = models.BigIntegerField(default=0)
-    # Throttling: the earliest moment the next message of this run may go.
-    throttle_next_at = models.DateTimeField(null=True, blank=True)
+    # Throttling: one clock per moment the send window opens, {"open" or the opening instant
+    # (ISO): the earliest moment its next message may go}. "open" paces the customers whose
+    # window is open now; those waiting for a later opening get that opening's own pace, so
+    # one New York customer does not push every Moscow customer after them to New York's
+    # morning. An opening's clock joins "open" once it has passed.
+    throttle_clocks = models.JSONField(default=dict, blank=True)
 
     # A/B: when the winner is picked, which one, and the figures it was picked on:
     # {"metric": ..., "a": {"n": .., "hits": ..}, "b": {...}}.

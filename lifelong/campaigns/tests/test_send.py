@@ -198,3 +198,52 @@ def test_a_filter_campaign_reaches_the_customers_its_rules_match(frozen_time):
     assert set(CampaignRecipient.objects.values_list("customer_id", flat=True)) == {
         c.pk for c in regulars
     }
+
+
+def test_a_customer_waiting_for_their_window_does_not_hold_back_those_whose_window_is_open(
+    frozen_time,
+):
+    # 10:00 UTC: 13:00 in Moscow (window open), 05:00 in New York (opens at 15:00 UTC).
+    channels_set_up("email")
+    policy_set(cap_count=0)
+    first, new_york, second, new_york_2, third = (
+        customers_make(1)
+        + customers_make(1, time_zone="America/New_York")
+        + customers_make(1)
+        + customers_make(1, time_zone="America/New_York")
+        + customers_make(1, time_zone="Europe/Samara")
+    )
+    campaign = campaign_make(
+        segment_of([first, new_york, second, new_york_2, third]),
+        template_make(),
+        window_start=dt.time(10),
+        window_end=dt.time(19),
+        per_minute=1,
+    )
+    campaign_schedule(campaign=campaign, actor=None)
+    campaigns_due(batch_size=2)  # the pace holds across batches
+    due = dict(Message.objects.values_list("customer_id", "next_attempt_at"))
+    now, minute = clock.now(), dt.timedelta(minutes=1)
+    assert [due[c.pk] for c in (first, second, third)] == [now, now + minute, now + 2 * minute]
+    opens = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
+    assert [due[c.pk] for c in (new_york, new_york_2)] == [opens, opens + minute]
+
+
+def test_a_throttle_that_fills_the_window_goes_on_at_the_next_opening(frozen_time):
+    # 18:58 in Moscow: two slots left in the window (10:00-19:00), the third goes tomorrow.
+    frozen_time.move_to("2026-03-02 15:58:00+00:00")
+    channels_set_up("email")
+    customers = customers_make(4)
+    campaign = campaign_make(
+        segment_of(customers),
+        template_make(),
+        window_start=dt.time(10),
+        window_end=dt.time(19),
+        per_minute=1,
+    )
+    campaign_schedule(campaign=campaign, actor=None)
+    campaigns_due()
+    due = sorted(Message.objects.values_list("next_attempt_at", flat=True))
+    now, minute = clock.now(), dt.timedelta(minutes=1)
+    tomorrow = dt.datetime(2026, 3, 3, 7, 0, tzinfo=dt.UTC)
+    assert due == [now, now + minute, tomorrow, tomorrow + minute]
