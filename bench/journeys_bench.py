@@ -268,8 +268,6 @@ def fair_floor(journey_id: int, count: int, *, send: bool) -> float:
 
 def _floor_outbox(cursor: Any, params: dict[str, object], message: Any) -> None:
     """The outbox rows, rendered in SQL; columns the engine leaves at their defaults get them."""
-    from django.db.models import NOT_PROVIDED
-
     from lifelong import clock
 
     chosen = {
@@ -290,13 +288,12 @@ def _floor_outbox(cursor: Any, params: dict[str, object], message: Any) -> None:
     for field in message._meta.concrete_fields:
         if field.primary_key:
             continue
-        columns.append(field.column)
+        columns.append(f'"{field.column}"')
         if field.column in chosen:
             values.append(chosen[field.column])
             continue
-        default = field.default() if callable(field.default) else field.default
-        if default is NOT_PROVIDED:
-            default = None if field.null else ""
+        blank = None if field.null else ""
+        default = field.get_default() if field.has_default() else blank
         if isinstance(default, dict | list):
             default = json.dumps(default)
         if hasattr(default, "tzinfo"):

@@ -45,12 +45,25 @@ from lifelong.messaging.services import channel_choose, message_enqueue
 PROBLEM = "problem: "
 
 
-def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: str) -> str:
-    """Apply an action node; returns a short outcome for the step record."""
+def node_effect(
+    node: Any,
+    *,
+    enrollment: Enrollment,
+    customer: Customer,
+    key: str,
+    shared: dict[Any, Any] | None = None,
+) -> str:
+    """Apply an action node; returns a short outcome for the step record.
+
+    `shared` holds what the node's lookups found (template, channel set-up, club) for the
+    other enrollments of the same group: the engine makes a new one for each attempt at a
+    group, so nothing found in a rolled-back attempt is used after it.
+    """
+    shared = {} if shared is None else shared
     if isinstance(node, Send):
-        return _send(node, enrollment=enrollment, customer=customer, key=key)
+        return _send(node, enrollment=enrollment, customer=customer, key=key, shared=shared)
     if isinstance(node, SurveySend):
-        problem = _survey_problem(node, customer)
+        problem = _survey_problem(node, customer, shared)
         if problem:
             return PROBLEM + problem
         # The invite's key is the step's (enrollment, node, visit): one invite and one
@@ -67,7 +80,7 @@ def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: s
             node_id=node.id,
         )
     if isinstance(node, ClubInviteSend):
-        return _club_invite(node, enrollment=enrollment, customer=customer, key=key)
+        return _club_invite(node, enrollment=enrollment, customer=customer, key=key, shared=shared)
     if isinstance(node, CreateTask):
         task_create(
             customer=customer,
@@ -123,21 +136,40 @@ def node_effect(node: Any, *, enrollment: Enrollment, customer: Customer, key: s
     raise ValueError(f"no effect for node type {node.type!r}")
 
 
-def _channel_off(channel: str) -> bool:
-    return (
-        channel != PREFERRED
-        and not ChannelConfig.objects.filter(channel=channel, active=True).exists()
+def _once(shared: dict[Any, Any], key: tuple[Any, ...], find: Any) -> Any:
+    """What `find()` returns, looked up once per group attempt (see node_effect)."""
+    if key not in shared:
+        shared[key] = find()
+    return shared[key]
+
+
+def _template(slug: str, shared: dict[Any, Any]) -> Template | None:
+    found: Template | None = _once(
+        shared, ("template", slug), lambda: Template.objects.filter(slug=slug).first()
     )
+    return found
 
 
-def _survey_problem(node: SurveySend, customer: Customer) -> str:
+def _channel_off(channel: str, shared: dict[Any, Any]) -> bool:
+    if channel == PREFERRED:
+        return False
+    active: bool = _once(
+        shared,
+        ("channel", channel),
+        lambda: ChannelConfig.objects.filter(channel=channel, active=True).exists(),
+    )
+    return not active
+
+
+def _survey_problem(node: SurveySend, customer: Customer, shared: dict[Any, Any]) -> str:
     """Why the survey step cannot ask this customer, as a problem; "" when it can."""
-    if not Survey.objects.filter(pk=node.survey).exists():
+    survey = _once(shared, ("survey", node.survey), Survey.objects.filter(pk=node.survey).exists)
+    if not survey:
         return "survey missing"
-    template = Template.objects.filter(slug=node.template).first()
+    template = _template(node.template, shared)
     if template is None:
         return "template missing"
-    if _channel_off(node.channel):
+    if _channel_off(node.channel, shared):
         return f"channel {node.channel} not set up"
     # The channel survey_send will choose (the same choice, made on the same rows).
     channel = _channel_for(node.channel, customer=customer, template=template)
@@ -162,12 +194,13 @@ def _send(
     enrollment: Enrollment,
     customer: Customer,
     key: str,
+    shared: dict[Any, Any],
     extra: dict[str, Any] | None = None,
 ) -> str:
-    template = Template.objects.filter(slug=node.template).first()
+    template = _template(node.template, shared)
     if template is None:
         return PROBLEM + "template missing"
-    if _channel_off(node.channel):
+    if _channel_off(node.channel, shared):
         return PROBLEM + f"channel {node.channel} not set up"
     channel = _channel_for(node.channel, customer=customer, template=template)
     if channel is None:
@@ -189,20 +222,27 @@ def _send(
 
 
 def _club_invite(
-    node: ClubInviteSend, *, enrollment: Enrollment, customer: Customer, key: str
+    node: ClubInviteSend,
+    *,
+    enrollment: Enrollment,
+    customer: Customer,
+    key: str,
+    shared: dict[Any, Any],
 ) -> str:
     """The invitation goes only to customers the club admits now; the message carries our join
     address, and the Telegram link behind it is made when the customer opens it."""
-    club = Club.objects.filter(pk=node.club).first()
+    club = _once(shared, ("club", node.club), Club.objects.filter(pk=node.club).first)
     if club is None:
         return PROBLEM + "club missing"
     if not club.active:
         return PROBLEM + "club switched off"
-    if not Template.objects.filter(slug=node.template).exists():
+    if _template(node.template, shared) is None:
         return PROBLEM + "template missing"
-    if _channel_off(node.channel):
+    if _channel_off(node.channel, shared):
         return PROBLEM + f"channel {node.channel} not set up"
     invitation = club_invite_context(club=club, customer=customer, source=InviteSource.JOURNEY)
     if invitation is None:
         return "skipped: not admitted to the club or already in it"
-    return _send(node, enrollment=enrollment, customer=customer, key=key, extra=invitation)
+    return _send(
+        node, enrollment=enrollment, customer=customer, key=key, shared=shared, extra=invitation
+    )

@@ -34,7 +34,7 @@ from lifelong.journeys.definition import (
     Wait,
     WaitEvent,
 )
-from lifelong.journeys.models import Enrollment, EnrollmentStatus, StepRun
+from lifelong.journeys.models import Enrollment, EnrollmentStatus
 from lifelong.lib.zones import zone_of
 
 log = logging.getLogger(__name__)
@@ -198,18 +198,13 @@ class Batch:
             enrollment.visits = {**enrollment.visits, node.id: visit}
             visits.append(visit)
         outcomes = self._effect(node, group, visits)
-        StepRun.objects.bulk_create(
-            [
-                StepRun(
-                    enrollment=enrollment,
-                    node_id=node.id,
-                    visit=visit,
-                    ran_at=self.now,
-                    outcome=outcome,
-                    problem=outcome.startswith(effects.PROBLEM),
-                )
-                for enrollment, visit, (outcome, _) in zip(group, visits, outcomes, strict=True)
-            ]
+        group_effects.steps_record(
+            [e.pk for e in group],
+            node_id=node.id,
+            visits=visits,
+            outcomes=[outcome for outcome, _ in outcomes],
+            now=self.now,
+            problem=effects.PROBLEM,
         )
         self.steps += len(group)
         for enrollment, (_, nxt) in zip(group, outcomes, strict=True):
@@ -251,7 +246,8 @@ class Batch:
             group_effects.attribute_set(node, customers)
             return [("attribute set", node.next)] * len(group)
         # Messages, points, tasks, webhooks and tag removals: one customer at a time, all in
-        # the group's savepoint.
+        # the group's savepoint, with the node's lookups made once for this attempt.
+        shared: dict[Any, Any] = {}
         return [
             (
                 effects.node_effect(
@@ -259,6 +255,7 @@ class Batch:
                     enrollment=enrollment,
                     customer=self.customers[enrollment.customer_id],
                     key=f"j{enrollment.pk}:{node.id}:{visit}",
+                    shared=shared,
                 ),
                 node.next,
             )

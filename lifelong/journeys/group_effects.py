@@ -21,11 +21,43 @@ from django.db.models import Q
 from lifelong.customers.models import Customer, Tag
 from lifelong.events.models import Event
 from lifelong.journeys.definition import Condition, SetAttribute, WaitEvent
-from lifelong.journeys.models import Enrollment
+from lifelong.journeys.models import Enrollment, StepRun
 from lifelong.segments.rules import rules_compile
 
 # Events about messages count for a wait only when they are about this enrollment's messages.
 MESSAGE_EVENTS = ("message_opened", "message_clicked", "message_replied", "message_delivered")
+
+
+def steps_record(
+    enrollment_ids: Sequence[int],
+    *,
+    node_id: str,
+    visits: Sequence[int],
+    outcomes: Sequence[str],
+    now: dt.datetime,
+    problem: str,
+) -> None:
+    """The group's step records in one insert. On PostgreSQL the rows go as arrays (UNNEST):
+    no model instance per row, and one statement however large the group. A step already
+    recorded (same enrollment, node and visit) fails the insert, and with it the group's
+    attempt, which the engine then halves to find the colliding enrollment."""
+    flags = [outcome.startswith(problem) for outcome in outcomes]
+    if connection.vendor != "postgresql":
+        StepRun.objects.bulk_create(
+            StepRun(
+                enrollment_id=pk, node_id=node_id, visit=visit, ran_at=now, outcome=o, problem=f
+            )
+            for pk, visit, o, f in zip(enrollment_ids, visits, outcomes, flags, strict=True)
+        )
+        return
+    table = StepRun._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (enrollment_id, node_id, visit, ran_at, outcome, problem)"  # noqa: S608
+            " SELECT e, %s, v, %s, o, p"
+            " FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::bool[]) AS s (e, v, o, p)",
+            [node_id, now, list(enrollment_ids), list(visits), list(outcomes), flags],
+        )
 
 
 def tags_add(*, tag: str, customer_ids: Iterable[int]) -> None:
