@@ -169,3 +169,31 @@ def test_the_post_and_early_access_lists_and_their_edit_pages_keep_their_query_c
         else r'href="/community/early-access/\d+/"'
     )
     assert len(re.findall(edit_links, response.content.decode())) == 14
+
+
+def test_the_edit_pages_fill_the_date_inputs_in_the_browsers_format():
+    """A datetime-local input shows nothing for Django's default "2026-10-01 10:00:00": the
+    edit pages would then come back empty and refuse to save."""
+    club = Club.objects.create(title="Клуб", chat_id="-1001", entry=EntryRule.STAFF)
+    template = Template.objects.create(slug="t", name="Совет", channel="telegram", short_text="x")
+    moscow = dt.timezone(dt.timedelta(hours=3))
+    post = ClubPost.objects.create(
+        club=club,
+        template=template,
+        schedule="once",
+        once_at=dt.datetime(2026, 10, 1, 7, 30, tzinfo=dt.UTC),
+    )
+    tier = Tier.objects.create(slug="guru", name="Гуру", position=1, privileges=["early_access"])
+    window = EarlyAccess.objects.create(
+        name="Осень",
+        collection="Осень",
+        tier=tier,
+        starts_at=dt.datetime(2026, 10, 1, 10, 0, tzinfo=moscow),
+        public_at=dt.datetime(2026, 10, 8, 10, 0, tzinfo=moscow),
+    )
+    client = logged_in(staff(Role.MARKETER))
+
+    text = client.get(f"/community/posts/{post.pk}/").content.decode()
+    assert 'value="2026-10-01T10:30"' in text  # on the shop's clock (Moscow)
+    text = client.get(f"/community/early-access/{window.pk}/").content.decode()
+    assert 'value="2026-10-01T10:00"' in text and 'value="2026-10-08T10:00"' in text
