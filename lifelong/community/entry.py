@@ -6,6 +6,9 @@
 - segment: the customer is in the segment now (`SegmentMembership`);
 - staff: staff invited the customer to this club (a staff-sourced `ClubInvite`);
 - open: the customer has a linked chat on the club's messenger.
+
+Under every rule, a customer staff invited qualifies: staff vouched for them (an invitation
+by staff skips the rule), so the removal sweep must not take them out for failing it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from lifelong.community.models import Club, ClubInvite, EntryRule, InviteSource
 from lifelong.customers.models import Customer
 from lifelong.loyalty.models import Tier
 from lifelong.loyalty.tiers import Ladder, tier_current
+from lifelong.segments.models import SegmentMembership
 
 
 def _tier_holders(tier: Tier) -> Q:
@@ -36,22 +40,33 @@ def _tier_holders(tier: Tier) -> Q:
 
 
 def customers_qualifying(club: Club) -> QuerySet[Customer]:
-    """The customers the club's entry rule admits now (merged duplicates never)."""
+    """The customers the club's entry rule admits now, and those staff invited (merged
+    duplicates never)."""
+    invited = Q(
+        pk__in=ClubInvite.objects.filter(club=club, source=InviteSource.STAFF).values("customer_id")
+    )
+    rule = _rule(club)
     customers = Customer.objects.live()
+    # An empty Q admits everyone, but `Q() | invited` would read as `invited` alone.
+    return customers if rule == Q() else customers.filter(rule | invited)
+
+
+def _rule(club: Club) -> Q:
     if club.entry == EntryRule.TIER:
-        if club.tier is None:
-            return customers.none()
-        return customers.filter(_tier_holders(club.tier))
+        return _tier_holders(club.tier) if club.tier is not None else Q(pk__in=[])
     if club.entry == EntryRule.SEGMENT:
         if club.segment_id is None:
-            return customers.none()
-        return customers.filter(segment_memberships__segment_id=club.segment_id)
+            return Q(pk__in=[])
+        return Q(
+            pk__in=SegmentMembership.objects.filter(segment_id=club.segment_id).values(
+                "customer_id"
+            )
+        )
     if club.entry == EntryRule.STAFF:
-        invited = ClubInvite.objects.filter(club=club, source=InviteSource.STAFF)
-        return customers.filter(pk__in=invited.values("customer_id"))
+        return Q(pk__in=[])  # only the invited
     if club.on_telegram:
-        return customers.exclude(telegram_chat_id="")
-    return customers.exclude(vk_id="")
+        return ~Q(telegram_chat_id="")
+    return ~Q(vk_id="")
 
 
 def customer_qualifies(*, club: Club, customer: Customer) -> bool:
@@ -60,5 +75,6 @@ def customer_qualifies(*, club: Club, customer: Customer) -> bool:
         return False
     if club.entry == EntryRule.TIER:
         held = tier_current(customer_id=customer.pk)
-        return club.tier is not None and held is not None and held.position >= club.tier.position
+        if club.tier is not None and held is not None and held.position >= club.tier.position:
+            return True
     return customers_qualifying(club).filter(pk=customer.pk).exists()

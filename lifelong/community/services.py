@@ -181,7 +181,8 @@ def club_invite_link(*, invite: ClubInvite) -> str:
 
     Outside transactions: two openings at once may both ask Telegram, but only the first
     link is stored (a conditional update) and the loser's is revoked, so one usable link
-    exists per customer. An expired link is revoked and replaced.
+    exists per customer. An expired link, or one already used (its one place is taken: the
+    customer left and is coming back), is revoked and replaced.
     """
     club = invite.club
     if not club.on_telegram:
@@ -189,7 +190,8 @@ def club_invite_link(*, invite: ClubInvite) -> str:
             raise ClubError(_("The club has no link to its VK conversation yet."))
         return club.vk_link
     now = clock.now()
-    if invite.link and invite.expires_at and invite.expires_at > now + LINK_MARGIN:
+    fresh = invite.expires_at is not None and invite.expires_at > now + LINK_MARGIN
+    if invite.link and invite.used_at is None and fresh:
         return invite.link
     expires_at = now + dt.timedelta(days=max(club.invite_days, 1))
     try:
@@ -200,7 +202,7 @@ def club_invite_link(*, invite: ClubInvite) -> str:
         ClubInvite.objects.filter(pk=invite.pk).update(error=str(exc)[:300])
         raise
     stored = ClubInvite.objects.filter(pk=invite.pk, link=invite.link).update(
-        link=link, expires_at=expires_at, error=""
+        link=link, expires_at=expires_at, error="", used_at=None
     )
     if not stored:
         # Another opening stored its link first: ours is withdrawn, theirs is the one.
@@ -209,7 +211,7 @@ def club_invite_link(*, invite: ClubInvite) -> str:
         return invite.link
     if invite.link:
         _revoke_quietly(club, invite.link)
-    invite.link, invite.expires_at = link, expires_at
+    invite.link, invite.expires_at, invite.used_at = link, expires_at, None
     return link
 
 
