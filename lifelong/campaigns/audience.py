@@ -32,6 +32,8 @@ from lifelong.campaigns.models import (
     RecipientStatus,
     SkipReason,
 )
+from lifelong.community.entry import customers_qualifying
+from lifelong.community.models import Club, ClubMember, MemberStatus
 from lifelong.customers.models import Channel, Consent, Customer, Purpose
 from lifelong.messaging.gates import COUNTED
 from lifelong.messaging.models import (
@@ -58,10 +60,21 @@ ADDRESS_COLUMNS = tuple(sorted(set(ADDRESS_FIELDS.values())))
 def audience_queryset(campaign: Campaign, *, now: dt.datetime) -> QuerySet[Customer]:
     """The live customers the campaign is for: its segment's members, or those its rules match."""
     live = Customer.objects.live()
+    if campaign.club is not None:
+        live = live.filter(pk__in=club_invitable(campaign.club).values("pk"))
     if campaign.segment_id is not None:
         members = SegmentMembership.objects.filter(segment_id=campaign.segment_id)
         return live.filter(pk__in=members.values("customer_id"))
     return live.filter(rules_compile(rules_parse(campaign.rules), now=now))
+
+
+def club_invitable(club: Club) -> QuerySet[Customer]:
+    """Those a club invitation is for: admitted by the club's entry rule now, and neither in
+    the club nor holding an invitation to it (someone who left or was removed may come back)."""
+    taken = ClubMember.objects.filter(
+        club=club, status__in=[MemberStatus.INVITED, MemberStatus.JOINED]
+    )
+    return customers_qualifying(club).exclude(pk__in=taken.values("customer_id"))
 
 
 def _unit(text: str) -> float:

@@ -15,6 +15,7 @@ clocks are kept on the run and only move forward, so the rate holds across batch
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -40,9 +41,12 @@ from lifelong.campaigns.models import (
     CampaignStatus,
     RecipientStatus,
     RunStatus,
+    SkipReason,
 )
 from lifelong.campaigns.results import metric_hits
 from lifelong.campaigns.schedule import next_occurrence
+from lifelong.community.models import InviteSource
+from lifelong.community.services import club_invite_context
 from lifelong.customers.models import Customer
 from lifelong.messaging.gates import quiet_until
 from lifelong.messaging.models import DUE_STATUSES, Message, Template
@@ -119,7 +123,7 @@ def run_step(run_id: int, *, batch_size: int = BATCH) -> tuple[int, bool]:
     with transaction.atomic():
         run = (
             CampaignRun.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("campaign__template", "campaign__template_b")
+            .select_related("campaign__template", "campaign__template_b", "campaign__club")
             .filter(pk=run_id, status__in=ACTIVE)
             .first()
         )
@@ -153,6 +157,15 @@ def _phase_one(run: CampaignRun, *, now: dt.datetime, batch_size: int) -> tuple[
     templates: dict[str, Template | None] = {Arm.A: campaign.template, Arm.B: campaign.template_b}
     sending = [d for d in decisions if d.status == RecipientStatus.QUEUED]
     messages = _enqueue(run, sending, templates, now=now)
+    if campaign.club_id is not None:
+        # A club invitation the club refused at the send (see _enqueue) is a skip.
+        decisions = [
+            _not_admitted(d)
+            if d.customer_id not in messages and d.status == RecipientStatus.QUEUED
+            else d
+            for d in decisions
+        ]
+        sending = [d for d in decisions if d.status == RecipientStatus.QUEUED]
     CampaignRecipient.objects.bulk_create(
         [
             CampaignRecipient(
@@ -233,6 +246,12 @@ def campaigns_finish(*, now: dt.datetime) -> int:
     )
 
 
+def _not_admitted(decision: Decision) -> Decision:
+    return dataclasses.replace(
+        decision, status=RecipientStatus.SKIPPED, reason=SkipReason.NOT_ADMITTED
+    )
+
+
 def winner_decide(run: CampaignRun, *, now: dt.datetime) -> str:
     """Pick and record the A/B winner by the campaign's metric; ties go to A.
 
@@ -281,13 +300,18 @@ def _phase_two(run: CampaignRun, *, now: dt.datetime, batch_size: int) -> tuple[
         for r in rest
     ]
     messages = _enqueue(run, decisions, {Arm.REST: winner}, now=now)
+    refused = 0
     for recipient in rest:
         recipient.status = RecipientStatus.QUEUED
         recipient.message_id = messages.get(recipient.customer_id)
-    CampaignRecipient.objects.bulk_update(rest, ["status", "message_id"])
+        if campaign.club_id is not None and recipient.message_id is None:
+            recipient.status, recipient.reason = RecipientStatus.SKIPPED, SkipReason.NOT_ADMITTED
+            refused += 1
+    CampaignRecipient.objects.bulk_update(rest, ["status", "reason", "message_id"])
     run.rest_cursor = rest[-1].pk
-    run.queued += len(rest)
-    run.save(update_fields=["rest_cursor", "queued", "throttle_clocks"])
+    run.queued += len(rest) - refused
+    run.skipped += refused
+    run.save(update_fields=["rest_cursor", "queued", "skipped", "throttle_clocks"])
     return len(rest), True
 
 
@@ -298,7 +322,12 @@ def _enqueue(
     *,
     now: dt.datetime,
 ) -> dict[int, int]:
-    """Queue one message per decision at its slot; returns customer id -> message id."""
+    """Queue one message per decision at its slot; returns customer id -> message id.
+
+    A club invitation claims the customer's invite first (in this batch's transaction, so a
+    repeated batch claims nothing twice) and carries its join address; a customer the club
+    refuses now gets no message and is missing from the answer.
+    """
     if not decisions:
         return {}
     campaign = run.campaign
@@ -310,6 +339,13 @@ def _enqueue(
         template = templates.get(decision.arm)
         if customer is None or template is None:
             continue
+        context = None
+        if campaign.club is not None:
+            context = club_invite_context(
+                club=campaign.club, customer=customer, source=InviteSource.CAMPAIGN
+            )
+            if context is None:
+                continue
         message, _created = message_enqueue(
             customer=customer,
             dedupe_key=dedupe_key(campaign.pk, run.number, customer.pk),
@@ -318,6 +354,7 @@ def _enqueue(
             template=template,
             topic=campaign.topic,
             not_before=_slot(run, decision.time_zone, now=now),
+            context=context,
         )
         messages[customer.pk] = message.pk
     return messages

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from lifelong import clock
+from lifelong.community.models import Club
 from lifelong.customers.models import Customer, Purpose
 from lifelong.messaging.models import Template
 from lifelong.segments.models import Segment
@@ -97,6 +98,18 @@ class Campaign(models.Model):
     )
     # Empty: the template's topic.
     topic = models.SlugField(_("topic"), max_length=40, blank=True)
+
+    # An invitation to this club: the audience narrows to the customers the club admits and
+    # who are not in it or invited yet, and each message carries the customer's own
+    # single-use join address (`{{ club_invite_url }}` in the template).
+    club = models.ForeignKey(
+        Club,
+        verbose_name=_("invite to the club"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+    )
 
     holdout_percent = models.PositiveSmallIntegerField(_("holdout, %"), default=10)
     # Per campaign, so one campaign's holdout is not every campaign's holdout.
@@ -264,6 +277,9 @@ class SkipReason(models.TextChoices):
     NO_CONSENT = "no_consent", _("No marketing consent on the channel")
     SUPPRESSED = "suppressed", _("Address is suppressed")
     OPTED_OUT = "opted_out", _("Opted out of the topic")
+    # A club invitation: by the time of the send the club no longer admits them, or they
+    # are in it or invited already, or the club is switched off.
+    NOT_ADMITTED = "not_admitted", _("Not admitted to the club, or already in it")
     # The campaign was cancelled before this recipient's message went out.
     CANCELLED = "cancelled", _("The campaign was cancelled before the message went out")
 

@@ -11,6 +11,7 @@ from lifelong.campaigns.audience import context_make, decide_next
 from lifelong.campaigns.models import Campaign, CampaignRun, RecipientStatus, SkipReason
 
 PREVIEW_BATCH = 5000
+AT_SEND = (SkipReason.CANCELLED, SkipReason.NOT_ADMITTED)
 HOLDOUT = "holdout"
 CAPPED = "capped"
 
@@ -34,11 +35,10 @@ class Preview:
     sendable: int = 0
     held_out: int = 0
     capped: int = 0
-    # A cancel's "cancelled" is no reason a customer would be skipped before a send.
+    # Reasons known only at the send (a cancel; a club refusing an invitation the audience,
+    # narrowed to whom the club admits, still held) are left out.
     skipped: dict[str, int] = dataclasses.field(
-        default_factory=lambda: dict.fromkeys(
-            [r for r in SkipReason.values if r != SkipReason.CANCELLED], 0
-        )
+        default_factory=lambda: dict.fromkeys([r for r in SkipReason.values if r not in AT_SEND], 0)
     )
     arms: Counter[str] = dataclasses.field(default_factory=Counter)
     samples: dict[str, list[SampleCustomer]] = dataclasses.field(default_factory=dict)

@@ -10,7 +10,10 @@ lifelong.campaigns.services (writes; raise CampaignError(message, field=...) for
     campaign_validate(campaign: Campaign) -> None   what campaign_create refuses, unsaved
     campaign_create(*, values: Mapping[str, Any], actor: User | None) -> Campaign
         `values`: Campaign field names -> values; `segment` a Segment or None (then `rules`,
-        a rule tree as segments store it), `template` / `template_b` Template instances.
+        a rule tree as segments store it), `template` / `template_b` Template instances,
+        `club` a community Club or None (a club invitation: the audience narrows to whom
+        the club admits and who is not in it or invited; a template using
+        `{{ club_invite_url }}` is refused without a club).
         Status draft.
     campaign_update(*, campaign: Campaign, values: Mapping[str, Any], actor: User | None)
         -> Campaign            only a draft or a scheduled campaign with no run yet
@@ -63,6 +66,7 @@ lifelong.campaigns.schedule
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,7 +95,7 @@ from lifelong.campaigns.models import (
 from lifelong.campaigns.schedule import month_day, next_occurrence
 from lifelong.customers.models import Channel, Purpose
 from lifelong.lib.errors import DomainError
-from lifelong.messaging.models import DUE_STATUSES, Message, Status
+from lifelong.messaging.models import DUE_STATUSES, Message, Status, Template
 from lifelong.messaging.variants import variant_for
 from lifelong.segments.rules import rules_parse
 
@@ -106,6 +110,7 @@ CAMPAIGN_FIELDS = (
     "topic",
     "holdout_percent",
     "template_b",
+    "club",
     "ab_sample_percent",
     "ab_metric",
     "ab_wait_hours",
@@ -122,9 +127,11 @@ CAMPAIGN_FIELDS = (
     "recur_dates",
     "recur_until",
 )
-RELATIONS = ("segment", "template", "template_b")
+RELATIONS = ("segment", "template", "template_b", "club")
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
 MAX_WAIT_HOURS = 24 * 7
+# The template variable of a club invitation's join address (community.club_invite_context).
+CLUB_INVITE_VARIABLE = "club_invite_url"
 
 
 class CampaignError(DomainError):
@@ -157,6 +164,7 @@ def campaign_validate(campaign: Campaign) -> None:
             and variant_for(template, campaign.channel) is None
         ):
             raise CampaignError(_("The template has nothing to send on this channel."), field=field)
+    _club_validate(campaign)
     if campaign.template_b_id is not None and campaign.template_b_id == campaign.template_id:
         raise CampaignError(_("Variant B must be another template."), field="template_b")
     if not 0 <= campaign.holdout_percent <= MAX_HOLDOUT_PERCENT:
@@ -176,6 +184,40 @@ def campaign_validate(campaign: Campaign) -> None:
     if not 1 <= campaign.goal_days <= 365:
         raise CampaignError(_("The goal window is 1 to 365 days."), field="goal_days")
     _schedule_validate(campaign)
+
+
+def _club_validate(campaign: Campaign) -> None:
+    if campaign.club is not None and not campaign.club.active:
+        raise CampaignError(_("The club is switched off."), field="club")
+    if campaign.club is None:
+        for field, template in (
+            ("template", campaign.template),
+            ("template_b", campaign.template_b),
+        ):
+            if template is not None and mentions_club_invite(template):
+                raise CampaignError(
+                    _(
+                        "The template has a club invitation link: choose the club to invite "
+                        "to, or another template."
+                    ),
+                    field=field,
+                )
+
+
+def mentions_club_invite(template: Template) -> bool:
+    """Whether any text of the template (any variant, any language) uses the join address."""
+    texts = [
+        template.subject,
+        template.body_text,
+        template.body_html,
+        template.sms_text,
+        template.messenger_text,
+        template.short_text,
+        template.messenger_buttons,
+        template.translations,
+        template.design,
+    ]
+    return CLUB_INVITE_VARIABLE in json.dumps(texts, ensure_ascii=False, default=str)
 
 
 def _schedule_validate(campaign: Campaign) -> None:

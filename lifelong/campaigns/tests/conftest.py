@@ -11,6 +11,13 @@ import pytest
 
 from lifelong.campaigns.models import Campaign
 from lifelong.campaigns.services import campaign_create
+from lifelong.community.tests.clubs_setup import (  # noqa: F401  (club fixtures: a Bot API fake)
+    api,
+    bot,
+    club,
+    ladder,
+    loopback_allowed,
+)
 from lifelong.customers.models import Customer, Purpose
 from lifelong.customers.services import consent_record
 from lifelong.factories import CustomerFactory
