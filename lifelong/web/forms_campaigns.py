@@ -26,6 +26,7 @@ from lifelong.campaigns.models import (
     Recurrence,
 )
 from lifelong.campaigns.services import MAX_WAIT_HOURS
+from lifelong.community.models import Club
 from lifelong.customers.models import Channel
 from lifelong.messaging.models import ChannelConfig, Template, Topic
 from lifelong.segments.models import Segment, Stage
@@ -157,6 +158,7 @@ class CampaignForm(forms.ModelForm):
             "topic",
             "holdout_percent",
             "template_b",
+            "club",
             "ab_sample_percent",
             "ab_metric",
             "ab_wait_hours",
@@ -178,6 +180,7 @@ class CampaignForm(forms.ModelForm):
             "template": gettext_lazy("Template"),
             "holdout_percent": gettext_lazy("Holdout, %"),
             "template_b": gettext_lazy("Variant B (optional)"),
+            "club": gettext_lazy("Invite to a club (optional)"),
             "ab_sample_percent": gettext_lazy("Test sample, %"),
             "ab_metric": gettext_lazy("Winner by"),
             "ab_wait_hours": gettext_lazy("Pick the winner after, hours"),
@@ -203,6 +206,11 @@ class CampaignForm(forms.ModelForm):
             ),
             "ab_sample_percent": gettext_lazy(
                 "The share of the audience split between A and B; 100 % is a plain split."
+            ),
+            "club": gettext_lazy(
+                "Only customers the club admits and who are not in it or invited yet get the "
+                "message, each with their own join link: put {{ club_invite_url }} in the "
+                "template."
             ),
             "window_start": gettext_lazy("On each customer's own clock; empty: any hour."),
             "window_end": gettext_lazy("Quiet hours still apply."),
@@ -253,6 +261,9 @@ class CampaignForm(forms.ModelForm):
             field = fields[name]
             field.queryset = templates  # type: ignore[attr-defined]
             field.label_from_instance = _template_label  # type: ignore[attr-defined]
+        club = fields["club"]
+        club.queryset = Club.objects.filter(active=True).order_by("title", "pk")  # type: ignore[attr-defined]
+        club.empty_label = _("No, a plain campaign")  # type: ignore[attr-defined]
         fields["topic"].choices = [  # type: ignore[attr-defined]
             ("", _("The template's topic")),
             *((t.slug, t.name) for t in Topic.objects.order_by("name", "pk")),
@@ -397,6 +408,7 @@ class CampaignForm(forms.ModelForm):
             "topic": data.get("topic") or "",
             "holdout_percent": data["holdout_percent"],
             "template_b": data.get("template_b"),
+            "club": data.get("club"),
             "ab_sample_percent": data["ab_sample_percent"],
             "ab_metric": data["ab_metric"],
             "ab_wait_hours": data["ab_wait_hours"],

@@ -75,6 +75,8 @@ def _about(campaign: Campaign) -> list[tuple[str, str]]:
         (_("Channel"), texts.channel_text(campaign.channel)),
         (_("Template"), campaign.template.name),
     ]
+    if campaign.club is not None:
+        rows.append((_("Invitation to the club"), campaign.club.title))
     if campaign.template_b is not None:
         rows.append(
             (
@@ -121,7 +123,7 @@ def progress_context(run: CampaignRun | None) -> dict[str, Any]:
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = object_get(
         request,
-        Campaign.objects.select_related("segment", "template", "template_b", "created_by"),
+        Campaign.objects.select_related("segment", "template", "template_b", "club", "created_by"),
         pk,
         VIEW,
     )
