@@ -13,11 +13,14 @@ Nothing here sends: a send node writes an outbox `Message` for `dispatch_due`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
 
 from lifelong import clock
 from lifelong.customers.models import Customer
+from lifelong.journeys.definition import Definition
 from lifelong.journeys.engine_rounds import STATE_FIELDS, Batch
 from lifelong.journeys.models import (
     Enrollment,
@@ -61,10 +64,28 @@ def _advance_batch(batch_size: int) -> tuple[int, int]:
             v.pk: v.parsed()
             for v in JourneyVersion.objects.filter(pk__in={e.version_id for e in rows})
         }
-        customers = Customer.objects.in_bulk({e.customer_id for e in rows})
+        customers = _customers(rows, versions.values())
         steps = Batch(rows, versions, customers, now=now).walk()
         _states_save(rows)
     return steps, len(rows)
+
+
+# Nodes that read no more of the customer than these fields (conditions and tags go to the
+# database); any other node, a message above all, gets the whole customer.
+_LIGHT_NODES = frozenset({"wait", "wait_event", "condition", "split", "exit", "tag", "attribute"})
+_LIGHT_FIELDS = ("id", "attributes", "time_zone")
+
+
+def _customers(rows: list[Enrollment], definitions: Iterable[Definition]) -> dict[int, Customer]:
+    ids = {e.customer_id for e in rows}
+    if all(_light(node) for d in definitions for node in d.nodes):
+        return Customer.objects.only(*_LIGHT_FIELDS).in_bulk(ids)
+    return Customer.objects.in_bulk(ids)
+
+
+def _light(node: Any) -> bool:
+    # Removing a tag records an event about the customer: that one takes the whole row.
+    return node.type in _LIGHT_NODES and getattr(node, "action", "add") == "add"
 
 
 def _states_save(rows: list[Enrollment]) -> None:
