@@ -9,7 +9,8 @@ What counts:
   arm: the holdout's would-be skips are skipped alike, so the arms stay comparable);
 - sent / delivered / opened / clicked: read from each recipient's message; replied: a
   `message_replied` event naming that message; unsubscribed: a withdrawal of marketing
-  consent on the recipient's channel, or an opt-out of the campaign's topic, inside the goal
+  consent on the recipient's channel, or an opt-out of the campaign's topic (the template's
+  when the campaign names none), inside the goal
   window (the holdout's figure is the baseline: people who left without a message);
 - goal conversion and revenue: only recipients whose goal window (`decided_at` to
   `goal_until`) has closed, in every arm alike; a goal event or order inside the window. The
@@ -30,6 +31,7 @@ from django.db.models import (
     Count,
     DecimalField,
     Exists,
+    F,
     OuterRef,
     Q,
     Subquery,
@@ -37,7 +39,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, NullIf
 
 from lifelong.campaigns.models import AbMetric, Arm, CampaignRecipient, CampaignRun, RecipientStatus
 from lifelong.commerce.models import Order
@@ -181,7 +183,7 @@ def _results(key: str, ids: list[int], now: dt.datetime) -> dict[int, CampaignRe
     )
     opted_out = TopicOptOut.objects.filter(
         customer_id=OuterRef("customer_id"),
-        topic__slug=OuterRef("campaign__topic"),
+        topic__slug=OuterRef("topic"),
         at__gte=OuterRef("decided_at"),
         at__lte=OuterRef("goal_until"),
     )
@@ -189,6 +191,11 @@ def _results(key: str, ids: list[int], now: dt.datetime) -> dict[int, CampaignRe
     closed = counted & Q(goal_until__lte=now)
     rows = (
         CampaignRecipient.objects.filter(**{f"{key}__in": ids})
+        # The topic the messages went under: the campaign's, else its template's (as the
+        # outbox sets it), so a template's topic opt-out counts when the campaign names none.
+        .annotate(
+            topic=Coalesce(NullIf(F("campaign__topic"), Value("")), F("campaign__template__topic"))
+        )
         .annotate(
             m_sent=_message(sent_at__isnull=False),
             m_delivered=_message(status=Status.DELIVERED),

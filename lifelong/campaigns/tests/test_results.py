@@ -27,7 +27,8 @@ from lifelong.factories import OrderFactory
 from lifelong.journeys.uplift import Arm as UpliftArm
 from lifelong.journeys.uplift import results_compute
 from lifelong.messaging.dispatch import dispatch_due
-from lifelong.messaging.models import Message
+from lifelong.messaging.models import Message, Topic
+from lifelong.messaging.preferences import topic_opt_out
 from lifelong.messaging.services import message_engagement_record
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +147,19 @@ def test_results_cost_the_same_queries_for_one_campaign_or_many(
     assert [by_run[r].treated.recipients for r in runs] == [
         many[c.pk].treated.recipients for c in campaigns
     ]
+
+
+def test_an_opt_out_of_the_templates_topic_counts_when_the_campaign_names_none(frozen_time):
+    channels_set_up("email")
+    policy_set(cap_count=0)
+    topic = Topic.objects.create(slug="news", name="Новости")
+    customers = customers_make(3)
+    campaign = campaign_make(segment_of(customers), template_make("t-news", topic="news"))
+    assert campaign.topic == ""
+    campaign_schedule(campaign=campaign, actor=None)
+    campaigns_due()
+    dispatch_due()
+    frozen_time.shift(dt.timedelta(hours=2))
+    topic_opt_out(customer=customers[0], topic=topic)
+    figures = campaigns_results([campaign.pk], clock.now())[campaign.pk].treated
+    assert (figures.sent, figures.unsubscribed) == (3, 1)
