@@ -248,12 +248,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except DemoRefused as exc:
         print(f"lifelong demo: {exc}", file=sys.stderr)
         return 1
-    # Stages, scores and dashboard rollups now, not an hour after the server starts.
-    print("\ncomputing stages, scores and the dashboard…", flush=True)
-    _sweep_failures_report(Counter(sweeps.run_all()))
     # Apart from demo_build: a campaign's arms hash customer ids, which every build renews.
-    print("sending the demo's campaigns…", flush=True)
+    # Before the sweeps, so the rollups and stages see the campaigns' orders.
+    print("\nsending the demo's campaigns…", flush=True)
     demo_campaigns_write(owner=User.objects.get(username=login.username), seed=args.seed)
+    # Stages, scores and dashboard rollups now, not an hour after the server starts.
+    print("computing stages, scores and the dashboard…", flush=True)
+    _sweep_failures_report(Counter(sweeps.run_all()))
     print(f"\nDemo is ready. Log in as {login.username} / {login.password}")
     if not args.no_serve:
         serve(host=args.host, port=args.port)
