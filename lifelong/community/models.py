@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from lifelong import clock
 
@@ -135,7 +136,7 @@ class Club(models.Model):
 class InviteSource(models.TextChoices):
     JOURNEY = "journey", _("journey step")
     CAMPAIGN = "campaign", _("campaign")
-    STAFF = "staff", _("staff")
+    STAFF = "staff", pgettext_lazy("invitation source", "staff")
 
 
 class ClubInvite(models.Model):
@@ -289,7 +290,9 @@ class ClubActivity(models.Model):
 
 
 class ClubText(models.Model):
-    """A message's text, kept only while the club's `keep_texts` is on."""
+    """A message's text, kept only while the club's `keep_texts` is on, and for 90 days at
+    most (the removal sweep deletes older ones). Shown on the club's page to staff who may
+    change the club."""
 
     club = models.ForeignKey(Club, on_delete=models.CASCADE, related_name="texts")
     member = models.ForeignKey(ClubMember, on_delete=models.CASCADE, related_name="texts")

@@ -24,7 +24,8 @@ Public functions (keyword-only; the Bot API is called only outside transactions)
   grace period (Telegram: ban + unban; VK: messages.removeChatUser while the community is an
   admin of the conversation), with the polite message and event community_removed.
 - `club_member_remove(member=, reason=)`: removes one member now (staff action too).
-- `club_texts_forget(club=)`: deletes the texts kept while `keep_texts` was on.
+- `club_texts_forget(club=)`: deletes the texts kept while `keep_texts` was on; the sweep
+  deletes any kept text older than `TEXTS_KEPT` (90 days).
 - `club_bot_check(club=)`: asks getChatMember whether the bot is an admin with the rights a
   club needs, and stores the answer on the club; getWebhookInfo says which update kinds
   (chat_member, message_reaction...) the webhook still has to be set up for. For a VK club,
@@ -75,6 +76,8 @@ JOIN_LINK_DAYS = 60
 LINK_MARGIN = dt.timedelta(hours=1)
 BATCH_SIZE = 200
 UPDATES_KEPT = dt.timedelta(days=7)
+# Members' texts (kept only while a club's keep_texts is on) are deleted after this long.
+TEXTS_KEPT = dt.timedelta(days=90)
 REASON_BY_RULE = {
     EntryRule.TIER: RemovalReason.TIER,
     EntryRule.SEGMENT: RemovalReason.SEGMENT,
@@ -293,6 +296,9 @@ def club_members_sweep(*, batch_size: int = BATCH_SIZE) -> int:
                 # Kept as a member and tried again next run: the bot may get its rights back.
                 log.warning("club_member_remove_failed", extra={"club": club.pk, "error": str(exc)})
     ClubUpdate.objects.filter(received_at__lt=now - UPDATES_KEPT).delete()
+    for club_id in Club.objects.order_by("pk").values_list("pk", flat=True):
+        # Per club, along the (club, -sent_at) index.
+        ClubText.objects.filter(club_id=club_id, sent_at__lt=now - TEXTS_KEPT).delete()
     return removed
 
 

@@ -28,10 +28,12 @@ from lifelong.community.models import (
     Club,
     ClubActivity,
     ClubMember,
+    ClubText,
     MemberStatus,
     RemovalReason,
 )
 from lifelong.community.services import (
+    TEXTS_KEPT,
     ClubError,
     club_bot_check,
     club_invite_send,
@@ -45,6 +47,7 @@ from lifelong.web.listing import page_number, page_slice
 
 PER_PAGE = 50
 ACTIVITY_DAYS = 30
+TEXTS_SHOWN = 30
 # Newest first within each status: joins for members, the change itself for the others.
 ORDER = {
     MemberStatus.JOINED: ("-joined_at", "-pk"),
@@ -110,7 +113,16 @@ def _club_page(
         "can_edit": user.can(MANAGE_MARKETING),
         "can_invite": user.can(EDIT_CUSTOMERS) and found.active,
         "now": now,
+        "texts": [],
+        "texts_days": TEXTS_KEPT.days,
     }
+    if found.keep_texts and context["can_edit"]:
+        # Members' own words: read only by those who may change the club's settings.
+        context["texts"] = list(
+            ClubText.objects.filter(club=found)
+            .select_related("member__customer")
+            .order_by("-sent_at", "-pk")[:TEXTS_SHOWN]
+        )
     return render(request, "web/community/clubs_club.html", context, status=status)
 
 
@@ -232,7 +244,7 @@ def club_bot_check_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         missing = club_bot_check(club=found)
     except (BotApiError, ClubError) as exc:
-        messages.error(request, _("Telegram did not answer: %(error)s") % {"error": exc})
+        messages.error(request, _("The check failed: %(error)s") % {"error": exc})
     else:
         messages.success(request, _("The bot's rights are checked."))
         if missing:
