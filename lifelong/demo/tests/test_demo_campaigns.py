@@ -17,11 +17,13 @@ from lifelong.campaigns.models import (
     CampaignStatus,
     RecipientStatus,
     Recurrence,
+    SkipReason,
 )
 from lifelong.campaigns.results import campaigns_results
+from lifelong.customers.models import Consent, Purpose
 from lifelong.demo import campaigns as demo
 from lifelong.demo.generator import demo_build
-from lifelong.messaging.models import Message, Status
+from lifelong.messaging.models import Message, SendingPolicy, Status
 from lifelong.web.journey_results import result_texts
 from lifelong.web.tests.conftest import logged_in, staff
 from lifelong.web.tests.test_campaigns_ui import figures
@@ -50,6 +52,7 @@ def test_the_demo_campaigns_are_sent_measured_decided_and_scheduled(built):
         pk__in=recipients.values("message_id"), status=Status.SENT, sent_at__isnull=False
     )
     assert sent.exists()
+    _consent_and_caps_held(recipients, sent)
     # Sent on the campaign's morning, weeks ago: every goal window has closed.
     assert all(m.sent_at < campaign.created_at + dt.timedelta(days=2) for m in sent)
     results = campaigns_results([campaign.pk], campaign.created_at + dt.timedelta(days=60))
@@ -83,3 +86,26 @@ def test_the_demo_campaigns_are_sent_measured_decided_and_scheduled(built):
     # A rebuild replaces them.
     build()
     assert Campaign.objects.filter(name__in=demo.NAMES).count() == 3
+
+
+def _consent_and_caps_held(recipients, sent) -> None:
+    """The campaign went through the gates: customers without marketing consent were skipped,
+    and no message went to a customer without consent then or over the frequency cap."""
+    assert recipients.filter(status=RecipientStatus.SKIPPED, reason=SkipReason.NO_CONSENT).exists()
+    policy = SendingPolicy.current()
+    window = dt.timedelta(hours=policy.cap_hours)
+    for message in sent.select_related("customer"):
+        # The demo's consents carry the build's dates, not the history's: the consent the
+        # dispatcher read is the latest one, unless that is a withdrawal after the send.
+        consents = Consent.objects.filter(
+            customer_id=message.customer_id, channel=message.channel, purpose=Purpose.MARKETING
+        ).order_by("-at", "-pk")
+        read = consents.exclude(granted=False, at__gt=message.sent_at).first()
+        assert read is not None and read.granted, message.pk
+        earlier = Message.objects.filter(
+            customer_id=message.customer_id,
+            purpose=Purpose.MARKETING,
+            sent_at__gt=message.sent_at - window,
+            sent_at__lte=message.sent_at,
+        )
+        assert earlier.count() <= policy.cap_count, message.pk
