@@ -179,6 +179,14 @@ def campaign_validate(campaign: Campaign) -> None:
         raise CampaignError(_("Give both ends of the send window, or neither."), field="window_end")
     if campaign.window_start is not None and campaign.window_start == campaign.window_end:
         raise CampaignError(_("The send window is empty."), field="window_end")
+    if campaign.template_b_id is not None and campaign.goal_days * 24 < campaign.ab_wait_hours:
+        # Every arm's goal window starts at the run's decision, the rest's too (so the arms
+        # stay comparable with the holdout): a wait longer than the window would leave the
+        # rest no time at all to convert after the winner reaches them.
+        raise CampaignError(
+            _("The goal window must be at least as long as the wait for the A/B winner."),
+            field="goal_days",
+        )
     if not campaign.goal_event.strip():
         raise CampaignError(_("Choose a goal."), field="goal_event")
     if not 1 <= campaign.goal_days <= 365:

@@ -110,3 +110,15 @@ def test_cancelling_stops_the_run_and_its_unsent_messages(frozen_time):
     assert set(queued.values_list("status", flat=True)) == {Status.CANCELLED}
     campaigns_due()
     assert queued.count() == run.queued  # nothing more is queued after a cancel
+
+
+def test_an_ab_goal_window_shorter_than_the_wait_is_refused():
+    # The rest's goal window starts at the run's decision, like every arm's: a wait of two
+    # days with a one-day window would leave the rest no time after the winner reaches them.
+    values = {"template_b": template_make("spring-b"), "ab_wait_hours": 48, "goal_days": 1}
+    with pytest.raises(CampaignError) as refused:
+        campaign_make(segment_of(customers_make(1)), template_make(), **values)
+    assert refused.value.field == "goal_days"
+    campaign_make(
+        segment_of(customers_make(1)), template_make("spring-c"), **{**values, "goal_days": 2}
+    )
