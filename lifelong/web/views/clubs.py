@@ -246,7 +246,12 @@ def club_bot_check_view(request: HttpRequest, pk: int) -> HttpResponse:
     except (BotApiError, ClubError) as exc:
         messages.error(request, _("The check failed: %(error)s") % {"error": exc})
     else:
-        messages.success(request, _("The bot's rights are checked."))
+        messages.success(
+            request,
+            _("The bot's rights are checked.")
+            if found.on_telegram
+            else _("The community's rights are checked."),
+        )
         if missing:
             messages.warning(
                 request,
