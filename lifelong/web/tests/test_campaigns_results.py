@@ -5,6 +5,7 @@ apart, and the A/B winner with the figures it was picked on."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
@@ -13,7 +14,7 @@ from lifelong import clock
 from lifelong.accounts.models import Role
 from lifelong.campaigns.engine import campaigns_due
 from lifelong.campaigns.models import Arm, CampaignRecipient, CampaignRun, RecipientStatus
-from lifelong.campaigns.results import campaigns_results
+from lifelong.campaigns.results import campaigns_results, runs_results
 from lifelong.campaigns.services import campaign_create, campaign_schedule
 from lifelong.events.models import Event
 from lifelong.messaging.dispatch import dispatch_due
@@ -141,3 +142,48 @@ def test_an_ab_test_shows_its_winner_and_why(frozen_time):
     n_a = run.winner_figures["a"]["n"]
     assert shown["winner"].startswith("Победил вариант B по показателю «переходы»: 3 из ")
     assert f"3 из {n_b}" in shown["winner"] and f"0 из {n_a}" in shown["winner"]
+
+
+def test_each_send_of_a_recurring_campaign_has_its_own_results(frozen_time):
+    # 10:00 UTC, 13:00 in Moscow: the daily send goes in the customers' daytime.
+    data = shop(willing=40, unwilling=0)
+    campaign = campaign_create(
+        values={
+            "name": "Чай дня",
+            "segment": data["segment"],
+            "template": data["template"],
+            "holdout_percent": 50,
+            "goal_days": 2,
+            "recurrence": "daily",
+            "send_time": dt.time(13, 30),
+        },
+        actor=None,
+    )
+    campaign_schedule(campaign=campaign, actor=None)
+    frozen_time.shift(dt.timedelta(minutes=30))
+    for _day in range(2):
+        campaigns_due()
+        dispatch_due()
+        frozen_time.shift(DAY)
+    first, second = CampaignRun.objects.filter(campaign=campaign).order_by("number")
+    treated_first = list(
+        CampaignRecipient.objects.filter(run=first, status=RecipientStatus.QUEUED).order_by("pk")
+    )
+    _converted(treated_first, 0.5)
+    frozen_time.shift(3 * DAY)
+
+    page = logged_in(staff(Role.ANALYST)).get(reverse("web:campaign", args=[campaign.pk]))
+    html = page.content.decode()
+    per_run = runs_results([first.pk, second.pk], clock.now())
+    for run in (first, second):
+        row = re.search(rf'<tr data-run="{run.number}">(.*?)</tr>', html, re.S)
+        assert row is not None
+        shown = dict(re.findall(r'data-figure="(run-[a-z]+)">([^<]*)<', row[1]))
+        texts = result_texts(per_run[run.pk].conversion)
+        assert shown["run-sent"] == str(per_run[run.pk].treated.sent) == str(run.queued)
+        assert shown["run-treated"] == texts.treated
+        assert shown["run-uplift"] == texts.uplift
+    assert (
+        result_texts(per_run[first.pk].conversion).treated
+        != result_texts(per_run[second.pk].conversion).treated
+    )

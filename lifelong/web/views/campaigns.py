@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from lifelong import clock
 from lifelong.accounts.permissions import MANAGE_MARKETING, VIEW
 from lifelong.campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
-from lifelong.campaigns.results import campaigns_results
+from lifelong.campaigns.results import campaigns_results, runs_results
 from lifelong.campaigns.selectors import campaign_preview, campaign_progress
 from lifelong.campaigns.services import (
     EDITABLE,
@@ -144,8 +144,12 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context["results"] = texts.results_context(campaign, results)
         context["winner"] = texts.winner_text(campaign, run)
         runs = list(campaign.runs.order_by("-number", "-pk")[:RUNS_SHOWN])
+        # Each send of a recurring campaign measured on its own (one query for them all).
+        per_run = runs_results([r.pk for r in runs], clock.now()) if campaign.is_recurring else {}
         for each in runs:
             each.status_text = texts.run_status_text(each)  # type: ignore[attr-defined]
+            if each.pk in per_run:
+                each.summary = texts.summary_texts(per_run[each.pk])  # type: ignore[attr-defined]
         context["runs"] = runs
     return render(request, "web/campaigns/detail.html", context)
 
