@@ -6,7 +6,8 @@ effect for the whole group (grouped where the node allows, per customer for task
 and messages), its step records in one insert. A group runs in a savepoint; when it fails,
 it is split in halves and each half retried, down to the one enrollment that fails, which
 keeps the steps it completed in earlier rounds (recorded, with its position after them)
-and retries the failed one later. Everything else in the batch moves on. The in-memory
+and retries the failed one later (a node with a per-customer effect, a message say, goes
+straight to one enrollment at a time). Everything else in the batch moves on. The in-memory
 state (positions, visits, customers' attributes) is restored with the savepoint, so nothing
 of a rolled-back attempt survives it.
 """
@@ -88,7 +89,9 @@ class Batch:
             moving = []
             for (version_id, node_id), group in groups.items():
                 node = self.versions[version_id].node(node_id)
-                done = self._isolated(group, functools.partial(self._run, node))
+                done = self._isolated(
+                    group, functools.partial(self._run, node), split=_splits_by_halves(node)
+                )
                 moving.extend(e for e in done if self._still_moving(e))
         for enrollment in moving:
             enrollment.next_run_at = self.now  # continue on the next run
@@ -161,10 +164,13 @@ class Batch:
     # -- running a group ---------------------------------------------------------------
 
     def _isolated(
-        self, group: list[Enrollment], run: Callable[[list[Enrollment]], None]
+        self, group: list[Enrollment], run: Callable[[list[Enrollment]], None], *, split: bool
     ) -> list[Enrollment]:
         """Run the group in a savepoint; on failure, halves until the failing ones stand alone.
 
+        A node whose effect goes one customer at a time (a message: a render each) is retried
+        one enrollment at a time instead: when a whole group fails (a broken template), halving
+        would render every message about log2(n) times before finding that all fail.
         Returns the enrollments whose step ran; the failing ones are set to retry later.
         """
         states = [{f: getattr(e, f) for f in STATE_FIELDS} for e in group]
@@ -186,8 +192,12 @@ class Batch:
                 enrollment.next_run_at = self.now + RETRY_AFTER_ERROR
                 enrollment.exit_reason = "step failed; retrying"
                 return []
+            if not split:
+                return [e for one in group for e in self._isolated([one], run, split=False)]
             half = len(group) // 2
-            return self._isolated(group[:half], run) + self._isolated(group[half:], run)
+            return self._isolated(group[:half], run, split=True) + self._isolated(
+                group[half:], run, split=True
+            )
         return group
 
     def _run(self, node: Any, group: list[Enrollment]) -> None:
@@ -261,6 +271,17 @@ class Batch:
             )
             for enrollment, visit in zip(group, visits, strict=True)
         ]
+
+
+def _splits_by_halves(node: Any) -> bool:
+    """Whether a failing group of this node is halved (its effect is a few statements for the
+    whole group) rather than retried one enrollment at a time (see Batch._isolated)."""
+    grouped = Wait | WaitEvent | Condition | Split | SetAttribute
+    return (
+        isinstance(node, grouped)
+        or node.type == "exit"
+        or (isinstance(node, TagChange) and node.action == "add")
+    )
 
 
 def _ordered_since_cart(enrollment: Enrollment) -> bool:
