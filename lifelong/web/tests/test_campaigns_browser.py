@@ -39,6 +39,16 @@ pytestmark = pytest.mark.browser
 
 def test_a_marketer_creates_previews_and_schedules_a_campaign(staff_page, live_server):
     data = shop(willing=3, unwilling=2, suppressed=1)
+    # One willing customer had this week's three marketing messages: capped, not skipped.
+    for n in range(3):
+        Message.objects.create(
+            customer=data["yes"][0],
+            dedupe_key=f"earlier-{n}",
+            channel="email",
+            purpose="marketing",
+            status="sent",
+            sent_at=clock.now() - dt.timedelta(hours=n + 1),
+        )
     page = staff_page(staff(Role.MARKETER))
     page.goto(f"{live_server.url}/")
     page.get_by_role("link", name="Рассылки").click()
@@ -57,6 +67,9 @@ def test_a_marketer_creates_previews_and_schedules_a_campaign(staff_page, live_s
     no_consent = preview.locator('tr[data-reason="no_consent"]')
     expect(no_consent.locator("td.num")).to_have_text("2")
     expect(preview.locator('tr[data-reason="suppressed"] td.num')).to_have_text("1")
+    capped = preview.locator('tr[data-reason="capped"]')
+    expect(capped.locator("td.num")).to_have_text("1")
+    expect(capped.get_by_role("link")).to_have_count(1)
     # The examples link to the customers' cards.
     expect(no_consent.get_by_role("link")).to_have_count(2)
     assert not Campaign.objects.exists()
@@ -69,8 +82,10 @@ def test_a_marketer_creates_previews_and_schedules_a_campaign(staff_page, live_s
     expect(page.get_by_text("Рассылка сохранена как черновик.")).to_be_visible()
     campaign = Campaign.objects.get()
     assert campaign.status == CampaignStatus.DRAFT
-    # The draft's page previews it too, with the counts the form showed.
+    # The draft's page previews it too, when asked, with the counts the form showed.
+    page.get_by_role("button", name="Посчитать, кого охватит").click()
     expect(page.locator('#campaign-preview [data-figure="audience"]')).to_have_text("6")
+    expect(page.locator('#campaign-preview tr[data-reason="capped"] td.num')).to_have_text("1")
 
     page.get_by_role("button", name="Запланировать").click()
     expect(page.get_by_text("Запланировано: рассылка начнётся")).to_be_visible()

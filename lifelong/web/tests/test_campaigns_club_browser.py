@@ -66,4 +66,5 @@ def test_a_marketer_picks_the_club_a_campaign_invites_to(staff_page, live_server
     campaign = Campaign.objects.get()
     assert campaign.club == club
     expect(page.get_by_text("Приглашение в клуб")).to_be_visible()
+    page.get_by_role("button", name="Посчитать, кого охватит").click()
     expect(page.locator('#campaign-preview [data-figure="audience"]')).to_have_text("2")

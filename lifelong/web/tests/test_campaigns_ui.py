@@ -255,7 +255,10 @@ def test_the_draft_page_previews_and_schedule_then_back_to_draft(marketer_client
     data = shop(willing=2, unwilling=1)
     campaign = _draft(data, send_at=clock.now() + dt.timedelta(days=1))
     url = reverse("web:campaign", args=[campaign.pk])
-    found = figures(marketer_client.get(url).content.decode())
+    # The page offers the preview; it reads the audience only when asked.
+    plain = marketer_client.get(url).content.decode()
+    assert 'hx-get="?preview=1"' in plain and "audience" not in figures(plain)
+    found = figures(marketer_client.get(url, {"preview": "1"}).content.decode())
     assert (found["audience"], found["sendable"], found["skipped"]) == ("3", "2", "1")
 
     status = reverse("web:campaign_status", args=[campaign.pk])
@@ -360,7 +363,9 @@ def test_the_pages_read_in_english_too(marketer_client, frozen_time):
     data = shop(willing=2, unwilling=1)
     campaign = _draft(data, recurrence=Recurrence.MONTHLY, weekday=2, nth=-1, send_time=dt.time(11))
     marketer_client.cookies["django_language"] = "en"
-    page = marketer_client.get(reverse("web:campaign", args=[campaign.pk])).content.decode()
+    page = marketer_client.get(
+        reverse("web:campaign", args=[campaign.pk]), {"preview": "1"}
+    ).content.decode()
     assert "every month on the last Wednesday at 11:00" in page
     assert "Who it reaches" in page and "No marketing consent on the channel" in page
     listed = marketer_client.get(reverse("web:campaigns")).content.decode()

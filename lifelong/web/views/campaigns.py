@@ -137,8 +137,11 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "progress": progress_context(run),
     }
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED) and can_edit:
-        context["preview"] = preview = campaign_preview(campaign=campaign)
-        context["reasons"] = texts.preview_rows(preview)
+        # The preview reads the whole audience (seconds on a large base): only when asked.
+        context["preview_offered"] = True
+        if request.GET.get("preview"):
+            context["preview"] = preview = campaign_preview(campaign=campaign)
+            context["reasons"] = texts.preview_rows(preview)
     if run is not None:
         results = campaigns_results([campaign.pk], clock.now())[campaign.pk]
         context["results"] = texts.results_context(campaign, results)
