@@ -46,7 +46,7 @@ def anna(db):
 def test_card_shows_profile_summary_orders_and_timeline(owner_client, anna):
     customer_tags_add(customer=anna, names=["vip"])
     consent_record(customer=anna, channel="email", purpose="marketing", granted=True, source="form")
-    event_record(customer=anna, type="community_post", properties={"topic": "масла"})
+    event_record(customer=anna, type="workshop_booked", properties={"topic": "масла"})
     event_record(
         customer=anna, type="survey_answered", properties={"survey_name": "NPS", "score": 9}
     )
@@ -57,7 +57,7 @@ def test_card_shows_profile_summary_orders_and_timeline(owner_client, anna):
     assert "2\u00a0500\u00a0₽" in body  # total spent, grouped, with the rouble sign
     assert "Оформила заказ" in body  # the verb agrees with a female customer
     assert "Дала согласие" in body
-    assert "community post" in body and "topic" in body  # unknown type, generic
+    assert "workshop booked" in body and "topic" in body  # unknown type, generic
     assert "Ответила на опрос" in body
 
 
