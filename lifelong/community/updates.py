@@ -178,8 +178,14 @@ def member_for(
             ClubMember.objects.filter(pk=member.pk).update(user_id=None)
             member = by_customer
     if member is None:
+        # First seen in the chat (writing, reacting or joining): in it since then.
         member = ClubMember.objects.create(
-            club=club, customer=customer, user_id=user_id, status=MemberStatus.JOINED, created_at=at
+            club=club,
+            customer=customer,
+            user_id=user_id,
+            status=MemberStatus.JOINED,
+            joined_at=at,
+            created_at=at,
         )
     member.user_id = user_id
     member.name = _name(user) or member.name

@@ -89,6 +89,11 @@ def test_an_invited_member_first_seen_writing_gets_a_join_date(
     member = ClubMember.objects.get()
     assert (member.status, member.joined_at) == (MemberStatus.JOINED, clock.now())
 
+    # Someone we never saw join (the bot was made an admin after) is in from their message.
+    deliver(client, posted(9202, 55501, message_id=42))
+    stranger = ClubMember.objects.get(user_id=55501)
+    assert (stranger.status, stranger.joined_at) == (MemberStatus.JOINED, clock.now())
+
 
 def test_a_used_link_is_replaced_when_the_customer_comes_back(
     frozen_time, bot, api, club, anna, client
