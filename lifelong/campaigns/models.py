@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from lifelong import clock
 from lifelong.community.models import Club
@@ -40,7 +41,8 @@ class CampaignStatus(models.TextChoices):
     # its winner) or its messages are still due in the outbox (a window, a throttle, a cap).
     SENDING = "sending", _("Sending")
     # Every message has left the outbox (sent, or failed or dropped by the dispatcher).
-    SENT = "sent", _("Sent")
+    # «Рассылка отправлена»: the campaign's own gender, not the message's.
+    SENT = "sent", pgettext_lazy("campaign status", "Sent")
     CANCELLED = "cancelled", _("Cancelled")
 
 
