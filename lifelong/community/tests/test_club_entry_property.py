@@ -1,6 +1,7 @@
 """The removal sweep reads a tier club's entry rule set-based; the join page and invitations
 read it for one customer through `loyalty.tiers.tier_current`. Both must always agree, for
-any mix of held tiers, switched-off tiers and manual tiers still valid or lapsed."""
+any mix of held tiers, switched-off tiers and manual tiers still valid or lapsed, and both
+admit every customer staff invited, whatever their tier."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from lifelong import clock
 from lifelong.community.entry import customer_qualifies, customers_qualifying
-from lifelong.community.models import Club, EntryRule
+from lifelong.community.models import Club, ClubInvite, EntryRule, InviteSource
 from lifelong.customers.models import Customer
 from lifelong.factories import CustomerFactory
 from lifelong.loyalty.models import CustomerTier, Tier
@@ -26,6 +27,7 @@ rows = st.lists(
         st.sampled_from([None, 0, 1, 2, 3]),  # held tier index (None: no row)
         st.sampled_from([None, 0, 1, 2, 3]),  # manual tier index
         st.sampled_from([-5, 5]),  # manual tier's end, days from now
+        st.booleans(),  # invited by staff
     ),
     min_size=1,
     max_size=8,
@@ -67,8 +69,12 @@ def test_the_set_and_the_single_reading_of_a_tier_rule_agree(
         club = Club.objects.create(
             title="Клуб", chat_id="-1001", entry=EntryRule.TIER, tier=tiers[club_tier]
         )
-        for held, manual, until in customers:
+        invited = set()
+        for held, manual, until, by_staff in customers:
             customer = CustomerFactory.create()
+            if by_staff:
+                ClubInvite.objects.create(club=club, customer=customer, source=InviteSource.STAFF)
+                invited.add(customer.pk)
             if held is None and manual is None:
                 continue
             CustomerTier.objects.create(
@@ -83,3 +89,4 @@ def test_the_set_and_the_single_reading_of_a_tier_rule_agree(
             c.pk for c in Customer.objects.all() if customer_qualifies(club=club, customer=c)
         }
         assert in_set == one_by_one
+        assert invited <= in_set
