@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -35,7 +35,7 @@ from lifelong.customers.models import Customer
 from lifelong.loyalty.models import Tier
 from lifelong.messaging.models import Template
 from lifelong.messaging.templating import TemplateRenderError
-from lifelong.web.access import require, staff_user
+from lifelong.web.access import object_get, require, staff_user
 
 WEEKDAYS = [
     (0, gettext_lazy("Monday")),
@@ -205,7 +205,7 @@ def community_reward_settings(request: HttpRequest) -> HttpResponse:
 @require(MANAGE_MARKETING)
 @require_POST
 def community_activity_rule(request: HttpRequest, pk: int) -> HttpResponse:
-    club = get_object_or_404(Club, pk=pk)
+    club = object_get(request, Club, pk, MANAGE_MARKETING)
     rule = ClubActivityRule.objects.filter(club=club).first() or ClubActivityRule(club=club)
     form = ActivityRuleForm(request.POST, instance=rule)
     if form.is_valid():
@@ -230,7 +230,7 @@ def community_posts(request: HttpRequest) -> HttpResponse:
 
 @require(MANAGE_MARKETING)
 def community_post_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    return _post_page(request, get_object_or_404(ClubPost, pk=pk))
+    return _post_page(request, object_get(request, ClubPost, pk, MANAGE_MARKETING))
 
 
 def _post_page(request: HttpRequest, post: ClubPost | None) -> HttpResponse:
@@ -317,7 +317,7 @@ def community_early_access(request: HttpRequest) -> HttpResponse:
 
 @require(MANAGE_MARKETING)
 def community_early_access_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    return _early_access_page(request, get_object_or_404(EarlyAccess, pk=pk))
+    return _early_access_page(request, object_get(request, EarlyAccess, pk, MANAGE_MARKETING))
 
 
 def _early_access_page(request: HttpRequest, window: EarlyAccess | None) -> HttpResponse:
