@@ -33,6 +33,17 @@ FILTER_DATES = [
     MaxValueValidator(dt.date(2999, 12, 31)),
 ]
 
+# Python's weekday numbers (Monday 0), as schedules store them.
+WEEKDAYS = [
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+
 
 class CustomerFilterForm(Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=200)

@@ -30,6 +30,7 @@ from lifelong.community.models import Club
 from lifelong.customers.models import Channel
 from lifelong.messaging.models import ChannelConfig, Template, Topic
 from lifelong.segments.models import Segment, Stage
+from lifelong.web.forms import WEEKDAYS
 
 SEGMENT = "segment:"
 STAGE = "stage:"
@@ -45,15 +46,6 @@ WHEN = [
     (Recurrence.WEEKLY.value, gettext_lazy("Every week")),
     (Recurrence.MONTHLY.value, gettext_lazy("Every month, e.g. the first Monday")),
     (Recurrence.DATES.value, gettext_lazy("Every year on calendar dates")),
-]
-WEEKDAYS = [
-    (0, gettext_lazy("Monday")),
-    (1, gettext_lazy("Tuesday")),
-    (2, gettext_lazy("Wednesday")),
-    (3, gettext_lazy("Thursday")),
-    (4, gettext_lazy("Friday")),
-    (5, gettext_lazy("Saturday")),
-    (6, gettext_lazy("Sunday")),
 ]
 NTH = [
     (1, gettext_lazy("first")),

@@ -36,16 +36,7 @@ from lifelong.loyalty.models import Tier
 from lifelong.messaging.models import Template
 from lifelong.messaging.templating import TemplateRenderError
 from lifelong.web.access import object_get, require, staff_user
-
-WEEKDAYS = [
-    (0, gettext_lazy("Monday")),
-    (1, gettext_lazy("Tuesday")),
-    (2, gettext_lazy("Wednesday")),
-    (3, gettext_lazy("Thursday")),
-    (4, gettext_lazy("Friday")),
-    (5, gettext_lazy("Saturday")),
-    (6, gettext_lazy("Sunday")),
-]
+from lifelong.web.forms import WEEKDAYS
 
 
 class RewardSettingsForm(forms.ModelForm):
