@@ -116,36 +116,30 @@ def _chat() -> dict[str, Any]:
 
 
 def _join(customer: Customer, link: str, at: dt.datetime) -> _Update:
-    user = _user(customer)
-    return _Update(
-        at,
-        {
-            "chat_member": {
-                "chat": _chat(),
-                "from": user,
-                "date": _stamp(at),
-                "old_chat_member": {"user": user, "status": "left"},
-                "new_chat_member": {"user": user, "status": "member"},
-                "invite_link": {"invite_link": link, "creates_join_request": False},
-            }
-        },
+    return _member_change(
+        customer, at, "left", "member", {"invite_link": link, "creates_join_request": False}
     )
 
 
 def _leave(customer: Customer, at: dt.datetime) -> _Update:
+    return _member_change(customer, at, "member", "left", None)
+
+
+def _member_change(
+    customer: Customer, at: dt.datetime, old: str, new: str, invite_link: dict[str, Any] | None
+) -> _Update:
+    """A chat_member update as Telegram sends it: the member's status from `old` to `new`."""
     user = _user(customer)
-    return _Update(
-        at,
-        {
-            "chat_member": {
-                "chat": _chat(),
-                "from": user,
-                "date": _stamp(at),
-                "old_chat_member": {"user": user, "status": "member"},
-                "new_chat_member": {"user": user, "status": "left"},
-            }
-        },
-    )
+    change: dict[str, Any] = {
+        "chat": _chat(),
+        "from": user,
+        "date": _stamp(at),
+        "old_chat_member": {"user": user, "status": old},
+        "new_chat_member": {"user": user, "status": new},
+    }
+    if invite_link is not None:
+        change["invite_link"] = invite_link
+    return _Update(at, {"chat_member": change})
 
 
 def _post(customer: Customer, at: dt.datetime, message_id: int, reply_to: int | None) -> _Update:
