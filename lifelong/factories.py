@@ -63,3 +63,13 @@ class TaskFactory(factory.django.DjangoModelFactory[Task]):
     customer = factory.SubFactory(CustomerFactory)
     title = "Позвонить и спросить, как коврик"
     due_at = factory.LazyFunction(lambda: clock.now() + dt.timedelta(days=1))
+
+
+def damaged(token: str) -> str:
+    """The token with one character changed, a few from its end.
+
+    Not the last characters: in base64 they carry padding bits, so a fixed replacement such as
+    "xx" sometimes decodes to the very bytes it replaced and the forged token still opens.
+    """
+    at = len(token) - 6
+    return token[:at] + ("B" if token[at] == "A" else "A") + token[at + 1 :]

@@ -11,6 +11,7 @@ from django.core import signing
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lifelong.factories import damaged
 from lifelong.lib.signing import token_make, token_open, token_read
 
 purposes = st.sampled_from(["unsubscribe", "preferences", "click", "open"])
@@ -97,7 +98,7 @@ def test_links_already_in_mailboxes_keep_their_signed_time():
         assert token_read(purpose="unsubscribe", token=old, max_age_days=365) == "42:email"
         assert token_read(purpose="unsubscribe", token=old, max_age_days=364) is None
         assert token_read(purpose="preferences", token=old) is None
-        assert token_read(purpose="unsubscribe", token=old[:-2] + "xx") is None
+        assert token_read(purpose="unsubscribe", token=damaged(old)) is None
 
 
 def test_old_key_still_opens_after_rotation(settings):

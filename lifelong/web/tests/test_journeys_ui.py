@@ -83,11 +83,20 @@ def make_journey(slug: str = "welcome", definition: dict[str, Any] | None = None
 
 
 def enroll(journey: Journey, count: int) -> list[Enrollment]:
+    """At least `count` enrollments; with a holdout, enough that both groups have someone.
+
+    The holdout draw hashes ids, and on PostgreSQL ids run on from earlier tests, so a fixed
+    count left one group empty in a few runs out of a hundred.
+    """
     journey.refresh_from_db()
-    enrollments = [
-        enrollment_start(journey=journey, customer=CustomerFactory.create()) for _ in range(count)
-    ]
-    return [e for e in enrollments if e is not None]
+    assert journey.current_version is not None
+    holdout = journey.current_version.parsed().holdout_percent
+    enrollments: list[Enrollment] = []
+    while len(enrollments) < count or (holdout and len({e.holdout for e in enrollments}) < 2):
+        enrollment = enrollment_start(journey=journey, customer=CustomerFactory.create())
+        assert enrollment is not None
+        enrollments.append(enrollment)
+    return enrollments
 
 
 # --- the uplift interval -------------------------------------------------------------------

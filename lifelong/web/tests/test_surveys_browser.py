@@ -8,7 +8,7 @@ from django.test import Client
 from playwright.sync_api import Page, expect
 
 from lifelong.accounts.models import AuditLog, Role
-from lifelong.factories import CustomerFactory, UserFactory
+from lifelong.factories import CustomerFactory, UserFactory, damaged
 from lifelong.feedback.models import Invite, Response, Survey, SurveyKind
 from lifelong.feedback.survey_editor import survey_save
 from lifelong.feedback.surveys import invite_url, survey_invite_create
@@ -91,7 +91,7 @@ def test_the_scale_fits_a_phone_and_answers_from_the_keyboard(browser, invite):
 
 def test_a_forged_link_gets_a_kind_page(browser, invite):
     page = _phone(browser, scripts=False)
-    page.goto(invite_url(invite)[:-3] + "xyz")
+    page.goto(damaged(invite_url(invite)))
     expect(page.get_by_role("heading", name="Ссылка не работает")).to_be_visible()
 
 
