@@ -2,35 +2,43 @@
 
     .venv/bin/python bench/dispatch_bench.py                       # 20,000 messages
     .venv/bin/python bench/dispatch_bench.py --messages 2000       # smoke run
-    .venv/bin/python bench/dispatch_bench.py --lanes 4 --window 8 --workers 1,4
+    .venv/bin/python bench/dispatch_bench.py --lanes 1 --window 8 --workers 1 --no-reference
+    .venv/bin/python bench/dispatch_bench.py --messages 1000000 --workers 1 --ours-only
     .venv/bin/python bench/dispatch_bench.py --messages 300 --profile
 
 Recreates the database named by LIFELONG_DATABASE_URL (its name must contain "bench"; default
 postgresql://postgres@127.0.0.1:5432/lifelong_bench_dispatch; it must be PostgreSQL and is
-dropped first) and migrates it. Set-up, not timed: M customers with email addresses and M
-queued transactional emails (an order confirmation in Russian, about 1 KB of text;
-bulk_create), and the email channel on the "smtp" transport pointing at the sink (no TLS, no
-login, no DKIM). Every run sends to a fresh SMTP sink in its own process
+dropped first) and migrates it. Set-up, not timed, set-based: M customers with email
+addresses and M queued transactional emails (an order confirmation in Russian, about 1 KB of
+text), each due a millisecond after the one before (--same-due-time: all at one instant),
+and the email channel on the "smtp" transport pointing at the sink (no TLS, no login, no
+DKIM). Every run sends to a fresh SMTP sink in its own process
 (lifelong/messaging/tests/smtp_sink.py: aiosmtpd, each message appended to a file before
 DATA is answered).
 
 Timed:
-  floor:     one smtplib connection, a plain loop of `sendmail` over the same M messages
-             (same addresses, subjects and texts, base64 UTF-8, headers by string formatting).
-             The bench's floor before issue 16 was the same loop: there is no other old floor.
+  floor:     a plain loop of smtplib `sendmail` over the same M messages (same addresses,
+             subjects and texts, base64 UTF-8, headers by string formatting), over as many
+             connections at once as ours has lanes (--floor-connections to change it); once
+             over one connection at the start, as context (the bench's floor before issue 16
+             was that loop: there is no other old floor).
   reference: `dispatch_due(lanes=1, window=1)`: one connection, each message recorded
              before the next is sent (the old behaviour, with today's composing and indexes).
+             Skipped with --no-reference or --ours-only.
   ours:      `dispatch_due(lanes=L, window=W)` until nothing is due, in 1 worker and, with
              --workers 1,4, in 4 worker processes at once (SKIP LOCKED shares the batches).
-             The floor runs again right before each, and the ratio is to that floor.
+             The floor runs again right before each (not with --ours-only), and the ratio is
+             to that floor.
 Between runs the outbox is put back to queued (not timed).
 
 Checks, for every run of dispatch_due: the sink received exactly M messages, one per outbox
 row (the row id is in the Message-ID), the Message-IDs received are the provider ids of the
-rows marked sent, and each message's bytes are those of the reference run once Message-ID
-and Date are set aside. Prints messages/s, the ratio to the floor and the load average.
-`--profile` runs the one-worker `ours` under cProfile (top 15) and prints the database time
-by statement. `--keep` keeps the database. Not part of the test suite.
+rows marked sent, and, with a reference run, each message's bytes are those of the reference
+run once Message-ID and Date are set aside. Without a reference the sink's file is streamed
+into a temporary table and checked in SQL (a million messages is 1.5 GB). Prints messages/s,
+the ratio to the floor and the load average (sampled while ours runs). `--profile` runs the
+one-worker `ours` under cProfile (top 15) and prints the database time by statement.
+`--keep` keeps the database. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -43,12 +51,16 @@ import smtplib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from journeys_bench import (
+    LoadSampler,
     bench_database_url,
+    customers_insert,
     drop_database,
+    insert_select,
     load,
     recreate_database,
     run_timed,
@@ -103,50 +115,82 @@ class Sink:
     def received(self) -> list[bytes]:
         self.module.stop(self.process)
         messages = self.module.received(self.out)
-        self.out.unlink()
-        self.out.parent.rmdir()
+        self._remove()
         return messages
 
+    def ids_check(self, label: str, count: int) -> int:
+        """Reads the sink's file as a stream (a million messages is 1.5 GB) and checks in SQL
+        that each of the `count` rows was received exactly once, carrying the Message-ID
+        stored on the row marked sent; returns the average size."""
+        from django.db import connection
 
-def set_up(count: int) -> None:
+        self.module.stop(self.process)
+        received = size = 0
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TEMPORARY TABLE bench_received (row_id bigint, message_id text)")
+            with (
+                self.out.open("rb") as stream,
+                cursor.cursor.copy("COPY bench_received FROM STDIN") as copy,
+            ):
+                while line := stream.readline():
+                    raw = stream.read(int(line))
+                    stream.read(1)
+                    found = MESSAGE_ID.search(raw.split(b"\r\n\r\n", 1)[0])
+                    row = ROW_ID.match(found.group(1)) if found else None
+                    if found is None or row is None:
+                        raise SystemExit(f"{label}: a message without a row id in its Message-ID")
+                    copy.write_row((int(row.group(1)), found.group(1).decode()))
+                    received += 1
+                    size += len(raw)
+            cursor.execute(
+                "SELECT count(DISTINCT r.row_id),"
+                " count(*) FILTER (WHERE m.status = 'sent' AND m.provider_id = r.message_id),"
+                " (SELECT count(*) FROM messaging_message WHERE status = 'sent')"
+                " FROM bench_received r LEFT JOIN messaging_message m ON m.id = r.row_id"
+            )
+            distinct, matching, sent = cursor.fetchone()
+            cursor.execute("DROP TABLE bench_received")
+        self._remove()
+        if not received == distinct == matching == sent == count:
+            raise SystemExit(
+                f"{label}: {received:,} received for {distinct:,} rows, {matching:,} with the"
+                f" Message-ID of their row marked sent, {sent:,} rows sent; expected {count:,}"
+            )
+        return size // count
+
+    def _remove(self) -> None:
+        self.out.unlink()
+        self.out.parent.rmdir()
+
+
+def set_up(count: int, *, same_due_time: bool) -> None:
+    """M customers and M queued emails, set-based (a million in about a minute and a half).
+
+    Each message is due a millisecond after the one before, as if enqueued over time;
+    with `same_due_time` all are due at one instant, as one enqueue statement writes them
+    (the claim then sorts the whole queue each batch: see bench/README.md, "Dispatch")."""
     from django.db import connection
 
-    from lifelong import clock
-    from lifelong.customers.models import Channel, Customer, Purpose
     from lifelong.messaging.models import Message, SendingPolicy
 
-    Customer.objects.bulk_create(
-        (
-            Customer(
-                external_id=f"C{i}",
-                first_name="Анна",
-                last_name=f"Иванова{i}",
-                email=f"c{i}@example.ru",
-                source="bench",
-            )
-            for i in range(count)
-        ),
-        batch_size=5000,
-    )
+    customers_insert(count)
     SendingPolicy.current()
-    now = clock.now()
-    Message.objects.bulk_create(
-        (
-            Message(
-                customer_id=pk,
-                dedupe_key=f"order:{100000 + i}:confirmation",
-                channel=Channel.EMAIL,
-                purpose=Purpose.TRANSACTIONAL,
-                subject=f"Заказ № {100000 + i} принят",
-                body_text=ORDER_TEXT.format(number=100000 + i),
-                next_attempt_at=now,
-                created_at=now,
-            )
-            for i, pk in enumerate(
-                Customer.objects.order_by("pk").values_list("pk", flat=True).iterator()
-            )
-        ),
-        batch_size=5000,
+    insert_select(
+        Message,
+        {
+            "customer_id": "c.id",
+            "dedupe_key": "'order:' || c.n || ':confirmation'",
+            "channel": "'email'",
+            "purpose": "'transactional'",
+            "subject": "'Заказ № ' || c.n || ' принят'",
+            "body_text": "replace(%(text)s, '{number}', c.n::text)",
+            "next_attempt_at": "now()"
+            if same_due_time
+            else "now() - interval '1 millisecond' * (%(count)s - c.n + 99999)",
+        },
+        "FROM (SELECT id, 99999 + row_number() OVER (ORDER BY id) AS n"
+        " FROM customers_customer) c ORDER BY c.id",
+        {"text": ORDER_TEXT, "count": count},
     )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
@@ -173,17 +217,16 @@ def channel_point(port: int) -> None:
 
 
 def outbox_reset() -> None:
-    """Every message queued again, its send and timeline event forgotten (not timed)."""
+    """Every message queued again, its send and timeline event forgotten (not timed); each
+    keeps the due time the set-up gave it."""
     from django.db import connection
 
-    from lifelong import clock
     from lifelong.events.models import Event
     from lifelong.messaging.models import Message, Status
 
     Event.objects.filter(type="message_sent").delete()
     Message.objects.update(
         status=Status.QUEUED,
-        next_attempt_at=clock.now(),
         attempts=0,
         sent_at=None,
         provider_id="",
@@ -196,14 +239,28 @@ def outbox_reset() -> None:
         cursor.execute("VACUUM ANALYZE")
 
 
-def floor(port: int) -> float:
-    """A bare smtplib loop: the same messages, built with string formatting, one connection."""
+def floor(port: int, connections: int) -> float:
+    """A bare smtplib loop: the same messages, built with string formatting, over
+    `connections` connections at once (one thread each, a contiguous share of the rows)."""
     from lifelong.messaging.models import Message
 
     rows = list(
         Message.objects.order_by("pk").values_list("pk", "customer__email", "subject", "body_text")
     )
+    share = -(-len(rows) // connections)
+    threads = [
+        threading.Thread(target=_floor_loop, args=(port, rows[at : at + share]))
+        for at in range(0, len(rows), share)
+    ]
     started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def _floor_loop(port: int, rows: list[tuple[int, str, str, str]]) -> None:
     with smtplib.SMTP("127.0.0.1", port) as smtp:
         smtp.ehlo()
         for pk, to, subject, text in rows:
@@ -220,7 +277,6 @@ def floor(port: int) -> float:
                 "MIME-Version: 1.0\r\n\r\n"
             )
             smtp.sendmail(FROM_EMAIL, [to], head.encode() + body)
-    return time.perf_counter() - started
 
 
 def by_row(label: str, received: list[bytes], count: int) -> dict[int, bytes]:
@@ -278,6 +334,16 @@ def workers_run(count: int, lanes: int, window: int) -> float:
     return time.perf_counter() - started
 
 
+def sent_so_far(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM messaging_message WHERE status = 'sent'"
+        ).fetchone()
+    return f"{row[0] if row else 0:,} sent"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -286,6 +352,27 @@ def main() -> int:
     parser.add_argument("--lanes", type=int, default=4)
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--workers", default="1,4", help="worker counts to run ours with")
+    parser.add_argument(
+        "--floor-connections",
+        type=int,
+        help="connections of the floor run before each of ours (default: as many as lanes)",
+    )
+    parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the lanes 1 window 1 reference run (and the byte-for-byte comparison)",
+    )
+    parser.add_argument(
+        "--ours-only",
+        action="store_true",
+        help="no floor and no reference: ours alone, checked by count and Message-IDs"
+        " (the 1,000,000-message run)",
+    )
+    parser.add_argument(
+        "--same-due-time",
+        action="store_true",
+        help="every message due at the same instant (by default a millisecond apart)",
+    )
     parser.add_argument("--profile", action="store_true", help="run ours under cProfile")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
@@ -305,10 +392,11 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     count = args.messages
+    connections = args.floor_connections or args.lanes
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}", flush=True)
     try:
         started = time.perf_counter()
-        set_up(count)
+        set_up(count, same_due_time=args.same_due_time)
         print(
             f"set-up: {count:,} customers and queued emails in "
             f"{time.perf_counter() - started:.1f} s (not timed)",
@@ -316,49 +404,74 @@ def main() -> int:
         )
         print(f"load average before: {load()}", flush=True)
 
-        sink = Sink()
-        floor_s = floor(sink.port)
-        floor_size = sum(len(raw) for raw in sink.received()) // count
-        print(
-            f"floor: smtplib loop, one connection: {count / floor_s:,.0f} messages/s "
-            f"({floor_s:.2f} s, {floor_size:,} bytes each; the old floor is this loop)",
-            flush=True,
-        )
-
-        sink = Sink()
-        channel_point(sink.port)
-        ref_s = run_timed(lambda: dispatch_due(lanes=1, window=1), profile=False)
-        received = sink.received()
-        reference = by_row("reference", received, count)
-        ref_size = check("reference", received, count, {})
-        print(
-            f"reference: dispatch_due lanes 1 window 1: {count / ref_s:,.0f} messages/s "
-            f"({ref_s:.2f} s, {ref_size:,} bytes each) = {floor_s / ref_s:.1%} of the floor",
-            flush=True,
-        )
-
-        for workers in [int(n) for n in args.workers.split(",")]:
-            outbox_reset()
-            # The floor again right before: on a shared machine the load moves in minutes.
+        if not args.ours_only:
             sink = Sink()
-            print(f"load average before floor and ours x{workers}: {load()}", flush=True)
-            floor_s = floor(sink.port)
-            sink.received()
-            print(f"floor again: {count / floor_s:,.0f} messages/s ({floor_s:.2f} s)", flush=True)
+            floor_s = floor(sink.port, 1)
+            floor_size = sum(len(raw) for raw in sink.received()) // count
+            print(
+                f"floor: smtplib loop, one connection: {count / floor_s:,.0f} messages/s "
+                f"({floor_s:.2f} s, {floor_size:,} bytes each; the old floor is this loop)",
+                flush=True,
+            )
+
+        reference: dict[int, bytes] = {}
+        dirty = False
+        if not (args.ours_only or args.no_reference):
             sink = Sink()
             channel_point(sink.port)
-            if workers == 1:
-                ours_s = run_timed(
-                    lambda: dispatch_due(lanes=args.lanes, window=args.window),
-                    profile=args.profile,
+            ref_s = run_timed(lambda: dispatch_due(lanes=1, window=1), profile=False)
+            received = sink.received()
+            reference = by_row("reference", received, count)
+            ref_size = check("reference", received, count, {})
+            dirty = True
+            print(
+                f"reference: dispatch_due lanes 1 window 1: {count / ref_s:,.0f} messages/s "
+                f"({ref_s:.2f} s, {ref_size:,} bytes each) = {floor_s / ref_s:.1%} of the floor",
+                flush=True,
+            )
+
+        for workers in [int(n) for n in args.workers.split(",")]:
+            if dirty:
+                outbox_reset()
+            if not args.ours_only:
+                # The floor again right before: on a shared machine the load moves in minutes.
+                sink = Sink()
+                print(f"load average before floor and ours x{workers}: {load()}", flush=True)
+                floor_s = floor(sink.port, connections)
+                sink.received()
+                print(
+                    f"floor again, {connections} connection(s): {count / floor_s:,.0f} "
+                    f"messages/s ({floor_s:.2f} s)",
+                    flush=True,
                 )
+            sink = Sink()
+            channel_point(sink.port)
+            print(f"load average before ours x{workers}: {load()}", flush=True)
+            progress = (lambda: sent_so_far(url)) if args.ours_only else None
+            with LoadSampler(progress=progress) as sampler:
+                if workers == 1:
+                    ours_s = run_timed(
+                        lambda: dispatch_due(lanes=args.lanes, window=args.window),
+                        profile=args.profile,
+                    )
+                else:
+                    ours_s = workers_run(workers, args.lanes, args.window)
+            dirty = True
+            label = f"ours x{workers}"
+            if reference:
+                size = check(label, sink.received(), count, reference)
             else:
-                ours_s = workers_run(workers, args.lanes, args.window)
-            size = check(f"ours x{workers}", sink.received(), count, reference)
+                size = sink.ids_check(label, count)
+            ratio = "" if args.ours_only else f" = {floor_s / ours_s:.1%} of the floor"
             print(
                 f"ours: dispatch_due lanes {args.lanes} window {args.window}, {workers} "
                 f"worker(s): {count / ours_s:,.0f} messages/s ({ours_s:.2f} s, {size:,} "
-                f"bytes each) = {floor_s / ours_s:.1%} of the floor",
+                f"bytes each){ratio}; load during (min / mean / max) {sampler.summary()}",
+                flush=True,
+            )
+            print(
+                f"checked: {count:,} messages received, one per row, each with its row's"
+                f" Message-ID{', byte for byte the reference' if reference else ''}",
                 flush=True,
             )
         print(f"load average after: {load()}")

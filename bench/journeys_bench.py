@@ -3,13 +3,15 @@
     .venv/bin/python bench/journeys_bench.py                       # 100,000 enrollments
     .venv/bin/python bench/journeys_bench.py --enrollments 5000    # smoke run
     .venv/bin/python bench/journeys_bench.py --send                # + a send node (outbox row)
-    .venv/bin/python bench/journeys_bench.py --enrollments 20000 --profile
+    .venv/bin/python bench/journeys_bench.py --enrollments 20000 --profile --workers 1
+    .venv/bin/python bench/journeys_bench.py --enrollments 1000000 --send --workers 4
 
 Recreates the database named by LIFELONG_DATABASE_URL (its name must contain "bench"; default
 postgresql://postgres@127.0.0.1:5432/lifelong_bench_journeys; it must be PostgreSQL and is
 dropped first) and migrates it. Set-up, not timed: N customers (a third of them in Kazan),
-one active journey, N enrollments due now (bulk_create, as if a manual trigger had just
-enrolled everyone). The journey is a realistic welcome chain, four steps per enrollment:
+one active journey, N enrollments due now (each an `INSERT ... SELECT`, about a minute for a
+million, as if a manual trigger had just enrolled everyone). The journey is a realistic
+welcome chain, four steps per enrollment:
 
     tag "welcome" -> condition city = Kazan -> set attribute "offer" (two branches)
         [-> send a welcome email from a template (rendered, queued in the outbox), with --send]
@@ -22,14 +24,16 @@ Timed, each from the same starting rows (put back and the tables rewritten in be
               one transaction: the step records, the tag links, the attribute, the outbox
               rows (subject and text rendered in SQL), the new positions.
   ours x1:    `advance_due()` in this process until none is due.
-  ours x4:    `advance_due()` in four worker processes at once (started and set up first,
-              timed from the moment they are told to go).
+  ours xN:    `advance_due()` in N worker processes at once (started and set up first,
+              timed from the moment they are told to go). `--workers` lists the worker
+              counts to run, 1,4 by default.
 
 Each run is checked against the fair floor's rows (the reference): the same step records
 (enrollment, node, visit, outcome), the same outbox rows (key, customer, subject, texts), the
 same positions, tags and attributes. Prints enrollments/s for each, ours / fair floor, and
-the load average before and after. `--profile` runs ours x1 under cProfile and prints the
-top functions and statements. `--keep` keeps the database. Not part of the test suite.
+the load average before and after (and during ours: sampled, with progress every minute).
+`--profile` runs ours x1 under cProfile and prints the top functions and statements.
+`--keep` keeps the database. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -127,30 +131,66 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def set_up(count: int, *, send: bool) -> int:
-    """Customers, the journey and its due enrollments; returns the journey id."""
+def insert_select(model: Any, chosen: dict[str, str], source: str, params: dict[str, Any]) -> int:
+    """One `INSERT INTO model's table SELECT ... source`: the `chosen` columns as SQL, every
+    other column its model default (a time as now(), a JSON default as JSON); returns rows."""
     from django.db import connection
 
-    from lifelong import clock
-    from lifelong.customers.models import Channel, Customer, Purpose
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(f'"{field.column}"')
+        if field.column in chosen:
+            values.append(chosen[field.column])
+            continue
+        blank = None if field.null else ""
+        default = field.get_default() if field.has_default() else blank
+        if hasattr(default, "tzinfo"):
+            values.append("now()")
+            continue
+        if isinstance(default, dict | list):
+            default = json.dumps(default)
+        params[f"d_{field.column}"] = default
+        values.append(f"%(d_{field.column})s")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {model._meta.db_table} ({', '.join(columns)})"
+            f" SELECT {', '.join(values)} {source}",
+            params,
+        )
+        return int(cursor.rowcount)
+
+
+def customers_insert(count: int) -> None:
+    """`count` customers C0..C{count-1} in one statement (a third in each city), in id order."""
+    from lifelong.customers.models import Customer
+
+    insert_select(
+        Customer,
+        {
+            "external_id": "'C' || i",
+            "first_name": "'Анна'",
+            "last_name": "'Иванова' || i",
+            "email": "'c' || i || '@example.ru'",
+            "attributes": "jsonb_build_object('city', (%(cities)s::text[])[mod(i, 3) + 1])",
+            "source": "'bench'",
+        },
+        "FROM generate_series(0, %(last)s) AS i ORDER BY i",
+        {"cities": list(CITIES), "last": count - 1},
+    )
+
+
+def set_up(count: int, *, send: bool) -> int:
+    """Customers, the journey and its due enrollments (set-based SQL); returns the journey id."""
+    from django.db import connection
+
+    from lifelong.customers.models import Channel, Purpose
     from lifelong.journeys.models import Enrollment, JourneyStatus
     from lifelong.journeys.services import journey_create, journey_status_set
     from lifelong.messaging.models import ChannelConfig, Template
 
-    Customer.objects.bulk_create(
-        (
-            Customer(
-                external_id=f"C{i}",
-                first_name="Анна",
-                last_name=f"Иванова{i}",
-                email=f"c{i}@example.ru",
-                attributes={"city": CITIES[i % 3]},
-                source="bench",
-            )
-            for i in range(count)
-        ),
-        batch_size=5000,
-    )
+    customers_insert(count)
     if send:
         ChannelConfig.objects.create(channel=Channel.EMAIL, transport="sandbox")
         Template.objects.create(
@@ -166,21 +206,18 @@ def set_up(count: int, *, send: bool) -> int:
     )
     journey.refresh_from_db()  # journey_create saved the version through another instance
     journey_status_set(journey=journey, status=JourneyStatus.ACTIVE)
-    now = clock.now()
-    Enrollment.objects.bulk_create(
-        (
-            Enrollment(
-                journey_id=journey.pk,
-                version_id=journey.current_version_id,
-                customer_id=pk,
-                key="once",
-                current_node="welcome_tag",
-                next_run_at=now,
-                entered_at=now,
-            )
-            for pk in Customer.objects.order_by("pk").values_list("pk", flat=True).iterator()
-        ),
-        batch_size=5000,
+    insert_select(
+        Enrollment,
+        {
+            "journey_id": "%(journey)s",
+            "version_id": "%(version)s",
+            "customer_id": "c.id",
+            "key": "'once'",
+            "current_node": "'welcome_tag'",
+            "next_run_at": "now()",
+        },
+        "FROM customers_customer c ORDER BY c.id",
+        {"journey": journey.pk, "version": journey.current_version_id},
     )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
@@ -219,8 +256,6 @@ def fair_floor(journey_id: int, count: int, *, send: bool) -> float:
     """Hand-written set-based SQL writing exactly what the product writes, in one transaction."""
     from django.db import connection, transaction
 
-    from lifelong.messaging.models import Message
-
     params: dict[str, object] = {"journey": journey_id, "kazan": KAZAN, "text": WELCOME_TEXT}
     mail_step = "('welcome_mail', 'queued on email')," if send else ""
     mail_visit = '"welcome_mail": 1, ' if send else ""
@@ -245,7 +280,7 @@ def fair_floor(journey_id: int, count: int, *, send: bool) -> float:
             params,
         )
         if send:
-            _floor_outbox(cursor, params, Message)
+            _floor_outbox(params)
         cursor.execute(
             "UPDATE customers_customer c SET attributes = c.attributes || jsonb_build_object("
             f"'offer', CASE WHEN {KAZAN_SQL} THEN 'pickup' ELSE 'delivery' END)"
@@ -266,44 +301,25 @@ def fair_floor(journey_id: int, count: int, *, send: bool) -> float:
     return time.perf_counter() - started
 
 
-def _floor_outbox(cursor: Any, params: dict[str, object], message: Any) -> None:
+def _floor_outbox(params: dict[str, object]) -> None:
     """The outbox rows, rendered in SQL; columns the engine leaves at their defaults get them."""
-    from lifelong import clock
+    from lifelong.messaging.models import Message
 
-    chosen = {
-        "customer_id": "c.id",
-        "dedupe_key": "'j' || e.id || ':welcome_mail:1'",
-        "channel": "'email'",
-        "purpose": "'transactional'",
-        "template_id": "(SELECT id FROM messaging_template WHERE slug = 'welcome')",
-        "subject": "c.first_name || ', добро пожаловать в наш магазин'",
-        "body_text": "replace(%(text)s, '{{ customer.first_name }}', c.first_name)",
-        "next_attempt_at": "now()",
-        "created_at": "now()",
-        "journey_id": "e.journey_id",
-        "enrollment_id": "e.id",
-        "node_id": "'welcome_mail'",
-    }
-    columns, values = [], []
-    for field in message._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        columns.append(f'"{field.column}"')
-        if field.column in chosen:
-            values.append(chosen[field.column])
-            continue
-        blank = None if field.null else ""
-        default = field.get_default() if field.has_default() else blank
-        if isinstance(default, dict | list):
-            default = json.dumps(default)
-        if hasattr(default, "tzinfo"):
-            default = clock.now()
-        params[f"d_{field.column}"] = default
-        values.append(f"%(d_{field.column})s")
-    cursor.execute(
-        f"INSERT INTO messaging_message ({', '.join(columns)}) SELECT {', '.join(values)}"
-        " FROM journeys_enrollment e JOIN customers_customer c ON c.id = e.customer_id"
-        f" WHERE {DUE}",
+    insert_select(
+        Message,
+        {
+            "customer_id": "c.id",
+            "dedupe_key": "'j' || e.id || ':welcome_mail:1'",
+            "channel": "'email'",
+            "purpose": "'transactional'",
+            "template_id": "(SELECT id FROM messaging_template WHERE slug = 'welcome')",
+            "subject": "c.first_name || ', добро пожаловать в наш магазин'",
+            "body_text": "replace(%(text)s, '{{ customer.first_name }}', c.first_name)",
+            "journey_id": "e.journey_id",
+            "enrollment_id": "e.id",
+            "node_id": "'welcome_mail'",
+        },
+        f"FROM journeys_enrollment e JOIN customers_customer c ON c.id = e.customer_id WHERE {DUE}",
         params,
     )
 
@@ -409,6 +425,46 @@ def worker() -> int:
     return 0
 
 
+class LoadSampler:
+    """The 1-minute load average every `every` seconds while a run lasts, printed with
+    `progress()` (if given) each minute; `summary()` gives min / mean / max."""
+
+    def __init__(self, every: float = 10.0, progress: Callable[[], str] | None = None) -> None:
+        import threading
+
+        self.samples: list[float] = []
+        self.every, self.progress = every, progress
+        self.started = time.perf_counter()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LoadSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        printed = time.perf_counter()
+        while not self.done.wait(self.every):
+            self.samples.append(os.getloadavg()[0])
+            if time.perf_counter() - printed >= 60:
+                printed = time.perf_counter()
+                extra = f", {self.progress()}" if self.progress else ""
+                print(
+                    f"  {printed - self.started:6.0f} s: load {self.samples[-1]:.2f}{extra}",
+                    flush=True,
+                )
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no samples"
+        mean = sum(self.samples) / len(self.samples)
+        return f"{min(self.samples):.1f} / {mean:.1f} / {max(self.samples):.1f}"
+
+
 class StatementTimer:
     """Database time by statement shape (the SQL up to its first parameter or VALUES)."""
 
@@ -480,13 +536,29 @@ def check(count: int, *, send: bool) -> int:
     return steps
 
 
+def report(name: str, seconds: float, count: int, fair_s: float | None) -> None:
+    ratio = f" {fair_s / seconds:8.1%} of the fair floor" if fair_s else ""
+    print(f"{name:42} {seconds:8.2f} s {count / seconds:12,.0f} enrollments/s{ratio}", flush=True)
+
+
+def still_due(url: str, journey_id: int) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM journeys_enrollment WHERE NOT waiting AND journey_id = %s",
+            [journey_id],
+        ).fetchone()
+    return f"{row[0] if row else 0:,} not yet waiting"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--enrollments", type=int, default=100_000)
     parser.add_argument("--send", action="store_true", help="add a send node (outbox row)")
-    parser.add_argument("--workers", type=int, default=4, help="processes for the parallel run")
+    parser.add_argument(
+        "--workers", default="1,4", help="worker counts to run ours with (1 runs in this process)"
+    )
     parser.add_argument("--profile", action="store_true", help="run ours x1 under cProfile")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -520,31 +592,26 @@ def main() -> int:
         print(f"load average before: {load()}", flush=True)
         reset(journey_id)
         old_s = old_floor(journey_id, count, send=args.send)
+        report("old floor (positions only)", old_s, count, None)
         fair_s = fair_floor(journey_id, count, send=args.send)
+        report("fair floor (every write, set-based SQL)", fair_s, count, None)
         reference = digest()
         check(count, send=args.send)
-        reset(journey_id)
         from lifelong.journeys.engine import advance_due
 
-        ours_s = run_timed(advance_due, profile=args.profile)
-        check(count, send=args.send)
-        compare(reference, "ours x1")
-        reset(journey_id)
-        connections.close_all()
-        many_s = workers_run(url, args.workers)
-        check(count, send=args.send)
-        compare(reference, f"ours x{args.workers}")
-        rows = [
-            ("old floor (positions only)", old_s),
-            ("fair floor (every write, set-based SQL)", fair_s),
-            ("ours, 1 worker", ours_s),
-            (f"ours, {args.workers} workers", many_s),
-        ]
-        for name, seconds in rows:
-            print(
-                f"{name:42} {seconds:8.2f} s {count / seconds:12,.0f} enrollments/s"
-                f" {fair_s / seconds:8.1%} of the fair floor"
-            )
+        for workers in [int(n) for n in args.workers.split(",")]:
+            reset(journey_id)
+            print(f"load average before ours x{workers}: {load()}", flush=True)
+            with LoadSampler(progress=lambda: still_due(url, journey_id)) as sampler:
+                if workers == 1:
+                    ours_s = run_timed(advance_due, profile=args.profile)
+                else:
+                    connections.close_all()
+                    ours_s = workers_run(url, workers)
+            check(count, send=args.send)
+            compare(reference, f"ours x{workers}")
+            report(f"ours, {workers} worker(s)", ours_s, count, fair_s)
+            print(f"  load during (min / mean / max): {sampler.summary()}", flush=True)
         print("checked: step records, outbox rows, positions, tags and attributes as the floor's")
         print(f"load average after: {load()}")
     finally:
