@@ -26,7 +26,6 @@ from lifelong.feedback.sending import survey_send
 from lifelong.followups.models import TaskSource
 from lifelong.followups.services import task_create
 from lifelong.journeys.definition import (
-    AwardPoints,
     CallWebhook,
     ClubInviteSend,
     CreateTask,
@@ -37,7 +36,6 @@ from lifelong.journeys.definition import (
 )
 from lifelong.journeys.models import Enrollment
 from lifelong.journeys.problems import PREFERRED, template_sends_on
-from lifelong.loyalty.services import points_award
 from lifelong.messaging.models import WEBHOOK, ChannelConfig, Template
 from lifelong.messaging.services import channel_choose, message_enqueue
 
@@ -102,18 +100,6 @@ def node_effect(
         )
         customer.attributes = {**customer.attributes, node.key: node.value}
         return "attribute set"
-    if isinstance(node, AwardPoints):
-        # Keyed by (enrollment, node, visit) like every effect: credited once however often
-        # the step runs.
-        posted = points_award(
-            customer_id=customer.pk,
-            points=node.points,
-            key=f"journey:{key}",
-            enrollment_id=enrollment.pk,
-            node_id=node.id,
-            comment=node.reason[:500],
-        )
-        return f"{node.points} points" if posted else "points credited before"
     if isinstance(node, CallWebhook):
         message_enqueue(
             customer=customer,

@@ -27,6 +27,7 @@ from lifelong.customers.models import Customer
 from lifelong.events.models import Event
 from lifelong.journeys import effects, group_effects
 from lifelong.journeys.definition import (
+    AwardPoints,
     Condition,
     Definition,
     SetAttribute,
@@ -255,7 +256,9 @@ class Batch:
             customers = [self.customers[e.customer_id] for e in group]
             group_effects.attribute_set(node, customers)
             return [("attribute set", node.next)] * len(group)
-        # Messages, points, tasks, webhooks and tag removals: one customer at a time, all in
+        if isinstance(node, AwardPoints):
+            return [(o, node.next) for o in group_effects.points_award(node, group, visits)]
+        # Messages, tasks, webhooks and tag removals: one customer at a time, all in
         # the group's savepoint, with the node's lookups made once for this attempt.
         shared: dict[Any, Any] = {}
         return [
@@ -264,7 +267,7 @@ class Batch:
                     node,
                     enrollment=enrollment,
                     customer=self.customers[enrollment.customer_id],
-                    key=f"j{enrollment.pk}:{node.id}:{visit}",
+                    key=group_effects.step_key(enrollment, node.id, visit),
                     shared=shared,
                 ),
                 node.next,
@@ -276,7 +279,7 @@ class Batch:
 def _splits_by_halves(node: Any) -> bool:
     """Whether a failing group of this node is halved (its effect is a few statements for the
     whole group) rather than retried one enrollment at a time (see Batch._isolated)."""
-    grouped = Wait | WaitEvent | Condition | Split | SetAttribute
+    grouped = Wait | WaitEvent | Condition | Split | SetAttribute | AwardPoints
     return (
         isinstance(node, grouped)
         or node.type == "exit"

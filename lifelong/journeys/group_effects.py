@@ -4,7 +4,8 @@ The set-based engine (engine_rounds.py) calls these with every enrollment of a r
 stands on one node: a tag is linked to all their customers in one insert, an attribute is
 set in one UPDATE, a condition is one query over the group, and a wait for events looks at
 the events of all the group's customers in one query. Each function writes the same rows
-the one-customer effect would, and keeps the in-memory customers the engine renders
+the one-customer effect would (an award is posted to the ledger for the whole group at
+once), and keeps the in-memory customers the engine renders
 messages from in step with what it wrote.
 """
 
@@ -20,8 +21,9 @@ from django.db.models import Q
 
 from lifelong.customers.models import Customer, Tag
 from lifelong.events.models import Event
-from lifelong.journeys.definition import Condition, SetAttribute, WaitEvent
+from lifelong.journeys.definition import AwardPoints, Condition, SetAttribute, WaitEvent
 from lifelong.journeys.models import Enrollment, StepRun
+from lifelong.loyalty.services import Award, points_award_many
 from lifelong.segments.rules import rules_compile
 
 # Events about messages count for a wait only when they are about this enrollment's messages.
@@ -58,6 +60,37 @@ def steps_record(
             " FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::bool[]) AS s (e, v, o, p)",
             [node_id, now, list(enrollment_ids), list(visits), list(outcomes), flags],
         )
+
+
+def step_key(enrollment: Enrollment, node_id: str, visit: int) -> str:
+    """What keys a step's effects (outbox rows, ledger postings, invites, tasks): a re-run of
+    the same (enrollment, node, visit) finds them already there."""
+    return f"j{enrollment.pk}:{node_id}:{visit}"
+
+
+def points_award(
+    node: AwardPoints, group: Sequence[Enrollment], visits: Sequence[int]
+) -> list[str]:
+    """Credit the node's points to every customer of the group with one ledger write; the
+    outcome per enrollment ("points credited before" for a step whose award is posted)."""
+    posted = points_award_many(
+        [
+            Award(
+                customer_id=enrollment.customer_id,
+                points=node.points,
+                key=f"journey:{step_key(enrollment, node.id, visit)}",
+                reason={
+                    "enrollment_id": enrollment.pk,
+                    "node_id": node.id,
+                    "comment": node.reason[:500],
+                },
+            )
+            for enrollment, visit in zip(group, visits, strict=True)
+        ]
+    )
+    return [
+        f"{node.points} points" if tx is not None else "points credited before" for tx in posted
+    ]
 
 
 def tags_add(*, tag: str, customer_ids: Iterable[int]) -> None:

@@ -1,6 +1,6 @@
-"""Postings for one customer at a time: awards, burns and staff adjustments.
+"""Postings: awards (one, or a group's at once: a journey step's), burns and staff adjustments.
 
-Each is atomic, locks the customer's account, and is keyed: calling again with the same key
+Each is atomic, locks the customers' accounts, and is keyed: calling again with the same key
 changes nothing and returns None.
 """
 
@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
 
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
-from lifelong.loyalty.ledger import Book, NotEnoughPoints, Posting, ledger_write
+from lifelong.loyalty.ledger import (
+    Book,
+    NotEnoughPoints,
+    Posting,
+    book_lock_many,
+    ledger_write,
+    posted_keys,
+)
 from lifelong.loyalty.models import (
     Account,
     AccountKind,
@@ -70,7 +79,59 @@ def award_post(
         book.system(posting, AccountKind.ISSUED, -status_points, Bucket.STATUS)
 
 
+@dataclass(frozen=True)
+class Award:
+    """Points credited for an action (a journey step, an event rule): spendable at once.
+
+    `reason` names what gave them: rule, event_id, enrollment_id, node_id, comment.
+    """
+
+    customer_id: int
+    points: int
+    key: str
+    status_points: int = 0
+    occurred_at: dt.datetime | None = None
+    reason: Mapping[str, Any] = field(default_factory=dict)
+
+
 @transaction.atomic
+def points_award_many(awards: Sequence[Award]) -> list[Transaction | None]:
+    """Credit many awards with a fixed number of statements: their accounts locked at once (in
+    id order, like every grouped posting), their keys looked up at once, one ledger write.
+
+    Per award, in order, its transaction, or None when its key is in the ledger already (or
+    earlier in `awards`): calling again with the same keys changes nothing.
+    """
+    if any(a.points < 0 or a.status_points < 0 for a in awards):
+        raise ValueError("an award is never negative")
+    if not awards:
+        return []
+    books = book_lock_many([a.customer_id for a in awards])
+    keys = [a.key for a in awards]
+    absent = set(keys) - posted_keys(keys)
+    programme = Programme.current()
+    postings: list[Posting | None] = []
+    for award in awards:
+        if award.key not in absent:
+            postings.append(None)
+            continue
+        absent.discard(award.key)  # the same key twice in `awards` posts once
+        book = books[award.customer_id]
+        posting = book.posting_new(
+            key=award.key, kind=TxKind.AWARD, occurred_at=award.occurred_at, **award.reason
+        )
+        award_post(
+            book,
+            posting,
+            points=award.points,
+            status_points=award.status_points,
+            programme=programme,
+        )
+        postings.append(posting)
+    created = {tx.key: tx for tx in ledger_write(list(books.values()))}
+    return [created[p.key] if p is not None else None for p in postings]
+
+
 def points_award(
     *,
     customer_id: int,
@@ -80,20 +141,9 @@ def points_award(
     occurred_at: dt.datetime | None = None,
     **reason: Any,
 ) -> Transaction | None:
-    """Credit points for an action (a journey step, an event rule): spendable at once.
-
-    `reason` names what gave them: rule, event_id, enrollment_id, node_id, comment.
-    """
-    if points < 0 or status_points < 0:
-        raise ValueError("an award is never negative")
-    book = Book.open(customer_id=customer_id)
-    posting = book.posting(key=key, kind=TxKind.AWARD, occurred_at=occurred_at, **reason)
-    if posting is None:
-        return None
-    award_post(
-        book, posting, points=points, status_points=status_points, programme=Programme.current()
-    )
-    return ledger_write([book])[0]
+    """One award (see `Award`); None when its key is in the ledger already."""
+    award = Award(customer_id, points, key, status_points, occurred_at, reason)
+    return points_award_many([award])[0]
 
 
 @transaction.atomic

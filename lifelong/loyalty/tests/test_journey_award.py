@@ -11,8 +11,8 @@ from lifelong.customers.services import consent_record
 from lifelong.factories import CustomerFactory
 from lifelong.journeys.dates import journeys_enroll_by_date
 from lifelong.journeys.definition import AwardPoints
-from lifelong.journeys.effects import node_effect
 from lifelong.journeys.engine import advance_due
+from lifelong.journeys.group_effects import points_award
 from lifelong.journeys.library import library_install
 from lifelong.journeys.library_texts import TEXTS
 from lifelong.journeys.models import Enrollment, JourneyStatus
@@ -28,11 +28,9 @@ def test_the_same_step_credits_once_however_often_it_runs(frozen_time):
     anna = CustomerFactory.create()
     enrollment = Enrollment(pk=7, journey_id=1, customer=anna)
     node = AwardPoints(id="gift", type="award_points", points=100, reason="birthday")
-    outcomes = [
-        node_effect(node, enrollment=enrollment, customer=anna, key="j7:gift:1") for _ in "ab"
-    ]
-    assert outcomes == ["100 points", "points credited before"]
-    node_effect(node, enrollment=enrollment, customer=anna, key="j7:gift:2")
+    outcomes = [points_award(node, [enrollment], [1]) for _ in "ab"]
+    assert outcomes == [["100 points"], ["points credited before"]]
+    points_award(node, [enrollment], [2])
     assert balances(anna) == (200, 0, 0)
     award = Transaction.objects.filter(kind=TxKind.AWARD).first()
     assert award is not None
