@@ -26,8 +26,8 @@ import base64
 import json
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -256,24 +256,85 @@ def survey_send(
     )
     if chosen is None:
         return "skipped: no channel reaches the customer"
-    invite = survey_invite_create(
-        survey=survey,
-        customer=customer,
-        key=key,
-        channel=chosen,
-        enrollment_id=enrollment_id,
-        node=node_id,
-    )
-    if invite is None:
-        return "skipped: survey off" if not survey.active else "skipped: asked recently (throttle)"
-    question = first_scored(questions_of(survey))
-    extra = {**(context or {}), "survey": {"url": invite_url(invite), "name": survey.name}}
-    rendered = message_render(template=template, customer=customer, channel=chosen, extra=extra)
+    ask = SurveyAsk(customer, chosen, key, context or {}, enrollment_id)
+    return survey_send_many(
+        [ask], survey=survey, template=template, journey_id=journey_id, node_id=node_id
+    )[0]
+
+
+@dataclass(frozen=True)
+class SurveyAsk:
+    """One customer's survey message of a grouped send, on the channel chosen for them."""
+
+    customer: Customer
+    channel: str
+    key: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+    enrollment_id: int | None = None
+
+
+def survey_send_many(
+    asks: Sequence[SurveyAsk],
+    *,
+    survey: Survey,
+    template: Template,
+    journey_id: int | None = None,
+    node_id: str = "",
+) -> list[str]:
+    """`survey_send` for many customers of one survey and template (a journey step's group):
+    the survey's questions read once; per ask, in order, the outcome.
+
+    Each invite still goes through `survey_invite_create` (it locks the customer so the
+    throttle holds against a concurrent send), and each message is composed around its own
+    invite and rendered text, so both stay one customer at a time.
+    """
+    question = first_scored(questions_of(survey)) if asks else None
+    outcomes: list[str] = []
+    for ask in asks:
+        invite = survey_invite_create(
+            survey=survey,
+            customer=ask.customer,
+            key=ask.key,
+            channel=ask.channel,
+            enrollment_id=ask.enrollment_id,
+            node=node_id,
+        )
+        if invite is None:
+            outcomes.append(
+                "skipped: survey off" if not survey.active else "skipped: asked recently (throttle)"
+            )
+            continue
+        _survey_message_queue(
+            ask,
+            invite,
+            question,
+            survey=survey,
+            template=template,
+            journey_id=journey_id,
+            node_id=node_id,
+        )
+        outcomes.append(f"survey queued on {ask.channel}")
+    return outcomes
+
+
+def _survey_message_queue(
+    ask: SurveyAsk,
+    invite: Invite,
+    question: Question | None,
+    *,
+    survey: Survey,
+    template: Template,
+    journey_id: int | None,
+    node_id: str,
+) -> None:
+    customer, channel = ask.customer, ask.channel
+    extra = {**ask.context, "survey": {"url": invite_url(invite), "name": survey.name}}
+    rendered = message_render(template=template, customer=customer, channel=channel, extra=extra)
     with translation.override(customer.language or survey.language):
         composed = compose(
             invite=invite,
             question=question,
-            channel=chosen,
+            channel=channel,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
@@ -281,7 +342,7 @@ def survey_send(
     message_enqueue(
         customer=customer,
         dedupe_key=invite.dedupe_key,
-        channel=chosen,
+        channel=channel,
         purpose=template.purpose,
         subject=composed.subject,
         text=composed.text,
@@ -289,10 +350,9 @@ def survey_send(
         payload=composed.payload,
         topic=template.topic,
         journey_id=journey_id,
-        enrollment_id=enrollment_id,
+        enrollment_id=ask.enrollment_id,
         node_id=node_id,
     )
-    return f"survey queued on {chosen}"
 
 
 @dataclass(frozen=True)

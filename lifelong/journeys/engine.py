@@ -3,10 +3,11 @@
 A worker claims a batch of due enrollments (`SKIP LOCKED` on PostgreSQL, so concurrent
 workers never take the same row) and walks them inside the claim transaction, in rounds:
 the enrollments standing on one node of one version run that node together, with a few
-statements for the whole group (engine_rounds.py, group_effects.py). The step records
-(`StepRun`, unique per enrollment, node and visit), the node effects (outbox rows, tasks,
-tags, points requests) and the new positions commit together or not at all. A crash re-runs
-the whole batch; a failing enrollment is set apart by savepoints and retried later alone.
+statements for the whole group (engine_rounds.py, group_effects.py, group_sends.py). The
+step records (`StepRun`, unique per enrollment, node and visit), the node effects (outbox
+rows, tasks, tags, ledger postings) and the new positions commit together or not at all. A
+crash re-runs the whole batch; a failing enrollment is set apart by savepoints and retried
+later alone.
 Nothing here sends: a send node writes an outbox `Message` for `dispatch_due`.
 """
 

@@ -2,12 +2,13 @@
 
 Each round first wakes the waits that are over (a wait for events is one query per group),
 then groups the enrollments still moving by (version, node) and runs each group once: the
-effect for the whole group (grouped where the node allows, per customer for tasks, webhooks
-and messages), its step records in one insert. A group runs in a savepoint; when it fails,
-it is split in halves and each half retried, down to the one enrollment that fails, which
-keeps the steps it completed in earlier rounds (recorded, with its position after them)
-and retries the failed one later (a node with a per-customer effect, a message say, goes
-straight to one enrollment at a time). Everything else in the batch moves on. The in-memory
+effect for the whole group (a few statements: group_effects.py, and group_sends.py for
+messages; a row each only for tasks, webhooks and tag removals), its step records in one
+insert. A group runs in a savepoint; when it fails, it is split in halves and each half
+retried, down to the one enrollment that fails, which keeps the steps it completed in earlier
+rounds (recorded, with its position after them) and retries the failed one later (a node
+with a row-per-customer effect goes straight to one enrollment at a time). Everything else
+in the batch moves on. The in-memory
 state (positions, visits, customers' attributes) is restored with the savepoint, so nothing
 of a rolled-back attempt survives it.
 """
@@ -25,7 +26,7 @@ from django.db import transaction
 
 from lifelong.customers.models import Customer
 from lifelong.events.models import Event
-from lifelong.journeys import effects, group_effects
+from lifelong.journeys import effects, group_effects, group_sends
 from lifelong.journeys.definition import (
     AwardPoints,
     Condition,
@@ -36,6 +37,7 @@ from lifelong.journeys.definition import (
     Wait,
     WaitEvent,
 )
+from lifelong.journeys.group_sends import SendNode
 from lifelong.journeys.models import Enrollment, EnrollmentStatus
 from lifelong.lib.zones import zone_of
 
@@ -169,9 +171,8 @@ class Batch:
     ) -> list[Enrollment]:
         """Run the group in a savepoint; on failure, halves until the failing ones stand alone.
 
-        A node whose effect goes one customer at a time (a message: a render each) is retried
-        one enrollment at a time instead: when a whole group fails (a broken template), halving
-        would render every message about log2(n) times before finding that all fail.
+        A node whose effect is a row per customer (a task, a webhook) is retried one enrollment
+        at a time instead: halving would redo each row about log2(n) times to find one failure.
         Returns the enrollments whose step ran; the failing ones are set to retry later.
         """
         states = [{f: getattr(e, f) for f in STATE_FIELDS} for e in group]
@@ -258,9 +259,10 @@ class Batch:
             return [("attribute set", node.next)] * len(group)
         if isinstance(node, AwardPoints):
             return [(o, node.next) for o in group_effects.points_award(node, group, visits)]
-        # Messages, tasks, webhooks and tag removals: one customer at a time, all in
-        # the group's savepoint, with the node's lookups made once for this attempt.
-        shared: dict[Any, Any] = {}
+        if isinstance(node, SendNode):
+            outcomes = group_sends.sends(node, group, visits, self.customers)
+            return [(outcome, node.next) for outcome in outcomes]
+        # Tasks, webhooks and tag removals: a row (or a call out) each, in the group's savepoint.
         return [
             (
                 effects.node_effect(
@@ -268,7 +270,6 @@ class Batch:
                     enrollment=enrollment,
                     customer=self.customers[enrollment.customer_id],
                     key=group_effects.step_key(enrollment, node.id, visit),
-                    shared=shared,
                 ),
                 node.next,
             )
@@ -279,7 +280,7 @@ class Batch:
 def _splits_by_halves(node: Any) -> bool:
     """Whether a failing group of this node is halved (its effect is a few statements for the
     whole group) rather than retried one enrollment at a time (see Batch._isolated)."""
-    grouped = Wait | WaitEvent | Condition | Split | SetAttribute | AwardPoints
+    grouped = Wait | WaitEvent | Condition | Split | SetAttribute | AwardPoints | SendNode
     return (
         isinstance(node, grouped)
         or node.type == "exit"
