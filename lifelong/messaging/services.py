@@ -15,89 +15,37 @@ from django.db.models import Q
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
-from lifelong.customers.selectors import consent_current
 from lifelong.events.models import Event
 from lifelong.events.services import event_record, events_record
-from lifelong.lib.errors import DomainError
-from lifelong.messaging import tracking
 from lifelong.messaging.models import (
     DUE_STATUSES,
-    WEBHOOK,
-    ChannelConfig,
     Message,
     SendingPolicy,
     Status,
     Suppression,
     Template,
 )
-from lifelong.messaging.variants import buttons_delivery, variant_for
+from lifelong.messaging.outbox import (
+    Content,
+    Outgoing,
+    message_build,
+    message_check,
+    messages_build,
+    messages_insert,
+)
+from lifelong.messaging.outbox import MessagingError as MessagingError
+from lifelong.messaging.reach import ADDRESS_FIELDS, channels_choose
+from lifelong.messaging.reach import FALLBACK_ORDER as FALLBACK_ORDER
+from lifelong.messaging.reach import address_of as address_of
 
 log = logging.getLogger(__name__)
-
-# When a customer has no usable preferred channel, try these in order.
-FALLBACK_ORDER = (
-    Channel.EMAIL,
-    Channel.TELEGRAM,
-    Channel.MAX,
-    Channel.VK,
-    Channel.WHATSAPP,
-    Channel.SMS,
-    Channel.PUSH,
-)
-
-
-class MessagingError(DomainError):
-    """A message that cannot be queued as asked."""
-
-
-# The customer field holding the address on each channel (push lives in PushSubscription).
-ADDRESS_FIELDS = {
-    Channel.EMAIL: "email",
-    Channel.SMS: "phone",
-    Channel.WHATSAPP: "phone",
-    Channel.TELEGRAM: "telegram_chat_id",
-    Channel.VK: "vk_id",
-    Channel.MAX: "max_chat_id",
-}
-
-
-def address_of(customer: Customer, channel: str) -> str:
-    """The customer's address on a channel, or "" when we have none."""
-    if channel == Channel.PUSH:
-        subscription = customer.push_subscriptions.order_by("-created_at").first()
-        return str(subscription.pk) if subscription else ""
-    field = ADDRESS_FIELDS.get(Channel(channel))
-    return str(getattr(customer, field, "") or "") if field else ""
 
 
 def channel_choose(
     *, customer: Customer, purpose: str, template: Template | None = None
 ) -> str | None:
-    """The preferred channel if it can reach the customer, else the first fallback that can.
-
-    "Can reach" means: the channel is set up, we have an address, and for marketing a
-    stored consent exists; with a template, also that the template has something to say
-    there (its own variant or its short text: an email-only template does not go by SMS).
-    Returns None when no channel qualifies.
-    """
-    configured = set(ChannelConfig.objects.filter(active=True).values_list("channel", flat=True))
-    consents = consent_current(customer) if purpose == Purpose.MARKETING else {}
-    order = [customer.preferred_channel] if customer.preferred_channel else []
-    order += [c for c in FALLBACK_ORDER if c != customer.preferred_channel]
-    for channel in order:
-        if channel not in configured or not address_of(customer, channel):
-            continue
-        if (
-            template is not None
-            and variant_for(template, channel, language=customer.language) is None
-        ):
-            continue
-        if purpose == Purpose.MARKETING:
-            consent = consents.get((channel, Purpose.MARKETING))
-            if consent is None or not consent.granted:
-                continue
-        return channel
-    return None
+    """`reach.channels_choose` for one customer: the channel that reaches them, or None."""
+    return channels_choose([customer], purpose=purpose, template=template)[customer.pk]
 
 
 def message_enqueue(
@@ -130,58 +78,44 @@ def message_enqueue(
     existing = Message.objects.filter(dedupe_key=dedupe_key).first()
     if existing is not None:
         return existing, False
-    if channel != WEBHOOK and channel not in Channel.values:
-        raise MessagingError(f"unknown channel {channel!r}", field="channel")
-    if purpose not in Purpose.values:
-        raise MessagingError(f"unknown purpose {purpose!r}", field="purpose")
+    message_check(channel=channel, purpose=purpose)
+    policy = SendingPolicy.current()
     if template is not None:
-        from lifelong.messaging.templating import message_render
-        from lifelong.messaging.templating.context import manager_context
-
         if customer is None:
             raise MessagingError("a template needs a customer to render for", field="customer")
-        rendered = message_render(
-            template=template, customer=customer, channel=channel, extra=context or {}
+        # A group of one: the same rendering as a journey's grouped send.
+        (message,) = messages_build(
+            [Outgoing(customer, dedupe_key, channel, context or {}, enrollment_id)],
+            template=template,
+            purpose=purpose,
+            policy=policy,
+            journey_id=journey_id,
+            node_id=node_id,
+            payload=payload,
+            topic=topic,
+            not_before=not_before,
         )
-        subject, text, html = rendered.subject, rendered.text, rendered.html
-        text, keyboard = buttons_delivery(channel, text, rendered.buttons)
-        if keyboard:
-            payload = {**keyboard, **(payload or {})}
-        topic = topic or template.topic
-        if template.sender_manager and channel == Channel.EMAIL:
-            # Decided now, like the text: the transport puts it in From (see email/transport.py).
-            manager_name = manager_context(customer)["name"]
-            if manager_name:
-                payload = {**(payload or {}), "from_name": manager_name}
-    now = clock.now()
-    policy = SendingPolicy.current()
-    marketing = purpose == Purpose.MARKETING
+    else:
+        message = message_build(
+            customer=customer,
+            dedupe_key=dedupe_key,
+            channel=channel,
+            purpose=purpose,
+            template=None,
+            content=Content(
+                subject=subject, text=text, html=html, payload=payload or {}, topic=topic
+            ),
+            to=to,
+            not_before=not_before,
+            now=clock.now(),
+            policy=policy,
+            journey_id=journey_id,
+            enrollment_id=enrollment_id,
+            node_id=node_id,
+        )
     try:
         with transaction.atomic():
-            message = Message.objects.create(
-                customer=customer,
-                dedupe_key=dedupe_key,
-                channel=channel,
-                purpose=purpose,
-                topic=topic,
-                template=template,
-                subject=subject,
-                body_text=text,
-                body_html=html,
-                payload=dict(payload or {}),
-                to="" if customer is not None else to,
-                next_attempt_at=max(not_before or now, now),
-                expires_at=(
-                    max(not_before or now, now) + dt.timedelta(hours=policy.expire_hours)
-                    if marketing
-                    else None
-                ),
-                created_at=now,
-                journey_id=journey_id,
-                enrollment_id=enrollment_id,
-                node_id=node_id,
-            )
-            tracking.links_track(message, open_pixel=policy.open_pixel)
+            messages_insert([message], policy=policy)
     except IntegrityError:
         # A concurrent producer with the same key won.
         return Message.objects.get(dedupe_key=dedupe_key), False
