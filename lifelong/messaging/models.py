@@ -217,9 +217,11 @@ class Message(models.Model):
             models.UniqueConstraint(fields=["dedupe_key"], name="message_dedupe_key_unique")
         ]
         indexes = [
-            # The dispatch sweep: due rows only, so the index stays small.
+            # The dispatch sweep: due rows only, so the index stays small. The claim reads
+            # them ORDER BY next_attempt_at, id: with id in the index a queue due at one
+            # instant is still read in order and stops at the batch, not sorted whole.
             models.Index(
-                fields=["next_attempt_at"],
+                fields=["next_attempt_at", "id"],
                 name="message_due",
                 condition=Q(status__in=["queued", "deferred"]),
             ),
