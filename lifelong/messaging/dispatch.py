@@ -13,17 +13,16 @@ recovery reads it from there, whatever the settings are by then.
 
 With LIFELONG_DISPATCH_LANES above 1, each channel's share of a batch is dealt to that
 many lanes (dispatch_lanes.py), each with its own claim token and connection; a crash
-then leaves at most lanes x window `unknown` per channel. Lanes 1 and window 1 is the
-old behaviour: one message at a time, each recorded before the next.
+then leaves at most lanes x window `unknown` per channel. With one lane the whole batch is
+one claim, sent in id order. Lanes 1 and window 1 is the old behaviour: one message at a
+time, each recorded before the next.
 
-Fencing. A slow batch may outlast its lease while its dispatcher is alive. So before each
-send the dispatcher checks that it still holds the message (its claim token is still on
-the row; recovery clears it) and stops the batch the moment it does not. Once half the
-lease is spent, that check is one committed UPDATE conditional on the token that renews
-the lease of every unrecorded row of the claim: the rows of a claim always share one
-lease, so recovery still finds the messages in flight as the lowest unfinished ids.
-Renewing the whole rest before every send would rewrite O(batch²) rows; it halved
-throughput.
+Fencing. A slow batch may outlast its lease while its dispatcher is alive. A lane sends
+only with at least half its lease left; below 60 % one committed UPDATE conditional on
+the token renews the lease of every unrecorded row of the claim (the rows of a claim
+always share one lease, so recovery still finds the messages in flight as the lowest
+unfinished ids), and a lane whose rows were taken (fewer renewed than it holds, or a
+result recorded on a row no longer its own) stops.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import datetime as dt
 import logging
 import re
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,16 +41,8 @@ from django.db.models import F
 
 from lifelong import clock
 from lifelong.customers.models import Customer
-from lifelong.jobs.counters import channel_sends_add
-from lifelong.messaging.channels.base import Transport, TransportError, transport_class
+from lifelong.messaging.channels.base import TransportError, transport_class
 from lifelong.messaging.dispatch_lanes import lanes_deliver
-from lifelong.messaging.dispatch_record import (
-    Result,
-    outgoing,
-    results_record,
-    send,
-    transport_open,
-)
 from lifelong.messaging.gates import gates_apply
 from lifelong.messaging.models import (
     DUE_STATUSES,
@@ -101,10 +92,7 @@ def dispatch_due(
         settled, going = _claim(batch_size, lease, lanes=lanes, window=window)
         if not settled:
             break
-        if lanes > 1:
-            sent += lanes_deliver(going, window=window, lease=lease)
-        else:
-            sent += _deliver(going, lease, window=window)
+        sent += lanes_deliver(going, window=window, lease=lease)
         batches += 1
     return sent
 
@@ -270,63 +258,3 @@ def _reference(config: ChannelConfig | None, message_id: int) -> str:
     except TransportError:
         return ""  # the send fails on the same error, with the reason
     return maker.reference_new(config.config, message_id)[:200]
-
-
-def _deliver(messages: Sequence[Message], lease: dt.timedelta, *, window: int) -> int:
-    """One connection per channel, in id order, at most `window` sends unrecorded."""
-    opened: dict[str, Transport] = {}
-    tally: Counter[tuple[str, str]] = Counter()
-    batch = sorted(messages, key=lambda m: m.pk)
-    claim = batch[0].claim if batch else ""
-    # The claim gave the whole batch one lease; the checks renew it as it runs down.
-    held_until = batch[0].claimed_until if batch else None
-    pending: list[tuple[Message, Result]] = []
-    sent = 0
-    try:
-        for n, message in enumerate(batch):
-            if len(pending) >= window:
-                sent += _flush(pending, tally)
-            assert held_until is not None
-            held_until = _claim_check(claim, batch[n - len(pending) :], held_until, lease)
-            if held_until is None:
-                log.warning("dispatch_claim_lost", extra={"claim": claim, "message_id": message.pk})
-                break
-            try:
-                transport = opened.get(message.channel)
-                if transport is None:
-                    transport = opened[message.channel] = transport_open(message.channel)
-                result = send(transport, message, outgoing(message))
-            except TransportError as exc:
-                result = exc
-            pending.append((message, result))
-        sent += _flush(pending, tally)
-    finally:
-        for transport in opened.values():
-            try:
-                transport.close()
-            except Exception:
-                log.exception("transport_close_failed")
-        channel_sends_add(tally=tally)
-    return sent
-
-
-def _flush(pending: list[tuple[Message, Result]], tally: Counter[tuple[str, str]]) -> int:
-    sent, _lost = results_record(pending, tally)
-    del pending[:]
-    return sent
-
-
-def _claim_check(
-    claim: str, rest: Sequence[Message], held_until: dt.datetime, lease: dt.timedelta
-) -> dt.datetime | None:
-    """Before a send: the lease `rest` (the unrecorded batch) is held until, or None once
-    lost."""
-    now = clock.now()
-    if held_until - now < lease / 2:
-        held_until = now + lease
-        renewed = Message.objects.filter(
-            pk__in=[m.pk for m in rest], claim=claim, status=Status.SENDING
-        ).update(claimed_until=held_until)
-        return held_until if renewed == len(rest) else None
-    held = Message.objects.filter(pk=rest[0].pk, claim=claim, status=Status.SENDING).exists()
-    return held_until if held else None

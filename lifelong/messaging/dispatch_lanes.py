@@ -1,17 +1,19 @@
-"""Lanes: one channel's share of a batch sent over several connections at once.
+"""Lanes: a batch sent over one or several connections per channel.
 
-Sending is mostly waiting (MAIL, RCPT, DATA each wait for the server), so a batch goes
-faster over several connections. Each lane is a thread with its own transport, its own
-claim token and its messages in id order; it does no database work. This thread does all
+A lane is one claim token's messages, sent in id order over its own connection (one per
+channel in it). Sending is mostly waiting (MAIL, RCPT, DATA each wait for the server), so
+with several lanes each is a thread that does no database work, and this thread does all
 of it: it records the lanes' results in groups as they come (one transaction for whatever
-has arrived), renews the leases and tells a lane to stop once its claim is lost.
+has arrived), renews the leases and tells a lane to stop once its claim is lost. A single
+lane (LIFELONG_DISPATCH_LANES=1) sends in this thread and records a window at a time:
+nothing to overlap with, and a transport may then use the caller's database connection.
 
 The bound on what a crash can leave `unknown`: a lane sends only while fewer than
 `window` of its sends are unrecorded, and results are recorded in the order each lane
 sent them, so its unrecorded sends are always the lowest unfinished ids of its claim,
 which is what recovery marks `unknown` (dispatch.py). A lane also sends only while at
 least half its lease is left, so a rival can never recover a claim whose lane may still
-send (the same invariant as the one-connection loop, without a query per send).
+send (no query per send: the lease, renewed as it runs down, is the fence).
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ FLUSH_SECONDS = 0.2
 class _Lane:
     claim: str
     items: list[tuple[Message, Outgoing | TransportError]]
-    transport: Transport | TransportError
+    # One connection per channel: a lane of LIFELONG_DISPATCH_LANES=1 holds every channel
+    # of its batch, one of several lanes a single channel.
+    transports: dict[str, Transport | TransportError]
     held_until: dt.datetime
     unrecorded: int = 0  # sent (or failed) and not yet committed
     remaining: int = 0  # rows of the claim still `sending` in the database
@@ -73,7 +77,9 @@ def lanes_deliver(messages: Sequence[Message], *, window: int, lease: dt.timedel
         by_claim[message.claim].append(message)
     shared = _Shared(window=window, lease=lease)
     configs = {c.channel: c for c in ChannelConfig.objects.filter(active=True)}
-    lanes = [_lane(claim, rows, configs.get(rows[0].channel)) for claim, rows in by_claim.items()]
+    lanes = [_lane(claim, rows, configs) for claim, rows in by_claim.items()]
+    if len(lanes) == 1:
+        return _deliver_inline(lanes[0], shared)
     # Results are recorded once a lane has half a window of them (or a lane is blocked,
     # or they have waited a while): the other half goes on being sent meanwhile.
     enough = max(1, window // 2)
@@ -132,21 +138,73 @@ def lanes_deliver(messages: Sequence[Message], *, window: int, lease: dt.timedel
     return sent
 
 
-def _lane(claim: str, rows: list[Message], config: ChannelConfig | None) -> _Lane:
+def _lane(claim: str, rows: list[Message], configs: dict[str, ChannelConfig]) -> _Lane:
     items: list[tuple[Message, Outgoing | TransportError]] = []
+    transports: dict[str, Transport | TransportError] = {}
     for message in rows:
         try:
             items.append((message, outgoing(message)))
         except TransportError as exc:
             items.append((message, exc))
-    transport: Transport | TransportError
-    try:
-        transport = transport_open(rows[0].channel, config)
-    except TransportError as exc:
-        transport = exc
+        if message.channel not in transports:
+            try:
+                transports[message.channel] = transport_open(
+                    message.channel, configs.get(message.channel)
+                )
+            except TransportError as exc:
+                transports[message.channel] = exc
     held_until = rows[0].claimed_until
     assert held_until is not None
-    return _Lane(claim, items, transport, held_until, remaining=len(rows))
+    return _Lane(claim, items, transports, held_until, remaining=len(rows))
+
+
+def _deliver_inline(lane: _Lane, shared: _Shared) -> int:
+    """The one lane in this thread: each send with a free slot in the window (else the
+    window is recorded first) and half the lease left (else it is renewed first)."""
+    tally: Counter[tuple[str, str]] = Counter()
+    pending: list[tuple[Message, Result]] = []
+    sent = 0
+
+    def record() -> int:
+        recorded, lost = results_record(pending, tally)
+        lane.remaining -= len(pending)
+        lane.lost = lane.lost or lane.claim in lost
+        del pending[:]
+        return recorded
+
+    try:
+        for message, item in lane.items:
+            if len(pending) >= shared.window:
+                sent += record()
+            if _renewal_due([lane], shared.lease):
+                _leases_renew([lane], shared)
+            if lane.lost:
+                log.warning("dispatch_claim_lost", extra={"claim": lane.claim})
+                break
+            pending.append((message, _send(lane, message, item)))
+        sent += record()
+    finally:
+        _transports_close(lane)
+        channel_sends_add(tally=tally)
+    return sent
+
+
+def _send(lane: _Lane, message: Message, item: Outgoing | TransportError) -> Result:
+    transport = lane.transports[message.channel]
+    if isinstance(item, TransportError):
+        return item
+    if isinstance(transport, TransportError):
+        return transport
+    return send(transport, message, item)
+
+
+def _transports_close(lane: _Lane) -> None:
+    for transport in lane.transports.values():
+        if isinstance(transport, Transport):
+            try:
+                transport.close()
+            except Exception:
+                log.exception("transport_close_failed")
 
 
 def _run(lane: _Lane, shared: _Shared) -> None:
@@ -163,12 +221,7 @@ def _run(lane: _Lane, shared: _Shared) -> None:
                 if shared.stop or lane.lost:
                     break
                 lane.unrecorded += 1
-            if isinstance(item, TransportError):
-                result: Result = item
-            elif isinstance(lane.transport, TransportError):
-                result = lane.transport
-            else:
-                result = send(lane.transport, message, item)
+            result = _send(lane, message, item)
             with shared.cond:
                 shared.results.append((lane, message, result))
                 shared.cond.notify_all()
@@ -177,11 +230,7 @@ def _run(lane: _Lane, shared: _Shared) -> None:
             shared.crashed.append(exc)
             shared.stop = True
     finally:
-        if isinstance(lane.transport, Transport):
-            try:
-                lane.transport.close()
-            except Exception:
-                log.exception("transport_close_failed")
+        _transports_close(lane)
         with shared.cond:
             lane.done = True
             shared.cond.notify_all()

@@ -1,7 +1,6 @@
 """What the dispatcher does around one send: the transport, the Outgoing, the send itself,
 and recording results in groups (one UPDATE per claim for the sent ones, their timeline
-events in one insert). Shared by the one-connection loop (dispatch.py) and the lanes
-(dispatch_lanes.py).
+events in one insert), for the lanes (dispatch_lanes.py).
 """
 
 from __future__ import annotations
