@@ -52,7 +52,7 @@ from lifelong.messaging.models import (
     SendingPolicy,
     Status,
 )
-from lifelong.messaging.services import address_of
+from lifelong.messaging.reach import ADDRESS_FIELDS, address_of
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,12 @@ def _claim(
         )
         if not rows:
             return 0, []
+        # Locked, and read for their addresses only: the gates read what else they need.
         customers = {
             c.pk: c
             for c in Customer.objects.select_for_update(no_key=True)
             .filter(pk__in=sorted({m.customer_id for m in rows if m.customer_id}))
+            .only("pk", *ADDRESS_FIELDS.values())
             .order_by("pk")
         }
         configs = {c.channel: c for c in ChannelConfig.objects.filter(active=True)}
