@@ -12,7 +12,8 @@ so the page, the JSON and a message say a balance, and what the next tier takes,
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -39,7 +40,7 @@ from lifelong.loyalty.models import (
 )
 from lifelong.loyalty.privileges import PRIVILEGES
 from lifelong.loyalty.referrals import ReferralSummary, referral_summary
-from lifelong.loyalty.tiers import TierProgress, tier_progress
+from lifelong.loyalty.tiers import TierProgress, tiers_progress
 
 # "Expiring soon" on the page and in messages: lots whose expiry falls within this window.
 EXPIRING_DAYS = 60
@@ -203,59 +204,84 @@ def loyalty_status(
     summary and the personal manager: message templates have their own `manager`, and
     reading the summary makes the customer's referral code on first use.
 
-    Three reads (programme, account, open lots; two for a customer who never had points);
+    Seven reads for what `loyalty_statuses` gives (six for a customer who never had points);
     up to five for the history (transactions with rule and order, their entries on this
     account, and when present: the lots' sources for releases and expiries, journeys,
-    checkout holds); five for the tier (`tier_progress`); with `full`, the referral summary
-    (one read while referrals are off, a few when on) and the personal manager.
+    checkout holds); with `full`, the referral summary (one read while referrals are off,
+    a few when on) and the personal manager.
     """
-    # A read writes nothing: before the settings row exists, its defaults apply.
-    programme = Programme.read()
-    account = Account.objects.filter(customer_id=customer_id).first()
-    now = clock.now()
-    horizon = now + dt.timedelta(days=EXPIRING_DAYS)
-    pending_lots: list[DatedPoints] = []
-    expiring: list[DatedPoints] = []
-    lots = Lot.objects.filter(customer_id=customer_id, remaining__gt=0).only(
-        "remaining", "released", "pending_until", "expires_at"
-    )
-    # No account yet: nothing was ever posted, so there are no lots to read.
-    for lot in lots.order_by("expires_at", "pk") if account else ():
-        if not lot.released and lot.pending_until is not None:
-            pending_lots.append(DatedPoints(lot.remaining, lot.pending_until))
-        elif lot.expires_at is not None and lot.expires_at <= horizon:
-            expiring.append(DatedPoints(lot.remaining, lot.expires_at))
-    pending_lots.sort(key=lambda lot: lot.at)
-    history = _history(customer_id, account, history_limit) if account and history_limit else ()
-    progress = tier_progress(customer_id=customer_id)
-    summary = referral_summary(customer_id=customer_id) if full else None
+    found, account_id = _statuses([customer_id])[customer_id]
+    if account_id is not None and history_limit:
+        found = replace(found, history=_history(customer_id, account_id, history_limit))
+    if not full:
+        return found
+    summary = referral_summary(customer_id=customer_id)
     manager = (
         Customer.objects.filter(pk=customer_id, personal_manager__isnull=False)
         .values_list("personal_manager__first_name", "personal_manager__last_name")
         .first()
-        if full
-        else None
     )
-    return LoyaltyStatus(
-        customer_id=customer_id,
-        enabled=programme.enabled,
-        names=PointsNames(programme.name_one, programme.name_few, programme.name_many),
-        point_value=programme.point_value,
-        available=account.available if account else 0,
-        pending=account.pending if account else 0,
-        held=account.held if account else 0,
-        status_points=account.status if account else 0,
-        pending_lots=tuple(pending_lots),
-        expiring=tuple(expiring),
-        history=history,
-        tier=tier_view(progress.tier),
-        next_tier=tier_view(progress.next_tier),
-        missing=_missing(progress),
-        progress_percent=_percent(progress),
-        window_months=progress.window_months,
-        referral=summary if summary is not None and summary.enabled else None,
+    return replace(
+        found,
+        referral=summary if summary.enabled else None,
         manager_name=" ".join(" ".join(manager).split()) if manager else "",
     )
+
+
+def loyalty_statuses(*, customer_ids: Iterable[int]) -> dict[int, LoyaltyStatus]:
+    """`loyalty_status(history_limit=0, full=False)` of each customer (texts in the active
+    language), in seven reads for the whole group: the programme, the accounts, the open lots
+    (none to read when no one has an account); the tier's four (`tiers_progress`)."""
+    return {cid: found for cid, (found, _account) in _statuses(list(customer_ids)).items()}
+
+
+def _statuses(customer_ids: list[int]) -> dict[int, tuple[LoyaltyStatus, int | None]]:
+    """Each customer's status without history, referral and manager, and their account's id."""
+    # A read writes nothing: before the settings row exists, its defaults apply.
+    programme = Programme.read()
+    accounts = {a.customer_id: a for a in Account.objects.filter(customer_id__in=customer_ids)}
+    now = clock.now()
+    horizon = now + dt.timedelta(days=EXPIRING_DAYS)
+    pending_lots: dict[int, list[DatedPoints]] = {}
+    expiring: dict[int, list[DatedPoints]] = {}
+    lots = Lot.objects.filter(customer_id__in=list(accounts), remaining__gt=0).only(
+        "customer_id", "remaining", "released", "pending_until", "expires_at"
+    )
+    # No account yet: nothing was ever posted, so there are no lots to read.
+    for lot in lots.order_by("expires_at", "pk") if accounts else ():
+        if not lot.released and lot.pending_until is not None:
+            pending_lots.setdefault(lot.customer_id, []).append(
+                DatedPoints(lot.remaining, lot.pending_until)
+            )
+        elif lot.expires_at is not None and lot.expires_at <= horizon:
+            expiring.setdefault(lot.customer_id, []).append(
+                DatedPoints(lot.remaining, lot.expires_at)
+            )
+    progresses = tiers_progress(customer_ids=customer_ids, programme=programme)
+    names = PointsNames(programme.name_one, programme.name_few, programme.name_many)
+    found = {}
+    for cid in customer_ids:
+        account, progress = accounts.get(cid), progresses[cid]
+        status = LoyaltyStatus(
+            customer_id=cid,
+            enabled=programme.enabled,
+            names=names,
+            point_value=programme.point_value,
+            available=account.available if account else 0,
+            pending=account.pending if account else 0,
+            held=account.held if account else 0,
+            status_points=account.status if account else 0,
+            pending_lots=tuple(sorted(pending_lots.get(cid, ()), key=lambda lot: lot.at)),
+            expiring=tuple(expiring.get(cid, ())),
+            history=(),
+            tier=tier_view(progress.tier),
+            next_tier=tier_view(progress.next_tier),
+            missing=_missing(progress),
+            progress_percent=_percent(progress),
+            window_months=progress.window_months,
+        )
+        found[cid] = (status, account.pk if account else None)
+    return found
 
 
 def tier_view(tier: Tier | None) -> TierView | None:
@@ -331,7 +357,7 @@ class _Reason(NamedTuple):
     comment: str
 
 
-def _history(customer_id: int, account: Account, limit: int) -> tuple[Change, ...]:
+def _history(customer_id: int, account_id: int, limit: int) -> tuple[Change, ...]:
     txs = list(
         Transaction.objects.filter(customer_id=customer_id)
         .select_related("rule", "order")
@@ -350,7 +376,7 @@ def _history(customer_id: int, account: Account, limit: int) -> tuple[Change, ..
         return ()
     sums: dict[tuple[int, int], int] = {}
     rows = (
-        Entry.objects.filter(account_id=account.pk, transaction_id__in=[tx.pk for tx in txs])
+        Entry.objects.filter(account_id=account_id, transaction_id__in=[tx.pk for tx in txs])
         .values("transaction_id", "bucket")
         .annotate(total=Sum("points"))
     )

@@ -270,11 +270,34 @@ def tier_current(*, customer_id: int) -> Tier | None:
 
 def tier_progress(*, customer_id: int) -> TierProgress:
     """The customer's tier, window totals and exactly what the next tier still takes."""
-    ladder, now, programme = Ladder(), clock.now(), Programme.read()
-    row = CustomerTier.objects.filter(customer_id=customer_id).first()
-    totals = window_totals(customer_ids=[customer_id], at=now, programme=programme).get(
-        customer_id, Totals()
-    )
+    return tiers_progress(customer_ids=[customer_id])[customer_id]
+
+
+def tiers_progress(
+    *, customer_ids: Iterable[int], programme: Programme | None = None
+) -> dict[int, TierProgress]:
+    """`tier_progress` of each customer: the tiers, the programme (unless given), the tier
+    rows and the two window totals, per few thousand customers."""
+    ids = list(customer_ids)
+    ladder, now = Ladder(), clock.now()
+    programme = programme or Programme.read()
+    rows: dict[int, CustomerTier] = {}
+    for chunk in _chunks(ids):
+        rows.update((r.customer_id, r) for r in CustomerTier.objects.filter(customer_id__in=chunk))
+    totals = window_totals(customer_ids=ids, at=now, programme=programme)
+    return {
+        cid: _progress(rows.get(cid), totals.get(cid, Totals()), ladder, now, programme)
+        for cid in ids
+    }
+
+
+def _progress(
+    row: CustomerTier | None,
+    totals: Totals,
+    ladder: Ladder,
+    now: dt.datetime,
+    programme: Programme,
+) -> TierProgress:
     tier = ladder.current(row, now)
     upcoming = ladder.next_above(tier)
     manual_valid = tier is not None and row is not None and tier.pk == row.manual_tier_id

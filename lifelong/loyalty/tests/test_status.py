@@ -165,15 +165,15 @@ def test_the_history_costs_the_same_queries_for_a_long_one(frozen_time, django_a
     add(2, 0)
     loyalty_status(customer_id=anna.pk)  # the settings rows are made on first use
     # Programme, account, lots; transactions, entries, lot sources, journeys, holds; the tier:
-    # tiers, programme, the customer's tier row, orders and status points in the window;
+    # tiers, the customer's tier row, orders and status points in the window;
     # referral settings (off); the personal manager.
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(14):
         short = loyalty_status(customer_id=anna.pk)
     add(6, 2)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(14):
         long = loyalty_status(customer_id=anna.pk)
     assert len(long.history) > 3 * len(short.history)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         loyalty_status(customer_id=anna.pk, history_limit=0, full=False)
 
 

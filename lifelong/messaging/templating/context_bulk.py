@@ -25,7 +25,7 @@ from lifelong.lib import russian
 from lifelong.messaging.links import preferences_url, unsubscribe_url
 from lifelong.messaging.models import BrandVoice
 from lifelong.messaging.templating.cart import cart_build, cart_skus
-from lifelong.messaging.templating.loyalty import loyalty_context
+from lifelong.messaging.templating.loyalty import LoyaltyData, loyalty_contexts
 from lifelong.messaging.templating.sandbox import environment, field_render
 from lifelong.messaging.templating.words import context_as_words
 from lifelong.messaging.variants import Variant
@@ -77,8 +77,8 @@ def message_contexts(
 
     One query per kind of data for the whole group: facts, tags, the last orders and their
     lines (two), states, managers (only for customers who have one), the brand voice, cart
-    products (only when a journey was started by a cart). Loyalty is still read customer by
-    customer (eight queries each, see loyalty.py), and only when `loyalty` is named.
+    products (only when a journey was started by a cart); when `loyalty` is named, the states
+    and seven per language (loyalty.loyalty_contexts).
     """
     extras_of: list[Mapping[str, Any]] = [dict(e or {}) for e in extras or [{}] * len(customers)]
     voice = BrandVoice.objects.filter(channel=channel).first() if _wants("brand", names) else None
@@ -94,7 +94,7 @@ def message_contexts(
     }
     loaded = {name: load(ids) for name, load in loaders.items() if _wants(name, names)}
     wants_loyalty = _wants("loyalty", names)
-    states = _segment_facts(ids) if wants_loyalty else {}
+    loyalties = _loyalties(customers, ids) if wants_loyalty else {}
     managers = managers_of(customers) if _wants("manager", names) else {}
     carts = _carts(extras_of) if _wants("cart", names) else [None] * len(customers)
 
@@ -104,11 +104,7 @@ def message_contexts(
         for name, by_customer in loaded.items():
             context[name] = by_customer.get(customer.pk, _EMPTY[name])
         if wants_loyalty:
-            context["loyalty"] = loyalty_context(
-                customer_id=customer.pk,
-                language=customer.language,
-                segments=states.get(customer.pk, _NO_STATE),
-            )
+            context["loyalty"] = loyalties[customer.pk]
         if _wants("links", names):
             context["links"] = {
                 "preferences": preferences_url(customer_id=customer.pk),
@@ -228,6 +224,15 @@ def _order_data(order: Order) -> dict[str, Any]:
             for line in order.lines.all()
         ],
     }
+
+
+def _loyalties(customers: Sequence[Customer], ids: list[int]) -> dict[int, LoyaltyData]:
+    """The `loyalty` object of each customer, with their segment facts."""
+    states = _segment_facts(ids)
+    return loyalty_contexts(
+        customers=[(customer.pk, customer.language) for customer in customers],
+        segments={cid: states.get(cid, _NO_STATE) for cid in ids},
+    )
 
 
 def _segment_facts(ids: list[int]) -> dict[int, dict[str, Any]]:

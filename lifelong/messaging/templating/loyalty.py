@@ -9,12 +9,13 @@ without the history and the referral summary.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from lifelong.loyalty.status import LoyaltyStatus, loyalty_status, missing_text, status_url
+from lifelong.loyalty.status import LoyaltyStatus, loyalty_statuses, missing_text, status_url
 from lifelong.messaging.templating.words import Words
 
 
@@ -24,11 +25,31 @@ class LoyaltyData(Words):
 
 def loyalty_context(*, customer_id: int, language: str, segments: dict[str, Any]) -> LoyaltyData:
     """The points and tier of this customer for a template, with the segment facts (stage,
-    RFM...) that `loyalty` carried before points existed. Eight queries: the programme, the
-    account, the lots; the tier's five (see tiers.tier_progress)."""
-    with translation.override("en" if language == "en" else "ru"):
-        found = loyalty_status(customer_id=customer_id, history_limit=0, full=False)
-        return loyalty_data(found, segments=segments, url=status_url(customer_id=customer_id))
+    RFM...) that `loyalty` carried before points existed; `loyalty_contexts` of one."""
+    return loyalty_contexts(customers=[(customer_id, language)], segments={customer_id: segments})[
+        customer_id
+    ]
+
+
+def loyalty_contexts(
+    *, customers: Sequence[tuple[int, str]], segments: Mapping[int, dict[str, Any]]
+) -> dict[int, LoyaltyData]:
+    """`loyalty_context` of each (customer id, language): seven queries per language present
+    (see status.loyalty_statuses), whatever the group's size."""
+    by_language: dict[str, list[int]] = {}
+    for customer_id, language in customers:
+        by_language.setdefault("en" if language == "en" else "ru", []).append(customer_id)
+    found: dict[int, LoyaltyData] = {}
+    for language, ids in by_language.items():
+        # Privilege names are translated as the status is built: read in the customer's language.
+        with translation.override(language):
+            for customer_id, status in loyalty_statuses(customer_ids=ids).items():
+                found[customer_id] = loyalty_data(
+                    status,
+                    segments=segments.get(customer_id, {}),
+                    url=status_url(customer_id=customer_id),
+                )
+    return found
 
 
 def loyalty_data(found: LoyaltyStatus, *, segments: dict[str, Any], url: str) -> LoyaltyData:
