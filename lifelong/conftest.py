@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+import hypothesis
 import pytest
 import time_machine
 from django.test import Client
@@ -14,6 +15,11 @@ from lifelong.accounts.models import Role, User
 from lifelong.factories import UserFactory
 
 FROZEN_AT = "2026-03-02 10:00:00+00:00"
+
+# No time limit per example: tests never assert speed (the benches measure it), and hypothesis's
+# default 200 ms deadline failed database-bound examples on a loaded CI machine.
+hypothesis.settings.register_profile("lifelong", deadline=None)
+hypothesis.settings.load_profile("lifelong")
 
 
 @pytest.fixture(autouse=True)

@@ -95,7 +95,7 @@ def customers(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return frequency, recency, age
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80)
 @given(
     data=customers(),
     log_params=st.lists(st.floats(-2.5, 2.5), min_size=4, max_size=4),
@@ -284,7 +284,7 @@ def test_expectations_stay_finite_when_everyone_drops_out_alike() -> None:
             assert expected[row, column] == pytest.approx(wanted, rel=1e-6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     size=st.floats(min_value=4.0, max_value=12.0),
     dropout=st.floats(min_value=0.01, max_value=0.95),

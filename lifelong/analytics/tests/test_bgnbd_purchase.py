@@ -53,7 +53,7 @@ def test_matches_a_direct_integration_over_the_posterior(x, t_x, T):
     assert got == pytest.approx(by_integration(CDNOW, x, t_x, T, 13.0), rel=1e-5, abs=1e-7)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     x=st.integers(0, 40),
     share=st.floats(0, 1),

@@ -75,7 +75,7 @@ def test_likelihood_agrees_with_numerical_integration_over_the_customer_scale(
     assert closed_form == pytest.approx(by_integration, rel=1e-8)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80)
 @given(
     seed=st.integers(0, 2**32 - 1),
     size=st.integers(1, 30),

@@ -267,9 +267,7 @@ old_orders = st.lists(
 )
 
 
-@settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(before=old_orders, after=new_orders)
 def test_incremental_refresh_equals_a_full_rebuild(frozen_time, before, after):
     Order.objects.all().delete()

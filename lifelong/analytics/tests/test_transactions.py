@@ -116,7 +116,7 @@ def _reference_summary(
     return result
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     log=st.lists(
         st.tuples(

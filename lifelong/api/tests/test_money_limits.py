@@ -88,9 +88,7 @@ def test_a_merge_whose_spend_would_overflow_is_refused(api, frozen_time):
     assert (_spent("C1"), _spent("C2")) == (Decimal(half), Decimal(half))
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     totals=st.lists(
         st.decimals(min_value=0, max_value=Decimal(LARGEST), places=2), min_size=1, max_size=4

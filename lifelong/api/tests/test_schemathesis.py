@@ -118,7 +118,6 @@ def loyalty_examples(db, request):
 @schema.parametrize()
 @settings(
     max_examples=25,
-    deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

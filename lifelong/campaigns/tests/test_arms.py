@@ -47,7 +47,7 @@ def test_the_ab_sample_is_split_evenly_and_the_rest_gets_the_winner():
     assert 0.70 < arms[Arm.REST] / n < 0.74
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(
     holdout=st.integers(0, 50),
     ab=st.one_of(st.none(), st.integers(2, 100)),

@@ -36,7 +36,6 @@ from lifelong.messaging.models import Message
 @pytest.mark.django_db
 @settings(
     max_examples=20,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
@@ -110,7 +109,6 @@ class Died(BaseException):
 @pytest.mark.django_db
 @settings(
     max_examples=15,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(

@@ -42,9 +42,7 @@ def expected_summary(customer: Customer) -> tuple[int, Decimal, object, object]:
 
 
 @pytest.mark.django_db
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(st.one_of(upsert, refund), max_size=25))
 def test_summary_always_equals_recomputation(ops):
     customers = [Customer.objects.get_or_create(external_id=f"h{i}")[0] for i in range(3)]

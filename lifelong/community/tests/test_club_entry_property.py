@@ -37,7 +37,6 @@ rows = st.lists(
 @pytest.mark.django_db
 @settings(
     max_examples=40,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(

@@ -71,7 +71,6 @@ def _run(updates: list[dict[str, Any]], order: list[int]) -> dict[str, Any]:
 @pytest.mark.django_db
 @settings(
     max_examples=30,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(stream=streams, replays=st.lists(st.integers(0, 10_000), max_size=15), data=st.data())

@@ -192,9 +192,7 @@ STEPS = st.lists(
 )
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)
 def test_every_reader_sees_the_last_recorded_decision(frozen_time, steps):
     ChannelConfig.objects.update_or_create(

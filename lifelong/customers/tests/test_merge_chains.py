@@ -146,9 +146,7 @@ def test_migration_flattens_chains_left_by_earlier_merges(db):
 MERGES = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=8)
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(merges=MERGES)
 def test_every_tombstone_points_at_a_live_survivor(frozen_time, owner, merges):
     people = CustomerFactory.create_batch(5)

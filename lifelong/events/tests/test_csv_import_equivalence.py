@@ -262,9 +262,7 @@ def _start_empty() -> None:
     Tag.objects.all().delete()
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(CUSTOMER_ROW, min_size=1, max_size=6))
 def test_customer_import_writes_what_customer_upsert_writes(frozen_time, rows):
     """One matching rule and one way of applying a row, whether a file or the API sends it."""

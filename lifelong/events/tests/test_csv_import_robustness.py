@@ -297,9 +297,7 @@ COLUMNS = [
 ]
 
 
-@settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     size=st.integers(150, 400),
     bad=st.dictionaries(st.integers(0, 398), st.sampled_from(sorted(BAD_CELLS)), max_size=12),

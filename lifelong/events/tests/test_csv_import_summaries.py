@@ -153,9 +153,7 @@ def order_files(draw: st.DrawFn) -> list[str]:
     return files
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=order_files(), batch=st.integers(1, 6), api_orders=st.integers(0, 3))
 def test_summaries_equal_a_recomputation_after_imports_and_a_replay_changes_nothing(
     frozen_time, monkeypatch, files, batch, api_orders

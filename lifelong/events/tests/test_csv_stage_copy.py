@@ -46,7 +46,7 @@ moments = st.datetimes(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(
     rows=st.lists(
         st.tuples(st.none() | texts, st.none() | amounts, st.none() | moments), max_size=20

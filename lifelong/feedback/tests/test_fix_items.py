@@ -181,9 +181,7 @@ def test_a_fix_names_a_theme_or_items(db):
     assert not Fix.objects.exists()
 
 
-@hypothesis_settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@hypothesis_settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     people=st.lists(
         st.tuples(

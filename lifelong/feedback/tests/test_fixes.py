@@ -251,7 +251,7 @@ def test_the_holdout_follows_the_salt_and_external_ids_not_row_ids(frozen_time, 
     assert holdout_key(nameless) == f"pk:{nameless.pk}"
 
 
-@hypothesis_settings(max_examples=50, deadline=None)
+@hypothesis_settings(max_examples=50)
 @given(salt=st.text(min_size=1, max_size=16), percent=st.integers(0, 50))
 def test_the_holdout_draw_is_deterministic_and_near_its_share(salt, percent):
     keys = [f"ext:C{c:06d}" for c in range(2000)]
@@ -264,9 +264,7 @@ def test_the_holdout_draw_is_deterministic_and_near_its_share(salt, percent):
         assert not any(drawn)
 
 
-@hypothesis_settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@hypothesis_settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     configured=st.sets(st.sampled_from(["email", "telegram", "sms", "push", "vk"])),
     people=st.lists(

@@ -370,9 +370,7 @@ OPERATIONS = st.lists(
 )
 
 
-@hypothesis_settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@hypothesis_settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(operations=OPERATIONS)
 def test_any_sequence_keeps_one_open_conversation_per_customer_and_one_item_per_key(
     operations, db, support

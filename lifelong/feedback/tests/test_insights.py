@@ -233,7 +233,6 @@ def test_query_counts_do_not_grow_with_the_data(nps, customer, frozen_time):
 
 @settings(
     max_examples=25,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
@@ -263,9 +262,7 @@ def test_a_wilson_interval_holds_its_share(n, data):
     assert 0 <= estimate.low <= estimate.value <= estimate.high <= 100
 
 
-@settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(offsets=st.lists(st.integers(0, 60), min_size=1, max_size=40))
 def test_only_ended_weeks_are_shown(nps, customer, frozen_time, offsets):
     Response.objects.all().delete()

@@ -77,9 +77,7 @@ def test_a_customer_who_answered_is_not_asked_within_the_window(survey, frozen_t
     assert survey_invite_create(survey=survey, customer=customer, key="c") is not None
 
 
-@settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     steps=st.lists(
         st.tuples(st.integers(min_value=0, max_value=60), st.booleans()), min_size=1, max_size=12

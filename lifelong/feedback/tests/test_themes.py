@@ -190,7 +190,7 @@ def test_suggestions_group_untagged_comments_by_shared_words():
     assert all("доставка" not in s.words for s in suggestions)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     st.text(
         alphabet=st.sampled_from("абвгдеёжзийклмнопрстуфхцчшщъыьэюяABCxyz -,.!?'\n"), max_size=80
@@ -203,7 +203,7 @@ def test_any_text_tags_without_error_and_within_the_rules(text):
     assert tagging.sentiment in {"negative", "neutral", "positive"}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     st.lists(
         st.sampled_from(
@@ -227,7 +227,7 @@ def test_tokens_carry_sentences_and_clauses():
     ]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(
     word=st.sampled_from(["доставкой", "качеством", "доставку", "курьера", "expensive"]),
     slip=st.sampled_from(["drop", "double", "swap", "change"]),

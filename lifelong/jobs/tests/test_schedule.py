@@ -14,7 +14,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.db import connection, connections
 from django.test import override_settings
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from lifelong.celery import _beat_schedule, app, run_sweep, sweep_queue, worker_queues
@@ -287,9 +287,6 @@ def daily_noted_sweep() -> None:
 
 
 @pytest.mark.django_db
-# No deadline: an example runs many ticks through the database, and a loaded machine took
-# 221 ms over hypothesis's default 200 ms once (speed is the benches' business, not a test's).
-@settings(deadline=None)
 @given(
     steps=st.lists(
         st.tuples(st.integers(0, 2 * 86400), st.integers(1, 3)), min_size=1, max_size=25

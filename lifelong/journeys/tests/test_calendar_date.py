@@ -162,7 +162,7 @@ def test_the_sweep_reads_no_customer_away_from_the_date_and_none_twice(time_mach
 class TestOnceOnTheLocalDay(TestCase):
     """Swept every few hours around the date: one enrollment, never before the local day."""
 
-    @settings(max_examples=15, deadline=None)
+    @settings(max_examples=15)
     @given(
         date=st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2000, 12, 31)),
         zone=st.sampled_from(ZONES),

@@ -95,7 +95,7 @@ def test_the_first_order_anniversary_uses_the_customers_calendar(time_machine):
 class TestEachBirthdayOnce(TestCase):
     """Swept every few hours around the day: one enrollment, never before the customer's day."""
 
-    @settings(max_examples=15, deadline=None)
+    @settings(max_examples=15)
     @given(
         birthday=st.dates(min_value=dt.date(1950, 1, 1), max_value=dt.date(2008, 12, 31)),
         zone=st.sampled_from(ZONES),

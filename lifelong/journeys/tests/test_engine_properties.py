@@ -114,7 +114,6 @@ actions = st.lists(
 @pytest.mark.django_db
 @settings(
     max_examples=15,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(definition=graphs(), stream=actions)

@@ -91,7 +91,7 @@ KEYS = st.sampled_from(["skus", "sku", "cart", "segment_id", "total", "order_id"
 
 
 class TestRandomPropertiesNeverStopTheReactor(TestCase):
-    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow])
     @given(
         events=st.lists(
             st.tuples(

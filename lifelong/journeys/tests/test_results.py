@@ -176,7 +176,6 @@ still_open = st.tuples(
 @pytest.mark.django_db
 @settings(
     max_examples=40,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(base=st.lists(closed, max_size=25), young=st.lists(still_open, min_size=1, max_size=25))

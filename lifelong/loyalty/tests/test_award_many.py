@@ -68,7 +68,6 @@ def _ledger(customer: Customer, tag: str) -> tuple[list[tuple], list[tuple]]:
 
 @settings(
     max_examples=30,
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(

@@ -63,7 +63,6 @@ def _invariant(times: list[dt.datetime], cooldown: dt.timedelta, count: int, day
 
 @settings(
     max_examples=30,
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(

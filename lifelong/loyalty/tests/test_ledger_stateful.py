@@ -472,7 +472,6 @@ def stateful_settings(*, examples: int) -> settings:
     return settings(
         max_examples=int(os.environ.get("LIFELONG_STATEFUL_EXAMPLES") or examples),
         stateful_step_count=int(os.environ.get("LIFELONG_STATEFUL_STEPS") or 30),
-        deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
 

@@ -224,7 +224,6 @@ def test_referrals_hold_their_invariants_through_random_sequences():
         settings=settings(
             max_examples=30,
             stateful_step_count=25,
-            deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )

@@ -130,7 +130,7 @@ LINES = st.lists(
 class TestLineRefundsAddUp(TestCase):
     """Random orders and random line refunds: the cumulative floor rule, exactly."""
 
-    @settings(max_examples=25, deadline=None)
+    @settings(max_examples=25)
     @given(lines=LINES, picks=st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3)), max_size=8))
     def test_taken_back_is_the_floor_of_the_refunded_weight(self, lines, picks):
         with time_machine.travel(FROZEN_AT, tick=False):

@@ -36,7 +36,7 @@ STEPS = st.lists(
 
 
 class TestHistoryAddsUp(TestCase):
-    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
     @given(steps=STEPS)
     def test_the_history_sums_to_the_balances(self, steps):
         with time_machine.travel(FROZEN_AT, tick=False) as clock:

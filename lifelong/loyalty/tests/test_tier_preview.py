@@ -137,7 +137,7 @@ def test_saving_a_tier_is_audited_with_its_changes():
 class TestPreviewAgreesWithTheSweep(TestCase):
     """Random customers and thresholds: the one-query preview equals per-customer qualification."""
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow])
     @given(
         customers=st.lists(
             st.tuples(

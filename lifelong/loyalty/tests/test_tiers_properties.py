@@ -60,7 +60,6 @@ def _rows() -> dict[int, tuple[object, ...]]:
 
 @settings(
     max_examples=40,
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(operations=st.lists(operation, min_size=1, max_size=25))

@@ -87,7 +87,7 @@ def _assert_equivalent(fast: bytes, slow: bytes, subject: str) -> None:
 
 
 @pytest.mark.django_db
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(subject=text, body=st.one_of(text, lines), from_name=text, marketing=st.booleans())
 @example(subject="", body="", from_name="", marketing=False)
 @example(subject="Hello", body="plain\nascii", from_name="Shop", marketing=True)

@@ -176,7 +176,7 @@ typed = st.text(
 ).filter(lambda s: s.strip() and not re.search(r"[{}%#\s]", s))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(text=typed)
 def test_typed_text_never_becomes_markup(text):
     cleaned = design_clean({"blocks": [{"type": "text", "text": text}]})
@@ -323,7 +323,7 @@ blocks = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(
     design=st.lists(blocks, min_size=1, max_size=8),
     accent=st.from_regex(r"#[0-9a-f]{6}", fullmatch=True),

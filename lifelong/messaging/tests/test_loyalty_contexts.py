@@ -71,7 +71,7 @@ def _people(specs: list[dict]) -> list:
 
 
 class TestGroupEqualsSingles(TestCase):
-    @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=10, suppress_health_check=[HealthCheck.too_slow])
     @given(specs=PEOPLE, days=st.sampled_from([0, 20, 340, 400]))
     def test_each_customer_reads_the_same_alone_and_in_a_group(self, specs, days):
         with time_machine.travel(FROZEN_AT, tick=False) as travel:

@@ -182,7 +182,6 @@ scenes = {
 }
 examples = hypothesis_settings(
     max_examples=25,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

@@ -40,7 +40,7 @@ def test_a_window_ending_in_the_spring_forward_gap_wakes_after_it():
     assert wake.astimezone(zoneinfo.ZoneInfo(NEW_YORK)).time() >= dt.time(3)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(
     now=st.integers(0, 3 * 366 * 24 * 60).map(lambda m: START + dt.timedelta(minutes=m)),
     zone=st.sampled_from(ZONES),

@@ -50,7 +50,6 @@ def _customer(preferred: str, addresses: set[str], language: str, consents, push
 
 @settings(
     max_examples=40,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(

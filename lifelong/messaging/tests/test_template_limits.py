@@ -210,7 +210,7 @@ plain = st.recursive(
 )
 
 
-@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.settings(max_examples=300)
 @hypothesis.given(plain)
 def test_footprint_bounds_the_printed_text(value):
     # Within small factors either way: it may refuse a little early, and the text it lets

@@ -273,9 +273,7 @@ PLAIN = st.text(
 
 
 @pytest.mark.django_db
-@settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     texts=st.fixed_dictionaries(
         {name: st.one_of(st.just(""), PLAIN) for name in ("sms", "messenger", "short")}

@@ -213,9 +213,7 @@ def apply_change(kind: str, customer: Customer, n: int) -> None:
         )
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rules=st.lists(trees(), min_size=1, max_size=2), before=changes, after=changes)
 def test_incremental_equals_full_recomputation(frozen_time, rules, before, after):
     Event.objects.all().delete()

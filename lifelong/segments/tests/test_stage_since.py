@@ -67,9 +67,7 @@ def test_a_later_stage_never_dates_before_the_one_it_follows(frozen_time):
     assert new_since < state.stage_since == new_since + DAY * 365 <= clock.now()
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(gaps=st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=6))
 def test_since_is_never_in_the_future_nor_before_the_first_order(frozen_time, gaps):
     days_ago = [sum(gaps[i:]) for i in range(len(gaps))]

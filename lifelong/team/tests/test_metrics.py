@@ -191,9 +191,7 @@ task_plan = st.lists(
 )
 
 
-@hsettings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@hsettings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=task_plan)
 def test_tasks_on_time_match_a_direct_count_and_a_team_is_its_members_sum(
     olga, ivan, frozen_time, plan

@@ -82,9 +82,7 @@ def test_round_numbers_tell_the_highest_newly_passed_once(olga, settings, frozen
     assert len(mail.outbox) == 2
 
 
-@hsettings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@hsettings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.integers(0, 30), min_size=1, max_size=4))
 def test_each_round_number_is_recorded_at_most_once(olga, frozen_time, batches):
     Milestone.objects.all().delete()

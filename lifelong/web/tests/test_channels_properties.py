@@ -85,9 +85,7 @@ def _as_the_browser_posts(client: Client, url: str, name: str) -> dict[str, str]
     return posted
 
 
-PROPERTY = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+PROPERTY = settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture

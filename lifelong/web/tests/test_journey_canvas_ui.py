@@ -198,9 +198,7 @@ def test_the_canvas_speaks_russian_with_russian_plurals():
 POINT = st.integers(min_value=-10_000, max_value=100_000)
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     positions=st.dictionaries(
         st.sampled_from(["pause", "thanks", "gone", "other"]),

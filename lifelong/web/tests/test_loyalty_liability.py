@@ -158,7 +158,6 @@ def test_two_set_based_queries_whatever_the_number_of_lots(ledger, django_assert
 
 @settings(
     max_examples=25,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
