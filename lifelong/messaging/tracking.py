@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import connection
-from django.urls import reverse
 
-from lifelong.lib.signing import absolute_url, token_make
+from lifelong.lib.signing import token_make
+from lifelong.messaging.links import token_link
 from lifelong.messaging.models import Message, MessageLink
 
 # Plain-text links, and href values in HTML (quoted with " or ').
@@ -42,10 +42,11 @@ def links_track(messages: Sequence[Message], *, open_pixel: bool) -> None:
             if not ours(url)
         ]
     MessageLink.objects.bulk_create(links)
+    click_link, pixel_link = token_link("portal:click"), token_link("portal:open")
     click_urls: dict[tuple[int, str], str] = {}
     for link in links:
         token = token_make(purpose="click", value=link.pk)
-        click_urls[link.message_id, link.url] = absolute_url(reverse("portal:click", args=[token]))
+        click_urls[link.message_id, link.url] = click_link(token)
 
     changed = []
     for message in tracked:
@@ -60,7 +61,7 @@ def links_track(messages: Sequence[Message], *, open_pixel: bool) -> None:
         )
         if html and open_pixel:
             token = token_make(purpose="open", value=message.pk)
-            pixel = absolute_url(reverse("portal:open", args=[token]))
+            pixel = pixel_link(token)
             html += f'<img src="{pixel}" width="1" height="1" alt="" style="display:none">'
         if (text, html) != (message.body_text, message.body_html):
             message.body_text, message.body_html = text, html

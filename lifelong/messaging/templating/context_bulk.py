@@ -22,7 +22,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from lifelong.commerce.models import Order, OrderLine, OrderStatus, Product
 from lifelong.customers.models import Customer, Fact
 from lifelong.lib import russian
-from lifelong.messaging.links import preferences_url, unsubscribe_url
+from lifelong.messaging.links import preferences_token, token_link, unsubscribe_token
 from lifelong.messaging.models import BrandVoice
 from lifelong.messaging.templating.cart import cart_build, cart_skus
 from lifelong.messaging.templating.loyalty import LoyaltyData, loyalty_contexts
@@ -97,6 +97,9 @@ def message_contexts(
     loyalties = _loyalties(customers, ids) if wants_loyalty else {}
     managers = managers_of(customers) if _wants("manager", names) else {}
     carts = _carts(extras_of) if _wants("cart", names) else [None] * len(customers)
+    # Each route reversed once for the group.
+    preferences_link = token_link("portal:preferences")
+    unsubscribe_link = token_link("portal:unsubscribe")
 
     contexts = []
     for customer, extra, cart in zip(customers, extras_of, carts, strict=True):
@@ -107,8 +110,10 @@ def message_contexts(
             context["loyalty"] = loyalties[customer.pk]
         if _wants("links", names):
             context["links"] = {
-                "preferences": preferences_url(customer_id=customer.pk),
-                "unsubscribe": unsubscribe_url(customer_id=customer.pk, channel=channel),
+                "preferences": preferences_link(preferences_token(customer_id=customer.pk)),
+                "unsubscribe": unsubscribe_link(
+                    unsubscribe_token(customer_id=customer.pk, channel=channel)
+                ),
             }
         context["channel"] = channel
         if _wants("manager", names):
