@@ -15,7 +15,8 @@ from typing import Any
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from lifelong.loyalty.status import LoyaltyStatus, loyalty_statuses, missing_text, status_url
+from lifelong.loyalty.status import LoyaltyStatus, loyalty_statuses, missing_text, status_token
+from lifelong.messaging.links import token_link
 from lifelong.messaging.templating.words import Words
 
 
@@ -40,6 +41,7 @@ def loyalty_contexts(
     for customer_id, language in customers:
         by_language.setdefault("en" if language == "en" else "ru", []).append(customer_id)
     found: dict[int, LoyaltyData] = {}
+    status_link = token_link("portal:loyalty")  # the same as status.status_url, reversed once
     for language, ids in by_language.items():
         # Privilege names are translated as the status is built: read in the customer's language.
         with translation.override(language):
@@ -47,7 +49,7 @@ def loyalty_contexts(
                 found[customer_id] = loyalty_data(
                     status,
                     segments=segments.get(customer_id, {}),
-                    url=status_url(customer_id=customer_id),
+                    url=status_link(status_token(customer_id=customer_id)),
                 )
     return found
 

@@ -14,7 +14,7 @@ from lifelong.messaging.links import token_link
 # The URL-safe base64 alphabet that tokens are written in (token_make strips the padding).
 TOKENS = st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=200)
 ROUTES = st.sampled_from(
-    ["portal:click", "portal:open", "portal:preferences", "portal:unsubscribe"]
+    ["portal:click", "portal:open", "portal:preferences", "portal:unsubscribe", "portal:loyalty"]
 )
 
 
