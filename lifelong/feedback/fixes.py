@@ -30,15 +30,11 @@ from django.db.models import Q, QuerySet
 from lifelong import clock
 from lifelong.accounts.models import User
 from lifelong.accounts.services import audit_record
-from lifelong.customers.models import Channel, Consent, Customer, Purpose
+from lifelong.customers.models import Customer, Purpose
 from lifelong.feedback.fix_messages import fix_message, told_by
 from lifelong.feedback.models import Fix, FixRecipient, FixStatus, Item, Response, Theme
-from lifelong.messaging.models import ChannelConfig, PushSubscription
-from lifelong.messaging.services import (
-    ADDRESS_FIELDS,
-    FALLBACK_ORDER,
-    message_enqueue,
-)
+from lifelong.messaging.reach import channels_choose
+from lifelong.messaging.services import message_enqueue
 from lifelong.messaging.templating import TemplateRenderError
 
 BATCH = 500
@@ -117,39 +113,10 @@ def _batches(customers: QuerySet[Customer]) -> Iterator[list[Customer]]:
 
 
 def marketing_channels(customers: list[Customer]) -> dict[int, str]:
-    """`channel_choose(purpose=marketing)` for a batch of customers in three queries: the
-    preferred channel if it is set up, has an address and a current marketing consent, else
-    the first fallback that does; customers no channel reaches are left out. A test keeps
-    it equal to `channel_choose`, customer by customer."""
-    configured = set(ChannelConfig.objects.filter(active=True).values_list("channel", flat=True))
-    granted: dict[tuple[int, str], bool] = {}
-    for customer_id, channel, allowed in (
-        Consent.objects.filter(customer__in=customers, purpose=Purpose.MARKETING)
-        .newest_first()
-        .values_list("customer_id", "channel", "granted")
-    ):
-        granted.setdefault((customer_id, channel), allowed)
-    pushed = set(
-        PushSubscription.objects.filter(customer__in=customers).values_list(
-            "customer_id", flat=True
-        )
-    )
-    chosen: dict[int, str] = {}
-    for customer in customers:
-        order = [customer.preferred_channel] if customer.preferred_channel else []
-        order += [c for c in FALLBACK_ORDER if c != customer.preferred_channel]
-        for channel in order:
-            if channel not in configured or not granted.get((customer.pk, channel)):
-                continue
-            if channel == Channel.PUSH:
-                reachable = customer.pk in pushed
-            else:
-                field = ADDRESS_FIELDS.get(Channel(channel)) if channel in Channel.values else None
-                reachable = bool(field and getattr(customer, field, ""))
-            if reachable:
-                chosen[customer.pk] = channel
-                break
-    return chosen
+    """The channel a marketing message takes to each customer of the batch (`channels_choose`);
+    customers no channel reaches are left out."""
+    chosen = channels_choose(customers, purpose=Purpose.MARKETING)
+    return {pk: channel for pk, channel in chosen.items() if channel is not None}
 
 
 @dataclasses.dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import HealthCheck, given
+from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -22,15 +22,14 @@ from lifelong.feedback.fixes import (
     fix_send,
     holdout_draw,
     holdout_key,
-    marketing_channels,
 )
 from lifelong.feedback.inbox import item_record
 from lifelong.feedback.models import FixRecipient, ItemSource, SurveyKind, Theme
 from lifelong.feedback.survey_editor import survey_save
 from lifelong.feedback.surveys import questions_of, response_submit, survey_invite_create
 from lifelong.messaging.dispatch import dispatch_due
-from lifelong.messaging.models import ChannelConfig, Message, PushSubscription, Status
-from lifelong.messaging.services import channel_choose, message_enqueue
+from lifelong.messaging.models import ChannelConfig, Message, Status
+from lifelong.messaging.services import message_enqueue
 
 TEXT = "Здравствуйте, {name}! Вы писали нам: «{theme}». Мы исправили: {note}."
 
@@ -262,53 +261,3 @@ def test_the_holdout_draw_is_deterministic_and_near_its_share(salt, percent):
     assert abs(share - percent / 100) <= 5 * (0.25 / 2000) ** 0.5
     if percent == 0:
         assert not any(drawn)
-
-
-@hypothesis_settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    configured=st.sets(st.sampled_from(["email", "telegram", "sms", "push", "vk"])),
-    people=st.lists(
-        st.tuples(
-            st.sampled_from(["", "email", "telegram", "sms", "push", "vk"]),
-            st.booleans(),  # has a Telegram chat
-            st.booleans(),  # has a push subscription
-            st.lists(
-                st.tuples(st.sampled_from(["email", "telegram", "sms", "push"]), st.booleans()),
-                max_size=4,
-            ),
-        ),
-        min_size=1,
-        max_size=6,
-    ),
-)
-def test_the_batch_channel_choice_equals_channel_choose(db, configured, people):
-    ChannelConfig.objects.all().delete()
-    for channel in configured:
-        ChannelConfig.objects.create(channel=channel, transport="sandbox", active=True)
-    customers = []
-    for preferred, chat, push, decisions in people:
-        customer = CustomerFactory.create(
-            preferred_channel=preferred, telegram_chat_id="42" if chat else ""
-        )
-        if push:
-            PushSubscription.objects.create(
-                customer=customer,
-                endpoint=f"https://push.example/{customer.pk}",
-                p256dh="k",
-                auth="a",
-            )
-        for channel, granted in decisions:
-            consent_record(
-                customer=customer,
-                channel=channel,
-                purpose=Purpose.MARKETING,
-                granted=granted,
-                source="t",
-            )
-        customers.append(customer)
-    expected = {
-        c.pk: channel
-        for c in customers
-        if (channel := channel_choose(customer=c, purpose=Purpose.MARKETING))
-    }
-    assert marketing_channels(customers) == expected
