@@ -27,7 +27,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -50,6 +50,7 @@ from lifelong.feedback.surveys import (
     survey_invite_create,
 )
 from lifelong.messaging.models import Template
+from lifelong.messaging.outbox import Outgoing
 from lifelong.messaging.services import address_of, channel_choose, message_enqueue
 from lifelong.messaging.templating import message_render
 
@@ -256,25 +257,14 @@ def survey_send(
     )
     if chosen is None:
         return "skipped: no channel reaches the customer"
-    ask = SurveyAsk(customer, chosen, key, context or {}, enrollment_id)
+    ask = Outgoing(customer, key, chosen, context or {}, enrollment_id)
     return survey_send_many(
         [ask], survey=survey, template=template, journey_id=journey_id, node_id=node_id
     )[0]
 
 
-@dataclass(frozen=True)
-class SurveyAsk:
-    """One customer's survey message of a grouped send, on the channel chosen for them."""
-
-    customer: Customer
-    channel: str
-    key: str
-    context: Mapping[str, Any] = field(default_factory=dict)
-    enrollment_id: int | None = None
-
-
 def survey_send_many(
-    asks: Sequence[SurveyAsk],
+    asks: Sequence[Outgoing],
     *,
     survey: Survey,
     template: Template,
@@ -282,7 +272,8 @@ def survey_send_many(
     node_id: str = "",
 ) -> list[str]:
     """`survey_send` for many customers of one survey and template (a journey step's group):
-    the survey's questions read once; per ask, in order, the outcome.
+    the survey's questions read once; per ask, in order, the outcome. An ask's `dedupe_key`
+    is its invite's key: one invite per key, and the invite keys its message.
 
     Each invite still goes through `survey_invite_create` (it locks the customer so the
     throttle holds against a concurrent send), and each message is composed around its own
@@ -294,7 +285,7 @@ def survey_send_many(
         invite = survey_invite_create(
             survey=survey,
             customer=ask.customer,
-            key=ask.key,
+            key=ask.dedupe_key,
             channel=ask.channel,
             enrollment_id=ask.enrollment_id,
             node=node_id,
@@ -318,7 +309,7 @@ def survey_send_many(
 
 
 def _survey_message_queue(
-    ask: SurveyAsk,
+    ask: Outgoing,
     invite: Invite,
     question: Question | None,
     *,

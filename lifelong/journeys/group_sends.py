@@ -19,7 +19,7 @@ from lifelong.community.models import Club, InviteSource
 from lifelong.community.services import club_invite_context
 from lifelong.customers.models import Customer
 from lifelong.feedback.models import Survey
-from lifelong.feedback.sending import SurveyAsk, survey_send_many
+from lifelong.feedback.sending import survey_send_many
 from lifelong.journeys.definition import ClubInviteSend, Send, SurveySend
 from lifelong.journeys.effects import PROBLEM
 from lifelong.journeys.group_effects import step_key
@@ -181,7 +181,7 @@ def _surveys(
     channels = _channels(node.channel, [customers[e.customer_id] for e in group], template)
     speaks = _speaks(template)
     outcomes: list[str] = []
-    asks: list[SurveyAsk] = []
+    asks: list[Outgoing] = []
     asking: list[int] = []
     for position, (enrollment, visit) in enumerate(zip(group, visits, strict=True)):
         customer = customers[enrollment.customer_id]
@@ -195,10 +195,10 @@ def _surveys(
         # The invite's key is the step's: one invite and one message per visit, however
         # often the step runs.
         asks.append(
-            SurveyAsk(
+            Outgoing(
                 customer=customer,
+                dedupe_key=f"journey:{step_key(enrollment, node.id, visit)}",
                 channel=channel,
-                key=f"journey:{step_key(enrollment, node.id, visit)}",
                 context={"journey": enrollment.context},
                 enrollment_id=enrollment.pk,
             )
