@@ -42,7 +42,8 @@ def bulk_insert(objs: Sequence[Model]) -> None:
             obj.pk = pk
             obj._state.adding = False
             obj._state.db = connection.alias
-        with cursor.cursor.copy(statement) as copy:
+        # Raised as Django's errors (IntegrityError on a unique key), like bulk_create's.
+        with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
             for obj in objs:
                 copy.write_row(
                     [

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
+from lifelong.lib.bulk import bulk_insert
 from lifelong.lib.errors import DomainError
 from lifelong.messaging import tracking
 from lifelong.messaging.models import WEBHOOK, Message, SendingPolicy, Template
@@ -136,7 +137,7 @@ def message_build(
 def messages_insert(messages: Sequence[Message], *, policy: SendingPolicy) -> None:
     """Store built messages and their tracked links (raises IntegrityError on a dedupe key
     already taken: the caller decides, under its own savepoint)."""
-    Message.objects.bulk_create(messages)
+    bulk_insert(messages)
     tracking.links_track(messages, open_pixel=policy.open_pixel)
 
 
@@ -198,10 +199,10 @@ def messages_build(
     now = clock.now()
     by_channel: dict[str, list[int]] = defaultdict(list)
     for position, item in enumerate(items):
-        message_check(channel=item.channel, purpose=purpose)
         by_channel[item.channel].append(position)
     built: dict[int, Message] = {}
     for channel, positions in by_channel.items():
+        message_check(channel=channel, purpose=purpose)
         group = [items[p] for p in positions]
         customers = [i.customer for i in group]
         variants = _variants(template, channel, {c.language for c in customers})

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.db import connection
 
+from lifelong.lib.bulk import bulk_insert
 from lifelong.lib.signing import token_make
 from lifelong.messaging.links import token_link
 from lifelong.messaging.models import Message, MessageLink
@@ -41,7 +42,7 @@ def links_track(messages: Sequence[Message], *, open_pixel: bool) -> None:
             for url in dict.fromkeys(urls)
             if not ours(url)
         ]
-    MessageLink.objects.bulk_create(links)
+    bulk_insert(links)
     click_link, pixel_link = token_link("portal:click"), token_link("portal:open")
     click_urls: dict[tuple[int, str], str] = {}
     for link in links:
