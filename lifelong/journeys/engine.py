@@ -30,6 +30,7 @@ from lifelong.journeys.models import (
     JourneyStatus,
     JourneyVersion,
 )
+from lifelong.lib.pg_array import pg_array
 
 # About as many as one transaction holds comfortably; each round is a few statements per
 # group however large the batch, so larger batches cost fewer round trips per enrollment.
@@ -126,10 +127,10 @@ _STATE_TYPES = {
 
 def _states_save_arrays(rows: list[Enrollment]) -> None:
     columns = STATE_FIELDS  # these fields have no db_column: a field's name is its column
-    arrays: list[list[Any]] = [[e.pk for e in rows]]
+    arrays = [pg_array([e.pk for e in rows])]
     for name in STATE_FIELDS:
         values = [getattr(e, name) for e in rows]
-        arrays.append([json.dumps(v) for v in values] if name == "visits" else values)
+        arrays.append(pg_array([json.dumps(v) for v in values] if name == "visits" else values))
     table = Enrollment._meta.db_table
     assignments = ", ".join(f"{c} = v.{c}" for c in columns)
     casts = ", ".join(["%s::bigint[]", *(f"%s::{_STATE_TYPES[n]}[]" for n in STATE_FIELDS)])

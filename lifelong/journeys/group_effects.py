@@ -23,6 +23,7 @@ from lifelong.customers.models import Customer, Tag
 from lifelong.events.models import Event
 from lifelong.journeys.definition import AwardPoints, Condition, SetAttribute, WaitEvent
 from lifelong.journeys.models import Enrollment, StepRun
+from lifelong.lib.pg_array import pg_array
 from lifelong.loyalty.services import Award, points_award_many
 from lifelong.segments.rules import rules_compile
 
@@ -58,7 +59,7 @@ def steps_record(
             f"INSERT INTO {table} (enrollment_id, node_id, visit, ran_at, outcome, problem)"  # noqa: S608
             " SELECT e, %s, v, %s, o, p"
             " FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::bool[]) AS s (e, v, o, p)",
-            [node_id, now, list(enrollment_ids), list(visits), list(outcomes), flags],
+            [node_id, now, *map(pg_array, (enrollment_ids, visits, outcomes, flags))],
         )
 
 
@@ -104,6 +105,15 @@ def tags_add(*, tag: str, customer_ids: Iterable[int]) -> None:
         Tag.objects.bulk_create([Tag(name=name)], ignore_conflicts=True)
         tag_id = Tag.objects.values_list("pk", flat=True).get(name=name)
     link = Customer.tags.through
+    if connection.vendor == "postgresql":
+        # No model instance per customer: the ids go as one array.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {link._meta.db_table} (customer_id, tag_id)"
+                " SELECT unnest(%s::bigint[]), %s ON CONFLICT DO NOTHING",
+                [pg_array(ids), tag_id],
+            )
+        return
     link.objects.bulk_create(
         [link(customer_id=pk, tag_id=tag_id) for pk in ids], ignore_conflicts=True
     )
@@ -116,15 +126,15 @@ def attribute_set(node: SetAttribute, customers: Sequence[Customer]) -> None:
         return
     table = Customer._meta.db_table
     value = json.dumps(node.value)
-    marks = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 f"UPDATE {table} SET attributes = COALESCE(attributes, '{{}}'::jsonb)"  # noqa: S608
-                f" || jsonb_build_object(%s::text, %s::jsonb) WHERE id IN ({marks})",
-                [node.key, value, *ids],
+                " || jsonb_build_object(%s::text, %s::jsonb) WHERE id = ANY(%s::bigint[])",
+                [node.key, value, pg_array(ids)],
             )
         else:
+            marks = ", ".join(["%s"] * len(ids))
             # The key is validated to [A-Za-z0-9_-], so it is safe inside the quoted path.
             cursor.execute(
                 f"UPDATE {table} SET attributes = json_set(COALESCE(attributes, '{{}}'),"  # noqa: S608

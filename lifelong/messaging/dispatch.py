@@ -41,6 +41,7 @@ from django.db.models import F
 
 from lifelong import clock
 from lifelong.customers.models import Customer
+from lifelong.lib.pg_array import pg_array
 from lifelong.messaging.channels.base import TransportError, transport_class
 from lifelong.messaging.dispatch_lanes import lanes_deliver
 from lifelong.messaging.gates import gates_apply
@@ -222,7 +223,7 @@ def _sending_mark(going: Sequence[Message], until: dt.datetime) -> None:
             f"{set_}FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])"
             f" AS v (id, addr, ref, token, via) WHERE {table}.id = v.id"
         )
-        params: list[Any] = [Status.SENDING, until, *columns]
+        params: list[Any] = [Status.SENDING, until, *map(pg_array, columns)]
     else:
         values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(going))
         sql = (

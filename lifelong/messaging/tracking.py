@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from lifelong.lib.bulk import bulk_insert
+from lifelong.lib.pg_array import pg_array
 from lifelong.lib.signing import token_make
 from lifelong.messaging.links import token_link
 from lifelong.messaging.models import Message, MessageLink
@@ -83,9 +84,9 @@ def _bodies_update(messages: Sequence[Message]) -> None:
                 f"{set_}FROM unnest(%s::bigint[], %s::text[], %s::text[]) "
                 f"AS v (id, body_text, body_html) WHERE {table}.id = v.id",
                 [
-                    [m.pk for m in messages],
-                    [m.body_text for m in messages],
-                    [m.body_html for m in messages],
+                    pg_array([m.pk for m in messages]),
+                    pg_array([m.body_text for m in messages]),
+                    pg_array([m.body_html for m in messages]),
                 ],
             )
         return
