@@ -30,7 +30,7 @@ from lifelong.journeys.models import (
     JourneyStatus,
     JourneyVersion,
 )
-from lifelong.lib.pg_array import pg_array
+from lifelong.lib.pg_array import in_values, pg_array
 
 # About as many as one transaction holds comfortably; each round is a few statements per
 # group however large the batch, so larger batches cost fewer round trips per enrollment.
@@ -79,10 +79,10 @@ _LIGHT_FIELDS = ("id", "attributes", "time_zone")
 
 
 def _customers(rows: list[Enrollment], definitions: Iterable[Definition]) -> dict[int, Customer]:
-    ids = {e.customer_id for e in rows}
+    customers = Customer.objects.filter(in_values("pk", {e.customer_id for e in rows}))
     if all(_light(node) for d in definitions for node in d.nodes):
-        return Customer.objects.only(*_LIGHT_FIELDS).in_bulk(ids)
-    return Customer.objects.in_bulk(ids)
+        customers = customers.only(*_LIGHT_FIELDS)
+    return {c.pk: c for c in customers}
 
 
 def _light(node: Any) -> bool:

@@ -23,7 +23,7 @@ from lifelong.customers.models import Customer, Tag
 from lifelong.events.models import Event
 from lifelong.journeys.definition import AwardPoints, Condition, SetAttribute, WaitEvent
 from lifelong.journeys.models import Enrollment, StepRun
-from lifelong.lib.pg_array import pg_array
+from lifelong.lib.pg_array import in_values, pg_array
 from lifelong.loyalty.services import Award, points_award_many
 from lifelong.segments.rules import rules_compile
 
@@ -150,7 +150,9 @@ def condition_matches(
 ) -> set[int]:
     """The customers of the group for whom the condition holds: one query."""
     ids = sorted(set(customer_ids))
-    matches = Customer.objects.filter(pk__in=ids).filter(rules_compile(node.rule, now=now))
+    matches = Customer.objects.filter(in_values("pk", ids)).filter(
+        rules_compile(node.rule, now=now)
+    )
     if node.in_segment is not None:
         matches = matches.filter(segment_memberships__segment_id=node.in_segment)
     return set(matches.values_list("pk", flat=True))

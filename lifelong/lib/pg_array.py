@@ -9,7 +9,11 @@ building the one string here, which psycopg then quotes as a single value.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+
+from django.db import connection
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
 
 def pg_array(values: Iterable[object]) -> str:
@@ -34,3 +38,13 @@ def _element(value: object) -> str:
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     raise TypeError(f"no array element form for {type(value).__name__}")
+
+
+def in_values(field: str, values: Collection[object], *, sql_type: str = "bigint") -> Q:
+    """`Q(field__in=values)`, with the values sent as one array on PostgreSQL. Django
+    prepares and quotes an IN list value by value; for a batch of thousands of ids or keys
+    that took longer than the query itself."""
+    if connection.vendor != "postgresql":
+        return Q(**{f"{field}__in": values})
+    subquery = RawSQL(f"SELECT unnest(%s::{sql_type}[])", [pg_array(values)])  # noqa: S611
+    return Q(**{f"{field}__in": subquery})

@@ -20,6 +20,7 @@ from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.lib.bulk import bulk_insert
 from lifelong.lib.errors import DomainError
+from lifelong.lib.pg_array import in_values
 from lifelong.messaging import tracking
 from lifelong.messaging.models import WEBHOOK, Message, SendingPolicy, Template
 from lifelong.messaging.templating import Rendered, TemplateRenderError, variant_render
@@ -156,9 +157,9 @@ def messages_enqueue_many(
     isolates a failing item itself (one bad item fails the whole call, which writes nothing).
     """
     taken = set(
-        Message.objects.filter(dedupe_key__in={i.dedupe_key for i in items}).values_list(
-            "dedupe_key", flat=True
-        )
+        Message.objects.filter(
+            in_values("dedupe_key", {i.dedupe_key for i in items}, sql_type="text")
+        ).values_list("dedupe_key", flat=True)
         if items
         else ()
     )
@@ -267,9 +268,9 @@ def _insert_new(messages: list[Message], *, policy: SendingPolicy) -> set[str]:
             return {m.dedupe_key for m in messages}
         except IntegrityError:
             won = set(
-                Message.objects.filter(dedupe_key__in=[m.dedupe_key for m in messages]).values_list(
-                    "dedupe_key", flat=True
-                )
+                Message.objects.filter(
+                    in_values("dedupe_key", [m.dedupe_key for m in messages], sql_type="text")
+                ).values_list("dedupe_key", flat=True)
             )
             if not won:
                 raise  # not a dedupe key: a real error

@@ -1,5 +1,6 @@
 """bulk_insert stores what bulk_create stores and fails as it fails, on either backend
-(COPY on PostgreSQL from COPY_FROM rows up, Django's INSERT below that and on SQLite)."""
+(COPY on PostgreSQL from COPY_FROM rows up, Django's INSERT below that and on SQLite); in_values
+finds what an IN list finds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.db import IntegrityError, transaction
 
 from lifelong.factories import CustomerFactory
 from lifelong.lib.bulk import COPY_FROM, bulk_insert
+from lifelong.lib.pg_array import in_values
 from lifelong.messaging.models import Message
 
 pytestmark = pytest.mark.django_db
@@ -76,3 +78,15 @@ def test_a_key_already_taken_raises_django_s_integrity_error_and_stores_nothing(
         bulk_insert(batch)
     assert not Message.objects.filter(dedupe_key__startswith="fresh:").exists()
     assert Message.objects.filter(dedupe_key="taken:0").count() == 1
+
+
+@pytest.mark.parametrize("size", [0, 1, 500])
+def test_in_values_finds_what_an_in_list_finds(size):
+    customer = CustomerFactory.create()
+    Message.objects.bulk_create(_messages("k", 40, customer.pk))
+    keys = [f"k:{i}" for i in range(0, 80, 2)][:size] + [f"missing:{i}" for i in range(size)]
+    ids = [*Message.objects.values_list("pk", flat=True)[: size // 3], -1]
+    by_key = Message.objects.filter(in_values("dedupe_key", keys, sql_type="text"))
+    assert set(by_key) == set(Message.objects.filter(dedupe_key__in=keys))
+    by_id = Message.objects.filter(in_values("pk", ids))
+    assert set(by_id) == set(Message.objects.filter(pk__in=ids))
