@@ -94,8 +94,10 @@ import sys
 import django
 
 django.setup()
+from lifelong.jobs.heap import heap_settle
 from lifelong.messaging.dispatch import dispatch_due
 
+heap_settle()  # as a Celery worker process does when it starts
 print("ready", flush=True)
 sys.stdin.readline()
 dispatch_due(lanes=int(sys.argv[1]), window=int(sys.argv[2]))

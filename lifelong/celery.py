@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lifelong.settings")
 
@@ -33,6 +34,13 @@ def run_sweep(name: str) -> None:
     # logged and recorded as everywhere else and not retried (its next slot runs it again).
     if sweep_run_if_due(sweep_by_name(name)) is False:
         raise SweepFailed(name)
+
+
+@worker_process_init.connect
+def _worker_process_started(**_kwargs: object) -> None:
+    from lifelong.jobs.heap import heap_settle
+
+    heap_settle()
 
 
 def sweep_queue(name: str) -> str:

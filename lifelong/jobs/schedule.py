@@ -166,6 +166,9 @@ class EmbeddedScheduler(threading.Thread):
     def run(self) -> None:
         from django.db import DatabaseError, close_old_connections, connections
 
+        from lifelong.jobs.heap import heap_settle
+
+        heap_settle()
         try:
             while not self._stop_event.wait(1):
                 close_old_connections()
