@@ -21,7 +21,20 @@ def pg_array(values: Iterable[object]) -> str:
     Elements: None (NULL), bool, int, str, datetime (ISO 8601 with its offset); strings are
     quoted and escaped, so any text without NUL (which PostgreSQL's text cannot hold) comes
     back as it went."""
+    values = list(values)
+    kinds = set(map(type, values))
+    # A column of one kind (the usual batch) skips the per-element dispatch.
+    if kinds == {int}:
+        return "{" + ",".join(map(str, values)) + "}"
+    if kinds == {dt.datetime}:
+        return "{" + ",".join(map(dt.datetime.isoformat, values)) + "}"
+    if kinds == {str}:
+        return "{" + ",".join(map(_text, values)) + "}"
     return "{" + ",".join(map(_element, values)) + "}"
+
+
+def _text(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _element(value: object) -> str:
@@ -36,7 +49,7 @@ def _element(value: object) -> str:
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _text(value)
     raise TypeError(f"no array element form for {type(value).__name__}")
 
 
