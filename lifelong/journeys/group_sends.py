@@ -90,6 +90,42 @@ def _speaks(template: Template) -> Callable[[str, str], bool]:
     return speaks
 
 
+def _addressed(
+    node: SendNode,
+    template: Template,
+    group: Sequence[Enrollment],
+    visits: Sequence[int],
+    customers: Mapping[int, Customer],
+    *,
+    key: Callable[[Enrollment, int], str],
+    extras: Mapping[int, Mapping[str, Any]],
+) -> tuple[list[str], dict[int, Outgoing]]:
+    """Each enrollment's message (by position in the group, keyed by `key(enrollment,
+    visit)`, `extras`: more context per enrollment id) and, for those that get none, the
+    outcome of their step (for the others "", to be filled in by the caller)."""
+    channels = _channels(node.channel, [customers[e.customer_id] for e in group], template)
+    speaks = _speaks(template)
+    outcomes: list[str] = []
+    items: dict[int, Outgoing] = {}
+    for position, (enrollment, visit) in enumerate(zip(group, visits, strict=True)):
+        customer = customers[enrollment.customer_id]
+        channel = channels[customer.pk]
+        if channel is None:
+            outcomes.append("skipped: no channel reaches the customer")
+        elif not speaks(channel, customer.language):
+            outcomes.append(PROBLEM + f"template has nothing for {channel}")
+        else:
+            items[position] = Outgoing(
+                customer=customer,
+                dedupe_key=key(enrollment, visit),
+                channel=channel,
+                context={"journey": enrollment.context, **extras.get(enrollment.pk, {})},
+                enrollment_id=enrollment.pk,
+            )
+            outcomes.append("")
+    return outcomes, items
+
+
 def _messages(
     node: Send | ClubInviteSend,
     template: Template,
@@ -101,32 +137,21 @@ def _messages(
 ) -> list[str]:
     """Queue the template for every enrollment of the group in one call (`extras`: more
     context per enrollment id)."""
-    channels = _channels(node.channel, [customers[e.customer_id] for e in group], template)
-    speaks = _speaks(template)
-    outcomes: list[str] = []
-    items: list[Outgoing] = []
-    for enrollment, visit in zip(group, visits, strict=True):
-        customer = customers[enrollment.customer_id]
-        channel = channels[customer.pk]
-        if channel is None:
-            outcomes.append("skipped: no channel reaches the customer")
-        elif not speaks(channel, customer.language):
-            outcomes.append(PROBLEM + f"template has nothing for {channel}")
-        else:
-            items.append(
-                Outgoing(
-                    customer=customer,
-                    dedupe_key=step_key(enrollment, node.id, visit),
-                    channel=channel,
-                    context={"journey": enrollment.context, **extras.get(enrollment.pk, {})},
-                    enrollment_id=enrollment.pk,
-                )
-            )
-            outcomes.append(f"queued on {channel}")
+    outcomes, items = _addressed(
+        node,
+        template,
+        group,
+        visits,
+        customers,
+        key=lambda enrollment, visit: step_key(enrollment, node.id, visit),
+        extras=extras,
+    )
     if items:
         messages_enqueue_many(
-            items, template=template, journey_id=group[0].journey_id, node_id=node.id
+            list(items.values()), template=template, journey_id=group[0].journey_id, node_id=node.id
         )
+    for position, item in items.items():
+        outcomes[position] = f"queued on {item.channel}"
     return outcomes
 
 
@@ -178,36 +203,24 @@ def _surveys(
     template, problem = _set_up(node.template, node.channel)
     if template is None:
         return [PROBLEM + problem] * len(group)
-    channels = _channels(node.channel, [customers[e.customer_id] for e in group], template)
-    speaks = _speaks(template)
-    outcomes: list[str] = []
-    asks: list[Outgoing] = []
-    asking: list[int] = []
-    for position, (enrollment, visit) in enumerate(zip(group, visits, strict=True)):
-        customer = customers[enrollment.customer_id]
-        channel = channels[customer.pk]
-        if channel is None:
-            outcomes.append("skipped: no channel reaches the customer")
-            continue
-        if not speaks(channel, customer.language):
-            outcomes.append(PROBLEM + f"template has nothing for {channel}")
-            continue
-        # The invite's key is the step's: one invite and one message per visit, however
-        # often the step runs.
-        asks.append(
-            Outgoing(
-                customer=customer,
-                dedupe_key=f"journey:{step_key(enrollment, node.id, visit)}",
-                channel=channel,
-                context={"journey": enrollment.context},
-                enrollment_id=enrollment.pk,
-            )
-        )
-        asking.append(position)
-        outcomes.append("")
-    answers = survey_send_many(
-        asks, survey=survey, template=template, journey_id=group[0].journey_id, node_id=node.id
+    # The invite's key is the step's: one invite and one message per visit, however often
+    # the step runs.
+    outcomes, asks = _addressed(
+        node,
+        template,
+        group,
+        visits,
+        customers,
+        key=lambda enrollment, visit: f"journey:{step_key(enrollment, node.id, visit)}",
+        extras={},
     )
-    for position, answer in zip(asking, answers, strict=True):
+    answers = survey_send_many(
+        list(asks.values()),
+        survey=survey,
+        template=template,
+        journey_id=group[0].journey_id,
+        node_id=node.id,
+    )
+    for position, answer in zip(asks, answers, strict=True):
         outcomes[position] = answer
     return outcomes
