@@ -9,7 +9,8 @@ building the one string here, which psycopg then quotes as a single value.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 from django.db import connection
 from django.db.models import Q
@@ -24,13 +25,14 @@ def pg_array(values: Iterable[object]) -> str:
     values = list(values)
     kinds = set(map(type, values))
     # A column of one kind (the usual batch) skips the per-element dispatch.
+    form: Callable[[Any], str] = _element
     if kinds == {int}:
-        return "{" + ",".join(map(str, values)) + "}"
-    if kinds == {dt.datetime}:
-        return "{" + ",".join(map(dt.datetime.isoformat, values)) + "}"
-    if kinds == {str}:
-        return "{" + ",".join(map(_text, values)) + "}"
-    return "{" + ",".join(map(_element, values)) + "}"
+        form = str
+    elif kinds == {dt.datetime}:
+        form = dt.datetime.isoformat
+    elif kinds == {str}:
+        form = _text
+    return "{" + ",".join(map(form, values)) + "}"
 
 
 def _text(value: str) -> str:
