@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -58,6 +59,8 @@ STATE_FIELDS = (
     "ended_at",
     "exit_reason",
 )
+# An enrollment's position as a tuple of STATE_FIELDS, put back if its group's step fails.
+_state_of = operator.attrgetter(*STATE_FIELDS)
 
 
 class Batch:
@@ -175,7 +178,7 @@ class Batch:
         at a time instead: halving would redo each row about log2(n) times to find one failure.
         Returns the enrollments whose step ran; the failing ones are set to retry later.
         """
-        states = [{f: getattr(e, f) for f in STATE_FIELDS} for e in group]
+        states = list(map(_state_of, group))
         attributes = {e.customer_id: self.customers[e.customer_id].attributes for e in group}
         steps = self.steps
         try:
@@ -184,7 +187,7 @@ class Batch:
         except Exception:
             self.steps = steps
             for enrollment, state in zip(group, states, strict=True):
-                for field, value in state.items():
+                for field, value in zip(STATE_FIELDS, state, strict=True):
                     setattr(enrollment, field, value)
             for customer_id, value in attributes.items():
                 self.customers[customer_id].attributes = value
@@ -334,6 +337,8 @@ def wait_until(node: Wait | WaitEvent, customer: Customer, now: dt.datetime) -> 
     if isinstance(node, WaitEvent):
         return now + dt.timedelta(hours=node.timeout_hours)
     due = now + dt.timedelta(days=node.days, hours=node.hours)
+    if node.until_date is None and node.until_time is None:
+        return due.astimezone(dt.UTC)  # no local clock to read: the customer's zone is not needed
     zone = zone_of(customer.time_zone)
     if node.until_date is not None:
         due = max(due, dt.datetime.combine(node.until_date, dt.time(0), tzinfo=zone))
