@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,9 +49,10 @@ from lifelong.campaigns.schedule import next_occurrence
 from lifelong.community.models import InviteSource
 from lifelong.community.services import club_invite_context
 from lifelong.customers.models import Customer
+from lifelong.lib.pg_array import in_values
 from lifelong.messaging.gates import quiet_until
 from lifelong.messaging.models import DUE_STATUSES, Message, Template
-from lifelong.messaging.services import message_enqueue
+from lifelong.messaging.outbox import Outgoing, messages_enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +335,8 @@ def _enqueue(
     campaign = run.campaign
     _clocks_fold(run, now=now)
     customers = Customer.objects.in_bulk([d.customer_id for d in decisions])
-    messages = {}
+    by_template: dict[Template, list[Outgoing]] = defaultdict(list)
+    keys: dict[str, int] = {}
     for decision in decisions:
         customer = customers.get(decision.customer_id)
         template = templates.get(decision.arm)
@@ -346,18 +349,25 @@ def _enqueue(
             )
             if context is None:
                 continue
-        message, _created = message_enqueue(
-            customer=customer,
-            dedupe_key=dedupe_key(campaign.pk, run.number, customer.pk),
-            channel=decision.channel,
-            purpose=campaign.purpose,
-            template=template,
-            topic=campaign.topic,
-            not_before=_slot(run, decision.time_zone, now=now),
-            context=context,
+        key = dedupe_key(campaign.pk, run.number, customer.pk)
+        keys[key] = customer.pk
+        by_template[template].append(
+            Outgoing(
+                customer=customer,
+                dedupe_key=key,
+                channel=decision.channel,
+                context=context or {},
+                # Slots are taken in the decisions' order: the throttle's clocks move on.
+                not_before=_slot(run, decision.time_zone, now=now),
+            )
         )
-        messages[customer.pk] = message.pk
-    return messages
+    for template, items in by_template.items():
+        messages_enqueue_many(
+            items, template=template, purpose=campaign.purpose, topic=campaign.topic
+        )
+    # Each customer's message, new or queued by an earlier attempt of the same batch.
+    stored = Message.objects.filter(in_values("dedupe_key", list(keys), sql_type="text"))
+    return {keys[key]: pk for key, pk in stored.values_list("dedupe_key", "pk")}
 
 
 def _slot(run: CampaignRun, time_zone: str, *, now: dt.datetime) -> dt.datetime:

@@ -46,6 +46,7 @@ class Outgoing:
     channel: str
     context: Mapping[str, Any] = field(default_factory=dict)
     enrollment_id: int | None = None
+    not_before: dt.datetime | None = None  # a campaign's slot for this customer
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,15 @@ def messages_enqueue_many(
     items: Sequence[Outgoing],
     *,
     template: Template,
+    purpose: str = "",
+    topic: str = "",
     journey_id: int | None = None,
     node_id: str = "",
 ) -> list[bool]:
-    """What `services.message_enqueue` does for each item with `template` (its purpose, the
-    item's context as extra): per item, in order, whether its message was created (False:
-    its dedupe key was already in the outbox, or earlier in `items`).
+    """What `services.message_enqueue` does for each item with `template` (its purpose
+    unless `purpose` is given, the item's context as extra): per item, in order, whether its
+    message was created (False: its dedupe key was already in the outbox, or earlier in
+    `items`).
 
     Raises what the single call raises (TemplateRenderError, MessagingError); the caller
     isolates a failing item itself (one bad item fails the whole call, which writes nothing).
@@ -172,10 +176,11 @@ def messages_enqueue_many(
     messages = messages_build(
         [items[p] for p in fresh],
         template=template,
-        purpose=template.purpose,
+        purpose=purpose or template.purpose,
         policy=policy,
         journey_id=journey_id,
         node_id=node_id,
+        topic=topic,
     )
     created = _insert_new(messages, policy=policy)
     first = set(fresh)
@@ -236,7 +241,7 @@ def messages_build(
                 template=template,
                 content=content,
                 to="",
-                not_before=not_before,
+                not_before=item.not_before or not_before,
                 now=now,
                 policy=policy,
                 journey_id=journey_id,

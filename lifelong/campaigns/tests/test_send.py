@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from lifelong import clock
 from lifelong.campaigns.engine import campaigns_due, dedupe_key, run_step
@@ -247,3 +248,23 @@ def test_a_throttle_that_fills_the_window_goes_on_at_the_next_opening(frozen_tim
     now, minute = clock.now(), dt.timedelta(minutes=1)
     tomorrow = dt.datetime(2026, 3, 3, 7, 0, tzinfo=dt.UTC)
     assert due == [now, now + minute, tomorrow, tomorrow + minute]
+
+
+def _queries_to_queue(size: int) -> int:
+    """Queries of the run step that queues a batch of `size` recipients (one batch)."""
+    campaign = campaign_make(segment_of(customers_make(size)), template_make(f"t{size}"))
+    campaign_schedule(campaign=campaign, actor=None)
+    campaigns_due(batch_size=size, budget_seconds=0)  # starts the run, queues nothing yet
+    run = CampaignRun.objects.get(campaign=campaign)
+    with CaptureQueriesContext(connection) as queries:
+        queued, _more = run_step(run.pk, batch_size=size)
+    assert queued == size
+    assert Message.objects.filter(dedupe_key__startswith=f"campaign:{campaign.pk}:").count() == size
+    return len(queries)
+
+
+def test_a_batch_is_queued_in_the_same_number_of_queries_whatever_its_size(frozen_time):
+    channels_set_up("email")
+    _queries_to_queue(2)  # settles what is read once (policy, content types)
+    # 30 messages still fit one INSERT on SQLite (at most 999 parameters, 25 a message).
+    assert _queries_to_queue(10) == _queries_to_queue(30)
