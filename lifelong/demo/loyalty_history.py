@@ -56,7 +56,7 @@ from lifelong.loyalty.models import Account, AccountKind, Programme, TxKind
 from lifelong.loyalty.referral_sweep import loyalty_referrals
 from lifelong.loyalty.services import award_post
 from lifelong.loyalty.sweeps import loyalty_expire_due, loyalty_release_pending
-from lifelong.loyalty.tiers import loyalty_tiers_review
+from lifelong.loyalty.tier_sweeps import loyalty_tiers_review
 
 # The shop started the programme ten weeks into the demo's two years (it had customers to
 # refer friends by then) and its points live six months: the early lots have expired, the

@@ -88,8 +88,13 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("loyalty.earn", "lifelong.loyalty.earning:loyalty_earn", 10),
     Sweep("loyalty.merges_follow", "lifelong.loyalty.merges:loyalty_merges_follow", 600),
     # Tiers after earning: status points just credited lift a customer within the minute.
-    Sweep("loyalty.tiers_review", "lifelong.loyalty.tiers:loyalty_tiers_review", 30),
-    Sweep("loyalty.tiers_recheck", "lifelong.loyalty.tiers:loyalty_tiers_recheck", DAY, daily=True),
+    Sweep("loyalty.tiers_review", "lifelong.loyalty.tier_sweeps:loyalty_tiers_review", 30),
+    Sweep(
+        "loyalty.tiers_recheck",
+        "lifelong.loyalty.tier_sweeps:loyalty_tiers_recheck",
+        DAY,
+        daily=True,
+    ),
     Sweep("loyalty.release_pending", "lifelong.loyalty.sweeps:loyalty_release_pending", 600),
     Sweep("loyalty.expire_due", "lifelong.loyalty.sweeps:loyalty_expire_due", 3600),
     Sweep("loyalty.holds_expire", "lifelong.loyalty.holds:loyalty_holds_expire", 60),

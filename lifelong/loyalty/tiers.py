@@ -1,4 +1,4 @@
-"""Tiers: qualification over a rolling window, the review sweep and the events of a change.
+"""Tiers: qualification over a rolling window, reviews and the events of a change.
 
 Qualification
     A customer qualifies for a tier when ANY threshold of it that is not zero is met over the
@@ -31,8 +31,8 @@ Events
     announcements; the n-th is keyed `tier_changed:<customer>:<n>` and written in the same
     transaction as the row, so a change is announced exactly once however often a sweep runs.
 
-The sweep (`loyalty_tiers_review`, every 30 s) looks only at customers with something new:
-order and merge events and ledger transactions after its two cursors (`Cursor` rows
+The sweeps (tier_sweeps.py: `loyalty_tiers_review`, every 30 s) look only at customers with
+something new: order and merge events and ledger transactions after its two cursors (`Cursor` rows
 `tiers.events` and `tiers.ledger`), rows whose review date or manual expiry came (partial
 indexes `tier_review_due`, `tier_manual_due`), and holders of a switched-off tier.
 `tiers_refresh` is the same path for a given list of customers; `loyalty_tiers_recheck`
@@ -44,12 +44,12 @@ measured within a day.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, QuerySet, Sum
+from django.db.models import Count, F, Sum
 from django.utils.translation import gettext as _
 
 from lifelong import clock
@@ -64,30 +64,15 @@ from lifelong.lib.bulk import bulk_insert
 from lifelong.lib.errors import DomainError
 from lifelong.loyalty.models import (
     Bucket,
-    Cursor,
     CustomerTier,
     Entry,
     Programme,
     Tier,
-    Transaction,
 )
 from lifelong.loyalty.services import months_add
 
 BATCH_SIZE = 2000
 EVENT_TYPE = "tier_changed"
-# Events that change a customer's orders in the window (a merge brings the duplicate's).
-ACTIVITY_EVENTS = (
-    "order_placed",
-    "order_paid",
-    "order_delivered",
-    "order_cancelled",
-    "order_refunded",
-    "order_refund",
-    "order_returned",
-    "customer_merged",
-)
-EVENTS_CURSOR = "tiers.events"
-LEDGER_CURSOR = "tiers.ledger"
 ROW_FIELDS = [
     "tier",
     "since",
@@ -448,7 +433,7 @@ def _rows_write(rows: list[CustomerTier]) -> None:
             )
 
 
-def _apply(customer_ids: Iterable[int], ladder: Ladder, programme: Programme) -> int:
+def tiers_apply(customer_ids: Iterable[int], ladder: Ladder, programme: Programme) -> int:
     """Bring these customers' tiers up to date; returns how many changed the tier they hold.
 
     Call inside a transaction. A fixed number of statements per chunk: the rows locked, the
@@ -520,7 +505,7 @@ def tiers_refresh(*, customer_ids: Iterable[int]) -> int:
     if not ladder.by_id:
         return 0
     with transaction.atomic():
-        return _apply(customer_ids, ladder, Programme.current())
+        return tiers_apply(customer_ids, ladder, Programme.current())
 
 
 @transaction.atomic
@@ -574,102 +559,3 @@ def tier_set_manual(
         },
     )
     return row
-
-
-# The sweeps.
-
-
-def _claim(query: QuerySet[CustomerTier], batch_size: int) -> list[int]:
-    if connection.features.has_select_for_update_skip_locked:
-        # Workers on other machines take other rows.
-        query = query.select_for_update(skip_locked=True)
-    return list(query.values_list("customer_id", flat=True)[:batch_size])
-
-
-def _cursor_pass(name: str, batch_size: int, ladder: Ladder, programme: Programme) -> int:
-    """Customers with new order events (or new ledger transactions) after the cursor.
-
-    The cursor moves to the newest id seen at the start when a batch comes up short, so the
-    events that do not matter (the tier sweep's own among them) are read past only once.
-    """
-    announced = 0
-    while True:
-        with transaction.atomic():
-            Cursor.objects.get_or_create(name=name)
-            cursor = Cursor.objects.select_for_update().get(name=name)
-            model: type[Event] | type[Transaction] = Event if name == EVENTS_CURSOR else Transaction
-            newest = model.objects.aggregate(newest=Max("pk"))["newest"] or 0
-            source = model.objects.filter(pk__gt=cursor.last_event_id, pk__lte=newest)
-            if model is Event:
-                source = source.filter(customer__isnull=False, type__in=ACTIVITY_EVENTS)
-            rows = list(source.order_by("pk").values_list("pk", "customer_id")[:batch_size])
-            if rows:
-                announced += _apply({cid for _pk, cid in rows}, ladder, programme)
-            last = rows[-1][0] if len(rows) == batch_size else newest
-            if last > cursor.last_event_id:
-                cursor.last_event_id = last
-                cursor.save(update_fields=["last_event_id"])
-        if len(rows) < batch_size:
-            return announced
-
-
-def _due_pass(batch_size: int, ladder: Ladder, programme: Programme) -> int:
-    """Rows whose review date or manual expiry came, and holders of a switched-off tier."""
-    now, announced, seen = clock.now(), 0, set[int]()
-    off = [pk for pk, tier in ladder.by_id.items() if not tier.active]
-    queries: list[Callable[[], QuerySet[CustomerTier]]] = [
-        lambda: CustomerTier.objects.filter(review_at__lte=now).order_by("review_at"),
-        lambda: CustomerTier.objects.filter(
-            manual_tier__isnull=False, manual_until__lte=now
-        ).order_by("manual_until"),
-        lambda: CustomerTier.objects.filter(tier_id__in=off).order_by("customer_id"),
-    ]
-    for query in queries:
-        while True:
-            with transaction.atomic():
-                ids = _claim(query(), batch_size)
-                fresh = [cid for cid in ids if cid not in seen]
-                announced += _apply(fresh, ladder, programme)
-            seen.update(ids)
-            # A row still due after its turn (it should not be) must not loop forever.
-            if len(ids) < batch_size or not fresh:
-                break
-    return announced
-
-
-def loyalty_tiers_review(*, batch_size: int = BATCH_SIZE) -> int:
-    """The tier sweep: customers with new activity, due reviews, lapsed manual tiers.
-
-    Returns how many customers changed tier.
-    """
-    ladder = Ladder()
-    if not ladder.by_id:
-        # No tiers yet: the cursors wait, so the first tiers see all the history.
-        return 0
-    programme = Programme.current()
-    announced = _cursor_pass(EVENTS_CURSOR, batch_size, ladder, programme)
-    announced += _cursor_pass(LEDGER_CURSOR, batch_size, ladder, programme)
-    return announced + _due_pass(batch_size, ladder, programme)
-
-
-def loyalty_tiers_recheck(*, batch_size: int = BATCH_SIZE) -> int:
-    """Measure every customer with a tier row again (daily): thresholds lowered in the
-    editor lift at once those who now reach a higher tier. Batches walk the rows by
-    customer id; nobody goes down before their review date."""
-    ladder = Ladder()
-    if not ladder.by_id:
-        return 0
-    programme, announced, after = Programme.current(), 0, 0
-    while True:
-        with transaction.atomic():
-            ids = list(
-                CustomerTier.objects.filter(customer_id__gt=after)
-                .order_by("customer_id")
-                .values_list("customer_id", flat=True)[:batch_size]
-            )
-            if not ids:
-                return announced
-            announced += _apply(ids, ladder, programme)
-        after = ids[-1]
-        if len(ids) < batch_size:
-            return announced

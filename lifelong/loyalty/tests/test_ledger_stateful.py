@@ -60,7 +60,8 @@ from lifelong.loyalty.models import (
 from lifelong.loyalty.services import months_add, points_redeem
 from lifelong.loyalty.sweeps import loyalty_expire_due, loyalty_release_pending
 from lifelong.loyalty.tests.helpers import programme_start
-from lifelong.loyalty.tiers import loyalty_tiers_recheck, loyalty_tiers_review, tiers_current
+from lifelong.loyalty.tier_sweeps import loyalty_tiers_recheck, loyalty_tiers_review
+from lifelong.loyalty.tiers import tiers_current
 from lifelong.loyalty.verify import ledger_verify
 
 PENDING = dt.timedelta(days=14)

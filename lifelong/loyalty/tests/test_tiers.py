@@ -22,10 +22,9 @@ from lifelong.loyalty.tests.helpers import (
     programme_start,
     refund,
 )
+from lifelong.loyalty.tier_sweeps import loyalty_tiers_recheck, loyalty_tiers_review
 from lifelong.loyalty.tiers import (
     TierError,
-    loyalty_tiers_recheck,
-    loyalty_tiers_review,
     tier_current,
     tier_progress,
     tier_qualified,

@@ -19,10 +19,9 @@ from lifelong.factories import CustomerFactory, UserFactory
 from lifelong.loyalty.models import Cursor, CustomerTier, Tier
 from lifelong.loyalty.services import points_award
 from lifelong.loyalty.tests.helpers import order_paid, order_status
+from lifelong.loyalty.tier_sweeps import loyalty_tiers_recheck, loyalty_tiers_review
 from lifelong.loyalty.tiers import (
     Ladder,
-    loyalty_tiers_recheck,
-    loyalty_tiers_review,
     tier_qualified,
     tier_set_manual,
     tiers_current,
