@@ -278,7 +278,9 @@ def _order_properties(order: Order) -> dict[str, object]:
         "total": str(order.total),
         "currency": order.currency,
         "status": order.status,
-        "skus": list(order.lines.values_list("sku", flat=True)),
+        # In line order, as the CSV import writes them (without ORDER BY, PostgreSQL may
+        # return a replaced order's lines in another order now and then).
+        "skus": list(order.lines.order_by("pk").values_list("sku", flat=True)),
     }
 
 
