@@ -44,6 +44,7 @@ from lifelong.customers.models import Customer
 from lifelong.lib.pg_array import pg_array
 from lifelong.messaging.channels.base import TransportError, transport_class
 from lifelong.messaging.dispatch_lanes import lanes_deliver
+from lifelong.messaging.dispatch_record import Transports
 from lifelong.messaging.gates import gates_apply
 from lifelong.messaging.models import (
     DUE_STATUSES,
@@ -89,12 +90,16 @@ def dispatch_due(
     batch_size = batch_size or max(BATCH_SIZE, 8 * lanes * window)
     stale_claims_recover()
     sent = batches = 0
-    while max_batches is None or batches < max_batches:
-        settled, going = _claim(batch_size, lease, lanes=lanes, window=window)
-        if not settled:
-            break
-        sent += lanes_deliver(going, window=window, lease=lease)
-        batches += 1
+    transports = Transports()
+    try:
+        while max_batches is None or batches < max_batches:
+            settled, going = _claim(batch_size, lease, lanes=lanes, window=window)
+            if not settled:
+                break
+            sent += lanes_deliver(going, window=window, lease=lease, transports=transports)
+            batches += 1
+    finally:
+        transports.close()
     return sent
 
 

@@ -1,12 +1,14 @@
 """Lanes: a batch sent over one or several connections per channel.
 
 A lane is one claim token's messages, sent in id order over its own connection (one per
-channel in it). Sending is mostly waiting (MAIL, RCPT, DATA each wait for the server), so
-with several lanes each is a thread that does no database work, and this thread does all
-of it: it records the lanes' results in groups as they come (one transaction for whatever
-has arrived), renews the leases and tells a lane to stop once its claim is lost. A single
-lane (LIFELONG_DISPATCH_LANES=1) sends in this thread and records a window at a time:
-nothing to overlap with, and a transport may then use the caller's database connection.
+channel in it), taken from the run's `Transports` and given back when the batch ends, so
+the next batch's lane goes on over it. Sending is mostly waiting (MAIL, RCPT, DATA each
+wait for the server), so with several lanes each is a thread that does no database work,
+and this thread does all of it: it records the lanes' results in groups as they come (one
+transaction for whatever has arrived), renews the leases and tells a lane to stop once its
+claim is lost. A single lane (LIFELONG_DISPATCH_LANES=1) sends in this thread and records a
+window at a time: nothing to overlap with, and a transport may then use the caller's
+database connection.
 
 The bound on what a crash can leave `unknown`: a lane sends only while fewer than
 `window` of its sends are unrecorded, and results are recorded in the order each lane
@@ -29,13 +31,7 @@ from collections.abc import Sequence
 from lifelong import clock
 from lifelong.jobs.counters import channel_sends_add
 from lifelong.messaging.channels.base import Outgoing, Transport, TransportError
-from lifelong.messaging.dispatch_record import (
-    Result,
-    outgoing,
-    results_record,
-    send,
-    transport_open,
-)
+from lifelong.messaging.dispatch_record import Result, Transports, outgoing, results_record, send
 from lifelong.messaging.models import ChannelConfig, Message, Status
 
 log = logging.getLogger("lifelong.messaging.dispatch")
@@ -54,6 +50,8 @@ class _Lane:
     # of its batch, one of several lanes a single channel.
     transports: dict[str, Transport | TransportError]
     held_until: dt.datetime
+    # False once a send may have left half done (its connection is then not reused).
+    clean: bool = True
     unrecorded: int = 0  # sent (or failed) and not yet committed
     remaining: int = 0  # rows of the claim still `sending` in the database
     lost: bool = False
@@ -70,16 +68,23 @@ class _Shared:
     stop: bool = False
 
 
-def lanes_deliver(messages: Sequence[Message], *, window: int, lease: dt.timedelta) -> int:
-    """Send a claimed batch, one lane per claim token; returns how many were recorded sent."""
+def lanes_deliver(
+    messages: Sequence[Message],
+    *,
+    window: int,
+    lease: dt.timedelta,
+    transports: Transports,
+) -> int:
+    """Send a claimed batch, one lane per claim token, over connections taken from
+    `transports` (and given back); returns how many were recorded sent."""
     by_claim: dict[str, list[Message]] = defaultdict(list)
     for message in sorted(messages, key=lambda m: m.pk):
         by_claim[message.claim].append(message)
     shared = _Shared(window=window, lease=lease)
     configs = {c.channel: c for c in ChannelConfig.objects.filter(active=True)}
-    lanes = [_lane(claim, rows, configs) for claim, rows in by_claim.items()]
+    lanes = [_lane(claim, rows, configs, transports) for claim, rows in by_claim.items()]
     if len(lanes) == 1:
-        return _deliver_inline(lanes[0], shared)
+        return _deliver_inline(lanes[0], shared, transports)
     # Results are recorded once a lane has half a window of them (or a lane is blocked,
     # or they have waited a while): the other half goes on being sent meanwhile.
     enough = max(1, window // 2)
@@ -134,31 +139,35 @@ def lanes_deliver(messages: Sequence[Message], *, window: int, lease: dt.timedel
         for thread in threads:
             if thread.ident is not None:  # started
                 thread.join()
+        for lane in lanes:
+            _transports_return(lane, transports)
         channel_sends_add(tally=tally)
     return sent
 
 
-def _lane(claim: str, rows: list[Message], configs: dict[str, ChannelConfig]) -> _Lane:
+def _lane(
+    claim: str, rows: list[Message], configs: dict[str, ChannelConfig], transports: Transports
+) -> _Lane:
     items: list[tuple[Message, Outgoing | TransportError]] = []
-    transports: dict[str, Transport | TransportError] = {}
+    opened: dict[str, Transport | TransportError] = {}
     for message in rows:
         try:
             items.append((message, outgoing(message)))
         except TransportError as exc:
             items.append((message, exc))
-        if message.channel not in transports:
+        if message.channel not in opened:
             try:
-                transports[message.channel] = transport_open(
+                opened[message.channel] = transports.take(
                     message.channel, configs.get(message.channel)
                 )
             except TransportError as exc:
-                transports[message.channel] = exc
+                opened[message.channel] = exc
     held_until = rows[0].claimed_until
     assert held_until is not None
-    return _Lane(claim, items, transports, held_until, remaining=len(rows))
+    return _Lane(claim, items, opened, held_until, remaining=len(rows))
 
 
-def _deliver_inline(lane: _Lane, shared: _Shared) -> int:
+def _deliver_inline(lane: _Lane, shared: _Shared, transports: Transports) -> int:
     """The one lane in this thread: each send with a free slot in the window (else the
     window is recorded first) and half the lease left (else it is renewed first)."""
     tally: Counter[tuple[str, str]] = Counter()
@@ -184,7 +193,7 @@ def _deliver_inline(lane: _Lane, shared: _Shared) -> int:
             pending.append((message, _send(lane, message, item)))
         sent += record()
     finally:
-        _transports_close(lane)
+        _transports_return(lane, transports)
         channel_sends_add(tally=tally)
     return sent
 
@@ -195,16 +204,16 @@ def _send(lane: _Lane, message: Message, item: Outgoing | TransportError) -> Res
         return item
     if isinstance(transport, TransportError):
         return transport
-    return send(transport, message, item)
+    result = send(transport, message, item)
+    if isinstance(result, TransportError) and result.may_have_sent:
+        lane.clean = False
+    return result
 
 
-def _transports_close(lane: _Lane) -> None:
+def _transports_return(lane: _Lane, transports: Transports) -> None:
     for transport in lane.transports.values():
         if isinstance(transport, Transport):
-            try:
-                transport.close()
-            except Exception:
-                log.exception("transport_close_failed")
+            transports.give_back(transport, reusable=lane.clean)
 
 
 def _run(lane: _Lane, shared: _Shared) -> None:
@@ -230,7 +239,6 @@ def _run(lane: _Lane, shared: _Shared) -> None:
             shared.crashed.append(exc)
             shared.stop = True
     finally:
-        _transports_close(lane)
         with shared.cond:
             lane.done = True
             shared.cond.notify_all()

@@ -58,6 +58,45 @@ def transport_open(channel: str, config: ChannelConfig | None = None) -> Transpo
     return transport_class(config.transport)(config.config)
 
 
+class Transports:
+    """The connections of one dispatch run, handed from batch to batch: opening one (an SMTP
+    session: connect, EHLO, perhaps STARTTLS and login) costs several sends. A connection is
+    given back only by a lane whose sends all ended cleanly, and is reused only for the same
+    channel settings. `close` ends them all."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str], list[Transport]] = defaultdict(list)
+        self._keys: dict[int, tuple[str, str]] = {}
+
+    def take(self, channel: str, config: ChannelConfig | None) -> Transport:
+        """An idle connection with these settings, else a new one (raises TransportError)."""
+        key = (channel, repr(config.transport) + repr(config.config) if config else "")
+        idle = self._idle[key]
+        transport = idle.pop() if idle else transport_open(channel, config)
+        self._keys[id(transport)] = key
+        return transport
+
+    def give_back(self, transport: Transport, *, reusable: bool) -> None:
+        key = self._keys.pop(id(transport), None)
+        if reusable and key is not None:
+            self._idle[key].append(transport)
+        else:
+            transport_close(transport)
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for transport in idle:
+                transport_close(transport)
+        self._idle.clear()
+
+
+def transport_close(transport: Transport) -> None:
+    try:
+        transport.close()
+    except Exception:
+        log.exception("transport_close_failed")
+
+
 def send(transport: Transport, message: Message, outgoing: Outgoing) -> Result:
     try:
         return transport.send(outgoing)

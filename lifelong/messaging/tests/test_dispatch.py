@@ -101,6 +101,33 @@ class ScriptedTransport(Transport):
         )
 
 
+@register
+class CountedTransport(Transport):
+    """Counts its connections: each instance is one, opened when made, ended by close().
+    The message with config["uncertain_id"] times out after it may have left."""
+
+    name = "test_counted"
+    channels: ClassVar[tuple[str, ...]] = ("email",)
+    opened: ClassVar[list[CountedTransport]] = []
+    closed: ClassVar[list[CountedTransport]] = []
+
+    def __init__(self, config: dict[str, object]) -> None:
+        super().__init__(config)
+        with _LOCK:
+            CountedTransport.opened.append(self)
+
+    def send(self, message: Outgoing) -> SendResult:
+        if message.message_id == self.config.get("uncertain_id"):
+            raise TransportError("no answer after the message was sent", may_have_sent=True)
+        with _LOCK:
+            SENT.append(message.message_id)
+        return SendResult(provider_id=f"counted-{message.message_id}")
+
+    def close(self) -> None:
+        with _LOCK:
+            CountedTransport.closed.append(self)
+
+
 @pytest.fixture(autouse=True)
 def _reset_sent():
     SENT.clear()
@@ -476,6 +503,33 @@ def test_timeout_after_the_request_left_is_unknown_and_never_resent(frozen_time)
     _channel()
     frozen_time.shift(dt.timedelta(days=1))
     assert dispatch_due() == 0 and SENT == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_a_run_keeps_its_connections_from_batch_to_batch(frozen_time, lanes):
+    CountedTransport.opened.clear()
+    CountedTransport.closed.clear()
+    _channel("test_counted")
+    _queue(CustomerFactory.create(), 12)
+    assert dispatch_due(batch_size=4, lanes=lanes, window=2) == 12
+    assert sorted(SENT) == sorted(Message.objects.values_list("pk", flat=True))
+    # One connection per lane for all three batches, each ended once, when the run ends.
+    assert len(CountedTransport.opened) == lanes
+    assert sorted(map(id, CountedTransport.closed)) == sorted(map(id, CountedTransport.opened))
+
+
+@pytest.mark.django_db
+def test_a_connection_whose_send_may_have_left_half_done_is_not_reused(frozen_time):
+    CountedTransport.opened.clear()
+    CountedTransport.closed.clear()
+    messages = _queue(CustomerFactory.create(), 6)
+    _channel("test_counted", uncertain_id=messages[1].pk)
+    assert dispatch_due(batch_size=3, lanes=1, window=1) == 5
+    assert Message.objects.get(pk=messages[1].pk).status == Status.UNKNOWN
+    # The first batch's connection is ended after it; the second batch opens its own.
+    first, second = CountedTransport.opened
+    assert CountedTransport.closed == [first, second]
 
 
 @pytest.mark.django_db
