@@ -363,8 +363,10 @@ def _purchases_if_alive(
     closed = spread > NARROW_DROPOUT
     z = t[closed] / (alpha + T[closed] + t[closed])
     power = np.exp((a - 1.0) * (np.log(alpha + T[closed]) - np.log(alpha + T[closed] + t[closed])))
-    bracket = 1.0 - power * _hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x[closed] - 1.0, z)
-    value[closed] = (a + b + x[closed] - 1.0) / (a - 1.0) * bracket
+    # An overflowing 2F1 makes inf or NaN here on purpose: such values are replaced below.
+    with np.errstate(over="ignore", invalid="ignore"):
+        bracket = 1.0 - power * _hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x[closed] - 1.0, z)
+        value[closed] = (a + b + x[closed] - 1.0) / (a - 1.0) * bracket
     # Just outside "narrow" the 2F1 can overflow too (long horizons); the narrow form is
     # rougher there but still within 2e-4. Wider still, NaN says there is no forecast.
     narrow = ~closed | (~np.isfinite(value) & (spread <= 2 * NARROW_DROPOUT))
