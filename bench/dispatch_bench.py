@@ -36,7 +36,9 @@ row (the row id is in the Message-ID), the Message-IDs received are the provider
 rows marked sent, and, with a reference run, each message's bytes are those of the reference
 run once Message-ID and Date are set aside. Without a reference the sink's file is streamed
 into a temporary table and checked in SQL (a million messages is 1.5 GB). Prints messages/s,
-the ratio to the floor and the load average (sampled while ours runs). `--profile` runs the
+the ratio to the floor run just before (and to the one-connection floor, the issue's), how
+busy the sink process was (its CPU time over the run: at 100 % the sink bounds the run) and
+the load average (sampled while ours runs). `--profile` runs the
 one-worker `ours` under cProfile (top 15) and prints the database time by statement.
 `--keep` keeps the database. Not part of the test suite.
 """
@@ -113,6 +115,13 @@ class Sink:
         self.module = smtp_sink
         self.out = Path(tempfile.mkdtemp(prefix="dispatch-bench-")) / "received.bin"
         self.process, self.port = smtp_sink.start(self.out)
+
+    def busy(self, seconds: float) -> str:
+        """The share of `seconds` the sink process spent on a core (Linux): near 100 %, the
+        sink is what bounds the run."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return f"sink busy {used / seconds:.0%}"
 
     def received(self) -> list[bytes]:
         self.module.stop(self.process)
@@ -408,11 +417,13 @@ def main() -> int:
 
         if not args.ours_only:
             sink = Sink()
-            floor_s = floor(sink.port, 1)
+            floor_s = one_s = floor(sink.port, 1)
+            busy = sink.busy(floor_s)
             floor_size = sum(len(raw) for raw in sink.received()) // count
             print(
                 f"floor: smtplib loop, one connection: {count / floor_s:,.0f} messages/s "
-                f"({floor_s:.2f} s, {floor_size:,} bytes each; the old floor is this loop)",
+                f"({floor_s:.2f} s, {floor_size:,} bytes each, {busy}; the issue's floor and"
+                " the bench's old one is this loop)",
                 flush=True,
             )
 
@@ -440,10 +451,11 @@ def main() -> int:
                 sink = Sink()
                 print(f"load average before floor and ours x{workers}: {load()}", flush=True)
                 floor_s = floor(sink.port, connections)
+                busy = sink.busy(floor_s)
                 sink.received()
                 print(
                     f"floor again, {connections} connection(s): {count / floor_s:,.0f} "
-                    f"messages/s ({floor_s:.2f} s)",
+                    f"messages/s ({floor_s:.2f} s, {busy})",
                     flush=True,
                 )
             sink = Sink()
@@ -458,17 +470,24 @@ def main() -> int:
                     )
                 else:
                     ours_s = workers_run(workers, args.lanes, args.window)
+            busy = sink.busy(ours_s)
             dirty = True
             label = f"ours x{workers}"
             if reference:
                 size = check(label, sink.received(), count, reference)
             else:
                 size = sink.ids_check(label, count)
-            ratio = "" if args.ours_only else f" = {floor_s / ours_s:.1%} of the floor"
+            ratio = (
+                ""
+                if args.ours_only
+                else f" = {floor_s / ours_s:.1%} of the floor ({one_s / ours_s:.1%} of the"
+                " one-connection floor)"
+            )
             print(
                 f"ours: dispatch_due lanes {args.lanes} window {args.window}, {workers} "
                 f"worker(s): {count / ours_s:,.0f} messages/s ({ours_s:.2f} s, {size:,} "
-                f"bytes each){ratio}; load during (min / mean / max) {sampler.summary()}",
+                f"bytes each, {busy}){ratio}; load during (min / mean / max) "
+                f"{sampler.summary()}",
                 flush=True,
             )
             print(
