@@ -41,11 +41,11 @@ from django.db.models import F
 
 from lifelong import clock
 from lifelong.customers.models import Customer
-from lifelong.lib.pg_array import pg_array
+from lifelong.lib.pg_array import in_values, pg_array
 from lifelong.messaging.channels.base import TransportError, transport_class
 from lifelong.messaging.dispatch_lanes import lanes_deliver
 from lifelong.messaging.dispatch_record import Transports
-from lifelong.messaging.gates import gates_apply
+from lifelong.messaging.gates import GATE_FIELDS, gates_apply
 from lifelong.messaging.models import (
     DUE_STATUSES,
     WEBHOOK,
@@ -162,12 +162,12 @@ def _claim(
         )
         if not rows:
             return 0, []
-        # Locked, and read for their addresses only: the gates read what else they need.
+        # Locked, and read for their addresses and what the gates read.
         customers = {
             c.pk: c
             for c in Customer.objects.select_for_update(no_key=True)
-            .filter(pk__in=sorted({m.customer_id for m in rows if m.customer_id}))
-            .only("pk", *ADDRESS_FIELDS.values())
+            .filter(in_values("pk", {m.customer_id for m in rows if m.customer_id}))
+            .only("pk", *ADDRESS_FIELDS.values(), *GATE_FIELDS)
             .order_by("pk")
         }
         configs = {c.channel: c for c in ChannelConfig.objects.filter(active=True)}
@@ -177,7 +177,7 @@ def _claim(
                 message.to = str(message.payload.get("url", ""))
             elif customer is not None:
                 message.to = address_of(customer, message.channel)
-        verdicts = gates_apply(rows, now=now, policy=policy)
+        verdicts = gates_apply(rows, now=now, policy=policy, customers=customers, configs=configs)
         going = [m for m in rows if verdicts[m.pk].status == Status.SENDING]
         tokens = _tokens(going, lanes=lanes, window=window)
         # The rows to send in one statement (each with its own token, address and provider

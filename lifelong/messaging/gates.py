@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from django.db.models import Q
 
 from lifelong.customers.models import Consent, Customer, Purpose
+from lifelong.lib.pg_array import in_values
 from lifelong.lib.zones import zone_of
 from lifelong.messaging.models import (
     WEBHOOK,
@@ -26,6 +27,8 @@ from lifelong.messaging.models import (
 )
 
 COUNTED = (Status.SENDING, Status.SENT, Status.DELIVERED, Status.UNKNOWN)
+# What the gates read of a customer.
+GATE_FIELDS = ("time_zone", "merged_into")
 
 
 @dataclasses.dataclass
@@ -72,33 +75,35 @@ def _cap_retry(sent_times: list[dt.datetime], count: int, hours: int) -> dt.date
 
 
 def gates_apply(
-    messages: Sequence[Message], *, now: dt.datetime, policy: SendingPolicy
+    messages: Sequence[Message],
+    *,
+    now: dt.datetime,
+    policy: SendingPolicy,
+    customers: dict[int, Customer],
+    configs: dict[str, ChannelConfig],
 ) -> dict[int, Verdict]:
-    """A verdict per message id. Queries are per batch, never per message."""
+    """A verdict per message id, given the batch's customers (with GATE_FIELDS) and the
+    active channels. Queries are per batch, never per message."""
     customer_ids = sorted({m.customer_id for m in messages if m.customer_id})
-    customers = {
-        c.pk: c
-        for c in Customer.objects.filter(pk__in=customer_ids).only("pk", "time_zone", "merged_into")
-    }
-    configs = {c.channel: c for c in ChannelConfig.objects.filter(active=True)}
     marketing = [m for m in messages if m.purpose == Purpose.MARKETING and m.customer_id]
     consents = _consents(marketing)
     opted_out = set(
-        TopicOptOut.objects.filter(customer_id__in=customer_ids).values_list(
+        TopicOptOut.objects.filter(in_values("customer_id", customer_ids)).values_list(
             "customer_id", "topic__slug"
         )
     )
+    addresses = {m.to.lower() for m in messages if m.to}
     suppressed = set(
-        Suppression.objects.filter(
-            address__in=[m.to.lower() for m in messages if m.to]
-        ).values_list("channel", "address")
+        Suppression.objects.filter(in_values("address", addresses, sql_type="text")).values_list(
+            "channel", "address"
+        )
     )
     # A list, so that with no channel set up yet max() still gets the policy's window.
     window = dt.timedelta(hours=max([policy.cap_hours, *(c.cap_hours for c in configs.values())]))
     recent: dict[int, list[tuple[str, dt.datetime]]] = defaultdict(list)
     for customer_id, channel, sent_at in (
         Message.objects.filter(
-            customer_id__in=[m.customer_id for m in marketing],
+            in_values("customer_id", {m.customer_id for m in marketing}),
             purpose=Purpose.MARKETING,
             status__in=COUNTED,
         )
@@ -194,7 +199,7 @@ def _consents(messages: Sequence[Message]) -> set[tuple[int, str]]:
     newest: dict[tuple[int, str], bool] = {}
     for customer_id, channel, granted in (
         Consent.objects.filter(
-            customer_id__in={c for c, _ in pairs},
+            in_values("customer_id", {c for c, _ in pairs}),
             channel__in={ch for _, ch in pairs},
             purpose=Purpose.MARKETING,
         )

@@ -78,7 +78,13 @@ def _readers(customer: Customer) -> dict[str, bool]:
     probe = Message(
         pk=0, customer_id=customer.pk, channel="email", purpose=Purpose.MARKETING, to="a@b.ru"
     )
-    verdict = gates_apply([probe], now=clock.now(), policy=SendingPolicy.current())[0]
+    verdict = gates_apply(
+        [probe],
+        now=clock.now(),
+        policy=SendingPolicy.current(),
+        customers={customer.pk: customer},
+        configs={c.channel: c for c in ChannelConfig.objects.filter(active=True)},
+    )[0]
     segment = Customer.objects.filter(rules_compile(CONSENT_RULE, now=clock.now()))
     return {
         "selector": bool(current and current.granted),

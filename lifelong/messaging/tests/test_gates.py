@@ -43,6 +43,12 @@ def test_a_policy_made_on_first_use_checks_quiet_hours(frozen_time):
         pk=1, customer=customer, channel="email", purpose=Purpose.MARKETING, to=customer.email
     )
 
-    verdicts = gates_apply([marketing], now=clock.now(), policy=SendingPolicy.current())
+    verdicts = gates_apply(
+        [marketing],
+        now=clock.now(),
+        policy=SendingPolicy.current(),
+        customers={customer.pk: customer},
+        configs={"email": ChannelConfig.objects.get(channel="email")},
+    )
 
     assert verdicts[1].status == Status.SENDING  # 13:00 in Moscow: outside quiet hours
