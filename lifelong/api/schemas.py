@@ -314,7 +314,8 @@ class OrderOut(Schema):
 
     @staticmethod
     def resolve_lines(obj: Any) -> list[Any]:
-        return list(obj.lines.all())
+        # In the order they were written (sorted here, so a prefetched list keeps serving).
+        return sorted(obj.lines.all(), key=lambda line: line.pk)
 
 
 class OrderPage(Schema):
