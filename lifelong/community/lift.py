@@ -117,6 +117,9 @@ def rate_estimate(pairs: list[tuple[Cell, Cell]], field: str) -> Estimate:
         p_controls += weight * p
         variance += weight * weight * p * (1 - p) / c.n
         kish += weight * weight / c.n
+    # A weighted mean of rates, but the sum's rounding can overshoot 1 (every control
+    # stratum at 100 % with member weights 1, 6, 3, 3 sums to 1.0000000000000002).
+    p_controls = min(1.0, p_controls)
     # The effective size of the reweighted control arm. When every stratum's rate is 0 or 1
     # the variance is 0 and says nothing about the size: Kish's design-effect size stands in.
     spread = p_controls * (1 - p_controls)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from lifelong.community.lift import Cell, lift_compute
@@ -29,6 +29,13 @@ strata = st.dictionaries(st.integers(0, 20), st.tuples(cells(), cells()), max_si
 
 
 @given(strata)
+@example(
+    # Member weights whose floating-point sum is 1.0000000000000002, every control repeating.
+    {
+        key: (Cell(n=n, repeat=0, lapsed=0, spend=0.0, spend_sq=0.0), Cell(1, 1, 1, 5.0, 25.0))
+        for key, n in enumerate((1, 6, 3, 3))
+    }
+)
 def test_every_interval_holds_its_estimate_and_rates_stay_rates(groups):
     lift = lift_compute(groups)
     matched = [(m, c) for m, c in groups.values() if m.n and c.n]
