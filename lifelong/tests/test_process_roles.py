@@ -115,6 +115,13 @@ def test_a_second_node_waits_for_the_first_ones_migration():
 # `lifelong run` as its own process ----------------------------------------------------------
 
 
+# These start `lifelong` processes on a SQLite database of their own whatever database the
+# suite runs on, so the PostgreSQL run would only repeat them.
+own_sqlite = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="the processes use their own SQLite: run once, there"
+)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -160,6 +167,7 @@ def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
     return process.communicate(timeout=30)
 
 
+@own_sqlite
 def test_run_in_the_celery_mode_neither_migrates_nor_schedules(tmp_path):
     var_dir = tmp_path / "var"
     port = _free_port()
@@ -190,6 +198,7 @@ def _sweep_runs(var_dir: Path) -> int:
         return int(db.execute("SELECT coalesce(sum(runs), 0) FROM jobs_sweepstate").fetchone()[0])
 
 
+@own_sqlite
 def test_the_demo_in_the_celery_mode_serves_without_a_scheduler(tmp_path):
     var_dir = tmp_path / "var"
     port = _free_port()
@@ -206,6 +215,7 @@ def test_the_demo_in_the_celery_mode_serves_without_a_scheduler(tmp_path):
         _stop(demo)
 
 
+@own_sqlite
 def test_run_in_the_embedded_mode_migrates_schedules_and_shows_a_simulated_clock(tmp_path):
     var_dir = tmp_path / "var"
     var_dir.mkdir()
@@ -224,6 +234,7 @@ def test_run_in_the_embedded_mode_migrates_schedules_and_shows_a_simulated_clock
     assert str(var_dir / "simulated-clock") in err
 
 
+@own_sqlite
 def test_simulate_on_a_fresh_database_refuses_before_migrating(tmp_path):
     var_dir = tmp_path / "var"
     simulate = _lifelong(var_dir, "simulate", "--days", "5")
