@@ -93,10 +93,12 @@ def dispatch_due(
     transports = Transports()
     try:
         while max_batches is None or batches < max_batches:
-            settled, going = _claim(batch_size, lease, lanes=lanes, window=window)
+            settled, going, configs = _claim(batch_size, lease, lanes=lanes, window=window)
             if not settled:
                 break
-            sent += lanes_deliver(going, window=window, lease=lease, transports=transports)
+            sent += lanes_deliver(
+                going, configs=configs, window=window, lease=lease, transports=transports
+            )
             batches += 1
     finally:
         transports.close()
@@ -146,9 +148,10 @@ def stale_claims_recover() -> int:
 
 def _claim(
     batch_size: int, lease: dt.timedelta, *, lanes: int, window: int
-) -> tuple[int, list[Message]]:
-    """Claim up to a batch of due messages; returns (rows settled, rows to send), each row
-    to send carrying its claim token (one per lane of its channel) and provider reference.
+) -> tuple[int, list[Message], dict[str, ChannelConfig]]:
+    """Claim up to a batch of due messages; returns (rows settled, rows to send, the active
+    channels), each row to send carrying its claim token (one per lane of its channel) and
+    provider reference.
 
     Rows the gates stop (deferred, cancelled, ...) are settled here and not sent.
     """
@@ -161,7 +164,7 @@ def _claim(
             .order_by("next_attempt_at", "id")[:batch_size]
         )
         if not rows:
-            return 0, []
+            return 0, [], {}
         # Locked, and read for their addresses and what the gates read.
         customers = {
             c.pk: c
@@ -202,7 +205,7 @@ def _claim(
                 status=status, last_error=error, claim="", claimed_until=None, next_attempt_at=due
             )
         _sending_mark(going, now + lease)
-    return len(rows), going
+    return len(rows), going, configs
 
 
 def _sending_mark(going: Sequence[Message], until: dt.datetime) -> None:

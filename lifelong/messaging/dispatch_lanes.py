@@ -71,17 +71,18 @@ class _Shared:
 def lanes_deliver(
     messages: Sequence[Message],
     *,
+    configs: dict[str, ChannelConfig],
     window: int,
     lease: dt.timedelta,
     transports: Transports,
 ) -> int:
     """Send a claimed batch, one lane per claim token, over connections taken from
-    `transports` (and given back); returns how many were recorded sent."""
+    `transports` (and given back) for the channels set up as `configs` (read with the
+    claim); returns how many were recorded sent."""
     by_claim: dict[str, list[Message]] = defaultdict(list)
     for message in sorted(messages, key=lambda m: m.pk):
         by_claim[message.claim].append(message)
     shared = _Shared(window=window, lease=lease)
-    configs = {c.channel: c for c in ChannelConfig.objects.filter(active=True)}
     lanes = [_lane(claim, rows, configs, transports) for claim, rows in by_claim.items()]
     if len(lanes) == 1:
         return _deliver_inline(lanes[0], shared, transports)
