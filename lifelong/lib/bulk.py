@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from django.db import connection
 from django.db.models import JSONField, Model
 from psycopg import sql as pg_sql
+
+M = TypeVar("M", bound=Model)
 
 # Below this many rows one multi-row INSERT is as quick as the sequence read plus COPY.
 COPY_FROM = 100
@@ -53,3 +56,30 @@ def bulk_insert(objs: Sequence[Model]) -> None:
                         for name in attnames
                     ]
                 )
+
+
+def unsaved(model: type[M], /, **values: Any) -> M:
+    """`model(**values)`, built positionally as Django builds the rows it reads: its keyword
+    path costs twice as much, which shows when a grouped send builds thousands of rows.
+
+    A relation is given as its object (`customer=`, kept as the cached object) or as its id
+    (`customer_id=`); a field not given takes its default.
+    """
+    related: list[tuple[Any, Model]] = []
+    args = []
+    for field in model._meta.concrete_fields:
+        if field.attname in values:
+            args.append(values.pop(field.attname))
+        elif field.is_relation and field.name in values:
+            target = values.pop(field.name)
+            if target is not None:
+                related.append((field, target))
+            args.append(None if target is None else target.pk)
+        else:
+            args.append(field.get_default())
+    if values:
+        raise TypeError(f"{model.__name__} has no field {', '.join(sorted(values))}")
+    instance = model(*args)
+    for field, target in related:
+        field.set_cached_value(instance, target)
+    return instance

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 
 from lifelong import clock
 from lifelong.customers.models import Channel, Customer, Purpose
-from lifelong.lib.bulk import bulk_insert
+from lifelong.lib.bulk import bulk_insert, unsaved
 from lifelong.lib.errors import DomainError
 from lifelong.lib.pg_array import in_values
 from lifelong.messaging import tracking
@@ -113,7 +113,8 @@ def message_build(
     """The unsaved outbox row of one message. A marketing message expires after the policy's
     hours: sent late, it would only annoy."""
     due = max(not_before or now, now)
-    return Message(
+    return unsaved(
+        Message,
         customer=customer,
         dedupe_key=dedupe_key,
         channel=channel,

@@ -22,7 +22,7 @@ FALLBACK_ORDER = (
 )
 
 # The customer field holding the address on each channel (push lives in PushSubscription).
-ADDRESS_FIELDS = {
+ADDRESS_FIELDS: dict[str, str] = {
     Channel.EMAIL: "email",
     Channel.SMS: "phone",
     Channel.WHATSAPP: "phone",
@@ -93,7 +93,7 @@ def channels_choose(
             if channel == Channel.PUSH:
                 reachable = customer.pk in pushed
             else:
-                field = ADDRESS_FIELDS.get(Channel(channel)) if channel in Channel.values else None
+                field = ADDRESS_FIELDS.get(channel)
                 reachable = bool(field and getattr(customer, field, ""))
             if not reachable or not says_something(channel, customer.language):
                 continue

@@ -1,6 +1,6 @@
 """bulk_insert stores what bulk_create stores and fails as it fails, on either backend
 (COPY on PostgreSQL from COPY_FROM rows up, Django's INSERT below that and on SQLite); in_values
-finds what an IN list finds."""
+finds what an IN list finds; unsaved builds what the model's keyword constructor builds."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from lifelong.factories import CustomerFactory
-from lifelong.lib.bulk import COPY_FROM, bulk_insert
+from lifelong.lib.bulk import COPY_FROM, bulk_insert, unsaved
 from lifelong.lib.pg_array import in_values
-from lifelong.messaging.models import Message
+from lifelong.messaging.models import Message, Template
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +90,31 @@ def test_in_values_finds_what_an_in_list_finds(size):
     assert set(by_key) == set(Message.objects.filter(dedupe_key__in=keys))
     by_id = Message.objects.filter(in_values("pk", ids))
     assert set(by_id) == set(Message.objects.filter(pk__in=ids))
+
+
+def test_unsaved_builds_what_the_keyword_constructor_builds():
+    customer = CustomerFactory.create()
+    template = Template(pk=7, slug="welcome")
+    given = {
+        "dedupe_key": "k:1",
+        "channel": "email",
+        "subject": "Тема",
+        "payload": {"n": 1},
+        "next_attempt_at": dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC),
+        "enrollment_id": 5,
+        "created_at": dt.datetime(2026, 3, 1, tzinfo=dt.UTC),  # its default is the clock
+    }
+    ours = unsaved(Message, customer=customer, template=template, **given)
+    theirs = Message(customer=customer, template=template, **given)
+    for field in Message._meta.concrete_fields:
+        assert getattr(ours, field.attname) == getattr(theirs, field.attname), field.name
+    # The related objects are the ones given, not read again; the defaults are fresh copies.
+    assert ours.customer is customer and ours.template is template
+    assert ours._state.adding and ours.pk is None
+    assert unsaved(Message, customer_id=customer.pk, template=None).customer_id == customer.pk
+    assert unsaved(Message).payload is not unsaved(Message).payload
+
+
+def test_unsaved_refuses_a_field_the_model_does_not_have():
+    with pytest.raises(TypeError, match="has no field colour, size"):
+        unsaved(Message, dedupe_key="k", size=1, colour="red")
