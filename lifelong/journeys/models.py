@@ -107,8 +107,10 @@ class Enrollment(models.Model):
             )
         ]
         indexes = [
+            # The claim's order, whole: on next_run_at alone, a batch whose enrollments are due
+            # at one moment (a segment enrolled at once) sorted all of them for every claim.
             models.Index(
-                fields=["next_run_at"], name="enrollment_due", condition=Q(status="active")
+                fields=["next_run_at", "id"], name="enrollment_due", condition=Q(status="active")
             ),
             models.Index(fields=["customer", "status"]),
             models.Index(fields=["journey", "status", "current_node"]),
