@@ -96,7 +96,10 @@ class Batch:
             for (version_id, node_id), group in groups.items():
                 node = self.versions[version_id].node(node_id)
                 done = self._isolated(
-                    group, functools.partial(self._run, node), split=_splits_by_halves(node)
+                    group,
+                    functools.partial(self._run, node),
+                    split=_splits_by_halves(node),
+                    sets_attributes=isinstance(node, SetAttribute),
                 )
                 moving.extend(e for e in done if self._still_moving(e))
         for enrollment in moving:
@@ -170,16 +173,27 @@ class Batch:
     # -- running a group ---------------------------------------------------------------
 
     def _isolated(
-        self, group: list[Enrollment], run: Callable[[list[Enrollment]], None], *, split: bool
+        self,
+        group: list[Enrollment],
+        run: Callable[[list[Enrollment]], None],
+        *,
+        split: bool,
+        sets_attributes: bool,
     ) -> list[Enrollment]:
         """Run the group in a savepoint; on failure, halves until the failing ones stand alone.
 
         A node whose effect is a row per customer (a task, a webhook) is retried one enrollment
         at a time instead: halving would redo each row about log2(n) times to find one failure.
         Returns the enrollments whose step ran; the failing ones are set to retry later.
+        `sets_attributes`: the node changes the customers' attributes in memory too, so they
+        are put back with the positions (the only node that changes a customer held here).
         """
         states = list(map(_state_of, group))
-        attributes = {e.customer_id: self.customers[e.customer_id].attributes for e in group}
+        attributes = (
+            {e.customer_id: self.customers[e.customer_id].attributes for e in group}
+            if sets_attributes
+            else {}
+        )
         steps = self.steps
         try:
             with transaction.atomic():
@@ -197,12 +211,11 @@ class Batch:
                 enrollment.next_run_at = self.now + RETRY_AFTER_ERROR
                 enrollment.exit_reason = "step failed; retrying"
                 return []
+            again = functools.partial(self._isolated, run=run, sets_attributes=sets_attributes)
             if not split:
-                return [e for one in group for e in self._isolated([one], run, split=False)]
+                return [e for one in group for e in again([one], split=False)]
             half = len(group) // 2
-            return self._isolated(group[:half], run, split=True) + self._isolated(
-                group[half:], run, split=True
-            )
+            return again(group[:half], split=True) + again(group[half:], split=True)
         return group
 
     def _run(self, node: Any, group: list[Enrollment]) -> None:
