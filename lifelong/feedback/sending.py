@@ -27,7 +27,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import transaction
@@ -41,18 +41,19 @@ from lifelong.accounts.services import audit_record
 from lifelong.customers.models import Channel, Customer, Purpose
 from lifelong.feedback.models import Invite, Question, QuestionKind, Response, ReviewAsk, Survey
 from lifelong.feedback.surveys import (
+    InviteAsk,
     SurveyClosed,
     first_scored,
     invite_url,
     questions_of,
     questions_shown,
     response_submit,
-    survey_invite_create,
+    survey_invites_create,
 )
 from lifelong.messaging.models import Template
-from lifelong.messaging.outbox import Outgoing
+from lifelong.messaging.outbox import Content, Outgoing, messages_enqueue_many
 from lifelong.messaging.services import address_of, channel_choose, message_enqueue
-from lifelong.messaging.templating import message_render
+from lifelong.messaging.templating import Rendered
 
 log = logging.getLogger(__name__)
 
@@ -271,79 +272,60 @@ def survey_send_many(
     journey_id: int | None = None,
     node_id: str = "",
 ) -> list[str]:
-    """`survey_send` for many customers of one survey and template (a journey step's group):
-    the survey's questions read once; per ask, in order, the outcome. An ask's `dedupe_key`
-    is its invite's key: one invite per key, and the invite keys its message.
+    """`survey_send` for many customers of one survey and template (a journey step's group),
+    in a fixed number of queries: per ask, in order, the outcome. An ask's `dedupe_key` is
+    its invite's key: one invite per key, and the invite keys its message.
 
-    Each invite still goes through `survey_invite_create` (it locks the customer so the
-    throttle holds against a concurrent send), and each message is composed around its own
-    invite and rendered text, so both stay one customer at a time.
+    The invites are made together (`survey_invites_create`); the messages are rendered
+    together and each composed around its own invite (`compose`), in its customer's
+    language, then stored together.
     """
     question = first_scored(questions_of(survey)) if asks else None
-    outcomes: list[str] = []
-    for ask in asks:
-        invite = survey_invite_create(
-            survey=survey,
-            customer=ask.customer,
-            key=ask.dedupe_key,
-            channel=ask.channel,
-            enrollment_id=ask.enrollment_id,
-            node=node_id,
-        )
-        if invite is None:
-            outcomes.append(
-                "skipped: survey off" if not survey.active else "skipped: asked recently (throttle)"
-            )
-            continue
-        _survey_message_queue(
-            ask,
-            invite,
-            question,
-            survey=survey,
-            template=template,
-            journey_id=journey_id,
-            node_id=node_id,
-        )
-        outcomes.append(f"survey queued on {ask.channel}")
-    return outcomes
-
-
-def _survey_message_queue(
-    ask: Outgoing,
-    invite: Invite,
-    question: Question | None,
-    *,
-    survey: Survey,
-    template: Template,
-    journey_id: int | None,
-    node_id: str,
-) -> None:
-    customer, channel = ask.customer, ask.channel
-    extra = {**ask.context, "survey": {"url": invite_url(invite), "name": survey.name}}
-    rendered = message_render(template=template, customer=customer, channel=channel, extra=extra)
-    with translation.override(customer.language or survey.language):
-        composed = compose(
-            invite=invite,
-            question=question,
-            channel=channel,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-        )
-    message_enqueue(
-        customer=customer,
-        dedupe_key=invite.dedupe_key,
-        channel=channel,
-        purpose=template.purpose,
-        subject=composed.subject,
-        text=composed.text,
-        html=composed.html,
-        payload=composed.payload,
-        topic=template.topic,
-        journey_id=journey_id,
-        enrollment_id=ask.enrollment_id,
-        node_id=node_id,
+    invites = survey_invites_create(
+        survey=survey,
+        asks=[InviteAsk(a.customer, a.dedupe_key, a.channel, a.enrollment_id) for a in asks],
+        node=node_id,
     )
+    by_key: dict[str, Invite] = {}
+    items = []
+    for ask, invite in zip(asks, invites, strict=True):
+        if invite is None:
+            continue
+        by_key[invite.dedupe_key] = invite
+        survey_data = {"url": invite_url(invite), "name": survey.name}
+        items.append(
+            replace(
+                ask, dedupe_key=invite.dedupe_key, context={**ask.context, "survey": survey_data}
+            )
+        )
+
+    def composed(item: Outgoing, rendered: Rendered) -> Content:
+        with translation.override(item.customer.language or survey.language):
+            message = compose(
+                invite=by_key[item.dedupe_key],
+                question=question,
+                channel=item.channel,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+            )
+        return Content(
+            subject=message.subject,
+            text=message.text,
+            html=message.html,
+            payload=message.payload or {},
+            topic=template.topic,
+        )
+
+    if items:
+        messages_enqueue_many(
+            items, template=template, journey_id=journey_id, node_id=node_id, compose=composed
+        )
+    off = "skipped: survey off" if not survey.active else "skipped: asked recently (throttle)"
+    return [
+        off if invite is None else f"survey queued on {ask.channel}"
+        for ask, invite in zip(asks, invites, strict=True)
+    ]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The public surface other apps use (the journey "survey" node, messenger score bu
 email score links):
 
 - `survey_invite_create` asks one customer one survey, or returns None when the throttle
-  says not now; a replay with the same key returns the same invite.
+  says not now; a replay with the same key returns the same invite. `survey_invites_create`
+  asks many at once (a journey step's group).
 - `invite_url(invite, score=None)`: the page's address; a score in it is pre-selected, and
   counted once a browser has shown the page (`score_seen_url`, `score_seen_record`).
 - `response_submit` records the answers; one response per invite, whatever the races.
@@ -14,7 +15,8 @@ email score links):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -40,6 +42,8 @@ from lifelong.feedback.models import (
 from lifelong.feedback.review_asks import review_ask_send
 from lifelong.feedback.selectors import rule_index_current, staff_names
 from lifelong.feedback.themes import tag
+from lifelong.lib.bulk import bulk_insert, unsaved
+from lifelong.lib.pg_array import in_values
 from lifelong.lib.signing import absolute_url, token_make, token_open
 
 LINK_PURPOSE = "survey"
@@ -76,21 +80,30 @@ def _throttle_scope(survey: Survey) -> Q:
     return Q(survey=survey)
 
 
-def invite_throttled(*, survey: Survey, customer_id: int, at: dt.datetime) -> bool:
-    """Whether this customer (or a duplicate merged into them) was asked, or answered,
-    within the survey's window before `at`."""
+def invites_throttled(
+    *, survey: Survey, customer_ids: Collection[int], at: dt.datetime
+) -> set[int]:
+    """The customers (of `customer_ids`) who, or a duplicate merged into whom, were asked or
+    answered within the survey's window before `at`: three queries for any number."""
     since = at - dt.timedelta(days=survey.throttle_days)
     scope = _throttle_scope(survey)
-    ids = [
-        customer_id,
-        *Customer.objects.filter(merged_into_id=customer_id).values_list("pk", flat=True),
-    ]
-    asked = Invite.objects.filter(scope, customer_id__in=ids, created_at__gt=since)
-    answered = Response.objects.filter(scope, customer_id__in=ids, submitted_at__gt=since)
-    return asked.exists() or answered.exists()
+    owner = {pk: pk for pk in customer_ids}
+    if not owner:
+        return set()
+    owner.update(
+        Customer.objects.filter(in_values("merged_into_id", list(owner))).values_list(
+            "pk", "merged_into_id"
+        )
+    )
+    asked = Invite.objects.filter(
+        scope, in_values("customer_id", list(owner)), created_at__gt=since
+    ).values_list("customer_id", flat=True)
+    answered = Response.objects.filter(
+        scope, in_values("customer_id", list(owner)), submitted_at__gt=since
+    ).values_list("customer_id", flat=True)
+    return {owner[pk] for pk in itertools.chain(asked, answered)}
 
 
-@transaction.atomic
 def survey_invite_create(
     *,
     survey: Survey,
@@ -104,33 +117,88 @@ def survey_invite_create(
 
     `key` names this send (e.g. f"journey:{enrollment_id}:{node}"): the same key returns the
     same invite, so a retried send asks once. The invite's `dedupe_key` is the outbox
-    message's dedupe key. The customer row is locked so two sends at once honour the
-    throttle together.
+    message's dedupe key. The one-customer case of `survey_invites_create`.
     """
-    if not key or len(key) > MAX_KEY:
-        raise ValueError("an invite key of 1 to 120 characters")
-    # A merged duplicate is asked as the customer it became, so the throttle sees them whole.
-    customer = customer_survivor(customer.pk) or customer
-    dedupe_key = f"survey_invite:{survey.pk}:{customer.pk}:{key}"
-    existing = Invite.objects.filter(dedupe_key=dedupe_key).first()
-    if existing is not None:
-        return existing
+    ask = InviteAsk(customer=customer, key=key, channel=channel, enrollment_id=enrollment_id)
+    return survey_invites_create(survey=survey, asks=[ask], node=node)[0]
+
+
+@dataclass(frozen=True)
+class InviteAsk:
+    customer: Customer
+    key: str
+    channel: str = ""
+    enrollment_id: int | None = None
+
+
+@transaction.atomic
+def survey_invites_create(
+    *, survey: Survey, asks: Sequence[InviteAsk], node: str = ""
+) -> list[Invite | None]:
+    """`survey_invite_create` for many asks at once (a journey step's group), in a fixed
+    number of queries: per ask, in order, its invite or None.
+
+    The customers are locked (in id order) so two sends at once honour the throttle
+    together; within the asks, a customer's first new invite throttles the later ones, as
+    asking one at a time would. A merged duplicate is asked as the customer it became, so
+    the throttle sees them whole.
+    """
+    for ask in asks:
+        if not ask.key or len(ask.key) > MAX_KEY:
+            raise ValueError("an invite key of 1 to 120 characters")
+    survivors = _survivors([ask.customer for ask in asks])
+    keys = [f"survey_invite:{survey.pk}:{survivors[a.customer.pk].pk}:{a.key}" for a in asks]
+    found = {
+        invite.dedupe_key: invite
+        for invite in Invite.objects.filter(in_values("dedupe_key", set(keys), sql_type="text"))
+    }
     if not survey.active:
-        return None
-    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").first()
-    now = clock.now()
-    if invite_throttled(survey=survey, customer_id=customer.pk, at=now):
-        return None
-    return Invite.objects.create(
-        survey=survey,
-        customer=customer,
-        dedupe_key=dedupe_key,
-        channel=channel,
-        enrollment_id=enrollment_id,
-        node=node,
-        created_at=now,
-        expires_at=now + dt.timedelta(days=survey.link_days),
+        return [found.get(key) for key in keys]
+    fresh = sorted(
+        {survivors[a.customer.pk].pk for a, k in zip(asks, keys, strict=True) if k not in found}
     )
+    # Locked now, not only when the invites are written: the throttle is read after this.
+    list(
+        Customer.objects.select_for_update()
+        .filter(in_values("pk", fresh))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    now = clock.now()
+    throttled = invites_throttled(survey=survey, customer_ids=fresh, at=now)
+    made: list[Invite] = []
+    invites: list[Invite | None] = []
+    for ask, key in zip(asks, keys, strict=True):
+        customer = survivors[ask.customer.pk]
+        if key not in found and customer.pk not in throttled:
+            found[key] = unsaved(
+                Invite,
+                survey=survey,
+                customer=customer,
+                dedupe_key=key,
+                channel=ask.channel,
+                enrollment_id=ask.enrollment_id,
+                node=node,
+                created_at=now,
+                expires_at=now + dt.timedelta(days=survey.link_days),
+            )
+            made.append(found[key])
+            throttled.add(customer.pk)
+        invites.append(found.get(key))
+    bulk_insert(made)
+    return invites
+
+
+def _survivors(customers: Sequence[Customer]) -> dict[int, Customer]:
+    """Each customer by id as the one it was merged into, or as itself (two queries)."""
+    rows = Customer.objects.in_bulk({c.pk for c in customers})
+    merged = {c.merged_into_id for c in rows.values() if c.merged_into_id is not None}
+    into = Customer.objects.in_bulk(merged) if merged else {}
+    survivors = {}
+    for customer in customers:
+        row = rows.get(customer.pk, customer)
+        survivors[customer.pk] = into.get(row.merged_into_id or 0, row)
+    return survivors
 
 
 def invite_token(invite: Invite) -> str:

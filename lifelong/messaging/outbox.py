@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,10 @@ class Content:
     html: str = ""
     payload: Mapping[str, Any] = field(default_factory=dict)
     topic: str = ""
+
+
+# Makes one item's message of its rendered template (see `messages_build`).
+Compose = Callable[[Outgoing, Rendered], Content]
 
 
 def message_check(*, channel: str, purpose: str) -> None:
@@ -152,11 +156,12 @@ def messages_enqueue_many(
     topic: str = "",
     journey_id: int | None = None,
     node_id: str = "",
+    compose: Compose | None = None,
 ) -> list[bool]:
     """What `services.message_enqueue` does for each item with `template` (its purpose
     unless `purpose` is given, the item's context as extra): per item, in order, whether its
     message was created (False: its dedupe key was already in the outbox, or earlier in
-    `items`).
+    `items`). `compose`: see `messages_build`.
 
     Raises what the single call raises (TemplateRenderError, MessagingError); the caller
     isolates a failing item itself (one bad item fails the whole call, which writes nothing).
@@ -182,6 +187,7 @@ def messages_enqueue_many(
         journey_id=journey_id,
         node_id=node_id,
         topic=topic,
+        compose=compose,
     )
     created = _insert_new(messages, policy=policy)
     first = set(fresh)
@@ -199,10 +205,12 @@ def messages_build(
     payload: Mapping[str, Any] | None = None,
     topic: str = "",
     not_before: dt.datetime | None = None,
+    compose: Compose | None = None,
 ) -> list[Message]:
     """The unsaved outbox rows of `template` for these items, in order: each rendered on
     its customer's context, the contexts read for the whole group, only the names the
-    template reads (see templating/context_bulk.py)."""
+    template reads (see templating/context_bulk.py). `compose` makes an item's message of
+    its rendered template instead of `template_content` (a survey puts its question in)."""
     now = clock.now()
     by_channel: dict[str, list[int]] = defaultdict(list)
     for position, item in enumerate(items):
@@ -226,13 +234,17 @@ def messages_build(
         )
         for position, item, context in zip(positions, group, contexts, strict=True):
             rendered = variant_render(variants[item.customer.language], context)
-            content = template_content(
-                template,
-                channel=channel,
-                rendered=rendered,
-                payload=payload,
-                topic=topic,
-                manager_name=managers.get(item.customer.pk, {}).get("name", ""),
+            content = (
+                compose(item, rendered)
+                if compose is not None
+                else template_content(
+                    template,
+                    channel=channel,
+                    rendered=rendered,
+                    payload=payload,
+                    topic=topic,
+                    manager_name=managers.get(item.customer.pk, {}).get("name", ""),
+                )
             )
             built[position] = message_build(
                 customer=item.customer,

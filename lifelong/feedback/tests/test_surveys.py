@@ -15,9 +15,10 @@ from lifelong import clock
 from lifelong.customers.services import customer_merge
 from lifelong.events.models import Event
 from lifelong.factories import CustomerFactory
-from lifelong.feedback.models import Response, Survey, SurveyKind, Theme, ThemeRule
+from lifelong.feedback.models import Invite, Response, Survey, SurveyKind, Theme, ThemeRule
 from lifelong.feedback.survey_editor import survey_save
 from lifelong.feedback.surveys import (
+    InviteAsk,
     SurveyClosed,
     invite_open,
     invite_token,
@@ -25,6 +26,7 @@ from lifelong.feedback.surveys import (
     questions_of,
     response_submit,
     survey_invite_create,
+    survey_invites_create,
 )
 
 
@@ -242,3 +244,30 @@ def test_an_invite_to_a_merged_duplicate_throttles_the_survivor(survey):
     assert survey_invite_create(survey=survey, customer=duplicate, key="a") is not None
     customer_merge(primary=primary, duplicate=duplicate, actor=None)
     assert survey_invite_create(survey=survey, customer=primary, key="b") is None
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(asks=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), min_size=1, max_size=10))
+def test_asking_many_at_once_invites_whom_asking_one_at_a_time_invites(db, asks):
+    """Within one call a customer's first new invite throttles the later asks, a repeated key
+    gets the same invite, and a merged duplicate is asked as its survivor: as one by one."""
+    together, alone = (nps_survey(kind=SurveyKind.CSAT, name=n) for n in ("together", "alone"))
+    customers = [CustomerFactory.create() for _ in range(4)]
+    customer_merge(primary=customers[0], duplicate=customers[3], actor=None)
+    asked = [InviteAsk(customers[c], f"k{k}") for c, k in asks]
+
+    def shape(invite):
+        return None if invite is None else (invite.pk, invite.customer_id, invite.dedupe_key)
+
+    at_once = survey_invites_create(survey=together, asks=asked)
+    one_by_one = [survey_invite_create(survey=alone, customer=a.customer, key=a.key) for a in asked]
+    expected = [
+        None if i is None else (i.customer_id, i.dedupe_key.replace(f":{alone.pk}:", ":"))
+        for i in one_by_one
+    ]
+    assert [
+        None if i is None else (i.customer_id, i.dedupe_key.replace(f":{together.pk}:", ":"))
+        for i in at_once
+    ] == expected
+    stored = {shape(i) for i in Invite.objects.filter(survey=together)}
+    assert stored == {shape(i) for i in at_once if i is not None}

@@ -230,3 +230,39 @@ def test_grouped_points_club_and_survey_steps_write_one_row_each_per_step(frozen
             assert not ClubInvite.objects.filter(customer=customer).exists()
         assert messages == expected
     assert_consistent()
+
+
+def test_a_survey_group_takes_the_same_statements_for_10_and_for_30(frozen_time, db):
+    ChannelConfig.objects.create(channel="email", transport="sandbox")
+    library_install("nps-after-delivery")  # the survey's template
+    counts = []
+    for size in (1, 10, 30):  # the first run creates the rows read on first use
+        survey = survey_save(
+            survey=None,
+            values={"name": f"CSAT {size}", "kind": SurveyKind.CSAT, "language": "ru"},
+            questions=[],
+            actor=None,
+        )
+        journey = _journey(
+            [
+                {
+                    "id": "ask",
+                    "type": "survey",
+                    "survey": survey.pk,
+                    "template": "nps-after-delivery",
+                    "channel": "email",
+                    "next": "pause",
+                },
+                {"id": "pause", "type": "wait", "days": 1},
+            ],
+            slug=f"ask-{size}",
+        )
+        for _ in range(size):
+            enrollment_start(journey=journey, customer=_customer())
+        with CaptureQueriesContext(connection) as queries:
+            assert advance_due() == size * 2
+        counts.append(len(queries))
+        journey_status_set(journey=journey, status=JourneyStatus.PAUSED)
+        assert Invite.objects.filter(survey=survey).count() == size
+        assert Message.objects.filter(node_id="ask", journey_id=journey.pk).count() == size
+    assert counts[1] == counts[2]
