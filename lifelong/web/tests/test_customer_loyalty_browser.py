@@ -84,7 +84,11 @@ def test_a_personal_manager_is_assigned_on_the_card(staff_page, live_server, ann
     page.get_by_role("link", name="Отчёт об обязательствах по баллам").click()
     expect(page.get_by_role("heading", name="Обязательства по баллам")).to_be_visible()
     expect(page.locator("#chart-liability")).to_be_visible()
-    page.wait_for_function("window.Chart && Chart.getChart('chart-liability') !== undefined")
+    # A function, not an expression: Playwright polls an expression with eval, which the
+    # page's Content Security Policy refuses once the first check comes too early.
+    page.wait_for_function(
+        "() => window.Chart !== undefined && Chart.getChart('chart-liability') !== undefined"
+    )
     assert errors == []
 
 
