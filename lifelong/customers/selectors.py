@@ -70,6 +70,14 @@ def customer_survivor(customer_id: int) -> Customer | None:
     return customer and (customer.merged_into or customer)
 
 
+def customers_survivors(customer_ids: Iterable[int]) -> dict[int, Customer]:
+    """`customer_survivor` of many ids in two queries; an id with no customer is left out."""
+    rows = Customer.objects.in_bulk(set(customer_ids))
+    merged = {c.merged_into_id for c in rows.values() if c.merged_into_id is not None}
+    into = Customer.objects.in_bulk(merged) if merged else {}
+    return {pk: into.get(c.merged_into_id, c) if c.merged_into_id else c for pk, c in rows.items()}
+
+
 def _ci_variants(term: str) -> set[str]:
     # SQLite folds case for ASCII only, so "иванова" would miss "Иванова"; matching the
     # usual spellings of the term covers names as people type them. PostgreSQL's

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from lifelong import clock
 from lifelong.customers.models import Customer
-from lifelong.customers.selectors import customer_survivor
+from lifelong.customers.selectors import customer_survivor, customers_survivors
 from lifelong.events.services import event_record
 from lifelong.feedback.inbox import item_from_response
 from lifelong.feedback.models import (
@@ -87,21 +87,25 @@ def invites_throttled(
     answered within the survey's window before `at`: three queries for any number."""
     since = at - dt.timedelta(days=survey.throttle_days)
     scope = _throttle_scope(survey)
-    owner = {pk: pk for pk in customer_ids}
-    if not owner:
+    if not customer_ids:
         return set()
+    # Whose asks count for whom: each customer's own, and their merged duplicates'.
+    owner = {pk: pk for pk in customer_ids}
     owner.update(
-        Customer.objects.filter(in_values("merged_into_id", list(owner))).values_list(
+        Customer.objects.filter(in_values("merged_into_id", customer_ids)).values_list(
             "pk", "merged_into_id"
         )
     )
-    asked = Invite.objects.filter(
-        scope, in_values("customer_id", list(owner)), created_at__gt=since
-    ).values_list("customer_id", flat=True)
-    answered = Response.objects.filter(
-        scope, in_values("customer_id", list(owner)), submitted_at__gt=since
-    ).values_list("customer_id", flat=True)
-    return {owner[pk] for pk in itertools.chain(asked, answered)}
+    ids = in_values("customer_id", list(owner))
+    asked = Invite.objects.filter(scope, ids, created_at__gt=since)
+    answered = Response.objects.filter(scope, ids, submitted_at__gt=since)
+    return {
+        owner[pk]
+        for pk in itertools.chain(
+            asked.values_list("customer_id", flat=True),
+            answered.values_list("customer_id", flat=True),
+        )
+    }
 
 
 def survey_invite_create(
@@ -146,7 +150,9 @@ def survey_invites_create(
     for ask in asks:
         if not ask.key or len(ask.key) > MAX_KEY:
             raise ValueError("an invite key of 1 to 120 characters")
-    survivors = _survivors([ask.customer for ask in asks])
+    # A customer row gone since it was read is asked as the object given, as before.
+    found_survivors = customers_survivors(ask.customer.pk for ask in asks)
+    survivors = {a.customer.pk: found_survivors.get(a.customer.pk, a.customer) for a in asks}
     keys = [f"survey_invite:{survey.pk}:{survivors[a.customer.pk].pk}:{a.key}" for a in asks]
     found = {
         invite.dedupe_key: invite
@@ -157,13 +163,14 @@ def survey_invites_create(
     fresh = sorted(
         {survivors[a.customer.pk].pk for a, k in zip(asks, keys, strict=True) if k not in found}
     )
-    # Locked now, not only when the invites are written: the throttle is read after this.
-    list(
-        Customer.objects.select_for_update()
-        .filter(in_values("pk", fresh))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    if fresh:
+        # Locked now, not only when the invites are written: the throttle is read after this.
+        list(
+            Customer.objects.select_for_update()
+            .filter(in_values("pk", fresh))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
     now = clock.now()
     throttled = invites_throttled(survey=survey, customer_ids=fresh, at=now)
     made: list[Invite] = []
@@ -187,18 +194,6 @@ def survey_invites_create(
         invites.append(found.get(key))
     bulk_insert(made)
     return invites
-
-
-def _survivors(customers: Sequence[Customer]) -> dict[int, Customer]:
-    """Each customer by id as the one it was merged into, or as itself (two queries)."""
-    rows = Customer.objects.in_bulk({c.pk for c in customers})
-    merged = {c.merged_into_id for c in rows.values() if c.merged_into_id is not None}
-    into = Customer.objects.in_bulk(merged) if merged else {}
-    survivors = {}
-    for customer in customers:
-        row = rows.get(customer.pk, customer)
-        survivors[customer.pk] = into.get(row.merged_into_id or 0, row)
-    return survivors
 
 
 def invite_token(invite: Invite) -> str:
